@@ -1,0 +1,83 @@
+"""ailib: one client API over many LLM providers, with reliability around every call."""
+
+from .client import AiClient, AiClientBuilder
+from .errors import (
+    AiLibError,
+    AllProvidersFailedError,
+    AuthenticationError,
+    CircuitOpenError,
+    ConfigurationError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    LocalRateLimitError,
+    ModelNotFoundError,
+    NetworkError,
+    ProtocolError,
+    ProviderError,
+    QuotaExceededError,
+    RateLimitExceeded,
+    StreamInterruptedError,
+    TimeoutError,
+)
+from .options import ConnectionOptions
+from .providers import CustomProviderBuilder, Provider
+from .reliability.retry import RetryPolicy
+from .types import (
+    Attempt,
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    Content,
+    Message,
+    Role,
+    StreamChunk,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._pipeline import ChatStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AiClient",
+    "AiClientBuilder",
+    "ChatStream",
+    "ConnectionOptions",
+    "CustomProviderBuilder",
+    "Provider",
+    "RetryPolicy",
+    "Role",
+    "Content",
+    "Message",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "Choice",
+    "Usage",
+    "StreamChunk",
+    "Attempt",
+    "AiLibError",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "ContextLengthExceededError",
+    "ContentFilteredError",
+    "AuthenticationError",
+    "ModelNotFoundError",
+    "RateLimitExceeded",
+    "QuotaExceededError",
+    "TimeoutError",
+    "DeadlineExceededError",
+    "NetworkError",
+    "ProviderError",
+    "ProtocolError",
+    "StreamInterruptedError",
+    "CircuitOpenError",
+    "LocalRateLimitError",
+    "AllProvidersFailedError",
+]

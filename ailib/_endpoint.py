@@ -1,0 +1,116 @@
+"""Endpoints (a provider made concrete: URL, key, headers, timeouts) and targets."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import attrs
+
+from .errors import ConfigurationError
+from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
+from .providers._base import WireFormat
+from .providers._formats import get_wire_format
+from .providers._registry import ProviderSpec, resolve_provider, split_model
+from .types import AUTO_MODELS
+
+__all__ = ["Endpoint", "Target", "build_endpoint"]
+
+
+@attrs.frozen(eq=False, repr=False)
+class Endpoint:
+    """One place requests can go. Static after client construction; runtime state lives elsewhere."""
+
+    name: str
+    spec: ProviderSpec
+    wire: WireFormat
+    base_url: str
+    api_key: Optional[str]
+    headers: Dict[str, str]
+    stream_headers: Dict[str, str]
+    options: ConnectionOptions
+    model: Optional[str] = None  # the endpoint's own model, overriding the request's
+    weight: float = 1.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    first_byte_timeout: float = DEFAULT_TIMEOUT
+    idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
+    total_timeout: float = DEFAULT_TIMEOUT
+    verify: object = True
+    proxy: Optional[str] = None
+
+    @property
+    def provider(self) -> str:
+        return self.spec.name
+
+    @property
+    def default_model(self) -> str:
+        return self.model or self.spec.default_model
+
+    def chat_url(self, model: str, stream: bool) -> str:
+        return self.wire.chat_url(self.base_url, model, stream)
+
+    def resolve_model(self, requested: str) -> str:
+        """The model to send: the endpoint's own; else the request's (a ``provider/`` prefix
+        naming this provider is dropped); else, for auto/default/"", the provider default."""
+        if self.model:
+            return self.model
+        if requested in AUTO_MODELS:
+            return self.spec.default_model
+        provider, name = split_model(requested)
+        if provider is not None and provider.value == self.spec.name:
+            return name
+        return requested
+
+    def __repr__(self) -> str:
+        return f"Endpoint({self.name!r}, provider={self.spec.name!r}, base_url={self.base_url!r})"
+
+
+@attrs.frozen(slots=True, eq=False)
+class Target:
+    """One entry of a call's plan: where to send, which model, and which fallback step."""
+
+    endpoint: Endpoint
+    model: str
+    step: int = 0
+
+
+def build_endpoint(
+    provider: Any,
+    options: Optional[ConnectionOptions] = None,
+    *,
+    name: Optional[str] = None,
+    model: Optional[str] = None,
+    weight: float = 1.0,
+) -> Endpoint:
+    """Resolve a provider and its options into an endpoint: key, base URL, headers, timeouts.
+
+    Environment variables are read here, once, never per call. A missing key raises
+    ``ConfigurationError`` naming the variable to set.
+    """
+    spec = resolve_provider(provider)
+    opts = options or ConnectionOptions()
+    api_key = spec.read_api_key(opts.api_key)
+    base_url = spec.read_base_url(opts.base_url)
+    wire = get_wire_format(spec.wire_format)
+    if not (isinstance(weight, (int, float)) and weight > 0):
+        raise ConfigurationError(f"endpoint weight must be > 0, got {weight!r}")
+    headers = wire.static_headers(spec, api_key, opts.extra_headers)
+    stream_headers = {**headers, "Accept": wire.stream_accept, "Accept-Encoding": "identity"}
+    total = opts.timeout or DEFAULT_TIMEOUT
+    return Endpoint(
+        name=name or spec.name,
+        spec=spec,
+        wire=wire,
+        base_url=base_url,
+        api_key=api_key,
+        headers=headers,
+        stream_headers=stream_headers,
+        options=opts,
+        model=model,
+        weight=float(weight),
+        connect_timeout=min(opts.connect_timeout or DEFAULT_CONNECT_TIMEOUT, total),
+        first_byte_timeout=min(opts.first_byte_timeout or total, total),
+        idle_timeout=min(opts.stream_idle_timeout or DEFAULT_STREAM_IDLE_TIMEOUT, total),
+        total_timeout=total,
+        verify=True if opts.verify is None else opts.verify,
+        proxy=opts.proxy,
+    )

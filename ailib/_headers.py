@@ -1,0 +1,62 @@
+"""Reading the HTTP response headers that steer retries: Retry-After and friends."""
+
+from __future__ import annotations
+
+import email.utils
+from typing import Mapping, Optional
+
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "cf-ray")
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float) -> Optional[float]:
+    """Seconds to wait from ``retry-after-ms``, or ``retry-after`` (seconds or HTTP-date).
+
+    ``now`` is the current wall-clock time (for HTTP-dates). Garbage, negative or
+    missing values give ``None``; a date in the past gives 0.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            value = float(ms) / 1000.0
+            if value >= 0 and value == value and value != float("inf"):
+                return value
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    if value != value or value < 0 or value == float("inf"):
+        return None
+    return value
+
+
+def parse_should_retry(headers: Mapping[str, str]) -> Optional[bool]:
+    """The server's own verdict from ``x-should-retry`` (OpenAI, Anthropic), if any."""
+    raw = headers.get("x-should-retry")
+    if raw is None:
+        return None
+    raw = raw.strip().lower()
+    if raw == "true":
+        return True
+    if raw == "false":
+        return False
+    return None
+
+
+def request_id(headers: Mapping[str, str]) -> Optional[str]:
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None

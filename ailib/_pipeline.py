@@ -1,0 +1,410 @@
+"""One call's orchestration: plan → (hedge) → per target: limit, breaker, retry → attempt.
+
+No I/O of its own: the transport sends, wire formats translate. Attempt records,
+metrics and log lines are produced here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections import deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+from ._endpoint import Endpoint, Target
+from .errors import (
+    AiLibError,
+    AllProvidersFailedError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    LocalRateLimitError,
+    ProtocolError,
+    StreamInterruptedError,
+    TimeoutError,
+)
+from .providers._base import decode_body, error_from_response
+from .reliability.clock import Clock
+from .reliability.retry import RetryPolicy, RetryRun
+from .transport import AttemptHandle, Deadlines, HttpRequest, StreamResponse, Transport, redact_headers
+from .types import Attempt, ChatCompletionRequest, ChatCompletionResponse, StreamChunk, ToolCall, Usage
+
+__all__ = ["Pipeline", "ChatStream", "Router", "StaticRouter"]
+
+log = logging.getLogger("ailib")
+_INF = float("inf")
+
+
+class Router:
+    """Turns a request into an ordered plan of targets."""
+
+    def plan(self, request: ChatCompletionRequest) -> List[Target]:
+        raise NotImplementedError
+
+    def endpoints(self) -> Sequence[Endpoint]:
+        raise NotImplementedError
+
+
+class StaticRouter(Router):
+    """Always the same endpoints, in order (one endpoint: a single-target client)."""
+
+    def __init__(self, endpoints: Sequence[Endpoint]) -> None:
+        self._endpoints = tuple(endpoints)
+
+    def plan(self, request: ChatCompletionRequest) -> List[Target]:
+        model = request.model
+        return [Target(ep, ep.resolve_model(model)) for ep in self._endpoints]
+
+    def endpoints(self) -> Sequence[Endpoint]:
+        return self._endpoints
+
+
+class _Call:
+    """The state of one call: its deadline, its attempts, its encoded bodies."""
+
+    __slots__ = ("request", "deadline", "attempts", "errors", "_bodies")
+
+    def __init__(self, request: ChatCompletionRequest, deadline: float) -> None:
+        self.request = request
+        self.deadline = deadline
+        self.attempts: List[Attempt] = []
+        self.errors: List[AiLibError] = []
+        self._bodies: Dict[Tuple[str, str, bool], bytes] = {}
+
+    def body(self, target: Target, stream: bool) -> bytes:
+        ep = target.endpoint
+        key = (ep.wire.name, target.model, stream)
+        body = self._bodies.get(key)
+        if body is None:
+            data = ep.wire.encode(self.request, target.model, stream=stream, spec=ep.spec)
+            body = json.dumps(data, separators=(",", ":")).encode()
+            self._bodies[key] = body
+        return body
+
+
+class _Primed:
+    """A stream that reached its commit point: the first content chunk (or its end) is in hand."""
+
+    __slots__ = ("resp", "events", "decoder", "chunks", "target")
+
+    def __init__(self, resp: StreamResponse, events: Any, decoder: Any, chunks: List[StreamChunk], target: Target) -> None:
+        self.resp = resp
+        self.events = events
+        self.decoder = decoder
+        self.chunks = chunks
+        self.target = target
+
+
+class Pipeline:
+    """Runs calls through routing, retry and the transport; records every attempt."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        transport: Transport,
+        retry: RetryPolicy,
+        clock: Clock,
+        metrics: Any,
+        deadline: Optional[float] = None,
+        budgets: Optional[Callable[[Endpoint], Any]] = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.router = router
+        self.transport = transport
+        self.retry = retry
+        self.clock = clock
+        self.metrics = metrics
+        self.deadline = deadline
+        self._budget_for = budgets
+        self._rng = rng
+
+    # -- entry points --------------------------------------------------------------------------
+    def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
+        call = _Call(request, self._call_deadline(deadline))
+        result: ChatCompletionResponse = self._execute(call, stream=False)
+        return _with_attempts(result, call.attempts)
+
+    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> "ChatStream":
+        call = _Call(request, self._call_deadline(deadline))
+        primed: _Primed = self._execute(call, stream=True)
+        return ChatStream(primed, call, self)
+
+    def _call_deadline(self, seconds: Optional[float]) -> float:
+        seconds = seconds if seconds is not None else self.deadline
+        return _INF if seconds is None else self.clock.monotonic() + seconds
+
+    # -- plan and failover --------------------------------------------------------------------
+    def _execute(self, call: _Call, *, stream: bool) -> Any:
+        plan = self.router.plan(call.request)
+        multi = len(plan) > 1
+        metrics = self.metrics
+        if multi:
+            metrics.incr_counter("routing_mvp.request")
+        last: Optional[AiLibError] = None
+        for target in plan:
+            if self.clock.monotonic() >= call.deadline:
+                last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
+                break
+            if multi:
+                metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
+            try:
+                return self._run_target(call, target, stream)
+            except AiLibError as err:
+                call.errors.append(err)
+                last = err
+                if not multi or not _moves_on(err):
+                    break
+        assert last is not None
+        raise self._final_error(call, last, multi)
+
+    def _final_error(self, call: _Call, last: AiLibError, multi: bool) -> AiLibError:
+        attempts = tuple(call.attempts)
+        if isinstance(last, DeadlineExceededError) or not multi or not _moves_on(last) or len(call.errors) < 2:
+            last.attempts = attempts
+            return last
+        names = ", ".join(f"{e.provider}: {type(e).__name__}" for e in call.errors)
+        return AllProvidersFailedError(
+            f"all {len(call.errors)} targets failed ({names})", errors=call.errors, attempts=attempts, status_code=last.status_code
+        )
+
+    # -- one target: retries around attempts ----------------------------------------------------
+    def _run_target(self, call: _Call, target: Target, stream: bool) -> Any:
+        ep = target.endpoint
+        ep.wire.check_supported(call.request, ep.spec, stream=stream)
+        budget = self._budget_for(ep) if self._budget_for is not None else None
+        if budget is not None:
+            budget.record_call()
+        tags = {"provider": ep.provider}
+        metrics = self.metrics
+
+        def on_retry(error: AiLibError, wait: float) -> None:
+            metrics.incr_counter("retry.attempt", tags=tags)
+            if call.attempts:
+                last = call.attempts[-1]
+                call.attempts[-1] = _evolve_attempt(last, wait)
+            if log.isEnabledFor(logging.INFO):
+                log.info("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, _short(error))
+
+        def on_stop(reason: str, error: AiLibError) -> None:
+            if reason == "exhausted":
+                metrics.incr_counter("retry.exhausted", tags=tags)
+            elif reason == "budget_exhausted":
+                metrics.incr_counter("retry.budget_exhausted", tags=tags)
+            if log.isEnabledFor(logging.INFO):
+                log.info("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, _short(error))
+
+        run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry)
+        attempt = self._attempt_stream if stream else self._attempt
+        return run.call(lambda: attempt(call, target))
+
+    # -- one wire attempt -----------------------------------------------------------------------
+    def _deadlines(self, ep: Endpoint, start: float, call: _Call) -> Deadlines:
+        return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, call.deadline)
+
+    def _request(self, call: _Call, target: Target, stream: bool) -> HttpRequest:
+        ep = target.endpoint
+        req = HttpRequest(
+            "POST", ep.chat_url(target.model, stream), ep.stream_headers if stream else ep.headers, call.body(target, stream), ep.verify, ep.proxy
+        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("POST %s headers=%s body=%d bytes", req.url, redact_headers(req.headers), len(req.body or b""))
+        return req
+
+    def _attempt(self, call: _Call, target: Target) -> ChatCompletionResponse:
+        clock = self.clock
+        ep = target.endpoint
+        started_at = clock.time()
+        start = clock.monotonic()
+        handle = AttemptHandle()
+        try:
+            req = self._request(call, target, False)
+            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
+            result = decode_body(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+        except AiLibError as err:
+            self._record_failure(call, target, err, started_at, start)
+            raise
+        call.attempts.append(Attempt(ep.provider, target.model, started_at, clock.monotonic() - start, "ok", endpoint=ep.name))
+        return result
+
+    def _attempt_stream(self, call: _Call, target: Target) -> _Primed:
+        clock = self.clock
+        ep = target.endpoint
+        started_at = clock.time()
+        start = clock.monotonic()
+        handle = AttemptHandle()
+        resp: Optional[StreamResponse] = None
+        try:
+            req = self._request(call, target, True)
+            resp = self.transport.open_stream(req, self._deadlines(ep, start, call), handle)
+            if not 200 <= resp.status < 300:
+                body = resp.read_all()
+                raise error_from_response(ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at)
+            ctype = resp.headers.get("content-type", "")
+            if "event-stream" not in ctype.lower():
+                body = resp.read_all()
+                raise ProtocolError(
+                    f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model
+                )
+            decoder = ep.wire.stream_decoder(provider=ep.provider, model=target.model)
+            events = resp.events()
+            chunks: List[StreamChunk] = []
+            for event in events:  # up to the commit point: the first content chunk, or the end
+                chunks.extend(decoder.feed(event))
+                if decoder.done or any(c.has_content for c in chunks):
+                    break
+            else:
+                decoder.finish()
+        except AiLibError as err:
+            if resp is not None:
+                resp.close()
+            err.provider = err.provider or ep.provider
+            self._record_failure(call, target, err, started_at, start)
+            raise
+        call.attempts.append(Attempt(ep.provider, target.model, started_at, clock.monotonic() - start, "ok", endpoint=ep.name))
+        return _Primed(resp, events, decoder, chunks, target)
+
+    def _record_failure(self, call: _Call, target: Target, err: AiLibError, started_at: float, start: float) -> None:
+        ep = target.endpoint
+        if err.provider is None:
+            err.provider = ep.provider
+        if err.model is None:
+            err.model = target.model
+        call.attempts.append(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, "error", err, endpoint=ep.name))
+        if log.isEnabledFor(logging.INFO):
+            log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, _short(err))
+
+
+def _moves_on(err: AiLibError) -> bool:
+    """Whether failover proceeds to the next target after ``err``."""
+    if isinstance(err, DeadlineExceededError):
+        return False
+    return err.is_retryable() or isinstance(err, (CircuitOpenError, LocalRateLimitError, TimeoutError))
+
+
+def _short(err: AiLibError) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def _evolve_attempt(a: Attempt, wait: float) -> Attempt:
+    return Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)
+
+
+def _with_attempts(resp: ChatCompletionResponse, attempts: List[Attempt]) -> ChatCompletionResponse:
+    return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(attempts), resp.raw, resp.cost)
+
+
+class ChatStream:
+    """An iterator of ``StreamChunk`` and a context manager; leaving early closes the connection.
+
+    Failures after the first content chunk raise ``StreamInterruptedError`` with the text
+    delivered so far; a stream never ends short silently. After the end: ``text``,
+    ``tool_calls``, ``usage``, ``finish_reason``, ``attempts``.
+    """
+
+    def __init__(self, primed: _Primed, call: _Call, pipeline: Pipeline) -> None:
+        self._resp = primed.resp
+        self._events = primed.events
+        self._decoder = primed.decoder
+        self._pending: Deque[StreamChunk] = deque(primed.chunks)
+        self._call = call
+        self.provider = primed.target.endpoint.provider
+        self.model = primed.target.model
+        self._parts: List[str] = []
+        self.tool_calls: Tuple[ToolCall, ...] = ()
+        self.usage: Optional[Usage] = None
+        self.finish_reason: Optional[str] = None
+        self.finished = False
+        self._closed = False
+
+    @property
+    def attempts(self) -> Tuple[Attempt, ...]:
+        return tuple(self._call.attempts)
+
+    @property
+    def text(self) -> str:
+        """The text delivered so far."""
+        return "".join(self._parts)
+
+    def __iter__(self) -> "ChatStream":
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._pending:
+            return self._deliver(self._pending.popleft())
+        if self._closed:
+            raise StopIteration
+        while True:
+            try:
+                event = next(self._events)
+            except StopIteration:
+                try:
+                    self._decoder.finish()
+                except AiLibError as err:
+                    raise self._interrupted(err) from err
+                self.finished = True
+                self.close()
+                raise
+            except AiLibError as err:
+                raise self._interrupted(err) from err
+            try:
+                chunks = self._decoder.feed(event)
+            except AiLibError as err:
+                raise self._interrupted(err) from err
+            if chunks:
+                self._pending.extend(chunks[1:])
+                return self._deliver(chunks[0])
+
+    def _deliver(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.delta_text:
+            self._parts.append(chunk.delta_text)
+        if chunk.tool_calls:
+            self.tool_calls = chunk.tool_calls
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        return chunk
+
+    def _interrupted(self, cause: AiLibError) -> StreamInterruptedError:
+        self.close()
+        attempts = self._call.attempts
+        if attempts and attempts[-1].outcome == "ok":
+            a = attempts[-1]
+            attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, "error", cause, a.hedge, a.endpoint)
+        partial = self.text
+        return StreamInterruptedError(
+            f"stream interrupted after {len(partial)} characters: {type(cause).__name__}: {cause}",
+            partial_text=partial,
+            cause=cause,
+            provider=self.provider,
+            model=self.model,
+            attempts=attempts,
+        )
+
+    def collect(self) -> ChatCompletionResponse:
+        """Read the rest of the stream and return it as one response."""
+        from .types import Choice, Message, Role
+
+        for _ in self:
+            pass
+        message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
+        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts)
+
+    def close(self) -> None:
+        """Stop reading; an unfinished stream's connection is closed, not reused."""
+        if not self._closed:
+            self._closed = True
+            self._resp.close()
+
+    def __enter__(self) -> "ChatStream":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finalizer
+            pass

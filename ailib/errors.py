@@ -1,0 +1,227 @@
+"""The ailib error tree. Every failure a caller sees is one of these.
+
+::
+
+    AiLibError                      .provider .model .status_code .request_id .retry_after .attempts
+    ├── ConfigurationError          (also ValueError) missing key, bad option, conflicting builder calls
+    ├── InvalidRequestError         (also ValueError) 400/422 and client-side validation
+    │   ├── ContextLengthExceededError
+    │   └── ContentFilteredError
+    ├── AuthenticationError         401/403
+    ├── ModelNotFoundError          404 / unknown model
+    ├── RateLimitExceeded           429 (retryable; .retry_after from the response)
+    │   └── QuotaExceededError      429 meaning the account is out of credit (not retryable)
+    ├── TimeoutError                (also builtins.TimeoutError) connect/first-byte/idle/total (retryable)
+    │   └── DeadlineExceededError   the call's overall deadline ran out (not retryable)
+    ├── NetworkError                reset, refused, DNS (retryable)
+    ├── ProviderError               5xx, overloaded, error event inside a 200 stream (retryable)
+    ├── ProtocolError               malformed JSON/SSE, wrong content type, unexpected redirect
+    ├── StreamInterruptedError      failed after content was delivered; .partial_text (not retried)
+    ├── CircuitOpenError            fast fail; .retry_after until the next probe
+    ├── LocalRateLimitError         client-side limiter could not admit within max_wait
+    └── AllProvidersFailedError     every target of a chain of two or more failed
+
+Whether an error is retried is decided by its class (``retryable``), except that a
+server may veto a retry with ``x-should-retry: false`` (kept in ``should_retry``).
+No message built here ever contains an API key: messages are made from status codes,
+provider names and the provider's own error text, which is scrubbed of key-like tokens.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from typing import Any, ClassVar, Optional, Sequence
+
+__all__ = [
+    "AiLibError",
+    "ConfigurationError",
+    "InvalidRequestError",
+    "ContextLengthExceededError",
+    "ContentFilteredError",
+    "AuthenticationError",
+    "ModelNotFoundError",
+    "RateLimitExceeded",
+    "QuotaExceededError",
+    "TimeoutError",
+    "DeadlineExceededError",
+    "NetworkError",
+    "ProviderError",
+    "ProtocolError",
+    "StreamInterruptedError",
+    "CircuitOpenError",
+    "LocalRateLimitError",
+    "AllProvidersFailedError",
+]
+
+# Tokens that look like credentials: sk-..., sk-ant-..., AIza..., long bearer tokens.
+_KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})")
+
+
+def scrub(text: str) -> str:
+    """Replace anything shaped like an API key in ``text`` with ``***``."""
+    return _KEY_LIKE.sub("***", text)
+
+
+class AiLibError(Exception):
+    """Base of every ailib error; carries where it happened and every attempt so far."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        provider: Optional[str] = None,
+        model: Optional[str] = None,
+        status_code: Optional[int] = None,
+        request_id: Optional[str] = None,
+        retry_after: Optional[float] = None,
+        attempts: Sequence[Any] = (),
+        should_retry: Optional[bool] = None,
+        body: Any = None,
+    ) -> None:
+        message = scrub(message)
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.model = model
+        self.status_code = status_code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.attempts: tuple = tuple(attempts)
+        self.should_retry = should_retry
+        self.body = body
+
+    def is_retryable(self) -> bool:
+        """True when trying the same call again may succeed."""
+        if self.should_retry is not None:
+            return self.should_retry and self.retryable
+        return self.retryable
+
+    def __str__(self) -> str:
+        where = []
+        if self.provider:
+            where.append(self.provider + (f"/{self.model}" if self.model else ""))
+        if self.status_code is not None:
+            where.append(f"HTTP {self.status_code}")
+        if self.request_id:
+            where.append(f"request_id={self.request_id}")
+        if self.retry_after is not None:
+            where.append(f"retry_after={self.retry_after:g}s")
+        suffix = f" [{', '.join(where)}]" if where else ""
+        return f"{self.message}{suffix}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r}, attempts={len(self.attempts)})"
+
+    def __reduce__(self):  # picklable for multiprocessing users
+        state = dict(self.__dict__)
+        return (_rebuild, (type(self), self.message), state)
+
+
+def _rebuild(cls: type, message: str) -> AiLibError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    return err
+
+
+class ConfigurationError(AiLibError, ValueError):
+    """A missing key, a bad option or contradictory builder calls."""
+
+
+class InvalidRequestError(AiLibError, ValueError):
+    """The request is invalid: rejected by the provider (400/422) or before sending."""
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    """The prompt plus max_tokens exceed the model's context window."""
+
+
+class ContentFilteredError(InvalidRequestError):
+    """The provider refused the prompt or the answer on safety grounds."""
+
+
+class AuthenticationError(AiLibError):
+    """The key is missing, wrong or lacks permission (401/403)."""
+
+
+class ModelNotFoundError(AiLibError):
+    """The model does not exist or the key has no access to it (404)."""
+
+
+class RateLimitExceeded(AiLibError):
+    """The provider said 429; ``retry_after`` is its requested wait, when given."""
+
+    retryable = True
+
+
+class QuotaExceededError(RateLimitExceeded):
+    """A 429 meaning the account is out of credit; waiting will not help."""
+
+    retryable = False
+
+
+class TimeoutError(AiLibError, builtins.TimeoutError):  # noqa: A001 - named by the contract
+    """An attempt took too long in one phase (connect, first byte, idle gap, total)."""
+
+    retryable = True
+
+    def __init__(self, message: str = "", *, phase: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.phase = phase
+
+
+class DeadlineExceededError(TimeoutError):
+    """The call's overall deadline ran out; carries every attempt made."""
+
+    retryable = False
+
+
+class NetworkError(AiLibError):
+    """The connection failed: refused, reset, DNS. ``request_sent`` says if it got out."""
+
+    retryable = True
+
+    def __init__(self, message: str = "", *, request_sent: Optional[bool] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.request_sent = request_sent
+
+
+class ProviderError(AiLibError):
+    """The provider failed on its side: 5xx, 529 overloaded, an error event in a stream."""
+
+    retryable = True
+
+
+class ProtocolError(AiLibError):
+    """The answer was not what the wire format promises (bad JSON/SSE, wrong type)."""
+
+
+class StreamInterruptedError(AiLibError):
+    """A stream failed after content reached the caller; ``partial_text`` has it."""
+
+    def __init__(self, message: str = "", *, partial_text: str = "", cause: Optional[AiLibError] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.partial_text = partial_text
+        self.cause = cause
+
+
+class CircuitOpenError(AiLibError):
+    """The endpoint's circuit is open; ``retry_after`` is the time to the next probe."""
+
+
+class LocalRateLimitError(AiLibError):
+    """The client-side rate limiter could not admit the call within ``max_wait``."""
+
+
+class AllProvidersFailedError(AiLibError):
+    """Every target of a chain failed; ``errors`` in attempt order."""
+
+    def __init__(self, message: str = "", *, errors: Sequence[AiLibError] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.errors: tuple = tuple(errors)
+
+    @property
+    def last_error(self) -> Optional[AiLibError]:
+        return self.errors[-1] if self.errors else None

@@ -1,0 +1,103 @@
+"""ConnectionOptions: per-provider connection settings (all optional)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["ConnectionOptions"]
+
+# Defaults for fields a user leaves unset.
+DEFAULT_TIMEOUT = 600.0  # total seconds per attempt (a long generation can take minutes)
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_STREAM_IDLE_TIMEOUT = 60.0
+DEFAULT_POOL_SIZE = 32
+
+
+def _positive(name: str):
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ConfigurationError(f"ConnectionOptions.{name} must be a positive number, got {value!r}")
+
+    return check
+
+
+def _non_negative_int(_inst: Any, attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an int >= 0, got {value!r}")
+
+
+def _non_negative(_inst: Any, attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be >= 0, got {value!r}")
+
+
+def _check_url(_inst: Any, attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
+        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an http(s) URL, got {value!r}")
+
+
+def _check_proxy(_inst: Any, attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or "://" not in value:
+        raise ConfigurationError(f"ConnectionOptions.proxy must be a proxy URL string, got {value!r}")
+
+
+def _check_headers(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ConfigurationError("ConnectionOptions.extra_headers must map str to str")
+
+
+def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, (bool, str)):
+        raise ConfigurationError("ConnectionOptions.verify must be a bool or a CA bundle path")
+
+
+@attrs.frozen(kw_only=True)
+class ConnectionOptions:
+    """Connection settings; ``None`` means "inherit" (builder defaults, then built-ins).
+
+    ``timeout`` is the total per attempt; ``first_byte_timeout`` bounds the wait for the
+    response headers; ``stream_idle_timeout`` the gap between two stream events.
+    ``max_retries``/``retry_delay`` are the short form of ``RetryPolicy(max_attempts=
+    max_retries + 1, initial_delay=retry_delay)``.
+    """
+
+    api_key: Optional[str] = attrs.field(default=None, repr=False)
+    base_url: Optional[str] = attrs.field(default=None, validator=_check_url)
+    timeout: Optional[float] = attrs.field(default=None, validator=_positive("timeout"))
+    connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive("connect_timeout"))
+    first_byte_timeout: Optional[float] = attrs.field(default=None, validator=_positive("first_byte_timeout"))
+    stream_idle_timeout: Optional[float] = attrs.field(default=None, validator=_positive("stream_idle_timeout"))
+    proxy: Optional[str] = attrs.field(default=None, validator=_check_proxy, repr=False)
+    max_retries: Optional[int] = attrs.field(default=None, validator=_non_negative_int)
+    retry_delay: Optional[float] = attrs.field(default=None, validator=_non_negative)
+    pool_size: Optional[int] = attrs.field(default=None, validator=_positive("pool_size"))
+    verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
+    extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
+
+    def merged_over(self, base: Optional["ConnectionOptions"]) -> "ConnectionOptions":
+        """These options, with unset fields taken from ``base``."""
+        if base is None:
+            return self
+        values = {}
+        for f in attrs.fields(ConnectionOptions):
+            mine = getattr(self, f.name)
+            values[f.name] = mine if mine is not None else getattr(base, f.name)
+        if base.extra_headers and self.extra_headers:
+            values["extra_headers"] = {**base.extra_headers, **self.extra_headers}
+        return ConnectionOptions(**values)

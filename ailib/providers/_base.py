@@ -1,0 +1,222 @@
+"""What every wire format shares: the translator interface and HTTP error classification."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .._headers import parse_retry_after, parse_should_retry, request_id
+from .._sse import SseEvent
+from ..errors import (
+    AiLibError,
+    AuthenticationError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ModelNotFoundError,
+    ProtocolError,
+    ProviderError,
+    QuotaExceededError,
+    RateLimitExceeded,
+    TimeoutError,
+)
+from ..types import ChatCompletionRequest, ChatCompletionResponse, StreamChunk
+from ._registry import ProviderSpec
+
+__all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response"]
+
+_CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded", "request_too_large"}
+_CONTEXT_TEXT = re.compile(
+    r"context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long",
+    re.I,
+)
+_FILTER_CODES = {"content_filter", "content_policy_violation", "safety", "prohibited_content", "blocked"}
+_QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"}
+_NOT_FOUND_CODES = {"model_not_found", "not_found", "not_found_error"}
+_OVERLOADED_CODES = {"overloaded_error", "overloaded", "unavailable", "server_error", "api_error", "internal"}
+
+
+def classify_http_error(
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    message: str,
+    codes: Tuple[str, ...] = (),
+    provider: Optional[str] = None,
+    model: Optional[str] = None,
+    now: float = 0.0,
+    body: Any = None,
+) -> AiLibError:
+    """Map an HTTP status plus the provider's error codes/message onto the error tree."""
+    codes_l = {c.lower() for c in codes if c}
+    kw: Dict[str, Any] = dict(
+        provider=provider,
+        model=model,
+        status_code=status,
+        request_id=request_id(headers),
+        retry_after=parse_retry_after(headers, now),
+        should_retry=parse_should_retry(headers),
+        body=body,
+    )
+    if codes_l & _CONTEXT_CODES or (status in (400, 413, 422) and _CONTEXT_TEXT.search(message)):
+        return ContextLengthExceededError(message or "context length exceeded", **kw)
+    if codes_l & _FILTER_CODES:
+        return ContentFilteredError(message or "content filtered", **kw)
+    if status == 429:
+        if codes_l & _QUOTA_CODES:
+            return QuotaExceededError(message or "quota exceeded", **kw)
+        return RateLimitExceeded(message or "rate limited", **kw)
+    if status in (401, 403):
+        return AuthenticationError(message or "authentication failed", **kw)
+    if status == 404 or codes_l & _NOT_FOUND_CODES:
+        return ModelNotFoundError(message or "not found", **kw)
+    if status == 408:
+        return TimeoutError(message or "the provider timed out the request", phase="server", **kw)
+    if status >= 500 or status == 409 or codes_l & _OVERLOADED_CODES:
+        return ProviderError(message or f"provider error {status}", **kw)
+    if 400 <= status < 500:
+        return InvalidRequestError(message or f"invalid request ({status})", **kw)
+    if 300 <= status < 400:
+        location = headers.get("location", "")
+        return ProtocolError(f"unexpected redirect ({status}) to {_host_of(location)!r}; redirects are not followed", **kw)
+    return ProtocolError(message or f"unexpected HTTP status {status}", **kw)
+
+
+def _host_of(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0] if url else ""
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:300].decode("utf-8", "replace")
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = " ".join(text.split())
+    return text[:160]
+
+
+def error_from_response(
+    wire: "WireFormat", status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
+) -> AiLibError:
+    """Classify a non-2xx response from its status and (if JSON) the format's error body."""
+    message, codes, data = "", (), None
+    try:
+        data = json.loads(body) if body else None
+    except ValueError:
+        data = None
+    if isinstance(data, (dict, list)):
+        try:
+            message, codes = wire.error_details(data)
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError):
+            message, codes = "", ()
+    if not message:
+        snippet = _snippet(body) if body else ""
+        message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
+    return classify_http_error(status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data)
+
+
+def decode_body(
+    wire: "WireFormat", status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
+) -> ChatCompletionResponse:
+    """A complete HTTP response → a response, or the classified error it means."""
+    if not 200 <= status < 300:
+        raise error_from_response(wire, status, headers, body, provider=provider, model=model, now=now)
+    kw = dict(provider=provider, model=model, status_code=status, request_id=request_id(headers))
+    ctype = headers.get("content-type", "")
+    if "json" not in ctype.lower():
+        raise ProtocolError(f"expected a JSON response, got content type {ctype or 'none'!r}: {_snippet(body)!r}", **kw)
+    if not body:
+        raise ProtocolError("empty response body", **kw)
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ProtocolError(f"malformed JSON in response ({exc.msg} at byte {exc.pos})", **kw) from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"expected a JSON object, got {type(data).__name__}", **kw)
+    try:
+        return wire.decode(data, provider=provider, model=model, headers=headers)
+    except AiLibError:
+        raise
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
+        raise ProtocolError(f"unexpected {wire.name} response shape: {type(exc).__name__}: {exc}", **kw) from None
+
+
+class StreamDecoder:
+    """Turns one stream's SSE events into ``StreamChunk``s; ``finish`` checks it ended properly."""
+
+    terminal_name = "the terminal event"
+
+    def __init__(self, *, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.done = False
+
+    def feed(self, event: SseEvent) -> List[StreamChunk]:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Called at end of stream: a stream without its terminal event is a failure."""
+        if not self.done:
+            raise ProtocolError(
+                f"stream ended without {self.terminal_name} (cut short)", provider=self.provider, model=self.model
+            )
+
+    def _json(self, data: str) -> Any:
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise ProtocolError(f"malformed JSON in stream event: {data[:80]!r}", provider=self.provider, model=self.model) from None
+
+
+class WireFormat:
+    """A pure translator between ailib types and one provider API format."""
+
+    name = "base"
+    stream_accept = "text/event-stream"
+
+    def auth_headers(self, api_key: Optional[str]) -> Dict[str, str]:
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def static_headers(self, spec: ProviderSpec, api_key: Optional[str], extra: Optional[Mapping[str, str]]) -> Dict[str, str]:
+        """Headers sent with every request to an endpoint, computed once per client."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self.auth_headers(api_key))
+        headers.update(spec.headers)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def chat_url(self, base_url: str, model: str, stream: bool) -> str:
+        raise NotImplementedError
+
+    def models_url(self, base_url: str) -> str:
+        raise NotImplementedError
+
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def decode(self, data: Dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+        raise NotImplementedError
+
+    def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
+        raise NotImplementedError
+
+    def error_details(self, data: Any) -> Tuple[str, Tuple[str, ...]]:
+        """(message, codes) from a parsed error body."""
+        raise NotImplementedError
+
+    def decode_models(self, data: Any) -> List[str]:
+        raise NotImplementedError
+
+    def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
+        """Raise ``InvalidRequestError`` naming the provider and feature it cannot serve."""
+        missing = None
+        if stream and not spec.streaming:
+            missing = "streaming"
+        elif request.tools and not spec.tools:
+            missing = "tools"
+        elif not spec.images and request.has_images:
+            missing = "image input"
+        if missing:
+            raise InvalidRequestError(
+                f"{spec.name} does not support {missing}; nothing was sent", provider=spec.name, model=request.model
+            )

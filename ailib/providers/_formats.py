@@ -1,0 +1,32 @@
+"""Wire formats by name. Each format lives in its own module exposing ``WIRE_FORMAT``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict
+
+from ..errors import ConfigurationError
+from ._base import WireFormat
+
+# format name -> module under ailib.providers
+_MODULES = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "gemini", "cohere": "cohere"}
+_cache: Dict[str, WireFormat] = {}
+
+USER_FORMATS = ("openai", "anthropic", "gemini", "cohere")
+
+
+def get_wire_format(name: str) -> WireFormat:
+    """The shared, stateless translator for a format name."""
+    fmt = _cache.get(name)
+    if fmt is not None:
+        return fmt
+    module_name = _MODULES.get(name)
+    if module_name is None:
+        raise ConfigurationError(f"unknown wire format {name!r}; expected one of {', '.join(USER_FORMATS)}")
+    try:
+        module = importlib.import_module(f"ailib.providers.{module_name}")
+    except ImportError:
+        raise ConfigurationError(f"wire format {name!r} is not available in this version of ailib") from None
+    fmt = module.AzureOpenAIFormat() if name == "azure" else module.WIRE_FORMAT
+    _cache[name] = fmt
+    return fmt

@@ -1,0 +1,184 @@
+"""The one table of built-in providers: key variable prefix, base URL, default model, format."""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import Any, Mapping, Optional, Tuple, Union
+
+import attrs
+
+from ..errors import ConfigurationError
+
+__all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model"]
+
+
+class Provider(enum.Enum):
+    """Built-in providers. ``Provider("openai")`` works."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    GROQ = "groq"
+    MISTRAL = "mistral"
+    DEEPSEEK = "deepseek"
+    XAI = "xai"
+    TOGETHER = "together"
+    OPENROUTER = "openrouter"
+    PERPLEXITY = "perplexity"
+    FIREWORKS = "fireworks"
+    COHERE = "cohere"
+    AZURE_OPENAI = "azure_openai"
+    OLLAMA = "ollama"
+    MOONSHOT = "moonshot"
+    QWEN = "qwen"
+    ZHIPU = "zhipu"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Optional["Provider"]:
+        if isinstance(value, str):
+            key = value.strip().lower().replace("-", "_")
+            for member in cls:
+                if member.value == key:
+                    return member
+        return None
+
+    @property
+    def spec(self) -> "ProviderSpec":
+        return PROVIDERS[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class ProviderSpec:
+    """Everything needed to talk to one provider. Custom providers are specs too."""
+
+    name: str
+    env_prefix: Optional[str]
+    base_url: Optional[str]
+    default_model: str
+    wire_format: str = "openai"
+    key_required: bool = True
+    streaming: bool = True
+    tools: bool = True
+    images: bool = True
+    api_key: Optional[str] = attrs.field(default=None, repr=False)
+    api_key_env: Optional[str] = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+
+    @property
+    def key_variable(self) -> Optional[str]:
+        return self.api_key_env or (f"{self.env_prefix}_API_KEY" if self.env_prefix else None)
+
+    def read_api_key(self, explicit: Optional[str] = None) -> Optional[str]:
+        """The key from ``explicit``, the spec, or the environment; ConfigurationError if required and absent."""
+        key = explicit or self.api_key
+        if not key and self.key_variable:
+            key = os.environ.get(self.key_variable) or None
+        if not key and self.key_required:
+            where = f"set {self.key_variable}" if self.key_variable else "give an api_key"
+            raise ConfigurationError(f"no API key for {self.name}: {where} or pass ConnectionOptions(api_key=...)", provider=self.name)
+        return key
+
+    def read_base_url(self, explicit: Optional[str] = None) -> str:
+        url = explicit
+        if not url and self.env_prefix:
+            url = os.environ.get(f"{self.env_prefix}_BASE_URL") or None
+        url = url or self.base_url
+        if not url:
+            var = f"{self.env_prefix}_BASE_URL" if self.env_prefix else "a base URL"
+            raise ConfigurationError(f"no base URL for {self.name}: set {var} or pass ConnectionOptions(base_url=...)", provider=self.name)
+        if not url.lower().startswith(("http://", "https://")):
+            raise ConfigurationError(f"base URL for {self.name} must be http(s), got {url!r}", provider=self.name)
+        return url.rstrip("/")
+
+    def supports(self) -> Tuple[str, ...]:
+        return tuple(name for name in ("streaming", "tools", "images") if getattr(self, name))
+
+
+def _spec(name: str, prefix: str, base_url: Optional[str], model: str, fmt: str = "openai", **kw: Any) -> ProviderSpec:
+    return ProviderSpec(name=name, env_prefix=prefix, base_url=base_url, default_model=model, wire_format=fmt, **kw)
+
+
+PROVIDERS: Mapping[Provider, ProviderSpec] = {
+    Provider.OPENAI: _spec("openai", "OPENAI", "https://api.openai.com/v1", "gpt-4o-mini"),
+    Provider.ANTHROPIC: _spec("anthropic", "ANTHROPIC", "https://api.anthropic.com", "claude-3-5-haiku-latest", "anthropic"),
+    Provider.GEMINI: _spec("gemini", "GEMINI", "https://generativelanguage.googleapis.com", "gemini-2.0-flash", "gemini"),
+    Provider.GROQ: _spec("groq", "GROQ", "https://api.groq.com/openai/v1", "llama-3.1-8b-instant"),
+    Provider.MISTRAL: _spec("mistral", "MISTRAL", "https://api.mistral.ai/v1", "mistral-small-latest"),
+    Provider.DEEPSEEK: _spec("deepseek", "DEEPSEEK", "https://api.deepseek.com/v1", "deepseek-chat", images=False),
+    Provider.XAI: _spec("xai", "XAI", "https://api.x.ai/v1", "grok-2-latest"),
+    Provider.TOGETHER: _spec("together", "TOGETHER", "https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
+    Provider.OPENROUTER: _spec("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openai/gpt-4o-mini"),
+    Provider.PERPLEXITY: _spec("perplexity", "PERPLEXITY", "https://api.perplexity.ai", "sonar", tools=False, images=False),
+    Provider.FIREWORKS: _spec("fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"),
+    Provider.COHERE: _spec("cohere", "COHERE", "https://api.cohere.com", "command-r-plus", "cohere", images=False),
+    Provider.AZURE_OPENAI: _spec("azure_openai", "AZURE_OPENAI", None, "gpt-4o-mini", "azure"),
+    Provider.OLLAMA: _spec("ollama", "OLLAMA", "http://localhost:11434/v1", "llama3.2", key_required=False),
+    Provider.MOONSHOT: _spec("moonshot", "MOONSHOT", "https://api.moonshot.cn/v1", "moonshot-v1-8k", images=False),
+    Provider.QWEN: _spec("qwen", "QWEN", "https://dashscope.aliyuncs.com/compatible-mode/v1", "qwen-plus"),
+    Provider.ZHIPU: _spec("zhipu", "ZHIPU", "https://open.bigmodel.cn/api/paas/v4", "glm-4-flash"),
+}
+
+ProviderLike = Union[Provider, ProviderSpec, str]
+
+
+def resolve_provider(p: Any) -> ProviderSpec:
+    """A ``Provider``, its lower-case name, or a custom ``ProviderSpec`` → the spec."""
+    if isinstance(p, ProviderSpec):
+        return p
+    if isinstance(p, Provider):
+        return PROVIDERS[p]
+    if isinstance(p, str):
+        try:
+            return PROVIDERS[Provider(p)]
+        except ValueError:
+            known = ", ".join(m.value for m in Provider)
+            raise ConfigurationError(f"unknown provider {p!r}; known: {known}") from None
+    spec = getattr(p, "spec", None)  # objects that carry a spec (e.g. a custom provider wrapper)
+    if isinstance(spec, ProviderSpec):
+        return spec
+    raise ConfigurationError(f"not a provider: {p!r}")
+
+
+# Well-known model families, checked in order (first prefix wins).
+_MODEL_FAMILIES: Tuple[Tuple[Tuple[str, ...], Provider], ...] = (
+    (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-"), Provider.OPENAI),
+    (("claude-",), Provider.ANTHROPIC),
+    (("gemini-",), Provider.GEMINI),
+    (("mistral-", "mixtral-", "codestral-", "pixtral-", "ministral-"), Provider.MISTRAL),
+    (("command-", "command"), Provider.COHERE),
+    (("deepseek-",), Provider.DEEPSEEK),
+    (("grok-",), Provider.XAI),
+    (("moonshot-", "kimi-"), Provider.MOONSHOT),
+    (("qwen-", "qwen2", "qwen3", "qwq-"), Provider.QWEN),
+    (("glm-",), Provider.ZHIPU),
+)
+
+
+def split_model(model: str) -> Tuple[Optional[Provider], str]:
+    """``"anthropic/claude-3-haiku"`` → (ANTHROPIC, "claude-3-haiku"); otherwise (None, model).
+
+    Only a known provider name before the first ``/`` counts, so OpenRouter-style names
+    such as ``"meta-llama/Llama-3"`` stay whole.
+    """
+    head, sep, tail = model.partition("/")
+    if sep:
+        provider = Provider._missing_(head)
+        if provider is not None:
+            return provider, tail
+    return None, model
+
+
+def provider_for_model(model: str) -> Optional[Provider]:
+    """The provider a model name belongs to: an explicit ``provider/`` prefix or a known family."""
+    explicit, name = split_model(model)
+    if explicit is not None:
+        return explicit
+    lowered = name.lower()
+    for prefixes, provider in _MODEL_FAMILIES:
+        if lowered.startswith(prefixes):
+            return provider
+    return None

@@ -1,0 +1,265 @@
+"""The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .._sse import SseEvent
+from ..errors import ProtocolError
+from ..types import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    Content,
+    Message,
+    Role,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._registry import ProviderSpec
+
+__all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
+
+# Providers known to accept stream_options.include_usage (usage on the last stream chunk).
+_STREAM_USAGE = frozenset({"openai", "azure_openai", "openrouter", "deepseek", "together", "fireworks", "groq", "xai"})
+# OpenAI reasoning models take max_completion_tokens and reject max_tokens.
+_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+
+
+def _part(p: Content) -> Dict[str, Any]:
+    if p.is_image:
+        return {"type": "image_url", "image_url": {"url": p.data_url()}}
+    return {"type": "text", "text": p.as_text()}
+
+
+def _message(m: Message) -> Dict[str, Any]:
+    c = m.content
+    d: Dict[str, Any] = {"role": m.role.value}
+    if c is None or isinstance(c, str):
+        d["content"] = c
+    elif m.role is Role.TOOL or m.role is Role.SYSTEM:
+        d["content"] = m.text()
+    else:
+        d["content"] = [_part(p) for p in m.parts()]
+    if m.name:
+        d["name"] = m.name
+    if m.tool_calls:
+        d["tool_calls"] = [
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
+            for t in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        d["tool_call_id"] = m.tool_call_id
+    return d
+
+
+def _tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str) and choice not in ("auto", "none", "required"):
+        return {"type": "function", "function": {"name": choice}}
+    return choice
+
+
+def decode_arguments(raw: Any) -> Any:
+    """Tool-call arguments as sent (a JSON string) → the decoded object.
+
+    A model can emit arguments that are not valid JSON; the answer is kept, not lost:
+    such arguments come back as the raw string.
+    """
+    if not isinstance(raw, str):
+        return raw if raw is not None else {}
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
+    if not u:
+        return None
+    prompt = int(u.get("prompt_tokens") or 0)
+    completion = int(u.get("completion_tokens") or 0)
+    return Usage(prompt, completion, int(u.get("total_tokens") or prompt + completion))
+
+
+class OpenAIFormat(WireFormat):
+    name = "openai"
+
+    def chat_url(self, base_url: str, model: str, stream: bool) -> str:
+        return base_url + "/chat/completions"
+
+    def models_url(self, base_url: str) -> str:
+        return base_url + "/models"
+
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> Dict[str, Any]:
+        body: Dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            key = "max_completion_tokens" if model.startswith(_REASONING_PREFIXES) else "max_tokens"
+            body[key] = request.max_tokens
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop is not None:
+            body["stop"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [
+                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+                for t in request.tools
+            ]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(request.tool_choice)
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
+        if stream:
+            body["stream"] = True
+            if spec.name in _STREAM_USAGE:
+                body["stream_options"] = {"include_usage": True}
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def decode(self, data: Dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+        if "error" in data and "choices" not in data:  # some gateways answer errors with 200
+            message, codes = self.error_details(data)
+            raise classify_http_error(502, headers, message=message, codes=codes, provider=provider, model=model, body=data)
+        raw_choices = data["choices"]
+        if not raw_choices:
+            raise ProtocolError("response has no choices", provider=provider, model=model)
+        choices = []
+        for i, c in enumerate(raw_choices):
+            msg = c["message"]
+            tool_calls = None
+            if msg.get("tool_calls"):
+                tool_calls = tuple(
+                    ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments")))
+                    for t in msg["tool_calls"]
+                )
+            content = msg.get("content")
+            if content is not None and not isinstance(content, str):
+                raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
+            choices.append(Choice(c.get("index", i), Message(Role.ASSISTANT, content, tool_calls=tool_calls), c.get("finish_reason")))
+        return ChatCompletionResponse(
+            id=str(data.get("id", "")),
+            model=str(data.get("model") or model),
+            provider=provider,
+            choices=tuple(choices),
+            usage=_usage(data.get("usage")),
+            raw=data,
+        )
+
+    def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
+        return OpenAIStreamDecoder(provider=provider, model=model)
+
+    def error_details(self, data: Any) -> Tuple[str, Tuple[str, ...]]:
+        err = data.get("error", data) if isinstance(data, dict) else {}
+        if isinstance(err, str):
+            return err, ()
+        message = str(err.get("message") or data.get("message") or "")
+        codes = tuple(str(err[k]) for k in ("code", "type", "status") if err.get(k))
+        return message, codes
+
+    def decode_models(self, data: Any) -> List[str]:
+        return [str(m["id"]) for m in data["data"]]
+
+
+class OpenAIStreamDecoder(StreamDecoder):
+    terminal_name = "data: [DONE]"
+
+    def __init__(self, *, provider: str, model: str) -> None:
+        super().__init__(provider=provider, model=model)
+        self._finish: Optional[str] = None
+        self._usage: Optional[Usage] = None
+        self._calls: Dict[int, List[Any]] = {}  # index -> [id, name, argument fragments]
+
+    def feed(self, event: SseEvent) -> List[StreamChunk]:
+        if self.done:
+            return []
+        if event.data == "[DONE]":
+            self.done = True
+            return [self._last_chunk()]
+        if event.event == "error":
+            data = self._json(event.data)
+            message, codes = OpenAIFormat().error_details(data)
+            raise classify_http_error(500, {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+        data = self._json(event.data)
+        if not isinstance(data, dict):
+            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+        if "error" in data:
+            message, codes = OpenAIFormat().error_details(data)
+            raise classify_http_error(500, {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+        if data.get("model"):
+            self.model = data["model"]
+        if data.get("usage"):
+            self._usage = _usage(data["usage"])
+        out: List[StreamChunk] = []
+        for choice in data.get("choices") or ():
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            text = delta.get("content") or ""
+            deltas = tuple(self._tool_delta(t) for t in delta.get("tool_calls") or ())
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+            if text or deltas:
+                out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model))
+        return out
+
+    def _tool_delta(self, t: Mapping[str, Any]) -> ToolCallDelta:
+        index = int(t.get("index", 0))
+        fn = t.get("function") or {}
+        slot = self._calls.setdefault(index, [None, None, []])
+        if t.get("id"):
+            slot[0] = t["id"]
+        if fn.get("name"):
+            slot[1] = fn["name"]
+        args = fn.get("arguments") or ""
+        slot[2].append(args)
+        return ToolCallDelta(index, t.get("id"), fn.get("name"), args)
+
+    def _last_chunk(self) -> StreamChunk:
+        calls = tuple(
+            ToolCall(str(cid or ""), str(name or ""), decode_arguments("".join(parts)))
+            for _, (cid, name, parts) in sorted(self._calls.items())
+        )
+        return StreamChunk(
+            finish_reason=self._finish or ("tool_calls" if calls else "stop"),
+            usage=self._usage,
+            provider=self.provider,
+            model=self.model,
+            tool_calls=calls,
+        )
+
+
+class AzureOpenAIFormat(OpenAIFormat):
+    """Azure OpenAI: deployment URLs, ``api-version`` query and the ``api-key`` header.
+
+    The base URL is either a deployment URL (``.../openai/deployments/NAME``) or the
+    resource URL, in which case the model names the deployment.
+    """
+
+    name = "azure"
+
+    def __init__(self, api_version: Optional[str] = None) -> None:
+        self.api_version = api_version or os.environ.get("AZURE_OPENAI_API_VERSION") or "2024-10-21"
+
+    def auth_headers(self, api_key: Optional[str]) -> Dict[str, str]:
+        return {"api-key": api_key} if api_key else {}
+
+    def chat_url(self, base_url: str, model: str, stream: bool) -> str:
+        if "/deployments/" not in base_url:
+            base_url = f"{base_url}/openai/deployments/{model}"
+        return f"{base_url}/chat/completions?api-version={self.api_version}"
+
+    def models_url(self, base_url: str) -> str:
+        root = base_url.split("/openai/", 1)[0]
+        return f"{root}/openai/models?api-version={self.api_version}"
+
+
+WIRE_FORMAT = OpenAIFormat()

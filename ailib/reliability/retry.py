@@ -1,0 +1,197 @@
+"""RetryPolicy and one call's retry run on tenacity.
+
+A fresh ``tenacity.Retrying`` is built for every call on every target (never shared
+across threads). All decisions sit in one predicate, in this order: is the error's class
+retryable (and did the server not veto with ``x-should-retry: false``); are attempts
+left; is the wait (backoff, or the server's Retry-After when longer) within
+``max_retry_after`` and the call's remaining deadline; does the endpoint's retry budget
+allow one more. Stopping early re-raises the last error at once, so a fallback can take
+over instead of the call sleeping.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Callable, Optional
+
+import attrs
+import tenacity
+
+from ..errors import AiLibError, ConfigurationError
+from .clock import Clock
+
+__all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay"]
+
+_JITTERS = ("full", "equal", "decorrelated", None)
+
+
+def _check(cond: Callable[[Any], bool], what: str):
+    def check(_inst: Any, attr: Any, value: Any) -> None:
+        if isinstance(value, bool) or not cond(value):
+            raise ConfigurationError(f"RetryPolicy.{attr.name} {what}, got {value!r}")
+
+    return check
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and v == v
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """How a call retries on one target. ``max_attempts`` counts the first attempt."""
+
+    max_attempts: int = attrs.field(default=3, validator=_check(lambda v: isinstance(v, int) and v >= 1, "must be an int >= 1"))
+    initial_delay: float = attrs.field(default=0.5, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
+    max_delay: float = attrs.field(default=8.0, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
+    multiplier: float = attrs.field(default=2.0, validator=_check(lambda v: _number(v) and v >= 1, "must be >= 1"))
+    jitter: Optional[str] = attrs.field(default="full", validator=lambda i, a, v: _check_jitter(v))
+    respect_retry_after: bool = True
+    max_retry_after: float = attrs.field(default=60.0, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
+    retry_budget: Optional[float] = attrs.field(default=0.1, validator=lambda i, a, v: _check_budget(v))
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_attempts > 1
+
+
+def _check_jitter(value: Any) -> None:
+    if value not in _JITTERS:
+        raise ConfigurationError(f"RetryPolicy.jitter must be one of 'full', 'equal', 'decorrelated' or None, got {value!r}")
+
+
+def _check_budget(value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not _number(value) or value < 0:
+        raise ConfigurationError(f"RetryPolicy.retry_budget must be a fraction >= 0 or None, got {value!r}")
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def backoff_delay(policy: RetryPolicy, retry_index: int, previous: float, rng: Callable[[], float] = random.random) -> float:
+    """The sleep before retry number ``retry_index`` (0 for the first retry).
+
+    full: ``uniform(0, cap)``; equal: ``cap/2 + uniform(0, cap/2)``; decorrelated:
+    ``min(max_delay, uniform(initial, 3 * previous))``; None: ``cap``; where
+    ``cap = min(max_delay, initial_delay * multiplier ** retry_index)``.
+    """
+    try:
+        cap = min(policy.max_delay, policy.initial_delay * policy.multiplier**retry_index)
+    except OverflowError:
+        cap = policy.max_delay
+    jitter = policy.jitter
+    if jitter == "full":
+        return rng() * cap
+    if jitter == "equal":
+        return cap / 2 + rng() * cap / 2
+    if jitter == "decorrelated":
+        low = policy.initial_delay
+        high = max(low, 3 * (previous or low))
+        return min(policy.max_delay, low + rng() * (high - low))
+    return cap
+
+
+class RetryRun:
+    """One call's retries on one target: builds the tenacity ``Retrying`` and decides.
+
+    ``budget`` (an object with ``try_spend() -> bool``) bounds retries per endpoint;
+    ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record.
+    """
+
+    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous")
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        clock: Clock,
+        deadline: float,
+        budget: Any = None,
+        rng: Callable[[], float] = random.random,
+        on_stop: Optional[Callable[[str, AiLibError], None]] = None,
+        on_retry: Optional[Callable[[AiLibError, float], None]] = None,
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.deadline = deadline
+        self.budget = budget
+        self.rng = rng
+        self.on_stop = on_stop
+        self.on_retry = on_retry
+        self.next_wait = 0.0
+        self._previous = 0.0
+
+    def retrying(self) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            sleep=self.clock.sleep,
+            retry=self._should_retry,
+            wait=self._wait,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` with retries. The first attempt runs outside tenacity (the success
+        path costs nothing extra); after a failure, tenacity replays that failure as its
+        attempt 1 and takes over, so numbering and decisions are the same either way."""
+        try:
+            return fn()
+        except AiLibError as exc:
+            first = exc
+        if not first.is_retryable():
+            raise first
+        replay = [first]
+
+        def attempt() -> Any:
+            if replay:
+                raise replay.pop()
+            return fn()
+
+        return self.retrying()(attempt)
+
+    def decide(self, error: BaseException, attempt_number: int) -> Optional[float]:
+        """The wait before the next attempt, or None to stop with ``error``."""
+        if not isinstance(error, AiLibError) or not error.is_retryable():
+            return None
+        policy = self.policy
+        if attempt_number >= policy.max_attempts:
+            if policy.max_attempts > 1:
+                self._stop("exhausted", error)
+            return None
+        wait = backoff_delay(policy, attempt_number - 1, self._previous, self.rng)
+        if policy.respect_retry_after and error.retry_after is not None:
+            if error.retry_after > policy.max_retry_after:
+                self._stop("retry_after_too_long", error)
+                return None
+            wait = max(wait, error.retry_after)
+        if self.clock.monotonic() + wait >= self.deadline:
+            self._stop("deadline", error)
+            return None
+        if self.budget is not None and not self.budget.try_spend():
+            self._stop("budget_exhausted", error)
+            return None
+        return wait
+
+    def _stop(self, reason: str, error: AiLibError) -> None:
+        if self.on_stop is not None:
+            self.on_stop(reason, error)
+
+    def _should_retry(self, state: tenacity.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None or not outcome.failed:
+            return False
+        wait = self.decide(outcome.exception(), state.attempt_number)
+        if wait is None:
+            return False
+        self.next_wait = wait
+        self._previous = wait
+        return True
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        return self.next_wait
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        if self.on_retry is not None and state.outcome is not None:
+            self.on_retry(state.outcome.exception(), self.next_wait)

@@ -1,0 +1,58 @@
+"""What a mock wire format provides to MockProvider (the server side of a format)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List, Optional, Tuple
+
+from ._faults import Reply
+
+
+def sse(data: Any, event: Optional[str] = None) -> bytes:
+    """One SSE frame; ``data`` is JSON-encoded unless it is already a string."""
+    text = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {text}\n\n".encode()
+
+
+class MockFormat:
+    """Server side of one wire format: routes, answers, stream events, error bodies."""
+
+    name = "base"
+    base_path = ""  # appended to http://127.0.0.1:PORT to form the client's base_url
+
+    def matches(self, method: str, path: str) -> bool:
+        raise NotImplementedError
+
+    def is_models(self, method: str, path: str) -> bool:
+        return False
+
+    def is_stream(self, path: str, body: Any) -> bool:
+        return bool(isinstance(body, dict) and body.get("stream"))
+
+    def model_of(self, path: str, body: Any) -> str:
+        return str(body.get("model", "mock-model")) if isinstance(body, dict) else "mock-model"
+
+    def success(self, reply: Reply, model: str) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def stream_events(self, reply: Reply, model: str) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+        """(opening events, content events, closing events incl. the terminal one)."""
+        raise NotImplementedError
+
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> Dict[str, Any]:
+        raise NotImplementedError
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        raise NotImplementedError
+
+    def models(self) -> Dict[str, Any]:
+        return {}
+
+
+def chunks_of(text: str, n: int = 3) -> List[str]:
+    """Split text into about ``n`` pieces (at least one)."""
+    if not text:
+        return []
+    step = max(1, -(-len(text) // n))
+    return [text[i : i + step] for i in range(0, len(text), step)]
