@@ -1,0 +1,116 @@
+"""Ratio budgets for extra attempts (retries, hedges), over a bucketed sliding window.
+
+A ``RatioBudget`` allows at most ``floor + ratio * calls`` extra attempts over the last
+``window`` seconds, where ``calls`` counts logical calls (``record_call``) and each extra
+attempt takes one permit (``try_spend``). It starts full: a fresh budget allows ``floor``
+extras at once. Both counts live in the same sliding window, so permits spent more than
+``window`` seconds ago are given back.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+
+from ailib.errors import ConfigurationError
+from ailib.reliability.clock import SYSTEM_CLOCK, Clock
+
+__all__ = ["RatioBudget"]
+
+# Slack for float products such as 0.29 * 100 == 28.999999999999996.
+_EPS = 1e-9
+
+
+class _SlidingCounts:
+    """Event counts per channel over a sliding window kept as ``buckets`` equal slices.
+
+    ``totals[ch]`` is the sum over the window. Slices are recycled as time passes, so
+    each update is O(buckets) at worst and O(1) in the common case. A slice is dropped
+    once it is a whole ``window`` old, so the window covers between ``window - window /
+    buckets`` and ``window`` seconds. Not thread-safe: callers hold their own lock.
+    """
+
+    __slots__ = ("_head", "_n", "_slices", "_width", "totals")
+
+    def __init__(self, window: float, channels: int, buckets: int = 10) -> None:
+        self._width = window / buckets
+        self._n = buckets
+        self._slices = [[0] * channels for _ in range(buckets)]
+        self._head = -sys.maxsize  # absolute index of the newest slice
+        self.totals = [0] * channels
+
+    def advance(self, now: float) -> list[int]:
+        """Forget slices older than the window; return the counters of the current slice."""
+        idx = int(now // self._width)
+        head = self._head
+        if idx > head:
+            n = self._n
+            totals = self.totals
+            for k in range(head + 1, head + 1 + min(idx - head, n)):
+                counts = self._slices[k % n]
+                for ch, c in enumerate(counts):
+                    if c:
+                        totals[ch] -= c
+                        counts[ch] = 0
+            self._head = head = idx
+        return self._slices[head % self._n]
+
+    def clear(self) -> None:
+        """Forget everything."""
+        for counts in self._slices:
+            counts[:] = [0] * len(counts)
+        self.totals[:] = [0] * len(self.totals)
+
+
+class RatioBudget:
+    """Allows extra attempts up to ``floor + ratio * (calls in the last window)``.
+
+    Thread-safe; every operation is O(1). ``record_call()`` once per logical call,
+    ``try_spend()`` before each extra attempt (a retry or a hedge).
+    """
+
+    __slots__ = ("_clock", "_counts", "_lock", "floor", "ratio", "window")
+
+    def __init__(self, ratio: float, *, floor: int, window: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> None:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio < 0:
+            raise ConfigurationError(f"budget ratio must be a finite number >= 0, got {ratio!r}")
+        if isinstance(floor, bool) or not isinstance(floor, int) or floor < 0:
+            raise ConfigurationError(f"budget floor must be an integer >= 0, got {floor!r}")
+        if isinstance(window, bool) or not isinstance(window, (int, float)) or not math.isfinite(window) or window <= 0:
+            raise ConfigurationError(f"budget window must be a finite number > 0, got {window!r}")
+        self.ratio = float(ratio)
+        self.floor = floor
+        self.window = float(window)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts = _SlidingCounts(self.window, channels=2)
+
+    def record_call(self) -> None:
+        """Count one logical call; each adds ``ratio`` extra attempts to the allowance."""
+        with self._lock:
+            self._counts.advance(self._clock.monotonic())[0] += 1
+            self._counts.totals[0] += 1
+
+    def try_spend(self) -> bool:
+        """Take one extra-attempt permit if the allowance has one left; True if taken."""
+        with self._lock:
+            counts = self._counts
+            current = counts.advance(self._clock.monotonic())
+            calls, spent = counts.totals
+            if spent + 1 > self.floor + self.ratio * calls + _EPS:
+                return False
+            current[1] += 1
+            counts.totals[1] += 1
+            return True
+
+    def available(self) -> int:
+        """How many extra attempts ``try_spend`` would grant right now."""
+        with self._lock:
+            counts = self._counts
+            counts.advance(self._clock.monotonic())
+            calls, spent = counts.totals
+            return max(0, math.floor(self.floor + self.ratio * calls + _EPS) - spent)
+
+    def __repr__(self) -> str:
+        return f"RatioBudget(ratio={self.ratio:g}, floor={self.floor}, window={self.window:g})"
