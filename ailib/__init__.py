@@ -1,5 +1,6 @@
 """ailib: one client API over many LLM providers, with reliability around every call."""
 
+from ._pipeline import ChatStream
 from .client import AiClient, AiClientBuilder
 from .errors import (
     AiLibError,
@@ -38,7 +39,6 @@ from .types import (
     ToolCallDelta,
     Usage,
 )
-from ._pipeline import ChatStream
 
 __version__ = "0.1.0"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 import attrs
 
@@ -25,8 +25,8 @@ class Endpoint:
     wire: WireFormat
     base_url: str
     api_key: Optional[str]
-    headers: Dict[str, str]
-    stream_headers: Dict[str, str]
+    headers: dict[str, str]
+    stream_headers: dict[str, str]
     options: ConnectionOptions
     model: Optional[str] = None  # the endpoint's own model, overriding the request's
     weight: float = 1.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email.utils
-from typing import Mapping, Optional
+import math
+from collections.abc import Mapping
+from typing import Optional
 
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-goog-request-id", "cf-ray")
 
@@ -18,7 +20,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> Optional[float]
     if ms is not None:
         try:
             value = float(ms) / 1000.0
-            if value >= 0 and value == value and value != float("inf"):
+            if value >= 0 and math.isfinite(value):
                 return value
         except ValueError:
             pass
@@ -36,7 +38,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> Optional[float]
         if when is None:
             return None
         return max(0.0, when.timestamp() - now)
-    if value != value or value < 0 or value == float("inf"):
+    if not math.isfinite(value) or value < 0:
         return None
     return value
 

@@ -6,11 +6,13 @@ metrics and log lines are produced here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
 
 from ._endpoint import Endpoint, Target
 from .errors import (
@@ -38,7 +40,7 @@ _INF = float("inf")
 class Router:
     """Turns a request into an ordered plan of targets."""
 
-    def plan(self, request: ChatCompletionRequest) -> List[Target]:
+    def plan(self, request: ChatCompletionRequest) -> list[Target]:
         raise NotImplementedError
 
     def endpoints(self) -> Sequence[Endpoint]:
@@ -51,7 +53,7 @@ class StaticRouter(Router):
     def __init__(self, endpoints: Sequence[Endpoint]) -> None:
         self._endpoints = tuple(endpoints)
 
-    def plan(self, request: ChatCompletionRequest) -> List[Target]:
+    def plan(self, request: ChatCompletionRequest) -> list[Target]:
         model = request.model
         return [Target(ep, ep.resolve_model(model)) for ep in self._endpoints]
 
@@ -67,9 +69,9 @@ class _Call:
     def __init__(self, request: ChatCompletionRequest, deadline: float) -> None:
         self.request = request
         self.deadline = deadline
-        self.attempts: List[Attempt] = []
-        self.errors: List[AiLibError] = []
-        self._bodies: Dict[Tuple[str, str, bool], bytes] = {}
+        self.attempts: list[Attempt] = []
+        self.errors: list[AiLibError] = []
+        self._bodies: dict[tuple[str, str, bool], bytes] = {}
 
     def body(self, target: Target, stream: bool) -> bytes:
         ep = target.endpoint
@@ -87,7 +89,7 @@ class _Primed:
 
     __slots__ = ("resp", "events", "decoder", "chunks", "target")
 
-    def __init__(self, resp: StreamResponse, events: Any, decoder: Any, chunks: List[StreamChunk], target: Target) -> None:
+    def __init__(self, resp: StreamResponse, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target) -> None:
         self.resp = resp
         self.events = events
         self.decoder = decoder
@@ -125,7 +127,7 @@ class Pipeline:
         result: ChatCompletionResponse = self._execute(call, stream=False)
         return _with_attempts(result, call.attempts)
 
-    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> "ChatStream":
+    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
         call = _Call(request, self._call_deadline(deadline))
         primed: _Primed = self._execute(call, stream=True)
         return ChatStream(primed, call, self)
@@ -248,7 +250,7 @@ class Pipeline:
                 )
             decoder = ep.wire.stream_decoder(provider=ep.provider, model=target.model)
             events = resp.events()
-            chunks: List[StreamChunk] = []
+            chunks: list[StreamChunk] = []
             for event in events:  # up to the commit point: the first content chunk, or the end
                 chunks.extend(decoder.feed(event))
                 if decoder.done or any(c.has_content for c in chunks):
@@ -290,7 +292,7 @@ def _evolve_attempt(a: Attempt, wait: float) -> Attempt:
     return Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)
 
 
-def _with_attempts(resp: ChatCompletionResponse, attempts: List[Attempt]) -> ChatCompletionResponse:
+def _with_attempts(resp: ChatCompletionResponse, attempts: list[Attempt]) -> ChatCompletionResponse:
     return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(attempts), resp.raw, resp.cost)
 
 
@@ -306,19 +308,19 @@ class ChatStream:
         self._resp = primed.resp
         self._events = primed.events
         self._decoder = primed.decoder
-        self._pending: Deque[StreamChunk] = deque(primed.chunks)
+        self._pending: deque[StreamChunk] = deque(primed.chunks)
         self._call = call
         self.provider = primed.target.endpoint.provider
         self.model = primed.target.model
-        self._parts: List[str] = []
-        self.tool_calls: Tuple[ToolCall, ...] = ()
+        self._parts: list[str] = []
+        self.tool_calls: tuple[ToolCall, ...] = ()
         self.usage: Optional[Usage] = None
         self.finish_reason: Optional[str] = None
         self.finished = False
         self._closed = False
 
     @property
-    def attempts(self) -> Tuple[Attempt, ...]:
+    def attempts(self) -> tuple[Attempt, ...]:
         return tuple(self._call.attempts)
 
     @property
@@ -326,7 +328,7 @@ class ChatStream:
         """The text delivered so far."""
         return "".join(self._parts)
 
-    def __iter__(self) -> "ChatStream":
+    def __iter__(self) -> ChatStream:
         return self
 
     def __next__(self) -> StreamChunk:
@@ -397,14 +399,12 @@ class ChatStream:
             self._closed = True
             self._resp.close()
 
-    def __enter__(self) -> "ChatStream":
+    def __enter__(self) -> ChatStream:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # never raise from a finalizer
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finalizer
-            pass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import attrs
 
@@ -26,14 +26,14 @@ class SseParser:
 
     def __init__(self) -> None:
         self._buf = ""
-        self._data: List[str] = []
+        self._data: list[str] = []
         self._event = ""
         self._id: Optional[str] = None
         self._started = False
         self._pending_cr = False
         self._decoder = _utf8_decoder()
 
-    def feed(self, chunk: bytes) -> List[SseEvent]:
+    def feed(self, chunk: bytes) -> list[SseEvent]:
         text = self._decoder.decode(chunk)
         if not self._started and text:
             self._started = True
@@ -45,7 +45,7 @@ class SseParser:
         buf = self._buf + text
         if not buf:
             return []
-        events: List[SseEvent] = []
+        events: list[SseEvent] = []
         lines = buf.splitlines(keepends=True)
         last = lines[-1]
         if last.endswith(("\n", "\r")):
@@ -60,7 +60,7 @@ class SseParser:
                 events.append(event)
         return events
 
-    def flush(self) -> List[SseEvent]:
+    def flush(self) -> list[SseEvent]:
         """End of stream: a last line without a line end is processed; an unterminated event is dropped."""
         tail, self._buf = self._buf, ""
         if tail:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import attrs
 
@@ -29,9 +30,9 @@ class _Config:
     """Everything a client is built from; the builder fills it, ``AiClient`` reads it."""
 
     provider: Any
-    chain: List[Any] = attrs.Factory(list)
+    chain: list[Any] = attrs.Factory(list)
     options: Optional[ConnectionOptions] = None
-    provider_options: Dict[str, ConnectionOptions] = attrs.Factory(dict)
+    provider_options: dict[str, ConnectionOptions] = attrs.Factory(dict)
     retry: Any = _UNSET  # RetryPolicy, or _UNSET for "from options / defaults"
     deadline: Optional[float] = None
     metrics: Any = None
@@ -61,7 +62,7 @@ class AiClient:
         self._setup(_Config(provider=provider, options=options, metrics=metrics))
 
     @classmethod
-    def _from_config(cls, config: _Config) -> "AiClient":
+    def _from_config(cls, config: _Config) -> AiClient:
         client = cls.__new__(cls)
         client._setup(config)
         return client
@@ -114,7 +115,7 @@ class AiClient:
     def default_chat_model(self) -> str:
         return self._endpoints[0].default_model
 
-    def list_models(self) -> List[str]:
+    def list_models(self) -> list[str]:
         """Model ids the primary provider reports."""
         ep = self._endpoints[0]
         clock = self._config.clock
@@ -146,7 +147,7 @@ class AiClient:
             self._closed = True
         self._transport.close()
 
-    def __enter__(self) -> "AiClient":
+    def __enter__(self) -> AiClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -174,40 +175,40 @@ class AiClientBuilder:
         resolve_provider(provider)  # fail early on an unknown provider
         self._config = _Config(provider=provider)
 
-    def with_options(self, options: ConnectionOptions) -> "AiClientBuilder":
+    def with_options(self, options: ConnectionOptions) -> AiClientBuilder:
         if not isinstance(options, ConnectionOptions):
             raise ConfigurationError("with_options takes a ConnectionOptions")
         self._config.options = options
         return self
 
-    def with_provider_options(self, provider: Any, options: ConnectionOptions) -> "AiClientBuilder":
+    def with_provider_options(self, provider: Any, options: ConnectionOptions) -> AiClientBuilder:
         if not isinstance(options, ConnectionOptions):
             raise ConfigurationError("with_provider_options takes a ConnectionOptions")
         self._config.provider_options[resolve_provider(provider).name] = options
         return self
 
-    def with_retry(self, policy: RetryPolicy) -> "AiClientBuilder":
+    def with_retry(self, policy: RetryPolicy) -> AiClientBuilder:
         if not isinstance(policy, RetryPolicy):
             raise ConfigurationError("with_retry takes a RetryPolicy")
         self._config.retry = policy
         return self
 
-    def without_retry(self) -> "AiClientBuilder":
+    def without_retry(self) -> AiClientBuilder:
         self._config.retry = NO_RETRY
         return self
 
-    def with_deadline(self, seconds: float) -> "AiClientBuilder":
+    def with_deadline(self, seconds: float) -> AiClientBuilder:
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
             raise ConfigurationError(f"with_deadline needs a positive number of seconds, got {seconds!r}")
         self._config.deadline = float(seconds)
         return self
 
-    def with_metrics(self, metrics: Any) -> "AiClientBuilder":
+    def with_metrics(self, metrics: Any) -> AiClientBuilder:
         as_metrics(metrics)
         self._config.metrics = metrics
         return self
 
-    def with_clock(self, clock: Clock) -> "AiClientBuilder":
+    def with_clock(self, clock: Clock) -> AiClientBuilder:
         """Inject a clock (tests use ``FakeClock``)."""
         self._config.clock = clock
         return self

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import builtins
 import re
-from typing import Any, ClassVar, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar, Optional
 
 __all__ = [
     "AiLibError",
@@ -162,7 +163,7 @@ class QuotaExceededError(RateLimitExceeded):
     retryable = False
 
 
-class TimeoutError(AiLibError, builtins.TimeoutError):  # noqa: A001 - named by the contract
+class TimeoutError(AiLibError, builtins.TimeoutError):
     """An attempt took too long in one phase (connect, first byte, idle gap, total)."""
 
     retryable = True

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Mapping, Optional, Protocol, Tuple, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 __all__ = ["Metrics", "NoopMetrics", "InMemoryMetrics", "COUNTERS", "as_metrics"]
 
@@ -60,7 +61,7 @@ class NoopMetrics:
         yield
 
 
-def _key(tags: Tags) -> Tuple[Tuple[str, str], ...]:
+def _key(tags: Tags) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(tags.items())) if tags else ()
 
 
@@ -69,8 +70,8 @@ class InMemoryMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: Dict[str, Dict[Tuple[Tuple[str, str], ...], int]] = {}
-        self._observations: Dict[str, list] = {}
+        self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        self._observations: dict[str, list] = {}
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
         key = _key(tags)
@@ -101,7 +102,7 @@ class InMemoryMetrics:
         with self._lock:
             return [s for s, _ in self._observations.get(name, [])]
 
-    def snapshot(self) -> Dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
         """Everything recorded: ``{"counters": {name: {tags: value}}, "observations": {name: count}}``."""
         with self._lock:
             return {

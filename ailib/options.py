@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 import attrs
 
@@ -90,7 +91,7 @@ class ConnectionOptions:
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
     extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
 
-    def merged_over(self, base: Optional["ConnectionOptions"]) -> "ConnectionOptions":
+    def merged_over(self, base: Optional[ConnectionOptions]) -> ConnectionOptions:
         """These options, with unset fields taken from ``base``."""
         if base is None:
             return self

@@ -14,17 +14,20 @@ call past its deadline.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
 import warnings
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from collections.abc import Iterator, Mapping
+from typing import Optional
 from urllib.parse import urlsplit
 
 import attrs
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -42,7 +45,7 @@ _INF = float("inf")
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 
 
-def redact_headers(headers: Mapping[str, str]) -> Dict[str, str]:
+def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers safe to log: credentials replaced by ``***``."""
     return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
 
@@ -113,20 +116,16 @@ class AttemptHandle:
         conn = self._conn
         sock = getattr(conn, "sock", None) if conn is not None else None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.settimeout(seconds)
-            except OSError:
-                pass
 
 
 def _shutdown(conn: HTTPConnection) -> None:
     sock = getattr(conn, "sock", None)
     if sock is None:
         return
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 _current = threading.local()
@@ -194,77 +193,69 @@ class Transport:
         self.session.mount("https://", self._adapter)
         self.clock = clock
         self.max_response_bytes = max_response_bytes
-        self._pools: Dict[Tuple[str, str, object, Optional[str]], HTTPConnectionPool] = {}
-        self._pools_lock = threading.Lock()
+        self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._warned: set = set()
         self.closed = False
 
-    # -- pools ---------------------------------------------------------------------------
-    def _pool_for(self, req: HttpRequest) -> HTTPConnectionPool:
-        url = req.url
-        cut = url.find("/", url.find("//") + 2)
-        key = (url[:cut] if cut > 0 else url, "", req.verify, req.proxy)
-        pool = self._pools.get(key)
-        if pool is not None:
-            return pool
-        with self._pools_lock:
-            pool = self._pools.get(key)
-            if pool is None:
-                if self.closed:
-                    raise NetworkError("the client is closed", request_sent=False)
-                pool = self._new_pool(req)
-                self._pools[key] = pool
-            return pool
-
-    def _new_pool(self, req: HttpRequest) -> HTTPConnectionPool:
-        host = urlsplit(req.url).hostname or ""
-        if req.url.startswith("http://") and not is_loopback(host) and ("http", host) not in self._warned:
-            self._warned.add(("http", host))
-            warnings.warn(f"ailib: sending API requests to {host} over plain http://", stacklevel=5)
-        if req.verify is False and ("verify", host) not in self._warned:
-            self._warned.add(("verify", host))
-            warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=5)
-        proxies = {"http": req.proxy, "https": req.proxy} if req.proxy else requests.utils.get_environ_proxies(req.url)
-        prepared = requests.Request("GET", req.url).prepare()
-        return self._adapter.get_connection_with_tls_context(prepared, req.verify, proxies or None, None)
-
     def close(self) -> None:
         """Release every pooled connection."""
-        with self._pools_lock:
-            self.closed = True
-            self._pools.clear()
+        self.closed = True
         self.session.close()
 
     # -- sending -------------------------------------------------------------------------
     def _open(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle, *, stream: bool) -> urllib3.BaseHTTPResponse:
+        """Send through the session's mounted adapter (so adapters mounted by users, and
+        the ``responses`` test library, see every request); return the raw response."""
         now = self.clock.monotonic()
-        limit = min(dl.attempt_end, dl.call_end)
-        left = limit - now
+        left = min(dl.attempt_end, dl.call_end) - now
         if left <= 0:
             raise self._timeout_error(dl, now, "connect")
         if handle.cancelled:
             raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
-        timeout = urllib3.Timeout(connect=min(dl.connect, left), read=min(dl.first_byte, left))
-        pool = self._pool_for(req)
+        if self.closed:
+            raise NetworkError("the client is closed", request_sent=False)
+        prepared = requests.PreparedRequest()
+        prepared.method = req.method
+        prepared.url = req.url
+        prepared.headers = CaseInsensitiveDict(req.headers)
+        if req.body is not None:
+            prepared.headers["Content-Length"] = str(len(req.body))  # else the adapter sends it chunked
+        prepared.body = req.body
+        prepared.hooks = {"response": []}
+        adapter = self.session.get_adapter(req.url)
         _current.handle = handle
         try:
-            return pool.urlopen(
-                req.method,
-                req.url,
-                body=req.body,
-                headers=req.headers,
-                retries=False,
-                redirect=False,
-                assert_same_host=False,
-                timeout=timeout,
-                preload_content=False,
-                decode_content=True,
-                release_conn=False,
+            response = adapter.send(
+                prepared,
+                stream=True,
+                timeout=(min(dl.connect, left), min(dl.first_byte, left)),
+                verify=req.verify,
+                proxies=self._proxies(req),
             )
-        except Exception as exc:  # noqa: BLE001 - translated, most specific first
+        except Exception as exc:
             raise self._translate(exc, dl, handle, "first_byte") from exc
         finally:
             _current.handle = None
+        return response.raw
+
+    def _proxies(self, req: HttpRequest) -> dict[str, str]:
+        key = (req.url[: req.url.find("/", req.url.find("//") + 2)], req.proxy)
+        proxies = self._proxy_cache.get(key)
+        if proxies is None:
+            self._check_url(req)
+            proxies = {"http": req.proxy, "https": req.proxy} if req.proxy else requests.utils.get_environ_proxies(req.url)
+            self._proxy_cache[key] = proxies
+        return proxies
+
+    def _check_url(self, req: HttpRequest) -> None:
+        """Warn once per host about plain http:// to a non-loopback host, or verify=False."""
+        host = urlsplit(req.url).hostname or ""
+        if req.url.startswith("http://") and not is_loopback(host) and ("http", host) not in self._warned:
+            self._warned.add(("http", host))
+            warnings.warn(f"ailib: sending API requests to {host} over plain http://", stacklevel=6)
+        if req.verify is False and ("verify", host) not in self._warned:
+            self._warned.add(("verify", host))
+            warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=6)
 
     def send(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> HttpResponse:
         """Send a request and read the whole body, within the attempt's deadlines."""
@@ -281,7 +272,7 @@ class Transport:
         length = resp.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_response_bytes:
             raise ProtocolError(f"response of {int(length)} bytes exceeds the {self.max_response_bytes}-byte limit")
-        parts: List[bytes] = []
+        parts: list[bytes] = []
         size = 0
         limit = min(dl.attempt_end, dl.call_end)
         while True:
@@ -291,8 +282,8 @@ class Transport:
                 raise self._timeout_error(dl, now, "total")
             handle.set_read_timeout(min(dl.idle, dl.first_byte, left))
             try:
-                data = resp.read1(_READ_SIZE)
-            except Exception as exc:  # noqa: BLE001
+                data = resp.read1(_READ_SIZE, decode_content=True)
+            except Exception as exc:
                 raise self._translate(exc, dl, handle, "idle", mid_body=True) from exc
             if not data:
                 return b"".join(parts)
@@ -301,7 +292,7 @@ class Transport:
             if size > self.max_response_bytes:
                 raise ProtocolError(f"response exceeds the {self.max_response_bytes}-byte limit")
 
-    def open_stream(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> "StreamResponse":
+    def open_stream(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> StreamResponse:
         """Send a streaming request; the caller reads events from the returned response."""
         resp = self._open(req, dl, handle, stream=True)
         return StreamResponse(self, resp, dl, handle)
@@ -320,14 +311,12 @@ class Transport:
             return exc
         if handle.cancelled:
             return handle.reason or NetworkError("attempt cancelled", request_sent=None)
+        exc = _unwrap(exc)
         now = self.clock.monotonic()
-        if isinstance(exc, u3.ConnectTimeoutError):
-            err = self._timeout_error(dl, now, "connect")
-            if isinstance(err, NetworkError):
-                err.request_sent = False
-            return err
-        if isinstance(exc, u3.NewConnectionError):
+        if isinstance(exc, u3.NewConnectionError) and not isinstance(exc.__context__, socket.timeout):
             return NetworkError(f"could not connect: {_reason(exc)}", request_sent=False)
+        if isinstance(exc, u3.ConnectTimeoutError):
+            return self._timeout_error(dl, now, "connect")
         if isinstance(exc, (u3.ReadTimeoutError, socket.timeout)):
             return self._timeout_error(dl, now, phase)
         if isinstance(exc, u3.SSLError):
@@ -339,9 +328,22 @@ class Transport:
             return NetworkError(f"connection broken {where}: {_reason(exc)}", request_sent=True if mid_body else None)
         if isinstance(exc, u3.DecodeError):
             return ProtocolError(f"could not decode the response body: {_reason(exc)}")
-        if isinstance(exc, u3.HTTPError):
-            return NetworkError(f"HTTP failure: {_reason(exc)}")
+        if isinstance(exc, (u3.HTTPError, requests.RequestException)):
+            return NetworkError(f"HTTP failure: {type(exc).__name__}: {_reason(exc)}")
         raise exc
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """requests wraps urllib3's errors (sometimes twice, via MaxRetryError): find the cause."""
+    while isinstance(exc, (requests.RequestException, u3.MaxRetryError)):
+        if isinstance(exc, u3.MaxRetryError):
+            inner = exc.reason
+        else:
+            inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        if inner is None:
+            break
+        exc = inner
+    return exc
 
 
 def _reason(exc: BaseException) -> str:
@@ -355,10 +357,8 @@ def _discard(resp: urllib3.BaseHTTPResponse) -> None:
     try:
         resp.close()
     finally:
-        try:
+        with contextlib.suppress(Exception):
             resp.release_conn()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 class StreamResponse:
@@ -397,8 +397,8 @@ class StreamResponse:
                 raise self._transport._timeout_error(dl, now, "total")
             handle.set_read_timeout(min(dl.idle, left))
             try:
-                data = resp.read1(_READ_SIZE)
-            except Exception as exc:  # noqa: BLE001
+                data = resp.read1(_READ_SIZE, decode_content=True)
+            except Exception as exc:
                 raise self._transport._translate(exc, dl, handle, "idle", mid_body=True) from exc
             if not data:
                 self._eof = True

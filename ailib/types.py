@@ -6,8 +6,9 @@ import base64
 import enum
 import json
 import mimetypes
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Union
 
 import attrs
 
@@ -65,13 +66,13 @@ class Content:
     media_type: Optional[str] = None
 
     @classmethod
-    def text(cls, text: str) -> "Content":
+    def text(cls, text: str) -> Content:
         if not isinstance(text, str):
             raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
         return cls("text", text)
 
     @classmethod
-    def image_url(cls, url: str) -> "Content":
+    def image_url(cls, url: str) -> Content:
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
@@ -79,11 +80,11 @@ class Content:
         return cls("image_url", url)
 
     @classmethod
-    def image_base64(cls, data: str, media_type: str = "image/png") -> "Content":
+    def image_base64(cls, data: str, media_type: str = "image/png") -> Content:
         return cls("image_base64", data, media_type)
 
     @classmethod
-    def image_file(cls, path: Union[str, Path]) -> "Content":
+    def image_file(cls, path: Union[str, Path]) -> Content:
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -95,7 +96,7 @@ class Content:
         return cls("image_base64", base64.b64encode(raw).decode("ascii"), media)
 
     @classmethod
-    def json(cls, obj: Any) -> "Content":
+    def json(cls, obj: Any) -> Content:
         _check_json(obj, "Content.json")
         return cls("json", obj)
 
@@ -155,7 +156,7 @@ class Tool:
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
 
     @classmethod
-    def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> "Tool":
+    def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
         if not name or not isinstance(name, str):
             raise InvalidRequestError("a tool needs a non-empty name")
         params = parameters_json_schema if parameters_json_schema is not None else {"type": "object", "properties": {}}
@@ -163,7 +164,7 @@ class Tool:
         return cls(name, description, params)
 
 
-MessageContent = Union[str, Content, Tuple[Content, ...], None]
+MessageContent = Union[str, Content, tuple[Content, ...], None]
 
 
 def _to_content(value: Any) -> MessageContent:
@@ -200,7 +201,7 @@ def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
     raise InvalidRequestError(f"unsupported content part type {kind!r}")
 
 
-def _to_tool_calls(value: Any) -> Optional[Tuple[ToolCall, ...]]:
+def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
     if value is None:
         return None
     out = []
@@ -228,27 +229,27 @@ class Message:
     role: Role = attrs.field(converter=_to_role)
     content: MessageContent = attrs.field(default=None, converter=_to_content)
     name: Optional[str] = None
-    tool_calls: Optional[Tuple[ToolCall, ...]] = attrs.field(default=None, converter=_to_tool_calls)
+    tool_calls: Optional[tuple[ToolCall, ...]] = attrs.field(default=None, converter=_to_tool_calls)
     tool_call_id: Optional[str] = None
 
     @classmethod
-    def system(cls, content: Any) -> "Message":
+    def system(cls, content: Any) -> Message:
         return cls(Role.SYSTEM, content)
 
     @classmethod
-    def user(cls, content: Any, name: Optional[str] = None) -> "Message":
+    def user(cls, content: Any, name: Optional[str] = None) -> Message:
         return cls(Role.USER, content, name)
 
     @classmethod
-    def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> "Message":
+    def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> Message:
         return cls(Role.ASSISTANT, content, tool_calls=tool_calls)
 
     @classmethod
-    def tool(cls, tool_call_id: str, content: Any) -> "Message":
+    def tool(cls, tool_call_id: str, content: Any) -> Message:
         return cls(Role.TOOL, content, tool_call_id=tool_call_id)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Message":
+    def from_dict(cls, d: Mapping[str, Any]) -> Message:
         """Accept an OpenAI-style message dict."""
         if "role" not in d:
             raise InvalidRequestError("message dict has no 'role'")
@@ -257,7 +258,7 @@ class Message:
             raise InvalidRequestError(f"message dict has unknown keys {sorted(unknown)}")
         return cls(d["role"], d.get("content"), d.get("name"), d.get("tool_calls"), d.get("tool_call_id"))
 
-    def parts(self) -> Tuple[Content, ...]:
+    def parts(self) -> tuple[Content, ...]:
         """The content as a tuple of parts (a string becomes one text part)."""
         c = self.content
         if c is None:
@@ -298,7 +299,7 @@ class Message:
         return d
 
 
-def _to_messages(value: Any) -> Tuple[Message, ...]:
+def _to_messages(value: Any) -> tuple[Message, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise InvalidRequestError("messages must be a list of Message objects or OpenAI-style dicts")
     out = []
@@ -314,7 +315,7 @@ def _to_messages(value: Any) -> Tuple[Message, ...]:
     return tuple(out)
 
 
-def _to_tools(value: Any) -> Optional[Tuple[Tool, ...]]:
+def _to_tools(value: Any) -> Optional[tuple[Tool, ...]]:
     if value is None:
         return None
     out = []
@@ -329,7 +330,7 @@ def _to_tools(value: Any) -> Optional[Tuple[Tool, ...]]:
     return tuple(out)
 
 
-def _to_stop(value: Any) -> Optional[Tuple[str, ...]]:
+def _to_stop(value: Any) -> Optional[tuple[str, ...]]:
     if value is None:
         return None
     if isinstance(value, str):
@@ -383,18 +384,18 @@ class ChatCompletionRequest:
     """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here."""
 
     model: str = attrs.field(converter=_to_model)
-    messages: Tuple[Message, ...] = attrs.field(converter=_to_messages)
+    messages: tuple[Message, ...] = attrs.field(converter=_to_messages)
     temperature: Optional[float] = attrs.field(default=None, kw_only=True, validator=_check_optional_number("temperature", 0, 2))
     max_tokens: Optional[int] = attrs.field(default=None, kw_only=True, validator=_check_max_tokens)
     top_p: Optional[float] = attrs.field(default=None, kw_only=True, validator=_check_optional_number("top_p", 0, 1))
-    stop: Optional[Tuple[str, ...]] = attrs.field(default=None, kw_only=True, converter=_to_stop)
-    tools: Optional[Tuple[Tool, ...]] = attrs.field(default=None, kw_only=True, converter=_to_tools)
+    stop: Optional[tuple[str, ...]] = attrs.field(default=None, kw_only=True, converter=_to_stop)
+    tools: Optional[tuple[Tool, ...]] = attrs.field(default=None, kw_only=True, converter=_to_tools)
     tool_choice: Any = attrs.field(default=None, kw_only=True)
     response_format: Any = attrs.field(default=None, kw_only=True)
     extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra)
 
     @classmethod
-    def from_dict(cls, body: Mapping[str, Any]) -> "ChatCompletionRequest":
+    def from_dict(cls, body: Mapping[str, Any]) -> ChatCompletionRequest:
         """Build from an OpenAI-style request body (unknown keys go to ``extra``)."""
         if not isinstance(body, Mapping):
             raise InvalidRequestError("a request body must be a JSON object")
@@ -480,9 +481,9 @@ class ChatCompletionResponse:
     id: str
     model: str
     provider: str
-    choices: Tuple[Choice, ...]
+    choices: tuple[Choice, ...]
     usage: Optional[Usage] = None
-    attempts: Tuple[Attempt, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
     raw: Any = attrs.field(default=None, repr=False, eq=False)
     cost: Optional[float] = None
 
@@ -504,7 +505,7 @@ class ChatCompletionResponse:
         return self.choices[0].message.text()
 
     @property
-    def tool_calls(self) -> Tuple[ToolCall, ...]:
+    def tool_calls(self) -> tuple[ToolCall, ...]:
         if not self.choices:
             return ()
         return self.choices[0].message.tool_calls or ()
@@ -527,7 +528,7 @@ class ChatCompletionResponse:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ChatCompletionResponse":
+    def from_dict(cls, d: Mapping[str, Any]) -> ChatCompletionResponse:
         usage = d.get("usage")
         return cls(
             id=d.get("id", ""),
@@ -547,12 +548,12 @@ class StreamChunk:
     """One piece of a streamed answer. ``usage`` and complete ``tool_calls`` come on the last chunk."""
 
     delta_text: str = ""
-    tool_call_deltas: Tuple[ToolCallDelta, ...] = ()
+    tool_call_deltas: tuple[ToolCallDelta, ...] = ()
     finish_reason: Optional[str] = None
     usage: Optional[Usage] = None
     provider: str = ""
     model: str = ""
-    tool_calls: Tuple[ToolCall, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def has_content(self) -> bool:

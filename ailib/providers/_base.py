@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from .._headers import parse_retry_after, parse_should_retry, request_id
 from .._sse import SseEvent
@@ -15,6 +16,7 @@ from ..errors import (
     ContextLengthExceededError,
     InvalidRequestError,
     ModelNotFoundError,
+    NetworkError,
     ProtocolError,
     ProviderError,
     QuotaExceededError,
@@ -42,7 +44,7 @@ def classify_http_error(
     headers: Mapping[str, str],
     *,
     message: str,
-    codes: Tuple[str, ...] = (),
+    codes: tuple[str, ...] = (),
     provider: Optional[str] = None,
     model: Optional[str] = None,
     now: float = 0.0,
@@ -50,7 +52,7 @@ def classify_http_error(
 ) -> AiLibError:
     """Map an HTTP status plus the provider's error codes/message onto the error tree."""
     codes_l = {c.lower() for c in codes if c}
-    kw: Dict[str, Any] = dict(
+    kw: dict[str, Any] = dict(
         provider=provider,
         model=model,
         status_code=status,
@@ -95,7 +97,7 @@ def _snippet(body: bytes) -> str:
 
 
 def error_from_response(
-    wire: "WireFormat", status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
+    wire: WireFormat, status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
 ) -> AiLibError:
     """Classify a non-2xx response from its status and (if JSON) the format's error body."""
     message, codes, data = "", (), None
@@ -115,7 +117,7 @@ def error_from_response(
 
 
 def decode_body(
-    wire: "WireFormat", status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
+    wire: WireFormat, status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
 ) -> ChatCompletionResponse:
     """A complete HTTP response → a response, or the classified error it means."""
     if not 200 <= status < 300:
@@ -150,14 +152,19 @@ class StreamDecoder:
         self.model = model
         self.done = False
 
-    def feed(self, event: SseEvent) -> List[StreamChunk]:
+    def feed(self, event: SseEvent) -> list[StreamChunk]:
         raise NotImplementedError
 
     def finish(self) -> None:
-        """Called at end of stream: a stream without its terminal event is a failure."""
+        """Called at end of stream: a stream without its terminal event is a failure.
+
+        It is an incomplete transfer, like a reset, so it is a (retryable) ``NetworkError``:
+        before the first content chunk the call retries; after it, the caller gets
+        ``StreamInterruptedError``.
+        """
         if not self.done:
-            raise ProtocolError(
-                f"stream ended without {self.terminal_name} (cut short)", provider=self.provider, model=self.model
+            raise NetworkError(
+                f"stream ended without {self.terminal_name} (cut short)", provider=self.provider, model=self.model, request_sent=True
             )
 
     def _json(self, data: str) -> Any:
@@ -173,10 +180,10 @@ class WireFormat:
     name = "base"
     stream_accept = "text/event-stream"
 
-    def auth_headers(self, api_key: Optional[str]) -> Dict[str, str]:
+    def auth_headers(self, api_key: Optional[str]) -> dict[str, str]:
         return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
-    def static_headers(self, spec: ProviderSpec, api_key: Optional[str], extra: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    def static_headers(self, spec: ProviderSpec, api_key: Optional[str], extra: Optional[Mapping[str, str]]) -> dict[str, str]:
         """Headers sent with every request to an endpoint, computed once per client."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         headers.update(self.auth_headers(api_key))
@@ -191,20 +198,20 @@ class WireFormat:
     def models_url(self, base_url: str) -> str:
         raise NotImplementedError
 
-    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> Dict[str, Any]:
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         raise NotImplementedError
 
-    def decode(self, data: Dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+    def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
         raise NotImplementedError
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         raise NotImplementedError
 
-    def error_details(self, data: Any) -> Tuple[str, Tuple[str, ...]]:
+    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
         """(message, codes) from a parsed error body."""
         raise NotImplementedError
 
-    def decode_models(self, data: Any) -> List[str]:
+    def decode_models(self, data: Any) -> list[str]:
         raise NotImplementedError
 
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from typing import Dict
 
 from ..errors import ConfigurationError
 from ._base import WireFormat
 
 # format name -> module under ailib.providers
 _MODULES = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "gemini", "cohere": "cohere"}
-_cache: Dict[str, WireFormat] = {}
+_cache: dict[str, WireFormat] = {}
 
 USER_FORMATS = ("openai", "anthropic", "gemini", "cohere")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Any, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 import attrs
 
@@ -35,7 +36,7 @@ class Provider(enum.Enum):
     ZHIPU = "zhipu"
 
     @classmethod
-    def _missing_(cls, value: object) -> Optional["Provider"]:
+    def _missing_(cls, value: object) -> Optional[Provider]:
         if isinstance(value, str):
             key = value.strip().lower().replace("-", "_")
             for member in cls:
@@ -44,7 +45,7 @@ class Provider(enum.Enum):
         return None
 
     @property
-    def spec(self) -> "ProviderSpec":
+    def spec(self) -> ProviderSpec:
         return PROVIDERS[self]
 
     def __str__(self) -> str:
@@ -94,7 +95,7 @@ class ProviderSpec:
             raise ConfigurationError(f"base URL for {self.name} must be http(s), got {url!r}", provider=self.name)
         return url.rstrip("/")
 
-    def supports(self) -> Tuple[str, ...]:
+    def supports(self) -> tuple[str, ...]:
         return tuple(name for name in ("streaming", "tools", "images") if getattr(self, name))
 
 
@@ -144,7 +145,7 @@ def resolve_provider(p: Any) -> ProviderSpec:
 
 
 # Well-known model families, checked in order (first prefix wins).
-_MODEL_FAMILIES: Tuple[Tuple[Tuple[str, ...], Provider], ...] = (
+_MODEL_FAMILIES: tuple[tuple[tuple[str, ...], Provider], ...] = (
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-"), Provider.OPENAI),
     (("claude-",), Provider.ANTHROPIC),
     (("gemini-",), Provider.GEMINI),
@@ -158,7 +159,7 @@ _MODEL_FAMILIES: Tuple[Tuple[Tuple[str, ...], Provider], ...] = (
 )
 
 
-def split_model(model: str) -> Tuple[Optional[Provider], str]:
+def split_model(model: str) -> tuple[Optional[Provider], str]:
     """``"anthropic/claude-3-haiku"`` → (ANTHROPIC, "claude-3-haiku"); otherwise (None, model).
 
     Only a known provider name before the first ``/`` counts, so OpenRouter-style names

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 import attrs
 
@@ -24,37 +25,37 @@ class CustomProviderBuilder:
             raise ConfigurationError("a custom provider needs a name")
         self._spec = ProviderSpec(name=name, env_prefix=None, base_url=None, default_model="", key_required=False)
 
-    def _set(self, **changes) -> "CustomProviderBuilder":
+    def _set(self, **changes) -> CustomProviderBuilder:
         self._spec = attrs.evolve(self._spec, **changes)
         return self
 
-    def with_base_url(self, url: str) -> "CustomProviderBuilder":
+    def with_base_url(self, url: str) -> CustomProviderBuilder:
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
             raise ConfigurationError(f"base URL for {self._spec.name} must be http(s), got {url!r}")
         return self._set(base_url=url.rstrip("/"))
 
-    def with_api_key_env(self, variable: str) -> "CustomProviderBuilder":
+    def with_api_key_env(self, variable: str) -> CustomProviderBuilder:
         if not isinstance(variable, str) or not _ENV_NAME.match(variable):
             raise ConfigurationError(f"not an environment variable name: {variable!r}")
         return self._set(api_key_env=variable, key_required=True)
 
-    def with_api_key(self, key: str) -> "CustomProviderBuilder":
+    def with_api_key(self, key: str) -> CustomProviderBuilder:
         if not key:
             raise ConfigurationError("with_api_key needs a non-empty key")
         return self._set(api_key=key, key_required=True)
 
-    def with_default_chat_model(self, model: str) -> "CustomProviderBuilder":
+    def with_default_chat_model(self, model: str) -> CustomProviderBuilder:
         return self._set(default_model=model)
 
-    def with_wire_format(self, fmt: str) -> "CustomProviderBuilder":
+    def with_wire_format(self, fmt: str) -> CustomProviderBuilder:
         if fmt not in USER_FORMATS:
             raise ConfigurationError(f"unknown wire format {fmt!r}; expected one of {', '.join(USER_FORMATS)}")
         return self._set(wire_format=fmt)
 
-    def with_headers(self, headers: Mapping[str, str]) -> "CustomProviderBuilder":
+    def with_headers(self, headers: Mapping[str, str]) -> CustomProviderBuilder:
         return self._set(headers={**self._spec.headers, **dict(headers)})
 
-    def with_capabilities(self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None) -> "CustomProviderBuilder":
+    def with_capabilities(self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None) -> CustomProviderBuilder:
         """Declare what the provider cannot do, so such requests fail before sending."""
         changes = {k: v for k, v in dict(streaming=streaming, tools=tools, images=images).items() if v is not None}
         return self._set(**changes)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Optional
 
 from .._sse import SseEvent
 from ..errors import ProtocolError
@@ -31,15 +32,15 @@ _STREAM_USAGE = frozenset({"openai", "azure_openai", "openrouter", "deepseek", "
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
-def _part(p: Content) -> Dict[str, Any]:
+def _part(p: Content) -> dict[str, Any]:
     if p.is_image:
         return {"type": "image_url", "image_url": {"url": p.data_url()}}
     return {"type": "text", "text": p.as_text()}
 
 
-def _message(m: Message) -> Dict[str, Any]:
+def _message(m: Message) -> dict[str, Any]:
     c = m.content
-    d: Dict[str, Any] = {"role": m.role.value}
+    d: dict[str, Any] = {"role": m.role.value}
     if c is None or isinstance(c, str):
         d["content"] = c
     elif m.role is Role.TOOL or m.role is Role.SYSTEM:
@@ -97,8 +98,8 @@ class OpenAIFormat(WireFormat):
     def models_url(self, base_url: str) -> str:
         return base_url + "/models"
 
-    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -125,7 +126,7 @@ class OpenAIFormat(WireFormat):
             body.update(request.extra)
         return body
 
-    def decode(self, data: Dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+    def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
         if "error" in data and "choices" not in data:  # some gateways answer errors with 200
             message, codes = self.error_details(data)
             raise classify_http_error(502, headers, message=message, codes=codes, provider=provider, model=model, body=data)
@@ -157,7 +158,7 @@ class OpenAIFormat(WireFormat):
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return OpenAIStreamDecoder(provider=provider, model=model)
 
-    def error_details(self, data: Any) -> Tuple[str, Tuple[str, ...]]:
+    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
         err = data.get("error", data) if isinstance(data, dict) else {}
         if isinstance(err, str):
             return err, ()
@@ -165,7 +166,7 @@ class OpenAIFormat(WireFormat):
         codes = tuple(str(err[k]) for k in ("code", "type", "status") if err.get(k))
         return message, codes
 
-    def decode_models(self, data: Any) -> List[str]:
+    def decode_models(self, data: Any) -> list[str]:
         return [str(m["id"]) for m in data["data"]]
 
 
@@ -176,9 +177,9 @@ class OpenAIStreamDecoder(StreamDecoder):
         super().__init__(provider=provider, model=model)
         self._finish: Optional[str] = None
         self._usage: Optional[Usage] = None
-        self._calls: Dict[int, List[Any]] = {}  # index -> [id, name, argument fragments]
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument fragments]
 
-    def feed(self, event: SseEvent) -> List[StreamChunk]:
+    def feed(self, event: SseEvent) -> list[StreamChunk]:
         if self.done:
             return []
         if event.data == "[DONE]":
@@ -198,7 +199,7 @@ class OpenAIStreamDecoder(StreamDecoder):
             self.model = data["model"]
         if data.get("usage"):
             self._usage = _usage(data["usage"])
-        out: List[StreamChunk] = []
+        out: list[StreamChunk] = []
         for choice in data.get("choices") or ():
             if choice.get("index", 0) != 0:
                 continue
@@ -249,7 +250,7 @@ class AzureOpenAIFormat(OpenAIFormat):
     def __init__(self, api_version: Optional[str] = None) -> None:
         self.api_version = api_version or os.environ.get("AZURE_OPENAI_API_VERSION") or "2024-10-21"
 
-    def auth_headers(self, api_key: Optional[str]) -> Dict[str, str]:
+    def auth_headers(self, api_key: Optional[str]) -> dict[str, str]:
         return {"api-key": api_key} if api_key else {}
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:

@@ -11,6 +11,7 @@ over instead of the call sleeping.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, Callable, Optional
 
@@ -34,7 +35,7 @@ def _check(cond: Callable[[Any], bool], what: str):
 
 
 def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and v == v
+    return isinstance(v, (int, float)) and not math.isnan(v)
 
 
 @attrs.frozen(kw_only=True)

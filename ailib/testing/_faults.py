@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Tuple
+from collections.abc import Mapping
+from typing import Any, Optional
 
 import attrs
 
@@ -14,7 +15,7 @@ class Reply:
     """What a successful answer contains."""
 
     text: str = "Hello from MockProvider"
-    tool_calls: Tuple[Tuple[str, str, Any], ...] = ()  # (id, name, arguments dict)
+    tool_calls: tuple[tuple[str, str, Any], ...] = ()  # (id, name, arguments dict)
     prompt_tokens: int = 10
     completion_tokens: int = 5
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
@@ -37,7 +38,7 @@ class Fault:
     size: int = 0
 
     @classmethod
-    def ok(cls, text: Optional[str] = None, *, tool_calls: Tuple[Tuple[str, str, Any], ...] = (), delay: float = 0.0) -> "Fault":
+    def ok(cls, text: Optional[str] = None, *, tool_calls: tuple[tuple[str, str, Any], ...] = (), delay: float = 0.0) -> Fault:
         """A normal answer (optionally with given text/tool calls, after ``delay``)."""
         reply = Reply(text if text is not None else Reply().text, tuple(tool_calls))
         return cls("ok", reply=reply, seconds=delay or None)
@@ -53,7 +54,7 @@ class Fault:
         error_type: Optional[str] = None,
         message: Optional[str] = None,
         body: Optional[bytes] = None,
-    ) -> "Fault":
+    ) -> Fault:
         """An error status with the format's error body (or ``body``) and optional Retry-After."""
         h = dict(headers or {})
         if retry_after is not None:
@@ -63,65 +64,65 @@ class Fault:
         return cls("status", status=status, headers=h, error_type=error_type, message=message, body=body)
 
     @classmethod
-    def delay(cls, seconds: float) -> "Fault":
+    def delay(cls, seconds: float) -> Fault:
         """Answer normally after ``seconds`` (the server notices if the client goes away)."""
         return cls("ok", seconds=seconds)
 
     @classmethod
-    def stall(cls, seconds: Optional[float] = None) -> "Fault":
+    def stall(cls, seconds: Optional[float] = None) -> Fault:
         """Send nothing for ``seconds`` (default: until the client disconnects), then close."""
         return cls("stall", seconds=seconds)
 
     @classmethod
-    def reset(cls) -> "Fault":
+    def reset(cls) -> Fault:
         """Read the request, then reset the connection (TCP RST) before any response."""
         return cls("reset")
 
     @classmethod
-    def reset_mid_body(cls) -> "Fault":
+    def reset_mid_body(cls) -> Fault:
         """Send headers and part of the body, then reset."""
         return cls("reset_mid_body")
 
     @classmethod
-    def malformed(cls, body: bytes = b'{"choices": [', *, content_type: str = "application/json", status: int = 200) -> "Fault":
+    def malformed(cls, body: bytes = b'{"choices": [', *, content_type: str = "application/json", status: int = 200) -> Fault:
         """Answer with exactly ``body`` (truncated JSON, HTML, empty ...)."""
         return cls("raw", status=status, body=body, content_type=content_type)
 
     @classmethod
-    def cut_stream(cls, after: int) -> "Fault":
+    def cut_stream(cls, after: int) -> Fault:
         """Stream ``after`` content events, then end the response cleanly without the terminal event."""
         return cls("cut_stream", after=after)
 
     @classmethod
-    def reset_stream(cls, after: int) -> "Fault":
+    def reset_stream(cls, after: int) -> Fault:
         """Stream ``after`` content events, then reset the connection."""
         return cls("reset_stream", after=after)
 
     @classmethod
-    def stall_stream(cls, after: int, seconds: Optional[float] = None) -> "Fault":
+    def stall_stream(cls, after: int, seconds: Optional[float] = None) -> Fault:
         """Stream ``after`` content events, then go silent."""
         return cls("stall_stream", after=after, seconds=seconds)
 
     @classmethod
-    def error_event(cls, after: int = 0, *, error_type: str = "overloaded_error", message: str = "Overloaded") -> "Fault":
+    def error_event(cls, after: int = 0, *, error_type: str = "overloaded_error", message: str = "Overloaded") -> Fault:
         """Inside an HTTP 200 stream, send the format's error event after ``after`` content events."""
         return cls("error_event", after=after, error_type=error_type, message=message)
 
     @classmethod
-    def garbage_stream(cls, body: bytes = b"data: {not json\n\n") -> "Fault":
+    def garbage_stream(cls, body: bytes = b"data: {not json\n\n") -> Fault:
         """A 200 event stream whose bytes are ``body``."""
         return cls("raw", status=200, body=body, content_type="text/event-stream")
 
     @classmethod
-    def drip(cls, interval: float = 1.0) -> "Fault":
+    def drip(cls, interval: float = 1.0) -> Fault:
         """Send the normal answer one byte every ``interval`` seconds."""
         return cls("drip", seconds=interval)
 
     @classmethod
-    def redirect(cls, location: str, status: int = 307) -> "Fault":
+    def redirect(cls, location: str, status: int = 307) -> Fault:
         return cls("raw", status=status, headers={"Location": location}, body=b"", content_type="text/plain")
 
     @classmethod
-    def giant(cls, size: int) -> "Fault":
+    def giant(cls, size: int) -> Fault:
         """A 200 JSON answer of ``size`` bytes."""
         return cls("giant", size=size)

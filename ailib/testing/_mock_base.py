@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 from ._faults import Reply
 
@@ -33,24 +33,24 @@ class MockFormat:
     def model_of(self, path: str, body: Any) -> str:
         return str(body.get("model", "mock-model")) if isinstance(body, dict) else "mock-model"
 
-    def success(self, reply: Reply, model: str) -> Dict[str, Any]:
+    def success(self, reply: Reply, model: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def stream_events(self, reply: Reply, model: str) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """(opening events, content events, closing events incl. the terminal one)."""
         raise NotImplementedError
 
-    def error_body(self, status: int, error_type: Optional[str], message: str) -> Dict[str, Any]:
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         raise NotImplementedError
 
     def error_event(self, error_type: str, message: str) -> bytes:
         raise NotImplementedError
 
-    def models(self) -> Dict[str, Any]:
+    def models(self) -> dict[str, Any]:
         return {}
 
 
-def chunks_of(text: str, n: int = 3) -> List[str]:
+def chunks_of(text: str, n: int = 3) -> list[str]:
     """Split text into about ``n`` pieces (at least one)."""
     if not text:
         return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 from ._faults import Reply
 from ._mock_base import MockFormat, chunks_of, sse
@@ -30,15 +30,15 @@ class OpenAIMock(MockFormat):
     def _finish(self, reply: Reply) -> str:
         return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
 
-    def _usage(self, reply: Reply) -> Dict[str, int]:
+    def _usage(self, reply: Reply) -> dict[str, int]:
         return {
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
 
-    def success(self, reply: Reply, model: str) -> Dict[str, Any]:
-        message: Dict[str, Any] = {"role": "assistant", "content": reply.text if not reply.tool_calls or reply.text else None}
+    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text if not reply.tool_calls or reply.text else None}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
@@ -53,7 +53,7 @@ class OpenAIMock(MockFormat):
             "usage": self._usage(reply),
         }
 
-    def _chunk(self, model: str, delta: Dict[str, Any], finish: Optional[str] = None) -> Dict[str, Any]:
+    def _chunk(self, model: str, delta: dict[str, Any], finish: Optional[str] = None) -> dict[str, Any]:
         return {
             "id": "chatcmpl-mock",
             "object": "chat.completion.chunk",
@@ -62,7 +62,7 @@ class OpenAIMock(MockFormat):
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
-    def stream_events(self, reply: Reply, model: str) -> Tuple[List[bytes], List[bytes], List[bytes]]:
+    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
         opening = [sse(self._chunk(model, {"role": "assistant", "content": ""}))]
         content = [sse(self._chunk(model, {"content": piece})) for piece in chunks_of(reply.text)]
         for i, (cid, name, args) in enumerate(reply.tool_calls):
@@ -77,12 +77,12 @@ class OpenAIMock(MockFormat):
         ]
         return opening, content, closing
 
-    def error_body(self, status: int, error_type: Optional[str], message: str) -> Dict[str, Any]:
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         etype = error_type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return {"error": {"message": message, "type": etype, "param": None, "code": error_type}}
 
     def error_event(self, error_type: str, message: str) -> bytes:
         return sse({"error": {"message": message, "type": error_type, "code": error_type}})
 
-    def models(self) -> Dict[str, Any]:
+    def models(self) -> dict[str, Any]:
         return {"object": "list", "data": [{"id": "mock-model", "object": "model"}, {"id": "mock-model-large", "object": "model"}]}

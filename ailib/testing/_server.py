@@ -16,8 +16,9 @@ import struct
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Union
 
 from ._faults import Fault, Reply
 from ._mock_base import MockFormat
@@ -34,8 +35,8 @@ _MOCK_FORMATS = {
 Script = Union[Sequence[Fault], Callable[[int, "RecordedRequest"], Optional[Fault]]]
 
 
-def _load_formats() -> Dict[str, MockFormat]:
-    out: Dict[str, MockFormat] = {}
+def _load_formats() -> dict[str, MockFormat]:
+    out: dict[str, MockFormat] = {}
     for name, ref in _MOCK_FORMATS.items():
         module_name, cls_name = ref.split(":")
         try:
@@ -48,10 +49,11 @@ def _load_formats() -> Dict[str, MockFormat]:
 class RecordedRequest:
     """One request the server received."""
 
-    __slots__ = ("method", "path", "headers", "body", "json", "received_at", "disconnected_at", "fault", "format", "is_chat")
+    __slots__ = ("method", "path", "headers", "body", "json", "received_at", "disconnected_at", "fault", "format", "is_chat", "client_port")
 
-    def __init__(self, method: str, path: str, headers: Dict[str, str], body: bytes) -> None:
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes, client_port: int = 0) -> None:
         self.method = method
+        self.client_port = client_port  # the client's source port: equal ports mean a reused connection
         self.path = path
         self.headers = headers  # lower-cased names
         self.body = body
@@ -74,7 +76,7 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, owner: "MockProvider") -> None:
+    def __init__(self, owner: MockProvider) -> None:
         self.owner = owner
         super().__init__(("127.0.0.1", owner._port), _Handler)
 
@@ -86,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def setup(self) -> None:
@@ -101,10 +103,10 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.server.owner._track(self.connection, add=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
     # -- helpers ---------------------------------------------------------------------------
@@ -112,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        rec = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        rec = RecordedRequest(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, self.client_address[1])
         fmt = owner._format_for(self.command, self.path)
         if fmt is None:
             owner._record(rec, count=False)
@@ -160,7 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return False
 
-    def _send_head(self, status: int, content_type: str, length: Optional[int], headers: Optional[Dict[str, str]] = None) -> None:
+    def _send_head(self, status: int, content_type: str, length: Optional[int], headers: Optional[dict[str, str]] = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("x-request-id", "req-mock")
@@ -173,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
         self.end_headers()
 
-    def _json(self, status: int, obj: Any, headers: Optional[Dict[str, str]] = None) -> None:
+    def _json(self, status: int, obj: Any, headers: Optional[dict[str, str]] = None) -> None:
         data = json.dumps(obj).encode()
         self._send_head(status, "application/json", len(data), headers)
         self.wfile.write(data)
@@ -335,7 +337,7 @@ class MockProvider:
         self.event_interval = event_interval
         self._latency_spec = latency
         self._rng = random.Random(0)
-        self._faults: Deque[Fault] = deque()
+        self._faults: deque[Fault] = deque()
         self._script_fn: Optional[Callable[[int, RecordedRequest], Optional[Fault]]] = None
         if callable(script):
             self._script_fn = script
@@ -343,7 +345,7 @@ class MockProvider:
             self._faults.extend(script)
         self._port = port
         self._lock = threading.Lock()
-        self.requests: List[RecordedRequest] = []
+        self.requests: list[RecordedRequest] = []
         self._chat_count = 0
         self._conns: set = set()
         self._stopping = threading.Event()
@@ -352,7 +354,7 @@ class MockProvider:
         self.start()
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "MockProvider":
+    def start(self) -> MockProvider:
         if self._server is not None:
             return self
         self._server = _Server(self)
@@ -380,7 +382,7 @@ class MockProvider:
             self._thread.join(timeout=5)
         self._server = None
 
-    def __enter__(self) -> "MockProvider":
+    def __enter__(self) -> MockProvider:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -407,12 +409,12 @@ class MockProvider:
             return self._chat_count
 
     @property
-    def chat_requests(self) -> List[RecordedRequest]:
+    def chat_requests(self) -> list[RecordedRequest]:
         """The chat requests received, in order."""
         with self._lock:
             return [r for r in self.requests if r.is_chat]
 
-    def enqueue(self, *faults: Fault) -> "MockProvider":
+    def enqueue(self, *faults: Fault) -> MockProvider:
         """Script the next chat requests' behaviour, in order (then normal answers)."""
         with self._lock:
             self._faults.extend(faults)
