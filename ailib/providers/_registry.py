@@ -183,3 +183,21 @@ def provider_for_model(model: str) -> Optional[Provider]:
         if lowered.startswith(prefixes):
             return provider
     return None
+
+
+def markdown_table() -> str:
+    """The provider table as printed in the README (a test keeps the two equal)."""
+    rows = [
+        "| provider | `Provider` | wire format | key variable | default base URL | default chat model | streaming | tools | images |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    yes = {True: "yes", False: "no"}
+    for member, spec in PROVIDERS.items():
+        key = spec.key_variable + ("" if spec.key_required else " (optional)")
+        base = spec.base_url or f"set `{spec.env_prefix}_BASE_URL`"
+        fmt = "openai (Azure deployment URL, `api-key` header)" if spec.wire_format == "azure" else spec.wire_format
+        rows.append(
+            f"| {spec.name} | `{member.name}` | {fmt} | `{key}` | {base} | `{spec.default_model}` | "
+            f"{yes[spec.streaming]} | {yes[spec.tools]} | {yes[spec.images]} |"
+        )
+    return "\n".join(rows)

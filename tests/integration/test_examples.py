@@ -1,0 +1,54 @@
+"""Every example runs offline and exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples").glob("*.py") if not p.name.startswith("_"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_runs_offline(path):
+    """The example completes against MockProvider with no keys in the environment."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+
+
+def test_cli_demo_runs_offline():
+    """`ailib demo` runs with no network and no keys and prints the attempts."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.run([sys.executable, "-m", "ailib", "demo"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "attempt 1:" in proc.stdout and "RateLimitExceeded" in proc.stdout and "StreamInterruptedError" in proc.stdout
+
+
+def test_cli_chat_against_a_mock(mock):
+    """`ailib chat` talks to the provider named, with base URL and key from the environment."""
+    env = {**os.environ, "OPENAI_BASE_URL": mock.base_url, "OPENAI_API_KEY": "sk-cli-test-key"}
+    proc = subprocess.run([sys.executable, "-m", "ailib", "chat", "hi", "-v"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Hello from MockProvider"
+    assert "attempt 1: openai/gpt-4o-mini ok" in proc.stderr
+
+
+def test_cli_chat_missing_key_names_the_variable():
+    """`ailib chat` without a key exits 1 and names the variable to set."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.run([sys.executable, "-m", "ailib", "chat", "hi", "--provider", "groq"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "GROQ_API_KEY" in proc.stderr
+
+
+def test_mock_server_fault_grammar():
+    """The --faults grammar builds the documented faults in order."""
+    from ailib.cli import parse_faults
+
+    faults = parse_faults("429:retry-after=1,500,reset,stall:2,cut:1,ok")
+    assert [f.kind for f in faults] == ["status", "status", "reset", "stall", "cut_stream", "ok"]
+    assert faults[0].headers["Retry-After"] == "1" and faults[3].seconds == 2.0
