@@ -24,7 +24,10 @@ from .errors import (
 )
 from .options import ConnectionOptions
 from .providers import CustomProviderBuilder, Provider
+from .reliability.circuit import CircuitBreakerPolicy, CircuitState
+from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
+from .state import MemoryStateStore
 from .types import (
     Attempt,
     ChatCompletionRequest,
@@ -50,6 +53,10 @@ __all__ = [
     "CustomProviderBuilder",
     "Provider",
     "RetryPolicy",
+    "CircuitBreakerPolicy",
+    "CircuitState",
+    "RateLimitPolicy",
+    "MemoryStateStore",
     "Role",
     "Content",
     "Message",

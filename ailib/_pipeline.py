@@ -11,7 +11,7 @@ import json
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from ._endpoint import Endpoint, Target
@@ -22,12 +22,16 @@ from .errors import (
     DeadlineExceededError,
     LocalRateLimitError,
     ProtocolError,
+    RateLimitExceeded,
     StreamInterruptedError,
     TimeoutError,
 )
 from .providers._base import decode_body, error_from_response
+from .reliability.circuit import is_breaker_failure
 from .reliability.clock import Clock
+from .reliability.ratelimit import estimate_tokens
 from .reliability.retry import RetryPolicy, RetryRun
+from .state.memory import EndpointState
 from .transport import AttemptHandle, Deadlines, HttpRequest, StreamResponse, Transport, redact_headers
 from .types import Attempt, ChatCompletionRequest, ChatCompletionResponse, StreamChunk, ToolCall, Usage
 
@@ -35,6 +39,7 @@ __all__ = ["Pipeline", "ChatStream", "Router", "StaticRouter"]
 
 log = logging.getLogger("ailib")
 _INF = float("inf")
+_NO_STATE = EndpointState()
 
 
 class Router:
@@ -64,7 +69,7 @@ class StaticRouter(Router):
 class _Call:
     """The state of one call: its deadline, its attempts, its encoded bodies."""
 
-    __slots__ = ("request", "deadline", "attempts", "errors", "_bodies")
+    __slots__ = ("request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key")
 
     def __init__(self, request: ChatCompletionRequest, deadline: float) -> None:
         self.request = request
@@ -82,6 +87,16 @@ class _Call:
             body = json.dumps(data, separators=(",", ":")).encode()
             self._bodies[key] = body
         return body
+
+
+class _Answer:
+    """A decoded answer and the headers it came with (the rate limiter reads them)."""
+
+    __slots__ = ("response", "headers")
+
+    def __init__(self, response: ChatCompletionResponse, headers: Mapping[str, str]) -> None:
+        self.response = response
+        self.headers = headers
 
 
 class _Primed:
@@ -109,7 +124,7 @@ class Pipeline:
         clock: Clock,
         metrics: Any,
         deadline: Optional[float] = None,
-        budgets: Optional[Callable[[Endpoint], Any]] = None,
+        states: Optional[Mapping[str, EndpointState]] = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.router = router
@@ -118,14 +133,14 @@ class Pipeline:
         self.clock = clock
         self.metrics = metrics
         self.deadline = deadline
-        self._budget_for = budgets
+        self._states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
 
     # -- entry points --------------------------------------------------------------------------
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
         call = _Call(request, self._call_deadline(deadline))
-        result: ChatCompletionResponse = self._execute(call, stream=False)
-        return _with_attempts(result, call.attempts)
+        answer: _Answer = self._execute(call, stream=False)
+        return _with_attempts(answer.response, call.attempts)
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
         call = _Call(request, self._call_deadline(deadline))
@@ -174,7 +189,8 @@ class Pipeline:
     def _run_target(self, call: _Call, target: Target, stream: bool) -> Any:
         ep = target.endpoint
         ep.wire.check_supported(call.request, ep.spec, stream=stream)
-        budget = self._budget_for(ep) if self._budget_for is not None else None
+        state = self._states.get(ep.name, _NO_STATE)
+        budget = state.retry_budget
         if budget is not None:
             budget.record_call()
         tags = {"provider": ep.provider}
@@ -183,8 +199,7 @@ class Pipeline:
         def on_retry(error: AiLibError, wait: float) -> None:
             metrics.incr_counter("retry.attempt", tags=tags)
             if call.attempts:
-                last = call.attempts[-1]
-                call.attempts[-1] = _evolve_attempt(last, wait)
+                call.attempts[-1] = _evolve_attempt(call.attempts[-1], wait)
             if log.isEnabledFor(logging.INFO):
                 log.info("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, _short(error))
 
@@ -198,7 +213,68 @@ class Pipeline:
 
         run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry)
         attempt = self._attempt_stream if stream else self._attempt
-        return run.call(lambda: attempt(call, target))
+        return run.call(lambda: self._guarded(call, target, state, attempt, stream))
+
+    def _guarded(self, call: _Call, target: Target, state: EndpointState, attempt: Callable[..., Any], stream: bool) -> Any:
+        """One attempt behind the endpoint's rate limiter and circuit breaker."""
+        limiter, breaker = state.limiter, state.breaker
+        if limiter is None and breaker is None:
+            return attempt(call, target)
+        ep = target.endpoint
+        tokens = 0
+        if limiter is not None:
+            if limiter.policy.tokens_per_minute:
+                tokens = estimate_tokens(len(call.body(target, stream)), call.request.max_tokens)
+            max_wait = min(limiter.policy.max_wait, max(0.0, call.deadline - self.clock.monotonic()))
+            try:
+                waited = limiter.acquire(tokens, max_wait=max_wait)
+            except LocalRateLimitError as err:
+                self.metrics.incr_counter("ratelimit.rejected", tags={"provider": ep.provider})
+                self._record_skip(call, target, err)
+                raise
+            if waited > 0:
+                self.metrics.incr_counter("ratelimit.waited", tags={"provider": ep.provider})
+                self.metrics.observe("ratelimit.waited", waited, tags={"provider": ep.provider})
+        permit = None
+        if breaker is not None:
+            try:
+                permit = breaker.acquire(probe_timeout=ep.total_timeout)
+            except CircuitOpenError as err:
+                self.metrics.incr_counter("circuit.rejected", tags={"provider": ep.provider})
+                self._record_skip(call, target, err)
+                raise
+        try:
+            result = attempt(call, target)
+        except AiLibError as err:
+            if breaker is not None:
+                if is_breaker_failure(err):
+                    breaker.record_failure(permit)
+                else:
+                    breaker.release(permit)
+            if limiter is not None and isinstance(err, RateLimitExceeded):
+                limiter.on_rate_limited(err.retry_after)
+            raise
+        except BaseException:
+            if breaker is not None:
+                breaker.release(permit)
+            raise
+        if breaker is not None:
+            breaker.record_success(permit)
+        if limiter is not None:
+            limiter.on_success()
+            headers = result.resp.headers if isinstance(result, _Primed) else result.headers
+            if headers is not None:
+                limiter.observe_headers(headers)
+            usage = None if isinstance(result, _Primed) else result.response.usage
+            if tokens and usage is not None:
+                limiter.reconcile(tokens, usage.total_tokens)
+        return result
+
+    def _record_skip(self, call: _Call, target: Target, err: AiLibError) -> None:
+        ep = target.endpoint
+        err.provider = err.provider or ep.provider
+        err.model = err.model or target.model
+        call.attempts.append(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, endpoint=ep.name))
 
     # -- one wire attempt -----------------------------------------------------------------------
     def _deadlines(self, ep: Endpoint, start: float, call: _Call) -> Deadlines:
@@ -206,14 +282,15 @@ class Pipeline:
 
     def _request(self, call: _Call, target: Target, stream: bool) -> HttpRequest:
         ep = target.endpoint
-        req = HttpRequest(
-            "POST", ep.chat_url(target.model, stream), ep.stream_headers if stream else ep.headers, call.body(target, stream), ep.verify, ep.proxy
-        )
+        headers = ep.stream_headers if stream else ep.headers
+        if ep.spec.idempotency_header:
+            headers = {**headers, ep.spec.idempotency_header: call.idempotency_key()}
+        req = HttpRequest("POST", ep.chat_url(target.model, stream), headers, call.body(target, stream), ep.verify, ep.proxy)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("POST %s headers=%s body=%d bytes", req.url, redact_headers(req.headers), len(req.body or b""))
         return req
 
-    def _attempt(self, call: _Call, target: Target) -> ChatCompletionResponse:
+    def _attempt(self, call: _Call, target: Target) -> _Answer:
         clock = self.clock
         ep = target.endpoint
         started_at = clock.time()
@@ -227,7 +304,7 @@ class Pipeline:
             self._record_failure(call, target, err, started_at, start)
             raise
         call.attempts.append(Attempt(ep.provider, target.model, started_at, clock.monotonic() - start, "ok", endpoint=ep.name))
-        return result
+        return _Answer(result, resp.headers)
 
     def _attempt_stream(self, call: _Call, target: Target) -> _Primed:
         clock = self.clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any, Optional
@@ -15,14 +16,21 @@ from .metrics import as_metrics
 from .options import DEFAULT_POOL_SIZE, ConnectionOptions
 from .providers._base import error_from_response
 from .providers._registry import resolve_provider
+from .reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, CircuitState
 from .reliability.clock import SYSTEM_CLOCK, Clock
+from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
+from .state.memory import EndpointState, MemoryStateStore
 from .transport import AttemptHandle, Deadlines, HttpRequest, Transport
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 __all__ = ["AiClient", "AiClientBuilder"]
 
 _UNSET: Any = object()
+# The retry budget always allows this many retries per endpoint per 10 s window (one a
+# second, and never fewer than one full retry sequence), plus retry_budget x recent calls.
+RETRY_BUDGET_MIN_RETRIES = 10
+log = logging.getLogger("ailib")
 
 
 @attrs.define
@@ -37,6 +45,10 @@ class _Config:
     deadline: Optional[float] = None
     metrics: Any = None
     clock: Clock = SYSTEM_CLOCK
+    breaker: Optional[CircuitBreakerPolicy] = attrs.Factory(CircuitBreakerPolicy)
+    rate_limit: Optional[RateLimitPolicy] = None  # per endpoint
+    provider_rate_limits: dict[str, RateLimitPolicy] = attrs.Factory(dict)  # per provider name
+    state_store: Any = None
 
 
 def _retry_policy(config: _Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
@@ -71,19 +83,57 @@ class AiClient:
         self._config = config
         self._lock = threading.Lock()
         self._closed = False
-        endpoints = [self._endpoint_for(p) for p in [config.provider, *config.chain]]
+        endpoints = _unique_names([self._endpoint_for(p) for p in [config.provider, *config.chain]])
         self._endpoints = endpoints
         self.metrics = as_metrics(config.metrics)
+        self._store = config.state_store if config.state_store is not None else MemoryStateStore()
+        retry = _retry_policy(config, config.options)
         pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in endpoints)
         self._transport = Transport(pool_size=pool_size, clock=config.clock)
         self._pipeline = Pipeline(
             router=self._router(endpoints),
             transport=self._transport,
-            retry=_retry_policy(config, config.options),
+            retry=retry,
             clock=config.clock,
             metrics=self.metrics,
             deadline=config.deadline,
+            states={ep.name: self._state_for(ep, retry) for ep in endpoints},
         )
+
+    def _state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
+        config, store, clock = self._config, self._store, self._config.clock
+        state = EndpointState()
+        if retry.enabled and retry.retry_budget is not None:
+            floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)
+            state.retry_budget = store.retry_budget(ep.name, retry.retry_budget, floor, clock)
+        if config.breaker is not None:
+            state.breaker = store.breaker(ep.name, config.breaker, clock, self._on_circuit_change)
+        per_provider = config.provider_rate_limits.get(ep.provider)
+        if per_provider is not None:
+            state.limiter = store.limiter(f"provider:{ep.provider}", per_provider, clock)
+        elif config.rate_limit is not None:
+            state.limiter = store.limiter(ep.name, config.rate_limit, clock)
+        return state
+
+    def _on_circuit_change(self, name: str, old: CircuitState, new: CircuitState) -> None:
+        counter = {CircuitState.OPEN: "circuit.opened", CircuitState.HALF_OPEN: "circuit.half_open", CircuitState.CLOSED: "circuit.closed"}[new]
+        self.metrics.incr_counter(counter, tags={"endpoint": name})
+        log.info("circuit for %s: %s -> %s", name, old.value, new.value)
+
+    def circuit_breaker(self, target: Any = None) -> Optional[CircuitBreaker]:
+        """The circuit breaker of an endpoint (by name, provider, or the first), for
+        inspection and manual ``isolate()`` / ``reset()``."""
+        ep = self._find_endpoint(target)
+        return self._pipeline._states[ep.name].breaker
+
+    def _find_endpoint(self, target: Any) -> Endpoint:
+        if target is None:
+            return self._endpoints[0]
+        name = target if isinstance(target, str) else resolve_provider(target).name
+        for ep in self._endpoints:
+            if name in (ep.name, ep.provider):
+                return ep
+        raise ConfigurationError(f"this client has no endpoint {name!r}")
 
     def _endpoint_for(self, provider: Any) -> Endpoint:
         spec = resolve_provider(provider)
@@ -158,6 +208,17 @@ class AiClient:
         return f"AiClient(targets=[{targets}])"
 
 
+def _unique_names(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """Endpoints keep their own state by name; a repeated name gets a #2, #3 suffix."""
+    seen: dict[str, int] = {}
+    out = []
+    for ep in endpoints:
+        n = seen.get(ep.name, 0) + 1
+        seen[ep.name] = n
+        out.append(ep if n == 1 else attrs.evolve(ep, name=f"{ep.name}#{n}"))
+    return out
+
+
 def _as_request(request: Any) -> ChatCompletionRequest:
     if isinstance(request, ChatCompletionRequest):
         return request
@@ -214,4 +275,7 @@ class AiClientBuilder:
         return self
 
     def build(self) -> AiClient:
-        return AiClient._from_config(attrs.evolve(self._config, chain=list(self._config.chain), provider_options=dict(self._config.provider_options)))
+        c = self._config
+        return AiClient._from_config(
+            attrs.evolve(c, chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
+        )

@@ -68,6 +68,7 @@ class ProviderSpec:
     api_key: Optional[str] = attrs.field(default=None, repr=False)
     api_key_env: Optional[str] = None
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    idempotency_header: Optional[str] = None  # sent with one key per call, reused by its retries
 
     @property
     def key_variable(self) -> Optional[str]:

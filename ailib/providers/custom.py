@@ -55,6 +55,10 @@ class CustomProviderBuilder:
     def with_headers(self, headers: Mapping[str, str]) -> CustomProviderBuilder:
         return self._set(headers={**self._spec.headers, **dict(headers)})
 
+    def with_idempotency_header(self, name: str = "Idempotency-Key") -> CustomProviderBuilder:
+        """Send a key unique to each call (the same on its retries) in header ``name``."""
+        return self._set(idempotency_header=name)
+
     def with_capabilities(self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None) -> CustomProviderBuilder:
         """Declare what the provider cannot do, so such requests fail before sending."""
         changes = {k: v for k, v in dict(streaming=streaming, tools=tools, images=images).items() if v is not None}

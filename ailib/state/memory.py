@@ -1,0 +1,52 @@
+"""In-process state: each endpoint's retry budget, circuit breaker and rate limiter.
+
+A store hands out one object per (endpoint name, kind); clients given the same store
+share them, so their calls draw on one budget, one breaker and one quota per endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Optional
+
+import attrs
+
+from ..reliability.budget import RatioBudget
+from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
+from ..reliability.clock import Clock
+from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
+
+__all__ = ["EndpointState", "MemoryStateStore"]
+
+
+@attrs.define(slots=True)
+class EndpointState:
+    """The live reliability state of one endpoint (each part optional)."""
+
+    retry_budget: Optional[RatioBudget] = None
+    breaker: Optional[CircuitBreaker] = None
+    limiter: Optional[RateLimiter] = None
+
+
+class MemoryStateStore:
+    """Thread-safe get-or-create of per-endpoint state objects, in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[tuple[str, str], Any] = {}
+
+    def _get(self, key: tuple[str, str], make: Callable[[], Any]) -> Any:
+        with self._lock:
+            obj = self._objects.get(key)
+            if obj is None:
+                obj = self._objects[key] = make()
+            return obj
+
+    def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        return self._get(("retry_budget", name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
+
+    def breaker(self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Any = None) -> CircuitBreaker:
+        return self._get(("breaker", name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
+
+    def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        return self._get(("limiter", name), lambda: RateLimiter(policy, name=name, clock=clock))
