@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 import random
+import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
@@ -77,6 +78,13 @@ class _Call:
         self.attempts: list[Attempt] = []
         self.errors: list[AiLibError] = []
         self._bodies: dict[tuple[str, str, bool], bytes] = {}
+        self._idempotency_key: Optional[str] = None
+
+    def idempotency_key(self) -> str:
+        """One key per call, the same on every retry of it."""
+        if self._idempotency_key is None:
+            self._idempotency_key = uuid.uuid4().hex
+        return self._idempotency_key
 
     def body(self, target: Target, stream: bool) -> bytes:
         ep = target.endpoint

@@ -264,6 +264,34 @@ class AiClientBuilder:
         self._config.deadline = float(seconds)
         return self
 
+    def with_circuit_breaker(self, policy: CircuitBreakerPolicy) -> AiClientBuilder:
+        if not isinstance(policy, CircuitBreakerPolicy):
+            raise ConfigurationError("with_circuit_breaker takes a CircuitBreakerPolicy")
+        self._config.breaker = policy
+        return self
+
+    def without_circuit_breaker(self) -> AiClientBuilder:
+        self._config.breaker = None
+        return self
+
+    def with_rate_limit(self, policy: RateLimitPolicy, *, provider: Any = None) -> AiClientBuilder:
+        """A rate limit per endpoint, or one shared by every endpoint of ``provider``."""
+        if not isinstance(policy, RateLimitPolicy):
+            raise ConfigurationError("with_rate_limit takes a RateLimitPolicy")
+        if provider is None:
+            self._config.rate_limit = policy
+        else:
+            self._config.provider_rate_limits[resolve_provider(provider).name] = policy
+        return self
+
+    def with_state_store(self, store: Any) -> AiClientBuilder:
+        """Share breakers, buckets and budgets with every client given the same store."""
+        for method in ("retry_budget", "breaker", "limiter"):
+            if not callable(getattr(store, method, None)):
+                raise ConfigurationError(f"a state store needs a {method}() method")
+        self._config.state_store = store
+        return self
+
     def with_metrics(self, metrics: Any) -> AiClientBuilder:
         as_metrics(metrics)
         self._config.metrics = metrics

@@ -3,7 +3,7 @@
 A fresh ``tenacity.Retrying`` is built for every call on every target (never shared
 across threads). All decisions sit in one predicate, in this order: is the error's class
 retryable (and did the server not veto with ``x-should-retry: false``); are attempts
-left; is the wait (backoff, or the server's Retry-After when longer) within
+left; is the wait (the server's Retry-After when given, else backoff) within
 ``max_retry_after`` and the call's remaining deadline; does the endpoint's retry budget
 allow one more. Stopping early re-raises the last error at once, so a fallback can take
 over instead of the call sleeping.
@@ -161,12 +161,13 @@ class RetryRun:
             if policy.max_attempts > 1:
                 self._stop("exhausted", error)
             return None
-        wait = backoff_delay(policy, attempt_number - 1, self._previous, self.rng)
         if policy.respect_retry_after and error.retry_after is not None:
             if error.retry_after > policy.max_retry_after:
                 self._stop("retry_after_too_long", error)
                 return None
-            wait = max(wait, error.retry_after)
+            wait = error.retry_after  # the server's own schedule, as the official SDKs do
+        else:
+            wait = backoff_delay(policy, attempt_number - 1, self._previous, self.rng)
         if self.clock.monotonic() + wait >= self.deadline:
             self._stop("deadline", error)
             return None
