@@ -158,6 +158,27 @@ class AiClient:
         raise here; after it, iteration raises ``StreamInterruptedError``."""
         return self._pipeline.stream(_as_request(request), deadline=deadline)
 
+    def chat_completion_batch(
+        self,
+        requests: Sequence[Any],
+        *,
+        concurrency: int = 8,
+        progress: Any = False,
+        return_exceptions: bool = True,
+        checkpoint: Any = None,
+    ) -> list:
+        """Run many requests through every policy of this client, ``concurrency`` at a time.
+
+        Results come back in input order: a response, or the ``AiLibError`` it ended with
+        (raised instead when ``return_exceptions=False``). With ``checkpoint`` (a JSONL
+        path), finished results are appended as they complete and a re-run skips them.
+        """
+        from .batch import run_batch
+
+        return run_batch(
+            self, requests, concurrency=concurrency, progress=progress, return_exceptions=return_exceptions, checkpoint=checkpoint
+        )
+
     def chat(self, text: str, *, model: str = "auto") -> str:
         """One user message in, the answer's text out."""
         return self.chat_completion(ChatCompletionRequest(model, [Message.user(text)])).first_text()
