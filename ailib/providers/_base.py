@@ -36,6 +36,8 @@ _CONTEXT_TEXT = re.compile(
 _FILTER_CODES = {"content_filter", "content_policy_violation", "safety", "prohibited_content", "blocked"}
 _QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"}
 _NOT_FOUND_CODES = {"model_not_found", "not_found", "not_found_error"}
+# Provider codes meaning a bad/missing key even when the status is not 401/403 (Gemini: 400 API_KEY_INVALID).
+_AUTH_CODES = {"api_key_invalid"}
 _OVERLOADED_CODES = {"overloaded_error", "overloaded", "unavailable", "server_error", "api_error", "internal"}
 
 
@@ -69,7 +71,7 @@ def classify_http_error(
         if codes_l & _QUOTA_CODES:
             return QuotaExceededError(message or "quota exceeded", **kw)
         return RateLimitExceeded(message or "rate limited", **kw)
-    if status in (401, 403):
+    if status in (401, 403) or codes_l & _AUTH_CODES:
         return AuthenticationError(message or "authentication failed", **kw)
     if status == 404 or codes_l & _NOT_FOUND_CODES:
         return ModelNotFoundError(message or "not found", **kw)

@@ -1,0 +1,407 @@
+"""The Anthropic Messages wire format (``POST {base_url}/v1/messages``).
+
+Translation rules (ailib → Anthropic):
+
+* ``x-api-key`` and ``anthropic-version: 2023-06-01`` headers (a custom provider's own
+  headers may override the version or add ``anthropic-beta``).
+* System messages, wherever they are, are lifted into the top-level ``system`` string
+  (joined by a blank line).
+* Tool results become user-role ``tool_result`` blocks; consecutive messages of one role
+  are merged into one message (the API wants user/assistant alternation), with the
+  ``tool_result`` blocks first in a merged user message, as the API requires.
+* ``max_tokens`` is required by the API: without one, ``default_max_tokens(model)`` is
+  sent (4096 for Claude 3 and unknown models, 8192 for Claude 3.5 and later).
+* Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
+* ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
+  raise ``InvalidRequestError`` before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._sse import SseEvent
+from ..errors import AiLibError, InvalidRequestError, ProtocolError
+from ..types import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    Content,
+    Message,
+    Role,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._registry import ProviderSpec
+from .openai import decode_arguments
+
+__all__ = ["ANTHROPIC_VERSION", "WIRE_FORMAT", "AnthropicFormat", "AnthropicStreamDecoder", "default_max_tokens"]
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+# Claude 3 (Haiku/Sonnet/Opus) and older cap output at 4096 tokens; later models take more.
+_SMALL_OUTPUT_PREFIXES = ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-2", "claude-instant")
+_LARGE_OUTPUT_DEFAULT = 8192
+
+_FINISH = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+
+# Error ``type`` → the HTTP status Anthropic documents for it (used for stream error events).
+_ERROR_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def default_max_tokens(model: str) -> int:
+    """The ``max_tokens`` sent when the caller gives none (the API requires one)."""
+    name = model.rsplit("/", 1)[-1].lower()
+    if name.startswith("claude-") and not name.startswith(_SMALL_OUTPUT_PREFIXES):
+        return _LARGE_OUTPUT_DEFAULT
+    return DEFAULT_MAX_TOKENS
+
+
+def _unsupported(provider: str, model: str, feature: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{provider} does not support {feature}; nothing was sent", provider=provider, model=model)
+
+
+def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if p.kind == "image_base64":
+            out.append({"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}})
+        elif p.kind == "image_url":
+            out.append({"type": "image", "source": {"type": "url", "url": p.value}})
+        else:
+            text = p.as_text()
+            if text:  # the API rejects empty text blocks
+                out.append({"type": "text", "text": text})
+    return out
+
+
+def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
+    if not m.tool_call_id:
+        raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=provider, model=model)
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
+    parts = m.parts()
+    if any(p.is_image for p in parts):
+        block["content"] = _blocks(parts)
+    else:
+        block["content"] = m.text() if m.content is not None else ""
+    return block
+
+
+def _tool_use(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
+    args = t.arguments
+    if isinstance(args, str):
+        args = decode_arguments(args)
+    if not isinstance(args, Mapping):
+        raise InvalidRequestError(
+            f"tool call {t.id!r} has arguments that are not a JSON object; {provider} needs an object", provider=provider, model=model
+        )
+    return {"type": "tool_use", "id": t.id, "name": t.name, "input": dict(args)}
+
+
+def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """(system texts, alternating messages)."""
+    system: list[str] = []
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    for m in request.messages:
+        if m.role is Role.SYSTEM:
+            text = m.text() if m.content is not None else ""
+            if text:
+                system.append(text)
+            continue
+        if m.role is Role.TOOL:
+            role, blocks = "user", [_tool_result(m, provider, model)]
+        elif m.role is Role.USER:
+            role, blocks = "user", _blocks(m.parts())
+        else:
+            role = "assistant"
+            blocks = _blocks(m.parts()) + [_tool_use(t, provider, model) for t in m.tool_calls or ()]
+        if not blocks:
+            continue
+        if turns and turns[-1][0] == role:
+            turns[-1][1].extend(blocks)
+        else:
+            turns.append((role, blocks))
+    messages = []
+    for role, blocks in turns:
+        if role == "user":  # tool results must lead a user message
+            blocks.sort(key=lambda b: b["type"] != "tool_result")
+        content: Any = blocks[0]["text"] if len(blocks) == 1 and blocks[0]["type"] == "text" else blocks
+        messages.append({"role": role, "content": content})
+    return system, messages
+
+
+def _tool_choice(choice: Any, provider: str, model: str) -> dict[str, Any]:
+    if isinstance(choice, str):
+        if choice == "auto":
+            return {"type": "auto"}
+        if choice in ("required", "any"):
+            return {"type": "any"}
+        if choice == "none":
+            return {"type": "none"}
+        return {"type": "tool", "name": choice}
+    if isinstance(choice, Mapping):
+        if choice.get("type") == "function":  # OpenAI shape
+            name = (choice.get("function") or {}).get("name")
+            if name:
+                return {"type": "tool", "name": name}
+        elif choice.get("type") in ("auto", "any", "tool", "none"):  # already Anthropic's shape
+            return dict(choice)
+    raise InvalidRequestError(f"unsupported tool_choice {choice!r}", provider=provider, model=model)
+
+
+def _usage(u: Mapping[str, Any] | None) -> Usage | None:
+    if not u:
+        return None
+    prompt = _input_tokens(u)
+    completion = int(u.get("output_tokens") or 0)
+    return Usage(prompt, completion, prompt + completion)
+
+
+def _input_tokens(u: Mapping[str, Any]) -> int:
+    """Every prompt token processed: uncached input plus cache writes and cache reads."""
+    return int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) + int(u.get("cache_read_input_tokens") or 0)
+
+
+def _finish(stop_reason: str | None, has_calls: bool) -> str:
+    if stop_reason is None:
+        return "tool_calls" if has_calls else "stop"
+    return _FINISH.get(stop_reason, stop_reason)
+
+
+class AnthropicFormat(WireFormat):
+    name = "anthropic"
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-api-key": api_key} if api_key else {}
+
+    def static_headers(self, spec: ProviderSpec, api_key: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        headers.update(self.auth_headers(api_key))
+        headers.update(spec.headers)
+        if extra:
+            headers.update(extra)
+        return headers
+
+    def chat_url(self, base_url: str, model: str, stream: bool) -> str:
+        return base_url + "/v1/messages"
+
+    def models_url(self, base_url: str) -> str:
+        return base_url + "/v1/models?limit=1000"
+
+    def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
+        super().check_supported(request, spec, stream=stream)
+        if request.temperature is not None and request.temperature > 1:
+            raise _unsupported(spec.name, request.model, f"temperature above 1 (got {request.temperature})")
+        if request.response_format is not None and not _is_text_format(request.response_format):
+            raise _unsupported(spec.name, request.model, "response_format (JSON mode)")
+        for m in request.messages:
+            if m.role is Role.TOOL and not m.tool_call_id:
+                raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model)
+            for t in m.tool_calls or ():
+                _tool_use(t, spec.name, request.model)
+        if request.tool_choice is not None:
+            _tool_choice(request.tool_choice, spec.name, request.model)
+
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        system, messages = _messages(request, spec.name, model)
+        body: dict[str, Any] = {
+            "model": model,
+            "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model),
+        }
+        if system:
+            body["system"] = "\n\n".join(system)
+        body["messages"] = messages
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop is not None:
+            body["stop_sequences"] = list(request.stop)
+        if request.tools:
+            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools]
+        if request.tool_choice is not None:
+            body["tool_choice"] = _tool_choice(request.tool_choice, spec.name, model)
+        if stream:
+            body["stream"] = True
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+        if data.get("type") == "error":  # a gateway answering an error with 200
+            raise _error_event(data, provider, model)
+        texts: list[str] = []
+        calls: list[ToolCall] = []
+        for block in data["content"]:
+            kind = block.get("type")
+            if kind == "text":
+                texts.append(block["text"])
+            elif kind == "tool_use":
+                calls.append(ToolCall(str(block["id"]), str(block["name"]), block.get("input") or {}))
+        message = Message(Role.ASSISTANT, "".join(texts) if texts else None, tool_calls=tuple(calls) or None)
+        return ChatCompletionResponse(
+            id=str(data.get("id", "")),
+            model=str(data.get("model") or model),
+            provider=provider,
+            choices=(Choice(0, message, _finish(data.get("stop_reason"), bool(calls))),),
+            usage=_usage(data.get("usage")),
+            raw=data,
+        )
+
+    def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
+        return AnthropicStreamDecoder(provider=provider, model=model)
+
+    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
+        err = data.get("error", data) if isinstance(data, dict) else {}
+        if isinstance(err, str):
+            return err, ()
+        message = str(err.get("message") or "")
+        codes = tuple(str(err[k]) for k in ("type", "code") if err.get(k))
+        return message, codes
+
+    def decode_models(self, data: Any) -> list[str]:
+        return [str(m["id"]) for m in data["data"]]
+
+
+def _is_text_format(fmt: Any) -> bool:
+    return isinstance(fmt, Mapping) and fmt.get("type") == "text"
+
+
+def _error_event(data: Any, provider: str, model: str) -> AiLibError:
+    message, codes = WIRE_FORMAT.error_details(data)
+    status = _ERROR_STATUS.get(codes[0], 500) if codes else 500
+    return classify_http_error(status, {}, message=message or "error event in stream", codes=codes, provider=provider, model=model, body=data)
+
+
+class _Block:
+    __slots__ = ("id", "initial", "name", "ordinal", "parts")
+
+    def __init__(self, ordinal: int, call_id: str, name: str, initial: Any) -> None:
+        self.ordinal = ordinal
+        self.id = call_id
+        self.name = name
+        self.parts: list[str] = []
+        self.initial = initial
+
+
+class AnthropicStreamDecoder(StreamDecoder):
+    """Named SSE events: message_start, content_block_*, message_delta, message_stop (terminal)."""
+
+    terminal_name = "the message_stop event"
+
+    def __init__(self, *, provider: str, model: str) -> None:
+        super().__init__(provider=provider, model=model)
+        self._stop_reason: str | None = None
+        self._input_tokens: int | None = None
+        self._output_tokens: int | None = None
+        self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
+
+    def feed(self, event: SseEvent) -> list[StreamChunk]:
+        if self.done or not event.data.strip():
+            return []
+        data = self._json(event.data)
+        if not isinstance(data, dict):
+            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+        try:
+            return self._handle(data.get("type") or event.event, data)
+        except AiLibError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise ProtocolError(
+                f"unexpected anthropic stream event shape: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+            ) from None
+
+    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
+        return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
+
+    def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
+        if kind == "content_block_delta":
+            delta = data["delta"]
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                return self._chunk(delta["text"]) if delta["text"] else []
+            if dtype == "input_json_delta":
+                block = self._tools.get(int(data["index"]))
+                partial = delta.get("partial_json") or ""
+                if block is None or not partial:  # server-tool blocks stream input too; not a call for the caller
+                    return []
+                block.parts.append(partial)
+                return self._chunk(deltas=(ToolCallDelta(block.ordinal, None, None, partial),))
+            return []  # thinking, signature, citations ... carry no answer text
+        if kind == "content_block_start":
+            block = data["content_block"]
+            if block.get("type") == "tool_use":
+                index = int(data["index"])
+                tb = _Block(len(self._tools), str(block["id"]), str(block["name"]), block.get("input"))
+                self._tools[index] = tb
+                return self._chunk(deltas=(ToolCallDelta(tb.ordinal, tb.id, tb.name, ""),))
+            if block.get("type") == "text" and block.get("text"):
+                return self._chunk(block["text"])
+            return []
+        if kind == "message_start":
+            msg = data.get("message") or {}
+            if msg.get("model"):
+                self.model = str(msg["model"])
+            usage = msg.get("usage") or {}
+            if usage:
+                self._input_tokens = _input_tokens(usage)
+                self._output_tokens = int(usage.get("output_tokens") or 0)
+            return []
+        if kind == "message_delta":
+            reason = (data.get("delta") or {}).get("stop_reason")
+            if reason:
+                self._stop_reason = reason
+            usage = data.get("usage") or {}
+            if "output_tokens" in usage:
+                self._output_tokens = int(usage["output_tokens"] or 0)
+            if usage.get("input_tokens") is not None:  # newer API versions repeat the cumulative input count
+                self._input_tokens = _input_tokens(usage)
+            return []
+        if kind == "message_stop":
+            self.done = True
+            return [self._last_chunk()]
+        if kind == "error":
+            raise _error_event(data, self.provider, self.model)
+        return []  # ping, content_block_stop, and event types added later
+
+    def _last_chunk(self) -> StreamChunk:
+        calls = tuple(
+            ToolCall(b.id, b.name, decode_arguments("".join(b.parts)) if b.parts else (b.initial or {}))
+            for b in sorted(self._tools.values(), key=lambda b: b.ordinal)
+        )
+        usage = None
+        if self._input_tokens is not None or self._output_tokens is not None:
+            prompt, completion = self._input_tokens or 0, self._output_tokens or 0
+            usage = Usage(prompt, completion, prompt + completion)
+        return StreamChunk(
+            finish_reason=_finish(self._stop_reason, bool(calls)),
+            usage=usage,
+            provider=self.provider,
+            model=self.model,
+            tool_calls=calls,
+        )
+
+
+WIRE_FORMAT = AnthropicFormat()

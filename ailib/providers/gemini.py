@@ -1,0 +1,415 @@
+"""The Gemini ``generateContent`` wire format (Google AI ``v1beta`` REST API).
+
+``POST {base_url}/v1beta/models/{model}:generateContent``, streamed as
+``:streamGenerateContent?alt=sse`` (each SSE event is a whole ``GenerateContentResponse``).
+
+Translation rules (ailib → Gemini):
+
+* The key goes in the ``x-goog-api-key`` header, never in the URL.
+* Roles: user → ``user``, assistant → ``model``; system messages → ``systemInstruction``;
+  tool results → ``functionResponse`` parts in a ``user`` turn. Consecutive turns of one
+  role are merged (parallel tool results travel in one turn, as Gemini expects).
+* Gemini has no tool-call ids. A ``functionCall`` without an ``id`` gets a stable synthetic
+  one (``call_`` + a hash of the response id, the call's position, name and arguments), so
+  the same response always gives the same ids, streamed or not. A tool result is sent back
+  as a ``functionResponse`` named after the call it answers, found by its id among the
+  preceding assistant tool calls. The result text is sent as ``response``: a JSON object
+  as is, anything else wrapped as ``{"output": ...}``.
+* Tool parameter schemas are sent as ``parameters`` without the JSON-Schema keys Gemini's
+  schema type rejects (``$schema``, ``additionalProperties``); a tool without parameters
+  sends none.
+* Only inline images (base64) are accepted; an image URL raises ``InvalidRequestError``
+  (Gemini reads remote files only through its Files API).
+* ``response_format`` ``json_object`` → ``responseMimeType: application/json``;
+  ``json_schema`` → also ``responseJsonSchema``.
+* A blocked prompt (``promptFeedback.blockReason``) or an answer stopped by a safety
+  finish reason with no content raises ``ContentFilteredError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from .._sse import SseEvent
+from ..errors import AiLibError, ContentFilteredError, InvalidRequestError, ProtocolError
+from ..types import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    Content,
+    Message,
+    Role,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._registry import ProviderSpec
+
+__all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
+
+API_VERSION = "v1beta"
+
+_FILTER_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", **{r: "content_filter" for r in _FILTER_REASONS}}
+_SCHEMA_DROP = frozenset({"$schema", "additionalProperties"})
+
+
+def _unsupported(provider: str, model: str, feature: str) -> InvalidRequestError:
+    return InvalidRequestError(f"{provider} does not support {feature}; nothing was sent", provider=provider, model=model)
+
+
+def synthetic_call_id(response_id: str, ordinal: int, name: str, args: Any) -> str:
+    """A stable id for a ``functionCall`` that came without one."""
+    key = f"{response_id}|{ordinal}|{name}|{json.dumps(args, sort_keys=True, default=str)}"
+    return "call_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _schema(node: Any) -> Any:
+    """A JSON schema node without the keys Gemini's ``Schema`` type does not know."""
+    if not isinstance(node, Mapping):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_DROP:
+            continue
+        if key == "properties" and isinstance(value, Mapping):
+            out[key] = {name: _schema(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _schema(value)
+        elif key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
+            out[key] = [_schema(sub) for sub in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _declaration(name: str, description: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    decl: dict[str, Any] = {"name": name, "description": description}
+    if parameters.get("type", "object") != "object" or parameters.get("properties"):
+        decl["parameters"] = _schema(parameters)
+    return decl
+
+
+def _parts(parts: tuple[Content, ...], provider: str, model: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in parts:
+        if p.kind == "image_base64":
+            out.append({"inlineData": {"mimeType": p.media_type, "data": p.value}})
+        elif p.kind == "image_url":
+            raise _unsupported(provider, model, "image URLs (send the image inline: Content.image_file or a data: URL)")
+        else:
+            text = p.as_text()
+            if text:
+                out.append({"text": text})
+    return out
+
+
+def _call_args(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
+    args = t.arguments
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            pass
+    if not isinstance(args, Mapping):
+        raise InvalidRequestError(
+            f"tool call {t.id!r} has arguments that are not a JSON object; {provider} needs an object", provider=provider, model=model
+        )
+    return dict(args)
+
+
+def _function_response(m: Message) -> dict[str, Any]:
+    parts = m.parts()
+    if len(parts) == 1 and parts[0].kind == "json":
+        value = parts[0].value
+    else:
+        text = m.text() if m.content is not None else ""
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = text
+    return dict(value) if isinstance(value, Mapping) else {"output": value}
+
+
+def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system parts, contents)."""
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
+    for m in request.messages:
+        if m.role is Role.SYSTEM:
+            system.extend(_parts(m.parts(), provider, model))
+            continue
+        if m.role is Role.TOOL:
+            name = names.get(m.tool_call_id or "") or m.name
+            if not name:
+                raise InvalidRequestError(
+                    f"tool result {m.tool_call_id!r} answers no earlier assistant tool call; "
+                    f"{provider} matches results to calls by function name",
+                    provider=provider,
+                    model=model,
+                )
+            role, parts = "user", [{"functionResponse": {"name": name, "response": _function_response(m)}}]
+        elif m.role is Role.USER:
+            role, parts = "user", _parts(m.parts(), provider, model)
+        else:
+            role, parts = "model", _parts(m.parts(), provider, model)
+            for t in m.tool_calls or ():
+                names[t.id] = t.name
+                parts.append({"functionCall": {"name": t.name, "args": _call_args(t, provider, model)}})
+        if not parts:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["parts"].extend(parts)
+        else:
+            turns.append({"role": role, "parts": parts})
+    return system, turns
+
+
+def _tool_config(choice: Any, provider: str, model: str) -> dict[str, Any]:
+    name = None
+    if isinstance(choice, str):
+        modes = {"auto": "AUTO", "required": "ANY", "any": "ANY", "none": "NONE"}
+        if choice in modes:
+            return {"functionCallingConfig": {"mode": modes[choice]}}
+        name = choice
+    elif isinstance(choice, Mapping) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+    if not name:
+        raise InvalidRequestError(f"unsupported tool_choice {choice!r}", provider=provider, model=model)
+    return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+
+
+def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any]:
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind == "text":
+        return {}
+    if kind == "json_object":
+        return {"responseMimeType": "application/json"}
+    if kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, Mapping):
+            return {"responseMimeType": "application/json", "responseJsonSchema": dict(schema)}
+    raise _unsupported(provider, model, f"response_format {fmt!r}")
+
+
+def _usage(u: Mapping[str, Any] | None) -> Usage | None:
+    if not u:
+        return None
+    prompt = int(u.get("promptTokenCount") or 0)
+    completion = int(u.get("candidatesTokenCount") or 0) + int(u.get("thoughtsTokenCount") or 0)
+    return Usage(prompt, completion, int(u.get("totalTokenCount") or prompt + completion))
+
+
+def _finish(reason: str | None, has_calls: bool) -> str:
+    if reason is None or reason == "STOP":
+        return "tool_calls" if has_calls else "stop"
+    return _FINISH.get(reason, reason.lower())
+
+
+def _blocked(data: Mapping[str, Any], provider: str, model: str, reason: str) -> ContentFilteredError:
+    return ContentFilteredError(f"{provider} blocked the {reason}", provider=provider, model=model, body=data)
+
+
+def _error(data: Any, provider: str, model: str) -> AiLibError:
+    message, codes = WIRE_FORMAT.error_details(data)
+    err = data.get("error") if isinstance(data, Mapping) else None
+    status = err.get("code") if isinstance(err, Mapping) else None
+    status = status if isinstance(status, int) and 400 <= status < 600 else 500
+    return classify_http_error(status, {}, message=message or "error in response", codes=codes, provider=provider, model=model, body=data)
+
+
+def _calls(parts: list[Any], response_id: str, start: int) -> list[ToolCall]:
+    out = []
+    for p in parts:
+        fc = p.get("functionCall")
+        if fc is None:
+            continue
+        args = fc.get("args") or {}
+        name = str(fc["name"])
+        call_id = fc.get("id") or synthetic_call_id(response_id, start + len(out), name, args)
+        out.append(ToolCall(str(call_id), name, args))
+    return out
+
+
+def _text(parts: list[Any]) -> str:
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
+
+
+class GeminiFormat(WireFormat):
+    name = "gemini"
+
+    def auth_headers(self, api_key: str | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key} if api_key else {}
+
+    def chat_url(self, base_url: str, model: str, stream: bool) -> str:
+        path = model if "/" in model else f"models/{model}"  # "tunedModels/x" and "models/x" stay whole
+        method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return f"{base_url}/{API_VERSION}/{quote(path, safe='/')}:{method}"
+
+    def models_url(self, base_url: str) -> str:
+        return f"{base_url}/{API_VERSION}/models?pageSize=1000"
+
+    def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
+        super().check_supported(request, spec, stream=stream)
+        _contents(request, spec.name, request.model)  # image URLs; tool results must answer an earlier call
+        if request.tool_choice is not None:
+            _tool_config(request.tool_choice, spec.name, request.model)
+        if request.response_format is not None:
+            _response_format(request.response_format, spec.name, request.model)
+
+    def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        system, contents = _contents(request, spec.name, model)
+        body: dict[str, Any] = {"contents": contents}
+        if system:
+            body["systemInstruction"] = {"parts": system}
+        config: dict[str, Any] = {}
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            config["maxOutputTokens"] = request.max_tokens
+        if request.top_p is not None:
+            config["topP"] = request.top_p
+        if request.stop is not None:
+            config["stopSequences"] = list(request.stop)
+        if request.response_format is not None:
+            config.update(_response_format(request.response_format, spec.name, model))
+        if config:
+            body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [_declaration(t.name, t.description, t.parameters) for t in request.tools]}]
+        if request.tool_choice is not None:
+            body["toolConfig"] = _tool_config(request.tool_choice, spec.name, model)
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
+        if "error" in data and "candidates" not in data:
+            raise _error(data, provider, model)
+        candidates = data.get("candidates") or []
+        if not candidates:
+            reason = (data.get("promptFeedback") or {}).get("blockReason")
+            if reason:
+                raise _blocked(data, provider, model, f"prompt ({reason})")
+            raise ProtocolError("response has no candidates", provider=provider, model=model)
+        response_id = str(data.get("responseId", ""))
+        choices = []
+        for i, cand in enumerate(candidates):
+            parts = (cand.get("content") or {}).get("parts") or []
+            text = _text(parts)
+            calls = _calls(parts, response_id if i == 0 else f"{response_id}#{i}", 0)
+            reason = cand.get("finishReason")
+            if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
+                raise _blocked(data, provider, model, f"answer ({reason})")
+            message = Message(Role.ASSISTANT, text or None, tool_calls=tuple(calls) or None)
+            choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
+        return ChatCompletionResponse(
+            id=response_id,
+            model=str(data.get("modelVersion") or model),
+            provider=provider,
+            choices=tuple(choices),
+            usage=_usage(data.get("usageMetadata")),
+            raw=data,
+        )
+
+    def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
+        return GeminiStreamDecoder(provider=provider, model=model)
+
+    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
+        if isinstance(data, list) and data:  # the non-SSE stream wraps errors in an array
+            data = data[0]
+        err = data.get("error", data) if isinstance(data, Mapping) else {}
+        if isinstance(err, str):
+            return err, ()
+        message = str(err.get("message") or "")
+        codes = [str(err["status"])] if err.get("status") else []
+        for detail in err.get("details") or ():
+            if isinstance(detail, Mapping) and detail.get("reason"):
+                codes.append(str(detail["reason"]))
+        return message, tuple(codes)
+
+    def decode_models(self, data: Any) -> list[str]:
+        return [str(m["name"]).removeprefix("models/") for m in data["models"]]
+
+
+class GeminiStreamDecoder(StreamDecoder):
+    """Each event is a whole response; the one carrying a ``finishReason`` is terminal."""
+
+    terminal_name = "a chunk with a finishReason"
+
+    def __init__(self, *, provider: str, model: str) -> None:
+        super().__init__(provider=provider, model=model)
+        self._usage: Usage | None = None
+        self._calls: list[ToolCall] = []
+        self._emitted = False
+        self._response_id = ""
+
+    def feed(self, event: SseEvent) -> list[StreamChunk]:
+        if self.done or not event.data.strip():
+            return []
+        data = self._json(event.data)
+        if isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict):
+            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+        try:
+            return self._handle(data)
+        except AiLibError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise ProtocolError(
+                f"unexpected gemini stream event shape: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+            ) from None
+
+    def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
+        if "error" in data and "candidates" not in data:
+            raise _error(data, self.provider, self.model)
+        if data.get("modelVersion"):
+            self.model = str(data["modelVersion"])
+        if data.get("responseId") and not self._response_id:
+            self._response_id = str(data["responseId"])
+        if data.get("usageMetadata"):
+            self._usage = _usage(data["usageMetadata"])
+        candidates = [c for c in data.get("candidates") or () if int(c.get("index", 0)) == 0]
+        if not candidates:
+            reason = (data.get("promptFeedback") or {}).get("blockReason")
+            if reason:
+                raise _blocked(data, self.provider, self.model, f"prompt ({reason})")
+            return []
+        cand = candidates[0]
+        parts = (cand.get("content") or {}).get("parts") or []
+        text = _text(parts)
+        calls = _calls(parts, self._response_id, len(self._calls))
+        deltas = tuple(
+            ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls)
+        )
+        self._calls.extend(calls)
+        out = []
+        if text or deltas:
+            self._emitted = True
+            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model))
+        reason = cand.get("finishReason")
+        if reason:
+            if reason in _FILTER_REASONS and not self._emitted:
+                raise _blocked(data, self.provider, self.model, f"answer ({reason})")
+            self.done = True
+            out.append(
+                StreamChunk(
+                    finish_reason=_finish(reason, bool(self._calls)),
+                    usage=self._usage,
+                    provider=self.provider,
+                    model=self.model,
+                    tool_calls=tuple(self._calls),
+                )
+            )
+        return out
+
+
+WIRE_FORMAT = GeminiFormat()

@@ -1,0 +1,129 @@
+"""Server side of the Anthropic Messages format (``POST /v1/messages``, ``GET /v1/models``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._faults import Reply
+from ._mock_base import MockFormat, chunks_of, sse
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
+
+
+class AnthropicMock(MockFormat):
+    name = "anthropic"
+    base_path = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.split("?", 1)[0].endswith("/v1/messages")
+
+    def is_models(self, method: str, path: str) -> bool:
+        return method == "GET" and path.split("?", 1)[0].endswith("/v1/models")
+
+    def _stop_reason(self, reply: Reply) -> str:
+        common = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        return _STOP_REASONS.get(common, common)
+
+    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+        content: list[dict[str, Any]] = []
+        if reply.text:
+            content.append({"type": "text", "text": reply.text})
+        for cid, name, args in reply.tool_calls:
+            content.append({"type": "tool_use", "id": cid, "name": name, "input": args})
+        return {
+            "id": "msg_mock",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": content,
+            "stop_reason": self._stop_reason(reply),
+            "stop_sequence": None,
+            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        }
+
+    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": "msg_mock",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1},
+            },
+        }
+        opening = [sse(start, "message_start"), sse({"type": "ping"}, "ping")]
+        # Each content frame carries one visible delta (so Fault.cut_stream(after=N) counts
+        # deltas); block starts and stops travel in the same frame as their first/last delta.
+        content: list[bytes] = []
+        index = 0
+        pieces = chunks_of(reply.text)
+        for i, piece in enumerate(pieces):
+            frame = b""
+            if i == 0:
+                frame += sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start")
+            frame += sse({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+            if i == len(pieces) - 1:
+                frame += sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            content.append(frame)
+        if pieces:
+            index += 1
+        for cid, name, args in reply.tool_calls:
+            raw = json.dumps(args)
+            half = len(raw) // 2
+            block = {"type": "tool_use", "id": cid, "name": name, "input": {}}
+            content.append(sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"))
+            content.append(
+                sse({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[:half]}}, "content_block_delta")
+            )
+            content.append(
+                sse({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[half:]}}, "content_block_delta")
+                + sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+            )
+            index += 1
+        closing = [
+            sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": self._stop_reason(reply), "stop_sequence": None},
+                    "usage": {"output_tokens": reply.completion_tokens},
+                },
+                "message_delta",
+            ),
+            sse({"type": "message_stop"}, "message_stop"),
+        ]
+        return opening, content, closing
+
+    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+        etype = error_type or _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+        return {"type": "error", "error": {"type": etype, "message": message}}
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        return sse({"type": "error", "error": {"type": error_type, "message": message}}, "error")
+
+    def models(self) -> dict[str, Any]:
+        return {
+            "data": [
+                {"type": "model", "id": "mock-model", "display_name": "Mock Model", "created_at": "2025-01-01T00:00:00Z"},
+                {"type": "model", "id": "mock-model-large", "display_name": "Mock Model Large", "created_at": "2025-01-01T00:00:00Z"},
+            ],
+            "has_more": False,
+            "first_id": "mock-model",
+            "last_id": "mock-model-large",
+        }

@@ -1,0 +1,95 @@
+"""Server side of the Cohere v2 chat format (``POST /v2/chat``, ``GET /v1/models``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._faults import Reply
+from ._mock_base import MockFormat, chunks_of, sse
+
+_FINISH_REASONS = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
+# Error types other formats' tests use → the HTTP status a Cohere stream error event names.
+_GENERIC_STATUS = {
+    "overloaded_error": 503,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "not_found_error": 404,
+}
+
+
+class CohereMock(MockFormat):
+    name = "cohere"
+    base_path = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.split("?", 1)[0].endswith("/v2/chat")
+
+    def is_models(self, method: str, path: str) -> bool:
+        return method == "GET" and path.split("?", 1)[0].endswith("/v1/models")
+
+    def _finish(self, reply: Reply) -> str:
+        common = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        return _FINISH_REASONS.get(common, common.upper())
+
+    def _usage(self, reply: Reply) -> dict[str, Any]:
+        counts = {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens}
+        return {"billed_units": {k: float(v) for k, v in counts.items()}, "tokens": counts}
+
+    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": [{"type": "text", "text": reply.text}] if reply.text else []}
+        if reply.tool_calls:
+            message["tool_plan"] = "I will call the tools."
+            message["tool_calls"] = [
+                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}} for cid, name, args in reply.tool_calls
+            ]
+        return {"id": "mock-chat-1", "finish_reason": self._finish(reply), "message": message, "usage": self._usage(reply)}
+
+    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        start = {
+            "id": "mock-chat-1",
+            "type": "message-start",
+            "delta": {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}},
+        }
+        opening = [sse(start, "message-start")]
+        content: list[bytes] = []
+        pieces = chunks_of(reply.text)
+        for i, piece in enumerate(pieces):
+            frame = b""
+            if i == 0:
+                frame += sse({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start")
+            frame += sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}, "content-delta")
+            if i == len(pieces) - 1:
+                frame += sse({"type": "content-end", "index": 0}, "content-end")
+            content.append(frame)
+        for i, (cid, name, args) in enumerate(reply.tool_calls):
+            raw = json.dumps(args)
+            half = len(raw) // 2
+            call = {"id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
+            content.append(sse({"type": "tool-call-start", "index": i, "delta": {"message": {"tool_calls": call}}}, "tool-call-start"))
+            for j, piece in enumerate((raw[:half], raw[half:])):
+                frame = sse(
+                    {"type": "tool-call-delta", "index": i, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}}, "tool-call-delta"
+                )
+                if j == 1:
+                    frame += sse({"type": "tool-call-end", "index": i}, "tool-call-end")
+                content.append(frame)
+        end = {"type": "message-end", "delta": {"finish_reason": self._finish(reply), "usage": self._usage(reply)}}
+        return opening, content, [sse(end, "message-end")]
+
+    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+        return {"id": "mock-error-1", "message": message}
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        status = _GENERIC_STATUS.get(error_type, 500)
+        return sse({"type": "error", "message": message, "status": status}, "error")
+
+    def models(self) -> dict[str, Any]:
+        return {
+            "models": [
+                {"name": "mock-model", "endpoints": ["chat"], "context_length": 128000},
+                {"name": "mock-model-large", "endpoints": ["chat"], "context_length": 128000},
+            ]
+        }

@@ -1,0 +1,110 @@
+"""Server side of the Gemini format (``:generateContent``, ``:streamGenerateContent?alt=sse``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from ._faults import Reply
+from ._mock_base import MockFormat, chunks_of, sse
+
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+# Error types other formats' tests use → (HTTP code, Gemini status).
+_GENERIC_TYPES = {
+    "overloaded_error": (503, "UNAVAILABLE"),
+    "rate_limit_error": (429, "RESOURCE_EXHAUSTED"),
+    "api_error": (500, "INTERNAL"),
+    "invalid_request_error": (400, "INVALID_ARGUMENT"),
+    "authentication_error": (401, "UNAUTHENTICATED"),
+    "permission_error": (403, "PERMISSION_DENIED"),
+    "not_found_error": (404, "NOT_FOUND"),
+}
+_FINISH_REASONS = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS", "content_filter": "SAFETY"}
+_METHODS = (":generateContent", ":streamGenerateContent")
+
+
+class GeminiMock(MockFormat):
+    name = "gemini"
+    base_path = ""
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == "POST" and path.split("?", 1)[0].endswith(_METHODS)
+
+    def is_models(self, method: str, path: str) -> bool:
+        return method == "GET" and path.split("?", 1)[0].endswith("/v1beta/models")
+
+    def is_stream(self, path: str, body: Any) -> bool:
+        return ":streamGenerateContent" in path
+
+    def model_of(self, path: str, body: Any) -> str:
+        route = unquote(path.split("?", 1)[0]).rsplit(":", 1)[0]
+        return route.split("/models/", 1)[1] if "/models/" in route else route.rsplit("/", 1)[-1]
+
+    def _usage(self, reply: Reply) -> dict[str, int]:
+        return {
+            "promptTokenCount": reply.prompt_tokens,
+            "candidatesTokenCount": reply.completion_tokens,
+            "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
+        }
+
+    def _finish(self, reply: Reply) -> str:
+        common = reply.finish_reason or "stop"
+        return _FINISH_REASONS.get(common, common.upper())
+
+    def _response(self, parts: list[dict[str, Any]], model: str, *, finish: str | None = None, usage: dict[str, int] | None = None) -> dict[str, Any]:
+        cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+        if finish:
+            cand["finishReason"] = finish
+        data: dict[str, Any] = {"candidates": [cand]}
+        if usage:
+            data["usageMetadata"] = usage
+        data["modelVersion"] = model
+        data["responseId"] = "mock-response-1"
+        return data
+
+    def _call_parts(self, reply: Reply) -> list[dict[str, Any]]:
+        # Gemini's functionCall carries no id: the client synthesises one.
+        return [{"functionCall": {"name": name, "args": args}} for _cid, name, args in reply.tool_calls]
+
+    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+        parts.extend(self._call_parts(reply))
+        return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
+
+    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
+        content = [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
+        for part in self._call_parts(reply):
+            content.append(sse(self._response([part], model, usage=partial_usage)))
+        closing = [sse(self._response([{"text": ""}], model, finish=self._finish(reply), usage=self._usage(reply)))]
+        return [], content, closing
+
+    def _status(self, status: int, error_type: str | None) -> str:
+        if error_type in _GENERIC_TYPES:
+            return _GENERIC_TYPES[error_type][1]
+        return error_type or _STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
+
+    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+        return {"error": {"code": status, "message": message, "status": self._status(status, error_type)}}
+
+    def error_event(self, error_type: str, message: str) -> bytes:
+        code, status = _GENERIC_TYPES.get(error_type, (500, error_type))
+        return sse({"error": {"code": code, "message": message, "status": status}})
+
+    def models(self) -> dict[str, Any]:
+        return {
+            "models": [
+                {"name": "models/mock-model", "displayName": "Mock Model", "supportedGenerationMethods": ["generateContent"]},
+                {"name": "models/mock-model-large", "displayName": "Mock Model Large", "supportedGenerationMethods": ["generateContent"]},
+            ]
+        }
