@@ -27,6 +27,7 @@ from .providers import CustomProviderBuilder, Provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
+from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint
 from .state import MemoryStateStore
 from .types import (
     Attempt,
@@ -57,6 +58,11 @@ __all__ = [
     "CircuitState",
     "RateLimitPolicy",
     "MemoryStateStore",
+    "FallbackChain",
+    "HealthCheck",
+    "LoadBalancingStrategy",
+    "ModelArray",
+    "ModelEndpoint",
     "Role",
     "Content",
     "Message",

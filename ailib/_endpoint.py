@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
@@ -66,11 +66,16 @@ class Endpoint:
 
 @attrs.frozen(slots=True, eq=False)
 class Target:
-    """One entry of a call's plan: where to send, which model, and which fallback step."""
+    """One entry of a call's plan: where to send and which model.
+
+    A FallbackChain step carries ``condition``: it is tried only when the latest error
+    matches it (``label`` names the step, e.g. "on_timeout").
+    """
 
     endpoint: Endpoint
     model: str
-    step: int = 0
+    condition: Optional[Callable[[Any], bool]] = None
+    label: str = ""
 
 
 def build_endpoint(

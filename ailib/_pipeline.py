@@ -143,6 +143,7 @@ class Pipeline:
         self.deadline = deadline
         self._states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
+        self._observer = router if getattr(router, "observes", False) else None
 
     # -- entry points --------------------------------------------------------------------------
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
@@ -168,8 +169,17 @@ class Pipeline:
             metrics.incr_counter("routing_mvp.request")
         last: Optional[AiLibError] = None
         for target in plan:
+            if last is not None:
+                if target.condition is not None:  # a FallbackChain step: only for errors it matches
+                    if not target.condition(last):
+                        continue
+                    metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
+                    log.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, _short(last))
+                elif not _moves_on(last):
+                    continue  # plain failover does not apply; a later matching step still may
             if self.clock.monotonic() >= call.deadline:
                 last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
+                call.errors.append(last)
                 break
             if multi:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
@@ -178,12 +188,14 @@ class Pipeline:
             except AiLibError as err:
                 call.errors.append(err)
                 last = err
-                if not multi or not _moves_on(err):
+                if isinstance(err, DeadlineExceededError):
                     break
         assert last is not None
         raise self._final_error(call, last, multi)
 
     def _final_error(self, call: _Call, last: AiLibError, multi: bool) -> AiLibError:
+        """A single target's own error; a chain that stopped early on a non-retryable
+        error, that error; a chain where every target tried failed, AllProvidersFailedError."""
         attempts = tuple(call.attempts)
         if isinstance(last, DeadlineExceededError) or not multi or not _moves_on(last) or len(call.errors) < 2:
             last.attempts = attempts
@@ -226,7 +238,8 @@ class Pipeline:
     def _guarded(self, call: _Call, target: Target, state: EndpointState, attempt: Callable[..., Any], stream: bool) -> Any:
         """One attempt behind the endpoint's rate limiter and circuit breaker."""
         limiter, breaker = state.limiter, state.breaker
-        if limiter is None and breaker is None:
+        observer = self._observer
+        if limiter is None and breaker is None and observer is None:
             return attempt(call, target)
         ep = target.endpoint
         tokens = 0
@@ -251,9 +264,14 @@ class Pipeline:
                 self.metrics.incr_counter("circuit.rejected", tags={"provider": ep.provider})
                 self._record_skip(call, target, err)
                 raise
+        if observer is not None:
+            observer.on_start(ep)
+            started = self.clock.monotonic()
         try:
             result = attempt(call, target)
         except AiLibError as err:
+            if observer is not None:
+                observer.on_end(ep, self.clock.monotonic() - started, False)
             if breaker is not None:
                 if is_breaker_failure(err):
                     breaker.record_failure(permit)
@@ -263,9 +281,13 @@ class Pipeline:
                 limiter.on_rate_limited(err.retry_after)
             raise
         except BaseException:
+            if observer is not None:
+                observer.on_end(ep, self.clock.monotonic() - started, False)
             if breaker is not None:
                 breaker.release(permit)
             raise
+        if observer is not None:
+            observer.on_end(ep, self.clock.monotonic() - started, True)
         if breaker is not None:
             breaker.record_success(permit)
         if limiter is not None:

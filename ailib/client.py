@@ -20,6 +20,11 @@ from .reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, CircuitSt
 from .reliability.clock import SYSTEM_CLOCK, Clock
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
+from .routing._topology import Topology, build_topology
+from .routing.fallback import FallbackChain
+from .routing.health import HealthCheck, HealthMonitor
+from .routing.model_array import ModelArray
+from .routing.router import ChainRouter
 from .state.memory import EndpointState, MemoryStateStore
 from .transport import AttemptHandle, Deadlines, HttpRequest, Transport
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
@@ -37,8 +42,13 @@ log = logging.getLogger("ailib")
 class _Config:
     """Everything a client is built from; the builder fills it, ``AiClient`` reads it."""
 
-    provider: Any
-    chain: list[Any] = attrs.Factory(list)
+    provider: Any  # the builder's provider (None for AiClient.with_model_array)
+    chain: list[Any] = attrs.Factory(list)  # more providers after it
+    routing: Optional[str] = None  # None (failover order), "round_robin", "model_array"
+    model_array: Optional[ModelArray] = None
+    custom_strategy: Any = None
+    fallback: Optional[FallbackChain] = None
+    health_check: Optional[HealthCheck] = None
     options: Optional[ConnectionOptions] = None
     provider_options: dict[str, ConnectionOptions] = attrs.Factory(dict)
     retry: Any = _UNSET  # RetryPolicy, or _UNSET for "from options / defaults"
@@ -83,21 +93,31 @@ class AiClient:
         self._config = config
         self._lock = threading.Lock()
         self._closed = False
-        endpoints = _unique_names([self._endpoint_for(p) for p in [config.provider, *config.chain]])
-        self._endpoints = endpoints
+        topology = build_topology(
+            provider=config.provider,
+            routing=config.routing,
+            chain=config.chain,
+            model_array=config.model_array,
+            fallback=config.fallback,
+            make=self._endpoint_for,
+        )
+        self._topology = topology
+        self._endpoints = list(topology.endpoints)
+        all_endpoints = topology.all_endpoints
         self.metrics = as_metrics(config.metrics)
         self._store = config.state_store if config.state_store is not None else MemoryStateStore()
         retry = _retry_policy(config, config.options)
-        pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in endpoints)
+        pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in all_endpoints)
         self._transport = Transport(pool_size=pool_size, clock=config.clock)
+        states = {ep.name: self._state_for(ep, retry) for ep in all_endpoints}
         self._pipeline = Pipeline(
-            router=self._router(endpoints),
+            router=self._router(topology, states),
             transport=self._transport,
             retry=retry,
             clock=config.clock,
             metrics=self.metrics,
             deadline=config.deadline,
-            states={ep.name: self._state_for(ep, retry) for ep in endpoints},
+            states=states,
         )
 
     def _state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
@@ -135,15 +155,82 @@ class AiClient:
                 return ep
         raise ConfigurationError(f"this client has no endpoint {name!r}")
 
-    def _endpoint_for(self, provider: Any) -> Endpoint:
+    def _endpoint_for(
+        self, provider: Any, *, options: Optional[ConnectionOptions] = None, name: Optional[str] = None, model: Optional[str] = None, weight: float = 1.0
+    ) -> Endpoint:
+        """An endpoint with options merged: client defaults < provider overrides < its own."""
         spec = resolve_provider(provider)
-        base = self._config.options
+        merged = self._config.options
         own = self._config.provider_options.get(spec.name)
-        options = own.merged_over(base) if own is not None else base
-        return build_endpoint(spec, options)
+        if own is not None:
+            merged = own.merged_over(merged)
+        if options is not None:
+            merged = options.merged_over(merged)
+        return build_endpoint(spec, merged, name=name, model=model, weight=weight)
 
-    def _router(self, endpoints: Sequence[Endpoint]) -> Router:
-        return StaticRouter(endpoints)
+    def _router(self, topology: Topology, states: dict) -> Router:
+        config = self._config
+        if topology.is_single and config.health_check is None and config.custom_strategy is None and topology.primary_model is None:
+            return StaticRouter(topology.endpoints)
+        health = None
+        if config.health_check is not None or topology.unhealthy:
+            health = HealthMonitor(self._transport, config.clock, self.metrics, config.health_check, topology.endpoints, set(topology.unhealthy))
+        return ChainRouter(
+            topology.endpoints,
+            topology.strategy,
+            metrics=self.metrics,
+            breakers=lambda ep: states[ep.name].breaker,
+            health=health,
+            steps=topology.steps,
+            default=topology.default,
+            custom=config.custom_strategy,
+            primary_model=topology.primary_model,
+        )
+
+    # -- routing views ----------------------------------------------------------------------
+    def fallback_chain(self) -> list[AiClient]:
+        """Single-target clients, in the order this client tries its targets, sharing this
+        client's options, policies and state (so a hand-written loop sees the same breakers)."""
+        order = [*self._topology.endpoints, *(t.endpoint for t in self._topology.steps)]
+        if self._topology.default is not None:
+            order.append(self._topology.default)
+        seen: set = set()
+        clients = []
+        for ep in order:
+            if ep.name in seen:
+                continue
+            seen.add(ep.name)
+            single = attrs.evolve(
+                self._config,
+                provider=attrs.evolve(ep.spec, name=ep.name, base_url=ep.base_url, default_model=ep.default_model, api_key=ep.api_key),
+                chain=[],
+                routing=None,
+                model_array=None,
+                custom_strategy=None,
+                fallback=None,
+                health_check=None,
+                options=ep.options,
+                provider_options={},
+                state_store=self._store,
+            )
+            clients.append(AiClient._from_config(single))
+        return clients
+
+    def with_failover(self, providers: Sequence[Any]) -> AiClient:
+        """A new client that tries this client's targets first, then ``providers`` in order."""
+        providers = list(providers)
+        if not providers:
+            raise ConfigurationError("with_failover needs at least one provider")
+        if self._config.model_array is not None:
+            raise ConfigurationError("with_failover applies to provider chains, not to a ModelArray client")
+        return AiClient._from_config(attrs.evolve(self._config, chain=[*self._config.chain, *providers], routing=None))
+
+    @classmethod
+    def with_model_array(cls, array: ModelArray, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> AiClient:
+        """A client routing over ``array``'s endpoints with its strategy."""
+        if not isinstance(array, ModelArray):
+            raise ConfigurationError("with_model_array takes a ModelArray")
+        return cls._from_config(_Config(provider=None, routing="model_array", model_array=array, options=options, metrics=metrics))
 
     # -- calls ------------------------------------------------------------------------------
     def chat_completion(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
@@ -184,6 +271,7 @@ class AiClient:
         return self.chat_completion(ChatCompletionRequest(model, [Message.user(text)])).first_text()
 
     def default_chat_model(self) -> str:
+        """The model ``auto`` resolves to on this client's first target."""
         return self._endpoints[0].default_model
 
     def list_models(self) -> list[str]:
@@ -229,17 +317,6 @@ class AiClient:
         return f"AiClient(targets=[{targets}])"
 
 
-def _unique_names(endpoints: list[Endpoint]) -> list[Endpoint]:
-    """Endpoints keep their own state by name; a repeated name gets a #2, #3 suffix."""
-    seen: dict[str, int] = {}
-    out = []
-    for ep in endpoints:
-        n = seen.get(ep.name, 0) + 1
-        seen[ep.name] = n
-        out.append(ep if n == 1 else attrs.evolve(ep, name=f"{ep.name}#{n}"))
-    return out
-
-
 def _as_request(request: Any) -> ChatCompletionRequest:
     if isinstance(request, ChatCompletionRequest):
         return request
@@ -256,6 +333,70 @@ class AiClientBuilder:
     def __init__(self, provider: Any) -> None:
         resolve_provider(provider)  # fail early on an unknown provider
         self._config = _Config(provider=provider)
+
+    def _set_routing(self, kind: str) -> None:
+        current = self._config.routing
+        if current is not None and current != kind:
+            raise ConfigurationError(f"two routing strategies: {current} and {kind}; choose one")
+        if self._config.custom_strategy is not None and kind != "failover":
+            raise ConfigurationError(f"two routing strategies: a custom strategy and {kind}; choose one")
+        self._config.routing = kind
+
+    def _add_chain(self, providers: Sequence[Any], kind: str) -> AiClientBuilder:
+        providers = list(providers) if not isinstance(providers, (str, bytes)) else [providers]
+        if not providers:
+            raise ConfigurationError(f"an empty {kind.replace('_', ' ')} chain")
+        for p in providers:
+            resolve_provider(p)
+        self._set_routing(kind)
+        self._config.chain.extend(providers)
+        return self
+
+    def with_round_robin_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+        """Rotate calls over [provider, *providers]; a failed call fails over to the others."""
+        return self._add_chain(providers, "round_robin")
+
+    def with_failover_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+        """Try provider, then each of ``providers`` in order."""
+        return self._add_chain(providers, "failover")
+
+    def with_model_array(self, array: ModelArray) -> AiClientBuilder:
+        """Route over ``array``'s endpoints; the builder's provider is the last resort when
+        none of them is healthy."""
+        if not isinstance(array, ModelArray):
+            raise ConfigurationError("with_model_array takes a ModelArray")
+        if not array.endpoints:
+            raise ConfigurationError(f"ModelArray {array.name!r} has no endpoints")
+        self._set_routing("model_array")
+        self._config.model_array = array
+        return self
+
+    def with_strategy(self, strategy: Any) -> AiClientBuilder:
+        """A custom provider (tried after the builder's provider) or a routing strategy
+        object with ``select(endpoints, request) -> ordered endpoints``."""
+        if callable(getattr(strategy, "select", None)):
+            if self._config.custom_strategy is not None:
+                raise ConfigurationError("two custom routing strategies; choose one")
+            if self._config.routing not in (None, "failover"):
+                raise ConfigurationError(f"two routing strategies: {self._config.routing} and a custom strategy; choose one")
+            self._config.custom_strategy = strategy
+            return self
+        return self._add_chain([strategy], self._config.routing or "failover")
+
+    def fallback(self, chain: FallbackChain) -> AiClientBuilder:
+        if not isinstance(chain, FallbackChain):
+            raise ConfigurationError("fallback takes a FallbackChain")
+        if self._config.fallback is not None:
+            raise ConfigurationError("a client takes one FallbackChain")
+        chain.validate()
+        self._config.fallback = chain
+        return self
+
+    def with_health_check(self, check: HealthCheck) -> AiClientBuilder:
+        if not isinstance(check, HealthCheck):
+            raise ConfigurationError("with_health_check takes a HealthCheck")
+        self._config.health_check = check
+        return self
 
     def with_options(self, options: ConnectionOptions) -> AiClientBuilder:
         if not isinstance(options, ConnectionOptions):

@@ -1,0 +1,110 @@
+"""Turn a client's routing configuration into endpoints, fallback steps and a strategy."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+from urllib.parse import urlsplit
+
+import attrs
+
+from .._endpoint import Endpoint, Target
+from ..errors import ConfigurationError
+from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
+from .fallback import FallbackChain
+from .model_array import LoadBalancingStrategy, ModelArray, ModelEndpoint
+
+__all__ = ["Topology", "build_topology"]
+
+EndpointFactory = Callable[..., Endpoint]  # (provider, *, options=None, name=None, model=None, weight=1.0)
+
+
+@attrs.frozen
+class Topology:
+    endpoints: tuple  # routed endpoints, in declared order
+    steps: tuple  # FallbackChain steps after the first, as conditional targets
+    default: Optional[Endpoint]  # last resort when no routed endpoint is healthy
+    strategy: Optional[LoadBalancingStrategy]
+    unhealthy: frozenset  # endpoint names marked healthy=False
+    primary_model: Optional[str]
+
+    @property
+    def all_endpoints(self) -> tuple:
+        seen: dict = {}
+        for ep in (*self.endpoints, *(t.endpoint for t in self.steps), *((self.default,) if self.default else ())):
+            seen.setdefault(ep.name, ep)
+        return tuple(seen.values())
+
+    @property
+    def is_single(self) -> bool:
+        return len(self.endpoints) == 1 and not self.steps and not self.unhealthy
+
+
+def _model_endpoint(me: ModelEndpoint, make: EndpointFactory) -> Endpoint:
+    if me.provider is not None:
+        return make(me.provider, options=me.options, name=me.name, model=me.model, weight=me.weight)
+    parts = urlsplit(me.url)
+    spec = ProviderSpec(
+        name=me.name or parts.netloc, env_prefix=None, base_url=me.url.rstrip("/"), default_model=me.model or "", key_required=False
+    )
+    return make(spec, options=me.options, name=me.name, model=me.model, weight=me.weight)
+
+
+def _step_endpoint(model: str, routed: tuple, primary: Endpoint, make: EndpointFactory) -> Endpoint:
+    """The endpoint serving a fallback step's model: its provider's (added if the client
+    has none yet), else the builder's own provider."""
+    provider = provider_for_model(model)
+    if provider is None:
+        return primary
+    for ep in routed:
+        if ep.provider == provider.value:
+            return ep
+    return make(provider)
+
+
+def build_topology(
+    *,
+    provider: Any,
+    routing: Optional[str],
+    chain: list,
+    model_array: Optional[ModelArray],
+    fallback: Optional[FallbackChain],
+    make: EndpointFactory,
+) -> Topology:
+    strategy: Optional[LoadBalancingStrategy] = None
+    unhealthy: set = set()
+    default: Optional[Endpoint] = None
+    if model_array is not None:
+        if not model_array.endpoints:
+            raise ConfigurationError(f"ModelArray {model_array.name!r} has no endpoints")
+        routed = tuple(_model_endpoint(me, make) for me in model_array.endpoints)
+        routed = _unique(routed)
+        unhealthy = {ep.name for ep, me in zip(routed, model_array.endpoints) if not me.healthy}
+        strategy = model_array.strategy
+        if provider is not None:
+            default = make(provider, name=f"{resolve_provider(provider).name} (default)")
+    else:
+        routed = _unique(tuple(make(p) for p in [provider, *chain]))
+        if routing == "round_robin":
+            strategy = LoadBalancingStrategy.ROUND_ROBIN
+    steps: list = []
+    primary_model = None
+    if fallback is not None:
+        fallback.validate()
+        chain_steps = list(fallback.steps)
+        if chain_steps[0].condition is None:  # primary(model): the model of the routed targets
+            primary_model = chain_steps.pop(0).model
+        for step in chain_steps:
+            ep = _step_endpoint(step.model, routed, routed[0], make)
+            steps.append(Target(ep, ep.resolve_model(step.model), step.condition, step.label))
+    return Topology(routed, tuple(steps), default, strategy, frozenset(unhealthy), primary_model)
+
+
+def _unique(endpoints: tuple) -> tuple:
+    """Endpoints keep their own state by name; a repeated name gets a #2, #3 suffix."""
+    seen: dict = {}
+    out = []
+    for ep in endpoints:
+        n = seen.get(ep.name, 0) + 1
+        seen[ep.name] = n
+        out.append(ep if n == 1 else attrs.evolve(ep, name=f"{ep.name}#{n}"))
+    return tuple(out)

@@ -1,0 +1,122 @@
+"""FallbackChain: ordered steps, each used only when the previous failure matches its condition."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import attrs
+
+from ..errors import (
+    AiLibError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    LocalRateLimitError,
+    ModelNotFoundError,
+    RateLimitExceeded,
+    TimeoutError,
+)
+
+__all__ = ["FallbackChain", "FallbackStep"]
+
+Condition = Callable[[AiLibError], bool]
+
+
+def is_timeout(err: AiLibError) -> bool:
+    return isinstance(err, TimeoutError)
+
+
+def is_rate_limit(err: AiLibError) -> bool:
+    return isinstance(err, (RateLimitExceeded, LocalRateLimitError))
+
+
+def is_provider_failure(err: AiLibError) -> bool:
+    """Any failure that is not the caller's own (bad request, bad key, unknown model)."""
+    return not isinstance(err, (InvalidRequestError, AuthenticationError, ModelNotFoundError))
+
+
+def always(err: AiLibError) -> bool:
+    return True
+
+
+@attrs.frozen
+class FallbackStep:
+    model: str
+    condition: Optional[Condition] = None  # None: the primary step
+    label: str = "primary"
+
+
+class FallbackChain:
+    """``FallbackChain().primary("gpt-4o").on_timeout("claude-3-haiku").always("mistral-small")``.
+
+    Each step names the model (or ``"provider/model"``) to advance to when the previous
+    step failed with a matching error: ``on_timeout`` (timeouts), ``on_rate_limit`` (429 or
+    the local limiter), ``on_error`` (any failure that is not the caller's own: not 400/
+    401/403/404), ``on_condition(pred).fallback(model)`` (your predicate), ``always`` (any
+    error, 401 included). A step whose condition does not match is skipped; the first
+    success ends the chain; when no later step matches, the latest error is raised.
+    """
+
+    def __init__(self) -> None:
+        self.steps: list = []
+        self._pending: Optional[Condition] = None
+
+    def _add(self, model: str, condition: Optional[Condition], label: str) -> FallbackChain:
+        if not isinstance(model, str) or not model:
+            raise ConfigurationError(f"a fallback step needs a model name, got {model!r}")
+        if self._pending is not None:
+            raise ConfigurationError("on_condition(...) must be followed by .fallback(model)")
+        self.steps.append(FallbackStep(model, condition, label))
+        return self
+
+    def primary(self, model: str) -> FallbackChain:
+        if self.steps:
+            raise ConfigurationError("primary(...) must be the first step of a FallbackChain")
+        return self._add(model, None, "primary")
+
+    def on_timeout(self, model: str) -> FallbackChain:
+        return self._add(model, is_timeout, "on_timeout")
+
+    def on_rate_limit(self, model: str) -> FallbackChain:
+        return self._add(model, is_rate_limit, "on_rate_limit")
+
+    def on_error(self, model: str) -> FallbackChain:
+        return self._add(model, is_provider_failure, "on_error")
+
+    def always(self, model: str) -> FallbackChain:
+        return self._add(model, always, "always")
+
+    def on_condition(self, predicate: Condition) -> FallbackChain:
+        if not callable(predicate):
+            raise ConfigurationError("on_condition takes a callable(error) -> bool")
+        if self._pending is not None:
+            raise ConfigurationError("on_condition(...) must be followed by .fallback(model)")
+        self._pending = predicate
+        return self
+
+    def fallback(self, model: str) -> FallbackChain:
+        if self._pending is None:
+            raise ConfigurationError("fallback(model) must follow on_condition(predicate)")
+        predicate, self._pending = self._pending, None
+        return self._add(model, _safe(predicate), "on_condition")
+
+    def validate(self) -> None:
+        if self._pending is not None:
+            raise ConfigurationError("on_condition(...) was not followed by .fallback(model)")
+        if not self.steps:
+            raise ConfigurationError("an empty FallbackChain")
+
+    def __repr__(self) -> str:
+        return "FallbackChain(" + " -> ".join(f"{s.label}:{s.model}" for s in self.steps) + ")"
+
+
+def _safe(predicate: Condition) -> Condition:
+    """A user predicate that raises counts as 'no match' instead of escaping the call."""
+
+    def check(err: AiLibError) -> bool:
+        try:
+            return bool(predicate(err))
+        except Exception:
+            return False
+
+    return check

@@ -1,0 +1,78 @@
+"""ModelEndpoint, ModelArray and the load-balancing strategies they use."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Optional
+
+import attrs
+
+from ..errors import ConfigurationError
+from ..options import ConnectionOptions
+
+__all__ = ["LoadBalancingStrategy", "ModelEndpoint", "ModelArray"]
+
+
+class LoadBalancingStrategy(enum.Enum):
+    """How a ModelArray picks the endpoint for each call (the rest are its failover order)."""
+
+    ROUND_ROBIN = "round_robin"
+    WEIGHTED = "weighted"
+    LEAST_CONNECTIONS = "least_connections"
+    HEALTH_BASED = "health_based"
+    LATENCY_BASED = "latency_based"
+    COST_BASED = "cost_based"
+
+
+def _check_weight(_inst: Any, _attr: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"ModelEndpoint.weight must be a finite number > 0, got {value!r}")
+
+
+@attrs.frozen
+class ModelEndpoint:
+    """One endpoint of a ModelArray: a provider (built-in or custom) or the URL of an
+    OpenAI-compatible endpoint, optionally pinned to a model.
+
+    ``healthy=False`` keeps it out of rotation until a health probe passes.
+    """
+
+    name: Optional[str] = None
+    url: Optional[str] = None
+    provider: Any = attrs.field(default=None, kw_only=True)
+    model: Optional[str] = attrs.field(default=None, kw_only=True)
+    weight: float = attrs.field(default=1.0, kw_only=True, validator=_check_weight)
+    healthy: bool = attrs.field(default=True, kw_only=True)
+    options: Optional[ConnectionOptions] = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.url is None) == (self.provider is None):
+            raise ConfigurationError("a ModelEndpoint needs exactly one of url= or provider=")
+        if self.url is not None and not str(self.url).lower().startswith(("http://", "https://")):
+            raise ConfigurationError(f"ModelEndpoint url must be http(s), got {self.url!r}")
+
+
+class ModelArray:
+    """A named set of endpoints routed by a ``LoadBalancingStrategy``."""
+
+    def __init__(self, name: str, strategy: LoadBalancingStrategy = LoadBalancingStrategy.ROUND_ROBIN) -> None:
+        if not isinstance(strategy, LoadBalancingStrategy):
+            raise ConfigurationError(f"strategy must be a LoadBalancingStrategy, got {strategy!r}")
+        self.name = name
+        self.strategy = strategy
+        self.endpoints: list = []
+
+    def add_endpoint(self, endpoint: ModelEndpoint) -> ModelArray:
+        if not isinstance(endpoint, ModelEndpoint):
+            raise ConfigurationError("add_endpoint takes a ModelEndpoint")
+        self.endpoints.append(endpoint)
+        return self
+
+    def with_strategy(self, strategy: LoadBalancingStrategy) -> ModelArray:
+        if not isinstance(strategy, LoadBalancingStrategy):
+            raise ConfigurationError(f"strategy must be a LoadBalancingStrategy, got {strategy!r}")
+        self.strategy = strategy
+        return self
+
+    def __repr__(self) -> str:
+        return f"ModelArray({self.name!r}, {self.strategy.name}, endpoints={len(self.endpoints)})"

@@ -1,0 +1,188 @@
+"""Routers: turn a request into an ordered plan of targets (endpoint + model [+ condition]).
+
+The first target of a plan is the selected one; the rest are its failover order, then
+the FallbackChain's conditional steps. Strategies see only endpoints that are healthy
+(breaker not open, last probe not failed); when none is, the builder's own provider is
+the fallback of last resort.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from collections.abc import Sequence
+from typing import Any, Callable, Optional
+
+from .._endpoint import Endpoint, Target
+from .._pipeline import Router
+from ..reliability.circuit import CircuitState
+from ..types import ChatCompletionRequest
+from .model_array import LoadBalancingStrategy
+
+__all__ = ["ChainRouter", "Stats"]
+
+_EWMA_ALPHA = 0.2
+_EXPLORE = 0.05  # latency strategy: share of calls that try another endpoint first
+
+
+class Stats:
+    """What routing observes of one endpoint: in-flight count, EWMA latency, error rate."""
+
+    __slots__ = ("inflight", "latency", "samples", "error_rate", "current_weight", "lock")
+
+    def __init__(self) -> None:
+        self.inflight = 0
+        self.latency = 0.0
+        self.samples = 0
+        self.error_rate = 0.0
+        self.current_weight = 0.0
+        self.lock = threading.Lock()
+
+
+class ChainRouter(Router):
+    """Routes over several endpoints with a strategy; appends fallback steps."""
+
+    observes = True
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        strategy: Optional[LoadBalancingStrategy],
+        *,
+        metrics: Any,
+        breakers: Callable[[Endpoint], Any],
+        health: Any = None,
+        steps: Sequence[Target] = (),
+        default: Optional[Endpoint] = None,
+        custom: Any = None,
+        prices: Optional[Callable[[Endpoint, ChatCompletionRequest], Optional[float]]] = None,
+        primary_model: Optional[str] = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self._primary_model = primary_model
+        self._endpoints = tuple(endpoints)
+        self.strategy = strategy
+        self.metrics = metrics
+        self._breakers = breakers
+        self._health = health
+        self._steps = tuple(steps)
+        self._default = default
+        self._custom = custom
+        self._prices = prices
+        self._rng = rng
+        self._counter = itertools.count()
+        self._weights_lock = threading.Lock()
+        self.stats = {ep.name: Stats() for ep in self._endpoints}
+
+    def endpoints(self) -> Sequence[Endpoint]:
+        return self._endpoints
+
+    # -- the plan ---------------------------------------------------------------------------
+    def plan(self, request: ChatCompletionRequest) -> list:
+        eps = [ep for ep in self._endpoints if self._usable(ep)]
+        if not eps:
+            self.metrics.incr_counter("routing_mvp.no_endpoint")
+            if self._default is not None:
+                self.metrics.incr_counter("routing_mvp.fallback_default", tags={"provider": self._default.provider})
+                eps = [self._default]
+            else:
+                eps = list(self._endpoints)  # let each target's breaker speak: skipped, not sent
+        else:
+            eps = self._order(eps, request)
+        model = self._primary_model or request.model
+        targets = [Target(ep, ep.resolve_model(model)) for ep in eps]
+        if self._steps:
+            targets.extend(self._steps)
+        return targets
+
+    def _usable(self, ep: Endpoint) -> bool:
+        breaker = self._breakers(ep)
+        if breaker is not None and breaker.state is CircuitState.OPEN:
+            return False
+        return self._health is None or self._health.is_healthy(ep)
+
+    def _order(self, eps: list, request: ChatCompletionRequest) -> list:
+        if self._custom is not None:
+            try:
+                ordered = list(self._custom.select(eps, request))
+                if ordered and all(e in eps for e in ordered):
+                    return ordered + [e for e in eps if e not in ordered]
+                raise ValueError("a custom strategy must return a non-empty ordering of the endpoints it was given")
+            except Exception:
+                self.metrics.incr_counter("routing_mvp.strategy_fail")
+                return eps
+        s = self.strategy
+        if s is None or len(eps) == 1:
+            return eps
+        if s is LoadBalancingStrategy.ROUND_ROBIN:
+            return self._rotate(eps)
+        if s is LoadBalancingStrategy.WEIGHTED:
+            return self._weighted(eps)
+        if s is LoadBalancingStrategy.LEAST_CONNECTIONS:
+            n = len(eps)
+            start = next(self._counter) % n
+            stats = self.stats
+            order = sorted(range(n), key=lambda i: (stats[eps[i].name].inflight, (i - start) % n))
+            return [eps[i] for i in order]
+        if s is LoadBalancingStrategy.HEALTH_BASED:
+            rotated = self._rotate(eps)
+            return sorted(rotated, key=lambda e: round(self.stats[e.name].error_rate, 2))
+        if s is LoadBalancingStrategy.LATENCY_BASED:
+            ordered = sorted(eps, key=lambda e: self.stats[e.name].latency if self.stats[e.name].samples else 0.0)
+            if self._rng() < _EXPLORE:
+                pick = ordered[1 + int(self._rng() * (len(ordered) - 1)) % (len(ordered) - 1)]
+                ordered.remove(pick)
+                ordered.insert(0, pick)
+            return ordered
+        if s is LoadBalancingStrategy.COST_BASED:
+            return eps if self._prices is None else _by_cost(eps, request, self._prices)
+        return eps
+
+    def _rotate(self, eps: list) -> list:
+        i = next(self._counter) % len(eps)
+        return eps[i:] + eps[:i]
+
+    def _weighted(self, eps: list) -> list:
+        """Smooth weighted round robin (nginx): exact shares, no bursts to one endpoint."""
+        with self._weights_lock:
+            total = 0.0
+            best = None
+            for ep in eps:
+                st = self.stats[ep.name]
+                st.current_weight += ep.weight
+                total += ep.weight
+                if best is None or st.current_weight > self.stats[best.name].current_weight:
+                    best = ep
+            assert best is not None
+            self.stats[best.name].current_weight -= total
+        rest = sorted((e for e in eps if e is not best), key=lambda e: -e.weight)
+        return [best, *rest]
+
+    # -- observations (called by the pipeline around each attempt) -------------------------------
+    def on_start(self, ep: Endpoint) -> None:
+        st = self.stats.get(ep.name)
+        if st is not None:
+            with st.lock:
+                st.inflight += 1
+
+    def on_end(self, ep: Endpoint, seconds: float, ok: bool) -> None:
+        st = self.stats.get(ep.name)
+        if st is None:
+            return
+        with st.lock:
+            st.inflight -= 1
+            if ok:
+                st.latency = seconds if st.samples == 0 else st.latency + _EWMA_ALPHA * (seconds - st.latency)
+                st.samples += 1
+            st.error_rate += _EWMA_ALPHA * ((0.0 if ok else 1.0) - st.error_rate)
+
+
+def _by_cost(eps: list, request: ChatCompletionRequest, prices: Callable[[Endpoint, ChatCompletionRequest], Optional[float]]) -> list:
+    """Cheapest estimated cost first; endpoints without a known price last, in order."""
+    known, unknown = [], []
+    for ep in eps:
+        p = prices(ep, request)
+        (unknown if p is None else known).append((p, ep))
+    known.sort(key=lambda pe: pe[0])
+    return [ep for _, ep in known] + [ep for _, ep in unknown]
