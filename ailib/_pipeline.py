@@ -46,6 +46,8 @@ _NO_STATE = EndpointState()
 class Router:
     """Turns a request into an ordered plan of targets."""
 
+    multi_target = False  # a client with more than one target (routing counters apply)
+
     def plan(self, request: ChatCompletionRequest) -> list[Target]:
         raise NotImplementedError
 
@@ -58,6 +60,7 @@ class StaticRouter(Router):
 
     def __init__(self, endpoints: Sequence[Endpoint]) -> None:
         self._endpoints = tuple(endpoints)
+        self.multi_target = len(self._endpoints) > 1
 
     def plan(self, request: ChatCompletionRequest) -> list[Target]:
         model = request.model
@@ -162,10 +165,12 @@ class Pipeline:
 
     # -- plan and failover --------------------------------------------------------------------
     def _execute(self, call: _Call, *, stream: bool) -> Any:
-        plan = self.router.plan(call.request)
+        router = self.router
+        plan = router.plan(call.request)
         multi = len(plan) > 1
+        counted = router.multi_target
         metrics = self.metrics
-        if multi:
+        if counted:
             metrics.incr_counter("routing_mvp.request")
         last: Optional[AiLibError] = None
         for target in plan:
@@ -181,7 +186,7 @@ class Pipeline:
                 last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
                 call.errors.append(last)
                 break
-            if multi:
+            if counted:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
             try:
                 return self._run_target(call, target, stream)

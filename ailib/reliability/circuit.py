@@ -41,7 +41,7 @@ from ailib.errors import (
     StreamInterruptedError,
     TimeoutError,
 )
-from ailib.reliability.budget import _SlidingCounts
+from ailib.reliability._window import _SlidingCounts
 from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
@@ -185,6 +185,15 @@ class CircuitBreaker:
         self._closed_permit: Permit | None = Permit(0)
 
     # --- reading -------------------------------------------------------------------
+
+    def accepting(self) -> bool:
+        """Lock-free routing check: False while OPEN (or isolated) and not yet due a probe.
+
+        A racy read is fine here: routing only orders targets, ``acquire`` decides.
+        """
+        if self._state is not _OPEN:
+            return True
+        return not self._isolated and self._clock.monotonic() >= self._open_until
 
     @property
     def state(self) -> CircuitState:

@@ -16,7 +16,6 @@ from typing import Any, Callable, Optional
 
 from .._endpoint import Endpoint, Target
 from .._pipeline import Router
-from ..reliability.circuit import CircuitState
 from ..types import ChatCompletionRequest
 from .model_array import LoadBalancingStrategy
 
@@ -44,6 +43,7 @@ class ChainRouter(Router):
     """Routes over several endpoints with a strategy; appends fallback steps."""
 
     observes = True
+    multi_target = True
 
     def __init__(
         self,
@@ -64,7 +64,8 @@ class ChainRouter(Router):
         self._endpoints = tuple(endpoints)
         self.strategy = strategy
         self.metrics = metrics
-        self._breakers = breakers
+        self._breakers = {ep.name: breakers(ep) for ep in self._endpoints}
+        self._targets: dict = {}
         self._health = health
         self._steps = tuple(steps)
         self._default = default
@@ -91,14 +92,24 @@ class ChainRouter(Router):
         else:
             eps = self._order(eps, request)
         model = self._primary_model or request.model
-        targets = [Target(ep, ep.resolve_model(model)) for ep in eps]
+        targets = [self._target(ep, model) for ep in eps]
         if self._steps:
             targets.extend(self._steps)
         return targets
 
+    def _target(self, ep: Endpoint, model: str) -> Target:
+        """Targets are immutable: one per (endpoint, requested model), reused."""
+        key = (ep.name, model)
+        target = self._targets.get(key)
+        if target is None:
+            if len(self._targets) > 4096:  # callers with unbounded model names: stay bounded
+                self._targets.clear()
+            target = self._targets[key] = Target(ep, ep.resolve_model(model))
+        return target
+
     def _usable(self, ep: Endpoint) -> bool:
-        breaker = self._breakers(ep)
-        if breaker is not None and breaker.state is CircuitState.OPEN:
+        breaker = self._breakers[ep.name]
+        if breaker is not None and not breaker.accepting():
             return False
         return self._health is None or self._health.is_healthy(ep)
 
@@ -127,7 +138,10 @@ class ChainRouter(Router):
             return [eps[i] for i in order]
         if s is LoadBalancingStrategy.HEALTH_BASED:
             rotated = self._rotate(eps)
-            return sorted(rotated, key=lambda e: round(self.stats[e.name].error_rate, 2))
+            stats = self.stats
+            if all(stats[e.name].error_rate < 0.005 for e in rotated):
+                return rotated  # all healthy: plain rotation, no sort
+            return sorted(rotated, key=lambda e: round(stats[e.name].error_rate, 2))
         if s is LoadBalancingStrategy.LATENCY_BASED:
             ordered = sorted(eps, key=lambda e: self.stats[e.name].latency if self.stats[e.name].samples else 0.0)
             if self._rng() < _EXPLORE:

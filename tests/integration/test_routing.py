@@ -186,10 +186,13 @@ def test_open_circuit_moves_on_and_health_based_skips_it(trio):
     a, _, _ = trio
     with MockProvider(name="other") as other:
         array = ModelArray("arr", LoadBalancingStrategy.HEALTH_BASED).add_endpoint(ModelEndpoint("a", url=a.base_url)).add_endpoint(ModelEndpoint("b", url=other.base_url))
-        with AiClient.with_model_array(array) as client:
+        metrics = InMemoryMetrics()
+        with AiClient.with_model_array(array, metrics=metrics) as client:
             client.circuit_breaker("a").isolate()
             served = [client.chat_completion(req()).provider for _ in range(4)]
         assert served == ["b"] * 4 and a.request_count == 0
+        # a client with more than one target counts every call, even when routing left one
+        assert metrics.counter("routing_mvp.request") == 4 and metrics.counter("routing_mvp.selected", provider="b") == 4
 
 
 def test_no_healthy_endpoint_falls_back_to_the_builders_provider(trio, dead_url):

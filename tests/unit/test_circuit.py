@@ -732,3 +732,19 @@ def test_never_more_live_probes_than_allowed(max_probes: int, ops: list) -> None
             assert len(live) <= max_probes
         if breaker.state is CLOSED:
             assert not breaker.acquire().is_probe
+
+
+def test_accepting_is_a_lock_free_view_of_open():
+    """accepting() is False while open or isolated, True once a probe is due or after reset."""
+    clock = FakeClock()
+    breaker = CircuitBreaker(CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=10, recovery_jitter=0.0), clock=clock)
+    assert breaker.accepting()
+    breaker.record_failure(breaker.acquire())
+    assert not breaker.accepting()
+    clock.advance(10)
+    assert breaker.accepting()
+    breaker.isolate()
+    clock.advance(100)
+    assert not breaker.accepting()
+    breaker.reset()
+    assert breaker.accepting()
