@@ -25,6 +25,7 @@ from .errors import (
 from .options import ConnectionOptions
 from .providers import CustomProviderBuilder, Provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
+from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
 from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint
@@ -57,6 +58,7 @@ __all__ = [
     "CircuitBreakerPolicy",
     "CircuitState",
     "RateLimitPolicy",
+    "HedgePolicy",
     "MemoryStateStore",
     "FallbackChain",
     "HealthCheck",

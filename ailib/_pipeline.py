@@ -10,12 +10,14 @@ import contextlib
 import json
 import logging
 import random
+import threading
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional
 
 from ._endpoint import Endpoint, Target
+from ._hedging import HedgeCancelledError, Hedger
 from .errors import (
     AiLibError,
     AllProvidersFailedError,
@@ -29,7 +31,8 @@ from .errors import (
 )
 from .providers._base import decode_body, error_from_response
 from .reliability.circuit import is_breaker_failure
-from .reliability.clock import Clock
+from .reliability.clock import SYSTEM_CLOCK, Clock
+from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import estimate_tokens
 from .reliability.retry import RetryPolicy, RetryRun
 from .state.memory import EndpointState
@@ -71,17 +74,75 @@ class StaticRouter(Router):
 
 
 class _Call:
-    """The state of one call: its deadline, its attempts, its encoded bodies."""
+    """The state of one call (or of one hedge branch of it): deadline, attempts, bodies,
+    and the handle of the attempt in flight, so the call can be cancelled."""
 
-    __slots__ = ("request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key")
+    __slots__ = (
+        "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
+        "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "cancel_event",
+    )  # fmt: skip
 
-    def __init__(self, request: ChatCompletionRequest, deadline: float) -> None:
+    def __init__(self, request: ChatCompletionRequest, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
         self.request = request
         self.deadline = deadline
         self.attempts: list[Attempt] = []
         self.errors: list[AiLibError] = []
-        self._bodies: dict[tuple[str, str, bool], bytes] = {}
+        self._bodies: dict[tuple[str, str, bool], bytes] = {} if bodies is None else bodies
         self._idempotency_key: Optional[str] = None
+        self.hedge = hedge
+        self.cancelled = False
+        self.cancel_reason: Optional[AiLibError] = None
+        self.handle: Optional[AttemptHandle] = None
+        self.in_attempt = False
+        self.attempt_start = 0.0
+        self.on_failure: Optional[Callable[[AiLibError], None]] = None
+        self.lock: Optional[threading.Lock] = None  # set on hedge branches only
+        self.frozen = False
+        self.cancel_event: Optional[threading.Event] = None
+
+    def fork(self, hedge: bool) -> _Call:
+        """A branch of this call for hedging: same request, deadline and encoded bodies."""
+        branch = _Call(self.request, self.deadline, bodies=self._bodies, hedge=hedge)
+        branch.lock = threading.Lock()
+        branch.cancel_event = threading.Event()
+        return branch
+
+    def new_handle(self, start: float) -> AttemptHandle:
+        handle = AttemptHandle()
+        self.handle = handle
+        self.attempt_start = start
+        self.in_attempt = True
+        if self.cancelled:
+            handle.cancel(self.cancel_reason)
+        return handle
+
+    def cancel(self, reason: AiLibError) -> None:
+        """Cancel the attempt in flight (its socket is shut down) and any later one."""
+        self.cancel_reason = reason
+        self.cancelled = True
+        handle = self.handle
+        if handle is not None:
+            handle.cancel(reason)
+        if self.cancel_event is not None:
+            self.cancel_event.set()
+
+    def record(self, attempt: Attempt) -> None:
+        lock = self.lock
+        if lock is None:
+            self.attempts.append(attempt)
+            self.in_attempt = False
+            return
+        with lock:
+            if not self.frozen:
+                self.attempts.append(attempt)
+            self.in_attempt = False
+
+    def freeze(self) -> tuple[list, bool]:
+        """Stop recording (a finished branch); return its attempts and whether one is in flight."""
+        assert self.lock is not None
+        with self.lock:
+            self.frozen = True
+            return list(self.attempts), self.in_attempt
 
     def idempotency_key(self) -> str:
         """One key per call, the same on every retry of it."""
@@ -136,6 +197,8 @@ class Pipeline:
         metrics: Any,
         deadline: Optional[float] = None,
         states: Optional[Mapping[str, EndpointState]] = None,
+        hedge: Optional[HedgePolicy] = None,
+        hedge_workers: int = 32,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.router = router
@@ -147,6 +210,20 @@ class Pipeline:
         self._states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
         self._observer = router if getattr(router, "observes", False) else None
+        self._hedger = Hedger(self, hedge, max_workers=hedge_workers) if hedge is not None else None
+
+    def hedge_budget(self, ep: Endpoint) -> Any:
+        state = self._states.get(ep.name)
+        return state.hedge_budget if state is not None else None
+
+    def discard(self, result: Any) -> None:
+        """Release a result nobody will read (a hedge that lost the race)."""
+        if isinstance(result, _Primed):
+            result.resp.close()
+
+    def close(self) -> None:
+        if self._hedger is not None:
+            self._hedger.close()
 
     # -- entry points --------------------------------------------------------------------------
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
@@ -173,7 +250,19 @@ class Pipeline:
         if counted:
             metrics.incr_counter("routing_mvp.request")
         last: Optional[AiLibError] = None
-        for target in plan:
+        rest = plan
+        if self._hedger is not None:
+            n = 0
+            while n < len(plan) and plan[n].condition is None:
+                n += 1
+            rest = plan[n:]
+            try:
+                return self._hedger.run(call, plan[:n], stream)
+            except AiLibError as err:
+                last = err
+                if isinstance(err, DeadlineExceededError):
+                    raise self._final_error(call, err, multi) from None
+        for target in rest:
             if last is not None:
                 if target.condition is not None:  # a FallbackChain step: only for errors it matches
                     if not target.condition(last):
@@ -236,7 +325,12 @@ class Pipeline:
             if log.isEnabledFor(logging.INFO):
                 log.info("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, _short(error))
 
-        run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry)
+        sleep = self.clock.sleep
+        if call.cancel_event is not None and self.clock is SYSTEM_CLOCK:
+            sleep = call.cancel_event.wait  # a cancelled hedge branch wakes from its backoff at once
+        run = RetryRun(
+            self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep
+        )
         attempt = self._attempt_stream if stream else self._attempt
         return run.call(lambda: self._guarded(call, target, state, attempt, stream))
 
@@ -309,7 +403,7 @@ class Pipeline:
         ep = target.endpoint
         err.provider = err.provider or ep.provider
         err.model = err.model or target.model
-        call.attempts.append(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, endpoint=ep.name))
+        call.record(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, call.hedge, ep.name))
 
     # -- one wire attempt -----------------------------------------------------------------------
     def _deadlines(self, ep: Endpoint, start: float, call: _Call) -> Deadlines:
@@ -330,7 +424,7 @@ class Pipeline:
         ep = target.endpoint
         started_at = clock.time()
         start = clock.monotonic()
-        handle = AttemptHandle()
+        handle = call.new_handle(start)
         try:
             req = self._request(call, target, False)
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
@@ -338,7 +432,10 @@ class Pipeline:
         except AiLibError as err:
             self._record_failure(call, target, err, started_at, start)
             raise
-        call.attempts.append(Attempt(ep.provider, target.model, started_at, clock.monotonic() - start, "ok", endpoint=ep.name))
+        elapsed = clock.monotonic() - start
+        call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
+        if self._hedger is not None:
+            self._hedger.window(ep.name).add(elapsed)
         return _Answer(result, resp.headers)
 
     def _attempt_stream(self, call: _Call, target: Target) -> _Primed:
@@ -346,7 +443,7 @@ class Pipeline:
         ep = target.endpoint
         started_at = clock.time()
         start = clock.monotonic()
-        handle = AttemptHandle()
+        handle = call.new_handle(start)
         resp: Optional[StreamResponse] = None
         try:
             req = self._request(call, target, True)
@@ -375,7 +472,10 @@ class Pipeline:
             err.provider = err.provider or ep.provider
             self._record_failure(call, target, err, started_at, start)
             raise
-        call.attempts.append(Attempt(ep.provider, target.model, started_at, clock.monotonic() - start, "ok", endpoint=ep.name))
+        elapsed = clock.monotonic() - start
+        call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
+        if self._hedger is not None:
+            self._hedger.window(ep.name).add(elapsed)
         return _Primed(resp, events, decoder, chunks, target)
 
     def _record_failure(self, call: _Call, target: Target, err: AiLibError, started_at: float, start: float) -> None:
@@ -384,9 +484,16 @@ class Pipeline:
             err.provider = ep.provider
         if err.model is None:
             err.model = target.model
-        call.attempts.append(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, "error", err, endpoint=ep.name))
+        cancelled = isinstance(err, HedgeCancelledError)
+        outcome = "cancelled" if cancelled else "error"
+        hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt
+        call.record(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, outcome, err, hedge, ep.name))
+        if cancelled:
+            return
         if log.isEnabledFor(logging.INFO):
             log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, _short(err))
+        if call.on_failure is not None:
+            call.on_failure(err)
 
 
 def _moves_on(err: AiLibError) -> bool:

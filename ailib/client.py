@@ -18,6 +18,7 @@ from .providers._base import error_from_response
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, CircuitState
 from .reliability.clock import SYSTEM_CLOCK, Clock
+from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
 from .routing._topology import Topology, build_topology
@@ -35,6 +36,9 @@ _UNSET: Any = object()
 # The retry budget always allows this many retries per endpoint per 10 s window (one a
 # second, and never fewer than one full retry sequence), plus retry_budget x recent calls.
 RETRY_BUDGET_MIN_RETRIES = 10
+# Likewise the hedge budget starts full: this many hedges per endpoint per 10 s window,
+# plus max_extra_load x recent calls.
+HEDGE_BUDGET_MIN = 10
 log = logging.getLogger("ailib")
 
 
@@ -59,6 +63,7 @@ class _Config:
     rate_limit: Optional[RateLimitPolicy] = None  # per endpoint
     provider_rate_limits: dict[str, RateLimitPolicy] = attrs.Factory(dict)  # per provider name
     state_store: Any = None
+    hedge: Optional[HedgePolicy] = None
 
 
 def _retry_policy(config: _Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
@@ -110,6 +115,7 @@ class AiClient:
         pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in all_endpoints)
         self._transport = Transport(pool_size=pool_size, clock=config.clock)
         states = {ep.name: self._state_for(ep, retry) for ep in all_endpoints}
+        hedge = config.hedge
         self._pipeline = Pipeline(
             router=self._router(topology, states),
             transport=self._transport,
@@ -118,6 +124,8 @@ class AiClient:
             metrics=self.metrics,
             deadline=config.deadline,
             states=states,
+            hedge=hedge,
+            hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
         )
 
     def _state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
@@ -133,6 +141,8 @@ class AiClient:
             state.limiter = store.limiter(f"provider:{ep.provider}", per_provider, clock)
         elif config.rate_limit is not None:
             state.limiter = store.limiter(ep.name, config.rate_limit, clock)
+        if config.hedge is not None:
+            state.hedge_budget = store.retry_budget(f"hedge:{ep.name}", config.hedge.max_extra_load, HEDGE_BUDGET_MIN, clock)
         return state
 
     def _on_circuit_change(self, name: str, old: CircuitState, new: CircuitState) -> None:
@@ -304,6 +314,7 @@ class AiClient:
             if self._closed:
                 return
             self._closed = True
+        self._pipeline.close()
         self._transport.close()
 
     def __enter__(self) -> AiClient:
@@ -452,6 +463,14 @@ class AiClientBuilder:
             if not callable(getattr(store, method, None)):
                 raise ConfigurationError(f"a state store needs a {method}() method")
         self._config.state_store = store
+        return self
+
+    def with_hedging(self, policy: HedgePolicy) -> AiClientBuilder:
+        """Race or hedge each call over the next targets of its plan (the same endpoint
+        when there is only one)."""
+        if not isinstance(policy, HedgePolicy):
+            raise ConfigurationError("with_hedging takes a HedgePolicy")
+        self._config.hedge = policy
         return self
 
     def with_metrics(self, metrics: Any) -> AiClientBuilder:

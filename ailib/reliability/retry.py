@@ -101,7 +101,7 @@ class RetryRun:
     ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record.
     """
 
-    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous")
+    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous", "sleep")
 
     def __init__(
         self,
@@ -113,7 +113,9 @@ class RetryRun:
         rng: Callable[[], float] = random.random,
         on_stop: Optional[Callable[[str, AiLibError], None]] = None,
         on_retry: Optional[Callable[[AiLibError, float], None]] = None,
+        sleep: Optional[Callable[[float], Any]] = None,
     ) -> None:
+        self.sleep = sleep or clock.sleep
         self.policy = policy
         self.clock = clock
         self.deadline = deadline
@@ -126,7 +128,7 @@ class RetryRun:
 
     def retrying(self) -> tenacity.Retrying:
         return tenacity.Retrying(
-            sleep=self.clock.sleep,
+            sleep=self.sleep,
             retry=self._should_retry,
             wait=self._wait,
             before_sleep=self._before_sleep,

@@ -26,6 +26,7 @@ class EndpointState:
     retry_budget: Optional[RatioBudget] = None
     breaker: Optional[CircuitBreaker] = None
     limiter: Optional[RateLimiter] = None
+    hedge_budget: Optional[RatioBudget] = None
 
 
 class MemoryStateStore:

@@ -1,0 +1,112 @@
+"""HedgePolicy and the per-endpoint latency window that ``delay="p95"`` reads."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from typing import Any, Optional, Union
+
+import attrs
+
+from ..errors import ConfigurationError
+
+__all__ = ["HedgePolicy", "LatencyWindow", "P95_MIN_SAMPLES", "P95_INITIAL_DELAY", "P95_FLOOR"]
+
+P95_MIN_SAMPLES = 20  # below this many observations, delay="p95" uses P95_INITIAL_DELAY
+P95_INITIAL_DELAY = 0.1  # seconds
+P95_FLOOR = 0.001  # never hedge sooner than this
+
+
+def _check_delay(_inst: Any, _attr: Any, value: Any) -> None:
+    if isinstance(value, str):
+        if _percentile_of(value) is None:
+            raise ConfigurationError(f"HedgePolicy.delay must be seconds >= 0 or a percentile like 'p95', got {value!r}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ConfigurationError(f"HedgePolicy.delay must be seconds >= 0 or a percentile like 'p95', got {value!r}")
+
+
+def _percentile_of(value: str) -> Optional[float]:
+    if len(value) >= 2 and value[0] == "p":
+        try:
+            q = float(value[1:])
+        except ValueError:
+            return None
+        if 0 < q < 100:
+            return q / 100
+    return None
+
+
+def _check_hedges(_inst: Any, _attr: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"HedgePolicy.max_hedges must be an int >= 1, got {value!r}")
+
+
+def _check_load(_inst: Any, _attr: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigurationError(f"HedgePolicy.max_extra_load must be a fraction in [0, 1], got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class HedgePolicy:
+    """Race or hedge a call over the next targets of its plan.
+
+    ``delay=0`` races the first ``max_hedges + 1`` targets at once; a positive delay sends
+    the next only if no answer came within it; ``"p95"`` (any ``"pNN"``) uses the serving
+    endpoint's observed percentile of successful attempt latency. ``max_extra_load`` caps
+    hedges per endpoint as a fraction of its recent calls (the budget starts full).
+    """
+
+    delay: Union[float, str] = attrs.field(default=0.5, validator=_check_delay)
+    max_hedges: int = attrs.field(default=1, validator=_check_hedges)
+    max_extra_load: float = attrs.field(default=0.1, validator=_check_load)
+
+    @property
+    def percentile(self) -> Optional[float]:
+        return _percentile_of(self.delay) if isinstance(self.delay, str) else None
+
+
+class LatencyWindow:
+    """The last ``size`` successful attempt latencies of one endpoint; percentiles on demand.
+
+    Only completed, successful attempts are recorded, so hedged-away slow attempts (which
+    are cancelled) do not pull the estimate into the tail it is meant to cut.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._samples: deque = deque(maxlen=size)
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+        self._added = 0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._samples.append(seconds)
+            self._added += 1
+            if self._added % 16 == 0:
+                self._cache.clear()
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def percentile(self, q: float) -> Optional[float]:
+        """The nearest-rank ``q`` quantile, or None with fewer than P95_MIN_SAMPLES samples."""
+        with self._lock:
+            n = len(self._samples)
+            if n < P95_MIN_SAMPLES:
+                return None
+            cached = self._cache.get(q)
+            if cached is not None:
+                return cached
+            ordered = sorted(self._samples)
+            value = ordered[min(n - 1, max(0, math.ceil(q * n) - 1))]
+            self._cache[q] = value
+            return value
+
+    def hedge_delay(self, policy: HedgePolicy) -> float:
+        q = policy.percentile
+        if q is None:
+            return float(policy.delay)
+        value = self.percentile(q)
+        return P95_INITIAL_DELAY if value is None else max(P95_FLOOR, value)

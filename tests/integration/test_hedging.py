@@ -1,0 +1,196 @@
+"""Race and hedged requests over real loopback sockets, with real cancellation."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from ailib import (
+    AiClientBuilder,
+    AuthenticationError,
+    ChatCompletionRequest,
+    DeadlineExceededError,
+    HedgePolicy,
+    Message,
+    RateLimitPolicy,
+    RetryPolicy,
+)
+from ailib.metrics import InMemoryMetrics
+from ailib.testing import Fault, MockProvider
+
+REQ = ChatCompletionRequest("auto", [Message.user("hi")])
+
+
+def hedge_threads() -> list:
+    return [t for t in threading.enumerate() if t.name.startswith("ailib-hedge")]
+
+
+def wait_for(predicate, timeout=3.0):
+    end = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < end:
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_slow_first_request_is_hedged_and_its_connection_closed():
+    """First request 2 s, rest 10 ms: a hedged call (delay 50 ms) returns in < 200 ms; the first connection closes within 100 ms."""
+    with MockProvider(latency=0.01) as mock:
+        mock.enqueue(Fault.delay(2.0))
+        with AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.05)).build() as client:
+            start = time.monotonic()
+            resp = client.chat_completion(REQ)
+            won = time.monotonic()
+            assert won - start < 0.2
+            assert wait_for(lambda: mock.chat_requests[0].disconnected_at is not None)
+            assert mock.chat_requests[0].disconnected_at - won < 0.1
+    assert [(a.outcome, a.hedge) for a in resp.attempts] == [("cancelled", True), ("ok", True)]
+
+
+def test_fast_primary_fires_no_hedge():
+    """When the primary answers within the delay, no hedge is sent."""
+    metrics = InMemoryMetrics()
+    with MockProvider() as mock, AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.5)).with_metrics(metrics).build() as client:
+        resp = client.chat_completion(REQ)
+        assert mock.request_count == 1
+    assert [(a.outcome, a.hedge) for a in resp.attempts] == [("ok", False)]
+    assert metrics.counter("hedge.fired") == 0 and metrics.counter("hedge.won", attempt="primary") == 1
+
+
+def test_delay_zero_races_targets_at_once():
+    """delay=0 sends to the first max_hedges+1 targets immediately; the fastest wins, the other is cancelled."""
+    with MockProvider(name="slow", latency=0.5) as slow, MockProvider(name="fast", latency=0.02) as fast, MockProvider(name="third") as third:
+        builder = AiClientBuilder(slow.provider()).with_failover_chain([fast.provider(), third.provider()])
+        with builder.with_hedging(HedgePolicy(delay=0, max_hedges=1)).build() as client:
+            start = time.monotonic()
+            resp = client.chat_completion(REQ)
+            assert time.monotonic() - start < 0.3
+            assert wait_for(lambda: slow.chat_requests and slow.chat_requests[0].disconnected_at is not None)
+        assert resp.provider == "fast" and third.request_count == 0
+        assert abs(slow.chat_requests[0].received_at - fast.chat_requests[0].received_at) < 0.1
+
+
+def test_a_failed_attempt_sends_the_hedge_at_once():
+    """A primary that fails fast triggers the hedge without waiting for the delay."""
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        a.enqueue(Fault.http_status(503))
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_retry(RetryPolicy(initial_delay=1.0, max_delay=1.0))
+        with builder.with_hedging(HedgePolicy(delay=2.0)).build() as client:
+            start = time.monotonic()
+            resp = client.chat_completion(REQ)
+            assert time.monotonic() - start < 0.5
+    assert resp.provider == "b"
+    assert [a_.outcome for a_ in resp.attempts][:1] == ["error"]
+
+
+def test_non_retryable_error_ends_the_race():
+    """A 401 in the race is raised as itself; nothing else is sent after it."""
+    with MockProvider(name="a") as a, MockProvider(name="b", latency=0.3) as b:
+        a.enqueue(Fault.http_status(401))
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()])
+        with builder.with_hedging(HedgePolicy(delay=0.5)).build() as client:
+            with pytest.raises(AuthenticationError):
+                client.chat_completion(REQ)
+        assert b.request_count == 0
+
+
+def test_extra_load_is_bounded_by_the_budget():
+    """With max_extra_load=0, only the budget's floor of hedges is ever sent, however slow the provider."""
+    metrics = InMemoryMetrics()
+    with MockProvider(latency=0.03) as mock:
+        policy = HedgePolicy(delay=0.005, max_extra_load=0.0)
+        with AiClientBuilder(mock.provider()).with_hedging(policy).with_metrics(metrics).build() as client:
+            for _ in range(25):
+                client.chat_completion(REQ)
+    assert metrics.counter("hedge.fired") == 10  # HEDGE_BUDGET_MIN per 10 s window
+    assert mock.request_count == 35
+
+
+def test_streaming_races_until_the_first_chunk():
+    """A hedged stream commits to the first stream with content and cancels the slower one."""
+    with MockProvider(latency=0.01) as mock:
+        mock.enqueue(Fault.delay(2.0))
+        with AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.05)).build() as client:
+            start = time.monotonic()
+            with client.chat_completion_stream(REQ) as stream:
+                text = "".join(c.delta_text for c in stream)
+            assert time.monotonic() - start < 0.3
+            assert wait_for(lambda: mock.chat_requests[0].disconnected_at is not None)
+    assert text == "Hello from MockProvider"
+    assert [a.outcome for a in stream.attempts] == ["cancelled", "ok"]
+
+
+def test_a_hedge_needs_a_rate_limit_permit():
+    """A hedge goes through the limiter: with no permit free (max_wait=0) it is skipped, not sent."""
+    with MockProvider(latency=0.2) as mock:
+        limit = RateLimitPolicy(requests_per_second=1, burst=1, max_wait=0, adaptive=False)
+        builder = AiClientBuilder(mock.provider()).with_rate_limit(limit).with_retry(RetryPolicy(max_attempts=1))
+        with builder.with_hedging(HedgePolicy(delay=0.02)).build() as client:
+            resp = client.chat_completion(REQ)
+        assert mock.request_count == 1
+    outcomes = sorted(a.outcome for a in resp.attempts)
+    assert outcomes == ["ok", "skipped"]
+
+
+def test_an_open_endpoint_is_not_hedged_to():
+    """Routing skips an endpoint whose circuit is open, so no hedge reaches it."""
+    with MockProvider(name="a", latency=0.1) as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_hedging(HedgePolicy(delay=0.01))
+        with builder.build() as client:
+            client.circuit_breaker("b").isolate()
+            resp = client.chat_completion(REQ)
+        assert resp.provider == "a" and b.request_count == 0
+
+
+def test_deadline_while_racing():
+    """A race that outlives the call's deadline raises DeadlineExceededError on time, with every attempt."""
+    with MockProvider() as mock:
+        mock.enqueue(Fault.stall(), Fault.stall())
+        builder = AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.05)).with_deadline(0.5)
+        with builder.build() as client:
+            start = time.monotonic()
+            with pytest.raises(DeadlineExceededError) as info:
+                client.chat_completion(REQ)
+            assert time.monotonic() - start < 0.7
+    assert len(info.value.attempts) == 2 and {a.outcome for a in info.value.attempts} <= {"cancelled", "error"}
+
+
+def test_no_thread_outlives_the_client():
+    """After 1,000 hedged calls and close(), no thread of the client is left."""
+    before = set(threading.enumerate())
+    with MockProvider() as mock:
+        client = AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0)).build()
+        for _ in range(1000):
+            client.chat_completion(REQ)
+        assert hedge_threads()
+        client.close()
+    assert hedge_threads() == []
+    assert {t for t in threading.enumerate() if t.name.startswith("ailib")} - before == set()
+
+
+def test_concurrent_hedged_calls_from_many_threads():
+    """32 threads racing (delay=0) all get answers; races stay within the extra-load budget."""
+    metrics = InMemoryMetrics()
+    errors = []
+    with MockProvider(latency=lambda: 0.002) as mock:
+        with AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0)).with_metrics(metrics).build() as client:
+
+            def work():
+                for _ in range(10):
+                    try:
+                        assert client.chat_completion(REQ).text
+                    except Exception as exc:
+                        errors.append(exc)
+
+            threads = [threading.Thread(target=work) for _ in range(32)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+    assert errors == []
+    assert metrics.counter("hedge.won") == 320
+    fired = metrics.counter("hedge.fired")
+    assert 10 <= fired <= 10 + 32  # the floor, plus max_extra_load (0.1) x 320 calls
+    # a hedge cancelled before its request left (the primary already won) never reaches the server
+    assert metrics.counter("hedge.cancelled") <= fired and 320 <= mock.request_count <= 320 + fired
