@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from ._endpoint import Endpoint, Target
 from ._hedging import HedgeCancelledError, Hedger
+from ._usage import PriceTable, UsageLedger
 from .errors import (
     AiLibError,
     AllProvidersFailedError,
@@ -199,8 +200,11 @@ class Pipeline:
         states: Optional[Mapping[str, EndpointState]] = None,
         hedge: Optional[HedgePolicy] = None,
         hedge_workers: int = 32,
+        prices: Optional[PriceTable] = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
+        self.prices = prices
+        self.ledger = UsageLedger()
         self.router = router
         self.transport = transport
         self.retry = retry
@@ -216,6 +220,12 @@ class Pipeline:
         state = self._states.get(ep.name)
         return state.hedge_budget if state is not None else None
 
+    def account_stream(self, stream: ChatStream) -> None:
+        """A finished stream's usage and cost join the client's totals."""
+        if self.prices is not None:
+            stream.cost = self.prices.cost(stream.provider, stream.model, stream.usage)
+        self.ledger.add(stream.provider, stream.model, stream.usage, stream.cost)
+
     def discard(self, result: Any) -> None:
         """Release a result nobody will read (a hedge that lost the race)."""
         if isinstance(result, _Primed):
@@ -229,7 +239,10 @@ class Pipeline:
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
         call = _Call(request, self._call_deadline(deadline))
         answer: _Answer = self._execute(call, stream=False)
-        return _with_attempts(answer.response, call.attempts)
+        resp = answer.response
+        cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
+        self.ledger.add(resp.provider, resp.model, resp.usage, cost)
+        return _with_attempts(resp, call.attempts, cost)
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
         call = _Call(request, self._call_deadline(deadline))
@@ -511,8 +524,8 @@ def _evolve_attempt(a: Attempt, wait: float) -> Attempt:
     return Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)
 
 
-def _with_attempts(resp: ChatCompletionResponse, attempts: list[Attempt]) -> ChatCompletionResponse:
-    return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(attempts), resp.raw, resp.cost)
+def _with_attempts(resp: ChatCompletionResponse, attempts: list[Attempt], cost: Optional[float]) -> ChatCompletionResponse:
+    return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(attempts), resp.raw, cost)
 
 
 class ChatStream:
@@ -529,6 +542,8 @@ class ChatStream:
         self._decoder = primed.decoder
         self._pending: deque[StreamChunk] = deque(primed.chunks)
         self._call = call
+        self._pipeline = pipeline
+        self.cost: Optional[float] = None
         self.provider = primed.target.endpoint.provider
         self.model = primed.target.model
         self._parts: list[str] = []
@@ -565,6 +580,7 @@ class ChatStream:
                     raise self._interrupted(err) from err
                 self.finished = True
                 self.close()
+                self._pipeline.account_stream(self)
                 raise
             except AiLibError as err:
                 raise self._interrupted(err) from err
@@ -610,7 +626,7 @@ class ChatStream:
         for _ in self:
             pass
         message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
-        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts)
+        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost)
 
     def close(self) -> None:
         """Stop reading; an unfinished stream's connection is closed, not reused."""

@@ -11,6 +11,7 @@ import attrs
 
 from ._endpoint import Endpoint, build_endpoint
 from ._pipeline import ChatStream, Pipeline, Router, StaticRouter
+from ._usage import PriceTable
 from .errors import ConfigurationError
 from .metrics import as_metrics
 from .options import DEFAULT_POOL_SIZE, ConnectionOptions
@@ -24,7 +25,7 @@ from .reliability.retry import NO_RETRY, RetryPolicy
 from .routing._topology import Topology, build_topology
 from .routing.fallback import FallbackChain
 from .routing.health import HealthCheck, HealthMonitor
-from .routing.model_array import ModelArray
+from .routing.model_array import LoadBalancingStrategy, ModelArray
 from .routing.router import ChainRouter
 from .state.memory import EndpointState, MemoryStateStore
 from .transport import AttemptHandle, Deadlines, HttpRequest, Transport
@@ -64,6 +65,7 @@ class _Config:
     provider_rate_limits: dict[str, RateLimitPolicy] = attrs.Factory(dict)  # per provider name
     state_store: Any = None
     hedge: Optional[HedgePolicy] = None
+    prices: Optional[PriceTable] = None
 
 
 def _retry_policy(config: _Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
@@ -116,6 +118,7 @@ class AiClient:
         self._transport = Transport(pool_size=pool_size, clock=config.clock)
         states = {ep.name: self._state_for(ep, retry) for ep in all_endpoints}
         hedge = config.hedge
+        self._prices = config.prices if config.prices is not None else PriceTable.from_env()
         self._pipeline = Pipeline(
             router=self._router(topology, states),
             transport=self._transport,
@@ -126,6 +129,7 @@ class AiClient:
             states=states,
             hedge=hedge,
             hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
+            prices=self._prices,
         )
 
     def _state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
@@ -180,6 +184,8 @@ class AiClient:
 
     def _router(self, topology: Topology, states: dict) -> Router:
         config = self._config
+        if topology.strategy is LoadBalancingStrategy.COST_BASED and self._prices is None:
+            raise ConfigurationError("COST_BASED routing needs prices: with_prices({...}) or the AILIB_PRICES variable")
         if topology.is_single and config.health_check is None and config.custom_strategy is None and topology.primary_model is None:
             return StaticRouter(topology.endpoints)
         health = None
@@ -195,7 +201,18 @@ class AiClient:
             default=topology.default,
             custom=config.custom_strategy,
             primary_model=topology.primary_model,
+            prices=self._estimate_cost if self._prices is not None else None,
         )
+
+    def _estimate_cost(self, ep: Endpoint, request: ChatCompletionRequest) -> Optional[float]:
+        assert self._prices is not None
+        model = ep.resolve_model(request.model)
+        chars = sum(len(m.text()) for m in request.messages if m.content is not None)
+        return self._prices.estimate(ep.provider, model, request, chars)
+
+    def usage_totals(self) -> dict:
+        """Tokens, calls and cost so far, per ``(provider, model)``: ``{(p, m): UsageTotal}``."""
+        return self._pipeline.ledger.snapshot()
 
     # -- routing views ----------------------------------------------------------------------
     def fallback_chain(self) -> list[AiClient]:
@@ -471,6 +488,13 @@ class AiClientBuilder:
         if not isinstance(policy, HedgePolicy):
             raise ConfigurationError("with_hedging takes a HedgePolicy")
         self._config.hedge = policy
+        return self
+
+    def with_prices(self, prices: Any) -> AiClientBuilder:
+        """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
+        {"input": 0.25, "output": 1.25}}``; gives ``response.cost`` and COST_BASED routing.
+        Without it, the ``AILIB_PRICES`` environment variable (JSON, or a JSON file's path)."""
+        self._config.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         return self
 
     def with_metrics(self, metrics: Any) -> AiClientBuilder:
