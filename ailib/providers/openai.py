@@ -81,6 +81,34 @@ def decode_arguments(raw: Any) -> Any:
         return raw
 
 
+_CODE_STATUS = (
+    ("insufficient_quota", 429),
+    ("rate_limit", 429),
+    ("context_length", 400),
+    ("invalid_request", 400),
+    ("invalid_api_key", 401),
+    ("authentication", 401),
+    ("permission", 403),
+    ("not_found", 404),
+)
+
+
+def status_for(data: Any, codes: tuple[str, ...], default: int) -> int:
+    """The HTTP status an error object stands for when it arrives without one (inside a
+    200 stream or body): its own numeric code/status if it has one, else its code/type."""
+    err = data.get("error", data) if isinstance(data, dict) else {}
+    if isinstance(err, dict):
+        for key in ("status", "code"):
+            value = err.get(key)
+            if isinstance(value, int) and 400 <= value <= 599:
+                return value
+    joined = " ".join(codes).lower()
+    for fragment, status in _CODE_STATUS:
+        if fragment in joined:
+            return status
+    return default
+
+
 def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
     if not u:
         return None
@@ -129,7 +157,7 @@ class OpenAIFormat(WireFormat):
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
         if "error" in data and "choices" not in data:  # some gateways answer errors with 200
             message, codes = self.error_details(data)
-            raise classify_http_error(502, headers, message=message, codes=codes, provider=provider, model=model, body=data)
+            raise classify_http_error(status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data)
         raw_choices = data["choices"]
         if not raw_choices:
             raise ProtocolError("response has no choices", provider=provider, model=model)
@@ -188,13 +216,13 @@ class OpenAIStreamDecoder(StreamDecoder):
         if event.event == "error":
             data = self._json(event.data)
             message, codes = OpenAIFormat().error_details(data)
-            raise classify_http_error(500, {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+            raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
         data = self._json(event.data)
         if not isinstance(data, dict):
             raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
         if "error" in data:
             message, codes = OpenAIFormat().error_details(data)
-            raise classify_http_error(500, {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+            raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
         if data.get("model"):
             self.model = data["model"]
         if data.get("usage"):

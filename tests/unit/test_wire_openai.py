@@ -10,7 +10,7 @@ import pytest
 
 from ailib import ChatCompletionRequest, Message, Provider
 from ailib._sse import SseEvent, SseParser
-from ailib.errors import ProtocolError, ProviderError
+from ailib.errors import ContextLengthExceededError, ProtocolError, ProviderError, RateLimitExceeded
 from ailib.providers._registry import PROVIDERS
 from ailib.providers.openai import WIRE_FORMAT, AzureOpenAIFormat, decode_arguments
 from ailib.types import StreamChunk, Tool, ToolCall, Usage
@@ -109,3 +109,20 @@ def test_azure_urls_use_deployments_and_api_version() -> None:
         "https://r.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
     )
     assert azure.auth_headers("k") == {"api-key": "k"}
+
+
+@pytest.mark.parametrize(
+    "error, cls",
+    [
+        ({"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}, RateLimitExceeded),
+        ({"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}, ContextLengthExceededError),
+        ({"message": "busy", "code": 503}, ProviderError),
+        ({"message": "slow", "code": 429}, RateLimitExceeded),
+        ({"message": "boom", "type": "server_error"}, ProviderError),
+    ],
+)
+def test_in_stream_error_is_classified_by_its_own_code(error, cls) -> None:
+    """An error inside a 200 stream is classified from its code/type, not as a blanket 500."""
+    decoder = WIRE_FORMAT.stream_decoder(provider="openai", model="m")
+    with pytest.raises(cls):
+        decoder.feed(SseEvent("message", json.dumps({"error": error})))
