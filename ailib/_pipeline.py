@@ -445,10 +445,7 @@ class Pipeline:
         except AiLibError as err:
             self._record_failure(call, target, err, started_at, start)
             raise
-        elapsed = clock.monotonic() - start
-        call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
-        if self._hedger is not None:
-            self._hedger.window(ep.name).add(elapsed)
+        self._record_success(call, target, started_at, start)
         return _Answer(result, resp.headers)
 
     def _attempt_stream(self, call: _Call, target: Target) -> _Primed:
@@ -485,11 +482,15 @@ class Pipeline:
             err.provider = err.provider or ep.provider
             self._record_failure(call, target, err, started_at, start)
             raise
-        elapsed = clock.monotonic() - start
+        self._record_success(call, target, started_at, start)
+        return _Primed(resp, events, decoder, chunks, target)
+
+    def _record_success(self, call: _Call, target: Target, started_at: float, start: float) -> None:
+        ep = target.endpoint
+        elapsed = self.clock.monotonic() - start
         call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
         if self._hedger is not None:
             self._hedger.window(ep.name).add(elapsed)
-        return _Primed(resp, events, decoder, chunks, target)
 
     def _record_failure(self, call: _Call, target: Target, err: AiLibError, started_at: float, start: float) -> None:
         ep = target.endpoint
