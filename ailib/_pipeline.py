@@ -327,16 +327,16 @@ class Pipeline:
             metrics.incr_counter("retry.attempt", tags=tags)
             if call.attempts:
                 call.attempts[-1] = _evolve_attempt(call.attempts[-1], wait)
-            if log.isEnabledFor(logging.INFO):
-                log.info("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, _short(error))
+            if log.isEnabledFor(logging.DEBUG):  # the failure itself was logged at INFO
+                log.debug("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, _short(error))
 
         def on_stop(reason: str, error: AiLibError) -> None:
             if reason == "exhausted":
                 metrics.incr_counter("retry.exhausted", tags=tags)
             elif reason == "budget_exhausted":
                 metrics.incr_counter("retry.budget_exhausted", tags=tags)
-            if log.isEnabledFor(logging.INFO):
-                log.info("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, _short(error))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, _short(error))
 
         sleep = self.clock.sleep
         if call.cancel_event is not None and self.clock is SYSTEM_CLOCK:
