@@ -203,7 +203,7 @@ class Transport:
         self.session.close()
 
     # -- sending -------------------------------------------------------------------------
-    def _open(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle, *, stream: bool) -> urllib3.BaseHTTPResponse:
+    def _open(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> urllib3.BaseHTTPResponse:
         """Send through the session's mounted adapter (so adapters mounted by users, and
         the ``responses`` test library, see every request); return the raw response."""
         now = self.clock.monotonic()
@@ -259,7 +259,7 @@ class Transport:
 
     def send(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> HttpResponse:
         """Send a request and read the whole body, within the attempt's deadlines."""
-        resp = self._open(req, dl, handle, stream=False)
+        resp = self._open(req, dl, handle)
         try:
             body = self._read_body(resp, dl, handle)
         except BaseException:
@@ -294,7 +294,7 @@ class Transport:
 
     def open_stream(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> StreamResponse:
         """Send a streaming request; the caller reads events from the returned response."""
-        resp = self._open(req, dl, handle, stream=True)
+        resp = self._open(req, dl, handle)
         return StreamResponse(self, resp, dl, handle)
 
     # -- errors --------------------------------------------------------------------------
