@@ -190,7 +190,7 @@ class Hedger:
                 ep = br.target.endpoint
                 started = br.call.attempt_start
                 attempts.append(
-                    Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", _CANCELLED, True, ep.name)
+                    Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name)
                 )
             with self._lock:
                 self._active.discard(br)

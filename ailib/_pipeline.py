@@ -500,8 +500,9 @@ class Pipeline:
             err.model = target.model
         cancelled = isinstance(err, HedgeCancelledError)
         outcome = "cancelled" if cancelled else "error"
-        hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt
-        call.record(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, outcome, err, hedge, ep.name))
+        hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
+        error = None if cancelled else err
+        call.record(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, outcome, error, hedge, ep.name))
         if cancelled:
             return
         if log.isEnabledFor(logging.INFO):
