@@ -46,6 +46,7 @@ def test_slow_first_request_is_hedged_and_its_connection_closed():
             assert wait_for(lambda: mock.chat_requests[0].disconnected_at is not None)
             assert mock.chat_requests[0].disconnected_at - won < 0.1
     assert [(a.outcome, a.hedge) for a in resp.attempts] == [("cancelled", True), ("ok", True)]
+    assert resp.attempts[0].error is None  # a loser did not fail: it was cancelled
 
 
 def test_fast_primary_fires_no_hedge():
