@@ -10,57 +10,16 @@ extras at once. Both counts live in the same sliding window, so permits spent mo
 from __future__ import annotations
 
 import math
-import sys
 import threading
 
 from ailib.errors import ConfigurationError
+from ailib.reliability._window import _SlidingCounts
 from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RatioBudget"]
 
 # Slack for float products such as 0.29 * 100 == 28.999999999999996.
 _EPS = 1e-9
-
-
-class _SlidingCounts:
-    """Event counts per channel over a sliding window kept as ``buckets`` equal slices.
-
-    ``totals[ch]`` is the sum over the window. Slices are recycled as time passes, so
-    each update is O(buckets) at worst and O(1) in the common case. A slice is dropped
-    once it is a whole ``window`` old, so the window covers between ``window - window /
-    buckets`` and ``window`` seconds. Not thread-safe: callers hold their own lock.
-    """
-
-    __slots__ = ("_head", "_n", "_slices", "_width", "totals")
-
-    def __init__(self, window: float, channels: int, buckets: int = 10) -> None:
-        self._width = window / buckets
-        self._n = buckets
-        self._slices = [[0] * channels for _ in range(buckets)]
-        self._head = -sys.maxsize  # absolute index of the newest slice
-        self.totals = [0] * channels
-
-    def advance(self, now: float) -> list[int]:
-        """Forget slices older than the window; return the counters of the current slice."""
-        idx = int(now // self._width)
-        head = self._head
-        if idx > head:
-            n = self._n
-            totals = self.totals
-            for k in range(head + 1, head + 1 + min(idx - head, n)):
-                counts = self._slices[k % n]
-                for ch, c in enumerate(counts):
-                    if c:
-                        totals[ch] -= c
-                        counts[ch] = 0
-            self._head = head = idx
-        return self._slices[head % self._n]
-
-    def clear(self) -> None:
-        """Forget everything."""
-        for counts in self._slices:
-            counts[:] = [0] * len(counts)
-        self.totals[:] = [0] * len(self.totals)
 
 
 class RatioBudget:
