@@ -47,6 +47,14 @@ from .types import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    if name == "RedisStateStore":  # imported on first use: `import ailib` never imports redis
+        from .state.redis import RedisStateStore
+
+        return RedisStateStore
+    raise AttributeError(f"module 'ailib' has no attribute {name!r}")
+
 __all__ = [
     "AiClient",
     "AiClientBuilder",
@@ -60,6 +68,7 @@ __all__ = [
     "RateLimitPolicy",
     "HedgePolicy",
     "MemoryStateStore",
+    "RedisStateStore",
     "FallbackChain",
     "HealthCheck",
     "LoadBalancingStrategy",
