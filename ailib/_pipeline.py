@@ -489,6 +489,7 @@ class Pipeline:
         ep = target.endpoint
         elapsed = self.clock.monotonic() - start
         call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
+        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
         if self._hedger is not None:
             self._hedger.window(ep.name).add(elapsed)
 
@@ -502,9 +503,11 @@ class Pipeline:
         outcome = "cancelled" if cancelled else "error"
         hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
         error = None if cancelled else err
-        call.record(Attempt(ep.provider, target.model, started_at, self.clock.monotonic() - start, outcome, error, hedge, ep.name))
+        elapsed = self.clock.monotonic() - start
+        call.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, error, hedge, ep.name))
         if cancelled:
             return
+        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "error"})
         if log.isEnabledFor(logging.INFO):
             log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, _short(err))
         if call.on_failure is not None:

@@ -1,17 +1,25 @@
-"""Metrics: a small protocol, a no-op default, a thread-safe in-memory recorder.
+"""Metrics: a small protocol, a no-op default, a thread-safe in-memory recorder, a
+Prometheus exporter (extra ``prometheus``), and an adapter for a user's own object.
 
-Counter names emitted by ailib are listed in ``COUNTERS``.
+Counter names emitted by ailib are listed in ``COUNTERS``. ``start_timer`` is a context
+manager on every implementation here (it records an ``observe`` of the elapsed seconds).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
+import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+import weakref
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Optional, Protocol, runtime_checkable
 
-__all__ = ["Metrics", "NoopMetrics", "InMemoryMetrics", "COUNTERS", "as_metrics"]
+__all__ = ["Metrics", "NoopMetrics", "InMemoryMetrics", "PrometheusMetrics", "COUNTERS", "as_metrics"]
+
+log = logging.getLogger("ailib")
 
 COUNTERS = (
     "routing_mvp.request",
@@ -112,33 +120,190 @@ class InMemoryMetrics:
             }
 
 
+def _arity(fn: Any) -> int:
+    """How many positional arguments ``fn`` takes (a large number for ``*args``)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 3
+    n = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return 99
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+    return n
+
+
 class _Adapted:
-    """Wraps a user's object that has ``incr_counter`` (and maybe ``start_timer``) only."""
+    """Wraps a user's object that has ``incr_counter`` (and maybe ``start_timer``/``observe``).
+
+    The seed's shape is accepted: ``incr_counter(name, value)`` without tags and
+    ``start_timer(name)`` returning ``None``, a context manager, or a timer with ``stop()``.
+    How many arguments each method takes is read once here, so a ``TypeError`` raised
+    inside the user's method is never mistaken for a signature mismatch.
+    """
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self._incr = inner.incr_counter
+        self._incr_n = _arity(self._incr)
+        observe = getattr(inner, "observe", None)
+        self._observe = observe if callable(observe) else None
+        self._observe_n = _arity(observe) if self._observe is not None else 0
+        start = getattr(inner, "start_timer", None)
+        self._start = start if callable(start) else None
+        self._start_n = _arity(start) if self._start is not None else 0
+
+    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+        n = self._incr_n
+        if n >= 3:
+            self._incr(name, value, tags)
+        elif n == 2:
+            self._incr(name, value)
+        else:
+            self._incr(name)
+
+    def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
+        if self._observe is None:
+            return
+        if self._observe_n >= 3:
+            self._observe(name, seconds, tags)
+        else:
+            self._observe(name, seconds)
+
+    @contextmanager
+    def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
+        if self._start is None:
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.observe(name, time.perf_counter() - start, tags)
+            return
+        timer = self._start(name, tags) if self._start_n >= 2 else self._start(name)
+        if timer is not None and hasattr(timer, "__enter__") and hasattr(timer, "__exit__"):
+            with timer:
+                yield
+            return
+        try:
+            yield
+        finally:
+            stop = getattr(timer, "stop", None)
+            if callable(stop):
+                stop()
+
+    def __repr__(self) -> str:
+        return f"_Adapted({type(self._inner).__name__})"
+
+
+_NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
+DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+# Metric objects per registry, shared by every PrometheusMetrics on that registry (a
+# registry refuses a second metric of the same name).
+_REGISTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REGISTERED_LOCK = threading.Lock()
+
+
+def _prom_name(text: str) -> str:
+    name = _NAME_BAD.sub("_", text)
+    return "_" + name if name[:1].isdigit() else name
+
+
+def _label_name(text: str) -> str:
+    name = _prom_name(text).lstrip("_") or "tag"
+    return "tag_" + name if name in ("le", "quantile") else name
+
+
+class PrometheusMetrics:
+    """Prometheus counters and latency histograms (extra ``prometheus``).
+
+    A counter ``retry.attempt`` becomes ``ailib_retry_attempt_total``; an observation or
+    timer ``request.latency`` becomes the histogram ``ailib_request_latency_seconds``.
+    Tags become labels. A Prometheus metric has a fixed label set: with ``labels=`` every
+    metric gets exactly those labels; otherwise each metric's labels are the tag names of
+    its first use. A missing label is exported as ``""``, a tag outside the set is dropped.
+
+    ``registry`` defaults to a new ``CollectorRegistry`` (not the global one), so clients and
+    tests do not collide; pass ``prometheus_client.REGISTRY`` to use the process-wide one.
+    Serve it with ``prometheus_client.start_http_server(port, registry=m.registry)`` or read
+    ``m.exposition()``. A metrics failure never fails a call: it is logged at DEBUG.
+    """
+
+    def __init__(
+        self,
+        registry: Any = None,
+        *,
+        namespace: str = "ailib",
+        labels: Optional[Sequence[str]] = None,
+        buckets: Optional[Sequence[float]] = None,
+    ) -> None:
+        try:
+            import prometheus_client
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            from .errors import ConfigurationError
+
+            raise ConfigurationError("PrometheusMetrics needs prometheus_client: pip install 'ailib[prometheus]'") from exc
+        self._prom = prometheus_client
+        self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
+        self.namespace = _prom_name(namespace) if namespace else ""
+        self._labels = tuple(_label_name(x) for x in labels) if labels is not None else None
+        self._buckets = tuple(buckets) if buckets else DEFAULT_LATENCY_BUCKETS
+        with _REGISTERED_LOCK:
+            self._shared: dict[str, Any] = _REGISTERED.setdefault(self.registry, {})
+
+    def _full(self, name: str, suffix: str) -> str:
+        base = _prom_name(name)
+        if suffix and base.endswith(suffix):
+            base = base[: -len(suffix)]
+        return f"{self.namespace}_{base}" if self.namespace else base
+
+    def _series(self, kind: str, name: str, tags: Tags) -> Any:
+        """The labelled child of metric ``name`` for ``tags`` (creating the metric once)."""
+        # prometheus_client appends _total to a counter's name; a histogram gets _seconds here
+        full = self._full(name, "_total") if kind == "counter" else self._full(name, "_seconds") + "_seconds"
+        clean = {_label_name(k): "" if v is None else str(v) for k, v in tags.items()} if tags else {}
+        entry = self._shared.get(full)
+        if entry is None:
+            with _REGISTERED_LOCK:
+                entry = self._shared.get(full)
+                if entry is None:
+                    names = self._labels if self._labels is not None else tuple(sorted(clean))
+                    if kind == "counter":
+                        metric = self._prom.Counter(full, f"ailib counter {name}", names, registry=self.registry)
+                    else:
+                        help_text = f"ailib latency of {name}, seconds"
+                        metric = self._prom.Histogram(full, help_text, names, registry=self.registry, buckets=self._buckets)
+                    entry = (metric, names)
+                    self._shared[full] = entry
+        metric, names = entry
+        if not names:
+            return metric
+        return metric.labels(*[clean.get(n, "") for n in names])
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
         try:
-            self._inner.incr_counter(name, value, tags)
-        except TypeError:
-            self._inner.incr_counter(name, value)
+            self._series("counter", name, tags).inc(value)
+        except (ValueError, TypeError) as exc:
+            log.debug("PrometheusMetrics: counter %s not recorded: %s", name, exc)
 
     def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
-        observe = getattr(self._inner, "observe", None)
-        if observe is not None:
-            observe(name, seconds, tags)
+        try:
+            self._series("histogram", name, tags).observe(seconds)
+        except (ValueError, TypeError) as exc:
+            log.debug("PrometheusMetrics: observation %s not recorded: %s", name, exc)
 
-    def start_timer(self, name: str, tags: Tags = None) -> Any:
-        start = getattr(self._inner, "start_timer", None)
-        if start is not None:
-            try:
-                timer = start(name, tags)
-            except TypeError:
-                timer = start(name)
-            if timer is not None and hasattr(timer, "__enter__"):
-                return timer
-        return NoopMetrics().start_timer(name)
+    @contextmanager
+    def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe(name, time.perf_counter() - start, tags)
+
+    def exposition(self) -> str:
+        """The registry in the Prometheus text format (what ``/metrics`` serves)."""
+        return self._prom.generate_latest(self.registry).decode("utf-8")
 
 
 def as_metrics(obj: Any) -> Any:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import threading
+import zlib
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from flask import Flask, jsonify, request
 
@@ -36,12 +37,21 @@ from ailib.testing import Fault
 ECHO_PREFIX = "You said: "
 
 
-def echo_script(index: int, rec: Any) -> Optional[Fault]:
-    """The offline MockProvider's behaviour: every tenth call fails with 503, the rest echo."""
-    if index % 10 == 3:
-        return Fault.http_status(503)
-    messages = (rec.json or {}).get("messages") or [{}]
-    return Fault.ok(ECHO_PREFIX + str(messages[-1].get("content", "")))
+def make_echo_script() -> Callable[[int, Any], Optional[Fault]]:
+    """The offline MockProvider's behaviour: echo each message, but fail the first try of
+    one message in ten with HTTP 503 (the shared client retries it)."""
+    lock = threading.Lock()
+    failed_once: set[str] = set()
+
+    def script(index: int, rec: Any) -> Optional[Fault]:
+        messages = (rec.json or {}).get("messages") or [{}]
+        text = str(messages[-1].get("content", ""))
+        with lock:
+            fail = zlib.crc32(text.encode()) % 10 == 3 and text not in failed_once
+            failed_once.add(text)
+        return Fault.http_status(503) if fail else Fault.ok(ECHO_PREFIX + text)
+
+    return script
 
 
 def create_app(client: AiClient) -> Flask:
@@ -109,7 +119,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     from _common import provider_or_mock
 
-    with provider_or_mock(script=echo_script) as provider:
+    with provider_or_mock(script=make_echo_script()) as provider:
         client = AiClientBuilder(provider).with_retry(RetryPolicy(initial_delay=0.05, max_delay=1.0)).build()
         with client:
             app = create_app(client)
