@@ -19,61 +19,15 @@ def _print_attempts(attempts: Sequence, out=sys.stdout) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import AiClient, AiClientBuilder, ChatCompletionRequest, Message, RetryPolicy
-    from .testing import Fault, MockProvider
+    from ._demo import run
 
-    fast_retry = RetryPolicy(initial_delay=0.05, max_delay=0.2)
-    req = ChatCompletionRequest("auto", [Message.user("Tell me about reliability.")])
-    print("ailib demo: every call below goes over real HTTP to MockProviders on 127.0.0.1 (no network, no keys).\n")
-    with MockProvider(reply="Reliability is keeping promises when things fail.", name="mock-openai") as mock:
-        client = AiClientBuilder(mock.provider()).with_retry(fast_retry).build()
-        with client:
-            print("1. A plain call")
-            resp = client.chat_completion(req)
-            print(f"    answer: {resp.text!r}  usage: {resp.usage}")
-            _print_attempts(resp.attempts)
+    return run(sys.stdout)
 
-            print("\n2. Streaming")
-            with client.chat_completion_stream(req) as stream:
-                pieces = [chunk.delta_text for chunk in stream if chunk.delta_text]
-            print(f"    chunks: {pieces}")
-            _print_attempts(stream.attempts)
 
-            print("\n3. The provider fails twice with 503, then answers: retried with backoff")
-            mock.enqueue(Fault.http_status(503), Fault.http_status(503))
-            resp = client.chat_completion(req)
-            print(f"    answer: {resp.text!r}")
-            _print_attempts(resp.attempts)
+def _bench(args: argparse.Namespace) -> int:
+    from ._bench import run
 
-            print("\n4. A 429 with Retry-After: 0.3 -> the retry waits as the server asked")
-            mock.enqueue(Fault.http_status(429, retry_after="0.3"))
-            resp = client.chat_completion(req)
-            _print_attempts(resp.attempts)
-
-            print("\n5. A 401 is not retried: it fails at once, classified, with its attempts")
-            mock.enqueue(Fault.http_status(401, message="invalid api key"))
-            try:
-                client.chat_completion(req)
-            except AiLibError as err:
-                print(f"    raised {type(err).__name__}: {err}")
-                _print_attempts(err.attempts)
-
-            print("\n6. A stream cut after its first content: never a silent short answer")
-            mock.enqueue(Fault.cut_stream(after=1))
-            try:
-                with client.chat_completion_stream(req) as stream:
-                    for _ in stream:
-                        pass
-            except AiLibError as err:
-                print(f"    raised {type(err).__name__}; partial text kept: {err.partial_text!r}")
-
-            print("\n7. A connection reset before the answer is retried transparently")
-            mock.enqueue(Fault.reset())
-            resp = client.chat_completion(req)
-            _print_attempts(resp.attempts)
-    print("\nDone: see README.md for failover, hedging, rate limits and circuit breakers.")
-    del AiClient
-    return 0
+    return run(args.only, sys.stdout, sys.stderr)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -227,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="an offline tour on embedded mock providers")
     demo.set_defaults(func=_demo)
+
+    bench = sub.add_parser("bench", help="run the benchmarks in bench/ (from a clone) and print their tables")
+    bench.add_argument("only", nargs="*", help="benchmark names, e.g. overhead routing (default: all)")
+    bench.set_defaults(func=_bench)
 
     chat = sub.add_parser("chat", help="send one message")
     chat.add_argument("text")

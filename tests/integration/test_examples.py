@@ -26,7 +26,12 @@ def test_cli_demo_runs_offline():
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     proc = subprocess.run([sys.executable, "-m", "ailib", "demo"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert "attempt 1:" in proc.stdout and "RateLimitExceeded" in proc.stdout and "StreamInterruptedError" in proc.stdout
+    out = proc.stdout
+    assert "attempt 1:" in out and "RateLimitExceeded" in out and "StreamInterruptedError" in out
+    assert "answer from anthropic-mock" in out  # failover across wire formats
+    assert "raised CircuitOpenError" in out and "requests reaching the server: 0" in out
+    assert "cancelled" in out and "hedge.won" in out
+    assert "the re-run sent only 4" in out  # the resumable batch
 
 
 def test_cli_chat_against_a_mock(mock):
@@ -52,3 +57,16 @@ def test_mock_server_fault_grammar():
     faults = parse_faults("429:retry-after=1,500,reset,stall:2,cut:1,ok")
     assert [f.kind for f in faults] == ["status", "status", "reset", "stall", "cut_stream", "ok"]
     assert faults[0].headers["Retry-After"] == "1" and faults[3].seconds == 2.0
+
+
+def test_cli_bench_lists_and_rejects_unknown_names():
+    """`ailib bench NAME` with an unknown name exits 2 and lists the benchmarks it has."""
+    proc = subprocess.run([sys.executable, "-m", "ailib", "bench", "no-such"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "overhead" in proc.stderr and "hedging" in proc.stderr
+
+
+def test_cli_bench_runs_a_benchmark():
+    """`ailib bench primitives` runs that benchmark and prints its table."""
+    proc = subprocess.run([sys.executable, "-m", "ailib", "bench", "primitives"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert "### primitives" in proc.stdout and "| operation |" in proc.stdout
