@@ -76,7 +76,9 @@ def test_a_failed_attempt_sends_the_hedge_at_once():
     """A primary that fails fast triggers the hedge without waiting for the delay."""
     with MockProvider(name="a") as a, MockProvider(name="b") as b:
         a.enqueue(Fault.http_status(503))
-        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_retry(RetryPolicy(initial_delay=1.0, max_delay=1.0))
+        # a fixed 1 s backoff: the primary's own retry cannot beat the hedge (full jitter could draw ~0)
+        retry = RetryPolicy(initial_delay=1.0, max_delay=1.0, jitter=None)
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_retry(retry)
         with builder.with_hedging(HedgePolicy(delay=2.0)).build() as client:
             start = time.monotonic()
             resp = client.chat_completion(REQ)
