@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import re
 import socket
 import threading
 import warnings
@@ -43,11 +44,19 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 _READ_SIZE = 65536
 _INF = float("inf")
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
+# Custom providers and extra_headers carry credentials under any name (X-Api-Token, X-Auth ...).
+_SECRET_NAME = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
+_NOT_SECRET = frozenset({"idempotency-key"})
+
+
+def _is_secret_header(name: str) -> bool:
+    lower = name.lower()
+    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and _SECRET_NAME.search(lower) is not None)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers safe to log: credentials replaced by ``***``."""
-    return {k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in headers.items()}
+    """Headers safe to log: credentials (any header whose name looks like one) replaced by ``***``."""
+    return {k: ("***" if _is_secret_header(k) else v) for k, v in headers.items()}
 
 
 @attrs.frozen(slots=True)
@@ -85,7 +94,13 @@ class _Cancelled(ConnectionAbortedError):
 
 
 class AttemptHandle:
-    """Cancellation for one attempt: ``cancel(reason)`` shuts the attempt's socket down."""
+    """Cancellation for one attempt: ``cancel(reason)`` shuts the attempt's socket down.
+
+    The handle holds the attempt's connection only while the attempt uses it: when urllib3
+    returns the connection to the pool (a body read to its end is released at once), the
+    pool detaches it first, so a later ``cancel()`` or ``set_read_timeout()`` can never
+    touch a connection another call has taken from the pool since.
+    """
 
     __slots__ = ("_lock", "_conn", "reason", "cancelled")
 
@@ -100,6 +115,13 @@ class AttemptHandle:
             if self.cancelled:
                 raise _Cancelled("attempt cancelled")
             self._conn = conn
+            conn._ailib_handle = self  # type: ignore[attr-defined]  # read by the pool on release
+
+    def detach(self, conn: HTTPConnection) -> None:
+        """The attempt is done with ``conn`` (it goes back to the pool)."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
 
     def cancel(self, reason: Optional[AiLibError] = None) -> None:
         """Stop the attempt from any thread; its reader sees ``reason`` (or a cancellation)."""
@@ -109,15 +131,16 @@ class AttemptHandle:
             self.cancelled = True
             self.reason = reason
             conn = self._conn
-        if conn is not None:
-            _shutdown(conn)
+            if conn is not None:  # under the lock: the pool cannot take it back meanwhile
+                _shutdown(conn)
 
     def set_read_timeout(self, seconds: Optional[float]) -> None:
-        conn = self._conn
-        sock = getattr(conn, "sock", None) if conn is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.settimeout(seconds)
+        with self._lock:
+            conn = self._conn
+            sock = getattr(conn, "sock", None) if conn is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(seconds)
 
 
 def _shutdown(conn: HTTPConnection) -> None:
@@ -149,12 +172,34 @@ class _TrackedHTTPSConnection(_TrackedMixin, HTTPSConnection):
     pass
 
 
+def _detached(conn: Optional[HTTPConnection]) -> Optional[HTTPConnection]:
+    """Detach a connection going back to the pool from the attempt that used it."""
+    handle = getattr(conn, "_ailib_handle", None)
+    if handle is not None:
+        conn._ailib_handle = None  # type: ignore[union-attr]
+        handle.detach(conn)
+    return conn
+
+
 class _TrackedHTTPPool(HTTPConnectionPool):
     ConnectionCls = _TrackedHTTPConnection
+
+    def _put_conn(self, conn):  # type: ignore[no-untyped-def]
+        super()._put_conn(_detached(conn))
 
 
 class _TrackedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _TrackedHTTPSConnection
+
+    def _put_conn(self, conn):  # type: ignore[no-untyped-def]
+        super()._put_conn(_detached(conn))
+
+    def _validate_conn(self, conn):  # type: ignore[no-untyped-def]
+        # urllib3 connects early here, then warns InsecureRequestWarning on *every*
+        # unverified request; with verify=False the transport has already warned once for
+        # the host (Transport._check_url), so only the early connect is kept.
+        if conn.is_closed:
+            conn.connect()
 
 
 _POOL_CLASSES = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
@@ -198,8 +243,22 @@ class Transport:
         self.closed = False
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection.
+
+        ``Session.close()`` alone is not enough with urllib3 2: ``PoolManager.clear()`` only
+        forgets its pools, whose idle connections close when the pool object is garbage
+        collected, and a response or error the caller keeps (a finished stream, an error's
+        traceback) keeps its pool alive, so its sockets would stay open. Each pool is closed
+        here; a connection still in use is closed when it is released.
+        """
         self.closed = True
+        managers = [self._adapter.poolmanager, *self._adapter.proxy_manager.values()]
+        for manager in managers:
+            pools = manager.pools
+            for key in pools.keys():
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
         self.session.close()
 
     # -- sending -------------------------------------------------------------------------
@@ -405,7 +464,7 @@ class StreamResponse:
                 parser.flush()
                 return
             events = parser.feed(data)
-            if parser.has_partial_event and len(parser._buf) > MAX_EVENT_BYTES:
+            if parser.pending_size > MAX_EVENT_BYTES:  # one event's data lines plus its incomplete line
                 raise ProtocolError(f"a stream event exceeds {MAX_EVENT_BYTES} bytes")
             yield from events
 

@@ -26,7 +26,7 @@ from ..errors import (
 from ..types import ChatCompletionRequest, ChatCompletionResponse, StreamChunk
 from ._registry import ProviderSpec
 
-__all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response"]
+__all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
 
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded", "request_too_large"}
 _CONTEXT_TEXT = re.compile(
@@ -39,6 +39,48 @@ _NOT_FOUND_CODES = {"model_not_found", "not_found", "not_found_error"}
 # Provider codes meaning a bad/missing key even when the status is not 401/403 (Gemini: 400 API_KEY_INVALID).
 _AUTH_CODES = {"api_key_invalid"}
 _OVERLOADED_CODES = {"overloaded_error", "overloaded", "unavailable", "server_error", "api_error", "internal"}
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+# Servers and gateways echo what they were sent ("Incorrect API key provided: <key>"), and many
+# keys have no recognisable shape for errors.scrub() to catch. Every key (and secret-looking
+# header value) a wire format puts into request headers is remembered here, and server-provided
+# text is masked with them before it becomes part of an error message.
+_SECRETS: set[str] = set()
+_SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
+_MIN_SECRET = 8  # shorter values would mask ordinary words
+_longest_secret = 0
+
+
+def remember_secret(value: Optional[str]) -> None:
+    """Mask ``value`` (and a ``Scheme credential`` value's credential) in error messages from now on."""
+    global _longest_secret
+    if not isinstance(value, str):
+        return
+    for candidate in (value, value.partition(" ")[2]):
+        if len(candidate) >= _MIN_SECRET:
+            _SECRETS.add(candidate)
+            _longest_secret = max(_longest_secret, len(candidate))
+
+
+def remember_headers(api_key: Optional[str], headers: Mapping[str, str]) -> None:
+    remember_secret(api_key)
+    for name, value in headers.items():
+        if _SECRET_HEADER.search(name):
+            remember_secret(value)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every remembered secret replaced by ``***``."""
+    for secret in tuple(_SECRETS):
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def clip(text: str, n: int) -> str:
+    """The first ``n`` characters of ``text``, masked first, so a secret cut at the edge cannot show half of itself."""
+    return mask_secrets(text[: n + _longest_secret])[:n]
 
 
 def classify_http_error(
@@ -54,6 +96,7 @@ def classify_http_error(
 ) -> AiLibError:
     """Map an HTTP status plus the provider's error codes/message onto the error tree."""
     codes_l = {c.lower() for c in codes if c}
+    message = mask_secrets(message)
     kw: dict[str, Any] = dict(
         provider=provider,
         model=model,
@@ -92,7 +135,7 @@ def _host_of(url: str) -> str:
 
 
 def _snippet(body: bytes) -> str:
-    text = body[:300].decode("utf-8", "replace")
+    text = mask_secrets(body[: 300 + 4 * _longest_secret].decode("utf-8", "replace"))
     text = re.sub(r"<[^>]*>", " ", text)
     text = " ".join(text.split())
     return text[:160]
@@ -105,7 +148,7 @@ def error_from_response(
     message, codes, data = "", (), None
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
         data = None
     if isinstance(data, (dict, list)):
         try:
@@ -132,8 +175,10 @@ def decode_body(
         raise ProtocolError("empty response body", **kw)
     try:
         data = json.loads(body)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"malformed JSON in response ({exc.msg} at byte {exc.pos})", **kw) from None
+    except (ValueError, RecursionError) as exc:  # bytes that are not UTF-8; nesting deeper than the parser goes
+        raise ProtocolError(f"malformed JSON in response ({type(exc).__name__}: {exc})", **kw) from None
     if not isinstance(data, dict):
         raise ProtocolError(f"expected a JSON object, got {type(data).__name__}", **kw)
     try:
@@ -141,7 +186,7 @@ def decode_body(
     except AiLibError:
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-        raise ProtocolError(f"unexpected {wire.name} response shape: {type(exc).__name__}: {exc}", **kw) from None
+        raise ProtocolError(f"unexpected {wire.name} response shape: {type(exc).__name__}: {mask_secrets(str(exc))}", **kw) from None
 
 
 class StreamDecoder:
@@ -172,8 +217,8 @@ class StreamDecoder:
     def _json(self, data: str) -> Any:
         try:
             return json.loads(data)
-        except ValueError:
-            raise ProtocolError(f"malformed JSON in stream event: {data[:80]!r}", provider=self.provider, model=self.model) from None
+        except (ValueError, RecursionError):
+            raise ProtocolError(f"malformed JSON in stream event: {clip(data, 80)!r}", provider=self.provider, model=self.model) from None
 
 
 class WireFormat:
@@ -192,6 +237,7 @@ class WireFormat:
         headers.update(spec.headers)
         if extra:
             headers.update(extra)
+        remember_headers(api_key, headers)
         return headers
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:

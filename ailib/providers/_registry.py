@@ -6,12 +6,13 @@ import enum
 import os
 from collections.abc import Mapping
 from typing import Any, Optional, Union
+from urllib.parse import urlsplit
 
 import attrs
 
 from ..errors import ConfigurationError
 
-__all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model"]
+__all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model", "check_base_url"]
 
 
 class Provider(enum.Enum):
@@ -92,12 +93,25 @@ class ProviderSpec:
         if not url:
             var = f"{self.env_prefix}_BASE_URL" if self.env_prefix else "a base URL"
             raise ConfigurationError(f"no base URL for {self.name}: set {var} or pass ConnectionOptions(base_url=...)", provider=self.name)
-        if not url.lower().startswith(("http://", "https://")):
-            raise ConfigurationError(f"base URL for {self.name} must be http(s), got {url!r}", provider=self.name)
-        return url.rstrip("/")
+        return check_base_url(url, self.name)
 
     def supports(self) -> tuple[str, ...]:
         return tuple(name for name in ("streaming", "tools", "images") if getattr(self, name))
+
+
+def check_base_url(url: Any, name: str) -> str:
+    """``url`` without a trailing slash if it is an http(s) URL with a host; else ConfigurationError."""
+    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        raise ConfigurationError(f"base URL for {name} must be http(s), got {url!r}", provider=name)
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        host = None
+    if not host or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigurationError(f"base URL for {name} must be an http(s) URL with a host, got {url!r}", provider=name)
+    return url.rstrip("/")
 
 
 def _spec(name: str, prefix: str, base_url: Optional[str], model: str, fmt: str = "openai", **kw: Any) -> ProviderSpec:

@@ -35,7 +35,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets, remember_headers
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -202,6 +202,7 @@ class AnthropicFormat(WireFormat):
         headers.update(spec.headers)
         if extra:
             headers.update(extra)
+        remember_headers(api_key, headers)
         return headers
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
@@ -323,14 +324,14 @@ class AnthropicStreamDecoder(StreamDecoder):
             return []
         data = self._json(event.data)
         if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
         try:
             return self._handle(data.get("type") or event.event, data)
         except AiLibError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
             raise ProtocolError(
-                f"unexpected anthropic stream event shape: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+                f"unexpected anthropic stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
             ) from None
 
     def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:

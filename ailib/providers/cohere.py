@@ -38,7 +38,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -246,7 +246,7 @@ class CohereStreamDecoder(StreamDecoder):
             return []
         data = self._json(event.data)
         if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
         kind = data.get("type") or data.get("event_type") or event.event
         try:
             return self._handle(kind, data)
@@ -254,7 +254,7 @@ class CohereStreamDecoder(StreamDecoder):
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
             raise ProtocolError(
-                f"unexpected cohere stream event shape: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+                f"unexpected cohere stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
             ) from None
 
     def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:

@@ -10,7 +10,7 @@ import attrs
 
 from ..errors import ConfigurationError
 from ._formats import USER_FORMATS
-from ._registry import ProviderSpec
+from ._registry import ProviderSpec, check_base_url
 
 __all__ = ["CustomProviderBuilder"]
 
@@ -30,9 +30,7 @@ class CustomProviderBuilder:
         return self
 
     def with_base_url(self, url: str) -> CustomProviderBuilder:
-        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            raise ConfigurationError(f"base URL for {self._spec.name} must be http(s), got {url!r}")
-        return self._set(base_url=url.rstrip("/"))
+        return self._set(base_url=check_base_url(url, self._spec.name))
 
     def with_api_key_env(self, variable: str) -> CustomProviderBuilder:
         if not isinstance(variable, str) or not _ENV_NAME.match(variable):

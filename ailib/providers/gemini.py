@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
 from ._registry import ProviderSpec
 
 __all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
@@ -358,14 +358,14 @@ class GeminiStreamDecoder(StreamDecoder):
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
         if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
         try:
             return self._handle(data)
         except AiLibError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
             raise ProtocolError(
-                f"unexpected gemini stream event shape: {type(exc).__name__}: {exc}", provider=self.provider, model=self.model
+                f"unexpected gemini stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
             ) from None
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:

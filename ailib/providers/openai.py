@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from .._sse import SseEvent
-from ..errors import ProtocolError
+from ..errors import AiLibError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -21,7 +21,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
 from ._registry import ProviderSpec
 
 __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
@@ -77,7 +77,7 @@ def decode_arguments(raw: Any) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw
 
 
@@ -190,6 +190,8 @@ class OpenAIFormat(WireFormat):
         err = data.get("error", data) if isinstance(data, dict) else {}
         if isinstance(err, str):
             return err, ()
+        if not isinstance(err, Mapping):  # "error": null / a number / a list
+            return (str(data.get("message") or "") if isinstance(data, dict) else ""), ()
         message = str(err.get("message") or data.get("message") or "")
         codes = tuple(str(err[k]) for k in ("code", "type", "status") if err.get(k))
         return message, codes
@@ -213,13 +215,22 @@ class OpenAIStreamDecoder(StreamDecoder):
         if event.data == "[DONE]":
             self.done = True
             return [self._last_chunk()]
-        if event.event == "error":
-            data = self._json(event.data)
-            message, codes = OpenAIFormat().error_details(data)
-            raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
         data = self._json(event.data)
-        if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {event.data[:80]!r}", provider=self.provider, model=self.model)
+        try:
+            if event.event == "error":
+                message, codes = OpenAIFormat().error_details(data)
+                raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+            if not isinstance(data, dict):
+                raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
+            return self._handle(data)
+        except AiLibError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise ProtocolError(
+                f"unexpected openai stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
+            ) from None
+
+    def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data:
             message, codes = OpenAIFormat().error_details(data)
             raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)

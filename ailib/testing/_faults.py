@@ -115,14 +115,28 @@ class Fault:
 
     @classmethod
     def drip(cls, interval: float = 1.0) -> Fault:
-        """Send the normal answer one byte every ``interval`` seconds."""
+        """Send the normal answer (JSON, or the event stream when streaming) one byte every ``interval`` seconds."""
         return cls("drip", seconds=interval)
 
     @classmethod
+    def mislabeled(cls, content_type: str) -> Fault:
+        """The normal answer (JSON, or the event stream when streaming) under the wrong ``content_type``."""
+        return cls("mislabeled", content_type=content_type)
+
+    @classmethod
+    def interleave(cls, raw: bytes, after: int = 0) -> Fault:
+        """A normal stream with the bytes ``raw`` (e.g. unknown SSE events) inserted after ``after``
+        content events; a non-streaming request gets the normal answer."""
+        return cls("interleave", body=raw, after=after)
+
+    @classmethod
     def redirect(cls, location: str, status: int = 307) -> Fault:
+        """Answer with ``status`` and ``Location: location`` (an empty body)."""
         return cls("raw", status=status, headers={"Location": location}, body=b"", content_type="text/plain")
 
     @classmethod
     def giant(cls, size: int) -> Fault:
-        """A 200 JSON answer of ``size`` bytes."""
+        """A valid answer of about ``size`` bytes in the format's shape: one JSON body with a
+        huge text (``Content-Length`` set), or when streaming, an event stream of 64 KiB text
+        events. The server never holds more than one block in memory."""
         return cls("giant", size=size)

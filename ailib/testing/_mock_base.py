@@ -10,7 +10,7 @@ from ._faults import Reply
 
 def sse(data: Any, event: Optional[str] = None) -> bytes:
     """One SSE frame; ``data`` is JSON-encoded unless it is already a string."""
-    text = data if isinstance(data, str) else json.dumps(data)
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)  # raw UTF-8, as providers send
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {text}\n\n".encode()
 

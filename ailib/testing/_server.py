@@ -12,6 +12,7 @@ import json
 import random
 import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -31,6 +32,9 @@ _MOCK_FORMATS = {
     "gemini": "ailib.testing._mock_gemini:GeminiMock",
     "cohere": "ailib.testing._mock_cohere:CohereMock",
 }
+
+_FILL = "@@GIANT-FILL@@"  # where Fault.giant's filler goes in the format's success body
+_BLOCK = 65536
 
 Script = Union[Sequence[Fault], Callable[[int, "RecordedRequest"], Optional[Fault]]]
 
@@ -82,6 +86,19 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # quiet: faults are expected
         pass
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        context = self.owner.ssl_context
+        if context is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(5.0)  # the TLS handshake runs in the connection's own thread, not the accept loop
+        tls = context.wrap_socket(request, server_side=True)  # takes over the socket: close the TLS one
+        try:
+            tls.settimeout(None)
+            super().finish_request(tls, client_address)
+        finally:
+            self.shutdown_request(tls)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -151,6 +168,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return True
             if owner._stopping.is_set():
                 return False
+            if isinstance(conn, ssl.SSLSocket):  # no MSG_PEEK on TLS: wait without noticing a hang-up
+                time.sleep(min(left, 0.005))
+                continue
             try:
                 readable, _, _ = select.select([conn], [], [], min(left, 0.005))
                 if readable and conn.recv(1, socket.MSG_PEEK) == b"":
@@ -176,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
 
     def _json(self, status: int, obj: Any, headers: Optional[dict[str, str]] = None) -> None:
-        data = json.dumps(obj).encode()
+        data = json.dumps(obj, ensure_ascii=False).encode()
         self._send_head(status, "application/json", len(data), headers)
         self.wfile.write(data)
 
@@ -243,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reset()
 
     def _fault_reset_mid_body(self, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest) -> None:
-        data = json.dumps(fmt.success(self.server.owner.reply, model)).encode()
+        data = json.dumps(fmt.success(self.server.owner.reply, model), ensure_ascii=False).encode()
         self._send_head(200, "application/json", len(data))
         self.wfile.write(data[: len(data) // 2])
         self.wfile.flush()
@@ -278,26 +298,57 @@ class _Handler(BaseHTTPRequestHandler):
             self._end_chunks()
 
     def _fault_drip(self, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest) -> None:
-        data = json.dumps(fmt.success(self.server.owner.reply, model)).encode()
-        self._send_head(200, "application/json", len(data))
+        reply = self.server.owner.reply
+        if stream:
+            opening, content, closing = self._events(fmt, reply, model)
+            data = b"".join([*opening, *content, *closing])
+            self._send_head(200, "text/event-stream", None)
+        else:
+            data = json.dumps(fmt.success(reply, model), ensure_ascii=False).encode()
+            self._send_head(200, "application/json", len(data))
         for i in range(len(data)):
             try:
-                self.wfile.write(data[i : i + 1])
+                self.wfile.write(b"%x\r\n%s\r\n" % (1, data[i : i + 1]) if stream else data[i : i + 1])
             except OSError:
                 rec.disconnected_at = time.monotonic()
                 self.close_connection = True
                 return
             if not self._wait(fault.seconds or 1.0, rec):
                 return
+        if stream:
+            self._end_chunks()
+
+    def _fault_mislabeled(self, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest) -> None:
+        reply = self.server.owner.reply
+        if stream:
+            opening, content, closing = self._events(fmt, reply, model)
+            data = b"".join([*opening, *content, *closing])
+        else:
+            data = json.dumps(fmt.success(reply, model), ensure_ascii=False).encode()
+        self._send_head(200, fault.content_type, len(data))
+        self.wfile.write(data)
+
+    def _fault_interleave(self, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest) -> None:
+        if not stream:
+            self._fault_ok(Fault("ok"), fmt, stream, model, rec)
+            return
+        opening, content, closing = self._events(fmt, self.server.owner.reply, model)
+        self._send_head(200, "text/event-stream", None)
+        for frame in [*opening, *content[: fault.after], fault.body or b"", *content[fault.after :], *closing]:
+            if not self._chunk(frame):
+                return
+        self._end_chunks()
 
     def _fault_giant(self, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest) -> None:
-        head = b'{"id":"giant","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"'
-        tail = b'"}}]}'
+        if stream:
+            self._giant_stream(fault, fmt, model, rec)
+            return
+        head, tail = json.dumps(fmt.success(Reply(_FILL), model)).encode().split(_FILL.encode(), 1)
         filler = max(0, fault.size - len(head) - len(tail))
         self._send_head(200, "application/json", len(head) + filler + len(tail))
         try:
             self.wfile.write(head)
-            block = b"x" * 65536
+            block = b"x" * _BLOCK
             while filler > 0:
                 n = min(filler, len(block))
                 self.wfile.write(block[:n])
@@ -306,6 +357,28 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             rec.disconnected_at = time.monotonic()
             self.close_connection = True
+
+    def _giant_stream(self, fault: Fault, fmt: MockFormat, model: str, rec: RecordedRequest) -> None:
+        """An event stream of ``_BLOCK``-character text events adding up to about ``fault.size`` bytes."""
+        opening, content, closing = self._events(fmt, Reply("x" * (3 * _BLOCK)), model)
+        first, middle, last = content  # three pieces: the first opens the text block, the last closes it
+        fixed = sum(len(f) for f in (*opening, first, last, *closing))
+        repeats = max(0, (fault.size - fixed) // len(middle))
+        self._send_head(200, "text/event-stream", None)
+        frames = [*opening, first]
+        for frame in frames:
+            if not self._chunk(frame):
+                rec.disconnected_at = time.monotonic()
+                return
+        for _ in range(repeats):
+            if not self._chunk(middle):
+                rec.disconnected_at = time.monotonic()
+                return
+        for frame in (last, *closing):
+            if not self._chunk(frame):
+                rec.disconnected_at = time.monotonic()
+                return
+        self._end_chunks()
 
 
 class MockProvider:
@@ -326,6 +399,7 @@ class MockProvider:
         port: int = 0,
         event_interval: float = 0.0,
         name: str = "mock",
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         self._formats = _load_formats()
         if wire_format not in self._formats:
@@ -335,6 +409,7 @@ class MockProvider:
         self.reply = reply if isinstance(reply, Reply) else Reply(reply)
         self.api_key = api_key
         self.event_interval = event_interval
+        self.ssl_context = ssl_context  # serve HTTPS with this server-side context
         self._latency_spec = latency
         self._rng = random.Random(0)
         self._faults: deque[Fault] = deque()
@@ -359,7 +434,7 @@ class MockProvider:
             return self
         self._server = _Server(self)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"MockProvider-{self._port}", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"MockProvider-{self._port}", daemon=True)
         self._thread.start()
         return self
 
@@ -395,7 +470,8 @@ class MockProvider:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,33 @@
+"""The fault matrix in the docs is the suite's own table, and the table is well-formed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .matrix import CASES, block, render
+from .test_matrix import PARAMS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "bench/README.md"])
+def test_documented_matrix_is_the_rendered_suite(doc: str) -> None:
+    """The table between the chaos-matrix markers equals render() (refresh: python bench/chaos_matrix.py --write)."""
+    assert block((ROOT / doc).read_text(encoding="utf-8")) == render()
+
+
+def test_readme_places_the_matrix_under_its_own_heading() -> None:
+    """README.md has a '## Reliability matrix' section that holds the markers."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Reliability matrix\n", 1)[1].split("\n## ", 1)[0]
+    assert "<!-- chaos-matrix:start -->" in section and "<!-- chaos-matrix:end -->" in section
+
+
+def test_every_cell_of_the_table_is_a_collected_test() -> None:
+    """Each non-n/a cell of every row is run once per wire format, and row ids are unique."""
+    assert len({c.id for c in CASES}) == len(CASES)
+    cells = sum(1 for c in CASES for out in (c.plain, c.stream) if out is not None)
+    assert all(c.plain is not None or c.stream is not None for c in CASES)
+    assert len(PARAMS) == cells * 4
