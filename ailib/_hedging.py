@@ -174,6 +174,7 @@ class Hedger:
                     raise payload
         finally:
             self._finish(call, branches)
+            self._drain(events)
 
     def _finish(self, call: _Call, branches: list) -> None:
         """Cancel the losers and merge every branch's attempts into the call, in start order."""
@@ -201,28 +202,36 @@ class Hedger:
         try:
             result = self.pipeline._run_target(br.call, br.target, stream)
         except AiLibError as err:
-            with br.lock:
-                if br.cancelled:
-                    return
-                br.done = True
-            events.put(("error", br, err))
+            self._publish(br, events, "error", err)
             return
         except BaseException as exc:
-            with br.lock:
-                if br.cancelled:
-                    return
-                br.done = True
-            err = NetworkError(f"hedged attempt failed unexpectedly: {type(exc).__name__}: {exc}")
-            events.put(("error", br, err))
+            self._publish(br, events, "error", NetworkError(f"hedged attempt failed unexpectedly: {type(exc).__name__}: {exc}"))
             return
-        with br.lock:
-            lost = br.cancelled
-            if not lost:
-                br.done = True
-        if lost:
+        if not self._publish(br, events, "ok", result):
             self.pipeline.discard(result)
-            return
-        events.put(("ok", br, result))
+
+    @staticmethod
+    def _publish(br: _Branch, events: queue.SimpleQueue, kind: str, payload: Any) -> bool:
+        """Hand a branch's outcome to the caller unless it was cancelled. Under the branch's
+        lock, so a result is either queued before ``_finish`` cancels the branch (and then
+        drained by ``_drain``) or sees the cancellation here: never left behind unread."""
+        with br.lock:
+            if br.cancelled:
+                return False
+            br.done = True
+            events.put((kind, br, payload))
+            return True
+
+    def _drain(self, events: queue.SimpleQueue) -> None:
+        """Release results that arrived after the race was decided (a second stream that
+        also opened): nobody will read them, so their connections are closed now."""
+        while True:
+            try:
+                kind, _br, payload = events.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "ok":
+                self.pipeline.discard(payload)
 
 
 def _moves_on(err: AiLibError) -> bool:

@@ -616,7 +616,7 @@ class ChatStream:
             attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, "error", cause, a.hedge, a.endpoint)
         partial = self.text
         return StreamInterruptedError(
-            f"stream interrupted after {len(partial)} characters: {type(cause).__name__}: {cause}",
+            f"stream interrupted after {len(partial)} characters: {type(cause).__name__}: {cause.message}",
             partial_text=partial,
             cause=cause,
             provider=self.provider,

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ThreadPoolExecutor
+from typing import Optional
 
 from ailib import AiClientBuilder, AiLibError, ChatCompletionRequest, Message, RetryPolicy
 from ailib.testing import Fault, MockProvider
 
 
-def amplification(calls: int, budget: "float | None") -> float:
+def amplification(calls: int, budget: Optional[float]) -> float:
     with MockProvider(script=lambda i, rec: Fault.http_status(503)) as mock:
         policy = RetryPolicy(max_attempts=3, initial_delay=0.0, max_delay=0.0, retry_budget=budget)
         client = AiClientBuilder(mock.provider()).with_retry(policy).without_circuit_breaker().build()
