@@ -214,6 +214,35 @@ class StreamDecoder:
                 f"stream ended without {self.terminal_name} (cut short)", provider=self.provider, model=self.model, request_sent=True
             )
 
+    format_name = "stream"  # named in shape errors
+
+    def _event_object(self, event: SseEvent, *, unwrap_list: bool = False) -> Optional[dict]:
+        """The event's JSON object; None for a blank event or after the terminal one."""
+        if self.done or not event.data.strip():
+            return None
+        data = self._json(event.data)
+        if unwrap_list and isinstance(data, list) and len(data) == 1:
+            data = data[0]
+        if not isinstance(data, dict):
+            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
+        return data
+
+    def _dispatch(self, handle: Any, *args: Any) -> list[StreamChunk]:
+        """Run a format's event handler; a missing field or wrong type is a ProtocolError."""
+        try:
+            return handle(*args)
+        except AiLibError:
+            raise
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            raise ProtocolError(
+                f"unexpected {self.format_name} stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}",
+                provider=self.provider,
+                model=self.model,
+            ) from None
+
+    def _chunk(self, text: str = "", deltas: tuple = ()) -> list[StreamChunk]:
+        return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
+
     def _json(self, data: str) -> Any:
         try:
             return json.loads(data)

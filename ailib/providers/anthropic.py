@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sse import SseEvent
-from ..errors import AiLibError, InvalidRequestError, ProtocolError
+from ..errors import AiLibError, InvalidRequestError
 from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -35,7 +35,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets, remember_headers
+from ._base import StreamDecoder, WireFormat, classify_http_error, remember_headers
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -311,6 +311,7 @@ class AnthropicStreamDecoder(StreamDecoder):
     """Named SSE events: message_start, content_block_*, message_delta, message_stop (terminal)."""
 
     terminal_name = "the message_stop event"
+    format_name = "anthropic"
 
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
@@ -320,22 +321,8 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
-        if self.done or not event.data.strip():
-            return []
-        data = self._json(event.data)
-        if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
-        try:
-            return self._handle(data.get("type") or event.event, data)
-        except AiLibError:
-            raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise ProtocolError(
-                f"unexpected anthropic stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
-            ) from None
-
-    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
-        return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
+        data = self._event_object(event)
+        return [] if data is None else self._dispatch(self._handle, data.get("type") or event.event, data)
 
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
         if kind == "content_block_delta":

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._sse import SseEvent
-from ..errors import AiLibError, InvalidRequestError, ProtocolError, ProviderError
+from ..errors import AiLibError, InvalidRequestError, ProviderError
 from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -38,7 +38,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
+from ._base import StreamDecoder, WireFormat, classify_http_error
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -236,29 +236,17 @@ class CohereStreamDecoder(StreamDecoder):
     """message-start, content-*, tool-call-*, message-end (terminal); others are ignored."""
 
     terminal_name = "the message-end event"
+    format_name = "cohere"
 
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._tools: dict[int, list[Any]] = {}  # event index -> [ordinal, id, name, argument fragments]
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
-        if self.done or not event.data.strip():
+        data = self._event_object(event)
+        if data is None:
             return []
-        data = self._json(event.data)
-        if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
-        kind = data.get("type") or data.get("event_type") or event.event
-        try:
-            return self._handle(kind, data)
-        except AiLibError:
-            raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise ProtocolError(
-                f"unexpected cohere stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
-            ) from None
-
-    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
-        return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
+        return self._dispatch(self._handle, data.get("type") or data.get("event_type") or event.event, data)
 
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
         if kind in ("content-delta", "content-start"):

@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
+from ._base import StreamDecoder, WireFormat, classify_http_error
 from ._registry import ProviderSpec
 
 __all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
@@ -343,6 +343,7 @@ class GeminiStreamDecoder(StreamDecoder):
     """Each event is a whole response; the one carrying a ``finishReason`` is terminal."""
 
     terminal_name = "a chunk with a finishReason"
+    format_name = "gemini"
 
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
@@ -352,21 +353,8 @@ class GeminiStreamDecoder(StreamDecoder):
         self._response_id = ""
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
-        if self.done or not event.data.strip():
-            return []
-        data = self._json(event.data)
-        if isinstance(data, list) and len(data) == 1:
-            data = data[0]
-        if not isinstance(data, dict):
-            raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
-        try:
-            return self._handle(data)
-        except AiLibError:
-            raise
-        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-            raise ProtocolError(
-                f"unexpected gemini stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
-            ) from None
+        data = self._event_object(event, unwrap_list=True)
+        return [] if data is None else self._dispatch(self._handle, data)
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data and "candidates" not in data:
