@@ -189,6 +189,13 @@ def decode_body(
         raise ProtocolError(f"unexpected {wire.name} response shape: {type(exc).__name__}: {mask_secrets(str(exc))}", **kw) from None
 
 
+def error_object(data: Any) -> Mapping:
+    """The JSON object an error body holds (some streams wrap it in a one-item list)."""
+    if isinstance(data, list) and data:
+        data = data[0]
+    return data if isinstance(data, Mapping) else {}
+
+
 class StreamDecoder:
     """Turns one stream's SSE events into ``StreamChunk``s; ``finish`` checks it ended properly."""
 
@@ -284,9 +291,19 @@ class WireFormat:
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         raise NotImplementedError
 
+    error_code_keys: tuple[str, ...] = ("code", "type", "status")  # fields of the error object, in order
+
     def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
-        """(message, codes) from a parsed error body."""
-        raise NotImplementedError
+        """(message, codes) from a parsed error body: ``{"error": {...}}``, ``{"error": "text"}``,
+        a bare error object, or one wrapped in a list; anything else gives no codes."""
+        top = error_object(data)
+        err = top.get("error", top)
+        if isinstance(err, str):
+            return err, ()
+        if not isinstance(err, Mapping):  # "error": null, a number, a list
+            return str(top.get("message") or ""), ()
+        message = str(err.get("message") or top.get("message") or "")
+        return message, tuple(str(err[k]) for k in self.error_code_keys if err.get(k))
 
     def decode_models(self, data: Any) -> list[str]:
         raise NotImplementedError

@@ -271,16 +271,10 @@ class AnthropicFormat(WireFormat):
             raw=data,
         )
 
+    error_code_keys = ("type", "code")
+
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return AnthropicStreamDecoder(provider=provider, model=model)
-
-    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
-        err = data.get("error", data) if isinstance(data, dict) else {}
-        if isinstance(err, str):
-            return err, ()
-        message = str(err.get("message") or "")
-        codes = tuple(str(err[k]) for k in ("type", "code") if err.get(k))
-        return message, codes
 
     def decode_models(self, data: Any) -> list[str]:
         return [str(m["id"]) for m in data["data"]]

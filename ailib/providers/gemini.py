@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, classify_http_error, error_object
 from ._registry import ProviderSpec
 
 __all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
@@ -323,11 +323,12 @@ class GeminiFormat(WireFormat):
         return GeminiStreamDecoder(provider=provider, model=model)
 
     def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
-        if isinstance(data, list) and data:  # the non-SSE stream wraps errors in an array
-            data = data[0]
-        err = data.get("error", data) if isinstance(data, Mapping) else {}
+        top = error_object(data)
+        err = top.get("error", top)
         if isinstance(err, str):
             return err, ()
+        if not isinstance(err, Mapping):
+            return str(top.get("message") or ""), ()
         message = str(err.get("message") or "")
         codes = [str(err["status"])] if err.get("status") else []
         for detail in err.get("details") or ():

@@ -186,16 +186,6 @@ class OpenAIFormat(WireFormat):
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return OpenAIStreamDecoder(provider=provider, model=model)
 
-    def error_details(self, data: Any) -> tuple[str, tuple[str, ...]]:
-        err = data.get("error", data) if isinstance(data, dict) else {}
-        if isinstance(err, str):
-            return err, ()
-        if not isinstance(err, Mapping):  # "error": null / a number / a list
-            return (str(data.get("message") or "") if isinstance(data, dict) else ""), ()
-        message = str(err.get("message") or data.get("message") or "")
-        codes = tuple(str(err[k]) for k in ("code", "type", "status") if err.get(k))
-        return message, codes
-
     def decode_models(self, data: Any) -> list[str]:
         return [str(m["id"]) for m in data["data"]]
 

@@ -182,3 +182,20 @@ def test_all_providers_failed_keeps_errors_in_order():
 def test_top_level_reexports_errors():
     """Errors are importable from the top-level package too."""
     assert ailib.RateLimitExceeded is E.RateLimitExceeded
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic", "gemini"])
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"error": None, "message": "top-level"}, ("top-level", ())),
+        ({"error": "plain text"}, ("plain text", ())),
+        ([{"error": {"message": "wrapped"}}], ("wrapped", ())),
+        ("not an object", ("", ())),
+    ],
+)
+def test_error_details_handle_odd_shapes_in_every_format(fmt, body, expected):
+    """Every format reads odd error bodies (null error, text error, list-wrapped, non-object) without raising."""
+    from ailib.providers._formats import get_wire_format
+
+    assert get_wire_format(fmt).error_details(body) == expected
