@@ -1,6 +1,6 @@
 """ailib: one client API over many LLM providers, with reliability around every call."""
 
-from ._pipeline import ChatStream
+from .call.stream import ChatStream
 from .client import AiClient, AiClientBuilder
 from .errors import (
     AiLibError,

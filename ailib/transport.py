@@ -69,6 +69,7 @@ class HttpRequest:
     body: Optional[bytes] = attrs.field(default=None, repr=lambda b: f"<{len(b)} bytes>" if b else "None")
     verify: object = True  # True, False or a CA bundle path
     proxy: Optional[str] = attrs.field(default=None, repr=False)
+    stream: bool = False  # True: ``send`` returns an open ``StreamResponse``
 
 
 @attrs.frozen(slots=True)
@@ -316,8 +317,11 @@ class Transport:
             self._warned.add(("verify", host))
             warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=6)
 
-    def send(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> HttpResponse:
-        """Send a request and read the whole body, within the attempt's deadlines."""
+    def send(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> HttpResponse | StreamResponse:
+        """Send a request; read the whole body within the attempt's deadlines, or, for
+        ``req.stream``, return the open stream (the caller reads its events)."""
+        if req.stream:
+            return self.open_stream(req, dl, handle)
         resp = self._open(req, dl, handle)
         try:
             body = self._read_body(resp, dl, handle)

@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from .._endpoint import Endpoint, Target
-from .._pipeline import Router
 from ..types import ChatCompletionRequest
+from .base import Router
+from .endpoint import Endpoint, Target
 from .model_array import LoadBalancingStrategy
 
 __all__ = ["ChainRouter", "Stats"]
@@ -78,6 +78,10 @@ class ChainRouter(Router):
 
     def endpoints(self) -> Sequence[Endpoint]:
         return self._endpoints
+
+    def close(self) -> None:
+        if self._health is not None:
+            self._health.close()
 
     # -- the plan ---------------------------------------------------------------------------
     def plan(self, request: ChatCompletionRequest) -> list:

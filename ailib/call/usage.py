@@ -10,9 +10,9 @@ from typing import Any, Optional
 
 import attrs
 
-from .errors import ConfigurationError
-from .reliability.ratelimit import estimate_tokens
-from .types import ChatCompletionRequest, Usage
+from ..errors import ConfigurationError
+from ..reliability.ratelimit import estimate_tokens
+from ..types import ChatCompletionRequest, Usage
 
 __all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
 
