@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .._fork import register_after_fork
 from ..errors import ConfigurationError
 from .memory import _check_ttl
 
@@ -55,6 +56,7 @@ class SQLiteCache:
         self._conn: Optional[sqlite3.Connection] = None
         self._pid = 0
         self._writes = 0
+        register_after_fork(self)  # a lock held by another thread at fork must not stay held in the child
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
