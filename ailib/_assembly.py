@@ -14,12 +14,12 @@ import attrs
 
 from .call import Pipeline
 from .call.usage import PriceTable
+from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
 from .metrics import as_metrics
 from .options import DEFAULT_POOL_SIZE, ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
-from .reliability.clock import SYSTEM_CLOCK, Clock
 from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy

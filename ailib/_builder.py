@@ -9,12 +9,12 @@ import attrs
 
 from ._assembly import Config
 from .call.usage import PriceTable
+from .clock import Clock
 from .errors import ConfigurationError
 from .metrics import as_metrics
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy
-from .reliability.clock import Clock
 from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy

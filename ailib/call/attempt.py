@@ -10,9 +10,9 @@ import json
 import logging
 from typing import Any, Callable, Optional
 
+from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
 from ..providers._base import decode_body, error_from_response
-from ..reliability.clock import Clock
 from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
 from ..types import Attempt, StreamChunk

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
 from ..reliability.circuit import is_breaker_failure
-from ..reliability.clock import Clock
 from ..reliability.ratelimit import estimate_tokens
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState

@@ -21,8 +21,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
+from .._fork import register_after_fork
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, DeadlineExceededError, NetworkError
-from ..reliability.clock import SYSTEM_CLOCK, Clock
 from ..reliability.hedge import HedgePolicy, LatencyWindow
 from ..routing.endpoint import Endpoint, Target
 from ..types import Attempt
@@ -77,6 +78,7 @@ class Hedger:
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
         self._active: set[_Race] = set()
+        register_after_fork(self)
 
     def window(self, name: str) -> LatencyWindow:
         w = self.latency.get(name)
@@ -143,6 +145,8 @@ class Hedger:
         self._executor = None
         self._active = set()
         self.timer._after_fork_in_child()
+        for window in list(self.latency.values()):  # the samples carry over; a lock held mid-fork must not
+            window._after_fork_in_child()
 
 
 class _Race:

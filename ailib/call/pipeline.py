@@ -16,8 +16,8 @@ import random
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError
-from ..reliability.clock import SYSTEM_CLOCK, Clock
 from ..reliability.hedge import HedgePolicy
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router

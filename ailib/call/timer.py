@@ -16,7 +16,7 @@ import logging
 import threading
 from typing import Any, Callable, Optional
 
-from ..reliability.clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["Timer", "TimerEntry"]
 

@@ -15,8 +15,9 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from ..errors import ConfigurationError
-from ..reliability.clock import SYSTEM_CLOCK, Clock
+from .._fork import register_after_fork
+from .._validators import number
+from ..clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["HealthCheck", "HealthMonitor", "Probe"]
 
@@ -24,9 +25,7 @@ log = logging.getLogger("ailib")
 Probe = Callable[[Any, "HealthCheck"], bool]  # (endpoint, check) -> healthy?
 
 
-def _positive(_inst: Any, attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigurationError(f"HealthCheck.{attr.name} must be > 0, got {value!r}")
+_positive = number("a number > 0", low=0, low_open=True, finite=False)
 
 
 @attrs.frozen
@@ -72,6 +71,7 @@ class HealthMonitor:
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self.closed = False
+        register_after_fork(self)
 
     def is_healthy(self, ep: Any) -> bool:
         """The last verdict (unknown counts as healthy); starts a due probe in the background."""

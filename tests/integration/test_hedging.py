@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -251,3 +252,35 @@ def test_close_returns_within_a_second_with_hedges_in_flight():
             t.join(5)
     assert len(outcomes) == 4
     assert all(isinstance(e, NetworkError) and "closed" in str(e) and not e.is_retryable() for e in outcomes)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_hedged_client_works_in_a_forked_child():
+    """A client that hedged (timer and executor threads running) before os.fork() hedges again in the child."""
+    with MockProvider(name="a", latency=0.01) as a, MockProvider(name="b", latency=0.01) as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()])
+        with builder.with_hedging(HedgePolicy(delay=0.05, max_extra_load=1.0)).build() as client:
+            a.enqueue(Fault.delay(1.0))
+            assert client.chat_completion(REQ).provider == "b"
+            assert hedge_threads()
+            a.enqueue(Fault.stall(), Fault.stall(), Fault.stall())  # in the child only a hedge can answer
+            pid = os.fork()
+            if pid == 0:  # the child: exit 0 only if three hedged calls are answered by b
+                code = 1
+                try:
+                    served = [client.chat_completion(REQ).provider for _ in range(3)]
+                    code = 0 if served == ["b"] * 3 else 2
+                finally:
+                    os._exit(code)
+            end = time.monotonic() + 20
+            status = None
+            while time.monotonic() < end:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.02)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child hung on a hedged call")
+            assert os.waitstatus_to_exitcode(status) == 0
