@@ -7,6 +7,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
+from ._secrets import remember_headers, remember_url
 from .errors import ConfigurationError
 
 __all__ = ["ConnectionOptions"]
@@ -90,6 +91,11 @@ class ConnectionOptions:
     pool_size: Optional[int] = attrs.field(default=None, validator=_positive("pool_size"))
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
     extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        # Every credential given here is masked in errors, logs and files from now on.
+        remember_headers(self.api_key, self.extra_headers or {})
+        remember_url(self.proxy)
 
     def merged_over(self, base: Optional[ConnectionOptions]) -> ConnectionOptions:
         """These options, with unset fields taken from ``base``."""

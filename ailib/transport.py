@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 import socket
 import threading
 import warnings
@@ -33,6 +32,7 @@ from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._secrets import redact_headers
 from ._sse import SseEvent, SseParser
 from .errors import AiLibError, DeadlineExceededError, NetworkError, ProtocolError, TimeoutError
 from .reliability.clock import SYSTEM_CLOCK, Clock
@@ -43,22 +43,6 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 _READ_SIZE = 65536
 _INF = float("inf")
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
-# Custom providers and extra_headers carry credentials under any name (X-Api-Token, X-Auth ...).
-_SECRET_NAME = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
-_NOT_SECRET = frozenset({"idempotency-key"})
-
-
-def _is_secret_header(name: str) -> bool:
-    lower = name.lower()
-    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and _SECRET_NAME.search(lower) is not None)
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers safe to log: credentials (any header whose name looks like one) replaced by ``***``."""
-    return {k: ("***" if _is_secret_header(k) else v) for k, v in headers.items()}
-
-
 @attrs.frozen(slots=True)
 class HttpRequest:
     """An HTTP request description, as a wire format builds it (no I/O)."""
