@@ -240,4 +240,3 @@ def _reason(exc: BaseException) -> str:
     inner = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
     text = str(inner or exc) or type(exc).__name__
     return text if len(text) < 200 else text[:200] + "..."
-

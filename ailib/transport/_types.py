@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterator, Mapping
 from typing import Optional, Protocol, Union
 
 import attrs
 
+from .._secrets import redact_headers
 from .._sse import SseEvent
 
 __all__ = ["HttpRequest", "HttpResponse", "Deadlines", "StreamingResponse", "redact_headers", "is_loopback"]
 
 _INF = float("inf")
-_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
-# Custom providers and extra_headers carry credentials under any name (X-Api-Token, X-Auth ...).
-_SECRET_NAME = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
-_NOT_SECRET = frozenset({"idempotency-key"})
-
-
-def _is_secret_header(name: str) -> bool:
-    lower = name.lower()
-    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and _SECRET_NAME.search(lower) is not None)
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers safe to log: credentials (any header whose name looks like one) replaced by ``***``."""
-    return {k: ("***" if _is_secret_header(k) else v) for k, v in headers.items()}
 
 
 def is_loopback(host: str) -> bool:
