@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from ailib._validators import number
+from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import (
     CircuitOpenError,
     DeadlineExceededError,
@@ -41,7 +42,6 @@ from ailib.errors import (
     TimeoutError,
 )
 from ailib.reliability._window import _SlidingCounts
-from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "CircuitBreaker",

@@ -36,8 +36,8 @@ from datetime import datetime
 import attrs
 
 from ailib._validators import boolean, number
+from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError, LocalRateLimitError
-from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "estimate_tokens", "parse_reset_duration", "parse_reset_timestamp"]
 

@@ -18,8 +18,8 @@ import attrs
 import tenacity
 
 from .._validators import boolean, number, one_of
+from ..clock import Clock
 from ..errors import AiLibError
-from .clock import Clock
 
 __all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay"]
 
