@@ -22,7 +22,7 @@ class CallState:
 
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
-        "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
+        "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event", "branch",
     )  # fmt: skip
 
     def __init__(self, request: Any, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
@@ -42,10 +42,13 @@ class CallState:
         self.lock: Optional[threading.Lock] = None  # set on hedge branches only
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
+        self.branch = False  # racing: another thread may cancel it (backoff sleeps wake up)
 
     def fork(self, hedge: bool) -> CallState:
-        """A branch of this call for hedging: same request, deadline and encoded bodies."""
+        """A branch of this call for hedging (run on another thread): same request,
+        deadline and encoded bodies; its own attempts, under its own lock."""
         branch = CallState(self.request, self.deadline, bodies=self._bodies, hedge=hedge)
+        branch.branch = True
         branch.lock = threading.Lock()
         return branch
 
@@ -82,7 +85,8 @@ class CallState:
     def record(self, attempt: Attempt) -> None:
         lock = self.lock
         if lock is None:
-            self.attempts.append(attempt)
+            if not self.frozen:
+                self.attempts.append(attempt)
             self.in_attempt = False
             return
         with lock:
