@@ -42,9 +42,10 @@ from ._servers import Servers
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("call", "stream", "threads", "import", "memory")
 
-# (rounds, calls per round, warmup) per section; --quick divides the work.
-FULL = {"call": (5, 200, 100), "stream": (5, 20, 10), "threads": (3, 0.5), "import": 9, "memory": 1}
-QUICK = {"call": (3, 60, 30), "stream": (3, 6, 3), "threads": (2, 0.25), "import": 4, "memory": 1}
+# call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
+# threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
+FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.5), "import": 7}
+QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -150,15 +151,19 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                 clients = _call_clients(peers, with_openai)
                 for name, fn in clients.items():
                     check(name, fn, EXPECT_CALL)
-                rounds, n, warmup = plan["call"]
-                result["call"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+                rounds, per_round, block, warmup = plan["call"]
+                result["call"] = interleaved(
+                    clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                )
             if "stream" in sections:
-                rounds, n, warmup = plan["stream"]
+                rounds, per_round, block, warmup = plan["stream"]
                 for framing in ("chunked", "length"):
                     clients = _stream_clients(peers, framing, with_openai)
                     for name, fn in clients.items():
                         check(f"{name} ({framing} stream)", fn, EXPECT_STREAM)
-                    result[f"stream_{framing}"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+                    result[f"stream_{framing}"] = interleaved(
+                        clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                    )
             if "threads" in sections:
                 rounds, seconds = plan["threads"]
                 clients = {k: v for k, v in _call_clients(peers, with_openai).items() if k in THREAD_ROWS}
