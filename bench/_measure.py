@@ -32,8 +32,8 @@ def interleaved(
     A round is a series of cycles; each cycle runs every client (order rotated) for one block
     of about ``block_seconds``, so a burst of load from elsewhere hits all clients alike. Block
     sizes come from the warm-up, so slow and fast clients get the same time. Returns per client
-    ``median_us`` and ``p90_us`` over every call, ``calls`` and ``ratios``: per round, the
-    client's median divided by the baseline's median of the same round.
+    ``median_us`` and ``p90_us`` over every call, ``calls`` and ``ratios``: per round, the median
+    over its cycles of the client's block median divided by the baseline's in the same cycle.
     """
     names = list(clients)
     block = {}
@@ -45,15 +45,18 @@ def interleaved(
     ratios: dict[str, list[float]] = {k: [] for k in names}
     turn = 0
     for _ in range(rounds):
-        this_round: dict[str, list[float]] = {k: [] for k in names}
+        cycle_ratios: dict[str, list[float]] = {k: [] for k in names}
         for _ in range(cycles):
             turn += 1
+            medians = {}
             for name in names[turn % len(names):] + names[: turn % len(names)]:
-                this_round[name] += time_calls(clients[name], block[name])
-        base = statistics.median(this_round[baseline])
+                xs = time_calls(clients[name], block[name])
+                samples[name] += xs
+                medians[name] = statistics.median(xs)
+            for name in names:  # neighbours in time: a burst of load from elsewhere cancels out
+                cycle_ratios[name].append(medians[name] / medians[baseline])
         for name in names:
-            samples[name] += this_round[name]
-            ratios[name].append(statistics.median(this_round[name]) / base)
+            ratios[name].append(statistics.median(cycle_ratios[name]))
     out = {}
     for name in names:
         xs = sorted(samples[name])

@@ -21,6 +21,7 @@ never a single best run) and a table of the issue's targets. ``--quick`` is for 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -291,6 +292,7 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
+    parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
     parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
@@ -316,8 +318,27 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
         print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
-    render(runs, out)
+    text = io.StringIO()
+    render(runs, text)
+    out.write(text.getvalue())
+    if args.write:
+        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+            write_block(path, text.getvalue(), args.runs)
     return 0
+
+
+START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
+
+
+def write_block(path: Path, tables: str, runs: int) -> None:
+    """Replace what stands between the perf-table markers of ``path`` with ``tables``."""
+    doc = path.read_text(encoding="utf-8")
+    head, _, rest = doc.partition(START)
+    _, _, tail = rest.partition(END)
+    if not rest or END not in rest:
+        raise SystemExit(f"{path}: no {START} ... {END} block")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    path.write_text(f"{head}{START}\nMeasured {stamp} by `python -m bench.run --runs {runs}`. {tables.strip()}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
