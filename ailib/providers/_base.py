@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from .._headers import parse_retry_after, parse_should_retry, request_id
+from .._secrets import clip, longest, mask, remember, remember_headers
 from .._sse import SseEvent
 from ..errors import (
     AiLibError,
@@ -41,46 +42,9 @@ _AUTH_CODES = {"api_key_invalid"}
 _OVERLOADED_CODES = {"overloaded_error", "overloaded", "unavailable", "server_error", "api_error", "internal"}
 
 
-# -- secrets ---------------------------------------------------------------------------------------
-# Servers and gateways echo what they were sent ("Incorrect API key provided: <key>"), and many
-# keys have no recognisable shape for errors.scrub() to catch. Every key (and secret-looking
-# header value) a wire format puts into request headers is remembered here, and server-provided
-# text is masked with them before it becomes part of an error message.
-_SECRETS: set[str] = set()
-_SECRET_HEADER = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
-_MIN_SECRET = 8  # shorter values would mask ordinary words
-_longest_secret = 0
-
-
-def remember_secret(value: Optional[str]) -> None:
-    """Mask ``value`` (and a ``Scheme credential`` value's credential) in error messages from now on."""
-    global _longest_secret
-    if not isinstance(value, str):
-        return
-    for candidate in (value, value.partition(" ")[2]):
-        if len(candidate) >= _MIN_SECRET:
-            _SECRETS.add(candidate)
-            _longest_secret = max(_longest_secret, len(candidate))
-
-
-def remember_headers(api_key: Optional[str], headers: Mapping[str, str]) -> None:
-    remember_secret(api_key)
-    for name, value in headers.items():
-        if _SECRET_HEADER.search(name):
-            remember_secret(value)
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with every remembered secret replaced by ``***``."""
-    for secret in tuple(_SECRETS):
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def clip(text: str, n: int) -> str:
-    """The first ``n`` characters of ``text``, masked first, so a secret cut at the edge cannot show half of itself."""
-    return mask_secrets(text[: n + _longest_secret])[:n]
+# Secrets (remember, mask, clip) live in ailib._secrets; these names stay importable from here.
+remember_secret = remember
+mask_secrets = mask
 
 
 def classify_http_error(
@@ -135,7 +99,7 @@ def _host_of(url: str) -> str:
 
 
 def _snippet(body: bytes) -> str:
-    text = mask_secrets(body[: 300 + 4 * _longest_secret].decode("utf-8", "replace"))
+    text = mask(body[: 300 + 4 * longest()].decode("utf-8", "replace"))
     text = re.sub(r"<[^>]*>", " ", text)
     text = " ".join(text.split())
     return text[:160]
