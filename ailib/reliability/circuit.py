@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+RATIO_EPS = _EPS  # public within ailib: the Redis breaker's Lua script uses the same slack
 
 
 def _number(desc: str, *, low: float, low_open: bool = False, high: float | None = None,
