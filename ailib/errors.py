@@ -23,16 +23,18 @@
 
 Whether an error is retried is decided by its class (``retryable``), except that a
 server may veto a retry with ``x-should-retry: false`` (kept in ``should_retry``).
-No message built here ever contains an API key: messages are made from status codes,
-provider names and the provider's own error text, which is scrubbed of key-like tokens.
+No error carries an API key: its message, request id, body and everything it pickles are
+masked with ``ailib._secrets`` (every remembered key, and anything shaped like one), and so
+are the exceptions chained to it (``__cause__``/``__context__``) when they are read.
 """
 
 from __future__ import annotations
 
 import builtins
-import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Optional
+
+from ._secrets import mask, mask_exception_chain, mask_state
 
 __all__ = [
     "AiLibError",
@@ -55,19 +57,14 @@ __all__ = [
     "AllProvidersFailedError",
 ]
 
-# Tokens that look like credentials: sk-..., sk-ant-..., AIza..., long bearer tokens.
-_KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})")
-
-
-def scrub(text: str) -> str:
-    """Replace anything shaped like an API key in ``text`` with ``***``."""
-    return _KEY_LIKE.sub("***", text)
+scrub = mask  # the old name (batch.py imports it from here); see ailib._secrets
 
 
 class AiLibError(Exception):
     """Base of every ailib error; carries where it happened and every attempt so far."""
 
     retryable: ClassVar[bool] = False
+    _masks_itself: ClassVar[bool] = True  # see ailib._secrets.mask_exception_chain
 
     def __init__(
         self,
@@ -82,17 +79,17 @@ class AiLibError(Exception):
         should_retry: Optional[bool] = None,
         body: Any = None,
     ) -> None:
-        message = scrub(message)
+        message = mask(message)
         super().__init__(message)
         self.message = message
         self.provider = provider
         self.model = model
         self.status_code = status_code
-        self.request_id = request_id
+        self.request_id = mask(request_id) if isinstance(request_id, str) else request_id
         self.retry_after = retry_after
         self.attempts: tuple = tuple(attempts)
         self.should_retry = should_retry
-        self.body = body
+        self.body = mask_state(body)
 
     def is_retryable(self) -> bool:
         """True when trying the same call again may succeed."""
@@ -111,14 +108,36 @@ class AiLibError(Exception):
         if self.retry_after is not None:
             where.append(f"retry_after={self.retry_after:g}s")
         suffix = f" [{', '.join(where)}]" if where else ""
-        return f"{self.message}{suffix}"
+        return mask(f"{self.message}{suffix}")  # again: a key may be remembered after construction
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r}, attempts={len(self.attempts)})"
 
-    def __reduce__(self):  # picklable for multiprocessing users
-        state = dict(self.__dict__)
-        return (_rebuild, (type(self), self.message), state)
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable for multiprocessing users, masked
+        return (_rebuild, (type(self), mask(self.message)), mask_state(self.__dict__))
+
+    # Chained exceptions (``raise ... from exc``, or raised while handling one) are masked in
+    # place when read, so traceback formatting, logging and error trackers never print a key
+    # that a lower layer's exception (a URL, a JSON document, a server's text) carried.
+    @property  # type: ignore[override]
+    def __cause__(self) -> Optional[BaseException]:
+        return mask_exception_chain(_CAUSE.__get__(self))
+
+    @__cause__.setter
+    def __cause__(self, value: Optional[BaseException]) -> None:
+        _CAUSE.__set__(self, value)
+
+    @property  # type: ignore[override]
+    def __context__(self) -> Optional[BaseException]:
+        return mask_exception_chain(_CONTEXT.__get__(self))
+
+    @__context__.setter
+    def __context__(self, value: Optional[BaseException]) -> None:
+        _CONTEXT.__set__(self, value)
+
+
+_CAUSE: Any = BaseException.__dict__["__cause__"]
+_CONTEXT: Any = BaseException.__dict__["__context__"]
 
 
 def _rebuild(cls: type, message: str) -> AiLibError:

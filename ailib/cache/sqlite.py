@@ -1,0 +1,134 @@
+"""A cache in one SQLite file (standard library): survives restarts, shared by processes.
+
+WAL journal and a busy timeout let several processes read and write the same file at
+once. The connection opens on first use and is reopened in a forked child (a connection
+is never used across ``fork``), so a client built before gunicorn forks is safe.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from .._fork import register_after_fork
+from ..errors import ConfigurationError
+from .memory import _check_ttl
+
+__all__ = ["SQLiteCache"]
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS ailib_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL)"
+_PRUNE_EVERY = 256
+_ABANDONED: list = []  # connections inherited through fork: never used, never closed in the child
+
+
+class SQLiteCache:
+    """Entries in the SQLite file ``path``, each living ``ttl`` seconds (forever when None).
+
+    ``max_entries`` (optional) bounds the file: the oldest entries go first. ``clock`` is
+    anything with ``time()`` (wall-clock seconds, shared by every process).
+    """
+
+    def __init__(
+        self,
+        path: Union[str, os.PathLike[str]],
+        *,
+        ttl: Optional[float] = None,
+        max_entries: Optional[int] = None,
+        busy_timeout: float = 10.0,
+        clock: Any = None,
+    ) -> None:
+        path = os.fspath(path)
+        if not path:
+            raise ConfigurationError("SQLiteCache needs a file path")
+        _check_ttl(ttl)
+        if max_entries is not None and (isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1):
+            raise ConfigurationError(f"SQLiteCache max_entries must be a positive int, got {max_entries!r}")
+        self.path = str(Path(path).expanduser())
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.busy_timeout = busy_timeout
+        self._now = clock.time if clock is not None else time.time
+        self._lock = threading.Lock()
+        self._conn: Optional[sqlite3.Connection] = None
+        self._pid = 0
+        self._writes = 0
+        register_after_fork(self)  # a lock held by another thread at fork must not stay held in the child
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if self._conn is not None:  # inherited through fork: leave it alone, open our own
+            _ABANDONED.append(self._conn)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(_SCHEMA)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def get(self, key: str) -> Optional[bytes]:
+        with self._lock:
+            conn = self._connection()
+            row = conn.execute("SELECT value, expires_at FROM ailib_cache WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            value, expires = row
+            if expires is not None and expires <= self._now():
+                conn.execute("DELETE FROM ailib_cache WHERE key = ? AND expires_at = ?", (key, expires))
+                return None
+            return bytes(value)
+
+    def set(self, key: str, value: bytes, ttl: Optional[float] = None) -> None:
+        ttl = self.ttl if ttl is None else ttl
+        now = self._now()
+        with self._lock:
+            conn = self._connection()
+            conn.execute(
+                "INSERT OR REPLACE INTO ailib_cache (key, value, created_at, expires_at) VALUES (?, ?, ?, ?)",
+                (key, sqlite3.Binary(value), now, None if ttl is None else now + ttl),
+            )
+            self._writes += 1
+            if self._writes % _PRUNE_EVERY == 0 or self.max_entries is not None:
+                self._prune(conn, now)
+
+    def _prune(self, conn: sqlite3.Connection, now: float) -> None:
+        conn.execute("DELETE FROM ailib_cache WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        if self.max_entries is not None:
+            conn.execute(
+                "DELETE FROM ailib_cache WHERE key IN (SELECT key FROM ailib_cache ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+                (self.max_entries,),
+            )
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._connection().execute("DELETE FROM ailib_cache WHERE key = ?", (key,))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._connection().execute("DELETE FROM ailib_cache")
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._connection().execute("SELECT COUNT(*) FROM ailib_cache").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                conn.close()
+
+    def _after_fork_in_child(self) -> None:
+        """Forget the parent's connection (the next use opens a new one)."""
+        if self._conn is not None:
+            _ABANDONED.append(self._conn)
+        self._conn = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCache({self.path!r}, ttl={self.ttl})"
