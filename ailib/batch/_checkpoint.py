@@ -13,7 +13,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
-from ..errors import AiLibError, scrub
+from .._secrets import mask
+from ..errors import AiLibError
 from ..types import ChatCompletionRequest, ChatCompletionResponse
 
 __all__ = ["Checkpoint", "request_key", "request_keys", "read_checkpoint", "scan"]
@@ -130,7 +131,7 @@ class Checkpoint:
             os.ftruncate(self._fd, good)  # drop a torn last line before appending after it
 
     def _mask(self, text: str) -> str:
-        text = scrub(text)
+        text = mask(text)
         for key in self._secrets:
             text = text.replace(key, "***")
         return text

@@ -10,6 +10,7 @@ import math
 import random
 from typing import Any, Callable, Optional
 
+from ...clock import Clock
 from ...errors import CircuitOpenError, LocalRateLimitError
 from ...reliability import budget as _budget
 from ...reliability import circuit as _circuit
@@ -17,7 +18,6 @@ from ...reliability import ratelimit as _rl
 from ...reliability._window import WINDOW_BUCKETS
 from ...reliability.budget import RatioBudget
 from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, CircuitState, Permit, TransitionCallback
-from ...reliability.clock import Clock
 from ...reliability.ratelimit import RateLimiter, RateLimitPolicy
 from ._link import LOCAL, Link, text, transitions
 from ._scripts import Scripts

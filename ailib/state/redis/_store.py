@@ -7,12 +7,12 @@ import threading
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
+from ..._fork import register_after_fork
+from ...clock import Clock
 from ...errors import ConfigurationError
 from ...reliability.budget import RatioBudget
 from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
-from ...reliability.clock import Clock
 from ...reliability.ratelimit import RateLimiter, RateLimitPolicy
-from ._fork import register_after_fork
 from ._link import Link
 from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget
 from ._scripts import Scripts
