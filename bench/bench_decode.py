@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ailib._headers import request_id  # noqa: E402
-from ailib.providers._base import decode_body  # noqa: E402
-from ailib.providers._formats import get_wire_format  # noqa: E402
-from bench._payload import BODY  # noqa: E402
+from ailib._headers import request_id
+from ailib.providers._base import decode_body
+from ailib.providers._formats import get_wire_format
+from bench._payload import BODY
 
 HEADERS = {
     "Date": "Tue, 01 Dec 2026 21:00:00 GMT",
@@ -47,9 +47,9 @@ def main() -> None:
         h = kind(HEADERS)
         cells = [
             best(lambda: json.loads(BODY)),
-            best(lambda: fmt.decode(data, provider="bench", model="m", headers=h)),
-            best(lambda: request_id(h)),
-            best(lambda: decode_body(fmt, 200, h, BODY, provider="bench", model="m", now=0.0)),
+            best(lambda h=h: fmt.decode(data, provider="bench", model="m", headers=h)),
+            best(lambda h=h: request_id(h)),
+            best(lambda h=h: decode_body(fmt, 200, h, BODY, provider="bench", model="m", now=0.0)),
         ]
         print(f"| {kind.__name__} | " + " | ".join(f"{c:.2f} µs" for c in cells) + " |")
 
