@@ -8,7 +8,7 @@ CLI, the testing kit, tracing, caches and the native wire formats (Anthropic, Ge
 
 from typing import TYPE_CHECKING, Any
 
-from ._pipeline import ChatStream
+from .call.stream import ChatStream
 from .client import AiClient, AiClientBuilder
 from .errors import (
     AiLibError,
