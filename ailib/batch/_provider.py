@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional
 import attrs
 
 from ..errors import AiLibError, ConfigurationError, ProviderError
-from ..types import ChatCompletionRequest, ChatCompletionResponse
+from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
 from ._checkpoint import Checkpoint, request_keys
 from ._http import Http
 from ._progress import Reporter
@@ -98,6 +98,7 @@ def run_provider(
             reporter.set_status(f"submitting {len(entries)} requests again")
             wire.submit(http, job, entries, state.save)
         for job, entries in _plan(wire, ep, parsed, fresh, keys):
+            job["submitted_at"] = time.time()
             state.save(job)  # before anything is sent: a crash now leaves a job to submit again
             reporter.set_status(f"submitting {len(entries)} requests")
             wire.submit(http, job, entries, state.save)
@@ -199,11 +200,17 @@ def _collect(wire: BatchWire, http: Http, job: dict, state: _Jobs, results: dict
         i = state.key_index.get(key)
         if i is None or isinstance(results.get(i), ChatCompletionResponse):
             return  # not this run's request, or already answered: never twice
-        if isinstance(result, ChatCompletionResponse):
-            result = _discounted(result, ctx.prices)
+        started = float(job.get("submitted_at") or time.time())
+        ok = isinstance(result, ChatCompletionResponse)
+        attempt = Attempt(job["provider"], job["model"], started, max(0.0, time.time() - started), "ok" if ok else "error",
+                          None if ok else result, endpoint=job["endpoint"])
+        if ok:
+            result = attrs.evolve(_discounted(result, ctx.prices), attempts=(attempt,))
         elif auto and result.is_retryable():
             retry.append(i)
             return
+        else:
+            result.attempts = (attempt,)
         results[i] = result
         if state.ckpt is not None:
             state.ckpt.write(i, result)
