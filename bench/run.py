@@ -45,7 +45,7 @@ SECTIONS = ("call", "stream", "threads", "import", "memory")
 
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
-FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.5), "import": 7}
+FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
 QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
