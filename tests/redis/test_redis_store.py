@@ -25,6 +25,7 @@ from ailib.reliability.clock import SYSTEM_CLOCK
 from ailib.reliability.ratelimit import RateLimiter
 from ailib.state import RedisStateStore
 from ailib.testing import FakeClock, Fault
+from tests._timing import SLACK
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 FAST = CircuitBreakerPolicy(failure_threshold=2, recovery_timeout=0.2, recovery_jitter=0.0)
@@ -375,13 +376,15 @@ def test_breaker_opened_by_one_client_fails_the_other_fast(mock, req, store_fact
     for _ in range(5):
         with pytest.raises(ProviderError):
             first.chat_completion(req)
-    start = time.perf_counter()
-    with pytest.raises(CircuitOpenError) as info:
-        second.chat_completion(req)
-    elapsed = time.perf_counter() - start
+    times = []
+    for _ in range(5):  # the fastest of five: a loaded machine may preempt any single call
+        start = time.perf_counter()
+        with pytest.raises(CircuitOpenError) as info:
+            second.chat_completion(req)
+        times.append(time.perf_counter() - start)
     first.close()
     second.close()
-    assert elapsed < 0.001, elapsed
+    assert min(times) < 0.001 * SLACK, times
     assert mock.request_count == 5 and [a.outcome for a in info.value.attempts] == ["skipped"]
 
 
