@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from typing import Any, ClassVar, Optional
 
 from ._secrets import mask, mask_exception_chain, mask_state
-from ._secrets import mask as scrub  # the old name (batch.py and tests import it from here)
 
 __all__ = [
     "AiLibError",
@@ -57,6 +56,9 @@ __all__ = [
     "LocalRateLimitError",
     "AllProvidersFailedError",
 ]
+
+scrub = mask  # the old name (batch.py imports it from here); see ailib._secrets
+
 
 class AiLibError(Exception):
     """Base of every ailib error; carries where it happened and every attempt so far."""

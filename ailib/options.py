@@ -8,6 +8,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from ._secrets import remember_headers, remember_url
+from ._validators import number
 from .errors import ConfigurationError
 
 __all__ = ["ConnectionOptions"]
@@ -19,28 +20,7 @@ DEFAULT_STREAM_IDLE_TIMEOUT = 60.0
 DEFAULT_POOL_SIZE = 32
 
 
-def _positive(name: str):
-    def check(_inst: Any, _attr: Any, value: Any) -> None:
-        if value is None:
-            return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise ConfigurationError(f"ConnectionOptions.{name} must be a positive number, got {value!r}")
-
-    return check
-
-
-def _non_negative_int(_inst: Any, attr: Any, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an int >= 0, got {value!r}")
-
-
-def _non_negative(_inst: Any, attr: Any, value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be >= 0, got {value!r}")
+_positive = number("a positive number", low=0, low_open=True, optional=True, finite=False)
 
 
 def _check_url(_inst: Any, attr: Any, value: Any) -> None:
@@ -81,14 +61,14 @@ class ConnectionOptions:
 
     api_key: Optional[str] = attrs.field(default=None, repr=False)
     base_url: Optional[str] = attrs.field(default=None, validator=_check_url)
-    timeout: Optional[float] = attrs.field(default=None, validator=_positive("timeout"))
-    connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive("connect_timeout"))
-    first_byte_timeout: Optional[float] = attrs.field(default=None, validator=_positive("first_byte_timeout"))
-    stream_idle_timeout: Optional[float] = attrs.field(default=None, validator=_positive("stream_idle_timeout"))
+    timeout: Optional[float] = attrs.field(default=None, validator=_positive)
+    connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
+    first_byte_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
+    stream_idle_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     proxy: Optional[str] = attrs.field(default=None, validator=_check_proxy, repr=False)
-    max_retries: Optional[int] = attrs.field(default=None, validator=_non_negative_int)
-    retry_delay: Optional[float] = attrs.field(default=None, validator=_non_negative)
-    pool_size: Optional[int] = attrs.field(default=None, validator=_positive("pool_size"))
+    max_retries: Optional[int] = attrs.field(default=None, validator=number("an int >= 0", low=0, integer=True, optional=True))
+    retry_delay: Optional[float] = attrs.field(default=None, validator=number("a number >= 0", low=0, optional=True, finite=False))
+    pool_size: Optional[int] = attrs.field(default=None, validator=number("an int >= 1", low=1, integer=True, optional=True))
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
     extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 import threading
 
+from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError
 from ailib.reliability._window import _SlidingCounts
-from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RatioBudget"]
 

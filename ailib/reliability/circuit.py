@@ -23,7 +23,6 @@ shared store.
 from __future__ import annotations
 
 import enum
-import math
 import random
 import threading
 from collections.abc import Callable
@@ -31,9 +30,10 @@ from typing import Any
 
 import attrs
 
+from ailib._validators import number
+from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import (
     CircuitOpenError,
-    ConfigurationError,
     DeadlineExceededError,
     NetworkError,
     ProtocolError,
@@ -42,7 +42,6 @@ from ailib.errors import (
     TimeoutError,
 )
 from ailib.reliability._window import _SlidingCounts
-from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "CircuitBreaker",
@@ -55,27 +54,6 @@ __all__ = [
 _EPS = 1e-9
 
 
-def _number(desc: str, *, low: float, low_open: bool = False, high: float | None = None,
-            integer: bool = False, optional: bool = False) -> Callable[[Any, Any, Any], None]:
-    """An attrs validator raising ConfigurationError unless the value is ``desc``."""
-
-    def check(instance: Any, attribute: Any, value: Any) -> None:
-        if value is None and optional:
-            return
-        kinds = int if integer else (int, float)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, kinds)
-            or not math.isfinite(value)
-            or value < low
-            or (low_open and value == low)
-            or (high is not None and value > high)
-        ):
-            raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be {desc}, got {value!r}")
-
-    return check
-
-
 @attrs.frozen(kw_only=True)
 class CircuitBreakerPolicy:
     """When a breaker opens and how it recovers. Invalid values raise ConfigurationError.
@@ -85,15 +63,15 @@ class CircuitBreakerPolicy:
     * U[0, 1))``.
     """
 
-    failure_threshold: int = attrs.field(default=5, validator=_number("an integer >= 1", low=1, integer=True))
+    failure_threshold: int = attrs.field(default=5, validator=number("an integer >= 1", low=1, integer=True))
     failure_ratio: float | None = attrs.field(
-        default=None, validator=_number("None or a number in (0, 1]", low=0, low_open=True, high=1, optional=True)
+        default=None, validator=number("None or a number in (0, 1]", low=0, low_open=True, high=1, optional=True)
     )
-    window: float = attrs.field(default=30.0, validator=_number("a number > 0", low=0, low_open=True))
-    min_calls: int = attrs.field(default=10, validator=_number("an integer >= 1", low=1, integer=True))
-    recovery_timeout: float = attrs.field(default=30.0, validator=_number("a number >= 0", low=0))
-    half_open_max_calls: int = attrs.field(default=1, validator=_number("an integer >= 1", low=1, integer=True))
-    recovery_jitter: float = attrs.field(default=0.1, validator=_number("a number >= 0", low=0))
+    window: float = attrs.field(default=30.0, validator=number("a number > 0", low=0, low_open=True))
+    min_calls: int = attrs.field(default=10, validator=number("an integer >= 1", low=1, integer=True))
+    recovery_timeout: float = attrs.field(default=30.0, validator=number("a number >= 0", low=0))
+    half_open_max_calls: int = attrs.field(default=1, validator=number("an integer >= 1", low=1, integer=True))
+    recovery_jitter: float = attrs.field(default=0.1, validator=number("a number >= 0", low=0))
 
 
 class CircuitState(enum.Enum):

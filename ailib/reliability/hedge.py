@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from ..errors import ConfigurationError
+from .._validators import fail, number
 
 __all__ = ["HedgePolicy", "LatencyWindow", "P95_MIN_SAMPLES", "P95_INITIAL_DELAY", "P95_FLOOR"]
 
@@ -18,13 +18,16 @@ P95_INITIAL_DELAY = 0.1  # seconds
 P95_FLOOR = 0.001  # never hedge sooner than this
 
 
-def _check_delay(_inst: Any, _attr: Any, value: Any) -> None:
+_DELAY = "seconds >= 0 or a percentile like 'p95'"
+_delay_seconds = number(_DELAY, low=0)
+
+
+def _check_delay(inst: Any, attr: Any, value: Any) -> None:
     if isinstance(value, str):
         if _percentile_of(value) is None:
-            raise ConfigurationError(f"HedgePolicy.delay must be seconds >= 0 or a percentile like 'p95', got {value!r}")
+            fail(inst, attr, _DELAY, value)
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ConfigurationError(f"HedgePolicy.delay must be seconds >= 0 or a percentile like 'p95', got {value!r}")
+    _delay_seconds(inst, attr, value)
 
 
 def _percentile_of(value: str) -> Optional[float]:
@@ -38,16 +41,6 @@ def _percentile_of(value: str) -> Optional[float]:
     return None
 
 
-def _check_hedges(_inst: Any, _attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"HedgePolicy.max_hedges must be an int >= 1, got {value!r}")
-
-
-def _check_load(_inst: Any, _attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigurationError(f"HedgePolicy.max_extra_load must be a fraction in [0, 1], got {value!r}")
-
-
 @attrs.frozen(kw_only=True)
 class HedgePolicy:
     """Race or hedge a call over the next targets of its plan.
@@ -59,8 +52,8 @@ class HedgePolicy:
     """
 
     delay: Union[float, str] = attrs.field(default=0.5, validator=_check_delay)
-    max_hedges: int = attrs.field(default=1, validator=_check_hedges)
-    max_extra_load: float = attrs.field(default=0.1, validator=_check_load)
+    max_hedges: int = attrs.field(default=1, validator=number("an int >= 1", low=1, integer=True))
+    max_extra_load: float = attrs.field(default=0.1, validator=number("a fraction in [0, 1]", low=0, high=1))
 
     @property
     def percentile(self) -> Optional[float]:

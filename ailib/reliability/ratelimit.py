@@ -30,14 +30,14 @@ import calendar
 import math
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import attrs
 
+from ailib._validators import boolean, number
+from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError, LocalRateLimitError
-from ailib.reliability.clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "estimate_tokens", "parse_reset_duration", "parse_reset_timestamp"]
 
@@ -50,32 +50,7 @@ _MAX_HOLD = 86_400.0  # a provider's reset further away than a day is treated as
 _DEFAULT_COMPLETION_TOKENS = 256
 
 
-def _number(desc: str, *, low: float, low_open: bool = False, integer: bool = False,
-            optional: bool = False) -> Callable[[Any, Any, Any], None]:
-    """An attrs validator raising ConfigurationError unless the value is ``desc``."""
-
-    def check(instance: Any, attribute: Any, value: Any) -> None:
-        if value is None and optional:
-            return
-        kinds = int if integer else (int, float)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, kinds)
-            or not math.isfinite(value)
-            or value < low
-            or (low_open and value == low)
-        ):
-            raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be {desc}, got {value!r}")
-
-    return check
-
-
-def _is_bool(instance: Any, attribute: Any, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ConfigurationError(f"{type(instance).__name__}.{attribute.name} must be a bool, got {value!r}")
-
-
-_positive = _number("None or a number > 0", low=0, low_open=True, optional=True)
+_positive = number("None or a number > 0", low=0, low_open=True, optional=True)
 
 
 @attrs.frozen(kw_only=True)
@@ -88,13 +63,13 @@ class RateLimitPolicy:
     requests_per_second: float | None = attrs.field(default=None, validator=_positive)
     requests_per_minute: float | None = attrs.field(default=None, validator=_positive)
     tokens_per_minute: int | None = attrs.field(
-        default=None, validator=_number("None or an integer >= 1", low=1, integer=True, optional=True)
+        default=None, validator=number("None or an integer >= 1", low=1, integer=True, optional=True)
     )
     burst: int | None = attrs.field(
-        default=None, validator=_number("None or an integer >= 1", low=1, integer=True, optional=True)
+        default=None, validator=number("None or an integer >= 1", low=1, integer=True, optional=True)
     )
-    max_wait: float = attrs.field(default=30.0, validator=_number("a number >= 0", low=0))
-    adaptive: bool = attrs.field(default=True, validator=_is_bool)
+    max_wait: float = attrs.field(default=30.0, validator=number("a number >= 0", low=0))
+    adaptive: bool = attrs.field(default=True, validator=boolean)
 
     def __attrs_post_init__(self) -> None:
         if self.requests_per_second is not None and self.requests_per_minute is not None:

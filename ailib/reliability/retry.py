@@ -11,61 +11,44 @@ over instead of the call sleeping.
 
 from __future__ import annotations
 
-import math
 import random
 from typing import Any, Callable, Optional
 
 import attrs
 import tenacity
 
-from ..errors import AiLibError, ConfigurationError
-from .clock import Clock
+from .._validators import boolean, number, one_of
+from ..clock import Clock
+from ..errors import AiLibError
 
 __all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay"]
 
 _JITTERS = ("full", "equal", "decorrelated", None)
 
 
-def _check(cond: Callable[[Any], bool], what: str):
-    def check(_inst: Any, attr: Any, value: Any) -> None:
-        if isinstance(value, bool) or not cond(value):
-            raise ConfigurationError(f"RetryPolicy.{attr.name} {what}, got {value!r}")
-
-    return check
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not math.isnan(v)
+_seconds = number("a number >= 0", low=0, finite=False)
 
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """How a call retries on one target. ``max_attempts`` counts the first attempt."""
 
-    max_attempts: int = attrs.field(default=3, validator=_check(lambda v: isinstance(v, int) and v >= 1, "must be an int >= 1"))
-    initial_delay: float = attrs.field(default=0.5, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
-    max_delay: float = attrs.field(default=8.0, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
-    multiplier: float = attrs.field(default=2.0, validator=_check(lambda v: _number(v) and v >= 1, "must be >= 1"))
-    jitter: Optional[str] = attrs.field(default="full", validator=lambda i, a, v: _check_jitter(v))
-    respect_retry_after: bool = True
-    max_retry_after: float = attrs.field(default=60.0, validator=_check(lambda v: _number(v) and v >= 0, "must be >= 0"))
-    retry_budget: Optional[float] = attrs.field(default=0.1, validator=lambda i, a, v: _check_budget(v))
+    max_attempts: int = attrs.field(default=3, validator=number("an int >= 1", low=1, integer=True))
+    initial_delay: float = attrs.field(default=0.5, validator=_seconds)
+    max_delay: float = attrs.field(default=8.0, validator=_seconds)
+    multiplier: float = attrs.field(default=2.0, validator=number("a number >= 1", low=1, finite=False))
+    jitter: Optional[str] = attrs.field(
+        default="full", validator=one_of(_JITTERS, "one of 'full', 'equal', 'decorrelated' or None")
+    )
+    respect_retry_after: bool = attrs.field(default=True, validator=boolean)
+    max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
+    retry_budget: Optional[float] = attrs.field(
+        default=0.1, validator=number("a fraction >= 0 or None", low=0, optional=True, finite=False)
+    )
 
     @property
     def enabled(self) -> bool:
         return self.max_attempts > 1
-
-
-def _check_jitter(value: Any) -> None:
-    if value not in _JITTERS:
-        raise ConfigurationError(f"RetryPolicy.jitter must be one of 'full', 'equal', 'decorrelated' or None, got {value!r}")
-
-
-def _check_budget(value: Any) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not _number(value) or value < 0:
-        raise ConfigurationError(f"RetryPolicy.retry_budget must be a fraction >= 0 or None, got {value!r}")
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)

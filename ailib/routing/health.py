@@ -7,16 +7,15 @@ from typing import Any, Optional
 
 import attrs
 
-from ..errors import AiLibError, ConfigurationError
+from .._validators import number
+from ..errors import AiLibError
 from ..reliability.clock import Clock
 from ..transport import AttemptHandle, Deadlines, HttpRequest, Transport
 
 __all__ = ["HealthCheck", "HealthMonitor"]
 
 
-def _positive(_inst: Any, attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise ConfigurationError(f"HealthCheck.{attr.name} must be > 0, got {value!r}")
+_positive = number("a number > 0", low=0, low_open=True, finite=False)
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import attrs
 
+from .._validators import number
 from ..errors import ConfigurationError
 from ..options import ConnectionOptions
 
@@ -24,11 +25,6 @@ class LoadBalancingStrategy(enum.Enum):
     COST_BASED = "cost_based"
 
 
-def _check_weight(_inst: Any, _attr: Any, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"ModelEndpoint.weight must be a finite number > 0, got {value!r}")
-
-
 @attrs.frozen
 class ModelEndpoint:
     """One endpoint of a ModelArray: a provider (built-in or custom) or the URL of an
@@ -41,7 +37,7 @@ class ModelEndpoint:
     url: Optional[str] = None
     provider: Any = attrs.field(default=None, kw_only=True)
     model: Optional[str] = attrs.field(default=None, kw_only=True)
-    weight: float = attrs.field(default=1.0, kw_only=True, validator=_check_weight)
+    weight: float = attrs.field(default=1.0, kw_only=True, validator=number("a finite number > 0", low=0, low_open=True))
     healthy: bool = attrs.field(default=True, kw_only=True)
     options: Optional[ConnectionOptions] = attrs.field(default=None, kw_only=True)
 

@@ -11,9 +11,9 @@ from typing import Any, Callable, Optional
 
 import attrs
 
+from ..clock import Clock
 from ..reliability.budget import RatioBudget
 from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
-from ..reliability.clock import Clock
 from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
 
 __all__ = ["EndpointState", "MemoryStateStore"]

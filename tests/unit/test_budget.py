@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ailib.clock import FakeClock
 from ailib.errors import ConfigurationError
 from ailib.reliability.budget import RatioBudget
-from ailib.reliability.clock import FakeClock
 
 
 def spend_all(budget: RatioBudget, limit: int = 10_000) -> int:

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ailib import errors
+from ailib.clock import FakeClock
 from ailib.errors import CircuitOpenError, ConfigurationError
 from ailib.reliability.circuit import (
     CircuitBreaker,
@@ -21,7 +22,6 @@ from ailib.reliability.circuit import (
     Permit,
     is_breaker_failure,
 )
-from ailib.reliability.clock import FakeClock
 
 CLOSED, OPEN, HALF_OPEN = CircuitState.CLOSED, CircuitState.OPEN, CircuitState.HALF_OPEN
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ailib.clock import FakeClock
 from ailib.errors import ConfigurationError, LocalRateLimitError
-from ailib.reliability.clock import FakeClock
 from ailib.reliability.ratelimit import (
     RateLimiter,
     RateLimitPolicy,

@@ -1,0 +1,122 @@
+"""urllib3 pools whose connections hand their socket to the attempt that uses them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ._timer import arm
+
+__all__ = ["TrackedAdapter", "current"]
+
+_INF = float("inf")
+current = threading.local()  # .handle: the attempt this thread is sending, if any
+
+
+class _TrackedMixin:
+    """Attaches itself and its socket to the current thread's attempt; bounds the header phase."""
+
+    _ailib_handle: Any = None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        handle = self._ailib_handle
+        if handle is not None:
+            handle.bind_socket(self.sock)  # type: ignore[attr-defined]
+
+    def request(self, method, url, body=None, headers=None, **kw):  # type: ignore[no-untyped-def]
+        handle = getattr(current, "handle", None)
+        if handle is not None:
+            handle.attach(self)
+        return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+
+    def getresponse(self):  # type: ignore[no-untyped-def]
+        handle = self._ailib_handle
+        dl = handle.deadlines if handle is not None else None
+        if dl is None:  # untimed (an injected clock): per-recv timeouts and clock checks only
+            return super().getresponse()  # type: ignore[misc]
+        end = dl.attempt_end if dl.attempt_end < dl.call_end else dl.call_end
+        header_end = time.monotonic() + dl.first_byte
+        handle.header_phase = True
+        if header_end < end:
+            arm(handle, header_end)
+        try:
+            return super().getresponse()  # type: ignore[misc]
+        finally:
+            handle.header_phase = False
+            if not handle.cancelled:
+                arm(handle, end)  # later than the header instant: an attribute write
+
+
+class _TrackedHTTPConnection(_TrackedMixin, HTTPConnection):
+    pass
+
+
+class _TrackedHTTPSConnection(_TrackedMixin, HTTPSConnection):
+    pass
+
+
+def _released(conn: Any) -> Any:
+    """Detach a connection going back to the pool from its attempt; a cancelled one is closed."""
+    handle = getattr(conn, "_ailib_handle", None)
+    if handle is not None:
+        conn._ailib_handle = None
+        handle.detach(conn)
+        if handle.cancelled:
+            conn.close()  # never reused: the pool reconnects this slot on its next use
+    return conn
+
+
+class _TrackedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _TrackedHTTPConnection
+
+    def _put_conn(self, conn):  # type: ignore[no-untyped-def]
+        super()._put_conn(_released(conn))
+
+
+class _TrackedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _TrackedHTTPSConnection
+
+    def _put_conn(self, conn):  # type: ignore[no-untyped-def]
+        super()._put_conn(_released(conn))
+
+    def _validate_conn(self, conn):  # type: ignore[no-untyped-def]
+        # urllib3 connects early here, then warns InsecureRequestWarning on *every*
+        # unverified request; with verify=False the transport has already warned once for
+        # the host, so only the early connect is kept.
+        if conn.is_closed:
+            conn.connect()
+
+
+_POOL_CLASSES = {"http": _TrackedHTTPPool, "https": _TrackedHTTPSPool}
+
+
+class TrackedAdapter(HTTPAdapter):
+    """A requests adapter whose pools use tracked (cancellable) connections, retries off."""
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = dict(_POOL_CLASSES)
+        return manager
+
+
+def drop_pools(adapter: Any) -> None:
+    """In a forked child: forget the adapter's pools without shutting their sockets down.
+
+    The inherited connections are the parent's: shutting one down would break the
+    parent's call on it, and reusing one would interleave two processes' requests on one
+    socket. Fresh pool managers are made; the old ones are only dropped (their file
+    descriptors close in this process alone when collected).
+    """
+    if isinstance(adapter, HTTPAdapter):
+        adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+        adapter.proxy_manager = {}

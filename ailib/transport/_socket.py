@@ -1,0 +1,242 @@
+"""The socket transport: one pooled ``requests.Session`` per client, phase timeouts, cancel.
+
+Every attempt runs with an ``AttemptHandle``. The pool's connection class attaches the
+connection it is about to use, and its socket, to the handle of the current thread's
+attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked read
+returns at once, a stream stops, and the broken connection is discarded, never reused.
+
+Timeouts by phase: connect and first byte map onto the socket timeouts of
+``(connect, read)``; the idle timeout is the socket timeout while a body or stream is
+read. The header phase as a whole (first-byte timeout), the attempt's total and the
+call's deadline are enforced by the process-wide timer (``_timer``), which shuts the
+socket down when the instant passes, so a server that drips one byte a second cannot hold
+a call past its deadline. With an injected (fake) clock the timer is off and the clock is
+checked between reads instead.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+import warnings
+from typing import Any, Optional, Union
+from urllib.parse import urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3 import exceptions as u3
+
+from .._fork import register_after_fork
+from ..errors import AiLibError, NetworkError, ProtocolError
+from ..reliability.clock import SYSTEM_CLOCK, Clock
+from ._handle import AttemptHandle, timeout_error
+from ._pool import TrackedAdapter, current, drop_pools
+from ._stream import StreamResponse, discard, read_body
+from ._timer import arm
+from ._types import Deadlines, HttpRequest, HttpResponse, is_loopback
+
+__all__ = ["SocketTransport", "MAX_RESPONSE_BYTES"]
+
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_INF = float("inf")
+_SESSION_SEND = requests.Session.send
+_ADAPTER_SEND = HTTPAdapter.send
+
+
+def _intercepted() -> bool:
+    """Whether a mocking library (requests-mock) has patched ``Session.send``: then every
+    request goes through the session, as a plain requests user's would."""
+    return requests.Session.send is not _SESSION_SEND
+
+
+class SocketTransport:
+    """One pooled ``requests.Session`` per client; sends requests and streams responses."""
+
+    def __init__(self, *, pool_size: int = 32, clock: Clock = SYSTEM_CLOCK, max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        self.session = requests.Session()
+        self.session.trust_env = False  # the environment is read once per pool, not per call
+        self._adapter = TrackedAdapter(pool_connections=64, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
+        self.clock = clock
+        # The timer thread runs on the real clock; an injected clock is checked between reads.
+        self.timed = clock is SYSTEM_CLOCK or getattr(clock, "monotonic", None) is time.monotonic
+        self.max_response_bytes = max_response_bytes
+        self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
+        self._warned: set = set()
+        self.closed = False
+        register_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """Drop every pool inherited from the parent, without shutting its sockets down."""
+        for adapter in list(self.session.adapters.values()):
+            drop_pools(adapter)
+
+    def close(self) -> None:
+        """Release every pooled connection.
+
+        ``Session.close()`` alone is not enough with urllib3 2: ``PoolManager.clear()`` only
+        forgets its pools, whose idle connections close when the pool object is garbage
+        collected, and a response or error the caller keeps (a finished stream, an error's
+        traceback) keeps its pool alive, so its sockets would stay open. Each pool is closed
+        here; a connection still in use is closed when it is released.
+        """
+        self.closed = True
+        managers = [self._adapter.poolmanager, *self._adapter.proxy_manager.values()]
+        for manager in managers:
+            pools = manager.pools
+            for key in pools.keys():
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
+        self.session.close()
+
+    # -- sending -------------------------------------------------------------------------
+    def send(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> Union[HttpResponse, StreamResponse]:
+        """Send ``req`` within the attempt's deadlines.
+
+        ``req.stream=False``: the whole body is read (``HttpResponse``). ``req.stream=True``:
+        a ``StreamResponse`` the caller reads events from and closes.
+        """
+        resp = self._open(req, dl, handle)
+        if req.stream:
+            return StreamResponse(self, resp, dl, handle)
+        try:
+            body = read_body(self, resp, dl, handle)
+        except BaseException:
+            arm(handle, _INF)
+            discard(resp)
+            raise
+        arm(handle, _INF)
+        resp.release_conn()
+        return HttpResponse(resp.status, resp.headers, body)
+
+    def open_stream(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> StreamResponse:
+        """Deprecated alias of ``send`` with a streaming request."""
+        return StreamResponse(self, self._open(req, dl, handle), dl, handle)
+
+    def _open(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> urllib3.BaseHTTPResponse:
+        """Send through the session's mounted adapter (so adapters mounted by users, and
+        the ``responses`` test library, see every request); return the raw response."""
+        now = self.clock.monotonic()
+        end = dl.attempt_end if dl.attempt_end < dl.call_end else dl.call_end
+        left = end - now
+        if left <= 0:
+            raise timeout_error(dl, now, "connect")
+        if handle.cancelled:
+            raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
+        if self.closed:
+            raise NetworkError("the client is closed", request_sent=False, should_retry=False)
+        prepared = requests.PreparedRequest()
+        prepared.method = req.method
+        prepared.url = req.url
+        prepared.headers = CaseInsensitiveDict(req.headers)
+        if req.body is not None:
+            prepared.headers["Content-Length"] = str(len(req.body))  # else the adapter sends it chunked
+        prepared.body = req.body
+        prepared.hooks = {"response": []}
+        timeout = (min(dl.connect, left), min(dl.first_byte, left))
+        if self.timed:
+            handle.deadlines = dl
+            arm(handle, end)
+        current.handle = handle
+        try:
+            if _intercepted():
+                response = self.session.send(
+                    prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req), allow_redirects=False
+                )
+            else:
+                response = self.session.get_adapter(req.url).send(
+                    prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req)
+                )
+        except Exception as exc:
+            arm(handle, _INF)
+            raise self.translate(exc, dl, handle, "first_byte") from exc
+        finally:
+            current.handle = None
+        return response.raw
+
+    def _proxies(self, req: HttpRequest) -> dict[str, str]:
+        key = (req.url[: req.url.find("/", req.url.find("//") + 2)], req.proxy)
+        proxies = self._proxy_cache.get(key)
+        if proxies is None:
+            self._check_url(req)
+            proxies = {"http": req.proxy, "https": req.proxy} if req.proxy else requests.utils.get_environ_proxies(req.url)
+            self._proxy_cache[key] = proxies
+        return proxies
+
+    def _check_url(self, req: HttpRequest) -> None:
+        """Warn once per host about plain http:// to a non-loopback host, or verify=False."""
+        host = urlsplit(req.url).hostname or ""
+        if req.url.startswith("http://") and not is_loopback(host) and ("http", host) not in self._warned:
+            self._warned.add(("http", host))
+            warnings.warn(f"ailib: sending API requests to {host} over plain http://", stacklevel=7)
+        if req.verify is False and ("verify", host) not in self._warned:
+            self._warned.add(("verify", host))
+            warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=7)
+
+    # -- errors --------------------------------------------------------------------------
+    def translate(self, exc: BaseException, dl: Deadlines, handle: AttemptHandle, phase: str, *, mid_body: bool = False) -> AiLibError:
+        """The classified error for a failure of the socket layer (most specific first)."""
+        if isinstance(exc, AiLibError):
+            return exc
+        if handle.cancelled:
+            return handle.reason or NetworkError("attempt cancelled", request_sent=None)
+        if _header_overflow(exc):
+            return ProtocolError(f"the response header block is too large: {_reason(exc)}")
+        exc = _unwrap(exc)
+        now = self.clock.monotonic()
+        if isinstance(exc, u3.NewConnectionError) and not isinstance(exc.__context__, socket.timeout):
+            return NetworkError(f"could not connect: {_reason(exc)}", request_sent=False)
+        if isinstance(exc, u3.ConnectTimeoutError):
+            return timeout_error(dl, now, "connect")
+        if isinstance(exc, (u3.ReadTimeoutError, socket.timeout)):
+            return timeout_error(dl, now, phase)
+        if isinstance(exc, u3.SSLError):
+            return NetworkError(f"TLS failure: {_reason(exc)}", request_sent=False, should_retry=False)
+        if isinstance(exc, u3.ProxyError):
+            return NetworkError(f"proxy failure: {_reason(exc)}", request_sent=False)
+        if isinstance(exc, (u3.ProtocolError, u3.IncompleteRead, u3.InvalidChunkLength, OSError)):
+            where = "mid-body" if mid_body else "before the response"
+            return NetworkError(f"connection broken {where}: {_reason(exc)}", request_sent=True if mid_body else None)
+        if isinstance(exc, u3.DecodeError):
+            return ProtocolError(f"could not decode the response body: {_reason(exc)}")
+        if isinstance(exc, (u3.HTTPError, requests.RequestException)):
+            return NetworkError(f"HTTP failure: {type(exc).__name__}: {_reason(exc)}")
+        raise exc
+
+
+def _header_overflow(exc: BaseException) -> bool:
+    """Whether ``http.client`` refused the header block (too many headers, a line too long)."""
+    seen: list[Any] = [exc]
+    for _ in range(8):
+        if not seen:
+            return False
+        e = seen.pop()
+        if isinstance(e, http.client.LineTooLong) or type(e) is http.client.HTTPException:
+            return True
+        if isinstance(e, BaseException):
+            seen.extend(a for a in (*e.args, getattr(e, "reason", None), e.__cause__, e.__context__) if isinstance(a, BaseException))
+    return False
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """requests wraps urllib3's errors (sometimes twice, via MaxRetryError): find the cause."""
+    while isinstance(exc, (requests.RequestException, u3.MaxRetryError)):
+        if isinstance(exc, u3.MaxRetryError):
+            inner = exc.reason
+        else:
+            inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+    text = str(inner or exc) or type(exc).__name__
+    return text if len(text) < 200 else text[:200] + "..."

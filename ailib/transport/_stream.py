@@ -1,0 +1,143 @@
+"""Reading a response: a whole body, or a stream of SSE events, within the attempt's bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import urllib3
+
+from .._sse import SseEvent, SseParser
+from ..errors import AiLibError, NetworkError, ProtocolError
+from ._handle import AttemptHandle, timeout_error
+from ._timer import arm
+from ._types import Deadlines
+
+if TYPE_CHECKING:
+    from ._socket import SocketTransport
+
+__all__ = ["StreamResponse", "read_body", "discard", "MAX_EVENT_BYTES"]
+
+MAX_EVENT_BYTES = 16 * 1024 * 1024
+_READ_SIZE = 65536
+_INF = float("inf")
+
+
+def _cancelled(handle: AttemptHandle) -> AiLibError:
+    """The error of an attempt whose socket was shut down under it (it may look like an EOF)."""
+    return handle.reason or NetworkError("attempt cancelled", request_sent=True)
+
+
+def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> bytes:
+    """The whole body, bounded in size; timeouts as described in ``_socket``."""
+    limit_bytes = transport.max_response_bytes
+    length = resp.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit_bytes:
+        raise ProtocolError(f"response of {int(length)} bytes exceeds the {limit_bytes}-byte limit")
+    parts: list[bytes] = []
+    size = 0
+    timed = transport.timed
+    read_timeout = min(dl.idle, dl.first_byte)
+    if timed:  # the timer bounds the total: one socket timeout for every read
+        handle.set_read_timeout(read_timeout)
+    clock = transport.clock
+    end = min(dl.attempt_end, dl.call_end)
+    while True:
+        if not timed:
+            now = clock.monotonic()
+            if now >= end:
+                raise timeout_error(dl, now, "total")
+            handle.set_read_timeout(min(read_timeout, end - now))
+        try:
+            data = resp.read1(_READ_SIZE, decode_content=True)
+        except Exception as exc:
+            raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
+        if not data:
+            if handle.cancelled:
+                raise _cancelled(handle)
+            return b"".join(parts)
+        parts.append(data)
+        size += len(data)
+        if size > limit_bytes:
+            raise ProtocolError(f"response exceeds the {limit_bytes}-byte limit")
+
+
+def discard(resp: Any) -> None:
+    """Close a response whose connection must not be reused."""
+    try:
+        resp.close()
+    finally:
+        try:
+            resp.release_conn()
+        except Exception:  # noqa: S110 - best effort: the connection is closed already
+            pass
+
+
+class StreamResponse:
+    """An open streaming response: ``status``, ``headers``, ``read_all()``, ``events()``, ``close()``."""
+
+    def __init__(self, transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> None:
+        self._transport = transport
+        self._resp = resp
+        self._dl = dl
+        self._handle = handle
+        self.status = resp.status
+        self.headers = resp.headers
+        self.closed = False
+        self._eof = False
+
+    def read_all(self) -> bytes:
+        """The whole body (for error responses), then closed."""
+        try:
+            body = read_body(self._transport, self._resp, self._dl, self._handle)
+            self._eof = True
+            return body
+        finally:
+            self.close()
+
+    def events(self) -> Iterator[SseEvent]:
+        """SSE events as they arrive; raises a classified error on timeouts and resets.
+
+        Ends normally only at end of stream; whether that end was proper is the wire
+        format's decision (its terminal event).
+        """
+        parser = SseParser()
+        transport = self._transport
+        dl, handle, clock, resp = self._dl, self._handle, transport.clock, self._resp
+        timed = transport.timed
+        if timed:
+            handle.set_read_timeout(dl.idle)
+        end = min(dl.attempt_end, dl.call_end)
+        while True:
+            if not timed:
+                now = clock.monotonic()
+                if now >= end:
+                    raise timeout_error(dl, now, "total")
+                handle.set_read_timeout(min(dl.idle, end - now))
+            try:
+                data = resp.read1(_READ_SIZE, decode_content=True)
+            except Exception as exc:
+                raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
+            if not data:
+                if handle.cancelled:
+                    raise _cancelled(handle)
+                self._eof = True
+                parser.flush()
+                return
+            events = parser.feed(data)
+            if parser.pending_size > MAX_EVENT_BYTES:  # one event's data lines plus its incomplete line
+                raise ProtocolError(f"a stream event exceeds {MAX_EVENT_BYTES} bytes")
+            yield from events
+
+    def close(self) -> None:
+        """Close the stream; a connection not read to its end is discarded, not pooled."""
+        if self.closed:
+            return
+        self.closed = True
+        arm(self._handle, _INF)
+        resp = self._resp
+        if self._eof and not self._handle.cancelled:
+            resp.release_conn()
+        else:
+            self._handle.cancel()
+            discard(resp)
