@@ -1,6 +1,14 @@
-"""ailib: one client API over many LLM providers, with reliability around every call."""
+"""ailib: one client API over many LLM providers, with reliability around every call.
 
-from ._pipeline import ChatStream
+``import ailib`` loads what building a client and making a call needs. Everything else is
+imported on first use (PEP 562 ``__getattr__`` below): Redis, Prometheus, tqdm, batches, the
+CLI, the testing kit, tracing, caches and the native wire formats (Anthropic, Gemini, Cohere).
+``from ailib import X`` and ``__all__`` work for every public name either way.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+from .call.stream import ChatStream
 from .client import AiClient, AiClientBuilder
 from .errors import (
     AiLibError,
@@ -25,11 +33,8 @@ from .errors import (
 from .options import ConnectionOptions
 from .providers import CustomProviderBuilder, Provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
-from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
-from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint
-from .state import MemoryStateStore
 from .types import (
     Attempt,
     ChatCompletionRequest,
@@ -48,12 +53,39 @@ from .types import (
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):
-    if name == "RedisStateStore":  # imported on first use: `import ailib` never imports redis
-        from .state.redis import RedisStateStore
+# Public names imported on first use: name -> module that defines (or re-exports) it.
+_LAZY = {
+    "RedisStateStore": "ailib.state.redis",  # `import ailib` never imports redis
+    "MemoryStateStore": "ailib.state",
+    "HedgePolicy": "ailib.reliability.hedge",
+    "FallbackChain": "ailib.routing",
+    "HealthCheck": "ailib.routing",
+    "LoadBalancingStrategy": "ailib.routing",
+    "ModelArray": "ailib.routing",
+    "ModelEndpoint": "ailib.routing",
+}
 
-        return RedisStateStore
-    raise AttributeError(f"module 'ailib' has no attribute {name!r}")
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .reliability.hedge import HedgePolicy
+    from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint
+    from .state import MemoryStateStore
+    from .state.redis import RedisStateStore
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ailib' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AiClient",

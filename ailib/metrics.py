@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Optional, Protocol, runtime_checkable
 
+from ._fork import register_after_fork
+
 __all__ = ["Metrics", "NoopMetrics", "InMemoryMetrics", "PrometheusMetrics", "COUNTERS", "as_metrics"]
 
 log = logging.getLogger("ailib")
@@ -80,6 +82,10 @@ class InMemoryMetrics:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
         self._observations: dict[str, list] = {}
+        register_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # what was counted carries over
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
         key = _key(tags)

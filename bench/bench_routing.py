@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 
 from ailib import ChatCompletionRequest, CustomProviderBuilder, LoadBalancingStrategy, Message
-from ailib._endpoint import build_endpoint
-from ailib._pipeline import StaticRouter
 from ailib.metrics import NoopMetrics
 from ailib.reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
+from ailib.routing.base import StaticRouter
+from ailib.routing.endpoint import build_endpoint
 from ailib.routing.router import ChainRouter
 
 REQ = ChatCompletionRequest("auto", [Message.user("hi")])

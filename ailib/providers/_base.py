@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
+import attrs
+
 from .._headers import parse_retry_after, parse_should_retry, request_id
 from .._secrets import clip, longest, mask, remember, remember_headers
 from .._sse import SseEvent
@@ -24,7 +26,7 @@ from ..errors import (
     RateLimitExceeded,
     TimeoutError,
 )
-from ..types import ChatCompletionRequest, ChatCompletionResponse, StreamChunk
+from ..types import ChatCompletionRequest, ChatCompletionResponse, Message, Role, StreamChunk, ToolCall
 from ._registry import ProviderSpec
 
 __all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
@@ -125,32 +127,76 @@ def error_from_response(
     return classify_http_error(status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data)
 
 
+# -- building decoded values fast -------------------------------------------------------------------
+# A decoded answer is already in the form the types' converters produce, so the hot path builds
+# it without running them. Each shortcut checks the class's shape once, at import, and falls back
+# to the plain constructor if the class ever changes (tests compare both ways of building).
+_new = object.__new__
+_set = object.__setattr__
+_ASSISTANT = Role.ASSISTANT
+_MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
+_FAST_MESSAGE = (
+    tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS
+    and set(getattr(Message, "__slots__", ())) <= {*_MESSAGE_FIELDS, "__weakref__"}
+    and not hasattr(Message, "__attrs_post_init__")
+)
+_RESPONSE_FIELDS = ("id", "model", "provider", "choices", "usage", "attempts", "raw")
+_POSITIONAL_RESPONSE = tuple(a.name for a in attrs.fields(ChatCompletionResponse))[:7] == _RESPONSE_FIELDS
+
+
+def assistant_message(content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]] = None) -> Message:
+    """``Message(Role.ASSISTANT, content, tool_calls=tool_calls)`` for a str-or-None ``content`` and a
+    tuple-of-``ToolCall``-or-None ``tool_calls`` (what the converters would return unchanged)."""
+    if not _FAST_MESSAGE:
+        return Message(_ASSISTANT, content, tool_calls=tool_calls)
+    m = _new(Message)
+    _set(m, "role", _ASSISTANT)
+    _set(m, "content", content)
+    _set(m, "name", None)
+    _set(m, "tool_calls", tool_calls)
+    _set(m, "tool_call_id", None)
+    return m
+
+
+def response(id: str, model: str, provider: str, choices: tuple, usage: Any, raw: Any) -> ChatCompletionResponse:
+    """``ChatCompletionResponse(id=.., model=.., provider=.., choices=.., usage=.., raw=..)``, positionally
+    (keyword matching costs as much as the rest of the construction)."""
+    if _POSITIONAL_RESPONSE:
+        return ChatCompletionResponse(id, model, provider, choices, usage, (), raw)
+    return ChatCompletionResponse(id=id, model=model, provider=provider, choices=choices, usage=usage, raw=raw)
+
+
+def _shape_error(message: str, headers: Mapping[str, str], status: int, provider: str, model: str) -> ProtocolError:
+    # The request id is read here, on the error path only: a good answer never pays for it.
+    return ProtocolError(message, provider=provider, model=model, status_code=status, request_id=request_id(headers))
+
+
 def decode_body(
     wire: WireFormat, status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
 ) -> ChatCompletionResponse:
     """A complete HTTP response → a response, or the classified error it means."""
     if not 200 <= status < 300:
         raise error_from_response(wire, status, headers, body, provider=provider, model=model, now=now)
-    kw = dict(provider=provider, model=model, status_code=status, request_id=request_id(headers))
-    ctype = headers.get("content-type", "")
-    if "json" not in ctype.lower():
-        raise ProtocolError(f"expected a JSON response, got content type {ctype or 'none'!r}: {_snippet(body)!r}", **kw)
+    ctype = headers.get("content-type") or ""
+    if "json" not in ctype and "json" not in ctype.lower():
+        raise _shape_error(f"expected a JSON response, got content type {ctype or 'none'!r}: {_snippet(body)!r}", headers, status, provider, model)
     if not body:
-        raise ProtocolError("empty response body", **kw)
+        raise _shape_error("empty response body", headers, status, provider, model)
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise ProtocolError(f"malformed JSON in response ({exc.msg} at byte {exc.pos})", **kw) from None
+        raise _shape_error(f"malformed JSON in response ({exc.msg} at byte {exc.pos})", headers, status, provider, model) from None
     except (ValueError, RecursionError) as exc:  # bytes that are not UTF-8; nesting deeper than the parser goes
-        raise ProtocolError(f"malformed JSON in response ({type(exc).__name__}: {exc})", **kw) from None
-    if not isinstance(data, dict):
-        raise ProtocolError(f"expected a JSON object, got {type(data).__name__}", **kw)
+        raise _shape_error(f"malformed JSON in response ({type(exc).__name__}: {exc})", headers, status, provider, model) from None
+    if data.__class__ is not dict and not isinstance(data, dict):
+        raise _shape_error(f"expected a JSON object, got {type(data).__name__}", headers, status, provider, model)
     try:
         return wire.decode(data, provider=provider, model=model, headers=headers)
     except AiLibError:
         raise
     except (KeyError, TypeError, IndexError, AttributeError, ValueError) as exc:
-        raise ProtocolError(f"unexpected {wire.name} response shape: {type(exc).__name__}: {mask_secrets(str(exc))}", **kw) from None
+        message = f"unexpected {wire.name} response shape: {type(exc).__name__}: {mask_secrets(str(exc))}"
+        raise _shape_error(message, headers, status, provider, model) from None
 
 
 def error_object(data: Any) -> Mapping:

@@ -35,7 +35,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, remember_headers
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, remember_headers, response
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -261,15 +261,9 @@ class AnthropicFormat(WireFormat):
                 texts.append(block["text"])
             elif kind == "tool_use":
                 calls.append(ToolCall(str(block["id"]), str(block["name"]), block.get("input") or {}))
-        message = Message(Role.ASSISTANT, "".join(texts) if texts else None, tool_calls=tuple(calls) or None)
-        return ChatCompletionResponse(
-            id=str(data.get("id", "")),
-            model=str(data.get("model") or model),
-            provider=provider,
-            choices=(Choice(0, message, _finish(data.get("stop_reason"), bool(calls))),),
-            usage=_usage(data.get("usage")),
-            raw=data,
-        )
+        message = assistant_message("".join(texts) if texts else None, tuple(calls) or None)
+        choices = (Choice(0, message, _finish(data.get("stop_reason"), bool(calls))),)
+        return response(str(data.get("id", "")), str(data.get("model") or model), provider, choices, _usage(data.get("usage")), data)
 
     error_code_keys = ("type", "code")
 

@@ -38,7 +38,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, response
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -197,15 +197,8 @@ class CohereFormat(WireFormat):
             text = "".join(c.get("text", "") for c in content if c.get("type", "text") == "text")
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
-        message = Message(Role.ASSISTANT, text or None, tool_calls=calls or None)
-        return ChatCompletionResponse(
-            id=str(data.get("id", "")),
-            model=str(data.get("model") or model),
-            provider=provider,
-            choices=(Choice(0, message, finish),),
-            usage=_usage(data.get("usage")),
-            raw=data,
-        )
+        message = assistant_message(text or None, calls or None)
+        return response(str(data.get("id", "")), str(data.get("model") or model), provider, (Choice(0, message, finish),), _usage(data.get("usage")), data)
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return CohereStreamDecoder(provider=provider, model=model)

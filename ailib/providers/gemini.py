@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, error_object
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, response
 from ._registry import ProviderSpec
 
 __all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
@@ -308,16 +308,9 @@ class GeminiFormat(WireFormat):
             reason = cand.get("finishReason")
             if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
                 raise _blocked(data, provider, model, f"answer ({reason})")
-            message = Message(Role.ASSISTANT, text or None, tool_calls=tuple(calls) or None)
+            message = assistant_message(text or None, tuple(calls) or None)
             choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
-        return ChatCompletionResponse(
-            id=response_id,
-            model=str(data.get("modelVersion") or model),
-            provider=provider,
-            choices=tuple(choices),
-            usage=_usage(data.get("usageMetadata")),
-            raw=data,
-        )
+        return response(response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data)
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return GeminiStreamDecoder(provider=provider, model=model)

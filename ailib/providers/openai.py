@@ -21,7 +21,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, classify_http_error, clip, mask_secrets
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, response
 from ._registry import ProviderSpec
 
 __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
@@ -155,33 +155,29 @@ class OpenAIFormat(WireFormat):
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:
-        if "error" in data and "choices" not in data:  # some gateways answer errors with 200
+        raw_choices = data.get("choices")
+        if raw_choices is None and "error" in data and "choices" not in data:  # some gateways answer errors with 200
             message, codes = self.error_details(data)
             raise classify_http_error(status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data)
-        raw_choices = data["choices"]
+        if raw_choices is None and "choices" not in data:
+            raise KeyError("choices")
         if not raw_choices:
             raise ProtocolError("response has no choices", provider=provider, model=model)
         choices = []
         for i, c in enumerate(raw_choices):
             msg = c["message"]
+            calls = msg.get("tool_calls")
             tool_calls = None
-            if msg.get("tool_calls"):
+            if calls:
                 tool_calls = tuple(
                     ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments")))
-                    for t in msg["tool_calls"]
+                    for t in calls
                 )
             content = msg.get("content")
-            if content is not None and not isinstance(content, str):
+            if content is not None and content.__class__ is not str and not isinstance(content, str):
                 raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
-            choices.append(Choice(c.get("index", i), Message(Role.ASSISTANT, content, tool_calls=tool_calls), c.get("finish_reason")))
-        return ChatCompletionResponse(
-            id=str(data.get("id", "")),
-            model=str(data.get("model") or model),
-            provider=provider,
-            choices=tuple(choices),
-            usage=_usage(data.get("usage")),
-            raw=data,
-        )
+            choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason")))
+        return response(str(data.get("id", "")), str(data.get("model") or model), provider, tuple(choices), _usage(data.get("usage")), data)
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return OpenAIStreamDecoder(provider=provider, model=model)

@@ -83,6 +83,10 @@ class LatencyWindow:
     def __len__(self) -> int:
         return len(self._samples)
 
+    def _after_fork_in_child(self) -> None:
+        """Keep the samples; a lock another thread held at the fork is replaced."""
+        self._lock = threading.Lock()
+
     def percentile(self, q: float) -> Optional[float]:
         """The nearest-rank ``q`` quantile, or None with fewer than P95_MIN_SAMPLES samples."""
         with self._lock:

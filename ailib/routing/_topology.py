@@ -7,9 +7,9 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._endpoint import Endpoint, Target
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
+from .endpoint import Endpoint, Target
 from .fallback import FallbackChain
 from .model_array import LoadBalancingStrategy, ModelArray, ModelEndpoint
 

@@ -14,9 +14,10 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
-from .._endpoint import Endpoint, Target
-from .._pipeline import Router
+from .._fork import register_after_fork
 from ..types import ChatCompletionRequest
+from .base import Router
+from .endpoint import Endpoint, Target
 from .model_array import LoadBalancingStrategy
 
 __all__ = ["ChainRouter", "Stats"]
@@ -75,9 +76,20 @@ class ChainRouter(Router):
         self._counter = itertools.count()
         self._weights_lock = threading.Lock()
         self.stats = {ep.name: Stats() for ep in self._endpoints}
+        register_after_fork(self)
 
     def endpoints(self) -> Sequence[Endpoint]:
         return self._endpoints
+
+    def close(self) -> None:
+        if self._health is not None:
+            self._health.close()
+
+    def _after_fork_in_child(self) -> None:
+        """Statistics carry over into a forked child; locks held at the fork are replaced."""
+        self._weights_lock = threading.Lock()
+        for st in self.stats.values():
+            st.lock = threading.Lock()
 
     # -- the plan ---------------------------------------------------------------------------
     def plan(self, request: ChatCompletionRequest) -> list:

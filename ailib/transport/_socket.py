@@ -31,7 +31,7 @@ from urllib3 import exceptions as u3
 
 from .._fork import register_after_fork
 from ..errors import AiLibError, NetworkError, ProtocolError
-from ..reliability.clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
 from ._stream import StreamResponse, discard, read_body

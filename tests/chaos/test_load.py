@@ -1,6 +1,6 @@
 """Load under random faults: 64 threads x 100 calls through one client, every call accounted for.
 
-The counters' identities are derived from ``ailib/_pipeline.py`` (non-hedged calls):
+The counters' identities are derived from ``ailib/call/`` (non-hedged calls):
 
 * ``routing_mvp.request`` is incremented once per call on a client with several targets.
 * ``routing_mvp.selected`` once per target a call tries; every tried target leaves at least

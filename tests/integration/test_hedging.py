@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -198,3 +199,89 @@ def test_concurrent_hedged_calls_from_many_threads():
     assert 10 <= fired <= 10 + 32  # the floor, plus max_extra_load (0.1) x 320 calls
     # a hedge cancelled before its request left (the primary already won) never reaches the server
     assert metrics.counter("hedge.cancelled") <= fired and 320 <= mock.request_count <= 320 + fired
+
+
+def test_full_extra_load_races_every_call():
+    """HedgePolicy(delay=0, max_extra_load=1.0) races every call of a two-target chain: the one budget that pays also counts the calls."""
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_metrics(metrics)
+        with builder.with_hedging(HedgePolicy(delay=0, max_extra_load=1.0)).build() as client:
+            for _ in range(40):
+                client.chat_completion(REQ)
+    assert metrics.counter("hedge.fired") == 40  # well past the budget's floor of 10
+
+
+def test_a_hedge_that_wins_wakes_the_caller_from_a_slow_primary():
+    """The primary runs on the caller's thread; when the hedge answers first the primary's socket is shut and the call returns at once."""
+    with MockProvider(name="slow") as slow, MockProvider(name="fast") as fast:
+        slow.enqueue(Fault.stall())
+        builder = AiClientBuilder(slow.provider()).with_failover_chain([fast.provider()])
+        with builder.with_hedging(HedgePolicy(delay=0.05)).build() as client:
+            start = time.monotonic()
+            resp = client.chat_completion(REQ)
+            assert time.monotonic() - start < 2.0  # a stall holds the primary for ever: only cancellation ends it
+            assert wait_for(lambda: slow.chat_requests[0].disconnected_at is not None)
+    assert resp.provider == "fast"
+    assert [(a.provider, a.outcome, a.hedge) for a in resp.attempts] == [("slow", "cancelled", True), ("fast", "ok", True)]
+
+
+def test_close_returns_within_a_second_with_hedges_in_flight():
+    """close() while hedged calls are stalled returns within 1 s; the callers get a non-retryable 'closed' error."""
+    from ailib import NetworkError
+
+    with MockProvider() as mock:
+        mock.enqueue(*[Fault.stall()] * 8)
+        client = AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.01)).build()
+        outcomes: list = []
+
+        def call():
+            try:
+                client.chat_completion(REQ)
+                outcomes.append("ok")
+            except Exception as exc:
+                outcomes.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for t in threads:
+            t.start()
+        assert wait_for(lambda: mock.request_count >= 8)
+        start = time.monotonic()
+        client.close()
+        assert time.monotonic() - start < 1.0
+        for t in threads:
+            t.join(5)
+    assert len(outcomes) == 4
+    assert all(isinstance(e, NetworkError) and "closed" in str(e) and not e.is_retryable() for e in outcomes)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_hedged_client_works_in_a_forked_child():
+    """A client that hedged (timer and executor threads running) before os.fork() hedges again in the child."""
+    with MockProvider(name="a", latency=0.01) as a, MockProvider(name="b", latency=0.01) as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()])
+        with builder.with_hedging(HedgePolicy(delay=0.05, max_extra_load=1.0)).build() as client:
+            a.enqueue(Fault.delay(1.0))
+            assert client.chat_completion(REQ).provider == "b"
+            assert hedge_threads()
+            a.enqueue(Fault.stall(), Fault.stall(), Fault.stall())  # in the child only a hedge can answer
+            pid = os.fork()
+            if pid == 0:  # the child: exit 0 only if three hedged calls are answered by b
+                code = 1
+                try:
+                    served = [client.chat_completion(REQ).provider for _ in range(3)]
+                    code = 0 if served == ["b"] * 3 else 2
+                finally:
+                    os._exit(code)
+            end = time.monotonic() + 20
+            status = None
+            while time.monotonic() < end:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    break
+                time.sleep(0.02)
+            else:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                pytest.fail("the forked child hung on a hedged call")
+            assert os.waitstatus_to_exitcode(status) == 0

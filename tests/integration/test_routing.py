@@ -138,6 +138,16 @@ def test_explicit_model_is_preserved_across_failover(trio):
     assert a.chat_requests[0].json["model"] == "gpt-4o" and b.chat_requests[0].json["model"] == "gpt-4o"
 
 
+def wait_for(predicate, timeout=5.0):
+    """Poll ``predicate`` until it holds (True) or ``timeout`` passes (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def test_auto_model_defaults_per_provider(trio):
     """auto resolves to each target's own default model."""
     a, b, _ = trio
@@ -161,12 +171,14 @@ def test_unhealthy_endpoint_is_skipped_without_a_wire_attempt(trio, dead_url):
     with MockProvider(name="back") as back:
         revived = ModelArray("arr").add_endpoint(ModelEndpoint("good", url=a.base_url)).add_endpoint(ModelEndpoint("back", url=back.base_url, healthy=False))
         with AiClient.with_model_array(revived) as client:
+            # the probe runs in the background: calls go on meanwhile, and "back" returns once it passes
+            assert wait_for(lambda: client.chat_completion(req()).provider == "back")
             served = [client.chat_completion(req()).provider for _ in range(4)]
-        assert served.count("back") == 2 and back.request_count == 2
+        assert served.count("back") == 2 and back.request_count == 3
 
 
 def test_health_check_probes_at_most_once_per_interval(trio):
-    """With a health check, each endpoint is probed before first use and then at most once per interval."""
+    """With a health check, each endpoint is probed (in the background) on first use and then at most once per interval."""
     a, b, _ = trio
     clock = FakeClock()
     metrics = InMemoryMetrics()
@@ -175,10 +187,15 @@ def test_health_check_probes_at_most_once_per_interval(trio):
     with builder.with_metrics(metrics).build() as client:
         for _ in range(5):
             client.chat_completion(req())
+        assert wait_for(lambda: a_models() == 1)
+        for _ in range(5):
+            client.chat_completion(req())
         assert a_models() == 1
         clock.advance(31)
         client.chat_completion(req())
-        assert a_models() == 2
+        assert wait_for(lambda: a_models() == 2)
+        client.chat_completion(req())
+    assert a_models() == 2
 
 
 def test_open_circuit_moves_on_and_health_based_skips_it(trio):

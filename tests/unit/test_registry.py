@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ailib import AiClient, ConfigurationError, ConnectionOptions, CustomProviderBuilder, Provider
-from ailib._endpoint import build_endpoint
 from ailib.providers import PROVIDERS
 from ailib.providers._registry import provider_for_model, split_model
+from ailib.routing.endpoint import build_endpoint
 
 API_MD_PROVIDERS = "OPENAI ANTHROPIC GEMINI GROQ MISTRAL DEEPSEEK XAI TOGETHER OPENROUTER PERPLEXITY FIREWORKS COHERE AZURE_OPENAI OLLAMA MOONSHOT QWEN ZHIPU".split()
 

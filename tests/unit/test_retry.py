@@ -141,13 +141,13 @@ def test_deadline_error_is_never_retried(fake_clock):
 
 def test_connection_options_map_onto_retry_policy():
     """max_retries/retry_delay are the short form of RetryPolicy."""
-    from ailib.client import _Config, _retry_policy
+    from ailib._assembly import Config, retry_policy
 
     opts = ConnectionOptions(max_retries=4, retry_delay=0.25)
-    p = _retry_policy(_Config(provider="openai"), opts)
+    p = retry_policy(Config(provider="openai"), opts)
     assert (p.max_attempts, p.initial_delay) == (5, 0.25)
-    assert _retry_policy(_Config(provider="openai"), ConnectionOptions(max_retries=0)).max_attempts == 1
-    assert _retry_policy(_Config(provider="openai"), None) == RetryPolicy()
+    assert retry_policy(Config(provider="openai"), ConnectionOptions(max_retries=0)).max_attempts == 1
+    assert retry_policy(Config(provider="openai"), None) == RetryPolicy()
 
 
 def test_default_client_retries_three_times(mock):

@@ -23,8 +23,8 @@ from ailib import (
     RateLimitExceeded,
     TimeoutError,
 )
-from ailib._endpoint import build_endpoint
 from ailib.metrics import InMemoryMetrics
+from ailib.routing.endpoint import build_endpoint
 from ailib.routing.router import ChainRouter
 
 REQ = ChatCompletionRequest("auto", [Message.user("x")])

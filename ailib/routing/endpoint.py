@@ -6,12 +6,12 @@ from typing import Any, Callable, Optional
 
 import attrs
 
-from .errors import ConfigurationError
-from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
-from .providers._base import WireFormat
-from .providers._formats import get_wire_format
-from .providers._registry import ProviderSpec, resolve_provider, split_model
-from .types import AUTO_MODELS
+from ..errors import ConfigurationError
+from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
+from ..providers._base import WireFormat
+from ..providers._formats import get_wire_format
+from ..providers._registry import ProviderSpec, resolve_provider, split_model
+from ..types import AUTO_MODELS
 
 __all__ = ["Endpoint", "Target", "build_endpoint"]
 

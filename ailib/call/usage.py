@@ -10,9 +10,10 @@ from typing import Any, Optional
 
 import attrs
 
-from .errors import ConfigurationError
-from .reliability.ratelimit import estimate_tokens
-from .types import ChatCompletionRequest, Usage
+from .._fork import register_after_fork
+from ..errors import ConfigurationError
+from ..reliability.ratelimit import estimate_tokens
+from ..types import ChatCompletionRequest, Usage
 
 __all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
 
@@ -106,6 +107,10 @@ class UsageLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: dict = {}
+        register_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the totals carry over
 
     def add(self, provider: str, model: str, usage: Optional[Usage], cost: Optional[float]) -> None:
         with self._lock:

@@ -1,0 +1,189 @@
+"""Assembly of one client: configuration → endpoints → state → router → pipeline.
+
+``Config`` is everything a client is built from (the builder fills it); ``assemble``
+turns it into the parts an ``AiClient`` holds. Environment variables and options are
+resolved here, once, never per call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+import attrs
+
+from .call import Pipeline
+from .call.usage import PriceTable
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import ConfigurationError
+from .metrics import as_metrics
+from .options import DEFAULT_POOL_SIZE, ConnectionOptions
+from .providers._registry import resolve_provider
+from .reliability.circuit import CircuitBreakerPolicy, CircuitState
+from .reliability.hedge import HedgePolicy
+from .reliability.ratelimit import RateLimitPolicy
+from .reliability.retry import RetryPolicy
+from .routing._topology import Topology, build_topology
+from .routing.base import Router, StaticRouter
+from .routing.endpoint import Endpoint, build_endpoint
+from .routing.fallback import FallbackChain
+from .routing.health import HealthCheck, HealthMonitor
+from .routing.model_array import LoadBalancingStrategy, ModelArray
+from .routing.router import ChainRouter
+from .state.memory import EndpointState, MemoryStateStore
+from .transport import Transport
+from .types import ChatCompletionRequest
+
+__all__ = ["Config", "Assembly", "UNSET", "retry_policy", "RETRY_BUDGET_MIN_RETRIES", "HEDGE_BUDGET_MIN"]
+
+UNSET: Any = object()
+# The retry budget always allows this many retries per endpoint per 10 s window (one a
+# second, and never fewer than one full retry sequence), plus retry_budget x recent calls.
+RETRY_BUDGET_MIN_RETRIES = 10
+# Likewise the hedge budget starts full: this many hedges per endpoint per 10 s window,
+# plus max_extra_load x recent calls.
+HEDGE_BUDGET_MIN = 10
+log = logging.getLogger("ailib")
+
+
+@attrs.define
+class Config:
+    """Everything a client is built from; the builder fills it, ``AiClient`` reads it."""
+
+    provider: Any  # the builder's provider (None for AiClient.with_model_array)
+    chain: list[Any] = attrs.Factory(list)  # more providers after it
+    routing: Optional[str] = None  # None (failover order), "round_robin", "model_array"
+    model_array: Optional[ModelArray] = None
+    custom_strategy: Any = None
+    fallback: Optional[FallbackChain] = None
+    health_check: Optional[HealthCheck] = None
+    options: Optional[ConnectionOptions] = None
+    provider_options: dict[str, ConnectionOptions] = attrs.Factory(dict)
+    retry: Any = UNSET  # RetryPolicy, or UNSET for "from options / defaults"
+    deadline: Optional[float] = None
+    metrics: Any = None
+    clock: Clock = SYSTEM_CLOCK
+    breaker: Optional[CircuitBreakerPolicy] = attrs.Factory(CircuitBreakerPolicy)
+    rate_limit: Optional[RateLimitPolicy] = None  # per endpoint
+    provider_rate_limits: dict[str, RateLimitPolicy] = attrs.Factory(dict)  # per provider name
+    state_store: Any = None
+    hedge: Optional[HedgePolicy] = None
+    prices: Optional[PriceTable] = None
+    transport: Any = None  # an object with send(request, deadlines, handle); None: the socket transport
+
+
+def retry_policy(config: Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
+    """The builder's policy, else ``RetryPolicy()`` shaped by ``max_retries``/``retry_delay``."""
+    if config.retry is not UNSET:
+        return config.retry
+    policy = RetryPolicy()
+    if options is not None:
+        if options.max_retries is not None:
+            policy = attrs.evolve(policy, max_attempts=options.max_retries + 1)
+        if options.retry_delay is not None:
+            policy = attrs.evolve(policy, initial_delay=options.retry_delay, max_delay=max(policy.max_delay, options.retry_delay))
+    return policy
+
+
+class Assembly:
+    """The parts of one client, built from a ``Config``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.topology: Topology = build_topology(
+            provider=config.provider,
+            routing=config.routing,
+            chain=config.chain,
+            model_array=config.model_array,
+            fallback=config.fallback,
+            make=self.endpoint_for,
+        )
+        all_endpoints = self.topology.all_endpoints
+        self.metrics = as_metrics(config.metrics)
+        self.store = config.state_store if config.state_store is not None else MemoryStateStore()
+        retry = retry_policy(config, config.options)
+        pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in all_endpoints)
+        self.owns_transport = config.transport is None
+        self.transport = Transport(pool_size=pool_size, clock=config.clock) if config.transport is None else config.transport
+        states = {ep.name: self.state_for(ep, retry) for ep in all_endpoints}
+        hedge = config.hedge
+        self.prices = config.prices if config.prices is not None else PriceTable.from_env()
+        self.pipeline = Pipeline(
+            router=self.router(states),
+            transport=self.transport,
+            retry=retry,
+            clock=config.clock,
+            metrics=self.metrics,
+            deadline=config.deadline,
+            states=states,
+            hedge=hedge,
+            hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
+            prices=self.prices,
+        )
+
+    def endpoint_for(
+        self, provider: Any, *, options: Optional[ConnectionOptions] = None, name: Optional[str] = None, model: Optional[str] = None, weight: float = 1.0
+    ) -> Endpoint:
+        """An endpoint with options merged: client defaults < provider overrides < its own."""
+        spec = resolve_provider(provider)
+        merged = self.config.options
+        own = self.config.provider_options.get(spec.name)
+        if own is not None:
+            merged = own.merged_over(merged)
+        if options is not None:
+            merged = options.merged_over(merged)
+        return build_endpoint(spec, merged, name=name, model=model, weight=weight)
+
+    def state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
+        config, store, clock = self.config, self.store, self.config.clock
+        state = EndpointState()
+        if retry.enabled and retry.retry_budget is not None:
+            floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)
+            state.retry_budget = store.retry_budget(ep.name, retry.retry_budget, floor, clock)
+        if config.breaker is not None:
+            state.breaker = store.breaker(ep.name, config.breaker, clock, self.on_circuit_change)
+        per_provider = config.provider_rate_limits.get(ep.provider)
+        if per_provider is not None:
+            state.limiter = store.limiter(f"provider:{ep.provider}", per_provider, clock)
+        elif config.rate_limit is not None:
+            state.limiter = store.limiter(ep.name, config.rate_limit, clock)
+        if config.hedge is not None:
+            state.hedge_budget = store.retry_budget(f"hedge:{ep.name}", config.hedge.max_extra_load, HEDGE_BUDGET_MIN, clock)
+        return state
+
+    def on_circuit_change(self, name: str, old: CircuitState, new: CircuitState) -> None:
+        counter = {CircuitState.OPEN: "circuit.opened", CircuitState.HALF_OPEN: "circuit.half_open", CircuitState.CLOSED: "circuit.closed"}[new]
+        self.metrics.incr_counter(counter, tags={"endpoint": name})
+        log.info("circuit for %s: %s -> %s", name, old.value, new.value)
+
+    def router(self, states: dict) -> Router:
+        config, topology = self.config, self.topology
+        if topology.strategy is LoadBalancingStrategy.COST_BASED and self.prices is None:
+            raise ConfigurationError("COST_BASED routing needs prices: with_prices({...}) or the AILIB_PRICES variable")
+        if topology.is_single and config.health_check is None and config.custom_strategy is None and topology.primary_model is None:
+            return StaticRouter(topology.endpoints)
+        health = None
+        if config.health_check is not None or topology.unhealthy:
+            health = HealthMonitor(self.probe, config.clock, self.metrics, config.health_check, topology.endpoints, set(topology.unhealthy))
+        return ChainRouter(
+            topology.endpoints,
+            topology.strategy,
+            metrics=self.metrics,
+            breakers=lambda ep: states[ep.name].breaker,
+            health=health,
+            steps=topology.steps,
+            default=topology.default,
+            custom=config.custom_strategy,
+            primary_model=topology.primary_model,
+            prices=self.estimate_cost if self.prices is not None else None,
+        )
+
+    def probe(self, ep: Endpoint, check: HealthCheck) -> bool:
+        """A health probe through the client's transport (run off the caller's thread)."""
+        return self.pipeline.wire.probe(ep, check)
+
+    def estimate_cost(self, ep: Endpoint, request: ChatCompletionRequest) -> Optional[float]:
+        assert self.prices is not None
+        model = ep.resolve_model(request.model)
+        chars = sum(len(m.text()) for m in request.messages if m.content is not None)
+        return self.prices.estimate(ep.provider, model, request, chars)

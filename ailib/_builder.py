@@ -1,0 +1,199 @@
+"""AiClientBuilder: compose routing and reliability at build time; ``build()`` validates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._assembly import Config
+from .call.usage import PriceTable
+from .clock import Clock
+from .errors import ConfigurationError
+from .metrics import as_metrics
+from .options import ConnectionOptions
+from .providers._registry import resolve_provider
+from .reliability.circuit import CircuitBreakerPolicy
+from .reliability.hedge import HedgePolicy
+from .reliability.ratelimit import RateLimitPolicy
+from .reliability.retry import NO_RETRY, RetryPolicy
+from .routing.fallback import FallbackChain
+from .routing.health import HealthCheck
+from .routing.model_array import ModelArray
+
+if TYPE_CHECKING:
+    from .client import AiClient
+
+__all__ = ["AiClientBuilder"]
+
+
+class AiClientBuilder:
+    """Compose routing and reliability at build time; ``build()`` validates the whole."""
+
+    def __init__(self, provider: Any) -> None:
+        resolve_provider(provider)  # fail early on an unknown provider
+        self._config = Config(provider=provider)
+
+    def _set_routing(self, kind: str) -> None:
+        current = self._config.routing
+        if current is not None and current != kind:
+            raise ConfigurationError(f"two routing strategies: {current} and {kind}; choose one")
+        if self._config.custom_strategy is not None and kind != "failover":
+            raise ConfigurationError(f"two routing strategies: a custom strategy and {kind}; choose one")
+        self._config.routing = kind
+
+    def _add_chain(self, providers: Sequence[Any], kind: str) -> AiClientBuilder:
+        providers = list(providers) if not isinstance(providers, (str, bytes)) else [providers]
+        if not providers:
+            raise ConfigurationError(f"an empty {kind.replace('_', ' ')} chain")
+        for p in providers:
+            resolve_provider(p)
+        self._set_routing(kind)
+        self._config.chain.extend(providers)
+        return self
+
+    def with_round_robin_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+        """Rotate calls over [provider, *providers]; a failed call fails over to the others."""
+        return self._add_chain(providers, "round_robin")
+
+    def with_failover_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+        """Try provider, then each of ``providers`` in order."""
+        return self._add_chain(providers, "failover")
+
+    def with_model_array(self, array: ModelArray) -> AiClientBuilder:
+        """Route over ``array``'s endpoints; the builder's provider is the last resort when
+        none of them is healthy."""
+        if not isinstance(array, ModelArray):
+            raise ConfigurationError("with_model_array takes a ModelArray")
+        if not array.endpoints:
+            raise ConfigurationError(f"ModelArray {array.name!r} has no endpoints")
+        self._set_routing("model_array")
+        self._config.model_array = array
+        return self
+
+    def with_strategy(self, strategy: Any) -> AiClientBuilder:
+        """A custom provider (tried after the builder's provider) or a routing strategy
+        object with ``select(endpoints, request) -> ordered endpoints``."""
+        if callable(getattr(strategy, "select", None)):
+            if self._config.custom_strategy is not None:
+                raise ConfigurationError("two custom routing strategies; choose one")
+            if self._config.routing not in (None, "failover"):
+                raise ConfigurationError(f"two routing strategies: {self._config.routing} and a custom strategy; choose one")
+            self._config.custom_strategy = strategy
+            return self
+        return self._add_chain([strategy], self._config.routing or "failover")
+
+    def fallback(self, chain: FallbackChain) -> AiClientBuilder:
+        if not isinstance(chain, FallbackChain):
+            raise ConfigurationError("fallback takes a FallbackChain")
+        if self._config.fallback is not None:
+            raise ConfigurationError("a client takes one FallbackChain")
+        chain.validate()
+        self._config.fallback = chain
+        return self
+
+    def with_health_check(self, check: HealthCheck) -> AiClientBuilder:
+        if not isinstance(check, HealthCheck):
+            raise ConfigurationError("with_health_check takes a HealthCheck")
+        self._config.health_check = check
+        return self
+
+    def with_options(self, options: ConnectionOptions) -> AiClientBuilder:
+        if not isinstance(options, ConnectionOptions):
+            raise ConfigurationError("with_options takes a ConnectionOptions")
+        self._config.options = options
+        return self
+
+    def with_provider_options(self, provider: Any, options: ConnectionOptions) -> AiClientBuilder:
+        if not isinstance(options, ConnectionOptions):
+            raise ConfigurationError("with_provider_options takes a ConnectionOptions")
+        self._config.provider_options[resolve_provider(provider).name] = options
+        return self
+
+    def with_retry(self, policy: RetryPolicy) -> AiClientBuilder:
+        if not isinstance(policy, RetryPolicy):
+            raise ConfigurationError("with_retry takes a RetryPolicy")
+        self._config.retry = policy
+        return self
+
+    def without_retry(self) -> AiClientBuilder:
+        self._config.retry = NO_RETRY
+        return self
+
+    def with_deadline(self, seconds: float) -> AiClientBuilder:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise ConfigurationError(f"with_deadline needs a positive number of seconds, got {seconds!r}")
+        self._config.deadline = float(seconds)
+        return self
+
+    def with_circuit_breaker(self, policy: CircuitBreakerPolicy) -> AiClientBuilder:
+        if not isinstance(policy, CircuitBreakerPolicy):
+            raise ConfigurationError("with_circuit_breaker takes a CircuitBreakerPolicy")
+        self._config.breaker = policy
+        return self
+
+    def without_circuit_breaker(self) -> AiClientBuilder:
+        self._config.breaker = None
+        return self
+
+    def with_rate_limit(self, policy: RateLimitPolicy, *, provider: Any = None) -> AiClientBuilder:
+        """A rate limit per endpoint, or one shared by every endpoint of ``provider``."""
+        if not isinstance(policy, RateLimitPolicy):
+            raise ConfigurationError("with_rate_limit takes a RateLimitPolicy")
+        if provider is None:
+            self._config.rate_limit = policy
+        else:
+            self._config.provider_rate_limits[resolve_provider(provider).name] = policy
+        return self
+
+    def with_state_store(self, store: Any) -> AiClientBuilder:
+        """Share breakers, buckets and budgets with every client given the same store."""
+        for method in ("retry_budget", "breaker", "limiter"):
+            if not callable(getattr(store, method, None)):
+                raise ConfigurationError(f"a state store needs a {method}() method")
+        self._config.state_store = store
+        return self
+
+    def with_hedging(self, policy: HedgePolicy) -> AiClientBuilder:
+        """Race or hedge each call over the next targets of its plan (the same endpoint
+        when there is only one)."""
+        if not isinstance(policy, HedgePolicy):
+            raise ConfigurationError("with_hedging takes a HedgePolicy")
+        self._config.hedge = policy
+        return self
+
+    def with_prices(self, prices: Any) -> AiClientBuilder:
+        """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
+        {"input": 0.25, "output": 1.25}}``; gives ``response.cost`` and COST_BASED routing.
+        Without it, the ``AILIB_PRICES`` environment variable (JSON, or a JSON file's path)."""
+        self._config.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
+        return self
+
+    def with_transport(self, transport: Any) -> AiClientBuilder:
+        """Send every request through ``transport``: an object with one method,
+        ``send(request, deadlines, handle)`` (``ailib.testing.MockTransport`` runs the whole
+        pipeline in-process). The client does not close a transport it was given."""
+        if not callable(getattr(transport, "send", None)):
+            raise ConfigurationError("with_transport takes an object with a send(request, deadlines, handle) method")
+        self._config.transport = transport
+        return self
+
+    def with_metrics(self, metrics: Any) -> AiClientBuilder:
+        as_metrics(metrics)
+        self._config.metrics = metrics
+        return self
+
+    def with_clock(self, clock: Clock) -> AiClientBuilder:
+        """Inject a clock (tests use ``FakeClock``)."""
+        self._config.clock = clock
+        return self
+
+    def build(self) -> AiClient:
+        """The ``AiClient`` (raises ``ConfigurationError`` for invalid or conflicting settings)."""
+        from .client import AiClient
+
+        c = self._config
+        return AiClient._from_config(
+            attrs.evolve(c, chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
+        )

@@ -1,0 +1,168 @@
+"""One wire attempt: encode, send through the transport, decode, record.
+
+Every attempt record (``Attempt``), its latency observation and its log line are made
+here, and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable, Optional
+
+from ..clock import Clock
+from ..errors import AiLibError, ProtocolError
+from ..providers._base import decode_body, error_from_response
+from ..routing.endpoint import Endpoint, Target
+from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
+from ..types import Attempt, StreamChunk
+from .context import Answer, CallState, Primed
+from .rules import HedgeCancelledError, short
+
+__all__ = ["Wire"]
+
+log = logging.getLogger("ailib")
+
+
+class Wire:
+    """Sends one attempt of a call to one target over ``transport`` (one ``send`` method)."""
+
+    def __init__(self, transport: Any, clock: Clock, metrics: Any, on_latency: Optional[Callable[[str, float], None]] = None) -> None:
+        self.transport = transport
+        self.clock = clock
+        self.metrics = metrics
+        self.on_latency = on_latency  # (endpoint name, seconds) of each successful attempt
+
+    # -- requests --------------------------------------------------------------------------
+    def _deadlines(self, ep: Endpoint, start: float, call: CallState) -> Deadlines:
+        return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, call.deadline)
+
+    def _chat_request(self, call: CallState, target: Target, stream: bool) -> HttpRequest:
+        ep = target.endpoint
+        headers = ep.stream_headers if stream else ep.headers
+        if ep.spec.idempotency_header:
+            headers = {**headers, ep.spec.idempotency_header: call.idempotency_key()}
+        req = HttpRequest("POST", ep.chat_url(target.model, stream), headers, call.body(target, stream), ep.verify, ep.proxy, stream=stream)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("POST %s headers=%s body=%d bytes", req.url, redact_headers(req.headers), len(req.body or b""))
+        return req
+
+    # -- attempts --------------------------------------------------------------------------
+    def chat(self, call: CallState, target: Target) -> Answer:
+        """One non-streamed chat attempt: the decoded response, or a classified error."""
+        clock = self.clock
+        ep = target.endpoint
+        started_at = clock.time()
+        start = clock.monotonic()
+        handle = call.new_handle(start)
+        try:
+            req = self._chat_request(call, target, False)
+            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
+            result = decode_body(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+        except AiLibError as err:
+            self._record_failure(call, target, err, started_at, start)
+            raise
+        self._record_success(call, target, started_at, start)
+        return Answer(result, resp.headers, result.usage)
+
+    def stream(self, call: CallState, target: Target) -> Primed:
+        """One streamed attempt, read up to its commit point (the first content chunk)."""
+        clock = self.clock
+        ep = target.endpoint
+        started_at = clock.time()
+        start = clock.monotonic()
+        handle = call.new_handle(start)
+        resp: Any = None
+        try:
+            req = self._chat_request(call, target, True)
+            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
+            if not 200 <= resp.status < 300:
+                body = resp.read_all()
+                raise error_from_response(ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at)
+            ctype = resp.headers.get("content-type", "")
+            if "event-stream" not in ctype.lower():
+                resp.read_all()
+                raise ProtocolError(f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model)
+            decoder = ep.wire.stream_decoder(provider=ep.provider, model=target.model)
+            events = resp.events()
+            chunks: list[StreamChunk] = []
+            for event in events:  # up to the commit point: the first content chunk, or the end
+                chunks.extend(decoder.feed(event))
+                if decoder.done or any(c.has_content for c in chunks):
+                    break
+            else:
+                decoder.finish()
+        except AiLibError as err:
+            if resp is not None:
+                resp.close()
+            self._record_failure(call, target, err, started_at, start)
+            raise
+        self._record_success(call, target, started_at, start)
+        return Primed(resp, events, decoder, chunks, target)
+
+    def models(self, call: CallState, target: Target) -> Answer:
+        """One models-listing attempt (``GET`` the format's models URL): model ids."""
+        clock = self.clock
+        ep = target.endpoint
+        started_at = clock.time()
+        start = clock.monotonic()
+        handle = call.new_handle(start)
+        try:
+            req = HttpRequest("GET", ep.wire.models_url(ep.base_url), ep.headers, None, ep.verify, ep.proxy)
+            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
+            if not 200 <= resp.status < 300:
+                raise error_from_response(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+            try:
+                ids = ep.wire.decode_models(json.loads(resp.body))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ProtocolError(f"unexpected models list from {ep.provider}: {exc}", provider=ep.provider) from None
+        except AiLibError as err:
+            self._record_failure(call, target, err, started_at, start)
+            raise
+        self._record_success(call, target, started_at, start)
+        return Answer(ids, resp.headers)
+
+    def probe(self, ep: Endpoint, check: Any) -> bool:
+        """A health probe (no attempt record): ``GET`` the check's path; 2xx is healthy."""
+        url = ep.wire.models_url(ep.base_url) if check.path == "/models" else ep.base_url + check.path
+        start = self.clock.monotonic()
+        dl = Deadlines(check.timeout, check.timeout, check.timeout, start + check.timeout)
+        try:
+            resp = self.transport.send(HttpRequest("GET", url, ep.headers, None, ep.verify, ep.proxy), dl, AttemptHandle())
+        except AiLibError:
+            return False
+        return 200 <= resp.status < 300
+
+    # -- records ---------------------------------------------------------------------------
+    def record_skip(self, call: CallState, target: Target, err: AiLibError) -> None:
+        """An attempt the guard refused (open circuit, no rate-limit permit): nothing sent."""
+        ep = target.endpoint
+        err.provider = err.provider or ep.provider
+        err.model = err.model or target.model
+        call.record(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, call.hedge, ep.name))
+
+    def _record_success(self, call: CallState, target: Target, started_at: float, start: float) -> None:
+        ep = target.endpoint
+        elapsed = self.clock.monotonic() - start
+        call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
+        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
+        if self.on_latency is not None:
+            self.on_latency(ep.name, elapsed)
+
+    def _record_failure(self, call: CallState, target: Target, err: AiLibError, started_at: float, start: float) -> None:
+        ep = target.endpoint
+        cancelled = isinstance(err, HedgeCancelledError)  # shared and never raised: left as is
+        if not cancelled:
+            err.provider = err.provider or ep.provider
+            err.model = err.model or target.model
+        outcome = "cancelled" if cancelled else "error"
+        hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
+        elapsed = self.clock.monotonic() - start
+        call.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name))
+        if cancelled:
+            return
+        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "error"})
+        if log.isEnabledFor(logging.INFO):
+            log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, short(err))
+        if call.on_failure is not None:
+            call.on_failure(err)

@@ -1,0 +1,95 @@
+"""The guard around one attempt: the endpoint's rate limiter, its circuit breaker, and the
+router's observer (in-flight counts, latency and error statistics)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from ..clock import Clock
+from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
+from ..reliability.circuit import is_breaker_failure
+from ..reliability.ratelimit import estimate_tokens
+from ..routing.endpoint import Target
+from ..state.memory import EndpointState
+from .context import CallState
+
+__all__ = ["Guard"]
+
+Attempt = Callable[[CallState, Target], Any]
+
+
+class Guard:
+    """Admits an attempt (limiter permit, breaker permit), runs it, and reports back."""
+
+    def __init__(self, clock: Clock, metrics: Any, record_skip: Callable[[CallState, Target, AiLibError], None], observer: Any = None) -> None:
+        self.clock = clock
+        self.metrics = metrics
+        self.record_skip = record_skip
+        self.observer = observer  # a router with on_start / on_end, or None
+
+    def run(self, call: CallState, target: Target, state: EndpointState, attempt: Attempt, body_size: Optional[Callable[[], int]] = None) -> Any:
+        """``attempt(call, target)`` behind the endpoint's limiter and breaker."""
+        limiter, breaker = state.limiter, state.breaker
+        observer = self.observer
+        if limiter is None and breaker is None and observer is None:
+            return attempt(call, target)
+        ep = target.endpoint
+        metrics = self.metrics
+        tokens = 0
+        if limiter is not None:
+            if limiter.policy.tokens_per_minute and body_size is not None:
+                tokens = estimate_tokens(body_size(), call.request.max_tokens if call.request is not None else None)
+            max_wait = min(limiter.policy.max_wait, max(0.0, call.deadline - self.clock.monotonic()))
+            try:
+                waited = limiter.acquire(tokens, max_wait=max_wait)
+            except LocalRateLimitError as err:
+                metrics.incr_counter("ratelimit.rejected", tags={"provider": ep.provider})
+                self.record_skip(call, target, err)
+                raise
+            if waited > 0:
+                metrics.incr_counter("ratelimit.waited", tags={"provider": ep.provider})
+                metrics.observe("ratelimit.waited", waited, tags={"provider": ep.provider})
+        permit = None
+        if breaker is not None:
+            try:
+                permit = breaker.acquire(probe_timeout=ep.total_timeout)
+            except CircuitOpenError as err:
+                metrics.incr_counter("circuit.rejected", tags={"provider": ep.provider})
+                self.record_skip(call, target, err)
+                raise
+        started = 0.0
+        if observer is not None:
+            observer.on_start(ep)
+            started = self.clock.monotonic()
+        try:
+            result = attempt(call, target)
+        except AiLibError as err:
+            if observer is not None:
+                observer.on_end(ep, self.clock.monotonic() - started, False)
+            if breaker is not None:
+                if is_breaker_failure(err):
+                    breaker.record_failure(permit)
+                else:
+                    breaker.release(permit)
+            if limiter is not None and isinstance(err, RateLimitExceeded):
+                limiter.on_rate_limited(err.retry_after)
+            raise
+        except BaseException:
+            if observer is not None:
+                observer.on_end(ep, self.clock.monotonic() - started, False)
+            if breaker is not None:
+                breaker.release(permit)
+            raise
+        if observer is not None:
+            observer.on_end(ep, self.clock.monotonic() - started, True)
+        if breaker is not None:
+            breaker.record_success(permit)
+        if limiter is not None:
+            limiter.on_success()
+            headers = result.headers
+            if headers is not None:
+                limiter.observe_headers(headers)
+            usage = result.usage
+            if tokens and usage is not None:
+                limiter.reconcile(tokens, usage.total_tokens)
+        return result

@@ -1,0 +1,221 @@
+"""One call from plan to answer: the failover loop, retries per target, the final error.
+
+``Pipeline.run`` / ``stream`` / ``list_models`` are the client's only way to the network.
+A call asks the router for a plan (no I/O), races its first targets when hedging is on,
+then walks the rest in order: plain failover moves on after errors that ``moves_on``
+allows, a FallbackChain step only after an error its condition matches. Each target runs
+under its retry policy (``RetryRun``); each attempt runs behind the guard (limiter,
+breaker, observer) and goes to the wire (``Wire``). No I/O of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Mapping
+from typing import Any, Callable, Optional
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError
+from ..reliability.hedge import HedgePolicy
+from ..reliability.retry import RetryPolicy, RetryRun
+from ..routing.base import Router
+from ..routing.endpoint import Endpoint, Target
+from ..state.memory import EndpointState
+from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
+from .attempt import Wire
+from .context import CallState
+from .guard import Guard
+from .hedge import Hedger
+from .rules import closed_error, final_error, moves_on, short
+from .stream import ChatStream
+from .usage import PriceTable, UsageLedger
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger("ailib")
+_INF = float("inf")
+_NO_STATE = EndpointState()
+
+
+class Pipeline:
+    """Runs calls through routing, hedging, retry, the guard and the transport."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        transport: Any,
+        retry: RetryPolicy,
+        clock: Clock,
+        metrics: Any,
+        deadline: Optional[float] = None,
+        states: Optional[Mapping[str, EndpointState]] = None,
+        hedge: Optional[HedgePolicy] = None,
+        hedge_workers: int = 32,
+        prices: Optional[PriceTable] = None,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.prices = prices
+        self.ledger = UsageLedger()
+        self.router = router
+        self.transport = transport
+        self.retry = retry
+        self.clock = clock
+        self.metrics = metrics
+        self.deadline = deadline
+        self.states: Mapping[str, EndpointState] = states or {}
+        self._rng = rng
+        self.closed = False
+        self.wire = Wire(transport, clock, metrics)
+        self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
+        self.hedger: Optional[Hedger] = None
+        if hedge is not None:
+            self.hedger = Hedger(
+                hedge,
+                self.run_target,
+                clock=clock,
+                metrics=metrics,
+                budget_for=self._hedge_budget,
+                count_selected=router.multi_target,
+                max_workers=max(1, hedge_workers),
+            )
+            self.wire.on_latency = self.hedger.observe
+
+    def _hedge_budget(self, ep: Endpoint) -> Any:
+        state = self.states.get(ep.name)
+        return state.hedge_budget if state is not None else None
+
+    def close(self) -> None:
+        """Refuse new calls; cancel hedges in flight and stop the hedger's threads (≤ 1 s)."""
+        self.closed = True
+        if self.hedger is not None:
+            self.hedger.close()
+        self.router.close()
+
+    # -- entry points --------------------------------------------------------------------------
+    def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
+        call = CallState(request, self._call_deadline(deadline))
+        answer = self._execute(call, stream=False)
+        resp = answer.value
+        cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
+        self.ledger.add(resp.provider, resp.model, resp.usage, cost)
+        return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(call.attempts), resp.raw, cost)
+
+    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
+        call = CallState(request, self._call_deadline(deadline))
+        primed = self._execute(call, stream=True)
+        return ChatStream(primed, call, self._account_stream)
+
+    def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
+        """Model ids ``endpoint`` reports, through the same retry, breaker and metrics as chat."""
+        call = CallState(None, self._call_deadline(deadline))
+        target = Target(endpoint, "")
+        try:
+            return self._retrying(call, target, self.wire.models).value
+        except AiLibError as err:
+            raise final_error(err, [err], call.attempts, False) from None
+
+    def _account_stream(self, stream: ChatStream) -> None:
+        """A finished stream's usage and cost join the client's totals."""
+        if self.prices is not None:
+            stream.cost = self.prices.cost(stream.provider, stream.model, stream.usage)
+        self.ledger.add(stream.provider, stream.model, stream.usage, stream.cost)
+
+    def _call_deadline(self, seconds: Any) -> float:
+        if self.closed:
+            raise closed_error()
+        if seconds is None:
+            seconds = self.deadline
+            if seconds is None:
+                return _INF
+        elif isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds) or seconds <= 0:
+            raise InvalidRequestError(f"deadline must be a number of seconds > 0 (or None), got {seconds!r}")
+        return self.clock.monotonic() + seconds
+
+    # -- plan and failover ---------------------------------------------------------------------
+    def _execute(self, call: CallState, *, stream: bool) -> Any:
+        router = self.router
+        plan = router.plan(call.request)
+        multi = len(plan) > 1
+        counted = router.multi_target
+        metrics = self.metrics
+        if counted:
+            metrics.incr_counter("routing_mvp.request")
+        last: Optional[AiLibError] = None
+        rest = plan
+        if self.hedger is not None:
+            n = 0
+            while n < len(plan) and plan[n].condition is None:
+                n += 1
+            rest = plan[n:]
+            try:
+                return self.hedger.run(call, plan[:n], stream)
+            except AiLibError as err:
+                last = err
+                if isinstance(err, DeadlineExceededError) or self.closed:
+                    raise final_error(err, call.errors, call.attempts, multi) from None
+        for target in rest:
+            if last is not None:
+                if target.condition is not None:  # a FallbackChain step: only for errors it matches
+                    if not target.condition(last):
+                        continue
+                    metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
+                    log.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, short(last))
+                elif not moves_on(last):
+                    continue  # plain failover does not apply; a later matching step still may
+            if self.clock.monotonic() >= call.deadline:
+                last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
+                call.errors.append(last)
+                break
+            if counted:
+                metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
+            try:
+                return self.run_target(call, target, stream)
+            except AiLibError as err:
+                call.errors.append(err)
+                last = err
+                if isinstance(err, DeadlineExceededError):
+                    break
+        assert last is not None
+        raise final_error(last, call.errors, call.attempts, multi)
+
+    # -- one target: retries around guarded attempts --------------------------------------------
+    def run_target(self, call: CallState, target: Target, stream: bool) -> Any:
+        """One target of a chat call, with its retries (what a hedge branch runs)."""
+        ep = target.endpoint
+        ep.wire.check_supported(call.request, ep.spec, stream=stream)
+        return self._retrying(call, target, self.wire.stream if stream else self.wire.chat, lambda: len(call.body(target, stream)))
+
+    def _retrying(self, call: CallState, target: Target, attempt: Callable[[CallState, Target], Any], body_size: Any = None) -> Any:
+        ep = target.endpoint
+        state = self.states.get(ep.name, _NO_STATE)
+        budget = state.retry_budget
+        if budget is not None:
+            budget.record_call()
+        tags = {"provider": ep.provider}
+        metrics = self.metrics
+
+        def on_retry(error: AiLibError, wait: float) -> None:
+            metrics.incr_counter("retry.attempt", tags=tags)
+            if call.attempts:
+                a = call.attempts[-1]
+                call.attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)
+            if log.isEnabledFor(logging.DEBUG):  # the failure itself was logged at INFO
+                log.debug("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, short(error))
+
+        def on_stop(reason: str, error: AiLibError) -> None:
+            if reason == "exhausted":
+                metrics.incr_counter("retry.exhausted", tags=tags)
+            elif reason == "budget_exhausted":
+                metrics.incr_counter("retry.budget_exhausted", tags=tags)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error))
+
+        sleep = self.clock.sleep
+        if call.lock is not None and self.clock is SYSTEM_CLOCK:
+            sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
+        run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep)
+        guard = self.guard
+        return run.call(lambda: guard.run(call, target, state, attempt, body_size))

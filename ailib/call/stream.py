@@ -1,0 +1,131 @@
+"""``ChatStream``: the caller's side of a streamed call, past its commit point."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from typing import Any, Callable, Optional
+
+from ..errors import AiLibError, StreamInterruptedError
+from ..types import Attempt, ChatCompletionResponse, StreamChunk, ToolCall, Usage
+from .context import CallState, Primed
+
+__all__ = ["ChatStream"]
+
+
+class ChatStream:
+    """An iterator of ``StreamChunk`` and a context manager; leaving early closes the connection.
+
+    Failures after the first content chunk raise ``StreamInterruptedError`` with the text
+    delivered so far; a stream never ends short silently. After the end: ``text``,
+    ``tool_calls``, ``usage``, ``finish_reason``, ``attempts``.
+    """
+
+    def __init__(self, primed: Primed, call: CallState, on_finish: Optional[Callable[[ChatStream], None]] = None) -> None:
+        self._resp = primed.resp
+        self._events = primed.events
+        self._decoder = primed.decoder
+        self._pending: deque[StreamChunk] = deque(primed.chunks)
+        self._call = call
+        self._on_finish = on_finish  # the client's usage ledger
+        self.cost: Optional[float] = None
+        self.provider = primed.target.endpoint.provider
+        self.model = primed.target.model
+        self._parts: list[str] = []
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        self.usage: Optional[Usage] = None
+        self.finish_reason: Optional[str] = None
+        self.finished = False
+        self._closed = False
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        return tuple(self._call.attempts)
+
+    @property
+    def text(self) -> str:
+        """The text delivered so far."""
+        return "".join(self._parts)
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> StreamChunk:
+        if self._pending:
+            return self._deliver(self._pending.popleft())
+        if self._closed:
+            raise StopIteration
+        while True:
+            try:
+                event = next(self._events)
+            except StopIteration:
+                try:
+                    self._decoder.finish()
+                except AiLibError as err:
+                    raise self._interrupted(err) from err
+                self.finished = True
+                self.close()
+                if self._on_finish is not None:
+                    self._on_finish(self)
+                raise
+            except AiLibError as err:
+                raise self._interrupted(err) from err
+            try:
+                chunks = self._decoder.feed(event)
+            except AiLibError as err:
+                raise self._interrupted(err) from err
+            if chunks:
+                self._pending.extend(chunks[1:])
+                return self._deliver(chunks[0])
+
+    def _deliver(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.delta_text:
+            self._parts.append(chunk.delta_text)
+        if chunk.tool_calls:
+            self.tool_calls = chunk.tool_calls
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+        return chunk
+
+    def _interrupted(self, cause: AiLibError) -> StreamInterruptedError:
+        self.close()
+        attempts = self._call.attempts
+        if attempts and attempts[-1].outcome == "ok":
+            a = attempts[-1]
+            attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, "error", cause, a.hedge, a.endpoint)
+        partial = self.text
+        return StreamInterruptedError(
+            f"stream interrupted after {len(partial)} characters: {type(cause).__name__}: {cause.message}",
+            partial_text=partial,
+            cause=cause,
+            provider=self.provider,
+            model=self.model,
+            attempts=attempts,
+        )
+
+    def collect(self) -> ChatCompletionResponse:
+        """Read the rest of the stream and return it as one response."""
+        from ..types import Choice, Message, Role
+
+        for _ in self:
+            pass
+        message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
+        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost)
+
+    def close(self) -> None:
+        """Stop reading; an unfinished stream's connection is closed, not reused."""
+        if not self._closed:
+            self._closed = True
+            self._resp.close()
+
+    def __enter__(self) -> ChatStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # never raise from a finalizer
+            self.close()

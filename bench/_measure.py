@@ -1,0 +1,126 @@
+"""Timing primitives: interleaved rounds with a ratio per round, thread throughput, subprocess figures."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Optional
+
+Call = Callable[[], object]
+
+
+def time_calls(fn: Call, n: int) -> list[float]:
+    """Seconds per call for ``n`` sequential calls."""
+    out = []
+    perf = time.perf_counter
+    for _ in range(n):
+        t = perf()
+        fn()
+        out.append(perf() - t)
+    return out
+
+
+def interleaved(clients: dict[str, Call], baseline: str, *, rounds: int, n: int, warmup: int) -> dict[str, dict]:
+    """Each client ``n`` calls per round, all clients in every round (order rotated each round).
+
+    Returns per client: ``median_us`` over every call, ``p90_us`` and ``ratios``: per round, the
+    client's median divided by the baseline's median of the same round.
+    """
+    names = list(clients)
+    for name in names:
+        time_calls(clients[name], warmup)
+    samples: dict[str, list[float]] = {k: [] for k in names}
+    per_round: list[dict[str, float]] = []
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        medians = {}
+        for name in order:
+            xs = time_calls(clients[name], n)
+            samples[name] += xs
+            medians[name] = statistics.median(xs)
+        per_round.append(medians)
+    out = {}
+    for name in names:
+        xs = sorted(samples[name])
+        out[name] = {
+            "median_us": statistics.median(xs) * 1e6,
+            "p90_us": xs[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e6,
+            "ratios": [m[name] / m[baseline] for m in per_round],
+        }
+    return out
+
+
+def throughput(fn: Call, threads: int, seconds: float) -> float:
+    """Calls per second from ``threads`` threads calling ``fn`` for ``seconds``."""
+    counts = [0] * threads
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads + 1)
+    stop_at = [0.0]
+
+    def worker(i: int) -> None:
+        start.wait()
+        end = stop_at[0]
+        now = time.perf_counter
+        c = 0
+        try:
+            while now() < end:
+                fn()
+                c += 1
+        except BaseException as exc:  # surfaced below: a failing client must not look fast
+            errors.append(exc)
+        counts[i] = c
+
+    pool = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(threads)]
+    for t in pool:
+        t.start()
+    t0 = time.perf_counter()
+    stop_at[0] = t0 + seconds
+    start.wait()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"{len(errors)} thread(s) failed: {errors[0]!r}") from errors[0]
+    return sum(counts) / elapsed
+
+
+def interleaved_throughput(clients: dict[str, Call], baseline: str, *, threads: int, rounds: int, seconds: float) -> dict[str, dict]:
+    """Throughput per client in every round (order rotated), with a ratio to the baseline per round."""
+    names = list(clients)
+    for name in names:  # warm pools up to the thread count
+        throughput(clients[name], threads, min(0.2, seconds))
+    per_round = []
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        per_round.append({name: throughput(clients[name], threads, seconds) for name in order})
+    return {
+        name: {
+            "calls_per_s": statistics.median(m[name] for m in per_round),
+            "ratios": [m[name] / m[baseline] for m in per_round],
+        }
+        for name in names
+    }
+
+
+def child_env() -> dict[str, str]:
+    """The environment for measuring children: bytecode allowed (installed packages have it)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_child(code: str, *, timeout: float = 60.0) -> list[float]:
+    """Run ``code`` in a fresh interpreter; it prints numbers on its last line."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child failed: {proc.stderr[-800:]}")
+    return [float(x) for x in proc.stdout.strip().splitlines()[-1].split()]
+
+
+def median_or_none(xs: list[float]) -> Optional[float]:
+    return statistics.median(xs) if xs else None

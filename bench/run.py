@@ -1,0 +1,319 @@
+"""ailib against its peers, every figure side by side in one run: ``python -m bench.run --runs 3``.
+
+Each run is a fresh process that starts its own local endpoints (nginx when installed, else
+the Python fast server; SSE streams always from the Python server), builds every client and
+measures, interleaved in rounds with the order rotated each round:
+
+- per call: raw ``requests.Session().post(json=...)`` (the baseline), tuned requests, the
+  urllib3 pool (the floor), openai-python, and ailib: default client, full stack (3-endpoint
+  round robin + limiter + breaker + retry + hedging armed but not firing), hedged (armed, no
+  hedge fired); a ratio to the baseline per round;
+- SSE streams of 201 events, chunked (one chunk per event) and Content-Length framed, against
+  ``requests`` ``iter_lines()`` + ``json.loads``;
+- throughput from 16 and 64 threads sharing one client, against a shared requests Session;
+- ``import`` time (``import ailib`` against the import of its own dependencies, in the same
+  process) and resident memory after 50 calls, each in fresh interpreters.
+
+The parent prints one markdown table with every figure as its range over the runs (low–high,
+never a single best run) and a table of the issue's targets. ``--quick`` is for development.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional, TextIO
+
+if __package__ in (None, ""):  # python bench/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "bench"
+
+from ._measure import interleaved, interleaved_throughput, run_child
+from ._peers import EXPECT_CALL, EXPECT_STREAM, Peers, check, litellm_available, openai_available
+from ._servers import Servers
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = ("call", "stream", "threads", "import", "memory")
+
+# (rounds, calls per round, warmup) per section; --quick divides the work.
+FULL = {"call": (5, 200, 100), "stream": (5, 20, 10), "threads": (3, 0.5), "import": 9, "memory": 1}
+QUICK = {"call": (3, 60, 30), "stream": (3, 6, 3), "threads": (2, 0.25), "import": 4, "memory": 1}
+
+CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
+STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
+THREAD_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack"]
+
+
+# -- one run (a child process) ------------------------------------------------------------------------
+
+
+def _call_clients(peers: Peers, with_openai: bool) -> dict[str, Any]:
+    clients = {
+        "raw requests": peers.raw_requests(),
+        "tuned requests": peers.tuned_requests(),
+        "urllib3 pool": peers.urllib3_pool(),
+        "openai-python": peers.openai_call() if with_openai else None,
+        "ailib default": peers.ailib_call("default"),
+        "ailib full stack": peers.ailib_call("full"),
+        "ailib hedged": peers.ailib_call("hedged"),
+    }
+    return {k: v for k, v in clients.items() if v is not None}
+
+
+def _stream_clients(peers: Peers, framing: str, with_openai: bool) -> dict[str, Any]:
+    clients = {
+        "raw requests": peers.stream_iter_lines(framing),
+        "urllib3 pool": peers.stream_urllib3(framing),
+        "openai-python": peers.stream_openai(framing) if with_openai else None,
+        "ailib default": peers.stream_ailib(framing),
+    }
+    return {k: v for k, v in clients.items() if v is not None}
+
+
+def _import_figures(repeats: int, with_openai: bool) -> dict[str, Any]:
+    """Fresh interpreters, interleaved: ailib after its deps in one process, and each peer alone."""
+    import compileall
+
+    import ailib
+
+    compileall.compile_dir(os.path.dirname(ailib.__file__), quiet=1)  # measure from .pyc, like installed peers
+    ours = (
+        "import time; t=time.perf_counter(); import requests, urllib3, tenacity, attrs; a=time.perf_counter()-t;"
+        "import ailib; ailib.AiClient; b=time.perf_counter()-t; print(a, b)"
+    )
+    alone = "import time; t=time.perf_counter(); import {m}; print(time.perf_counter()-t)"
+    codes = {"requests": alone.format(m="requests"), "urllib3": alone.format(m="urllib3")}
+    if with_openai:
+        codes["openai"] = alone.format(m="openai")
+    deps: list[float] = []
+    total: list[float] = []
+    peers: dict[str, list[float]] = {k: [] for k in codes}
+    for i in range(repeats):
+        a, b = run_child(ours)
+        deps.append(a)
+        total.append(b)
+        if i % 3 == 0:  # peers' imports are context, not a target: a third as many (openai's is slow)
+            for name, code in codes.items():
+                peers[name].append(run_child(code)[0])
+    return {
+        "deps_ms": statistics.median(deps) * 1e3,
+        "ailib_ms": statistics.median(total) * 1e3,
+        "ratio": statistics.median(b / a for a, b in zip(deps, total)),
+        "peers_ms": {k: statistics.median(v) * 1e3 for k, v in peers.items()},
+    }
+
+
+_RSS = (
+    "def _rss():\n"
+    "    with open('/proc/self/status') as f:\n"
+    "        for line in f:\n"
+    "            if line.startswith('VmRSS:'):\n"
+    "                return int(line.split()[1]) / 1024\n"
+    "    import resource; return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+)
+
+
+def _memory_figures(json_port: int, with_openai: bool) -> dict[str, float]:
+    """Resident MB of a fresh process after building one client and making 50 calls."""
+    make = {
+        "raw requests": "p.raw_requests()",
+        "urllib3 pool": "p.urllib3_pool()",
+        "openai-python": "p.openai_call()" if with_openai else None,
+        "ailib default": "p.ailib_call('default')",
+        "ailib full stack": "p.ailib_call('full')",
+    }
+    out = {"python": run_child(_RSS + "print(_rss())")[0]}
+    for name, expr in make.items():
+        if expr is None:
+            continue
+        code = _RSS + f"from bench._peers import Peers\np = Peers({json_port}, {json_port})\nfn = {expr}\nfor _ in range(50): fn()\nprint(_rss())"
+        out[name] = run_child(code)[0]
+    return out
+
+
+def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str, Any]:
+    plan = QUICK if quick else FULL
+    with_openai = openai_available() is not None
+    result: dict[str, Any] = {}
+    with Servers(use_nginx=use_nginx) as servers:
+        result["server"] = servers.json_server
+        peers = Peers(servers.json_port, servers.python_port)
+        try:
+            if "call" in sections:
+                clients = _call_clients(peers, with_openai)
+                for name, fn in clients.items():
+                    check(name, fn, EXPECT_CALL)
+                rounds, n, warmup = plan["call"]
+                result["call"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+            if "stream" in sections:
+                rounds, n, warmup = plan["stream"]
+                for framing in ("chunked", "length"):
+                    clients = _stream_clients(peers, framing, with_openai)
+                    for name, fn in clients.items():
+                        check(f"{name} ({framing} stream)", fn, EXPECT_STREAM)
+                    result[f"stream_{framing}"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+            if "threads" in sections:
+                rounds, seconds = plan["threads"]
+                clients = {k: v for k, v in _call_clients(peers, with_openai).items() if k in THREAD_ROWS}
+                for threads in (16, 64):
+                    result[f"threads_{threads}"] = interleaved_throughput(
+                        clients, "raw requests", threads=threads, rounds=rounds, seconds=seconds
+                    )
+        finally:
+            peers.close()
+        if "memory" in sections:
+            result["memory"] = _memory_figures(servers.json_port, with_openai)
+    if "import" in sections:
+        result["import"] = _import_figures(plan["import"], with_openai)
+    return result
+
+
+# -- the parent: runs, ranges, tables -----------------------------------------------------------------
+
+
+def _rng(xs: list[float], fmt: str, unit: str = "") -> str:
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "—"
+    lo, hi = min(xs), max(xs)
+    a, b = format(lo, fmt), format(hi, fmt)
+    return f"{a}{unit}" if a == b else f"{a}–{b}{unit}"
+
+
+def _get(runs: list[dict], *path: str) -> list[float]:
+    out = []
+    for r in runs:
+        v: Any = r
+        for p in path:
+            if not isinstance(v, dict) or p not in v:
+                v = None
+                break
+            v = v[p]
+        if v is not None:
+            out.append(statistics.median(v) if isinstance(v, list) else v)
+    return out
+
+
+ROW_LABEL = {
+    "raw requests": "raw requests (`Session().post(json=)`; streams: `iter_lines()` + `json.loads`) — baseline",
+    "tuned requests": "tuned requests (`trust_env=False`, body and headers prepared once)",
+    "urllib3 pool": "urllib3 pool (the floor; streams: whole body, split, `json.loads`)",
+    "openai-python": "openai-python",
+    "ailib default": "ailib, default client",
+    "ailib full stack": "ailib, full stack (3-endpoint round robin, limiter, breaker, retry, hedging armed)",
+    "ailib hedged": "ailib, hedged (armed, no hedge fired)",
+}
+IMPORT_OF = {"raw requests": "requests", "tuned requests": "requests", "urllib3 pool": "urllib3", "openai-python": "openai"}
+
+
+def render(runs: list[dict], out: TextIO) -> None:
+    n = len(runs)
+    servers = sorted({r.get("server", "?") for r in runs})
+    oa = openai_available()
+    ll = litellm_available()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"JSON endpoint: {', '.join(servers)}; SSE: Python asyncio server; openai-python {oa or 'not installed'}; "
+        f"{n} run(s), each figure low–high over the runs (per run: the median of its per-round ratios).\n",
+        file=out,
+    )
+    print(
+        "| client | per call | × raw requests | 16 threads × shared Session | 64 threads × shared Session "
+        "| chunked SSE, 201 events | × iter_lines | Content-Length SSE | × iter_lines | import | RSS after 50 calls |",
+        file=out,
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    rows = list(dict.fromkeys(CALL_ROWS + STREAM_ROWS + THREAD_ROWS))
+    for row in rows:
+        cells = [
+            _rng(_get(runs, "call", row, "median_us"), ".0f", " µs"),
+            _rng(_get(runs, "call", row, "ratios"), ".2f", "×"),
+            _rng(_get(runs, "threads_16", row, "ratios"), ".2f", "×"),
+            _rng(_get(runs, "threads_64", row, "ratios"), ".2f", "×"),
+            _rng(_get(runs, "stream_chunked", row, "median_us"), ".0f", " µs"),
+            _rng(_get(runs, "stream_chunked", row, "ratios"), ".2f", "×"),
+            _rng(_get(runs, "stream_length", row, "median_us"), ".0f", " µs"),
+            _rng(_get(runs, "stream_length", row, "ratios"), ".2f", "×"),
+        ]
+        if row.startswith("ailib"):
+            cells.append(_rng(_get(runs, "import", "ailib_ms"), ".0f", " ms") if row == "ailib default" else "")
+        else:
+            cells.append(_rng(_get(runs, "import", "peers_ms", IMPORT_OF.get(row, "")), ".0f", " ms") if row in IMPORT_OF else "")
+        cells.append(_rng(_get(runs, "memory", row), ".1f", " MB"))
+        print(f"| {ROW_LABEL[row]} | " + " | ".join(cells) + " |", file=out)
+    litellm = f"LiteLLM {ll}: not measured by this suite yet" if ll else "LiteLLM: not installed (see bench/README.md)"
+    print(f"| {litellm} | | | | | | | | | | |", file=out)
+    py = _rng(_get(runs, "memory", "python"), ".1f", " MB")
+    print(
+        f"\nThroughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
+        f"in the same round. Import: fresh interpreters; ailib's includes its dependencies "
+        f"(requests, urllib3, tenacity, attrs: {_rng(_get(runs, 'import', 'deps_ms'), '.0f', ' ms')}). "
+        f"RSS: a fresh interpreter after building the client and making 50 calls (bare interpreter: {py}).\n",
+        file=out,
+    )
+    targets = [
+        ("ailib default client, per call", _get(runs, "call", "ailib default", "ratios"), 0.50, "≤"),
+        ("ailib full stack, per call", _get(runs, "call", "ailib full stack", "ratios"), 0.60, "≤"),
+        ("ailib hedged (no hedge fired), per call", _get(runs, "call", "ailib hedged", "ratios"), None, ""),
+        ("chunked 201-event SSE vs iter_lines + json.loads", _get(runs, "stream_chunked", "ailib default", "ratios"), 1.15, "≤"),
+        ("Content-Length 201-event SSE vs iter_lines + json.loads", _get(runs, "stream_length", "ailib default", "ratios"), None, ""),
+        ("64-thread throughput vs a shared requests Session", _get(runs, "threads_64", "ailib default", "ratios"), 2.5, "≥"),
+        ("`import ailib` vs its dependencies", _get(runs, "import", "ratio"), 1.15, "≤"),
+    ]
+    print("| target (issue 16) | measured, low–high | median of runs | goal | met |", file=out)
+    print("|---|---:|---:|---:|---|", file=out)
+    for label, xs, goal, op in targets:
+        if not xs:
+            continue
+        med = statistics.median(xs)
+        met = "" if goal is None else ("yes" if (med <= goal if op == "≤" else med >= goal) else "**no**")
+        goal_s = "" if goal is None else f"{op} {goal:.2f}×"
+        print(f"| {label} | {_rng(xs, '.2f', '×')} | {med:.2f}× | {goal_s} | {met} |", file=out)
+
+
+def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="independent runs (fresh processes); default 3")
+    parser.add_argument("--quick", action="store_true", help="short rounds, for development only")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
+    parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
+    parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sections = tuple(s for s in args.only.split(",") if s)
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {','.join(SECTIONS)}")
+    if args.one_run:
+        json.dump(one_run(sections, args.quick, not args.no_nginx), sys.stdout)
+        return 0
+    runs = []
+    child = [sys.executable, "-m", "bench.run", "--one-run", "--only", ",".join(sections)]
+    child += ["--quick"] if args.quick else []
+    child += ["--no-nginx"] if args.no_nginx else []
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    for i in range(args.runs):
+        t = time.monotonic()
+        proc = subprocess.run(child, capture_output=True, text=True, cwd=str(ROOT), env=env)
+        if proc.returncode != 0:
+            print(f"run {i + 1} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+            return 1
+        runs.append(json.loads(proc.stdout))
+        print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(runs, indent=1))
+    render(runs, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Helpers for transport tests: a client on a RawServer, one timed call, concurrent cells."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, CustomProviderBuilder, Message
+from ailib.errors import AiLibError, StreamInterruptedError, TimeoutError
+
+# Wall-clock bounds are multiplied by this (a loaded CI machine): AILIB_TEST_SLACK=2 doubles them.
+SLACK = float(os.environ.get("AILIB_TEST_SLACK", "1.0"))
+KEY = "sk-raw-0123456789"
+
+
+def request(text: str = "hi") -> ChatCompletionRequest:
+    return ChatCompletionRequest("m", [Message.user(text)])
+
+
+def client_for(base_url: str, *, ca: Optional[str] = None, deadline: Optional[float] = None, retry: Any = True, **options: Any):
+    """A client of one custom OpenAI-format provider at ``base_url``; ``retry``: True (the
+    default policy), False (none) or a ``RetryPolicy``."""
+    provider = CustomProviderBuilder("raw").with_base_url(base_url).with_api_key(KEY).build_provider()
+    builder = AiClientBuilder(provider).with_options(ConnectionOptions(verify=ca or True, **options))
+    if deadline is not None:
+        builder = builder.with_deadline(deadline)
+    if retry is False:
+        builder = builder.without_retry()
+    elif retry is not True:
+        builder = builder.with_retry(retry)
+    return builder.build()
+
+
+def timed_call(client: Any, stream: bool, text: str = "hi") -> tuple[float, Optional[AiLibError], str]:
+    """(seconds, the error or None, the text received) of one call, streamed or not."""
+    start = time.monotonic()
+    got = ""
+    try:
+        if stream:
+            with client.chat_completion_stream(request(text)) as s:
+                for chunk in s:
+                    got += chunk.delta_text or ""
+        else:
+            got = client.chat_completion(request(text)).text
+    except AiLibError as err:
+        return time.monotonic() - start, err, got
+    return time.monotonic() - start, None, got
+
+
+def is_timeout(err: Optional[AiLibError]) -> bool:
+    """A timeout, or a stream interrupted by one after it had delivered content."""
+    if isinstance(err, StreamInterruptedError):
+        err = err.cause
+    return isinstance(err, TimeoutError)
+
+
+def run_cells(cells: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run every cell in its own thread at once; their results by name (an exception is a result)."""
+    results: dict[str, Any] = {}
+
+    def run(name: str, fn: Callable[[], Any]) -> None:
+        try:
+            results[name] = fn()
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=item, daemon=True) for item in cells.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for name in cells:
+        results.setdefault(name, "hung")
+    return results

@@ -1,0 +1,39 @@
+"""Connection hygiene on raw servers: reuse, discard after cancel, oversized header blocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from ailib.errors import ProtocolError
+
+from ._server import RawServer
+from ._support import client_for, request, timed_call
+
+
+def test_a_finished_keep_alive_call_reuses_its_connection():
+    """Two sequential calls on a keep-alive server share one connection (the pool works)."""
+    with RawServer("length") as server, client_for(server.base_url) as client:
+        for _ in range(2):
+            client.chat_completion(request())
+        assert len(server.connections) == 1
+
+
+@pytest.mark.parametrize("shape", ["length", "chunked"])
+def test_a_stream_left_early_is_discarded_not_pooled(shape):
+    """Leaving a keep-alive stream long before its end closes that connection; the next call opens a new one."""
+    with RawServer(shape) as server, client_for(server.base_url) as client:
+        with client.chat_completion_stream(request("x" * 20_000)) as stream:
+            next(iter(stream))
+        assert client.chat_completion(request("next")).text == "echo:next"
+        assert len(server.connections) == 2
+        assert server.connections[0].closed_at is not None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_thousand_response_headers_are_a_protocol_error_not_retried(stream):
+    """A response with 1,000 headers is a ProtocolError (not a retryable NetworkError): one request, no retry."""
+    with RawServer("length", "many_headers") as server, client_for(server.base_url) as client:
+        _, err, _ = timed_call(client, stream)
+        assert isinstance(err, ProtocolError), repr(err)
+        assert not err.is_retryable()
+        assert server.request_count == 1

@@ -1,0 +1,120 @@
+"""`import ailib` loads only what a client and a call need; the rest is imported on first use."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Never imported by `import ailib`, nor by building a default client and making a call.
+EXTRAS = (
+    "redis",
+    "prometheus_client",
+    "tqdm",
+    "opentelemetry",
+    "ailib.testing",
+    "ailib.batch",
+    "ailib.cli",
+    "ailib.cache",
+    "ailib._tracing",
+    "ailib.state.redis",
+)
+NATIVE_FORMATS = ("ailib.providers.anthropic", "ailib.providers.gemini", "ailib.providers.cohere")
+
+_LOADED = """
+import json, sys
+def loaded(names):
+    return sorted(m for m in sys.modules for n in names if m == n or m.startswith(n + "."))
+"""
+
+
+def _run(code: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", _LOADED + textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_import_ailib_skips_optional_extras_and_native_formats():
+    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI or native format."""
+    out = _run(
+        f"""
+        import ailib
+        print(json.dumps(loaded({list(EXTRAS + NATIVE_FORMATS)!r})))
+        """
+    )
+    assert out == []
+
+
+def test_a_call_on_a_default_client_imports_no_extras():
+    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras or native formats."""
+    out = _run(
+        f"""
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        BODY = json.dumps({{"id": "x", "model": "m", "choices": [{{"index": 0, "message": {{"role": "assistant", "content": "hi"}}, "finish_reason": "stop"}}]}}).encode()
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(BODY)))
+                self.end_headers()
+                self.wfile.write(BODY)
+            def log_message(self, *a):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        import ailib
+        provider = ailib.CustomProviderBuilder("t").with_base_url(f"http://127.0.0.1:{{server.server_port}}/v1").with_api_key("sk-test-123456").build_provider()
+        with ailib.AiClient(provider) as client:
+            text = client.chat_completion(ailib.ChatCompletionRequest("m", [ailib.Message.user("hello")])).text
+        server.shutdown()
+        print(json.dumps({{"text": text, "loaded": loaded({list(EXTRAS + NATIVE_FORMATS)!r})}}))
+        """
+    )
+    assert out == {"text": "hi", "loaded": []}
+
+
+def test_every_public_name_imports_from_a_fresh_interpreter():
+    """`from ailib import X` works for every name in `__all__`, lazy ones included, and `dir(ailib)` lists them all."""
+    out = _run(
+        """
+        import ailib
+        missing_dir = sorted(set(ailib.__all__) - set(dir(ailib)))
+        ns = {}
+        exec("from ailib import *", ns)
+        missing_star = sorted(set(ailib.__all__) - set(ns))
+        broken = [n for n in ailib.__all__ if getattr(ailib, n, None) is None]
+        print(json.dumps([missing_dir, missing_star, broken]))
+        """
+    )
+    assert out == [[], [], []]
+
+
+def test_a_native_format_is_imported_on_first_use():
+    """The Anthropic wire format module is imported only when a client or caller first asks for it."""
+    out = _run(
+        """
+        import ailib
+        from ailib.providers._formats import get_wire_format
+        before = loaded(["ailib.providers.anthropic"])
+        fmt = get_wire_format("anthropic")
+        print(json.dumps([before, loaded(["ailib.providers.anthropic"]), fmt.name]))
+        """
+    )
+    assert out == [[], ["ailib.providers.anthropic"], "anthropic"]
+
+
+def test_unknown_attribute_still_raises_attribute_error():
+    """The lazy loader does not swallow typos: an unknown name raises AttributeError."""
+    import ailib
+
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        ailib.NoSuchThing  # noqa: B018
