@@ -23,6 +23,8 @@ import os
 import threading
 from typing import Any, Optional
 
+from ._trace_api import NOOP_ATTEMPT, NOOP_CALL, AttemptTrace, CallTrace
+
 __all__ = ["Tracing", "CallTrace", "AttemptTrace", "NOOP_CALL", "NOOP_ATTEMPT", "gen_ai_system"]
 
 # ailib provider names → the GenAI conventions' well-known gen_ai.system values
@@ -39,49 +41,6 @@ _CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 def gen_ai_system(provider: str) -> str:
     return _SYSTEMS.get(provider, provider)
-
-
-class AttemptTrace:
-    """One wire attempt's span (this base class is the no-op)."""
-
-    __slots__ = ()
-
-    def end(self, outcome: str = "ok", error: Optional[BaseException] = None) -> None:
-        """``outcome``: "ok", "error" or "cancelled" (a hedge that lost: no error status)."""
-
-
-class CallTrace:
-    """One call's span (this base class is the no-op)."""
-
-    __slots__ = ()
-
-    def activate(self) -> Any:
-        return None
-
-    def deactivate(self, token: Any) -> None:
-        pass
-
-    def attempt(self, provider: str, model: str, *, hedge: bool = False, endpoint: str = "") -> AttemptTrace:
-        return NOOP_ATTEMPT
-
-    def event(self, name: str, **attrs: Any) -> None:
-        pass
-
-    def cached(self, hit: bool) -> None:
-        pass
-
-    def finish(self, response: Any) -> None:
-        pass
-
-    def finish_stream(self, stream: Any) -> None:
-        pass
-
-    def fail(self, error: BaseException, *, error_type: Optional[str] = None) -> None:
-        pass
-
-
-NOOP_ATTEMPT = AttemptTrace()
-NOOP_CALL = CallTrace()
 
 
 class Tracing:

@@ -182,3 +182,37 @@ def test_a_cache_hit_is_a_call_span_without_attempts(mock, provider, exporter):
         client.chat_completion(REQ)
     (span,) = exporter.get_finished_spans()
     assert span.attributes["ailib.cache.hit"] is True and span.attributes["gen_ai.response.model"] == "mock-model"
+
+
+_DEFAULT_CLIENT = """
+import sys
+from ailib import AiClientBuilder, ChatCompletionRequest, Message
+from ailib.testing import MockProvider
+req = ChatCompletionRequest("auto", [Message.user("hi")])
+with MockProvider() as mock, AiClientBuilder(mock.provider()).build() as client:
+    client.chat_completion(req)
+    before = sorted(m for m in sys.modules if m.startswith("opentelemetry") or m == "ailib._tracing")
+    from opentelemetry import trace  # the application sets up OpenTelemetry after the client exists
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    exporter = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(sdk)
+    client.chat_completion(req)
+print(before, sorted(s.name for s in exporter.get_finished_spans()))
+"""
+
+
+def test_a_default_client_traces_once_the_application_sets_up_opentelemetry():
+    """With nothing to call: no OpenTelemetry import before the app uses it, then spans through the global provider."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", _DEFAULT_CLIENT], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[] ['chat mock-model', 'chat mock-model']"
