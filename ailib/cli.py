@@ -103,76 +103,11 @@ def _mock_server(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-BATCH_RETRY_ATTEMPTS = 5
-
-
 def _batch(args: argparse.Namespace) -> int:
-    """``ailib batch IN.jsonl -o OUT.jsonl``: exit 0 if every request succeeded, 1 if some
-    failed, 2 if the batch could not start, 130 on Ctrl-C (re-run the same command to resume).
+    """``ailib batch``: the logic lives in ``ailib.batch._command``."""
+    from .batch._command import run_command
 
-    Each non-blank input line is one OpenAI-style request body. OUT.jsonl is the batch
-    checkpoint (see ``ailib.batch``): one ``{"key", "index", "response" | "error"}`` object
-    per request; ``index`` counts the input's non-blank lines from 0. A complete run leaves
-    exactly one line per request, in input order.
-    """
-    import json
-
-    from . import AiClientBuilder, ConnectionOptions, RateLimitPolicy, RetryPolicy
-
-    try:
-        with open(args.input, encoding="utf-8") as f:
-            lines = [line for line in f if line.strip()]
-    except OSError as exc:
-        print(f"ailib batch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
-        return 2
-    items: list = []
-    for line in lines:
-        try:
-            body = json.loads(line)
-        except ValueError:
-            items.append(line.strip())  # becomes an InvalidRequestError result
-            continue
-        if args.model and isinstance(body, dict):
-            body = {**body, "model": args.model}
-        items.append(body)
-    del lines
-    try:
-        builder = (
-            AiClientBuilder(args.provider)
-            .with_options(ConnectionOptions(pool_size=max(args.concurrency, 8)))
-            .with_retry(RetryPolicy(max_attempts=BATCH_RETRY_ATTEMPTS))
-        )
-        if args.rpm:
-            builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm))
-        client = builder.build()
-    except AiLibError as err:
-        print(f"ailib batch: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
-    with client:
-        try:
-            results = client.chat_completion_batch(items, concurrency=args.concurrency, progress=args.progress, checkpoint=args.output)
-        except KeyboardInterrupt:
-            print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)
-            return 130
-        except OSError as exc:
-            print(f"ailib batch: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return 2
-    failures = [(i, r) for i, r in enumerate(results) if isinstance(r, AiLibError)]
-    resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
-    ok = len(results) - len(failures)
-    print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint), {len(failures)} failed -> {args.output}", file=sys.stderr)
-    for i, err in failures[:10]:
-        print(f"  request {i}: {type(err).__name__}: {err}", file=sys.stderr)
-    if len(failures) > 10:
-        print(f"  ... and {len(failures) - 10} more (see the \"error\" lines of {args.output}); re-run to retry them", file=sys.stderr)
-    return 1 if failures else 0
+    return run_command(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,14 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--faults", default="", help='e.g. "429:retry-after=1,500,reset,ok"')
     mock.set_defaults(func=_mock_server)
 
-    batch = sub.add_parser("batch", help="run a JSONL file of requests, resumably")
-    batch.add_argument("input", metavar="IN.jsonl", help="one OpenAI-style request body per line")
-    batch.add_argument("-o", "--output", metavar="OUT.jsonl", required=True, help="results and checkpoint; re-run with the same path to resume")
-    batch.add_argument("--provider", default="openai")
-    batch.add_argument("--model", default=None, help="override every line's model")
-    batch.add_argument("--concurrency", type=_positive_int, default=8)
-    batch.add_argument("--rpm", type=_positive_int, default=None, help="client-side limit, requests per minute")
-    batch.add_argument("--progress", action="store_true", help="a progress bar (tqdm if installed) on stderr")
+    batch = sub.add_parser("batch", help="run a JSONL file of requests, resumably (live, provider batch, shards); or merge shard outputs")
+    from .batch._command import configure_parser
+
+    configure_parser(batch)
     batch.set_defaults(func=_batch)
     return parser
 

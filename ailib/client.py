@@ -146,18 +146,31 @@ class AiClient:
         progress: Any = False,
         return_exceptions: bool = True,
         checkpoint: Any = None,
+        mode: str = "live",
+        shard: Any = None,
+        cancel_remote: bool = False,
     ) -> list:
-        """Run many requests through every policy of this client, ``concurrency`` at a time.
+        """Run many requests, ``concurrency`` at a time, live or by the provider's batch API.
 
         Results come back in input order: a response, or the ``AiLibError`` it ended with
         (raised instead when ``return_exceptions=False``). With ``checkpoint`` (a JSONL
         path), finished results are appended as they complete and a re-run skips them.
+        ``mode``: ``"live"``, ``"provider"`` or ``"auto"``; ``shard=(k, n)`` runs one
+        deterministic share of the input. See ``ailib.batch``.
         """
         from .batch import run_batch
 
         return run_batch(
-            self, requests, concurrency=concurrency, progress=progress, return_exceptions=return_exceptions, checkpoint=checkpoint
+            self, requests, concurrency=concurrency, progress=progress, return_exceptions=return_exceptions,
+            checkpoint=checkpoint, mode=mode, shard=shard, cancel_remote=cancel_remote,
         )
+
+    def batch_context(self) -> Any:
+        """What a batch run needs from this client (``ailib.batch.BatchContext``): its
+        endpoints in plan order, its transport and its prices. Read-only."""
+        from .batch import BatchContext
+
+        return BatchContext(endpoints=tuple(self._endpoints), transport=self._transport, prices=self._prices)
 
     def chat(self, text: str, *, model: str = "auto") -> str:
         """One user message in, the answer's text out."""

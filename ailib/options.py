@@ -7,7 +7,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from ._secrets import remember_headers, remember_url
+from ._secrets import remember, remember_headers, remember_url
 from ._validators import number
 from .errors import ConfigurationError
 
@@ -30,9 +30,15 @@ def _check_url(_inst: Any, attr: Any, value: Any) -> None:
         raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an http(s) URL, got {value!r}")
 
 
+def _remember_key(_inst: Any, _attr: Any, value: Any) -> None:
+    # Runs first (field order), so no later validator's message can show the key.
+    remember(value)
+
+
 def _check_proxy(_inst: Any, attr: Any, value: Any) -> None:
     if value is None:
         return
+    remember_url(value)
     if not isinstance(value, str) or "://" not in value:
         raise ConfigurationError(f"ConnectionOptions.proxy must be a proxy URL string, got {value!r}")
 
@@ -42,6 +48,7 @@ def _check_headers(_inst: Any, _attr: Any, value: Any) -> None:
         return
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ConfigurationError("ConnectionOptions.extra_headers must map str to str")
+    remember_headers(None, value)
 
 
 def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
@@ -59,7 +66,7 @@ class ConnectionOptions:
     max_retries + 1, initial_delay=retry_delay)``.
     """
 
-    api_key: Optional[str] = attrs.field(default=None, repr=False)
+    api_key: Optional[str] = attrs.field(default=None, repr=False, validator=_remember_key)
     base_url: Optional[str] = attrs.field(default=None, validator=_check_url)
     timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
@@ -71,11 +78,6 @@ class ConnectionOptions:
     pool_size: Optional[int] = attrs.field(default=None, validator=number("an int >= 1", low=1, integer=True, optional=True))
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
     extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
-
-    def __attrs_post_init__(self) -> None:
-        # Every credential given here is masked in errors, logs and files from now on.
-        remember_headers(self.api_key, self.extra_headers or {})
-        remember_url(self.proxy)
 
     def merged_over(self, base: Optional[ConnectionOptions]) -> ConnectionOptions:
         """These options, with unset fields taken from ``base``."""

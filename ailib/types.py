@@ -232,6 +232,14 @@ class Message:
     tool_calls: Optional[tuple[ToolCall, ...]] = attrs.field(default=None, converter=_to_tool_calls)
     tool_call_id: Optional[str] = None
 
+    def __attrs_post_init__(self) -> None:
+        # Only an assistant message may lack content (one that only calls tools, or a decoded
+        # answer); anything else would go out as "content": null. See ChatCompletionRequest.
+        if self.content is None and self.role is not Role.ASSISTANT:
+            raise InvalidRequestError(
+                f"a {self.role.value} message needs content (a string, a Content or a list of them), got None"
+            )
+
     @classmethod
     def system(cls, content: Any) -> Message:
         return cls(Role.SYSTEM, content)
@@ -312,6 +320,9 @@ def _to_messages(value: Any) -> tuple[Message, ...]:
             raise InvalidRequestError(f"a message must be a Message or a dict, not {type(m).__name__}")
     if not out:
         raise InvalidRequestError("a request needs at least one message")
+    for i, m in enumerate(out):
+        if m.content is None and not m.tool_calls:
+            raise InvalidRequestError(f"message {i} (assistant) has neither content nor tool calls")
     return tuple(out)
 
 

@@ -24,32 +24,47 @@ def time_calls(fn: Call, n: int) -> list[float]:
     return out
 
 
-def interleaved(clients: dict[str, Call], baseline: str, *, rounds: int, n: int, warmup: int) -> dict[str, dict]:
-    """Each client ``n`` calls per round, all clients in every round (order rotated each round).
+def interleaved(
+    clients: dict[str, Call], baseline: str, *, rounds: int, round_seconds: float, block_seconds: float, warmup: int
+) -> dict[str, dict]:
+    """Every client in every round, finely interleaved, with a ratio to the baseline per round.
 
-    Returns per client: ``median_us`` over every call, ``p90_us`` and ``ratios``: per round, the
-    client's median divided by the baseline's median of the same round.
+    A round is a series of cycles; each cycle runs every client (order rotated) for one block
+    of about ``block_seconds``, so a burst of load from elsewhere hits all clients alike. Block
+    sizes come from the warm-up, so slow and fast clients get the same time. Returns per client
+    ``median_us`` and ``p90_us`` over every call, ``calls`` and ``ratios``: per round, the median
+    over its cycles of the client's block median divided by the baseline's in the same cycle.
     """
     names = list(clients)
+    block = {}
     for name in names:
-        time_calls(clients[name], warmup)
+        xs = time_calls(clients[name], warmup)
+        block[name] = max(1, min(500, round(block_seconds / max(statistics.median(xs), 1e-6))))
+    cycles = max(1, round(round_seconds / block_seconds))
     samples: dict[str, list[float]] = {k: [] for k in names}
-    per_round: list[dict[str, float]] = []
-    for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
-        medians = {}
-        for name in order:
-            xs = time_calls(clients[name], n)
-            samples[name] += xs
-            medians[name] = statistics.median(xs)
-        per_round.append(medians)
+    ratios: dict[str, list[float]] = {k: [] for k in names}
+    turn = 0
+    for _ in range(rounds):
+        cycle_ratios: dict[str, list[float]] = {k: [] for k in names}
+        for _ in range(cycles):
+            turn += 1
+            medians = {}
+            for name in names[turn % len(names):] + names[: turn % len(names)]:
+                xs = time_calls(clients[name], block[name])
+                samples[name] += xs
+                medians[name] = statistics.median(xs)
+            for name in names:  # neighbours in time: a burst of load from elsewhere cancels out
+                cycle_ratios[name].append(medians[name] / medians[baseline])
+        for name in names:
+            ratios[name].append(statistics.median(cycle_ratios[name]))
     out = {}
     for name in names:
         xs = sorted(samples[name])
         out[name] = {
             "median_us": statistics.median(xs) * 1e6,
             "p90_us": xs[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e6,
-            "ratios": [m[name] / m[baseline] for m in per_round],
+            "calls": len(xs),
+            "ratios": ratios[name],
         }
     return out
 

@@ -21,6 +21,7 @@ never a single best run) and a table of the issue's targets. ``--quick`` is for 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -42,9 +43,10 @@ from ._servers import Servers
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = ("call", "stream", "threads", "import", "memory")
 
-# (rounds, calls per round, warmup) per section; --quick divides the work.
-FULL = {"call": (5, 200, 100), "stream": (5, 20, 10), "threads": (3, 0.5), "import": 9, "memory": 1}
-QUICK = {"call": (3, 60, 30), "stream": (3, 6, 3), "threads": (2, 0.25), "import": 4, "memory": 1}
+# call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
+# threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
+FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.5), "import": 7}
+QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -150,15 +152,19 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                 clients = _call_clients(peers, with_openai)
                 for name, fn in clients.items():
                     check(name, fn, EXPECT_CALL)
-                rounds, n, warmup = plan["call"]
-                result["call"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+                rounds, per_round, block, warmup = plan["call"]
+                result["call"] = interleaved(
+                    clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                )
             if "stream" in sections:
-                rounds, n, warmup = plan["stream"]
+                rounds, per_round, block, warmup = plan["stream"]
                 for framing in ("chunked", "length"):
                     clients = _stream_clients(peers, framing, with_openai)
                     for name, fn in clients.items():
                         check(f"{name} ({framing} stream)", fn, EXPECT_STREAM)
-                    result[f"stream_{framing}"] = interleaved(clients, "raw requests", rounds=rounds, n=n, warmup=warmup)
+                    result[f"stream_{framing}"] = interleaved(
+                        clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                    )
             if "threads" in sections:
                 rounds, seconds = plan["threads"]
                 clients = {k: v for k, v in _call_clients(peers, with_openai).items() if k in THREAD_ROWS}
@@ -286,6 +292,7 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
+    parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
     parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
@@ -311,8 +318,27 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
         print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
-    render(runs, out)
+    text = io.StringIO()
+    render(runs, text)
+    out.write(text.getvalue())
+    if args.write:
+        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+            write_block(path, text.getvalue(), args.runs)
     return 0
+
+
+START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
+
+
+def write_block(path: Path, tables: str, runs: int) -> None:
+    """Replace what stands between the perf-table markers of ``path`` with ``tables``."""
+    doc = path.read_text(encoding="utf-8")
+    head, _, rest = doc.partition(START)
+    _, _, tail = rest.partition(END)
+    if not rest or END not in rest:
+        raise SystemExit(f"{path}: no {START} ... {END} block")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    path.write_text(f"{head}{START}\nMeasured {stamp} by `python -m bench.run --runs {runs}`. {tables.strip()}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ class ProviderSpec:
     api_key_env: Optional[str] = None
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     idempotency_header: Optional[str] = None  # sent with one key per call, reused by its retries
+    stream_usage: Optional[bool] = None  # ask for usage in streams (OpenAI format); None: the built-in list decides
 
     @property
     def key_variable(self) -> Optional[str]:

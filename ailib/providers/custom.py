@@ -23,7 +23,7 @@ class CustomProviderBuilder:
     def __init__(self, name: str) -> None:
         if not name or not isinstance(name, str):
             raise ConfigurationError("a custom provider needs a name")
-        self._spec = ProviderSpec(name=name, env_prefix=None, base_url=None, default_model="", key_required=False)
+        self._spec = ProviderSpec(name=name, env_prefix=None, base_url=None, default_model="", key_required=False, stream_usage=True)
 
     def _set(self, **changes) -> CustomProviderBuilder:
         self._spec = attrs.evolve(self._spec, **changes)
@@ -61,6 +61,13 @@ class CustomProviderBuilder:
         """Declare what the provider cannot do, so such requests fail before sending."""
         changes = {k: v for k, v in dict(streaming=streaming, tools=tools, images=images).items() if v is not None}
         return self._set(**changes)
+
+    def with_stream_usage(self, enabled: bool = True) -> CustomProviderBuilder:
+        """Ask for token usage at the end of streams (OpenAI format: ``stream_options.include_usage``).
+
+        On by default; ``with_stream_usage(False)`` for a server that rejects ``stream_options``.
+        """
+        return self._set(stream_usage=bool(enabled))
 
     def build_provider(self) -> ProviderSpec:
         if not self._spec.base_url:

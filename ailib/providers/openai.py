@@ -148,7 +148,7 @@ class OpenAIFormat(WireFormat):
             body["response_format"] = request.response_format
         if stream:
             body["stream"] = True
-            if spec.name in _STREAM_USAGE:
+            if (spec.name in _STREAM_USAGE) if spec.stream_usage is None else spec.stream_usage:
                 body["stream_options"] = {"include_usage": True}
         if request.extra:
             body.update(request.extra)

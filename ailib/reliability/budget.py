@@ -20,6 +20,7 @@ __all__ = ["RatioBudget"]
 
 # Slack for float products such as 0.29 * 100 == 28.999999999999996.
 _EPS = 1e-9
+EPS = _EPS  # public within ailib: the Redis budget's Lua script uses the same slack
 
 
 class RatioBudget:

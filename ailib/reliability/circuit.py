@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 _EPS = 1e-9
+RATIO_EPS = _EPS  # public within ailib: the Redis breaker's Lua script uses the same slack
 
 
 @attrs.frozen(kw_only=True)

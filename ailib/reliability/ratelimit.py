@@ -47,6 +47,8 @@ _DECREASE = 0.5
 _INCREASE = 0.05
 _DECREASE_COOLDOWN = 1.0  # seconds between two multiplicative decreases
 _MAX_HOLD = 86_400.0  # a provider's reset further away than a day is treated as a day
+# Public within ailib: the Redis limiter (ailib.state.redis) passes these to its Lua scripts.
+WAIT_EPS, MIN_FACTOR, DECREASE, INCREASE, DECREASE_COOLDOWN, MAX_HOLD = _EPS, _MIN_FACTOR, _DECREASE, _INCREASE, _DECREASE_COOLDOWN, _MAX_HOLD
 _DEFAULT_COMPLETION_TOKENS = 256
 
 

@@ -2,6 +2,8 @@
 
 from ..reliability.clock import FakeClock
 from ._faults import Fault, Reply
-from ._server import MockProvider, RecordedRequest
+from ._http import RecordedRequest
+from ._provider import MockProvider
+from ._routes import Route
 
-__all__ = ["MockProvider", "Fault", "Reply", "RecordedRequest", "FakeClock"]
+__all__ = ["MockProvider", "Fault", "Reply", "RecordedRequest", "Route", "FakeClock"]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from ._faults import Reply
-from ._mock_base import MockFormat, chunks_of, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -23,12 +23,47 @@ _ERROR_TYPES = {
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 
 
+def _refuse(message: str) -> Refusal:
+    return 400, {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
 class AnthropicMock(MockFormat):
     name = "anthropic"
     base_path = ""
+    request_id_header = "request-id"
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.split("?", 1)[0].endswith("/v1/messages")
+
+    def validate(self, path: str, body: Any) -> Optional[Refusal]:
+        if not isinstance(body, dict):
+            return _refuse("There was an error parsing the body of your request.")
+        for key in ("model", "max_tokens", "messages"):
+            if key not in body:
+                return _refuse(f"{key}: Field required")
+        if int_below(body, "max_tokens", 1):
+            return _refuse("max_tokens: Input should be greater than or equal to 1")
+        messages = body["messages"]
+        if not isinstance(messages, list) or not messages:
+            return _refuse("messages: at least one message is required")
+        for i, m in enumerate(messages):
+            role = m.get("role") if isinstance(m, dict) else None
+            if role == "system":
+                return _refuse(
+                    'messages: Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.'
+                )
+            if role not in ("user", "assistant"):
+                return _refuse(f"messages.{i}.role: Input should be 'user' or 'assistant'")
+        return None
+
+    def not_found(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        return 404, {"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}}
+
+    def other(self, method: str, path: str, body: Any) -> Optional[dict[str, Any]]:
+        if method == "POST" and path.split("?", 1)[0].endswith("/v1/messages/count_tokens"):
+            text = json.dumps(body.get("messages", []) if isinstance(body, dict) else [])
+            return {"input_tokens": max(1, len(text) // 4)}
+        return None
 
     def is_models(self, method: str, path: str) -> bool:
         return method == "GET" and path.split("?", 1)[0].endswith("/v1/models")
@@ -37,7 +72,7 @@ class AnthropicMock(MockFormat):
         common = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
         return _STOP_REASONS.get(common, common)
 
-    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+    def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
         if reply.text:
             content.append({"type": "text", "text": reply.text})
@@ -54,7 +89,7 @@ class AnthropicMock(MockFormat):
             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
         }
 
-    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         start = {
             "type": "message_start",
             "message": {
@@ -110,11 +145,12 @@ class AnthropicMock(MockFormat):
         ]
         return opening, content, closing
 
-    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         etype = error_type or _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": etype, "message": message}}
 
-    def error_event(self, error_type: str, message: str) -> bytes:
+    def error_event(self, error_type: str, message: str) -> Optional[bytes]:
+        # Anthropic documents an ``error`` event inside a 200 stream (e.g. overloaded_error).
         return sse({"type": "error", "error": {"type": error_type, "message": message}}, "error")
 
     def models(self) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from typing import Any, Optional
 
 from ._faults import Reply
 
+# (HTTP status, the format's error body): how the real API refuses a request.
+Refusal = tuple[int, dict[str, Any]]
+
 
 def sse(data: Any, event: Optional[str] = None) -> bytes:
     """One SSE frame; ``data`` is JSON-encoded unless it is already a string."""
@@ -16,10 +19,11 @@ def sse(data: Any, event: Optional[str] = None) -> bytes:
 
 
 class MockFormat:
-    """Server side of one wire format: routes, answers, stream events, error bodies."""
+    """Server side of one wire format: routes, answers, stream events, error bodies, validation."""
 
     name = "base"
     base_path = ""  # appended to http://127.0.0.1:PORT to form the client's base_url
+    request_id_header = "x-request-id"  # the header the format's SDK reads its request id from
 
     def matches(self, method: str, path: str) -> bool:
         raise NotImplementedError
@@ -33,18 +37,31 @@ class MockFormat:
     def model_of(self, path: str, body: Any) -> str:
         return str(body.get("model", "mock-model")) if isinstance(body, dict) else "mock-model"
 
-    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+    def validate(self, path: str, body: Any) -> Optional[Refusal]:
+        """The refusal the real API gives this chat request body, or None if it is valid."""
+        return None
+
+    def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         raise NotImplementedError
 
-    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """(opening events, content events, closing events incl. the terminal one)."""
         raise NotImplementedError
 
     def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def error_event(self, error_type: str, message: str) -> bytes:
-        raise NotImplementedError
+    def error_event(self, error_type: str, message: str) -> Optional[bytes]:
+        """The format's in-stream failure frame; None where the API has none (the mock cuts the connection)."""
+        return None
+
+    def not_found(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        """The status and body the real API answers for a path it does not serve."""
+        return 404, self.error_body(404, None, f"Invalid URL ({method} {path.split('?', 1)[0]})")
+
+    def other(self, method: str, path: str, body: Any) -> Optional[dict[str, Any]]:
+        """A 200 JSON answer for a further endpoint the format serves (None: not one)."""
+        return None
 
     def models(self) -> dict[str, Any]:
         return {}
@@ -56,3 +73,9 @@ def chunks_of(text: str, n: int = 3) -> list[str]:
         return []
     step = max(1, -(-len(text) // n))
     return [text[i : i + step] for i in range(0, len(text), step)]
+
+
+def int_below(body: dict[str, Any], key: str, minimum: int) -> bool:
+    """True if ``body[key]`` is present and is not an integer >= ``minimum``."""
+    value = body.get(key)
+    return value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum)

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Optional
 
 from ._faults import Reply
-from ._mock_base import MockFormat, chunks_of, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _FINISH_REASONS = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
-# Error types other formats' tests use → the HTTP status a Cohere stream error event names.
-_GENERIC_STATUS = {
-    "overloaded_error": 503,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "not_found_error": 404,
-}
+_ROLES = ("user", "assistant", "system", "tool")
+
+
+def _refuse(message: str) -> Refusal:
+    return 400, {"id": "mock-error-1", "message": f"invalid request: {message}"}
 
 
 class CohereMock(MockFormat):
     name = "cohere"
     base_path = ""
+
+    def validate(self, path: str, body: Any) -> Optional[Refusal]:
+        if not isinstance(body, dict):
+            return _refuse("invalid JSON body")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return _refuse("messages cannot be empty")
+        for m in messages:
+            role = m.get("role") if isinstance(m, dict) else None
+            if role not in _ROLES:
+                return _refuse(f"message role must be one of {', '.join(_ROLES)}, got {role!r}")
+        if int_below(body, "max_tokens", 1):
+            return _refuse("max_tokens must be a positive integer")
+        return None
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.split("?", 1)[0].endswith("/v2/chat")
@@ -38,7 +48,7 @@ class CohereMock(MockFormat):
         counts = {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens}
         return {"billed_units": {k: float(v) for k, v in counts.items()}, "tokens": counts}
 
-    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+    def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": [{"type": "text", "text": reply.text}] if reply.text else []}
         if reply.tool_calls:
             message["tool_plan"] = "I will call the tools."
@@ -47,7 +57,7 @@ class CohereMock(MockFormat):
             ]
         return {"id": "mock-chat-1", "finish_reason": self._finish(reply), "message": message, "usage": self._usage(reply)}
 
-    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         start = {
             "id": "mock-chat-1",
             "type": "message-start",
@@ -79,12 +89,13 @@ class CohereMock(MockFormat):
         end = {"type": "message-end", "delta": {"finish_reason": self._finish(reply), "usage": self._usage(reply)}}
         return opening, content, [sse(end, "message-end")]
 
-    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         return {"id": "mock-error-1", "message": message}
 
-    def error_event(self, error_type: str, message: str) -> bytes:
-        status = _GENERIC_STATUS.get(error_type, 500)
-        return sse({"type": "error", "message": message, "status": status}, "error")
+    def error_event(self, error_type: str, message: str) -> Optional[bytes]:
+        # Cohere documents no error event: a generation that fails mid-stream ends with a
+        # message-end whose finish_reason is ERROR and whose delta carries the error text.
+        return sse({"type": "message-end", "delta": {"finish_reason": "ERROR", "error": message}}, "message-end")
 
     def models(self) -> dict[str, Any]:
         return {

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 from urllib.parse import unquote
 
 from ._faults import Reply
-from ._mock_base import MockFormat, chunks_of, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -33,15 +33,36 @@ _FINISH_REASONS = {"stop": "STOP", "tool_calls": "STOP", "length": "MAX_TOKENS",
 _METHODS = (":generateContent", ":streamGenerateContent")
 
 
+def _refuse(message: str) -> Refusal:
+    return 400, {"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}
+
+
 class GeminiMock(MockFormat):
     name = "gemini"
     base_path = ""
+
+    def validate(self, path: str, body: Any) -> Optional[Refusal]:
+        if not isinstance(body, dict):
+            return _refuse("Invalid JSON payload received.")
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return _refuse("* GenerateContentRequest.contents: contents is not specified\n")
+        for c in contents:
+            role = c.get("role") if isinstance(c, dict) else None
+            if role not in (None, "", "user", "model", "function"):
+                return _refuse("Please use a valid role: user, model.")
+        config = body.get("generationConfig") or body.get("generation_config") or {}
+        if isinstance(config, dict):
+            for key, field in (("maxOutputTokens", "max_output_tokens"), ("candidateCount", "candidate_count")):
+                if int_below(config, key, 1):
+                    return _refuse(f"* GenerateContentRequest.generation_config.{field}: {field} must be positive.\n")
+        return None
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.split("?", 1)[0].endswith(_METHODS)
 
     def is_models(self, method: str, path: str) -> bool:
-        return method == "GET" and path.split("?", 1)[0].endswith("/v1beta/models")
+        return method == "GET" and path.split("?", 1)[0].endswith(("/v1beta/models", "/v1/models"))
 
     def is_stream(self, path: str, body: Any) -> bool:
         return ":streamGenerateContent" in path
@@ -61,7 +82,7 @@ class GeminiMock(MockFormat):
         common = reply.finish_reason or "stop"
         return _FINISH_REASONS.get(common, common.upper())
 
-    def _response(self, parts: list[dict[str, Any]], model: str, *, finish: str | None = None, usage: dict[str, int] | None = None) -> dict[str, Any]:
+    def _response(self, parts: list[dict[str, Any]], model: str, *, finish: Optional[str] = None, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
         cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish:
             cand["finishReason"] = finish
@@ -76,12 +97,12 @@ class GeminiMock(MockFormat):
         # Gemini's functionCall carries no id: the client synthesises one.
         return [{"functionCall": {"name": name, "args": args}} for _cid, name, args in reply.tool_calls]
 
-    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+    def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
         parts.extend(self._call_parts(reply))
         return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
 
-    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
+    def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
         content = [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
         for part in self._call_parts(reply):
@@ -89,22 +110,31 @@ class GeminiMock(MockFormat):
         closing = [sse(self._response([{"text": ""}], model, finish=self._finish(reply), usage=self._usage(reply)))]
         return [], content, closing
 
-    def _status(self, status: int, error_type: str | None) -> str:
+    def _status(self, status: int, error_type: Optional[str]) -> str:
         if error_type in _GENERIC_TYPES:
             return _GENERIC_TYPES[error_type][1]
         return error_type or _STATUS_NAMES.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")
 
-    def error_body(self, status: int, error_type: str | None, message: str) -> dict[str, Any]:
+    def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         return {"error": {"code": status, "message": message, "status": self._status(status, error_type)}}
 
-    def error_event(self, error_type: str, message: str) -> bytes:
+    def error_event(self, error_type: str, message: str) -> Optional[bytes]:
+        # Gemini ends a failed stream with a data line holding its error object.
         code, status = _GENERIC_TYPES.get(error_type, (500, error_type))
         return sse({"error": {"code": code, "message": message, "status": status}})
 
     def models(self) -> dict[str, Any]:
         return {
             "models": [
-                {"name": "models/mock-model", "displayName": "Mock Model", "supportedGenerationMethods": ["generateContent"]},
-                {"name": "models/mock-model-large", "displayName": "Mock Model Large", "supportedGenerationMethods": ["generateContent"]},
+                {
+                    "name": f"models/{name}",
+                    "version": "001",
+                    "displayName": display,
+                    "description": "A MockProvider model.",
+                    "inputTokenLimit": 1048576,
+                    "outputTokenLimit": 8192,
+                    "supportedGenerationMethods": ["generateContent", "countTokens"],
+                }
+                for name, display in (("mock-model", "Mock Model"), ("mock-model-large", "Mock Model Large"))
             ]
         }

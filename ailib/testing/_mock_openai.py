@@ -6,7 +6,7 @@ import json
 from typing import Any, Optional
 
 from ._faults import Reply
-from ._mock_base import MockFormat, chunks_of, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -15,17 +15,57 @@ _ERROR_TYPES = {
     404: "not_found_error",
     429: "rate_limit_exceeded",
 }
+_ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+
+
+def _refuse(message: str, param: Optional[str], code: Optional[str]) -> Refusal:
+    return 400, {"error": {"message": message, "type": "invalid_request_error", "param": param, "code": code}}
+
+
+def _below(body: dict[str, Any], key: str, minimum: int) -> Optional[Refusal]:
+    if int_below(body, key, minimum):
+        value = body[key]
+        return _refuse(
+            f"Invalid '{key}': integer below minimum value. Expected a value >= {minimum}, but got {value} instead.",
+            key,
+            "integer_below_min_value",
+        )
+    return None
 
 
 class OpenAIMock(MockFormat):
     name = "openai"
     base_path = "/v1"
+    request_id_header = "x-request-id"
 
     def matches(self, method: str, path: str) -> bool:
         return method == "POST" and path.split("?", 1)[0].endswith("/chat/completions")
 
     def is_models(self, method: str, path: str) -> bool:
         return method == "GET" and path.split("?", 1)[0].endswith("/models")
+
+    def validate(self, path: str, body: Any) -> Optional[Refusal]:
+        if not isinstance(body, dict):
+            return _refuse("We could not parse the JSON body of your request.", None, None)
+        messages = body.get("messages")
+        if messages is None:
+            return _refuse("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+        if not isinstance(messages, list) or not messages:
+            return _refuse(
+                "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                "messages",
+                "empty_array",
+            )
+        for i, m in enumerate(messages):
+            role = m.get("role") if isinstance(m, dict) else None
+            if role not in _ROLES:
+                supported = ", ".join(f"'{r}'" for r in _ROLES[:-1]) + f", and '{_ROLES[-1]}'"
+                return _refuse(f"Invalid value: '{role}'. Supported values are: {supported}.", f"messages[{i}].role", "invalid_value")
+        for key in ("max_tokens", "max_completion_tokens", "n"):
+            refusal = _below(body, key, 1)
+            if refusal:
+                return refusal
+        return None
 
     def _finish(self, reply: Reply) -> str:
         return reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
@@ -37,52 +77,78 @@ class OpenAIMock(MockFormat):
             "total_tokens": reply.prompt_tokens + reply.completion_tokens,
         }
 
-    def success(self, reply: Reply, model: str) -> dict[str, Any]:
+    def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": reply.text if not reply.tool_calls or reply.text else None}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
                 for cid, name, args in reply.tool_calls
             ]
+        n = _choices(body)
         return {
             "id": "chatcmpl-mock",
             "object": "chat.completion",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": self._finish(reply)}],
+            "choices": [{"index": i, "message": message, "finish_reason": self._finish(reply)} for i in range(n)],
             "usage": self._usage(reply),
         }
 
-    def _chunk(self, model: str, delta: dict[str, Any], finish: Optional[str] = None) -> dict[str, Any]:
-        return {
+    def _chunk(self, model: str, delta: dict[str, Any], finish: Optional[str] = None, index: int = 0, usage: bool = False) -> dict[str, Any]:
+        chunk = {
             "id": "chatcmpl-mock",
             "object": "chat.completion.chunk",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
         }
+        if usage:  # with include_usage every chunk carries "usage": null until the last one
+            chunk["usage"] = None
+        return chunk
 
-    def stream_events(self, reply: Reply, model: str) -> tuple[list[bytes], list[bytes], list[bytes]]:
-        opening = [sse(self._chunk(model, {"role": "assistant", "content": ""}))]
-        content = [sse(self._chunk(model, {"content": piece})) for piece in chunks_of(reply.text)]
-        for i, (cid, name, args) in enumerate(reply.tool_calls):
-            raw = json.dumps(args)
-            half = len(raw) // 2
-            content.append(sse(self._chunk(model, {"tool_calls": [{"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": raw[:half]}}]})))
-            content.append(sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[half:]}}]})))
-        closing = [
-            sse(self._chunk(model, {}, self._finish(reply))),
-            sse({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "model": model, "choices": [], "usage": self._usage(reply)}),
-            b"data: [DONE]\n\n",
-        ]
+    def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
+        options = body.get("stream_options") if isinstance(body, dict) else None
+        usage = bool(isinstance(options, dict) and options.get("include_usage"))
+        opening: list[bytes] = []
+        content: list[bytes] = []
+        closing: list[bytes] = []
+        for c in range(_choices(body)):
+            opening.append(sse(self._chunk(model, {"role": "assistant", "content": ""}, index=c, usage=usage)))
+            content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
+            for i, (cid, name, args) in enumerate(reply.tool_calls):
+                raw = json.dumps(args)
+                half = len(raw) // 2
+                first = {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": raw[:half]}}
+                content.append(sse(self._chunk(model, {"tool_calls": [first]}, index=c, usage=usage)))
+                content.append(sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[half:]}}]}, index=c, usage=usage)))
+            closing.append(sse(self._chunk(model, {}, self._finish(reply), index=c, usage=usage)))
+        if usage:  # only when asked for: a last chunk with no choices and the usage
+            closing.append(sse({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1700000000, "model": model, "choices": [], "usage": self._usage(reply)}))
+        closing.append(b"data: [DONE]\n\n")
         return opening, content, closing
 
     def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
         etype = error_type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return {"error": {"message": message, "type": etype, "param": None, "code": error_type}}
 
-    def error_event(self, error_type: str, message: str) -> bytes:
-        return sse({"error": {"message": message, "type": error_type, "code": error_type}})
+    def not_found(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        message = f"Invalid URL ({method} {path.split('?', 1)[0]})"
+        return 404, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+
+    def error_event(self, error_type: str, message: str) -> Optional[bytes]:
+        # OpenAI reports a failure inside a stream as a data line holding an error object.
+        return sse({"error": {"message": message, "type": error_type, "param": None, "code": error_type}})
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": "mock-model", "object": "model"}, {"id": "mock-model-large", "object": "model"}]}
+        return {
+            "object": "list",
+            "data": [
+                {"id": "mock-model", "object": "model", "created": 1700000000, "owned_by": "mock"},
+                {"id": "mock-model-large", "object": "model", "created": 1700000000, "owned_by": "mock"},
+            ],
+        }
+
+
+def _choices(body: Any) -> int:
+    n = body.get("n") if isinstance(body, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 16 else 1

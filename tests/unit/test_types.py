@@ -141,3 +141,28 @@ def test_frozen():
     req = ChatCompletionRequest("m", [Message.user("x")])
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         req.model = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Message.user(None),
+        lambda: Message.system(None),
+        lambda: Message.tool("call_1", None),
+        lambda: Message("user", None),
+        lambda: ChatCompletionRequest("m", [{"role": "user", "content": None}]),
+        lambda: ChatCompletionRequest("m", [{"role": "user"}]),
+    ],
+)
+def test_none_content_is_rejected_at_construction(build):
+    """A system, user or tool message with None content raises InvalidRequestError instead of sending "content": null."""
+    with pytest.raises(InvalidRequestError, match="needs content"):
+        build()
+
+
+def test_assistant_message_in_a_request_needs_content_or_tool_calls():
+    """An assistant message may lack content only when it calls tools; otherwise the request is invalid."""
+    call = ToolCall("c1", "f", {"a": 1})
+    ChatCompletionRequest("m", [Message.user("hi"), Message.assistant(None, tool_calls=[call]), Message.tool("c1", "ok")])
+    with pytest.raises(InvalidRequestError, match="neither content nor tool calls"):
+        ChatCompletionRequest("m", [Message.user("hi"), Message.assistant()])

@@ -1,0 +1,205 @@
+"""The batch checkpoint: an append-only JSONL log of results and provider-batch jobs, resumable.
+
+See ``ailib.batch`` for the file format and the resume rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any, Optional, Union
+
+from .._secrets import mask
+from ..errors import AiLibError
+from ..types import ChatCompletionRequest, ChatCompletionResponse
+
+__all__ = ["Checkpoint", "request_key", "request_keys", "read_checkpoint", "scan"]
+
+log = logging.getLogger("ailib")
+
+
+def request_key(request: ChatCompletionRequest) -> str:
+    """The stable hash of a request: SHA-256 of its canonical JSON (``to_dict()``)."""
+    canonical = json.dumps(request.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def request_keys(parsed: Sequence[Optional[ChatCompletionRequest]]) -> list[str]:
+    """Each request's checkpoint key: its hash plus ``#n``, its occurrence in the whole input."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for i, req in enumerate(parsed):
+        if req is None:
+            keys.append(f"invalid#{i}")
+            continue
+        h = request_key(req)
+        n = seen.get(h, 0)
+        seen[h] = n + 1
+        keys.append(f"{h}#{n}")
+    return keys
+
+
+def read_checkpoint(path: Union[str, os.PathLike]) -> dict[str, dict]:
+    """The last record per key of a checkpoint file (a response record is never superseded)."""
+    lines, _, _, _ = scan(os.fspath(path))
+    return {key: json.loads(line) for key, line in lines.items()}
+
+
+def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict], int]:
+    """Read ``path``: (last result line per key, keys with a response line, last record per
+    provider job id, length of the valid prefix).
+
+    Result lines are kept as text (parsed again when needed), which keeps a resumed
+    10,000-request file to a few MB. For one key the last line wins, but a response is never
+    superseded.
+    """
+    lines: dict[str, str] = {}
+    answered: set[str] = set()
+    jobs: dict[str, dict] = {}
+    good = 0
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return lines, answered, jobs, 0
+    with f:
+        offset = 0
+        for lineno, raw in enumerate(f, 1):
+            end = offset + len(raw)
+            if not raw.endswith(b"\n"):
+                log.warning("checkpoint %s: ignoring a torn last line (%d bytes)", path, len(raw))
+                break
+            offset = good = end
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                rec = json.loads(text)
+                if isinstance(rec.get("job"), dict) and isinstance(rec["job"].get("id"), str):
+                    jobs[rec["job"]["id"]] = rec["job"]
+                    continue
+                key = rec["key"]
+                if not isinstance(key, str) or not ("response" in rec or "error" in rec):
+                    raise ValueError("not a record")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                log.warning("checkpoint %s: skipping corrupt line %d", path, lineno)
+                continue
+            if key in answered:
+                continue
+            if "response" in rec:
+                answered.add(key)
+            lines[key] = text
+    return lines, answered, jobs, good
+
+
+class Checkpoint:
+    """The append-only JSONL log of one batch (or one shard of it), resumable, compacted at a clean end.
+
+    ``keys`` are the keys of the whole input (``request_keys``); ``share`` the input indices
+    this run owns (all of them, or one shard's). Records carry the input index.
+    """
+
+    def __init__(self, path: str, keys: Sequence[str], share: Sequence[int], *, fsync: bool, secrets: Sequence[str]) -> None:
+        self.path = path
+        self.keys = list(keys)
+        self.share = list(share)
+        self._fsync = fsync
+        self._secrets = list(secrets)
+        self._lock = threading.Lock()
+        lines, answered, jobs, good = scan(path)
+        index = {self.keys[i]: i for i in self.share}
+        self.done: dict[int, ChatCompletionResponse] = {}
+        self._lines: dict[int, Optional[str]] = dict.fromkeys(self.share)
+        for key in answered:
+            i = index.get(key)
+            if i is None:
+                continue
+            try:
+                self.done[i] = ChatCompletionResponse.from_dict(json.loads(lines[key])["response"])
+            except (AiLibError, ValueError, KeyError, TypeError, AttributeError):
+                log.warning("checkpoint %s: cannot rebuild the response for request %d; sending it again", path, i)
+                continue
+            self._lines[i] = lines[key]
+        self._foreign = [line for key, line in lines.items() if key not in index]
+        self.jobs: dict[str, dict] = jobs
+        del lines, answered
+        self._fd: Optional[int] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        if os.fstat(self._fd).st_size > good:
+            os.ftruncate(self._fd, good)  # drop a torn last line before appending after it
+
+    def _mask(self, text: str) -> str:
+        text = mask(text)
+        for key in self._secrets:
+            text = text.replace(key, "***")
+        return text
+
+    def write(self, i: int, result: Any) -> None:
+        """Append the result of input ``i`` (a response or an ``AiLibError``)."""
+        rec: dict[str, Any] = {"key": self.keys[i], "index": i}
+        if isinstance(result, ChatCompletionResponse):
+            rec["response"] = result.to_dict()
+        else:
+            err: AiLibError = result
+            rec["error"] = {"type": type(err).__name__, "message": self._mask(err.message), "status_code": err.status_code}
+        line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
+        if any(key in line for key in self._secrets):
+            line = self._mask(line)
+        if self._append(line):
+            self._lines[i] = line
+
+    def write_job(self, job: dict) -> None:
+        """Append the state of a provider batch job (its ids as soon as they exist); durable at once."""
+        line = json.dumps({"job": job}, ensure_ascii=False, separators=(",", ":"))
+        if self._append(line, sync=True):
+            self.jobs[job["id"]] = dict(job)
+
+    def _append(self, line: str, *, sync: bool = False) -> bool:
+        data = (line + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                return False  # the batch was interrupted and has returned: a late result is not kept
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            if self._fsync or sync:
+                os.fsync(self._fd)
+            return True
+
+    def close(self, *, compact: bool) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if compact and all(line is not None for line in self._lines.values()):
+                self._compact()
+
+    def _compact(self) -> None:
+        """One line per request of the share in input order, then other records; atomic.
+
+        Finished provider jobs are dropped (every request they carried has its result);
+        unfinished ones are kept so a later run can still collect or cancel them.
+        """
+        directory = os.path.dirname(os.path.abspath(self.path))
+        tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{os.getpid()}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for i in self.share:
+                f.write(self._lines[i])  # type: ignore[arg-type]
+                f.write("\n")
+            for line in self._foreign:
+                f.write(line)
+                f.write("\n")
+            for job in self.jobs.values():
+                if job.get("state") not in ("collected", "cancelled"):
+                    f.write(json.dumps({"job": job}, ensure_ascii=False, separators=(",", ":")))
+                    f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)

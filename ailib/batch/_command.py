@@ -1,0 +1,140 @@
+"""The ``ailib batch`` command's logic (the CLI module only wires it into its parser).
+
+``ailib batch IN.jsonl -o OUT.jsonl [--mode live|provider|auto] [--shard K/N]
+[--state-store redis://...] [--cancel-remote]`` and ``ailib batch merge -o OUT.jsonl
+SHARD.jsonl...``. Exit status: 0 if every request succeeded, 1 if some failed, 2 if the
+batch could not start, 130 on Ctrl-C (re-run the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import AiLibError
+
+__all__ = ["configure_parser", "run_command", "BATCH_RETRY_ATTEMPTS"]
+
+BATCH_RETRY_ATTEMPTS = 5
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def configure_parser(batch: argparse.ArgumentParser) -> None:
+    """Add the batch command's arguments to its (sub)parser."""
+    batch.add_argument("input", metavar="IN.jsonl", help="one OpenAI-style request body per line; or `merge`")
+    batch.add_argument("shards", nargs="*", metavar="SHARD.jsonl", help="with `merge`: the shard outputs to join")
+    batch.add_argument("-o", "--output", metavar="OUT.jsonl", required=True, help="results and checkpoint; re-run with the same path to resume")
+    batch.add_argument("--provider", default="openai")
+    batch.add_argument("--model", default=None, help="override every line's model")
+    batch.add_argument("--concurrency", type=_positive_int, default=8)
+    batch.add_argument("--rpm", type=_positive_int, default=None, help="client-side limit, requests per minute")
+    batch.add_argument("--rps", type=float, default=None, help="client-side limit, requests per second")
+    batch.add_argument("--mode", choices=("live", "provider", "auto"), default="live",
+                       help="live calls, the provider's batch API (half price, within 24 h), or auto")
+    batch.add_argument("--shard", metavar="K/N", default=None, help="run only the requests with index %% N == K (0 <= K < N)")
+    batch.add_argument("--state-store", metavar="URL", default=None,
+                       help="redis://... shares one rate limit and breaker per endpoint among shards and machines")
+    batch.add_argument("--cancel-remote", action="store_true", help="on Ctrl-C, cancel the provider batches this run submitted")
+    batch.add_argument("--progress", action="store_true", default=None,
+                       help="a progress bar (tqdm if installed, else a one-line summary); default when stderr is a terminal")
+    batch.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+def _read_items(path: str, model: Any) -> list:
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    items: list = []
+    for line in lines:
+        try:
+            body = json.loads(line)
+        except ValueError:
+            items.append(line.strip())  # becomes an InvalidRequestError result
+            continue
+        if model and isinstance(body, dict):
+            body = {**body, "model": model}
+        items.append(body)
+    return items
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from ._shard import merge_outputs
+
+    if not args.shards:
+        print("ailib batch merge: name the shard outputs to join", file=sys.stderr)
+        return 2
+    try:
+        n = merge_outputs(args.shards, args.output)
+    except (AiLibError, OSError) as exc:
+        print(f"ailib batch merge: {exc}", file=sys.stderr)
+        return 2
+    print(f"ailib batch merge: {n} requests from {len(args.shards)} files -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _build_client(args: argparse.Namespace) -> Any:
+    from .. import AiClientBuilder, ConnectionOptions, RateLimitPolicy, RetryPolicy
+
+    builder = (
+        AiClientBuilder(args.provider)
+        .with_options(ConnectionOptions(pool_size=max(args.concurrency, 8)))
+        .with_retry(RetryPolicy(max_attempts=BATCH_RETRY_ATTEMPTS))
+    )
+    if args.rpm or args.rps:
+        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps))
+    if args.state_store:
+        from ..state import RedisStateStore
+
+        builder = builder.with_state_store(RedisStateStore(args.state_store))
+    return builder.build()
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run ``ailib batch`` (or ``ailib batch merge``) from parsed arguments; the exit status."""
+    if args.input == "merge":
+        return _merge(args)
+    if args.shards:
+        print(f"ailib batch: unexpected arguments {' '.join(args.shards)}", file=sys.stderr)
+        return 2
+    try:
+        items = _read_items(args.input, args.model)
+    except OSError as exc:
+        print(f"ailib batch: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+        return 2
+    progress = args.progress if args.progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
+    try:
+        client = _build_client(args)
+    except AiLibError as err:
+        print(f"ailib batch: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    with client:
+        try:
+            results = client.chat_completion_batch(
+                items, concurrency=args.concurrency, progress=progress, checkpoint=args.output,
+                mode=args.mode, shard=args.shard, cancel_remote=args.cancel_remote,
+            )
+        except KeyboardInterrupt:
+            print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)
+            return 130
+        except OSError as exc:
+            print(f"ailib batch: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except AiLibError as err:
+            print(f"ailib batch: {type(err).__name__}: {err}", file=sys.stderr)
+            return 2
+    failures = [(i, r) for i, r in enumerate(results) if isinstance(r, AiLibError)]
+    resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
+    ok = len(results) - len(failures)
+    print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint), {len(failures)} failed -> {args.output}", file=sys.stderr)
+    for i, err in failures[:10]:
+        print(f"  request {i}: {type(err).__name__}: {err}", file=sys.stderr)
+    if len(failures) > 10:
+        print(f"  ... and {len(failures) - 10} more (see the \"error\" lines of {args.output}); re-run to retry them", file=sys.stderr)
+    return 1 if failures else 0
