@@ -42,6 +42,8 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
     batch.add_argument("--shard", metavar="K/N", default=None, help="run only the requests with index %% N == K (0 <= K < N)")
     batch.add_argument("--state-store", metavar="URL", default=None,
                        help="redis://... shares one rate limit and breaker per endpoint among shards and machines")
+    batch.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
+                       help="first wait between provider batch status checks (then backing off to 60 s)")
     batch.add_argument("--cancel-remote", action="store_true", help="on Ctrl-C, cancel the provider batches this run submitted")
     batch.add_argument("--progress", action="store_true", default=None,
                        help="a progress bar (tqdm if installed, else a one-line summary); default when stderr is a terminal")
@@ -98,6 +100,8 @@ def _build_client(args: argparse.Namespace) -> Any:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run ``ailib batch`` (or ``ailib batch merge``) from parsed arguments; the exit status."""
+    from ._run import run_batch
+
     if args.input == "merge":
         return _merge(args)
     if args.shards:
@@ -116,9 +120,9 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     with client:
         try:
-            results = client.chat_completion_batch(
-                items, concurrency=args.concurrency, progress=progress, checkpoint=args.output,
-                mode=args.mode, shard=args.shard, cancel_remote=args.cancel_remote,
+            results = run_batch(
+                client, items, concurrency=args.concurrency, progress=progress, checkpoint=args.output,
+                mode=args.mode, shard=args.shard, cancel_remote=args.cancel_remote, poll_interval=args.poll_interval,
             )
         except KeyboardInterrupt:
             print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)

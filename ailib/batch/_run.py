@@ -17,7 +17,7 @@ from ._shard import parse_shard, shard_indices
 
 __all__ = ["BatchContext", "run_batch", "MODES", "AUTO_THRESHOLD"]
 
-MODES = ("live",)  # provider and auto: see _provider
+MODES = ("live", "provider", "auto")
 AUTO_THRESHOLD = 100  # mode="auto": a provider batch from this many requests (of one provider) up
 
 
