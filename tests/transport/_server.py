@@ -160,6 +160,7 @@ class RawServer:
     # -- one connection ------------------------------------------------------------------
     def _serve(self, raw: socket.socket, conn: Conn) -> None:
         sock: socket.socket = raw
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls
         try:
             if self._ssl is not None:
                 sock.settimeout(5)
@@ -228,8 +229,11 @@ class RawServer:
     def _wait_for_close(self, sock: socket.socket, conn: Conn, seconds: float) -> None:
         """Stall: send nothing for ``seconds``, noting when the client gives up."""
         end = time.monotonic() + seconds
-        while not self._stop.is_set() and time.monotonic() < end and conn.closed_at is None:
-            if select.select([sock], [], [], 0.01)[0]:
+        while not self._stop.is_set() and conn.closed_at is None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            if select.select([sock], [], [], min(left, 0.01))[0]:
                 try:
                     data = sock.recv(65536)
                 except ssl.SSLWantReadError:
@@ -292,21 +296,21 @@ class RawServer:
         if fault == "drip_headers":
             self._drip(sock, conn, head)
             return False
-        sock.sendall(head)
 
         def frame(part: bytes) -> bytes:
             return b"%x\r\n%s\r\n" % (len(part), part) if shape.framing == "chunked" and part else part
 
         if fault == "stall_body":
-            sock.sendall(b"".join(frame(p) for p in events[:2]) if stream else frame(events[0]))
+            sock.sendall(head + (b"".join(frame(p) for p in events[:2]) if stream else frame(events[0])))
             with self._lock:
                 self.stalled_at.append(time.monotonic())
             self._wait_for_close(sock, conn, STALL_SECONDS)
             return False
         if fault == "drip_body":
+            sock.sendall(head)
             self._drip(sock, conn, frame(payload))
             return False
-        sock.sendall(b"".join(frame(p) for p in events) + (b"0\r\n\r\n" if shape.framing == "chunked" else b""))
+        sock.sendall(head + b"".join(frame(p) for p in events) + (b"0\r\n\r\n" if shape.framing == "chunked" else b""))
         with self._lock:
             self.answered_at.append(time.monotonic())
         if shape.framing == "close":
