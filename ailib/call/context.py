@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError
 from ..routing.endpoint import Target
 from ..transport import AttemptHandle
@@ -22,7 +23,8 @@ class CallState:
 
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
-        "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event", "branch",
+        "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
+        "branch", "trace",
     )  # fmt: skip
 
     def __init__(self, request: Any, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
@@ -43,6 +45,7 @@ class CallState:
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
         self.branch = False  # racing: another thread may cancel it (backoff sleeps wake up)
+        self.trace: CallTrace = NOOP_CALL  # the call's span (ailib/_tracing.py); a no-op unless traced
 
     def fork(self, hedge: bool) -> CallState:
         """A branch of this call for hedging (run on another thread): same request,
@@ -50,6 +53,7 @@ class CallState:
         branch = CallState(self.request, self.deadline, bodies=self._bodies, hedge=hedge)
         branch.branch = True
         branch.lock = threading.Lock()
+        branch.trace = self.trace
         return branch
 
     def new_handle(self, start: float) -> AttemptHandle:
