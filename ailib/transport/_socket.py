@@ -148,6 +148,9 @@ class SocketTransport:
                 response = self.session.send(
                     prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req), allow_redirects=False
                 )
+                # a mocking library may set status and headers on the Response only
+                response.raw.status = response.status_code
+                response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
             else:
                 response = self.session.get_adapter(req.url).send(
                     prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req)

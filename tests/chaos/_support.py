@@ -12,6 +12,7 @@ from typing import Callable
 
 from ailib import ChatCompletionRequest, CustomProviderBuilder, Message
 from ailib.providers._registry import ProviderSpec
+from tests._timing import SLACK
 
 KEY = "sk-chaos-test-0123456789abcdefSECRET"
 REQ = ChatCompletionRequest("auto", [Message.user("hi")])
@@ -43,7 +44,7 @@ def provider_at(url: str, fmt: str, *, key: str = KEY, name: str = "chaos") -> P
 
 def eventually(predicate: Callable[[], bool], timeout: float = 2.0, interval: float = 0.01) -> bool:
     """Poll ``predicate`` until it holds or ``timeout`` passes; its last value."""
-    end = time.monotonic() + timeout
+    end = time.monotonic() + timeout * SLACK
     while True:
         if predicate():
             return True

@@ -33,6 +33,7 @@ from ailib.errors import (
     TimeoutError,
 )
 from ailib.testing import Fault, MockProvider
+from tests._timing import SLACK
 
 __all__ = ["CASES", "FORMATS", "Case", "Ctx", "Outcome", "Result", "render", "FAST_RETRY", "OPTIONS", "DEADLINE", "REPLY"]
 
@@ -175,7 +176,7 @@ def _phase(phase: str) -> Check:
 def _server_saw_hangup(r: Result) -> None:
     """The client closed every connection it gave up on (the server saw each one go away)."""
     assert r.mock is not None
-    end = time.monotonic() + 2.0
+    end = time.monotonic() + 2.0 * SLACK
     while time.monotonic() < end:
         if all(req.disconnected_at is not None for req in r.mock.chat_requests):
             return

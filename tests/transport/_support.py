@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from typing import Any, Callable, Optional
 
 from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, CustomProviderBuilder, Message
 from ailib.errors import AiLibError, StreamInterruptedError, TimeoutError
+from tests._timing import SLACK as SLACK  # the one slack factor (AILIB_TEST_SLACK); re-exported for the transport tests
 
-# Wall-clock bounds are multiplied by this (a loaded CI machine): AILIB_TEST_SLACK=2 doubles them.
-SLACK = float(os.environ.get("AILIB_TEST_SLACK", "1.0"))
 KEY = "sk-raw-0123456789"
 
 
