@@ -33,7 +33,10 @@ def interleaved(
     of about ``block_seconds``, so a burst of load from elsewhere hits all clients alike. Block
     sizes come from the warm-up, so slow and fast clients get the same time. Returns per client
     ``median_us`` and ``p90_us`` over every call, ``calls`` and ``ratios``: per round, the median
-    over its cycles of the client's block median divided by the baseline's in the same cycle.
+    over its cycles of the client's block median divided by the baseline's in the same cycle;
+    ``cpu_us`` and ``cpu_ratios`` the same for this process's CPU time per call (the client's
+    own work, all its threads; the server is another process), which a loaded machine
+    disturbs far less than wall time.
     """
     names = list(clients)
     block = {}
@@ -43,20 +46,29 @@ def interleaved(
     cycles = max(1, round(round_seconds / block_seconds))
     samples: dict[str, list[float]] = {k: [] for k in names}
     ratios: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}  # process CPU seconds per call, per block
+    cpu_ratios: dict[str, list[float]] = {k: [] for k in names}
+    cpu_clock = time.process_time
     turn = 0
     for _ in range(rounds):
         cycle_ratios: dict[str, list[float]] = {k: [] for k in names}
+        cycle_cpu: dict[str, list[float]] = {k: [] for k in names}
         for _ in range(cycles):
             turn += 1
-            medians = {}
+            medians, cpus = {}, {}
             for name in names[turn % len(names):] + names[: turn % len(names)]:
+                c0 = cpu_clock()
                 xs = time_calls(clients[name], block[name])
+                cpus[name] = (cpu_clock() - c0) / len(xs)
                 samples[name] += xs
+                cpu[name].append(cpus[name])
                 medians[name] = statistics.median(xs)
             for name in names:  # neighbours in time: a burst of load from elsewhere cancels out
                 cycle_ratios[name].append(medians[name] / medians[baseline])
+                cycle_cpu[name].append(cpus[name] / cpus[baseline] if cpus[baseline] else float("nan"))
         for name in names:
             ratios[name].append(statistics.median(cycle_ratios[name]))
+            cpu_ratios[name].append(statistics.median(cycle_cpu[name]))
     out = {}
     for name in names:
         xs = sorted(samples[name])
@@ -65,6 +77,8 @@ def interleaved(
             "p90_us": xs[min(len(xs) - 1, int(0.9 * len(xs)))] * 1e6,
             "calls": len(xs),
             "ratios": ratios[name],
+            "cpu_us": statistics.median(cpu[name]) * 1e6,
+            "cpu_ratios": cpu_ratios[name],
         }
     return out
 

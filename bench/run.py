@@ -45,7 +45,7 @@ SECTIONS = ("call", "stream", "threads", "import", "memory")
 
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
-FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.5), "import": 7}
+FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
 QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
@@ -232,16 +232,19 @@ def render(runs: list[dict], out: TextIO) -> None:
         file=out,
     )
     print(
-        "| client | per call | × raw requests | 16 threads × shared Session | 64 threads × shared Session "
-        "| chunked SSE, 201 events | × iter_lines | Content-Length SSE | × iter_lines | import | RSS after 50 calls |",
+        "| client | per call | × raw requests | client CPU per call | CPU × raw | 16 threads × shared Session "
+        "| 64 threads × shared Session | chunked SSE, 201 events | × iter_lines | Content-Length SSE | × iter_lines "
+        "| import | RSS after 50 calls |",
         file=out,
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
     rows = list(dict.fromkeys(CALL_ROWS + STREAM_ROWS + THREAD_ROWS))
     for row in rows:
         cells = [
             _rng(_get(runs, "call", row, "median_us"), ".0f", " µs"),
             _rng(_get(runs, "call", row, "ratios"), ".2f", "×"),
+            _rng(_get(runs, "call", row, "cpu_us"), ".0f", " µs"),
+            _rng(_get(runs, "call", row, "cpu_ratios"), ".2f", "×"),
             _rng(_get(runs, "threads_16", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "threads_64", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "stream_chunked", row, "median_us"), ".0f", " µs"),
@@ -256,10 +259,12 @@ def render(runs: list[dict], out: TextIO) -> None:
         cells.append(_rng(_get(runs, "memory", row), ".1f", " MB"))
         print(f"| {ROW_LABEL[row]} | " + " | ".join(cells) + " |", file=out)
     litellm = f"LiteLLM {ll}: not measured by this suite yet" if ll else "LiteLLM: not installed (see bench/README.md)"
-    print(f"| {litellm} | | | | | | | | | | |", file=out)
+    print(f"| {litellm} |" + " |" * 12, file=out)
     py = _rng(_get(runs, "memory", "python"), ".1f", " MB")
     print(
-        f"\nThroughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
+        f"\nClient CPU: this process's CPU time per call (every thread of the client; the server is another "
+        f"process), steadier than wall time on a loaded machine. "
+        f"Throughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
         f"in the same round. Import: fresh interpreters; ailib's includes its dependencies "
         f"(requests, urllib3, tenacity, attrs: {_rng(_get(runs, 'import', 'deps_ms'), '.0f', ' ms')}). "
         f"RSS: a fresh interpreter after building the client and making 50 calls (bare interpreter: {py}).\n",
@@ -269,6 +274,8 @@ def render(runs: list[dict], out: TextIO) -> None:
         ("ailib default client, per call", _get(runs, "call", "ailib default", "ratios"), 0.50, "≤"),
         ("ailib full stack, per call", _get(runs, "call", "ailib full stack", "ratios"), 0.60, "≤"),
         ("ailib hedged (no hedge fired), per call", _get(runs, "call", "ailib hedged", "ratios"), None, ""),
+        ("ailib default client, client CPU per call", _get(runs, "call", "ailib default", "cpu_ratios"), None, ""),
+        ("ailib full stack, client CPU per call", _get(runs, "call", "ailib full stack", "cpu_ratios"), None, ""),
         ("chunked 201-event SSE vs iter_lines + json.loads", _get(runs, "stream_chunked", "ailib default", "ratios"), 1.15, "≤"),
         ("Content-Length 201-event SSE vs iter_lines + json.loads", _get(runs, "stream_length", "ailib default", "ratios"), None, ""),
         ("64-thread throughput vs a shared requests Session", _get(runs, "threads_64", "ailib default", "ratios"), 2.5, "≥"),

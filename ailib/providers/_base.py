@@ -135,11 +135,10 @@ _new = object.__new__
 _set = object.__setattr__
 _ASSISTANT = Role.ASSISTANT
 _MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
-_FAST_MESSAGE = (
-    tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS
-    and set(getattr(Message, "__slots__", ())) <= {*_MESSAGE_FIELDS, "__weakref__"}
-    and not hasattr(Message, "__attrs_post_init__")
-)
+_FAST_MESSAGE = tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS and set(
+    getattr(Message, "__slots__", ())
+) <= {*_MESSAGE_FIELDS, "__weakref__"}
+_message_post_init = getattr(Message, "__attrs_post_init__", None)  # its checks still run
 _RESPONSE_FIELDS = ("id", "model", "provider", "choices", "usage", "attempts", "raw")
 _POSITIONAL_RESPONSE = tuple(a.name for a in attrs.fields(ChatCompletionResponse))[:7] == _RESPONSE_FIELDS
 
@@ -155,6 +154,8 @@ def assistant_message(content: Optional[str], tool_calls: Optional[tuple[ToolCal
     _set(m, "name", None)
     _set(m, "tool_calls", tool_calls)
     _set(m, "tool_call_id", None)
+    if _message_post_init is not None:
+        _message_post_init(m)
     return m
 
 

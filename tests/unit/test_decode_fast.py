@@ -71,3 +71,8 @@ def test_openai_decode_of_a_body_with_tool_calls_and_text():
     resp = decode_body(get_wire_format("openai"), 200, {"content-type": "application/json"}, json.dumps(body).encode(), provider="p", model="m", now=0.0)
     assert resp.choices == (Choice(0, Message(Role.ASSISTANT, "ok", tool_calls=(ToolCall("c1", "lookup", {"q": "x"}),)), "tool_calls"),)
     assert (resp.id, resp.model, resp.provider, resp.usage, resp.raw) == ("x", "gpt", "p", Usage(3, 4, 7), body)
+
+
+def test_the_fast_message_path_is_in_use():
+    """With today's Message, assistant_message() takes its fast path (a Message field change must revisit it)."""
+    assert _base._FAST_MESSAGE and _base._POSITIONAL_RESPONSE
