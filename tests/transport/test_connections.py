@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ailib.errors import ProtocolError
-
 from tests.chaos._support import eventually
 
 from ._server import RawServer
