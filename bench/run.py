@@ -144,7 +144,7 @@ def _memory_figures(json_port: int, with_openai: bool) -> dict[str, float]:
 def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     with_openai = openai_available() is not None
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"load": [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []}
     with Servers(use_nginx=use_nginx) as servers:
         result["server"] = servers.json_server
         peers = Peers(servers.json_port, servers.python_port)
@@ -179,6 +179,8 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
             result["memory"] = _memory_figures(servers.json_port, with_openai)
     if "import" in sections:
         result["import"] = _import_figures(plan["import"], with_openai)
+    if hasattr(os, "getloadavg"):
+        result["load"].append(os.getloadavg()[0])
     return result
 
 
@@ -225,9 +227,15 @@ def render(runs: list[dict], out: TextIO) -> None:
     servers = sorted({r.get("server", "?") for r in runs})
     oa = openai_available()
     ll = litellm_available()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    loads = [x for r in runs for x in r.get("load", [])]
+    cpus = os.cpu_count() or 1
+    if loads:
+        busy = "loaded by other jobs" if max(loads) > 0.5 * cpus else "otherwise idle"
+        load = f"1-minute load average {min(loads):.1f}–{max(loads):.1f} during the runs ({busy})"
+    else:
+        load = "load average unknown"
     print(
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, {cpus} CPUs, {load}; "
         f"JSON endpoint: {', '.join(servers)}; SSE: Python asyncio server; openai-python {oa or 'not installed'}; "
         f"{n} run(s), each figure low–high over the runs (a run's ratio: the median of its rounds, each the median of its cycles).\n",
         file=out,
