@@ -13,6 +13,7 @@ from typing import Any, Optional
 import attrs
 
 from .call import Pipeline
+from .call.extras import make_extras
 from .call.usage import PriceTable
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import ConfigurationError
@@ -70,6 +71,11 @@ class Config:
     hedge: Optional[HedgePolicy] = None
     prices: Optional[PriceTable] = None
     transport: Any = None  # an object with send(request, deadlines, handle); None: the socket transport
+    cache: Any = None  # a cache backend (ailib.cache), or None
+    cache_ttl: Optional[float] = None
+    cache_reproducible_only: bool = True
+    cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
+    tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
 
 
 def retry_policy(config: Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
@@ -119,7 +125,16 @@ class Assembly:
             hedge=hedge,
             hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
             prices=self.prices,
+            extras=make_extras(self.response_cache(), config.tracing, next(iter(self.topology.endpoints), None), self.prices is not None),
         )
+
+    def response_cache(self) -> Any:
+        if self.config.cache is None:
+            return None
+        from .cache import ResponseCache
+
+        c = self.config
+        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only)
 
     def endpoint_for(
         self, provider: Any, *, options: Optional[ConnectionOptions] = None, name: Optional[str] = None, model: Optional[str] = None, weight: float = 1.0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
@@ -177,6 +177,29 @@ class AiClientBuilder:
         if not callable(getattr(transport, "send", None)):
             raise ConfigurationError("with_transport takes an object with a send(request, deadlines, handle) method")
         self._config.transport = transport
+        return self
+
+    def with_cache(self, backend: Any, *, ttl: Optional[float] = None, reproducible_only: bool = True) -> AiClientBuilder:
+        """Answer repeated requests from a cache: ``"memory"`` (in-process LRU), a
+        ``redis://`` URL, a SQLite file (any other string, or a ``Path``), or a cache object
+        (``ailib.cache``). By default only reproducible requests (temperature 0 or a seed)
+        are cached; ``reproducible_only=False`` caches all. ``ttl`` in seconds."""
+        from .cache import make_cache
+        from .cache.memory import _check_ttl
+
+        _check_ttl(ttl)
+        made = make_cache(backend)
+        c = self._config
+        c.cache, c.cache_ttl, c.cache_reproducible_only, c.cache_owned = made, ttl, bool(reproducible_only), made is not backend
+        return self
+
+    def with_tracing(self, enabled: bool = True, *, capture_content: Optional[bool] = None, tracer_provider: Any = None) -> AiClientBuilder:
+        """OpenTelemetry spans per call and per attempt (on by default when
+        ``opentelemetry-api`` is installed; ``False`` turns them off). ``capture_content``
+        records prompts and answers; ``tracer_provider`` replaces the global one."""
+        from ._tracing import Tracing
+
+        self._config.tracing = Tracing(enabled, tracer_provider=tracer_provider, capture_content=capture_content)
         return self
 
     def with_metrics(self, metrics: Any) -> AiClientBuilder:

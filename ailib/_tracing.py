@@ -23,6 +23,8 @@ import os
 import threading
 from typing import Any, Optional
 
+from ._trace_api import NOOP_ATTEMPT, NOOP_CALL, AttemptTrace, CallTrace
+
 __all__ = ["Tracing", "CallTrace", "AttemptTrace", "NOOP_CALL", "NOOP_ATTEMPT", "gen_ai_system"]
 
 # ailib provider names → the GenAI conventions' well-known gen_ai.system values
@@ -39,49 +41,6 @@ _CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 
 def gen_ai_system(provider: str) -> str:
     return _SYSTEMS.get(provider, provider)
-
-
-class AttemptTrace:
-    """One wire attempt's span (this base class is the no-op)."""
-
-    __slots__ = ()
-
-    def end(self, outcome: str = "ok", error: Optional[BaseException] = None) -> None:
-        """``outcome``: "ok", "error" or "cancelled" (a hedge that lost: no error status)."""
-
-
-class CallTrace:
-    """One call's span (this base class is the no-op)."""
-
-    __slots__ = ()
-
-    def activate(self) -> Any:
-        return None
-
-    def deactivate(self, token: Any) -> None:
-        pass
-
-    def attempt(self, provider: str, model: str, *, hedge: bool = False, endpoint: str = "") -> AttemptTrace:
-        return NOOP_ATTEMPT
-
-    def event(self, name: str, **attrs: Any) -> None:
-        pass
-
-    def cached(self, hit: bool) -> None:
-        pass
-
-    def finish(self, response: Any) -> None:
-        pass
-
-    def finish_stream(self, stream: Any) -> None:
-        pass
-
-    def fail(self, error: BaseException) -> None:
-        pass
-
-
-NOOP_ATTEMPT = AttemptTrace()
-NOOP_CALL = CallTrace()
 
 
 class Tracing:
@@ -101,18 +60,20 @@ class Tracing:
         self._resolved = False
         self._lock = threading.Lock()
 
-    def start_call(self, request: Any, *, stream: bool, system: str) -> CallTrace:
-        """A span for one call of ``request`` (``system``: the first target's provider)."""
+    def start_call(self, request: Any, *, stream: bool, system: str, model: Optional[str] = None) -> CallTrace:
+        """A span for one call of ``request`` (``system``/``model``: the first target's
+        provider and resolved model; ``model`` defaults to the request's)."""
         if not self.enabled:
             return NOOP_CALL
         api = self._api if self._resolved else self._resolve()
         if api is None:
             return NOOP_CALL
-        span = api.tracer.start_span(f"chat {request.model}", kind=api.CLIENT)
+        model = model or request.model
+        span = api.tracer.start_span(f"chat {model}", kind=api.CLIENT)
         if not span.is_recording():
             span.end()
             return NOOP_CALL
-        return _OtelCall(api, span, request, stream, system, self.capture_content)
+        return _OtelCall(api, span, request, stream, system, model, self.capture_content)
 
     def _resolve(self) -> Any:
         with self._lock:
@@ -146,11 +107,11 @@ def _load_api(tracer_provider: Any) -> Optional[_Api]:
         return None
 
 
-def _request_attributes(request: Any, system: str) -> dict:
+def _request_attributes(request: Any, system: str, model: str) -> dict:
     attrs: dict = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": gen_ai_system(system),
-        "gen_ai.request.model": request.model,
+        "gen_ai.request.model": model,
     }
     for name, key in (("temperature", "temperature"), ("max_tokens", "max_tokens"), ("top_p", "top_p")):
         value = getattr(request, name)
@@ -168,7 +129,7 @@ def _request_attributes(request: Any, system: str) -> dict:
 class _OtelCall(CallTrace):
     __slots__ = ("api", "span", "request", "capture", "attempts", "_lock", "_ended")
 
-    def __init__(self, api: _Api, span: Any, request: Any, stream: bool, system: str, capture: bool) -> None:
+    def __init__(self, api: _Api, span: Any, request: Any, stream: bool, system: str, model: str, capture: bool) -> None:
         self.api = api
         self.span = span
         self.request = request
@@ -176,7 +137,7 @@ class _OtelCall(CallTrace):
         self.attempts = 0
         self._lock = threading.Lock()
         self._ended = False
-        span.set_attributes(_request_attributes(request, system))
+        span.set_attributes(_request_attributes(request, system, model))
         span.set_attribute("ailib.stream", stream)
         if capture:
             span.set_attribute("gen_ai.input.messages", json.dumps([m.to_dict() for m in request.messages], ensure_ascii=False))
@@ -247,10 +208,10 @@ class _OtelCall(CallTrace):
             span.set_attribute("gen_ai.output.messages", json.dumps(_output(stream.text, stream.finish_reason), ensure_ascii=False))
         span.end()
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException, *, error_type: Optional[str] = None) -> None:
         if not self._end():
             return
-        _set_error(self.api, self.span, error)
+        _set_error(self.api, self.span, error, error_type)
         self.span.end()
 
 
@@ -273,9 +234,9 @@ class _OtelAttempt(AttemptTrace):
         self.span.end()
 
 
-def _set_error(api: _Api, span: Any, error: BaseException) -> None:
+def _set_error(api: _Api, span: Any, error: BaseException, error_type: Optional[str] = None) -> None:
     """``error.type`` and an error status naming the class only (no message: it may quote input)."""
-    name = type(error).__name__
+    name = error_type or type(error).__name__
     span.set_attribute("error.type", name)
     status = getattr(error, "status_code", None)
     if isinstance(status, int):

@@ -119,17 +119,24 @@ class AiClient:
         return cls._from_config(Config(provider=None, routing="model_array", model_array=array, options=options, metrics=metrics))
 
     # -- calls ------------------------------------------------------------------------------
-    def chat_completion(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
+    def chat_completion(
+        self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
+    ) -> ChatCompletionResponse:
         """Send ``request`` through every policy of this client; raises an ``AiLibError``.
 
         ``deadline`` (seconds) bounds this call, overriding the client's ``with_deadline``.
+        ``cache=False`` bypasses the client's response cache; ``cache=True`` uses it even
+        for a request that is not reproducible.
         """
-        return self._pipeline.run(_as_request(request), deadline=deadline)
+        return self._pipeline.run(_as_request(request), deadline=deadline, cache=_cache_use(cache))
 
-    def chat_completion_stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
+    def chat_completion_stream(
+        self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
+    ) -> ChatStream:
         """Stream the answer. Failures before the first content chunk are retried and
-        raise here; after it, iteration raises ``StreamInterruptedError``."""
-        return self._pipeline.stream(_as_request(request), deadline=deadline)
+        raise here; after it, iteration raises ``StreamInterruptedError``. ``cache`` as for
+        ``chat_completion`` (an answer from the cache is replayed as a stream)."""
+        return self._pipeline.stream(_as_request(request), deadline=deadline, cache=_cache_use(cache))
 
     def chat_completion_batch(
         self,
@@ -193,6 +200,8 @@ class AiClient:
                 return
             self._closed = True
         self._pipeline.close()
+        if self._config.cache_owned:  # a cache the builder made from a string or path
+            self._config.cache.close()
         if self._owns_transport:  # a transport given to the builder is the caller's to close
             self._transport.close()
 
@@ -205,6 +214,12 @@ class AiClient:
     def __repr__(self) -> str:
         targets = ", ".join(ep.name for ep in self._endpoints)
         return f"AiClient(targets=[{targets}])"
+
+
+def _cache_use(cache: Any) -> Optional[bool]:
+    if cache is not None and not isinstance(cache, bool):
+        raise InvalidRequestError(f"cache must be True, False or None, got {cache!r}")
+    return cache
 
 
 def _as_request(request: Any) -> ChatCompletionRequest:

@@ -1,8 +1,8 @@
 """The ``ailib batch`` command's logic (the CLI module only wires it into its parser).
 
 ``ailib batch IN.jsonl -o OUT.jsonl [--mode live|provider|auto] [--shard K/N]
-[--state-store redis://...] [--cancel-remote]`` and ``ailib batch merge -o OUT.jsonl
-SHARD.jsonl...``. Exit status: 0 if every request succeeded, 1 if some failed, 2 if the
+[--state-store redis://...] [--cancel-remote]`` and ``ailib batch merge
+SHARD.jsonl... -o OUT.jsonl``. Exit status: 0 if every request succeeded, 1 if some failed, 2 if the
 batch could not start, 130 on Ctrl-C (re-run the same command to resume).
 """
 

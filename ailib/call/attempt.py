@@ -55,13 +55,19 @@ class Wire:
         started_at = clock.time()
         start = clock.monotonic()
         handle = call.new_handle(start)
+        span = call.trace.attempt(ep.provider, target.model, hedge=call.hedge, endpoint=ep.name)  # tracing: the attempt's span
         try:
             req = self._chat_request(call, target, False)
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
             result = decode_body(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
         except AiLibError as err:
+            span.end("cancelled" if isinstance(err, HedgeCancelledError) else "error", err)
             self._record_failure(call, target, err, started_at, start)
             raise
+        except BaseException:
+            span.end("error")
+            raise
+        span.end()
         self._record_success(call, target, started_at, start)
         return Answer(result, resp.headers, result.usage)
 
@@ -72,6 +78,7 @@ class Wire:
         started_at = clock.time()
         start = clock.monotonic()
         handle = call.new_handle(start)
+        span = call.trace.attempt(ep.provider, target.model, hedge=call.hedge, endpoint=ep.name)  # tracing: the attempt's span
         resp: Any = None
         try:
             req = self._chat_request(call, target, True)
@@ -93,10 +100,15 @@ class Wire:
             else:
                 decoder.finish()
         except AiLibError as err:
+            span.end("cancelled" if isinstance(err, HedgeCancelledError) else "error", err)
             if resp is not None:
                 resp.close()
             self._record_failure(call, target, err, started_at, start)
             raise
+        except BaseException:
+            span.end("error")
+            raise
+        span.end()
         self._record_success(call, target, started_at, start)
         return Primed(resp, events, decoder, chunks, target)
 

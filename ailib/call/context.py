@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError
 from ..routing.endpoint import Target
 from ..transport import AttemptHandle
@@ -23,6 +24,7 @@ class CallState:
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
         "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
+        "trace",
     )  # fmt: skip
 
     def __init__(self, request: Any, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
@@ -42,11 +44,13 @@ class CallState:
         self.lock: Optional[threading.Lock] = None  # set on hedge branches only
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
+        self.trace: CallTrace = NOOP_CALL  # the call's span (ailib/_tracing.py); a no-op unless traced
 
     def fork(self, hedge: bool) -> CallState:
         """A branch of this call for hedging: same request, deadline and encoded bodies."""
         branch = CallState(self.request, self.deadline, bodies=self._bodies, hedge=hedge)
         branch.lock = threading.Lock()
+        branch.trace = self.trace
         return branch
 
     def new_handle(self, start: float) -> AttemptHandle:

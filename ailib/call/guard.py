@@ -55,6 +55,7 @@ class Guard:
                 permit = breaker.acquire(probe_timeout=ep.total_timeout)
             except CircuitOpenError as err:
                 metrics.incr_counter("circuit.rejected", tags={"provider": ep.provider})
+                call.trace.event("circuit.rejected", provider=ep.provider, endpoint=ep.name)
                 self.record_skip(call, target, err)
                 raise
         started = 0.0

@@ -14,6 +14,7 @@ hedge=True)``. A result that arrives after the race was decided is closed, never
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -161,6 +162,7 @@ class _Race:
         self.delay = delay
         self.pending = deque(targets)
         self.cap = hedger.policy.max_hedges + 1
+        self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.branches: list[_Branch] = []
@@ -179,6 +181,7 @@ class _Race:
         metrics = self.hedger.metrics
         if hedge:
             metrics.incr_counter("hedge.fired", tags={"provider": target.endpoint.provider})
+            self.call.trace.event("hedge.fired", provider=target.endpoint.provider)
         if self.hedger.count_selected:
             metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
         return br
@@ -193,7 +196,7 @@ class _Race:
                 return False
             br = self._new_branch(True)
         try:
-            self.hedger.submit(self._work, br)
+            self.hedger.submit(self.context.copy().run, self._work, br)
         except AiLibError as err:
             self._publish(br, "error", err)
         return True
@@ -292,6 +295,7 @@ class _Race:
     def _won(self, br: _Branch) -> None:
         tags = {"attempt": "primary" if br.index == 0 else f"hedge{br.index}", "provider": br.target.endpoint.provider}
         self.hedger.metrics.incr_counter("hedge.won", tags=tags)
+        self.call.trace.event("hedge.won", **tags)
 
     # -- the executor's side ------------------------------------------------------------------
     def _work(self, br: _Branch) -> None:

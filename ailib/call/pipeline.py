@@ -55,9 +55,11 @@ class Pipeline:
         hedge: Optional[HedgePolicy] = None,
         hedge_workers: int = 32,
         prices: Optional[PriceTable] = None,
+        extras: Any = None,
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.prices = prices
+        self.extras = extras  # CallExtras (cache, tracing) or None
         self.ledger = UsageLedger()
         self.router = router
         self.transport = transport
@@ -95,18 +97,28 @@ class Pipeline:
         self.router.close()
 
     # -- entry points --------------------------------------------------------------------------
-    def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatCompletionResponse:
+    def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatCompletionResponse:
         call = CallState(request, self._call_deadline(deadline))
+        if self.extras is not None:  # the response cache and tracing (call/extras.py)
+            return self.extras.run(call, self._run, cache)
+        return self._run(call)
+
+    def _run(self, call: CallState) -> ChatCompletionResponse:
         answer = self._execute(call, stream=False)
         resp = answer.value
         cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
         return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(call.attempts), resp.raw, cost)
 
-    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None) -> ChatStream:
+    def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         call = CallState(request, self._call_deadline(deadline))
+        if self.extras is not None:  # the response cache and tracing (call/extras.py)
+            return self.extras.stream(call, self._open_stream, self._account_stream, cache)
         primed = self._execute(call, stream=True)
         return ChatStream(primed, call, self._account_stream)
+
+    def _open_stream(self, call: CallState) -> Any:
+        return self._execute(call, stream=True)
 
     def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
         """Model ids ``endpoint`` reports, through the same retry, breaker and metrics as chat."""
@@ -162,6 +174,7 @@ class Pipeline:
                     if not target.condition(last):
                         continue
                     metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
+                    call.trace.event("fallback.step", step=target.label, provider=target.endpoint.provider, model=target.model)
                     log.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, short(last))
                 elif not moves_on(last):
                     continue  # plain failover does not apply; a later matching step still may
@@ -199,6 +212,7 @@ class Pipeline:
 
         def on_retry(error: AiLibError, wait: float) -> None:
             metrics.incr_counter("retry.attempt", tags=tags)
+            call.trace.event("retry", wait_seconds=wait, provider=ep.provider, **{"error.type": type(error).__name__})
             if call.attempts:
                 a = call.attempts[-1]
                 call.attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)

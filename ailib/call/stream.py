@@ -6,6 +6,7 @@ import contextlib
 from collections import deque
 from typing import Any, Callable, Optional
 
+from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
 from ..types import Attempt, ChatCompletionResponse, StreamChunk, ToolCall, Usage
 from .context import CallState, Primed
@@ -37,6 +38,7 @@ class ChatStream:
         self.finish_reason: Optional[str] = None
         self.finished = False
         self._closed = False
+        self.trace: CallTrace = NOOP_CALL  # the call's span: ends when the stream ends, fails or is closed
 
     @property
     def attempts(self) -> tuple[Attempt, ...]:
@@ -90,6 +92,7 @@ class ChatStream:
         return chunk
 
     def _interrupted(self, cause: AiLibError) -> StreamInterruptedError:
+        self.trace.fail(cause, error_type="StreamInterruptedError")
         self.close()
         attempts = self._call.attempts
         if attempts and attempts[-1].outcome == "ok":
@@ -119,6 +122,7 @@ class ChatStream:
         if not self._closed:
             self._closed = True
             self._resp.close()
+            self.trace.finish_stream(self)
 
     def __enter__(self) -> ChatStream:
         return self

@@ -44,3 +44,23 @@ def test_a_redis_server_that_is_down_is_a_miss(own_redis, namespace):
     assert rc.lookup("k", provider="p") is None
     assert metrics.counter("cache.error") == 1 and metrics.counter("cache.miss") == 1
     c.close()
+
+
+def test_a_second_identical_deterministic_request_is_answered_from_redis(redis_server, namespace):
+    """Through with_cache('redis://...'), a repeat from another client never reaches the provider."""
+    from ailib import AiClientBuilder, ChatCompletionRequest, Message
+    from ailib.testing import MockProvider
+
+    req = ChatCompletionRequest("auto", [Message.user("cached in redis")], temperature=0)
+    cache = RedisCache(redis_server.url, namespace=namespace + ":")
+    with MockProvider() as mock:
+        with AiClientBuilder(mock.provider()).with_cache(cache).build() as a:
+            first = a.chat_completion(req)
+        with AiClientBuilder(mock.provider()).with_cache(redis_server.url).build() as b:
+            b.chat_completion(req)  # another namespace (the default): a miss, then stored
+            b.chat_completion(req)
+        with AiClientBuilder(mock.provider()).with_cache(RedisCache(redis_server.url, namespace=namespace + ":")).build() as c:
+            again = c.chat_completion(req)
+    assert mock.request_count == 2
+    assert again.text == first.text and again.attempts == ()
+    cache.close()

@@ -196,3 +196,12 @@ def test_without_opentelemetry_installed_tracing_is_a_silent_noop():
         """
     )
     assert out == "True False"
+
+
+def test_the_span_is_named_after_the_resolved_model_and_may_name_another_error_type(provider, exporter):
+    """start_call(model=...) names the span and gen_ai.request.model; fail(error_type=...) overrides the class name."""
+    call = Tracing(tracer_provider=provider).start_call(ChatCompletionRequest("auto", [Message.user("x")]), stream=True, system="gemini", model="g-1")
+    call.fail(ProviderError("cut"), error_type="StreamInterruptedError")
+    (span,) = exporter.get_finished_spans()
+    assert (span.name, span.attributes["gen_ai.request.model"], span.attributes["gen_ai.system"]) == ("chat g-1", "g-1", "gcp.gemini")
+    assert span.attributes["error.type"] == "StreamInterruptedError"

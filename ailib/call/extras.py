@@ -1,0 +1,151 @@
+"""The optional layers around one call: the response cache and OpenTelemetry tracing.
+
+``Pipeline.run``/``stream`` hand a call here only when a client has a cache or tracing
+can be on (``opentelemetry`` is installed and ``with_tracing(False)`` was not called);
+otherwise the call path is exactly as without them. Order: the call span starts (and is
+current), the cache is asked, and only on a miss does the call go to the network; a
+complete answer is then stored. Tracing itself is ``ailib/_tracing.py``; the cache,
+``ailib/cache``.
+
+With default settings, tracing starts once the application has imported OpenTelemetry
+(which configuring an SDK does): until then a call imports neither ``opentelemetry`` nor
+``ailib._tracing`` and costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any, Callable, Optional
+
+import attrs
+
+from .._trace_api import NOOP_CALL, CallTrace
+from ..routing.endpoint import Endpoint
+from ..types import ChatCompletionResponse
+from .context import CallState, Primed
+from .stream import ChatStream
+
+__all__ = ["CallExtras", "make_extras"]
+
+
+def make_extras(cache: Any, tracing: Any, primary: Optional[Endpoint], priced: bool) -> Optional[CallExtras]:
+    """The extras a client needs, or None when it has no cache and cannot trace.
+
+    ``tracing``: None (the default: on once the application imports OpenTelemetry), or a
+    ``Tracing`` from ``with_tracing``.
+    """
+    traced = (tracing is None or tracing.enabled) and importlib.util.find_spec("opentelemetry") is not None  # a lookup, not an import
+    if cache is None and not traced:
+        return None
+    return CallExtras(cache, tracing if traced else False, primary, priced)
+
+
+class CallExtras:
+    def __init__(self, cache: Any, tracing: Any, primary: Optional[Endpoint], priced: bool) -> None:
+        self.cache = cache  # a ResponseCache, or None
+        self.tracing = tracing  # a Tracing; None: the default, made once OpenTelemetry is imported; False: off
+        self.primary = primary  # the client's first endpoint: names the provider and model of keys and spans
+        self.hit_cost = 0.0 if priced else None  # an answer from the cache costs nothing
+
+    def _start(self, call: CallState, stream: bool, provider: str, model: str) -> CallTrace:
+        tracing = self.tracing
+        if tracing is None:
+            if "opentelemetry.trace" not in sys.modules:  # the application has not set up OpenTelemetry
+                return NOOP_CALL
+            from .._tracing import Tracing
+
+            tracing = self.tracing = Tracing()
+        elif tracing is False:
+            return NOOP_CALL
+        return tracing.start_call(call.request, stream=stream, system=provider, model=model)
+
+    def _names(self, call: CallState) -> tuple[str, str]:
+        ep, model = self.primary, call.request.model
+        return (ep.provider, ep.resolve_model(model)) if ep is not None else ("", model)
+
+    def run(self, call: CallState, run: Callable[[CallState], ChatCompletionResponse], use: Optional[bool]) -> ChatCompletionResponse:
+        provider, model = self._names(call)
+        trace = call.trace = self._start(call, False, provider, model)
+        token = trace.activate()
+        try:
+            key = self.cache.key(call.request, provider=provider, model=model, use=use) if self.cache is not None else None
+            if key is not None:
+                hit = self.cache.lookup(key, provider=provider)
+                trace.cached(hit is not None)
+                if hit is not None:
+                    resp = attrs.evolve(hit.response, cost=self.hit_cost)
+                    trace.finish(resp)
+                    return resp
+            resp = run(call)
+            if key is not None:
+                self.cache.store_response(key, resp)
+        except BaseException as err:
+            trace.fail(err)
+            raise
+        finally:
+            trace.deactivate(token)
+        trace.finish(resp)
+        return resp
+
+    def stream(
+        self, call: CallState, open_stream: Callable[[CallState], Primed], account: Callable[[ChatStream], None], use: Optional[bool]
+    ) -> ChatStream:
+        provider, model = self._names(call)
+        trace = call.trace = self._start(call, True, provider, model)
+        token = trace.activate()
+        try:
+            key = self.cache.key(call.request, provider=provider, model=model, use=use) if self.cache is not None else None
+            if key is not None:
+                hit = self.cache.lookup(key, provider=provider)
+                trace.cached(hit is not None)
+                if hit is not None:
+                    replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)
+                    replay.cost = self.hit_cost
+                    replay.trace = trace  # its span ends when the replay ends or is closed
+                    return replay
+            primed = open_stream(call)
+        except BaseException as err:
+            trace.fail(err)
+            raise
+        finally:
+            trace.deactivate(token)
+        on_finish = account
+        if key is not None:
+            cache = self.cache
+
+            def on_finish(s: ChatStream) -> None:  # only a stream that ended normally: never a partial one
+                account(s)
+                cache.store_stream(
+                    key, provider=s.provider, model=s.model, pieces=s._parts, tool_calls=s.tool_calls, finish_reason=s.finish_reason, usage=s.usage
+                )
+
+        stream = ChatStream(primed, call, on_finish)
+        stream.trace = trace
+        return stream
+
+
+class _Spent:
+    """The connection and decoder of a replayed stream: nothing left to read or close."""
+
+    def close(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def feed(self, event: Any) -> list:
+        return []
+
+
+class _Where:
+    """A replay's target: the provider and model that gave the cached answer."""
+
+    def __init__(self, resp: ChatCompletionResponse) -> None:
+        self.endpoint = _Provider(resp.provider)
+        self.model = resp.model
+
+
+class _Provider:
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
