@@ -217,7 +217,9 @@ def _collect(wire: BatchWire, http: Http, job: dict, state: _Jobs, results: dict
         failed = isinstance(result, AiLibError)
         reporter.update(failed=failed, cost=None if failed else result.cost)
 
-    if job.get("state") == "failed":
+    if job.get("state") == "failed" and auto:  # the provider refused the whole batch: run it live instead
+        retry.extend(i for i in (state.key_index.get(k) for k in job["keys"]) if i is not None and results.get(i) is None)
+    elif job.get("state") == "failed":
         err = failed_job_error(http, job, str(job.get("error") or "the batch failed"))
         for key in job["keys"]:
             finish(key, err)

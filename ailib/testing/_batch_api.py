@@ -9,7 +9,8 @@ settings live in ``batch_api(mock)``, a ``BatchApi``:
   restart it (a test can hold batches in progress while it kills a client).
 - **Partial failures**: a ``fail_fraction`` of the requests (chosen by a hash of their
   ``custom_id`` and the batch, deterministic) end with ``fail_status`` (500) in the
-  format's error shape; ``expire=True`` makes batches expire before their requests ran.
+  format's error shape; ``expire=True`` makes batches expire before their requests ran;
+  ``reject=True`` fails whole batches (validation failed).
 - **Counters**: ``uploads`` and ``created`` (what a client paid for), ``polls``.
 - Answers echo the request's last user text (``answer(body) -> str`` to change it); results
   come back shuffled, so clients must match them by ``custom_id``.
@@ -44,6 +45,7 @@ class BatchApi:
         self.fail_fraction = 0.0
         self.fail_status = 500
         self.expire = False
+        self.reject = False
         self.create_delay = 0.0
         self.answer: Optional[Callable[[Any], str]] = None
         self.files: dict[str, bytes] = {}
@@ -101,6 +103,8 @@ class BatchApi:
         n = len(b["entries"])
         if b["cancelled"] is not None:
             return "cancelled", 0
+        if self.reject:
+            return "failed", 0
         if t < self.validate:
             return "validating", 0
         t -= self.validate
@@ -186,6 +190,8 @@ def _openai_view(mock: Any, b: dict) -> dict:
     view = {"id": b["id"], "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": b["input_file_id"],
             "completion_window": "24h", "status": status, "metadata": b.get("metadata"),
             "output_file_id": None, "error_file_id": None, "errors": None}
+    if status == "failed":
+        view["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "mock rejected the batch", "line": None}]}
     if status in ("completed", "expired", "cancelled"):
         _openai_files(mock, b, status)
         view["output_file_id"], view["error_file_id"] = b["output_file_id"], b["error_file_id"]
@@ -266,7 +272,7 @@ def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict], di
 # -- Anthropic ------------------------------------------------------------------------------------
 def _anthropic_view(mock: Any, b: dict) -> dict:
     status, done = batch_api(mock).phase(b)
-    ended = status in ("completed", "expired", "cancelled")
+    ended = status in ("completed", "expired", "cancelled", "failed")
     n = len(b["entries"])
     return {"id": b["id"], "type": "message_batch", "processing_status": "ended" if ended else ("canceling" if status == "cancelled" else "in_progress"),
             "request_counts": {"processing": 0 if ended else n - done, "succeeded": done if ended else 0, "errored": 0, "canceled": 0, "expired": 0},
@@ -296,8 +302,10 @@ def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     for pos in _results_order(b):
         e = b["entries"][pos]
         cid = e["custom_id"]
-        if status != "completed":
-            result: dict = {"type": "expired" if status == "expired" else "canceled"}
+        if status == "failed":
+            result: dict = {"type": "errored", "error": fmt.error_body(400, None, "mock rejected the batch")}
+        elif status != "completed":
+            result = {"type": "expired" if status == "expired" else "canceled"}
         elif api.fails(b, cid):
             result = {"type": "errored", "error": fmt.error_body(api.fail_status, None, "mock batch failure")}
         else:
@@ -308,7 +316,8 @@ def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 # -- Gemini ---------------------------------------------------------------------------------------
 _GEMINI_STATE = {"validating": "BATCH_STATE_PENDING", "in_progress": "BATCH_STATE_RUNNING", "finalizing": "BATCH_STATE_RUNNING",
-                 "completed": "BATCH_STATE_SUCCEEDED", "expired": "BATCH_STATE_EXPIRED", "cancelled": "BATCH_STATE_CANCELLED"}
+                 "completed": "BATCH_STATE_SUCCEEDED", "expired": "BATCH_STATE_EXPIRED", "cancelled": "BATCH_STATE_CANCELLED",
+                 "failed": "BATCH_STATE_FAILED"}
 
 
 def _gemini_view(mock: Any, b: dict) -> dict:
@@ -317,7 +326,7 @@ def _gemini_view(mock: Any, b: dict) -> dict:
     state = _GEMINI_STATE[status]
     meta = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch", "name": b["id"],
             "model": f"models/{b['model']}", "state": state, "batchStats": {"requestCount": str(len(b["entries"])), "successfulRequestCount": str(done)}}
-    view: dict = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled")}
+    view: dict = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled", "failed")}
     if status == "completed":
         fmt = mock._formats["gemini"]
         items = []
@@ -330,8 +339,8 @@ def _gemini_view(mock: Any, b: dict) -> dict:
             items.append(item)  # Gemini answers in input order (and does not echo metadata)
         view["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
                             "inlinedResponses": {"inlinedResponses": items}}
-    elif status in ("expired", "cancelled"):
-        view["error"] = {"code": 4 if status == "expired" else 1, "message": f"batch {status}"}
+    elif status in ("expired", "cancelled", "failed"):
+        view["error"] = {"code": {"expired": 4, "cancelled": 1, "failed": 3}[status], "message": f"batch {status}"}
     return view
 
 

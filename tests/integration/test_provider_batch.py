@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ailib import AiClientBuilder, ChatCompletionRequest, ConfigurationError, Message, ProviderError, RetryPolicy
+from ailib import AiClientBuilder, ChatCompletionRequest, ConfigurationError, InvalidRequestError, Message, ProviderError, RetryPolicy
 from ailib import TimeoutError as AiTimeoutError
 from ailib.batch import BatchProgress, _wire, read_checkpoint, run_batch
 from ailib.testing import Fault, MockProvider
@@ -153,3 +153,24 @@ def test_provider_mode_without_a_batch_api_is_a_configuration_error():
             with pytest.raises(ConfigurationError):
                 run_batch(client, reqs(2), mode="provider")
         assert mock.request_count == 0
+
+
+@pytest.mark.parametrize("fmt", ["openai", "gemini"])
+def test_a_rejected_batch_fails_its_requests_in_provider_mode(fmt):
+    """A batch the provider fails as a whole ends each of its requests with InvalidRequestError, none sent live."""
+    with MockProvider(fmt) as mock:
+        batch_api(mock).configure(duration=0.05, reject=True)
+        with client_for(mock) as client:
+            results = run_batch(client, reqs(4), mode="provider", poll_interval=POLL)
+        assert mock.request_count == 0
+    assert all(isinstance(r, InvalidRequestError) for r in results)
+
+
+def test_auto_runs_a_rejected_batch_live():
+    """mode=auto: when the provider fails the whole batch, its requests run live and succeed."""
+    with MockProvider("openai", script=lambda i, rec: Fault.ok("re: " + rec.json["messages"][-1]["content"])) as mock:
+        batch_api(mock).configure(duration=0.05, reject=True)
+        with client_for(mock) as client:
+            results = run_batch(client, reqs(120), mode="auto", poll_interval=POLL)
+        assert mock.request_count == 120
+    assert [r.text for r in results] == [f"re: q{i}" for i in range(120)]
