@@ -24,7 +24,7 @@ class CallState:
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
         "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
-        "trace",
+        "branch", "trace",
     )  # fmt: skip
 
     def __init__(self, request: Any, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
@@ -44,11 +44,14 @@ class CallState:
         self.lock: Optional[threading.Lock] = None  # set on hedge branches only
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
+        self.branch = False  # racing: another thread may cancel it (backoff sleeps wake up)
         self.trace: CallTrace = NOOP_CALL  # the call's span (ailib/_tracing.py); a no-op unless traced
 
     def fork(self, hedge: bool) -> CallState:
-        """A branch of this call for hedging: same request, deadline and encoded bodies."""
+        """A branch of this call for hedging (run on another thread): same request,
+        deadline and encoded bodies; its own attempts, under its own lock."""
         branch = CallState(self.request, self.deadline, bodies=self._bodies, hedge=hedge)
+        branch.branch = True
         branch.lock = threading.Lock()
         branch.trace = self.trace
         return branch
@@ -86,7 +89,8 @@ class CallState:
     def record(self, attempt: Attempt) -> None:
         lock = self.lock
         if lock is None:
-            self.attempts.append(attempt)
+            if not self.frozen:
+                self.attempts.append(attempt)
             self.in_attempt = False
             return
         with lock:

@@ -18,7 +18,6 @@ import contextvars
 import logging
 import queue
 import threading
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
@@ -30,7 +29,7 @@ from ..routing.endpoint import Endpoint, Target
 from ..types import Attempt
 from .context import CallState
 from .rules import CANCELLED, closed_error, moves_on
-from .timer import Timer, TimerEntry
+from .timer import Timer
 
 __all__ = ["Hedger"]
 
@@ -40,13 +39,14 @@ RunTarget = Callable[[CallState, Target, bool], Any]
 
 
 class _Branch:
-    __slots__ = ("call", "target", "index", "lock", "done", "cancelled")
+    """One target's run in a race; ``done`` and ``cancelled`` change under the race's lock."""
+
+    __slots__ = ("call", "target", "index", "done", "cancelled")
 
     def __init__(self, call: CallState, target: Target, index: int) -> None:
         self.call = call
         self.target = target
         self.index = index
-        self.lock = threading.Lock()
         self.done = False  # its outcome was published (or it is the primary, finished)
         self.cancelled = False  # it lost the race while still running
 
@@ -75,6 +75,7 @@ class Hedger:
         self.poll = None if clock is SYSTEM_CLOCK else 0.002  # re-read an injected clock this often
         self.timer = Timer(clock, poll=self.poll)
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
+        self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
         self.closed = False
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
@@ -109,17 +110,18 @@ class Hedger:
         budget = self.budget_for(primary)  # one budget both records the calls and pays for the hedges
         if budget is not None:
             budget.record_call()
-        race = _Race(self, call, targets, stream, budget, self.window(primary.name).hedge_delay(policy))
-        with self._lock:
-            if self.closed:
-                raise closed_error()
-            self._active.add(race)
+        delay = self.fixed_delay if self.fixed_delay is not None else self.window(primary.name).hedge_delay(policy)
+        race = _Race(self, call, targets, stream, budget, delay)
+        active = self._active
+        active.add(race)  # then check: close() sets closed, then aborts what it finds here
+        if self.closed:
+            active.discard(race)
+            raise closed_error()
         try:
             return race.run()
         finally:
             race.finish()
-            with self._lock:
-                self._active.discard(race)
+            active.discard(race)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:
@@ -160,22 +162,29 @@ class _Race:
         self.stream = stream
         self.budget = budget
         self.delay = delay
-        self.pending = deque(targets)
+        self.targets = targets
+        self.next = 0  # index of the next target to start
         self.cap = hedger.policy.max_hedges + 1
         self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.events: Optional[queue.SimpleQueue] = None  # made with the first executor branch
         self.branches: list[_Branch] = []
         self.running = 0
         self.decided = False
-        self.entry: Optional[TimerEntry] = None
+        self.entry: Optional[float] = None  # the timer token of the next delayed hedge
 
     # -- starting branches --------------------------------------------------------------------
     def _new_branch(self, hedge: bool) -> _Branch:
         """Under ``self.lock``: the next pending target as a new branch."""
-        target = self.pending.popleft()
-        br = _Branch(self.call.fork(hedge), target, len(self.branches))
-        br.call.on_failure = self._attempt_failed
+        target = self.targets[self.next]
+        self.next += 1
+        if self.branches:
+            call = self.call.fork(hedge)
+        else:  # the primary records straight into the call (it runs on the caller's thread)
+            call = self.call
+            call.branch = True
+        br = _Branch(call, target, len(self.branches))
+        call.on_failure = self._attempt_failed
         self.branches.append(br)
         self.running += 1
         metrics = self.hedger.metrics
@@ -190,11 +199,13 @@ class _Race:
         """Start the next hedge on the executor, if one is left, under the cap, the race is
         undecided and (``spend``) the hedge budget allows it."""
         with self.lock:
-            if self.decided or not self.pending or self.running >= self.cap:
+            if self.decided or self.next >= len(self.targets) or self.running >= self.cap:
                 return False
             if spend and self.budget is not None and not self.budget.try_spend():
                 return False
             br = self._new_branch(True)
+            if self.events is None:
+                self.events = queue.SimpleQueue()
         try:
             self.hedger.submit(self.context.copy().run, self._work, br)
         except AiLibError as err:
@@ -212,15 +223,14 @@ class _Race:
         if not self.launch(spend=True):
             return  # decided, none left, at the cap, or over the extra-load budget
         with self.lock:
-            again = not self.decided and self.pending and self.running < self.cap
+            again = not self.decided and self.next < len(self.targets) and self.running < self.cap
         if again:
             self.entry = self.hedger.timer.schedule(self.hedger.clock.monotonic() + self.delay, self._on_timer)
 
     # -- the caller's side --------------------------------------------------------------------
     def run(self) -> Any:
         hedger = self.hedger
-        with self.lock:
-            primary = self._new_branch(False)
+        primary = self._new_branch(False)  # no other thread knows this race yet: no lock
         if self.delay <= 0:
             while self.launch(spend=True):
                 pass
@@ -229,18 +239,19 @@ class _Race:
         try:
             result = hedger.run_target(primary.call, primary.target, self.stream)
         except AiLibError as err:
-            with primary.lock:
+            with self.lock:
                 lost = primary.cancelled
                 primary.done = True
             if not lost:
                 self._failed(err)
         except BaseException:
-            with primary.lock:
+            with self.lock:
                 primary.done = True
             raise
         else:
-            with primary.lock:
-                won = not primary.cancelled and self._decide()
+            with self.lock:
+                won = not primary.cancelled and not self.decided
+                self.decided = True
                 primary.done = True
             if won:
                 self._won(primary)
@@ -251,6 +262,10 @@ class _Race:
     def _wait(self) -> Any:
         """After the primary: wait for the hedges' outcomes (bounded by the call's deadline)."""
         call, clock, poll = self.call, self.hedger.clock, self.hedger.poll
+        with self.lock:
+            if self.events is None:
+                self.events = queue.SimpleQueue()
+            events = self.events
         while True:
             timeout: Optional[float] = None
             if call.deadline != _INF:
@@ -258,7 +273,7 @@ class _Race:
             if poll is not None:
                 timeout = poll if timeout is None else min(timeout, poll)
             try:
-                kind, br, payload = self.events.get(timeout=timeout)
+                kind, br, payload = events.get(timeout=timeout)
             except queue.Empty:
                 if clock.monotonic() >= call.deadline:
                     provider = self.branches[0].target.endpoint.provider
@@ -285,13 +300,6 @@ class _Race:
             if self.running <= 0 and not self.decided:
                 raise err
 
-    def _decide(self) -> bool:
-        with self.lock:
-            if self.decided:
-                return False
-            self.decided = True
-            return True
-
     def _won(self, br: _Branch) -> None:
         tags = {"attempt": "primary" if br.index == 0 else f"hedge{br.index}", "provider": br.target.endpoint.provider}
         self.hedger.metrics.incr_counter("hedge.won", tags=tags)
@@ -310,19 +318,21 @@ class _Race:
         self._publish(br, "ok", result)
 
     def _publish(self, br: _Branch, kind: str, payload: Any) -> None:
-        """Hand a branch's outcome to the caller, unless it lost. Under the branch's lock, so
+        """Hand a branch's outcome to the caller, unless it lost. Under the race's lock, so
         a result is either queued before ``finish`` cancels the branch (and then drained and
         closed there) or sees the cancellation here and is closed: never left unread."""
         won = False
-        with br.lock:
+        with self.lock:
             if br.cancelled:
                 keep = False
             elif kind == "ok":
-                keep = won = self._decide()
+                keep = won = not self.decided
+                self.decided = True
             else:
                 keep = True
             br.done = True
             if keep:
+                assert self.events is not None  # made before any executor branch starts
                 self.events.put((kind, br, payload))
         if kind == "ok" and not keep:
             payload.close()
@@ -334,7 +344,7 @@ class _Race:
     # -- the end -------------------------------------------------------------------------------
     def _cancel(self, br: _Branch) -> bool:
         """Cancel ``br`` if it is still running; True if it was (and now lost)."""
-        with br.lock:
+        with self.lock:
             if br.done or br.cancelled:
                 return False
             br.cancelled = True
@@ -346,9 +356,12 @@ class _Race:
         """The client is closing: cancel every branch and end the caller's wait with ``err``."""
         with self.lock:
             self.decided = True
+            if self.events is None:
+                self.events = queue.SimpleQueue()
+            events = self.events
         for br in list(self.branches):
             self._cancel(br)
-        self.events.put(("abort", None, err))
+        events.put(("abort", None, err))
 
     def finish(self) -> None:
         """Cancel the losers, merge every branch's attempts into the call (in start order),
@@ -357,11 +370,17 @@ class _Race:
             self.decided = True
         entry = self.entry
         if entry is not None:
-            entry.cancel()
+            self.hedger.timer.cancel(entry)
+        branches = self.branches
+        for br in branches:  # break the cycle race -> branch -> call -> on_failure -> race
+            br.call.on_failure = None
+        self.call.branch = False
+        if len(branches) == 1:  # no hedge started: the primary recorded into the call itself
+            return
         clock = self.hedger.clock
         now, wall = clock.monotonic(), clock.time()
-        attempts: list[Attempt] = []
-        for br in list(self.branches):
+        attempts: list[Attempt] = list(self.call.attempts)
+        for br in branches[1:]:
             self._cancel(br)
             recorded, in_flight = br.call.freeze()
             attempts.extend(recorded)
@@ -370,9 +389,10 @@ class _Race:
                 attempts.append(Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name))
         attempts.sort(key=lambda a: a.started_at)
         self.call.attempts[:] = attempts
-        while True:
+        events = self.events
+        while events is not None:
             try:
-                kind, _br, payload = self.events.get_nowait()
+                kind, _br, payload = events.get_nowait()
             except queue.Empty:
                 return
             if kind == "ok":

@@ -83,7 +83,8 @@ class Pipeline:
                 count_selected=router.multi_target,
                 max_workers=max(1, hedge_workers),
             )
-            self.wire.on_latency = self.hedger.observe
+            if hedge.percentile is not None:  # only delay="pNN" reads observed latencies
+                self.wire.on_latency = self.hedger.observe
 
     def _hedge_budget(self, ep: Endpoint) -> Any:
         state = self.states.get(ep.name)
@@ -228,7 +229,7 @@ class Pipeline:
                 log.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error))
 
         sleep = self.clock.sleep
-        if call.lock is not None and self.clock is SYSTEM_CLOCK:
+        if call.branch and self.clock is SYSTEM_CLOCK:
             sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
         run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep)
         guard = self.guard

@@ -1,39 +1,30 @@
 """Callbacks at monotonic instants, on one lazily started thread (the hedger's timer).
 
-``schedule(at, fn)`` costs a heap push under a lock; the thread is woken only when the
-new instant is earlier than the one it is already waiting for. A cancelled entry stays
-in the heap until it reaches the top and is dropped unrun, so cancelling is one
-attribute write. With an injected clock other than the system clock, the thread
-re-reads the clock every ``poll`` seconds of real time, so a ``FakeClock`` moved by a
-test fires what is due.
+``schedule(at, fn)`` costs a heap push under a lock and returns a token (the instant,
+nudged to be unique); the thread is woken only when the new instant is earlier than the
+one it is already waiting for. ``cancel(token)`` is one dictionary removal. The heap holds
+only floats, which the garbage collector neither tracks nor counts; a cancelled instant
+stays until the thread wakes at an instant, and then every cancelled one at the top goes, so
+a stream of calls whose hedges never fire wakes the thread about once per delay, not once
+per call. With an injected clock other than the system clock, the thread re-reads the
+clock every ``poll`` seconds of real time, so a ``FakeClock`` moved by a test fires what
+is due.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
+import math
 import threading
 from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
 
-__all__ = ["Timer", "TimerEntry"]
+__all__ = ["Timer"]
 
 log = logging.getLogger("ailib")
 _INF = float("inf")
-
-
-class TimerEntry:
-    """A scheduled callback; ``cancel()`` makes sure it never runs (if not yet started)."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[[], Any]) -> None:
-        self.fn: Optional[Callable[[], Any]] = fn
-
-    def cancel(self) -> None:
-        self.fn = None
 
 
 class Timer:
@@ -43,41 +34,55 @@ class Timer:
         self.clock = clock
         self.name = name
         self.poll = poll if poll is not None else (None if clock is SYSTEM_CLOCK else 0.002)
-        self._reset()
         self.closed = False
+        self._reset()
 
     def _reset(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[tuple[float, int, TimerEntry]] = []
-        self._seq = itertools.count()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._heap: list[float] = []
+        self._callbacks: dict[float, Callable[[], Any]] = {}  # instant (the token) -> callback
         self._wake_at = _INF  # the instant the thread waits for (inf: idle or not started)
         self._thread: Optional[threading.Thread] = None
 
-    def schedule(self, at: float, fn: Callable[[], Any]) -> TimerEntry:
-        """Run ``fn()`` on the timer's thread at monotonic instant ``at`` (unless cancelled)."""
-        entry = TimerEntry(fn)
-        with self._cond:
+    def schedule(self, at: float, fn: Callable[[], Any]) -> float:
+        """Run ``fn()`` on the timer's thread at monotonic instant ``at``, unless cancelled;
+        returns the token for ``cancel``."""
+        with self._lock:
             if self.closed:
-                entry.fn = None
-                return entry
-            heapq.heappush(self._heap, (at, next(self._seq), entry))
+                return at
+            callbacks = self._callbacks
+            while at in callbacks:  # another callback at the very same instant
+                at = math.nextafter(at, _INF)
+            callbacks[at] = fn
+            heapq.heappush(self._heap, at)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
                 self._thread.start()
             elif at < self._wake_at:
                 self._cond.notify()
-        return entry
+        return at
+
+    def cancel(self, token: float) -> None:
+        """Make sure the callback of ``token`` does not run (if it has not started)."""
+        self._callbacks.pop(token, None)
 
     def _loop(self) -> None:
-        cond, heap, clock = self._cond, self._heap, self.clock
+        cond, heap, callbacks, clock = self._cond, self._heap, self._callbacks, self.clock
         with cond:
             while not self.closed:
                 now = clock.monotonic()
                 due = []
-                while heap and (heap[0][2].fn is None or heap[0][0] <= now):
-                    fn = heapq.heappop(heap)[2].fn
+                timed = bool(heap) and heap[0] <= now
+                while heap and heap[0] <= now:
+                    fn = callbacks.pop(heapq.heappop(heap), None)
                     if fn is not None:
                         due.append(fn)
+                # Cancelled pairs go in bulk only on a timed wake: dropping them when woken
+                # for a new entry would leave the heap empty, so the next schedule() would
+                # wake the thread again, once per call.
+                while timed and heap and heap[0] not in callbacks:
+                    heapq.heappop(heap)
                 if due:
                     cond.release()
                     try:
@@ -91,7 +96,7 @@ class Timer:
                     continue
                 timeout: Optional[float] = None
                 if heap:
-                    self._wake_at = heap[0][0]
+                    self._wake_at = heap[0]
                     timeout = self._wake_at - now
                 else:
                     self._wake_at = _INF
@@ -102,9 +107,10 @@ class Timer:
 
     def close(self, timeout: float = 1.0) -> None:
         """Drop everything scheduled and stop the thread (waiting at most ``timeout``)."""
-        with self._cond:
+        with self._lock:
             self.closed = True
             self._heap.clear()
+            self._callbacks.clear()
             thread, self._thread = self._thread, None
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
