@@ -10,6 +10,7 @@ from ..errors import ConfigurationError
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
 from ..providers._base import WireFormat
 from ..providers._formats import get_wire_format
+from ..providers._model_hint import hint_model_name
 from ..providers._registry import ProviderSpec, resolve_provider, split_model
 from ..types import AUTO_MODELS
 
@@ -58,7 +59,7 @@ class Endpoint:
         provider, name = split_model(requested)
         if provider is not None and provider.value == self.spec.name:
             return name
-        return requested
+        return hint_model_name(requested)
 
     def __repr__(self) -> str:
         return f"Endpoint({self.name!r}, provider={self.spec.name!r}, base_url={self.base_url!r})"
