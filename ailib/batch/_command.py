@@ -50,10 +50,10 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
     batch.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-def _read_items(path: str, model: Any) -> list:
+def _read_items(path: str, model: Any) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         lines = [line for line in f if line.strip()]
-    items: list = []
+    items: list[Any] = []
     for line in lines:
         try:
             body = json.loads(line)
@@ -137,8 +137,8 @@ def run_command(args: argparse.Namespace) -> int:
     resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
     ok = len(results) - len(failures)
     print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint), {len(failures)} failed -> {args.output}", file=sys.stderr)
-    for i, err in failures[:10]:
-        print(f"  request {i}: {type(err).__name__}: {err}", file=sys.stderr)
+    for i, failure in failures[:10]:
+        print(f"  request {i}: {type(failure).__name__}: {failure}", file=sys.stderr)
     if len(failures) > 10:
         print(f"  ... and {len(failures) - 10} more (see the \"error\" lines of {args.output}); re-run to retry them", file=sys.stderr)
     return 1 if failures else 0

@@ -2,8 +2,9 @@
 
 from ..reliability.clock import FakeClock
 from ._faults import Fault, Reply
+from ._mock_transport import MockResponse, MockTransport
 from ._http import RecordedRequest
 from ._provider import MockProvider
 from ._routes import Route
 
-__all__ = ["MockProvider", "Fault", "Reply", "RecordedRequest", "Route", "FakeClock"]
+__all__ = ["MockProvider", "MockTransport", "MockResponse", "Fault", "Reply", "RecordedRequest", "Route", "FakeClock"]
