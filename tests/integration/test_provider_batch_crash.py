@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,3 +76,24 @@ def test_sigkill_after_upload_and_while_polling_completes_once_and_pays_once(tmp
     assert [r["index"] for r in records] == list(range(N))
     assert [r["response"]["choices"][0]["message"]["content"] for r in records] == [f"re: q{i}" for i in range(N)]
     assert KEY not in out.read_text()
+
+
+def test_ctrl_c_with_cancel_remote_cancels_the_remote_batch_and_exits_130(tmp_path):
+    """`ailib batch --mode provider --cancel-remote`, SIGINT while polling: exit 130, the remote batch is cancelled."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(20)))
+    with MockProvider("anthropic") as mock:
+        api = batch_api(mock).configure(duration=0.5)
+        api.freeze()
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(ANTHROPIC_BASE_URL=mock.base_url, ANTHROPIC_API_KEY=KEY)
+        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "anthropic",
+                "--mode", "provider", "--poll-interval", "0.05", "--cancel-remote"]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _until(lambda: api.polls >= 2, "polling")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        (b,) = api.batches.values()
+        assert b["cancelled"] is not None
+    assert _jobs(out)[-1]["state"] == "cancelled"
