@@ -28,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -143,7 +144,7 @@ def _memory_figures(json_port: int, with_openai: bool) -> dict[str, float]:
 def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     with_openai = openai_available() is not None
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"load": [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []}
     with Servers(use_nginx=use_nginx) as servers:
         result["server"] = servers.json_server
         peers = Peers(servers.json_port, servers.python_port)
@@ -178,6 +179,8 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
             result["memory"] = _memory_figures(servers.json_port, with_openai)
     if "import" in sections:
         result["import"] = _import_figures(plan["import"], with_openai)
+    if hasattr(os, "getloadavg"):
+        result["load"].append(os.getloadavg()[0])
     return result
 
 
@@ -224,11 +227,17 @@ def render(runs: list[dict], out: TextIO) -> None:
     servers = sorted({r.get("server", "?") for r in runs})
     oa = openai_available()
     ll = litellm_available()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    loads = [x for r in runs for x in r.get("load", [])]
+    cpus = os.cpu_count() or 1
+    if loads:
+        busy = "loaded by other jobs" if max(loads) > 0.5 * cpus else "otherwise idle"
+        load = f"1-minute load average {min(loads):.1f}–{max(loads):.1f} during the runs ({busy})"
+    else:
+        load = "load average unknown"
     print(
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, {cpus} CPUs, {load}; "
         f"JSON endpoint: {', '.join(servers)}; SSE: Python asyncio server; openai-python {oa or 'not installed'}; "
-        f"{n} run(s), each figure low–high over the runs (per run: the median of its per-round ratios).\n",
+        f"{n} run(s), each figure low–high over the runs (a run's ratio: the median of its rounds, each the median of its cycles).\n",
         file=out,
     )
     print(
@@ -300,29 +309,31 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
     parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
-    parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-run", metavar="PATH", help=argparse.SUPPRESS)  # a child: its figures as JSON to PATH
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     if args.one_run:
-        json.dump(one_run(sections, args.quick, not args.no_nginx), sys.stdout)
+        Path(args.one_run).write_text(json.dumps(one_run(sections, args.quick, not args.no_nginx)))
         return 0
     runs = []
-    child = [sys.executable, "-m", "bench.run", "--one-run", "--only", ",".join(sections)]
-    child += ["--quick"] if args.quick else []
-    child += ["--no-nginx"] if args.no_nginx else []
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for i in range(args.runs):
-        t = time.monotonic()
-        proc = subprocess.run(child, capture_output=True, text=True, cwd=str(ROOT), env=env)
-        if proc.returncode != 0:
-            print(f"run {i + 1} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-            return 1
-        runs.append(json.loads(proc.stdout))
-        print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="ailib-bench-") as tmp:
+        for i in range(args.runs):
+            figures = Path(tmp) / f"run{i}.json"
+            child = [sys.executable, "-m", "bench.run", "--one-run", str(figures), "--only", ",".join(sections)]
+            child += ["--quick"] if args.quick else []
+            child += ["--no-nginx"] if args.no_nginx else []
+            t = time.monotonic()
+            proc = subprocess.run(child, capture_output=True, text=True, cwd=str(ROOT), env=env)
+            if proc.returncode != 0:
+                print(f"run {i + 1} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                return 1
+            runs.append(json.loads(figures.read_text()))
+            print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
     text = io.StringIO()
