@@ -42,12 +42,12 @@ from ._peers import EXPECT_CALL, EXPECT_STREAM, Peers, check, litellm_available,
 from ._servers import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("call", "stream", "threads", "import", "memory")
+SECTIONS = ("call", "path", "stream", "threads", "import", "memory")
 
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
-FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
-QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
+FULL = {"call": (5, 0.3, 0.03, 50), "path": (5, 0.2, 0.02, 200), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
+QUICK = {"call": (3, 0.1, 0.02, 20), "path": (3, 0.1, 0.02, 100), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -157,6 +157,14 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                 result["call"] = interleaved(
                     clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
                 )
+            if "path" in sections:  # ailib's own call path, no network: a transport with a canned answer
+                clients = {f"ailib {k}" if k != "full" else "ailib full stack": peers.ailib_in_process(k) for k in ("default", "full", "hedged")}
+                for name, fn in clients.items():
+                    check(f"{name} (in process)", fn, EXPECT_CALL)
+                rounds, per_round, block, warmup = plan["path"]
+                result["path"] = interleaved(
+                    clients, "ailib default", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                )
             if "stream" in sections:
                 rounds, per_round, block, warmup = plan["stream"]
                 for framing in ("chunked", "length"):
@@ -241,12 +249,12 @@ def render(runs: list[dict], out: TextIO) -> None:
         file=out,
     )
     print(
-        "| client | per call | × raw requests | client CPU per call | CPU × raw | 16 threads × shared Session "
+        "| client | per call | × raw requests | client CPU per call | CPU × raw | call path alone, CPU | 16 threads × shared Session "
         "| 64 threads × shared Session | chunked SSE, 201 events | × iter_lines | Content-Length SSE | × iter_lines "
         "| import | RSS after 50 calls |",
         file=out,
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
     rows = list(dict.fromkeys(CALL_ROWS + STREAM_ROWS + THREAD_ROWS))
     for row in rows:
         cells = [
@@ -254,6 +262,7 @@ def render(runs: list[dict], out: TextIO) -> None:
             _rng(_get(runs, "call", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "call", row, "cpu_us"), ".0f", " µs"),
             _rng(_get(runs, "call", row, "cpu_ratios"), ".2f", "×"),
+            _rng(_get(runs, "path", row, "cpu_us"), ".0f", " µs"),
             _rng(_get(runs, "threads_16", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "threads_64", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "stream_chunked", row, "median_us"), ".0f", " µs"),
@@ -268,11 +277,13 @@ def render(runs: list[dict], out: TextIO) -> None:
         cells.append(_rng(_get(runs, "memory", row), ".1f", " MB"))
         print(f"| {ROW_LABEL[row]} | " + " | ".join(cells) + " |", file=out)
     litellm = f"LiteLLM {ll}: not measured by this suite yet" if ll else "LiteLLM: not installed (see bench/README.md)"
-    print(f"| {litellm} |" + " |" * 12, file=out)
+    print(f"| {litellm} |" + " |" * 13, file=out)
     py = _rng(_get(runs, "memory", "python"), ".1f", " MB")
     print(
         f"\nClient CPU: this process's CPU time per call (every thread of the client; the server is another "
-        f"process), steadier than wall time on a loaded machine. "
+        f"process), steadier than wall time on a loaded machine. Call path alone: the same client's CPU per "
+        f"call through a transport that hands back the canned answer at once (`with_transport`), i.e. "
+        f"routing, limiter, breaker, retry, encode, decode and records without any network. "
         f"Throughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
         f"in the same round. Import: fresh interpreters; ailib's includes its dependencies "
         f"(requests, urllib3, tenacity, attrs: {_rng(_get(runs, 'import', 'deps_ms'), '.0f', ' ms')}). "
