@@ -139,31 +139,45 @@ class Peers:
 
         return ChatCompletionRequest(MODEL, [Message.user("Say hello")])
 
-    def ailib_client(self, kind: str, base: Optional[str] = None) -> Any:
+    def ailib_client(self, kind: str, base: Optional[str] = None, transport: Any = None) -> Any:
         """``default``: ``AiClient(provider)``; ``full``: 3-endpoint round robin + limiter + breaker
-        + retry + hedging armed but not firing; ``hedged``: default + hedging armed, not firing."""
+        + retry + hedging armed but not firing; ``hedged``: default + hedging armed, not firing.
+        ``transport``: an object with ``send(request, deadlines, handle)`` instead of the network."""
         from ailib import AiClient, AiClientBuilder, CircuitBreakerPolicy, HedgePolicy, RateLimitPolicy, RetryPolicy
 
         base = base or self.json_base
         if kind == "default":
-            client = AiClient(self._provider("bench", base))
+            builder = AiClientBuilder(self._provider("bench", base))
         elif kind == "full":
             p1, p2, p3 = (self._provider(f"bench{i}", base) for i in (1, 2, 3))
-            client = (
+            builder = (
                 AiClientBuilder(p1)
                 .with_round_robin_chain([p2, p3])
                 .with_rate_limit(RateLimitPolicy(requests_per_second=1_000_000, burst=1_000_000))
                 .with_circuit_breaker(CircuitBreakerPolicy())
                 .with_retry(RetryPolicy(max_attempts=3))
                 .with_hedging(HedgePolicy(delay=NEVER))
-                .build()
             )
         elif kind == "hedged":
-            client = AiClientBuilder(self._provider("bench", base)).with_hedging(HedgePolicy(delay=NEVER)).build()
+            builder = AiClientBuilder(self._provider("bench", base)).with_hedging(HedgePolicy(delay=NEVER))
         else:
             raise ValueError(kind)
+        if transport is not None:
+            builder = builder.with_transport(transport)
+        client = AiClient(self._provider("bench", base)) if kind == "default" and transport is None else builder.build()
         self._closers.append(client.close)
         return client
+
+    def ailib_in_process(self, kind: str) -> Call:
+        """ailib's own call path with no network: a transport that hands back a canned answer."""
+        client = self.ailib_client(kind, transport=CannedTransport())
+        req = self._request()
+        chat = client.chat_completion
+
+        def call() -> str:
+            return chat(req).text
+
+        return call
 
     def ailib_call(self, kind: str) -> Call:
         client = self.ailib_client(kind)
@@ -243,6 +257,20 @@ class Peers:
                 return "".join(chunk.delta_text for chunk in stream)
 
         return call
+
+
+class CannedTransport:
+    """The one-method transport seam answering every call with the bench server's body, at once."""
+
+    def __init__(self) -> None:
+        from ailib.transport import HttpResponse
+
+        from ._payload import BODY
+
+        self._response = HttpResponse(200, {"content-type": "application/json", "x-request-id": "req-bench"}, BODY)
+
+    def send(self, request: Any, deadlines: Any, handle: Any) -> Any:
+        return self._response
 
 
 def check(name: str, fn: Call, expected: str) -> None:

@@ -28,6 +28,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Optional, TextIO
@@ -41,12 +42,12 @@ from ._peers import EXPECT_CALL, EXPECT_STREAM, Peers, check, litellm_available,
 from ._servers import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("call", "stream", "threads", "import", "memory")
+SECTIONS = ("call", "path", "stream", "threads", "import", "memory")
 
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
-FULL = {"call": (5, 0.3, 0.03, 50), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
-QUICK = {"call": (3, 0.1, 0.02, 20), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
+FULL = {"call": (5, 0.3, 0.03, 50), "path": (5, 0.2, 0.02, 200), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
+QUICK = {"call": (3, 0.1, 0.02, 20), "path": (3, 0.1, 0.02, 100), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -143,7 +144,7 @@ def _memory_figures(json_port: int, with_openai: bool) -> dict[str, float]:
 def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str, Any]:
     plan = QUICK if quick else FULL
     with_openai = openai_available() is not None
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"load": [os.getloadavg()[0]] if hasattr(os, "getloadavg") else []}
     with Servers(use_nginx=use_nginx) as servers:
         result["server"] = servers.json_server
         peers = Peers(servers.json_port, servers.python_port)
@@ -155,6 +156,14 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                 rounds, per_round, block, warmup = plan["call"]
                 result["call"] = interleaved(
                     clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
+                )
+            if "path" in sections:  # ailib's own call path, no network: a transport with a canned answer
+                clients = {f"ailib {k}" if k != "full" else "ailib full stack": peers.ailib_in_process(k) for k in ("default", "full", "hedged")}
+                for name, fn in clients.items():
+                    check(f"{name} (in process)", fn, EXPECT_CALL)
+                rounds, per_round, block, warmup = plan["path"]
+                result["path"] = interleaved(
+                    clients, "ailib default", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
                 )
             if "stream" in sections:
                 rounds, per_round, block, warmup = plan["stream"]
@@ -178,6 +187,8 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
             result["memory"] = _memory_figures(servers.json_port, with_openai)
     if "import" in sections:
         result["import"] = _import_figures(plan["import"], with_openai)
+    if hasattr(os, "getloadavg"):
+        result["load"].append(os.getloadavg()[0])
     return result
 
 
@@ -224,20 +235,26 @@ def render(runs: list[dict], out: TextIO) -> None:
     servers = sorted({r.get("server", "?") for r in runs})
     oa = openai_available()
     ll = litellm_available()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    loads = [x for r in runs for x in r.get("load", [])]
+    cpus = os.cpu_count() or 1
+    if loads:
+        busy = "loaded by other jobs" if max(loads) > 0.5 * cpus else "otherwise idle"
+        load = f"1-minute load average {min(loads):.1f}–{max(loads):.1f} during the runs ({busy})"
+    else:
+        load = "load average unknown"
     print(
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load:.1f} at the end; "
+        f"Python {platform.python_version()} on {platform.system()} {platform.machine()}, {cpus} CPUs, {load}; "
         f"JSON endpoint: {', '.join(servers)}; SSE: Python asyncio server; openai-python {oa or 'not installed'}; "
-        f"{n} run(s), each figure low–high over the runs (per run: the median of its per-round ratios).\n",
+        f"{n} run(s), each figure low–high over the runs (a run's ratio: the median of its rounds, each the median of its cycles).\n",
         file=out,
     )
     print(
-        "| client | per call | × raw requests | client CPU per call | CPU × raw | 16 threads × shared Session "
+        "| client | per call | × raw requests | client CPU per call | CPU × raw | call path alone, CPU | 16 threads × shared Session "
         "| 64 threads × shared Session | chunked SSE, 201 events | × iter_lines | Content-Length SSE | × iter_lines "
         "| import | RSS after 50 calls |",
         file=out,
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|", file=out)
     rows = list(dict.fromkeys(CALL_ROWS + STREAM_ROWS + THREAD_ROWS))
     for row in rows:
         cells = [
@@ -245,6 +262,7 @@ def render(runs: list[dict], out: TextIO) -> None:
             _rng(_get(runs, "call", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "call", row, "cpu_us"), ".0f", " µs"),
             _rng(_get(runs, "call", row, "cpu_ratios"), ".2f", "×"),
+            _rng(_get(runs, "path", row, "cpu_us"), ".0f", " µs"),
             _rng(_get(runs, "threads_16", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "threads_64", row, "ratios"), ".2f", "×"),
             _rng(_get(runs, "stream_chunked", row, "median_us"), ".0f", " µs"),
@@ -259,11 +277,13 @@ def render(runs: list[dict], out: TextIO) -> None:
         cells.append(_rng(_get(runs, "memory", row), ".1f", " MB"))
         print(f"| {ROW_LABEL[row]} | " + " | ".join(cells) + " |", file=out)
     litellm = f"LiteLLM {ll}: not measured by this suite yet" if ll else "LiteLLM: not installed (see bench/README.md)"
-    print(f"| {litellm} |" + " |" * 12, file=out)
+    print(f"| {litellm} |" + " |" * 13, file=out)
     py = _rng(_get(runs, "memory", "python"), ".1f", " MB")
     print(
         f"\nClient CPU: this process's CPU time per call (every thread of the client; the server is another "
-        f"process), steadier than wall time on a loaded machine. "
+        f"process), steadier than wall time on a loaded machine. Call path alone: the same client's CPU per "
+        f"call through a transport that hands back the canned answer at once (`with_transport`), i.e. "
+        f"routing, limiter, breaker, retry, encode, decode and records without any network. "
         f"Throughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
         f"in the same round. Import: fresh interpreters; ailib's includes its dependencies "
         f"(requests, urllib3, tenacity, attrs: {_rng(_get(runs, 'import', 'deps_ms'), '.0f', ' ms')}). "
@@ -300,29 +320,31 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
     parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
-    parser.add_argument("--one-run", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-run", metavar="PATH", help=argparse.SUPPRESS)  # a child: its figures as JSON to PATH
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {','.join(SECTIONS)}")
     if args.one_run:
-        json.dump(one_run(sections, args.quick, not args.no_nginx), sys.stdout)
+        Path(args.one_run).write_text(json.dumps(one_run(sections, args.quick, not args.no_nginx)))
         return 0
     runs = []
-    child = [sys.executable, "-m", "bench.run", "--one-run", "--only", ",".join(sections)]
-    child += ["--quick"] if args.quick else []
-    child += ["--no-nginx"] if args.no_nginx else []
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for i in range(args.runs):
-        t = time.monotonic()
-        proc = subprocess.run(child, capture_output=True, text=True, cwd=str(ROOT), env=env)
-        if proc.returncode != 0:
-            print(f"run {i + 1} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
-            return 1
-        runs.append(json.loads(proc.stdout))
-        print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory(prefix="ailib-bench-") as tmp:
+        for i in range(args.runs):
+            figures = Path(tmp) / f"run{i}.json"
+            child = [sys.executable, "-m", "bench.run", "--one-run", str(figures), "--only", ",".join(sections)]
+            child += ["--quick"] if args.quick else []
+            child += ["--no-nginx"] if args.no_nginx else []
+            t = time.monotonic()
+            proc = subprocess.run(child, capture_output=True, text=True, cwd=str(ROOT), env=env)
+            if proc.returncode != 0:
+                print(f"run {i + 1} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
+                return 1
+            runs.append(json.loads(figures.read_text()))
+            print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
     text = io.StringIO()

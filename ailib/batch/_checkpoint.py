@@ -43,13 +43,13 @@ def request_keys(parsed: Sequence[Optional[ChatCompletionRequest]]) -> list[str]
     return keys
 
 
-def read_checkpoint(path: Union[str, os.PathLike]) -> dict[str, dict]:
+def read_checkpoint(path: Union[str, os.PathLike[str]]) -> dict[str, dict[str, Any]]:
     """The last record per key of a checkpoint file (a response record is never superseded)."""
     lines, _, _, _ = scan(os.fspath(path))
     return {key: json.loads(line) for key, line in lines.items()}
 
 
-def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict], int]:
+def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]], int]:
     """Read ``path``: (last result line per key, keys with a response line, last record per
     provider job id, length of the valid prefix).
 
@@ -59,7 +59,7 @@ def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict], int]:
     """
     lines: dict[str, str] = {}
     answered: set[str] = set()
-    jobs: dict[str, dict] = {}
+    jobs: dict[str, dict[str, Any]] = {}
     good = 0
     try:
         f = open(path, "rb")
@@ -124,7 +124,7 @@ class Checkpoint:
                 continue
             self._lines[i] = lines[key]
         self._foreign = [line for key, line in lines.items() if key not in index]
-        self.jobs: dict[str, dict] = jobs
+        self.jobs: dict[str, dict[str, Any]] = jobs
         del lines, answered
         self._fd: Optional[int] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         if os.fstat(self._fd).st_size > good:
@@ -150,7 +150,7 @@ class Checkpoint:
         if self._append(line):
             self._lines[i] = line
 
-    def write_job(self, job: dict) -> None:
+    def write_job(self, job: dict[str, Any]) -> None:
         """Append the state of a provider batch job (its ids as soon as they exist); durable at once."""
         line = json.dumps({"job": job}, ensure_ascii=False, separators=(",", ":"))
         if self._append(line, sync=True):

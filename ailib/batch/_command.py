@@ -44,16 +44,19 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
                        help="redis://... shares one rate limit and breaker per endpoint among shards and machines")
     batch.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
                        help="first wait between provider batch status checks (then backing off to 60 s)")
+    batch.add_argument("--cache", metavar="PATH", default=None,
+                       help="answer repeated deterministic requests (temperature 0 or a seed) from this SQLite file "
+                       "('memory' and redis://... work too); a re-run pays nothing for them")
     batch.add_argument("--cancel-remote", action="store_true", help="on Ctrl-C, cancel the provider batches this run submitted")
     batch.add_argument("--progress", action="store_true", default=None,
                        help="a progress bar (tqdm if installed, else a one-line summary); default when stderr is a terminal")
     batch.add_argument("--no-progress", dest="progress", action="store_false")
 
 
-def _read_items(path: str, model: Any) -> list:
+def _read_items(path: str, model: Any) -> list[Any]:
     with open(path, encoding="utf-8") as f:
         lines = [line for line in f if line.strip()]
-    items: list = []
+    items: list[Any] = []
     for line in lines:
         try:
             body = json.loads(line)
@@ -91,6 +94,8 @@ def _build_client(args: argparse.Namespace) -> Any:
     )
     if args.rpm or args.rps:
         builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps))
+    if getattr(args, "cache", None):
+        builder = builder.with_cache(args.cache)
     if args.state_store:
         from ..state import RedisStateStore
 
@@ -136,9 +141,9 @@ def run_command(args: argparse.Namespace) -> int:
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, AiLibError)]
     resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
     ok = len(results) - len(failures)
-    print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint), {len(failures)} failed -> {args.output}", file=sys.stderr)
-    for i, err in failures[:10]:
-        print(f"  request {i}: {type(err).__name__}: {err}", file=sys.stderr)
+    print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint{' or the cache' if getattr(args, 'cache', None) else ''}), {len(failures)} failed -> {args.output}", file=sys.stderr)
+    for i, failure in failures[:10]:
+        print(f"  request {i}: {type(failure).__name__}: {failure}", file=sys.stderr)
     if len(failures) > 10:
         print(f"  ... and {len(failures) - 10} more (see the \"error\" lines of {args.output}); re-run to retry them", file=sys.stderr)
     return 1 if failures else 0

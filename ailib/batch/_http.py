@@ -28,8 +28,7 @@ class Http:
         self.transport = transport
         self.endpoint = endpoint
         self._sleep = sleep
-        base = endpoint.base_url.rstrip("/")
-        self._base = base
+        self._base: str = str(endpoint.base_url).rstrip("/")
 
     def url(self, path: str) -> str:
         """``path`` on the endpoint: OpenAI paths are relative to its versioned base URL
@@ -72,7 +71,7 @@ class Http:
         raise AssertionError("unreachable")
 
     def call(self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json",
-             retry: bool = True) -> dict:
+             retry: bool = True) -> dict[str, Any]:
         """A JSON object from a 2xx answer (see ``raw``)."""
         data = self.raw(method, url, body, content_type=content_type, retry=retry)
         try:

@@ -31,7 +31,7 @@ def run_live(
     client: Any,
     parsed: Sequence[Optional[ChatCompletionRequest]],
     todo: Sequence[int],
-    results: list,
+    results: list[Any],
     *,
     ckpt: Optional[Checkpoint],
     reporter: Reporter,
@@ -53,7 +53,7 @@ def run_live(
         return result
 
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ailib-batch")
-    in_flight: dict[Future, int] = {}
+    in_flight: dict[Future[Any], int] = {}
     first_error: Optional[AiLibError] = None
     next_todo = 0
     try:
@@ -123,7 +123,7 @@ def _call(client: Any, req: ChatCompletionRequest, stop: threading.Event, max_pa
                 return err
 
 
-def _drain(in_flight: dict[Future, int], timeout: float) -> None:
+def _drain(in_flight: dict[Future[Any], int], timeout: float) -> None:
     """Wait up to ``timeout`` for the calls in flight; a second Ctrl-C ends the wait."""
     end = time.monotonic() + timeout
     try:

@@ -47,12 +47,12 @@ class _Jobs:
     def __init__(self, ckpt: Optional[Checkpoint], keys: list[str], share: Sequence[int], endpoint: str) -> None:
         self.ckpt = ckpt
         self.key_index = {keys[i]: i for i in share}
-        self.jobs: dict[str, dict] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
         if ckpt is not None:
             self.jobs = {jid: dict(j) for jid, j in ckpt.jobs.items()
                          if j.get("state") not in _DONE_STATES and j.get("endpoint") == endpoint and isinstance(j.get("keys"), list)}
 
-    def save(self, job: dict) -> None:
+    def save(self, job: dict[str, Any]) -> None:
         self.jobs[job["id"]] = job
         if self.ckpt is not None:
             self.ckpt.write_job(job)
@@ -117,16 +117,16 @@ def run_provider(
 
 
 def _plan(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], todo: list[int],
-          keys: list[str]) -> list[tuple[dict, list[dict]]]:
+          keys: list[str]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """New jobs for ``todo``: grouped by model, split under the provider's limits."""
     by_model: dict[str, list[int]] = {}
     for i in todo:
         req = parsed[i]
         assert req is not None
         by_model.setdefault(ep.resolve_model(req.model), []).append(i)
-    out: list[tuple[dict, list[dict]]] = []
+    out: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
     for model, indices in by_model.items():
-        entries: list[dict] = []
+        entries: list[dict[str, Any]] = []
         job_keys: list[str] = []
         size = 0
         for i in indices:
@@ -144,8 +144,8 @@ def _plan(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequ
     return out
 
 
-def _entries(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], job: dict,
-             key_index: dict[str, int]) -> list[dict]:
+def _entries(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], job: dict[str, Any],
+             key_index: dict[str, int]) -> list[dict[str, Any]]:
     """The entries of a job recorded but not yet submitted, rebuilt from this run's input."""
     entries = []
     for pos, key in enumerate(job["keys"]):
@@ -157,7 +157,7 @@ def _entries(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionR
     return entries
 
 
-def _job(wire: BatchWire, ep: Any, model: str, keys: list[str]) -> dict:
+def _job(wire: BatchWire, ep: Any, model: str, keys: list[str]) -> dict[str, Any]:
     return {"id": "ailib-" + uuid.uuid4().hex[:16], "provider": ep.provider, "endpoint": ep.name, "wire": wire.name,
             "model": model, "state": "new", "keys": keys}
 
@@ -189,7 +189,7 @@ def _poll_all(wire: BatchWire, http: Http, state: _Jobs, reporter: Reporter, fir
         interval = min(interval * 1.5, _POLL_MAX)
 
 
-def _collect(wire: BatchWire, http: Http, job: dict, state: _Jobs, results: dict[int, Any], ctx: Any,
+def _collect(wire: BatchWire, http: Http, job: dict[str, Any], state: _Jobs, results: dict[int, Any], ctx: Any,
              reporter: Reporter, *, auto: bool) -> list[int]:
     """Write the results of one finished job (each request exactly once); the indices to retry live."""
     positions = {f"i{pos}": key for pos, key in enumerate(job["keys"])}

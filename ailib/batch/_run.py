@@ -26,7 +26,7 @@ class BatchContext:
     """What a batch run needs from a client (``AiClient.batch_context()``): its endpoints in
     plan order, its transport (the one door to the network) and its price table."""
 
-    endpoints: tuple
+    endpoints: tuple[Any, ...]
     transport: Any
     prices: Any = None
 
@@ -45,7 +45,8 @@ def _context_of(client: Any) -> BatchContext:
     get = getattr(client, "batch_context", None)
     if get is None:
         raise ConfigurationError(f"{type(client).__name__} cannot run batches (it has no batch_context())")
-    return get()
+    ctx: BatchContext = get()
+    return ctx
 
 
 def run_batch(
@@ -55,7 +56,7 @@ def run_batch(
     concurrency: int = 8,
     progress: Any = False,
     return_exceptions: bool = True,
-    checkpoint: Union[None, str, os.PathLike] = None,
+    checkpoint: Union[None, str, os.PathLike[str]] = None,
     mode: str = "live",
     shard: Union[None, str, Sequence[int]] = None,
     fsync: bool = False,
@@ -64,7 +65,7 @@ def run_batch(
     cancel_remote: bool = False,
     auto_threshold: int = AUTO_THRESHOLD,
     poll_interval: Optional[float] = None,
-) -> list:
+) -> list[Any]:
     """Run ``requests`` through ``client``; results in input order (of the shard's share).
 
     ``requests``: ``ChatCompletionRequest`` objects or OpenAI-style dicts (an invalid one
@@ -129,7 +130,7 @@ def run_batch(
         if not return_exceptions:
             first_error = next((r for i, r in results.items() if isinstance(r, AiLibError) and i not in live), None)
     if live and first_error is None:
-        arr: list = [None] * total
+        arr: list[Any] = [None] * total
         for i in share:
             arr[i] = results[i]
         first_error = run_live(

@@ -34,7 +34,7 @@ def parse_shard(shard: Union[None, str, Sequence[int]]) -> Optional[tuple[int, i
             raise ConfigurationError(f"shard must look like K/N (e.g. 0/4), got {shard!r}") from None
     else:
         try:
-            k, n = shard  # type: ignore[misc]
+            k, n = shard
         except (TypeError, ValueError):
             raise ConfigurationError(f"shard must be (k, n), got {shard!r}") from None
     if any(isinstance(v, bool) or not isinstance(v, int) for v in (k, n)) or n < 1 or not 0 <= k < n:
@@ -50,7 +50,7 @@ def shard_indices(total: int, shard: Optional[tuple[int, int]]) -> list[int]:
     return list(range(k, total, n))
 
 
-def merge_outputs(paths: Sequence[Union[str, os.PathLike]], out: Union[str, os.PathLike]) -> int:
+def merge_outputs(paths: Sequence[Union[str, os.PathLike[str]]], out: Union[str, os.PathLike[str]]) -> int:
     """Join shard checkpoints into one file in input order; returns the number of requests.
 
     Each request's last record is kept as written (a response is never superseded), so the

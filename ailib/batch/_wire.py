@@ -26,7 +26,7 @@ _JSON = {"content-type": "application/json"}
 class Status:
     """A job's remote state: ``done`` once results can be read; ``failed`` when the whole job failed."""
 
-    def __init__(self, state: str, *, done: bool, failed: Optional[str] = None, counts: Optional[dict] = None) -> None:
+    def __init__(self, state: str, *, done: bool, failed: Optional[str] = None, counts: Optional[dict[str, Any]] = None) -> None:
         self.state, self.done, self.failed, self.counts = state, done, failed, counts or {}
 
 
@@ -38,25 +38,25 @@ class BatchWire:
     def entry(self, custom_id: str, request: ChatCompletionRequest, ep: Any, model: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def submit(self, http: Http, job: dict, entries: list[dict], save: Any) -> None:
+    def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
         """Submit ``entries``; call ``save(job)`` as soon as each remote id is set on ``job``."""
         raise NotImplementedError
 
-    def status(self, http: Http, job: dict) -> Status:
+    def status(self, http: Http, job: dict[str, Any]) -> Status:
         raise NotImplementedError
 
-    def results(self, http: Http, job: dict) -> Iterator[tuple[str, Any]]:
+    def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         """(custom_id, decoded response or classified ``AiLibError``) per finished request."""
         raise NotImplementedError
 
-    def cancel(self, http: Http, job: dict) -> None:
+    def cancel(self, http: Http, job: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def find(self, http: Http, job: dict) -> Optional[str]:
+    def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
         """The remote batch a job created before a crash lost its id, when the API can tell."""
         return None
 
-    def size(self, entry: dict) -> int:
+    def size(self, entry: dict[str, Any]) -> int:
         return len(json.dumps(entry, ensure_ascii=False).encode()) + 1
 
     # -- shared decoding --
@@ -74,7 +74,7 @@ class BatchWire:
         return error_from_response(ep.wire, status, _JSON, data, provider=ep.provider, model=model, now=0.0)
 
 
-def _jsonl(data: bytes) -> Iterator[dict]:
+def _jsonl(data: bytes) -> Iterator[dict[str, Any]]:
     for raw in data.splitlines():
         if raw.strip():
             yield json.loads(raw)
@@ -92,7 +92,7 @@ class OpenAIBatch(BatchWire):
         body = ep.wire.encode(request, model, stream=False, spec=ep.spec)
         return {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions", "body": body}
 
-    def submit(self, http: Http, job: dict, entries: list[dict], save: Any) -> None:
+    def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
         if job.get("file_id"):  # uploaded before a crash: the batch may exist already
             found = self.find(http, job)
             if found is not None:
@@ -119,7 +119,7 @@ class OpenAIBatch(BatchWire):
         job["state"] = "submitted"
         save(job)
 
-    def status(self, http: Http, job: dict) -> Status:
+    def status(self, http: Http, job: dict[str, Any]) -> Status:
         res = http.call("GET", http.url(f"/batches/{job['batch_id']}"))
         state = str(res.get("status"))
         job["output_file_id"] = res.get("output_file_id")
@@ -130,7 +130,7 @@ class OpenAIBatch(BatchWire):
             failed = str(errs[0].get("message") or "the batch failed validation")
         return Status(state, done=state in self._TERMINAL, failed=failed, counts=res.get("request_counts"))
 
-    def results(self, http: Http, job: dict) -> Iterator[tuple[str, Any]]:
+    def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
         for key in ("output_file_id", "error_file_id"):
             file_id = job.get(key)
@@ -145,14 +145,14 @@ class OpenAIBatch(BatchWire):
                 else:
                     yield rec["custom_id"], self._line_error(http, err or {}, model)
 
-    def _line_error(self, http: Http, err: dict, model: str) -> AiLibError:
+    def _line_error(self, http: Http, err: dict[str, Any], model: str) -> AiLibError:
         code, message = str(err.get("code") or ""), str(err.get("message") or "the request did not run")
         if code == "batch_expired":
             return TimeoutError(f"the provider batch expired before this request ran: {message}", phase="batch",
                                 provider=http.endpoint.provider, model=model)
         return self._error(http, 500, {"error": {"code": code, "message": message}}, model)
 
-    def find(self, http: Http, job: dict) -> Optional[str]:
+    def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
         """The batch already created from this job's file (a crash may have lost its id)."""
         res = http.call("GET", http.url("/batches?limit=100"))
         for b in res.get("data") or []:
@@ -160,7 +160,7 @@ class OpenAIBatch(BatchWire):
                 return str(b["id"])
         return None
 
-    def cancel(self, http: Http, job: dict) -> None:
+    def cancel(self, http: Http, job: dict[str, Any]) -> None:
         http.call("POST", http.url(f"/batches/{job['batch_id']}/cancel"), b"{}")
 
 
@@ -180,19 +180,19 @@ class AnthropicBatch(BatchWire):
     def entry(self, custom_id: str, request: ChatCompletionRequest, ep: Any, model: str) -> dict[str, Any]:
         return {"custom_id": custom_id, "params": ep.wire.encode(request, model, stream=False, spec=ep.spec)}
 
-    def submit(self, http: Http, job: dict, entries: list[dict], save: Any) -> None:
+    def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
         res = http.call("POST", http.url("/v1/messages/batches"), json.dumps({"requests": entries}).encode(), retry=False)
         job["batch_id"] = res["id"]
         job["state"] = "submitted"
         save(job)
 
-    def status(self, http: Http, job: dict) -> Status:
+    def status(self, http: Http, job: dict[str, Any]) -> Status:
         res = http.call("GET", http.url(f"/v1/messages/batches/{job['batch_id']}"))
         state = str(res.get("processing_status"))
         job["results_url"] = res.get("results_url")
         return Status(state, done=state == "ended", counts=res.get("request_counts"))
 
-    def results(self, http: Http, job: dict) -> Iterator[tuple[str, Any]]:
+    def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
         url = job.get("results_url") or http.url(f"/v1/messages/batches/{job['batch_id']}/results")
         for rec in _jsonl(http.raw("GET", url)):
@@ -208,7 +208,7 @@ class AnthropicBatch(BatchWire):
                 yield rec["custom_id"], TimeoutError(f"the provider batch ended ({kind}) before this request ran", phase="batch",
                                                      provider=http.endpoint.provider, model=model)
 
-    def cancel(self, http: Http, job: dict) -> None:
+    def cancel(self, http: Http, job: dict[str, Any]) -> None:
         http.call("POST", http.url(f"/v1/messages/batches/{job['batch_id']}/cancel"), b"{}")
 
 
@@ -224,24 +224,42 @@ class GeminiBatch(BatchWire):
     def entry(self, custom_id: str, request: ChatCompletionRequest, ep: Any, model: str) -> dict[str, Any]:
         return {"request": ep.wire.encode(request, model, stream=False, spec=ep.spec), "metadata": {"key": custom_id}}
 
-    def submit(self, http: Http, job: dict, entries: list[dict], save: Any) -> None:
+    def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
+        if job.get("submitted_once"):  # a crash during a submission: the batch may exist already
+            found = self.find(http, job)
+            if found is not None:
+                job["batch_id"] = found
+                job["state"] = "submitted"
+                save(job)
+                return
+        job["submitted_once"] = True
+        save(job)
         body = {"batch": {"display_name": job["id"], "input_config": {"requests": {"requests": entries}}}}
         res = http.call("POST", http.url(f"/v1beta/models/{job['model']}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
         job["batch_id"] = res["name"]
         job["state"] = "submitted"
         save(job)
 
-    def _get(self, http: Http, job: dict) -> dict:
+    def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
+        """The batch whose display name is this job's id (created before a crash lost its name)."""
+        res = http.call("GET", http.url("/v1beta/batches?pageSize=100"))
+        for op in res.get("operations") or res.get("batches") or []:
+            meta = op.get("metadata") or op
+            if meta.get("displayName") == job["id"] or meta.get("display_name") == job["id"]:
+                return str(op.get("name") or meta.get("name"))
+        return None
+
+    def _get(self, http: Http, job: dict[str, Any]) -> dict[str, Any]:
         return http.call("GET", http.url(f"/v1beta/{job['batch_id']}"))
 
-    def status(self, http: Http, job: dict) -> Status:
+    def status(self, http: Http, job: dict[str, Any]) -> Status:
         res = self._get(http, job)
         meta = res.get("metadata") or {}
         state = str(meta.get("state") or ("BATCH_STATE_SUCCEEDED" if res.get("done") else "BATCH_STATE_PENDING"))
         failed = str((res.get("error") or {}).get("message") or "the batch failed") if state.endswith("FAILED") else None
         return Status(state, done=bool(res.get("done")) or state in self._TERMINAL, failed=failed, counts=meta.get("batchStats"))
 
-    def results(self, http: Http, job: dict) -> Iterator[tuple[str, Any]]:
+    def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
         res = self._get(http, job)
         out = (res.get("response") or {}).get("inlinedResponses") or (res.get("metadata") or {}).get("output", {}).get("inlinedResponses") or {}
@@ -254,7 +272,7 @@ class GeminiBatch(BatchWire):
                 err = item.get("error") or {}
                 yield key, self._error(http, int(err.get("code") or 500), {"error": err}, model)
 
-    def cancel(self, http: Http, job: dict) -> None:
+    def cancel(self, http: Http, job: dict[str, Any]) -> None:
         http.call("POST", http.url(f"/v1beta/{job['batch_id']}:cancel"), b"{}")
 
 
@@ -266,6 +284,6 @@ def wire_for(ep: Any) -> Optional[BatchWire]:
     return _WIRES.get(getattr(ep.wire, "name", ""))
 
 
-def failed_job_error(http: Http, job: dict, message: str) -> AiLibError:
+def failed_job_error(http: Http, job: dict[str, Any], message: str) -> AiLibError:
     """The error every request of a job that failed as a whole ends with."""
     return InvalidRequestError(f"the provider rejected the batch: {message}", provider=http.endpoint.provider, model=job.get("model"))

@@ -4,6 +4,8 @@ backend failures that never fail a call."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -15,6 +17,7 @@ from .memory import _check_ttl
 __all__ = ["ResponseCache"]
 
 log = logging.getLogger("ailib")
+_MEMO = 256  # decoded answers kept per cache: a hit on a recent entry skips JSON decoding
 
 
 class ResponseCache:
@@ -34,6 +37,8 @@ class ResponseCache:
         self.metrics = metrics
         self.ttl = ttl
         self.reproducible_only = reproducible_only
+        self._memo: OrderedDict[str, tuple[bytes, CachedAnswer]] = OrderedDict()
+        self._memo_lock = threading.Lock()
 
     def key(self, request: ChatCompletionRequest, *, provider: str, model: str, use: Optional[bool] = None) -> Optional[str]:
         """The entry's key, or None when this call does not use the cache."""
@@ -49,8 +54,24 @@ class ResponseCache:
         except Exception as exc:
             self._failed("get", exc, tags)
             value = None
-        answer = decode(value) if value is not None else None
+        answer = self._decode(key, value) if value is not None else None
         self.metrics.incr_counter("cache.hit" if answer is not None else "cache.miss", tags=tags)
+        return answer
+
+    def _decode(self, key: str, value: bytes) -> Optional[CachedAnswer]:
+        """The entry decoded, reusing the last decoding of the same key when the stored
+        bytes are unchanged (answers are immutable values)."""
+        with self._memo_lock:
+            seen = self._memo.get(key)
+            if seen is not None and (seen[0] is value or seen[0] == value):
+                self._memo.move_to_end(key)
+                return seen[1]
+        answer = decode(value)
+        if answer is not None:
+            with self._memo_lock:
+                self._memo[key] = (value, answer)
+                if len(self._memo) > _MEMO:
+                    self._memo.popitem(last=False)
         return answer
 
     def store_response(self, key: str, response: ChatCompletionResponse) -> None:

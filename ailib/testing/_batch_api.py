@@ -49,7 +49,7 @@ class BatchApi:
         self.create_delay = 0.0
         self.answer: Optional[Callable[[Any], str]] = None
         self.files: dict[str, bytes] = {}
-        self.batches: dict[str, dict] = {}
+        self.batches: dict[str, dict[str, Any]] = {}
         self.uploads = 0
         self.created = 0
         self.polls = 0
@@ -87,7 +87,7 @@ class BatchApi:
     def new_id(self, prefix: str) -> str:
         return f"{prefix}{random.getrandbits(64):016x}"
 
-    def create(self, kind: str, entries: list[dict], extra: dict) -> dict:
+    def create(self, kind: str, entries: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
         if self.create_delay:
             time.sleep(self.create_delay)
         with self.lock:
@@ -97,7 +97,7 @@ class BatchApi:
             self.batches[bid] = b
             return b
 
-    def phase(self, b: dict) -> tuple[str, int]:
+    def phase(self, b: dict[str, Any]) -> tuple[str, int]:
         """(``validating``/``in_progress``/``finalizing``/``completed``/``expired``/``cancelled``, requests done)."""
         t = self.now() - b["start"]
         n = len(b["entries"])
@@ -114,7 +114,7 @@ class BatchApi:
             return "expired", 0
         return ("finalizing", n) if t - self.duration < self.finalize else ("completed", n)
 
-    def fails(self, b: dict, custom_id: str) -> bool:
+    def fails(self, b: dict[str, Any], custom_id: str) -> bool:
         if self.fail_fraction <= 0:
             return False
         h = int(hashlib.sha256(f"{b['id']}/{custom_id}".encode()).hexdigest()[:8], 16)
@@ -145,7 +145,7 @@ def batch_api(mock: Any) -> BatchApi:
         return api
 
 
-def _results_order(b: dict) -> list[int]:
+def _results_order(b: dict[str, Any]) -> list[int]:
     order = list(range(len(b["entries"])))
     random.Random(b["id"]).shuffle(order)
     return order
@@ -154,10 +154,11 @@ def _results_order(b: dict) -> list[int]:
 # -- OpenAI ---------------------------------------------------------------------------------------
 def _multipart_file(rec: Any) -> bytes:
     ctype = rec.headers.get("content-type", "")
+    body: bytes = rec.body
     m = re.search(r"boundary=([^;]+)", ctype)
     if not m:
-        return rec.body
-    for part in rec.body.split(b"--" + m.group(1).strip('"').encode()):
+        return body
+    for part in body.split(b"--" + m.group(1).strip('"').encode()):
         head, _, data = part.partition(b"\r\n\r\n")
         if b'name="file"' in head:
             return data[:-2] if data.endswith(b"\r\n") else data
@@ -183,7 +184,7 @@ def _openai_file_content(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     ex.send_bytes(200, "application/jsonl", data)
 
 
-def _openai_view(mock: Any, b: dict) -> dict:
+def _openai_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     api = batch_api(mock)
     status, done = api.phase(b)
     n = len(b["entries"])
@@ -200,7 +201,7 @@ def _openai_view(mock: Any, b: dict) -> dict:
     return view
 
 
-def _openai_files(mock: Any, b: dict, status: str) -> None:
+def _openai_files(mock: Any, b: dict[str, Any], status: str) -> None:
     if "output_file_id" in b:
         return
     api = batch_api(mock)
@@ -240,7 +241,7 @@ def _openai_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     ex.send_json(200, _openai_view(mock, b))
 
 
-def _lookup(mock: Any, ex: Any, bid: str) -> Optional[dict]:
+def _lookup(mock: Any, ex: Any, bid: str) -> Optional[dict[str, Any]]:
     b = batch_api(mock).batches.get(bid)
     if b is None:
         ex.send_json(404, {"error": {"message": f"no batch {bid}", "type": "not_found_error", "code": "not_found"}})
@@ -260,7 +261,7 @@ def _openai_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     ex.send_json(200, {"object": "list", "data": views[::-1], "has_more": False})
 
 
-def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict], dict]) -> None:
+def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> None:
     b = _lookup(mock, ex, m.group(1))
     if b is not None:
         api = batch_api(mock)
@@ -270,7 +271,7 @@ def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict], di
 
 
 # -- Anthropic ------------------------------------------------------------------------------------
-def _anthropic_view(mock: Any, b: dict) -> dict:
+def _anthropic_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     status, done = batch_api(mock).phase(b)
     ended = status in ("completed", "expired", "cancelled", "failed")
     n = len(b["entries"])
@@ -303,7 +304,7 @@ def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
         e = b["entries"][pos]
         cid = e["custom_id"]
         if status == "failed":
-            result: dict = {"type": "errored", "error": fmt.error_body(400, None, "mock rejected the batch")}
+            result: dict[str, Any] = {"type": "errored", "error": fmt.error_body(400, None, "mock rejected the batch")}
         elif status != "completed":
             result = {"type": "expired" if status == "expired" else "canceled"}
         elif api.fails(b, cid):
@@ -320,20 +321,21 @@ _GEMINI_STATE = {"validating": "BATCH_STATE_PENDING", "in_progress": "BATCH_STAT
                  "failed": "BATCH_STATE_FAILED"}
 
 
-def _gemini_view(mock: Any, b: dict) -> dict:
+def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     api = batch_api(mock)
     status, done = api.phase(b)
     state = _GEMINI_STATE[status]
     meta = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch", "name": b["id"],
+            "displayName": b.get("display_name"),
             "model": f"models/{b['model']}", "state": state, "batchStats": {"requestCount": str(len(b["entries"])), "successfulRequestCount": str(done)}}
-    view: dict = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled", "failed")}
+    view: dict[str, Any] = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled", "failed")}
     if status == "completed":
         fmt = mock._formats["gemini"]
         items = []
         for pos, e in enumerate(b["entries"]):
             key = (e.get("metadata") or {}).get("key")
             if api.fails(b, key or f"i{pos}"):
-                item: dict = {"error": fmt.error_body(api.fail_status, None, "mock batch failure")["error"]}
+                item: dict[str, Any] = {"error": fmt.error_body(api.fail_status, None, "mock batch failure")["error"]}
             else:
                 item = {"response": fmt.success(api.reply_for(e.get("request") or {}), b["model"])}
             items.append(item)  # Gemini answers in input order (and does not echo metadata)
@@ -347,7 +349,14 @@ def _gemini_view(mock: Any, b: dict) -> dict:
 def _gemini_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     batch = (rec.json or {}).get("batch") or {}
     entries = ((batch.get("input_config") or batch.get("inputConfig") or {}).get("requests") or {}).get("requests") or []
-    ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, {"model": m.group(1)})))
+    extra = {"model": m.group(1), "display_name": batch.get("display_name") or batch.get("displayName")}
+    ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, extra)))
+
+
+def _gemini_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
+    api = batch_api(mock)
+    ops = [_gemini_view(mock, b) for b in list(api.batches.values()) if b["kind"] == "gemini"]
+    ex.send_json(200, {"operations": ops[::-1]})
 
 
 def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
@@ -366,7 +375,7 @@ def _gemini_cancel(mock: Any, ex: Any, rec: Any, m: Any) -> None:
         ex.send_json(200, {})
 
 
-def _routes() -> list:
+def _routes() -> list[Any]:
     try:
         from ._routes import Route
     except ImportError:  # pragma: no cover - a server without extra routes
@@ -383,6 +392,7 @@ def _routes() -> list:
         Route("GET", r"/v1/messages/batches/([^/]+)/results", _anthropic_results),
         Route("POST", r"/v1/messages/batches/([^/]+)/cancel", lambda p, e, r, m: _cancel(p, e, r, m, _anthropic_view)),
         Route("POST", r"/v1beta/models/([^/:]+):batchGenerateContent", _gemini_create),
+        Route("GET", r"/v1beta/batches", _gemini_list),
         Route("GET", r"/v1beta/batches/([^/:]+)", _gemini_get),
         Route("POST", r"/v1beta/batches/([^/:]+):cancel", _gemini_cancel),
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,3 +76,47 @@ def test_sigkill_after_upload_and_while_polling_completes_once_and_pays_once(tmp
     assert [r["index"] for r in records] == list(range(N))
     assert [r["response"]["choices"][0]["message"]["content"] for r in records] == [f"re: q{i}" for i in range(N)]
     assert KEY not in out.read_text()
+
+
+def test_ctrl_c_with_cancel_remote_cancels_the_remote_batch_and_exits_130(tmp_path):
+    """`ailib batch --mode provider --cancel-remote`, SIGINT while polling: exit 130, the remote batch is cancelled."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(20)))
+    with MockProvider("anthropic") as mock:
+        api = batch_api(mock).configure(duration=0.5)
+        api.freeze()
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(ANTHROPIC_BASE_URL=mock.base_url, ANTHROPIC_API_KEY=KEY)
+        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "anthropic",
+                "--mode", "provider", "--poll-interval", "0.05", "--cancel-remote"]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _until(lambda: api.polls >= 2, "polling")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        (b,) = api.batches.values()
+        assert b["cancelled"] is not None
+    assert _jobs(out)[-1]["state"] == "cancelled"
+
+
+def test_gemini_batch_created_while_the_client_died_is_found_again(tmp_path):
+    """Gemini: SIGKILL while the provider creates the batch; the re-run finds it by its display name: one batch, all results."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"model": "gemini-1.5-flash", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(50)))
+    with MockProvider("gemini") as mock:
+        api = batch_api(mock).configure(duration=0.2, create_delay=1.0)
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(GEMINI_BASE_URL=mock.base_url, GEMINI_API_KEY=KEY)
+        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "gemini",
+                "--mode", "provider", "--poll-interval", "0.05"]
+        first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _until(lambda: any(r.method == "POST" and r.route.endswith(":batchGenerateContent") for r in mock.requests), "the creation request")
+        first.kill()
+        first.wait(timeout=30)
+        _until(lambda: api.created == 1, "the delayed batch creation")
+        second = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert api.created == 1 and mock.request_count == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["response"]["choices"][0]["message"]["content"] for r in records] == [f"re: q{i}" for i in range(50)]

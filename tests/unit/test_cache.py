@@ -284,3 +284,14 @@ def test_a_failing_backend_is_a_miss_not_an_error(caplog):
     rc.store_response("k", RESP)
     assert metrics.counter("cache.error") == 2 and metrics.counter("cache.miss") == 1
     assert "calling the provider" in caplog.text
+
+
+def test_a_changed_entry_is_decoded_again():
+    """The decoded-answer memo never serves stale data: new bytes under a key give the new answer."""
+    backend = MemoryCache()
+    rc = ResponseCache(backend, metrics=InMemoryMetrics())
+    rc.store_response("k", RESP)
+    assert rc.lookup("k", provider="p").response.text == "hello"
+    other = ChatCompletionResponse("id2", "m", "openai", (Choice(0, Message.assistant("changed"), "stop"),))
+    backend.set("k", encode_response(other))
+    assert rc.lookup("k", provider="p").response.text == "changed"

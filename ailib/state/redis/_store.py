@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from ..._fork import register_after_fork
@@ -18,6 +18,8 @@ from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget
 from ._scripts import Scripts
 
 __all__ = ["RedisStateStore"]
+
+T = TypeVar("T")
 
 
 def _import_redis() -> Any:
@@ -96,7 +98,7 @@ class RedisStateStore:
         """The Redis key of one object: ``{namespace}:{kind}:{name}``."""
         return f"{self.namespace}:{kind}:{name}"
 
-    def _get(self, kind: str, name: str, make: Callable[[str], Any]) -> Any:
+    def _get(self, kind: str, name: str, make: Callable[[str], T]) -> T:
         with self._lock:
             obj = self._objects.get((kind, name))
             if obj is None:

@@ -1,0 +1,42 @@
+"""The benchmark suite's plumbing (not its figures: benchmarks are not timed tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import run as bench_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_both_readmes_carry_the_perf_table_block():
+    """README.md and bench/README.md each hold one perf-table block for `python -m bench.run --write`."""
+    for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+        text = path.read_text(encoding="utf-8")
+        assert text.count(bench_run.START) == 1 and text.count(bench_run.END) == 1, path
+
+
+def test_write_block_replaces_only_the_block(tmp_path):
+    """write_block() swaps what stands between the markers and keeps the text around them."""
+    doc = tmp_path / "README.md"
+    doc.write_text(f"before\n{bench_run.START}\nold table\n{bench_run.END}\nafter\n", encoding="utf-8")
+    bench_run.write_block(doc, "| new | table |\n", 3)
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith(f"before\n{bench_run.START}\nMeasured ") and text.endswith(f"| new | table |\n{bench_run.END}\nafter\n")
+    assert "old table" not in text and "--runs 3" in text
+
+
+def test_render_prints_ranges_over_runs():
+    """render() prints each figure as its low–high range over the runs and judges a target on the median."""
+    import io
+
+    runs = [
+        {"call": {"raw requests": {"median_us": 1000.0, "ratios": [1.0]}, "ailib default": {"median_us": 450.0, "ratios": [0.45, 0.46]}}},
+        {"call": {"raw requests": {"median_us": 1100.0, "ratios": [1.0]}, "ailib default": {"median_us": 520.0, "ratios": [0.52]}}},
+        {"call": {"raw requests": {"median_us": 1050.0, "ratios": [1.0]}, "ailib default": {"median_us": 480.0, "ratios": [0.48]}}},
+    ]
+    out = io.StringIO()
+    bench_run.render(runs, out)
+    text = out.getvalue()
+    assert "| 450–520 µs | 0.46–0.52× |" in text
+    assert "| ailib default client, per call | 0.46–0.52× | 0.48× | ≤ 0.50× | yes |" in text
