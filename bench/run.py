@@ -2,12 +2,15 @@
 
 Each run is a fresh process that starts its own local endpoints (nginx when installed, else
 the Python fast server; SSE streams always from the Python server), builds every client and
-measures, interleaved in rounds with the order rotated each round:
+measures, finely interleaved (every client in every cycle, order rotated):
 
 - per call: raw ``requests.Session().post(json=...)`` (the baseline), tuned requests, the
   urllib3 pool (the floor), openai-python, and ailib: default client, full stack (3-endpoint
   round robin + limiter + breaker + retry + hedging armed but not firing), hedged (armed, no
-  hedge fired); a ratio to the baseline per round;
+  hedge fired); wall time and this process's CPU time per call, each with a ratio to the
+  baseline per interleaved cycle;
+- ailib's own call path alone (``path``): CPU per call through a transport that hands back the
+  answer at once, no network;
 - SSE streams of 201 events, chunked (one chunk per event) and Content-Length framed, against
   ``requests`` ``iter_lines()`` + ``json.loads``;
 - throughput from 16 and 64 threads sharing one client, against a shared requests Session;
