@@ -30,8 +30,8 @@ from typing import Any, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ailib.clock import SYSTEM_CLOCK
 from ailib.reliability.circuit import CircuitBreakerPolicy
-from ailib.reliability.clock import SYSTEM_CLOCK
 from ailib.reliability.ratelimit import RateLimitPolicy
 from ailib.state import MemoryStateStore, RedisStateStore
 

@@ -1,9 +1,9 @@
 """Test kit: a real loopback mock provider with scripted faults, and a fake clock."""
 
-from ..reliability.clock import FakeClock
+from ..clock import FakeClock
 from ._faults import Fault, Reply
-from ._mock_transport import MockResponse, MockTransport
 from ._http import RecordedRequest
+from ._mock_transport import MockResponse, MockTransport
 from ._provider import MockProvider
 from ._routes import Route
 

@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from ailib import AiClientBuilder, ChatCompletionRequest, CircuitBreakerPolicy, CustomProviderBuilder, Message, RateLimitPolicy
+from ailib.clock import SYSTEM_CLOCK
 from ailib.errors import AiLibError, CircuitOpenError
 from ailib.metrics import InMemoryMetrics
-from ailib.reliability.clock import SYSTEM_CLOCK
 from ailib.state import RedisStateStore
 
 REQ = ChatCompletionRequest("auto", [Message.user("hi")])

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from ailib import RateLimitPolicy
-from ailib.reliability.clock import SYSTEM_CLOCK
+from ailib.clock import SYSTEM_CLOCK
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

@@ -9,8 +9,8 @@ from typing import Any, Callable
 import pytest
 
 from ailib import AiClientBuilder, CircuitBreakerPolicy, CircuitOpenError, CircuitState, RateLimitPolicy
+from ailib.clock import SYSTEM_CLOCK
 from ailib.metrics import InMemoryMetrics
-from ailib.reliability.clock import SYSTEM_CLOCK
 from ailib.state import RedisStateStore
 from ailib.testing import Fault
 from tests.integration.test_limits_and_breaker import admitted_between, busiest_window, expected_range

@@ -19,9 +19,9 @@ from ailib import (
     ProviderError,
     RateLimitPolicy,
 )
+from ailib.clock import SYSTEM_CLOCK
 from ailib.reliability.budget import RatioBudget
 from ailib.reliability.circuit import CircuitBreaker
-from ailib.reliability.clock import SYSTEM_CLOCK
 from ailib.reliability.ratelimit import RateLimiter
 from ailib.state import RedisStateStore
 from ailib.testing import FakeClock, Fault
