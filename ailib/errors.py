@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import Any, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Optional
 
 from ._secrets import mask, mask_exception_chain, mask_state
+
+if TYPE_CHECKING:
+    from .types import Attempt
 
 __all__ = [
     "AiLibError",
@@ -75,7 +78,7 @@ class AiLibError(Exception):
         status_code: Optional[int] = None,
         request_id: Optional[str] = None,
         retry_after: Optional[float] = None,
-        attempts: Sequence[Any] = (),
+        attempts: Sequence[Attempt] = (),
         should_retry: Optional[bool] = None,
         body: Any = None,
     ) -> None:
@@ -87,7 +90,7 @@ class AiLibError(Exception):
         self.status_code = status_code
         self.request_id = mask(request_id) if isinstance(request_id, str) else request_id
         self.retry_after = retry_after
-        self.attempts: tuple = tuple(attempts)
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
         self.should_retry = should_retry
         self.body = mask_state(body)
 
@@ -119,7 +122,7 @@ class AiLibError(Exception):
     # Chained exceptions (``raise ... from exc``, or raised while handling one) are masked in
     # place when read, so traceback formatting, logging and error trackers never print a key
     # that a lower layer's exception (a URL, a JSON document, a server's text) carried.
-    @property  # type: ignore[override]
+    @property
     def __cause__(self) -> Optional[BaseException]:
         return mask_exception_chain(_CAUSE.__get__(self))
 
@@ -127,7 +130,7 @@ class AiLibError(Exception):
     def __cause__(self, value: Optional[BaseException]) -> None:
         _CAUSE.__set__(self, value)
 
-    @property  # type: ignore[override]
+    @property
     def __context__(self) -> Optional[BaseException]:
         return mask_exception_chain(_CONTEXT.__get__(self))
 
@@ -140,7 +143,7 @@ _CAUSE: Any = BaseException.__dict__["__cause__"]
 _CONTEXT: Any = BaseException.__dict__["__context__"]
 
 
-def _rebuild(cls: type, message: str) -> AiLibError:
+def _rebuild(cls: type[AiLibError], message: str) -> AiLibError:
     err = cls.__new__(cls)
     Exception.__init__(err, message)
     return err
@@ -240,7 +243,7 @@ class AllProvidersFailedError(AiLibError):
 
     def __init__(self, message: str = "", *, errors: Sequence[AiLibError] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.errors: tuple = tuple(errors)
+        self.errors: tuple[AiLibError, ...] = tuple(errors)
 
     @property
     def last_error(self) -> Optional[AiLibError]:

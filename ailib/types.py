@@ -6,7 +6,7 @@ import base64
 import enum
 import json
 import mimetypes
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -107,14 +107,14 @@ class Content:
     def as_text(self) -> str:
         """The part as plain text (JSON is serialised); images raise."""
         if self.kind == "text":
-            return self.value
+            return str(self.value)
         if self.kind == "json":
             return json.dumps(self.value, ensure_ascii=False)
         raise InvalidRequestError("an image part has no text form")
 
     def data_url(self) -> str:
         if self.kind == "image_url":
-            return self.value
+            return str(self.value)
         return f"data:{self.media_type};base64,{self.value}"
 
 
@@ -133,7 +133,7 @@ class ToolCall:
     name: str
     arguments: Any = attrs.field(factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
@@ -284,9 +284,9 @@ class Message:
             return c
         return "".join(p.as_text() for p in self.parts() if not p.is_image)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """OpenAI-style dict (used for checkpoints and the CLI)."""
-        d: dict = {"role": self.role.value}
+        d: dict[str, Any] = {"role": self.role.value}
         c = self.content
         if c is None or isinstance(c, str):
             d["content"] = c
@@ -352,12 +352,12 @@ def _to_stop(value: Any) -> Optional[tuple[str, ...]]:
     return stops
 
 
-def _check_optional_number(name: str, lo: float, hi: Optional[float] = None):
+def _check_optional_number(name: str, lo: float, hi: Optional[float] = None) -> Callable[[Any, Any, Any], None]:
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidRequestError(f"{name} must be a number, got {type(value).__name__}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+            raise InvalidRequestError(f"{name} must be a number, got {value!r}")
         if value < lo or (hi is not None and value > hi):
             bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
             raise InvalidRequestError(f"{name} must be {bound}, got {value}")
@@ -427,9 +427,9 @@ class ChatCompletionRequest:
             extra=extra or None,
         )
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """OpenAI-style body: a stable, JSON-serialisable form (checkpoint keys use it)."""
-        d: dict = {"model": self.model, "messages": [m.to_dict() for m in self.messages]}
+        d: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in self.messages]}
         for name in ("temperature", "max_tokens", "top_p", "tool_choice", "response_format"):
             v = getattr(self, name)
             if v is not None:
@@ -525,7 +525,7 @@ class ChatCompletionResponse:
     def finish_reason(self) -> Optional[str]:
         return self.choices[0].finish_reason if self.choices else None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable form (checkpoints, CLI output); no attempts' errors, no raw."""
         return {
             "id": self.id,

@@ -225,11 +225,29 @@ class GeminiBatch(BatchWire):
         return {"request": ep.wire.encode(request, model, stream=False, spec=ep.spec), "metadata": {"key": custom_id}}
 
     def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
+        if job.get("submitted_once"):  # a crash during a submission: the batch may exist already
+            found = self.find(http, job)
+            if found is not None:
+                job["batch_id"] = found
+                job["state"] = "submitted"
+                save(job)
+                return
+        job["submitted_once"] = True
+        save(job)
         body = {"batch": {"display_name": job["id"], "input_config": {"requests": {"requests": entries}}}}
         res = http.call("POST", http.url(f"/v1beta/models/{job['model']}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
         job["batch_id"] = res["name"]
         job["state"] = "submitted"
         save(job)
+
+    def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
+        """The batch whose display name is this job's id (created before a crash lost its name)."""
+        res = http.call("GET", http.url("/v1beta/batches?pageSize=100"))
+        for op in res.get("operations") or res.get("batches") or []:
+            meta = op.get("metadata") or op
+            if meta.get("displayName") == job["id"] or meta.get("display_name") == job["id"]:
+                return str(op.get("name") or meta.get("name"))
+        return None
 
     def _get(self, http: Http, job: dict[str, Any]) -> dict[str, Any]:
         return http.call("GET", http.url(f"/v1beta/{job['batch_id']}"))

@@ -68,9 +68,9 @@ class LatencyWindow:
     """
 
     def __init__(self, size: int = 256) -> None:
-        self._samples: deque = deque(maxlen=size)
+        self._samples: deque[float] = deque(maxlen=size)
         self._lock = threading.Lock()
-        self._cache: dict = {}
+        self._cache: dict[float, float] = {}
         self._added = 0
 
     def add(self, seconds: float) -> None:

@@ -167,9 +167,10 @@ class RetryRun:
 
     def _should_retry(self, state: tenacity.RetryCallState) -> bool:
         outcome = state.outcome
-        if outcome is None or not outcome.failed:
+        error = outcome.exception() if outcome is not None and outcome.failed else None
+        if error is None:
             return False
-        wait = self.decide(outcome.exception(), state.attempt_number)
+        wait = self.decide(error, state.attempt_number)
         if wait is None:
             return False
         self.next_wait = wait
@@ -180,5 +181,6 @@ class RetryRun:
         return self.next_wait
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
-        if self.on_retry is not None and state.outcome is not None:
-            self.on_retry(state.outcome.exception(), self.next_wait)
+        error = state.outcome.exception() if state.outcome is not None else None
+        if self.on_retry is not None and isinstance(error, AiLibError):
+            self.on_retry(error, self.next_wait)

@@ -326,6 +326,7 @@ def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     status, done = api.phase(b)
     state = _GEMINI_STATE[status]
     meta = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch", "name": b["id"],
+            "displayName": b.get("display_name"),
             "model": f"models/{b['model']}", "state": state, "batchStats": {"requestCount": str(len(b["entries"])), "successfulRequestCount": str(done)}}
     view: dict[str, Any] = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled", "failed")}
     if status == "completed":
@@ -348,7 +349,14 @@ def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
 def _gemini_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     batch = (rec.json or {}).get("batch") or {}
     entries = ((batch.get("input_config") or batch.get("inputConfig") or {}).get("requests") or {}).get("requests") or []
-    ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, {"model": m.group(1)})))
+    extra = {"model": m.group(1), "display_name": batch.get("display_name") or batch.get("displayName")}
+    ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, extra)))
+
+
+def _gemini_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
+    api = batch_api(mock)
+    ops = [_gemini_view(mock, b) for b in list(api.batches.values()) if b["kind"] == "gemini"]
+    ex.send_json(200, {"operations": ops[::-1]})
 
 
 def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
@@ -384,6 +392,7 @@ def _routes() -> list[Any]:
         Route("GET", r"/v1/messages/batches/([^/]+)/results", _anthropic_results),
         Route("POST", r"/v1/messages/batches/([^/]+)/cancel", lambda p, e, r, m: _cancel(p, e, r, m, _anthropic_view)),
         Route("POST", r"/v1beta/models/([^/:]+):batchGenerateContent", _gemini_create),
+        Route("GET", r"/v1beta/batches", _gemini_list),
         Route("GET", r"/v1beta/batches/([^/:]+)", _gemini_get),
         Route("POST", r"/v1beta/batches/([^/:]+):cancel", _gemini_cancel),
     ]

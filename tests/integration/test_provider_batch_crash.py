@@ -97,3 +97,26 @@ def test_ctrl_c_with_cancel_remote_cancels_the_remote_batch_and_exits_130(tmp_pa
         (b,) = api.batches.values()
         assert b["cancelled"] is not None
     assert _jobs(out)[-1]["state"] == "cancelled"
+
+
+def test_gemini_batch_created_while_the_client_died_is_found_again(tmp_path):
+    """Gemini: SIGKILL while the provider creates the batch; the re-run finds it by its display name: one batch, all results."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps({"model": "gemini-1.5-flash", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(50)))
+    with MockProvider("gemini") as mock:
+        api = batch_api(mock).configure(duration=0.2, create_delay=1.0)
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env.update(GEMINI_BASE_URL=mock.base_url, GEMINI_API_KEY=KEY)
+        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "gemini",
+                "--mode", "provider", "--poll-interval", "0.05"]
+        first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _until(lambda: any(r.method == "POST" and r.route.endswith(":batchGenerateContent") for r in mock.requests), "the creation request")
+        first.kill()
+        first.wait(timeout=30)
+        _until(lambda: api.created == 1, "the delayed batch creation")
+        second = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err
+        assert api.created == 1 and mock.request_count == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["response"]["choices"][0]["message"]["content"] for r in records] == [f"re: q{i}" for i in range(50)]
