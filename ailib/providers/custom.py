@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Optional
+from typing import Any, Optional
 
 import attrs
 
@@ -25,7 +25,7 @@ class CustomProviderBuilder:
             raise ConfigurationError("a custom provider needs a name")
         self._spec = ProviderSpec(name=name, env_prefix=None, base_url=None, default_model="", key_required=False, stream_usage=True)
 
-    def _set(self, **changes) -> CustomProviderBuilder:
+    def _set(self, **changes: Any) -> CustomProviderBuilder:
         self._spec = attrs.evolve(self._spec, **changes)
         return self
 
