@@ -9,7 +9,8 @@ All against baselines measured in the same run:
 - cache hit: ``chat_completion`` answered from ``MemoryCache`` / ``SQLiteCache`` versus the
   same call uncached to a fast local server (a separate process).
 - tracing: the uncached call with tracing off, on without an SDK (the global no-op
-  provider), and on with the SDK recording to an in-memory exporter.
+  provider), and on with the SDK recording to an in-memory exporter; over the socket
+  server, and in-process over ``MockTransport`` (no sockets: ailib's own cost only).
 
     python bench/bench_integrations.py [--calls 2000] [--rounds 5]
 """
@@ -111,6 +112,51 @@ def per_call(calls: int, rounds: int) -> dict[str, float]:
     return {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
 
 
+def in_process(calls: int, rounds: int) -> dict[str, float]:
+    """Tracing and cache cost with no network at all (MockTransport), interleaved rounds."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from ailib import AiClientBuilder, ChatCompletionRequest, CustomProviderBuilder, Message
+    from ailib.testing import MockTransport
+
+    body = {
+        "id": "x", "object": "chat.completion", "model": "bench-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }  # fmt: skip
+    transport = MockTransport(lambda request: body)
+    exporter = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    provider = CustomProviderBuilder("bench").with_base_url("http://127.0.0.1:9/v1").with_api_key("sk-bench").build_provider()
+    req = ChatCompletionRequest("bench-model", [Message.user("Say hello")], temperature=0)
+
+    def client(tracing: bool, tp: object = None, cache: object = None):
+        b = AiClientBuilder(provider).with_transport(transport).with_tracing(tracing, tracer_provider=tp)
+        return (b.with_cache(cache) if cache else b).build()
+
+    clients = {
+        "in-process: tracing off": client(False),
+        "in-process: tracing on, no SDK": client(True),
+        "in-process: tracing on, SDK recording": client(True, sdk),
+        "in-process: memory cache hit": client(False, cache="memory"),
+    }
+    fns = {name: (lambda c=c: c.chat_completion(req)) for name, c in clients.items()}
+    for fn in fns.values():
+        time_calls(fn, 200)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name] += time_calls(fn, calls // rounds)
+            exporter.clear()
+            transport.requests.clear()
+    for c in clients.values():
+        c.close()
+    return {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
@@ -125,6 +171,10 @@ def main() -> None:
     print(f"| `import ailib`, otel installed | {imp['with_ms']:.1f} ms | {imp['ratio']:.2f}x |")
     for name, us in r.items():
         print(f"| chat_completion: {name} | {us:.0f} µs | {us / base:.2f}x |")
+    p = in_process(args.calls, args.rounds)
+    base = p["in-process: tracing off"]
+    for name, us in p.items():
+        print(f"| chat_completion {name} | {us:.1f} µs | {us / base:.2f}x |")
 
 
 if __name__ == "__main__":
