@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import attrs
 
@@ -26,7 +26,7 @@ from ..errors import (
     RateLimitExceeded,
     TimeoutError,
 )
-from ..types import ChatCompletionRequest, ChatCompletionResponse, Message, Role, StreamChunk, ToolCall
+from ..types import ChatCompletionRequest, ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, ToolCallDelta
 from ._registry import ProviderSpec
 
 __all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
@@ -111,7 +111,7 @@ def error_from_response(
     wire: WireFormat, status: int, headers: Mapping[str, str], body: bytes, *, provider: str, model: str, now: float
 ) -> AiLibError:
     """Classify a non-2xx response from its status and (if JSON) the format's error body."""
-    message, codes, data = "", (), None
+    message, codes, data = "", cast("tuple[str, ...]", ()), None
     try:
         data = json.loads(body) if body else None
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
@@ -159,7 +159,7 @@ def assistant_message(content: Optional[str], tool_calls: Optional[tuple[ToolCal
     return m
 
 
-def response(id: str, model: str, provider: str, choices: tuple, usage: Any, raw: Any) -> ChatCompletionResponse:
+def response(id: str, model: str, provider: str, choices: tuple[Choice, ...], usage: Any, raw: Any) -> ChatCompletionResponse:
     """``ChatCompletionResponse(id=.., model=.., provider=.., choices=.., usage=.., raw=..)``, positionally
     (keyword matching costs as much as the rest of the construction)."""
     if _POSITIONAL_RESPONSE:
@@ -200,7 +200,7 @@ def decode_body(
         raise _shape_error(message, headers, status, provider, model) from None
 
 
-def error_object(data: Any) -> Mapping:
+def error_object(data: Any) -> Mapping[str, Any]:
     """The JSON object an error body holds (some streams wrap it in a one-item list)."""
     if isinstance(data, list) and data:
         data = data[0]
@@ -234,7 +234,7 @@ class StreamDecoder:
 
     format_name = "stream"  # named in shape errors
 
-    def _event_object(self, event: SseEvent, *, unwrap_list: bool = False) -> Optional[dict]:
+    def _event_object(self, event: SseEvent, *, unwrap_list: bool = False) -> Optional[dict[str, Any]]:
         """The event's JSON object; None for a blank event or after the terminal one."""
         if self.done or not event.data.strip():
             return None
@@ -248,7 +248,8 @@ class StreamDecoder:
     def _dispatch(self, handle: Any, *args: Any) -> list[StreamChunk]:
         """Run a format's event handler; a missing field or wrong type is a ProtocolError."""
         try:
-            return handle(*args)
+            chunks: list[StreamChunk] = handle(*args)
+            return chunks
         except AiLibError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
@@ -258,7 +259,7 @@ class StreamDecoder:
                 model=self.model,
             ) from None
 
-    def _chunk(self, text: str = "", deltas: tuple = ()) -> list[StreamChunk]:
+    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
         return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
 
     def _json(self, data: str) -> Any:

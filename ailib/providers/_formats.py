@@ -26,6 +26,6 @@ def get_wire_format(name: str) -> WireFormat:
         module = importlib.import_module(f"ailib.providers.{module_name}")
     except ImportError:
         raise ConfigurationError(f"wire format {name!r} is not available in this version of ailib") from None
-    fmt = module.AzureOpenAIFormat() if name == "azure" else module.WIRE_FORMAT
-    _cache[name] = fmt
-    return fmt
+    loaded: WireFormat = module.AzureOpenAIFormat() if name == "azure" else module.WIRE_FORMAT
+    _cache[name] = loaded
+    return loaded

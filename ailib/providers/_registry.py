@@ -209,7 +209,7 @@ def markdown_table() -> str:
     ]
     yes = {True: "yes", False: "no"}
     for member, spec in PROVIDERS.items():
-        key = spec.key_variable + ("" if spec.key_required else " (optional)")
+        key = (spec.key_variable or "") + ("" if spec.key_required else " (optional)")
         base = spec.base_url or f"set `{spec.env_prefix}_BASE_URL`"
         fmt = "openai (Azure deployment URL, `api-key` header)" if spec.wire_format == "azure" else spec.wire_format
         rows.append(

@@ -197,8 +197,8 @@ class CohereFormat(WireFormat):
             text = "".join(c.get("text", "") for c in content if c.get("type", "text") == "text")
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
-        message = assistant_message(text or None, calls or None)
-        return response(str(data.get("id", "")), str(data.get("model") or model), provider, (Choice(0, message, finish),), _usage(data.get("usage")), data)
+        answer = assistant_message(text or None, calls or None)
+        return response(str(data.get("id", "")), str(data.get("model") or model), provider, (Choice(0, answer, finish),), _usage(data.get("usage")), data)
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return CohereStreamDecoder(provider=provider, model=model)
@@ -251,7 +251,7 @@ class CohereStreamDecoder(StreamDecoder):
             index = int(data.get("index", len(self._tools)))
             fn = tc.get("function") or {}
             args = fn.get("arguments") or ""
-            slot = [len(self._tools), str(tc.get("id", "")), str(fn["name"]), [args]]
+            slot: list[Any] = [len(self._tools), str(tc.get("id", "")), str(fn["name"]), [args]]
             self._tools[index] = slot
             return self._chunk(deltas=(ToolCallDelta(slot[0], slot[1], slot[2], args),))
         if kind == "tool-call-delta":

@@ -226,7 +226,7 @@ def _error(data: Any, provider: str, model: str) -> AiLibError:
 
 
 def _calls(parts: list[Any], response_id: str, start: int) -> list[ToolCall]:
-    out = []
+    out: list[ToolCall] = []
     for p in parts:
         fc = p.get("functionCall")
         if fc is None:
