@@ -30,8 +30,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import exceptions as u3
 
 from .._fork import register_after_fork
-from ..errors import AiLibError, NetworkError, ProtocolError
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import AiLibError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
 from ._stream import StreamResponse, discard, read_body
