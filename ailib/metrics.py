@@ -43,6 +43,9 @@ COUNTERS = (
     "hedge.won",
     "hedge.cancelled",
     "fallback.step",
+    "cache.hit",
+    "cache.miss",
+    "cache.error",
 )
 
 Tags = Optional[Mapping[str, str]]

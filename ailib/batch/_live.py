@@ -43,14 +43,26 @@ def run_live(
     """Send ``parsed[i]`` for each ``i`` in ``todo``, filling ``results[i]``; the first error
     when ``return_exceptions`` is False (then the rest is not sent), else None."""
     stop = threading.Event()
+    gate = threading.Condition()  # guards ``running`` and ``halted``
+    running = [0]
+    halted = [False]
 
     def work(i: int) -> Any:
-        req = parsed[i]
-        assert req is not None
-        result = _call(client, req, stop, max_pause)
-        if ckpt is not None and not (stop.is_set() and _is_pause(result)):
-            ckpt.write(i, result)
-        return result
+        with gate:
+            if halted[0]:  # interrupted before this call began: never sent
+                return None
+            running[0] += 1
+        try:
+            req = parsed[i]
+            assert req is not None
+            result = _call(client, req, stop, max_pause)
+            if ckpt is not None and not (stop.is_set() and _is_pause(result)):
+                ckpt.write(i, result)
+            return result
+        finally:
+            with gate:
+                running[0] -= 1
+                gate.notify_all()
 
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ailib-batch")
     in_flight: dict[Future[Any], int] = {}
@@ -80,12 +92,13 @@ def run_live(
         pool.shutdown(wait=True)
     except BaseException:
         stop.set()
-        for fut in [f for f in in_flight if f.cancel()]:  # queued, not started: never sent
-            del in_flight[fut]
-        _drain(in_flight, interrupt_timeout)
+        with gate:
+            halted[0] = True  # no call starts from now on, even one submitted but not yet tracked
+        pool.shutdown(wait=False, cancel_futures=True)  # queued, not started: never sent
+        overran = _drain(gate, running, interrupt_timeout)
         if ckpt is not None:
             ckpt.close(compact=False)
-        pool.shutdown(wait=not in_flight, cancel_futures=True)  # joins at once unless calls overran the bound
+        pool.shutdown(wait=not overran, cancel_futures=True)  # joins at once unless calls overran the bound
         reporter.close()
         raise
     return first_error
@@ -123,16 +136,17 @@ def _call(client: Any, req: ChatCompletionRequest, stop: threading.Event, max_pa
                 return err
 
 
-def _drain(in_flight: dict[Future[Any], int], timeout: float) -> None:
-    """Wait up to ``timeout`` for the calls in flight; a second Ctrl-C ends the wait."""
+def _drain(gate: threading.Condition, running: list[int], timeout: float) -> bool:
+    """Wait up to ``timeout`` for the calls running to end (their results are written); a
+    second Ctrl-C ends the wait. True when some are still running."""
     end = time.monotonic() + timeout
     try:
-        while in_flight:
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            finished, _ = wait(in_flight, timeout=min(left, POLL), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                in_flight.pop(fut)
+        with gate:
+            while running[0]:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                gate.wait(min(left, POLL))
     except KeyboardInterrupt:
         pass
+    return running[0] > 0
