@@ -9,6 +9,7 @@ import urllib3
 
 from .._sse import SseEvent, SseParser
 from ..errors import AiLibError, NetworkError, ProtocolError
+from ._chunked import bulk_chunked_reader
 from ._handle import AttemptHandle, timeout_error
 from ._timer import arm
 from ._types import Deadlines
@@ -108,6 +109,7 @@ class StreamResponse:
         if timed:
             handle.set_read_timeout(dl.idle)
         end = min(dl.attempt_end, dl.call_end)
+        bulk = bulk_chunked_reader(resp)  # many chunks per read when the body is chunked
         while True:
             if not timed:
                 now = clock.monotonic()
@@ -115,7 +117,7 @@ class StreamResponse:
                     raise timeout_error(dl, now, "total")
                 handle.set_read_timeout(min(dl.idle, end - now))
             try:
-                data = resp.read1(_READ_SIZE, decode_content=True)
+                data = bulk() if bulk is not None else resp.read1(_READ_SIZE, decode_content=True)
             except Exception as exc:
                 raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
             if not data:

@@ -86,7 +86,9 @@ def test_an_adapter_mounted_on_the_clients_session_is_used():
 
             import urllib3
 
-            resp.raw = urllib3.HTTPResponse(io.BytesIO(json.dumps(ANSWER).encode()), headers=resp.headers, status=200, preload_content=False)
+            resp.raw = urllib3.HTTPResponse(
+                io.BytesIO(json.dumps(ANSWER).encode()), headers=resp.headers, status=200, preload_content=False
+            )
             return resp
 
         def close(self) -> None:

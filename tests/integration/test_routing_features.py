@@ -1,0 +1,139 @@
+"""Routing features of issue 15 over real loopback servers: fallback with hedging, per-call
+views, routing around rate limits, seed-shaped metrics timers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ailib import (
+    AiClientBuilder,
+    ChatCompletionRequest,
+    FallbackChain,
+    HedgePolicy,
+    Message,
+)
+from ailib.metrics import InMemoryMetrics
+from ailib.testing import Fault, MockProvider
+
+REQ = ChatCompletionRequest("auto", [Message.user("hi")])
+
+
+def wait_for(predicate, timeout=5.0):
+    """Poll ``predicate`` until it holds (True) or ``timeout`` passes (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+@pytest.fixture
+def openai_and_anthropic(monkeypatch):
+    with MockProvider(name="primary") as primary, MockProvider("anthropic", name="anthropic") as anthropic:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        yield primary, anthropic
+
+
+def test_a_hedge_goes_to_the_step_a_timeout_would_select(openai_and_anthropic):
+    """With a 3 s primary and HedgePolicy(delay=0.2), .primary("gpt-4o").on_timeout("anthropic/claude-3-haiku") answers from the Anthropic step in < 0.5 s and the primary's connection is closed."""
+    primary, anthropic = openai_and_anthropic
+    primary.enqueue(Fault.delay(3.0))
+    metrics = InMemoryMetrics()
+    chain = FallbackChain().primary("gpt-4o").on_timeout("anthropic/claude-3-haiku")
+    builder = AiClientBuilder(primary.provider()).fallback(chain).with_hedging(HedgePolicy(delay=0.2)).with_metrics(metrics)
+    with builder.build() as client:
+        start = time.monotonic()
+        resp = client.chat_completion(REQ)
+        assert time.monotonic() - start < 0.5
+        assert wait_for(lambda: primary.chat_requests[0].disconnected_at is not None)
+    assert resp.provider == "anthropic" and resp.model == "claude-3-haiku"
+    assert primary.chat_requests[0].json["model"] == "gpt-4o" and anthropic.chat_requests[0].json["model"] == "claude-3-haiku"
+    assert [(a.provider, a.outcome, a.hedge) for a in resp.attempts] == [("primary", "cancelled", True), ("anthropic", "ok", True)]
+    assert metrics.counter("fallback.step", step="on_timeout") == 1
+    assert metrics.counter("hedge.won", step="on_timeout", attempt="hedge1") == 1 and metrics.counter("hedge.fired", step="on_timeout") == 1
+
+
+def test_a_step_that_a_timeout_would_not_select_is_not_raced(openai_and_anthropic):
+    """A chain with only on_rate_limit hedges to the primary's own endpoint, never to that step."""
+    primary, anthropic = openai_and_anthropic
+    primary.enqueue(Fault.delay(3.0))
+    chain = FallbackChain().primary("gpt-4o").on_rate_limit("anthropic/claude-3-haiku")
+    with AiClientBuilder(primary.provider()).fallback(chain).with_hedging(HedgePolicy(delay=0.2)).build() as client:
+        resp = client.chat_completion(REQ)
+    assert resp.provider == "primary" and anthropic.request_count == 0
+    assert [(a.outcome, a.hedge) for a in resp.attempts] == [("cancelled", True), ("ok", True)]
+
+
+def test_when_the_raced_step_fails_the_primary_still_answers(openai_and_anthropic):
+    """The first success wins: a failing step hedge does not end the call while the primary is still running."""
+    primary, anthropic = openai_and_anthropic
+    primary.enqueue(Fault.delay(0.5))
+    anthropic.enqueue(*[Fault.http_status(500)] * 4)
+    chain = FallbackChain().primary("gpt-4o").on_timeout("anthropic/claude-3-haiku")
+    with AiClientBuilder(primary.provider()).fallback(chain).with_hedging(HedgePolicy(delay=0.05)).without_retry().build() as client:
+        resp = client.chat_completion(REQ)
+    assert resp.provider == "primary" and anthropic.request_count == 1
+
+
+def test_with_options_view_shares_the_parents_breaker_and_overrides_retries():
+    """with_options(max_retries=0) sends one attempt where the parent retries, and its failures open the parent's shared breaker."""
+    from ailib import CircuitBreakerPolicy, CircuitOpenError, ProviderError, RetryPolicy
+
+    with MockProvider() as mock:
+        builder = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(max_attempts=3, initial_delay=0.001, jitter=None))
+        with builder.with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=2)).build() as client:
+            view = client.with_options(max_retries=0)
+            mock.enqueue(Fault.http_status(503), Fault.http_status(503))
+            with pytest.raises(ProviderError) as info:
+                view.chat_completion(REQ)
+            assert len(info.value.attempts) == 1 and mock.request_count == 1
+            with pytest.raises(ProviderError):
+                view.chat_completion(REQ)
+            with pytest.raises(CircuitOpenError):  # the parent sees the circuit its view opened
+                client.chat_completion(REQ)
+            assert mock.request_count == 2
+
+
+def test_with_options_timeout_and_deadline_apply_to_the_view_only():
+    """A view's timeout (and deadline) bounds its calls; the parent's calls keep their own."""
+    from ailib import DeadlineExceededError, TimeoutError
+
+    with MockProvider(latency=0.4) as mock, AiClientBuilder(mock.provider()).without_retry().build() as client:
+        with pytest.raises(TimeoutError):
+            client.with_options(timeout=0.1).chat_completion(REQ)
+        with pytest.raises(DeadlineExceededError):
+            client.with_options(deadline=0.1).chat_completion(REQ)
+        assert client.chat_completion(REQ).text
+
+
+def test_with_options_hedging_none_sends_one_request():
+    """with_options(hedging=None) on a racing client sends only the primary; the parent still races."""
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_metrics(metrics)
+        with builder.with_hedging(HedgePolicy(delay=0, max_extra_load=1.0)).build() as client:
+            client.with_options(hedging=None).chat_completion(REQ)
+            assert a.request_count + b.request_count == 1 and metrics.counter("hedge.fired") == 0
+            client.chat_completion(REQ)
+            assert metrics.counter("hedge.fired") == 1
+
+
+def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent():
+    """Unknown or ill-typed overrides raise ConfigurationError; closing a view leaves the parent open, closing the parent closes the view."""
+    from ailib import ConfigurationError, NetworkError
+
+    with MockProvider() as mock:
+        client = AiClientBuilder(mock.provider()).build()
+        for bad in ({"tiemout": 1}, {"timeout": "5"}, {"max_retries": -1}, {"deadline": 0}, {"retry": 3}):
+            with pytest.raises(ConfigurationError):
+                client.with_options(**bad)
+        view = client.with_options(timeout=5)
+        view.close()
+        assert client.chat_completion(REQ).text and view.chat_completion(REQ).text
+        client.close()
+        with pytest.raises(NetworkError, match="closed"):
+            view.chat_completion(REQ)
