@@ -118,14 +118,19 @@ def throughput(fn: Call, threads: int, seconds: float) -> float:
 
 
 def interleaved_throughput(clients: dict[str, Call], baseline: str, *, threads: int, rounds: int, seconds: float) -> dict[str, dict]:
-    """Throughput per client in every round (order rotated), with a ratio to the baseline per round."""
+    """Throughput per client in every round (order rotated), with a ratio to the baseline per round.
+
+    Each client's window is ``seconds`` or long enough for about eight calls per thread
+    (from its warm-up rate; at most 3 s), so a slow client's last calls do not dominate."""
     names = list(clients)
-    for name in names:  # warm pools up to the thread count
-        throughput(clients[name], threads, min(0.2, seconds))
+    window = {}
+    for name in names:  # warm pools up to the thread count; a window holds at least ~8 calls per thread
+        rate = throughput(clients[name], threads, min(0.2, seconds))
+        window[name] = min(3.0, max(seconds, 8 * threads / max(rate, 1e-9)))
     per_round = []
     for r in range(rounds):
         order = names[r % len(names):] + names[: r % len(names)]
-        per_round.append({name: throughput(clients[name], threads, seconds) for name in order})
+        per_round.append({name: throughput(clients[name], threads, window[name]) for name in order})
     return {
         name: {
             "calls_per_s": statistics.median(m[name] for m in per_round),

@@ -2,12 +2,15 @@
 
 Each run is a fresh process that starts its own local endpoints (nginx when installed, else
 the Python fast server; SSE streams always from the Python server), builds every client and
-measures, interleaved in rounds with the order rotated each round:
+measures, finely interleaved (every client in every cycle, order rotated):
 
 - per call: raw ``requests.Session().post(json=...)`` (the baseline), tuned requests, the
   urllib3 pool (the floor), openai-python, and ailib: default client, full stack (3-endpoint
   round robin + limiter + breaker + retry + hedging armed but not firing), hedged (armed, no
-  hedge fired); a ratio to the baseline per round;
+  hedge fired); wall time and this process's CPU time per call, each with a ratio to the
+  baseline per interleaved cycle;
+- ailib's own call path alone (``path``): CPU per call through a transport that hands back the
+  answer at once, no network;
 - SSE streams of 201 events, chunked (one chunk per event) and Content-Length framed, against
   ``requests`` ``iter_lines()`` + ``json.loads``;
 - throughput from 16 and 64 threads sharing one client, against a shared requests Session;
@@ -189,6 +192,7 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
         result["import"] = _import_figures(plan["import"], with_openai)
     if hasattr(os, "getloadavg"):
         result["load"].append(os.getloadavg()[0])
+    result["at"] = time.time()
     return result
 
 
@@ -320,6 +324,7 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
     parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
+    parser.add_argument("--from-json", metavar="PATH", help="print (and --write) the tables of runs saved with --json; measure nothing")
     parser.add_argument("--one-run", metavar="PATH", help=argparse.SUPPRESS)  # a child: its figures as JSON to PATH
     args = parser.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
@@ -329,7 +334,10 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     if args.one_run:
         Path(args.one_run).write_text(json.dumps(one_run(sections, args.quick, not args.no_nginx)))
         return 0
-    runs = []
+    runs: list[dict] = []
+    if args.from_json:
+        runs = json.loads(Path(args.from_json).read_text())
+        return _report(runs, args, out)
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryDirectory(prefix="ailib-bench-") as tmp:
@@ -347,26 +355,30 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
             print(f"run {i + 1}/{args.runs}: {time.monotonic() - t:.0f} s", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(runs, indent=1))
+    return _report(runs, args, out)
+
+
+def _report(runs: list[dict], args: argparse.Namespace, out: TextIO) -> int:
     text = io.StringIO()
     render(runs, text)
     out.write(text.getvalue())
     if args.write:
         for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
-            write_block(path, text.getvalue(), args.runs)
+            write_block(path, text.getvalue(), len(runs), max((r.get("at", 0.0) for r in runs), default=0.0))
     return 0
 
 
 START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
 
 
-def write_block(path: Path, tables: str, runs: int) -> None:
+def write_block(path: Path, tables: str, runs: int, at: float = 0.0) -> None:
     """Replace what stands between the perf-table markers of ``path`` with ``tables``."""
     doc = path.read_text(encoding="utf-8")
     head, _, rest = doc.partition(START)
     _, _, tail = rest.partition(END)
     if not rest or END not in rest:
         raise SystemExit(f"{path}: no {START} ... {END} block")
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at or None))
     path.write_text(f"{head}{START}\nMeasured {stamp} by `python -m bench.run --runs {runs}`. {tables.strip()}\n{END}{tail}", encoding="utf-8")
 
 

@@ -5,7 +5,8 @@ Modules, one job each:
 - ``pipeline`` — the failover loop, retries per target, the final error (``Pipeline``);
 - ``attempt`` — one wire attempt: encode, send, decode, record (``Wire``);
 - ``guard`` — the limiter, breaker and router observer around an attempt (``Guard``);
-- ``hedge`` — races and hedges, given a ``run_target`` callable (``Hedger``), on ``timer``;
+- ``hedge`` — races and hedges, given a ``run_target`` callable (``Hedger``): its budget,
+  delay, executor and ``timer``; ``race`` — one hedged call's branches and winner;
 - ``stream`` — the caller's side of a stream (``ChatStream``);
 - ``usage`` — usage totals and prices; ``context`` — one call's state; ``rules`` — which
   errors move on and which error a failed call raises.

@@ -28,7 +28,7 @@ from .attempt import Wire
 from .context import CallState
 from .guard import Guard
 from .hedge import Hedger
-from .rules import closed_error, final_error, moves_on, short
+from .rules import closed_error, final_error, moves_on, short, timeout_step
 from .stream import ChatStream
 from .usage import PriceTable, UsageLedger
 
@@ -163,8 +163,13 @@ class Pipeline:
             while n < len(plan) and plan[n].condition is None:
                 n += 1
             rest = plan[n:]
+            race = plan[:n]
+            step = timeout_step(rest)
+            if step is not None:  # with a FallbackChain, a hedge goes where a timeout would
+                race = [*race, step]
+                rest = [t for t in rest if t is not step]
             try:
-                return self.hedger.run(call, plan[:n], stream)
+                return self.hedger.run(call, race, stream)
             except AiLibError as err:
                 last = err
                 if isinstance(err, DeadlineExceededError) or self.closed:

@@ -4,6 +4,7 @@ error a failed call raises."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import (
     AiLibError,
@@ -16,7 +17,7 @@ from ..errors import (
 )
 from ..types import Attempt
 
-__all__ = ["HedgeCancelledError", "CANCELLED", "closed_error", "moves_on", "final_error", "short"]
+__all__ = ["HedgeCancelledError", "CANCELLED", "closed_error", "moves_on", "final_error", "short", "timeout_step"]
 
 
 class HedgeCancelledError(AiLibError):
@@ -50,6 +51,18 @@ def final_error(last: AiLibError, errors: Sequence[AiLibError], attempts: Sequen
     return AllProvidersFailedError(
         f"all {len(errors)} targets failed ({names})", errors=list(errors), attempts=recorded, status_code=last.status_code
     )
+
+
+_TIMEOUT = TimeoutError("the hedge delay passed", phase="hedge")  # what a hedge stands in for
+
+
+def timeout_step(steps: Sequence[Any]) -> Any:
+    """The first FallbackChain step a timeout would select (``on_timeout``, a matching
+    ``on_condition``, ``always``), or None."""
+    for target in steps:
+        if target.condition is not None and target.condition(_TIMEOUT):
+            return target
+    return None
 
 
 def short(err: AiLibError) -> str:

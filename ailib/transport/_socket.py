@@ -66,12 +66,14 @@ class SocketTransport:
         self.timed = clock is SYSTEM_CLOCK or getattr(clock, "monotonic", None) is time.monotonic
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
+        self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
         self._warned: set = set()
         self.closed = False
         register_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
         """Drop every pool inherited from the parent, without shutting its sockets down."""
+        self._routes = {}
         for adapter in list(self.session.adapters.values()):
             drop_pools(adapter)
 
@@ -130,20 +132,16 @@ class SocketTransport:
             raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
         if self.closed:
             raise NetworkError("the client is closed", request_sent=False, should_retry=False)
-        prepared = requests.PreparedRequest()
-        prepared.method = req.method
-        prepared.url = req.url
-        prepared.headers = CaseInsensitiveDict(req.headers)
-        if req.body is not None:
-            prepared.headers["Content-Length"] = str(len(req.body))  # else the adapter sends it chunked
-        prepared.body = req.body
-        prepared.hooks = {"response": []}
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
         if self.timed:
             handle.deadlines = dl
             arm(handle, end)
         current.handle = handle
         try:
+            adapter = self.session.get_adapter(req.url)
+            if adapter is self._adapter and HTTPAdapter.send is _ADAPTER_SEND and not _intercepted():
+                return self._urlopen(req, timeout)  # the hot path: straight onto the pool
+            prepared = _prepare(req)
             if _intercepted():
                 response = self.session.send(
                     prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req), allow_redirects=False
@@ -151,16 +149,49 @@ class SocketTransport:
                 # a mocking library may set status and headers on the Response only
                 response.raw.status = response.status_code
                 response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
-            else:
-                response = self.session.get_adapter(req.url).send(
-                    prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req)
-                )
+            else:  # a user's adapter, or one patched by ``responses``
+                response = adapter.send(prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req))
         except Exception as exc:
             arm(handle, _INF)
             raise self.translate(exc, dl, handle, "first_byte") from exc
         finally:
             current.handle = None
         return response.raw
+
+    def _urlopen(self, req: HttpRequest, timeout: tuple[float, float]) -> urllib3.BaseHTTPResponse:
+        """Send on the urllib3 pool our adapter would pick, with the same settings (TLS
+        verification, proxy, no retries, no redirects), minus its per-call work (request
+        and response objects, URL parsing, cookie extraction, header dict copies)."""
+        url = req.url
+        key = (url, req.verify, req.proxy)
+        route = self._routes.get(key)
+        if route is None or route[0].pool is None:  # new, or the pool manager evicted it
+            route = self._route(req)
+        pool, path = route
+        return pool.urlopen(
+            req.method,
+            path,
+            body=req.body,
+            headers=req.headers if type(req.headers) is dict else dict(req.headers),
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=self._adapter.max_retries,
+            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            chunked=False,
+        )
+
+    def _route(self, req: HttpRequest) -> tuple[Any, str]:
+        """The pool and request target for ``req``, as ``HTTPAdapter.send`` computes them."""
+        prepared = _prepare(req)
+        proxies = self._proxies(req)
+        pool = self._adapter.get_connection_with_tls_context(prepared, req.verify, proxies, None)
+        path = self._adapter.request_url(prepared, proxies)
+        if len(self._routes) > 1024:
+            self._routes.clear()
+        self._routes[(req.url, req.verify, req.proxy)] = (pool, path)
+        return pool, path
 
     def _proxies(self, req: HttpRequest) -> dict[str, str]:
         key = (req.url[: req.url.find("/", req.url.find("//") + 2)], req.proxy)
@@ -210,6 +241,18 @@ class SocketTransport:
         if isinstance(exc, (u3.HTTPError, requests.RequestException)):
             return NetworkError(f"HTTP failure: {type(exc).__name__}: {_reason(exc)}")
         raise exc
+
+
+def _prepare(req: HttpRequest) -> requests.PreparedRequest:
+    prepared = requests.PreparedRequest()
+    prepared.method = req.method
+    prepared.url = req.url
+    prepared.headers = CaseInsensitiveDict(req.headers)
+    if req.body is not None:
+        prepared.headers["Content-Length"] = str(len(req.body))  # else the adapter sends it chunked
+    prepared.body = req.body
+    prepared.hooks = {"response": []}
+    return prepared
 
 
 def _header_overflow(exc: BaseException) -> bool:

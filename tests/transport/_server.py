@@ -115,6 +115,7 @@ class RawServer:
         self.answered_at: list[float] = []
         self.stalled_at: list[float] = []  # when a stall_body answer went silent
         self.questions: list[str] = []
+        self.request_lines: list[str] = []
         self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -193,6 +194,8 @@ class RawServer:
                 return None, b""
             buf += data
         head, _, rest = buf.partition(b"\r\n\r\n")
+        with self._lock:
+            self.request_lines.append(head.split(b"\r\n", 1)[0].decode("latin-1"))
         length = 0
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
