@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError
+from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..reliability.hedge import HedgePolicy
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
@@ -36,6 +36,16 @@ __all__ = ["Pipeline"]
 
 log = logging.getLogger("ailib")
 _INF = float("inf")
+_KEEP: Any = object()
+
+
+class _Life:
+    """Whether the client is closed: one flag shared by a pipeline and its views."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
 _NO_STATE = EndpointState()
 
 
@@ -69,7 +79,8 @@ class Pipeline:
         self.deadline = deadline
         self.states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
-        self.closed = False
+        self._life = _Life()  # shared with every view of this pipeline
+        self._limited = any(state.limiter is not None for state in self.states.values())
         self.wire = Wire(transport, clock, metrics)
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
@@ -86,13 +97,65 @@ class Pipeline:
             if hedge.percentile is not None:  # only delay="pNN" reads observed latencies
                 self.wire.on_latency = self.hedger.observe
 
+    def _around_limits(self, call: CallState, plan: list[Target]) -> list[Target]:
+        """Route around rate limits: when the first target's limiter cannot admit the call
+        now and another of the plan's routed targets can, that one goes first (its permit
+        taken here; ``routing_mvp.rerouted``). When none can, the one free soonest goes
+        first and the call waits for it in the guard."""
+        states = self.states
+        soonest, soonest_wait = 0, _INF
+        for i, target in enumerate(plan):
+            if target.condition is not None:
+                break  # FallbackChain steps are not routed targets
+            limiter = states.get(target.endpoint.name, _NO_STATE).limiter
+            if limiter is None:
+                wait = 0.0
+            elif limiter.policy.tokens_per_minute:
+                return plan  # a token budget needs the request's size: the guard decides
+            else:
+                try:
+                    wait = limiter.acquire(0, max_wait=0.0)
+                except LocalRateLimitError as err:
+                    wait = err.retry_after if err.retry_after is not None else _INF
+                    if wait < soonest_wait:
+                        soonest, soonest_wait = i, wait
+                    continue
+                call.preadmitted = target.endpoint
+            if i == 0:
+                return plan
+            self.metrics.incr_counter("routing_mvp.rerouted", tags={"provider": target.endpoint.provider, "from": plan[0].endpoint.provider})
+            return [target, *plan[:i], *plan[i + 1 :]]
+        if soonest == 0:
+            return plan
+        return [plan[soonest], *plan[:soonest], *plan[soonest + 1 :]]
+
+    @property
+    def closed(self) -> bool:
+        return self._life.closed
+
+    def view(self, *, retry: Optional[RetryPolicy] = None, deadline: Any = _KEEP, timeout: Optional[float] = None, hedging: bool = True) -> Pipeline:
+        """A light copy for ``AiClient.with_options``: the same router, transport, state,
+        hedger and usage ledger, with its own retry policy, deadline, attempt timeout, or
+        hedging turned off."""
+        view = Pipeline.__new__(Pipeline)
+        view.__dict__.update(self.__dict__)
+        if retry is not None:
+            view.retry = retry
+        if deadline is not _KEEP:
+            view.deadline = deadline
+        if timeout is not None:
+            view.wire = self.wire.with_timeout(timeout)
+        if not hedging:
+            view.hedger = None
+        return view
+
     def _hedge_budget(self, ep: Endpoint) -> Any:
         state = self.states.get(ep.name)
         return state.hedge_budget if state is not None else None
 
     def close(self) -> None:
         """Refuse new calls; cancel hedges in flight and stop the hedger's threads (≤ 1 s)."""
-        self.closed = True
+        self._life.closed = True
         if self.hedger is not None:
             self.hedger.close()
         self.router.close()
@@ -156,6 +219,8 @@ class Pipeline:
         metrics = self.metrics
         if counted:
             metrics.incr_counter("routing_mvp.request")
+            if self._limited:
+                plan = self._around_limits(call, plan)
         last: Optional[AiLibError] = None
         rest = plan
         if self.hedger is not None:
@@ -169,7 +234,7 @@ class Pipeline:
                 race = [*race, step]
                 rest = [t for t in rest if t is not step]
             try:
-                return self.hedger.run(call, race, stream)
+                return self.hedger.run(call, race, stream, self.run_target)
             except AiLibError as err:
                 last = err
                 if isinstance(err, DeadlineExceededError) or self.closed:

@@ -51,8 +51,11 @@ class Race:
     """One hedged call: its branches, the hedges still to start, and the events queue the
     caller reads once its own (primary) branch has finished."""
 
-    def __init__(self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float) -> None:
+    def __init__(
+        self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any = None
+    ) -> None:
         self.hedger = hedger
+        self.run_target = run_target or hedger.run_target
         self.call = call
         self.stream = stream
         self.budget = budget
@@ -62,7 +65,7 @@ class Race:
         self.cap = hedger.policy.max_hedges + 1
         self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
-        self.events: Optional[queue.SimpleQueue] = None  # made with the first executor branch
+        self.events: Optional[queue.SimpleQueue[tuple[str, Optional[_Branch], Any]]] = None  # made with the first executor branch
         self.branches: list[_Branch] = []
         self.running = 0
         self.decided = False
@@ -134,7 +137,7 @@ class Race:
         else:
             self.entry = hedger.timer.schedule(hedger.clock.monotonic() + self.delay, self._on_timer)
         try:
-            result = hedger.run_target(primary.call, primary.target, self.stream)
+            result = self.run_target(primary.call, primary.target, self.stream)
         except AiLibError as err:
             with self.lock:
                 lost = primary.cancelled
@@ -177,6 +180,7 @@ class Race:
                     raise DeadlineExceededError("the call's deadline ran out while racing", provider=provider) from None
                 continue
             if kind == "ok":
+                assert br is not None  # an answer always comes from a branch
                 self._won(br)
                 return payload
             if kind == "abort":
@@ -205,7 +209,7 @@ class Race:
     # -- the executor's side ------------------------------------------------------------------
     def _work(self, br: _Branch) -> None:
         try:
-            result = self.hedger.run_target(br.call, br.target, self.stream)
+            result = self.run_target(br.call, br.target, self.stream)
         except AiLibError as err:
             self._publish(br, "error", err)
             return

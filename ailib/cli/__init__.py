@@ -9,17 +9,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from . import batch, bench, chat, demo, mock_server
 from ._common import Parser, UsageError
+
+if TYPE_CHECKING:
+    from ..testing import Fault
 
 __all__ = ["main", "build_parser", "parse_faults"]
 
 _SUBCOMMANDS = (demo, chat, batch, mock_server, bench)
 
 
-def parse_faults(spec: str) -> list:
+def parse_faults(spec: str) -> list[Fault]:
     """``"429:retry-after=1,500,reset,stall:2,delay:0.5,cut:2,ok"`` → a list of ``Fault``."""
     from ..testing._script import parse_faults as parse
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 
 class UsageError(Exception):
@@ -23,7 +23,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def print_attempts(attempts: Sequence, out: TextIO = sys.stdout) -> None:
+def print_attempts(attempts: Sequence[Any], out: TextIO = sys.stdout) -> None:
     for i, a in enumerate(attempts, 1):
         err = f"  {type(a.error).__name__}: {a.error}" if a.error is not None else ""
         wait = f"  then waited {a.wait_after:.2f}s" if a.wait_after is not None else ""

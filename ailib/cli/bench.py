@@ -6,7 +6,7 @@ import argparse
 import sys
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="run the benchmarks in bench/ (from a clone) and print their tables")
     p.add_argument("only", nargs="*", help="benchmark names, e.g. overhead routing (default: all)")
     p.set_defaults(func=run)

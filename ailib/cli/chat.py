@@ -18,7 +18,7 @@ example:
   ailib chat "Hello" --provider anthropic --model claude-3-5-haiku-latest -v"""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ..providers._registry import Provider
 
     names = ", ".join(p.value for p in Provider)

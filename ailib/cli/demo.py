@@ -6,7 +6,7 @@ import argparse
 import sys
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="an offline tour on embedded mock providers", description="An offline tour of the reliability layer: every call goes over real HTTP to mock providers on 127.0.0.1 (no network, no keys).")
     p.set_defaults(func=run)
 

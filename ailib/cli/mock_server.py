@@ -11,8 +11,12 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ._common import UsageError
+
+if TYPE_CHECKING:
+    from ..testing import Fault, Reply
 
 FORMATS = ("openai", "anthropic", "gemini", "cohere")
 _PREFIX = {"openai": "OPENAI", "anthropic": "ANTHROPIC", "gemini": "GEMINI", "cohere": "COHERE"}
@@ -29,7 +33,7 @@ while it runs:
   curl -X POST $URL/_mock/reply -d '{"text": "hi"}'      the default answer from now on"""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "mock-server",
         help="run a MockProvider in the foreground",
@@ -48,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _faults(args: argparse.Namespace) -> list:
+def _faults(args: argparse.Namespace) -> list[Fault]:
     from ..testing._script import ScriptError, faults_from_json, parse_faults
 
     try:
@@ -65,7 +69,7 @@ def _faults(args: argparse.Namespace) -> list:
     return faults
 
 
-def _reply(args: argparse.Namespace):
+def _reply(args: argparse.Namespace) -> Reply:
     from ..testing import Reply
 
     calls = []

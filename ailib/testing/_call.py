@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -34,7 +34,7 @@ class Call:
         return self.fault.reply or self.owner.reply
 
     @property
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return self.rec.json if isinstance(self.rec.json, dict) else {}
 
     def events(self, reply: Reply | None = None) -> tuple[list[bytes], list[bytes], list[bytes]]:

@@ -112,7 +112,7 @@ class Exchange(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._mode = "length"
         self._buffer: Optional[list[bytes]] = None
-        self._meta: tuple = ()
+        self._meta: tuple[Any, ...] = ()
         self.common_headers: dict[str, str] = {}  # sent with every response (the request id)
         self.server.owner._track(self.connection, add=True)
 

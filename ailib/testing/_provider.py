@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Callable, Optional, Union
 
+from ..providers._registry import ProviderSpec
 from ._faults import Fault, Reply
 from ._http import FRAMINGS, Exchange, MockServer, RecordedRequest
 from ._mock_base import MockFormat
@@ -101,7 +102,7 @@ class MockProvider:
         self.routes: list[Route] = module_routes()
         self._chat_count = 0
         self._ids = itertools.count(1)
-        self._conns: set = set()
+        self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
         self._server: Optional[MockServer] = None
         self._thread: Optional[threading.Thread] = None
@@ -203,7 +204,7 @@ class MockProvider:
         self.routes.insert(0, Route(method.upper(), pattern, handler))
         return self
 
-    def provider(self, name: Optional[str] = None, *, api_key: Optional[str] = None):
+    def provider(self, name: Optional[str] = None, *, api_key: Optional[str] = None) -> ProviderSpec:
         """A custom provider pointing at this server, in this server's wire format."""
         from ..providers.custom import CustomProviderBuilder
 

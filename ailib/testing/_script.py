@@ -40,12 +40,12 @@ def parse_faults(spec: str) -> list[Fault]:
     for item in filter(None, (s.strip() for s in spec.split(","))):
         name, _, arg = item.partition(":")
         if name.isdigit():
-            kw = {}
+            retry_after = None
             if arg.startswith("retry-after="):
-                kw["retry_after"] = arg.split("=", 1)[1]
+                retry_after = arg.split("=", 1)[1]
             elif arg:
                 raise ScriptError(f"unknown option in fault {item!r} (expected retry-after=SECONDS)")
-            faults.append(Fault.http_status(int(name), **kw))
+            faults.append(Fault.http_status(int(name), retry_after=retry_after))
         elif name == "ok":
             faults.append(Fault.ok())
         elif name == "reset":
@@ -108,7 +108,8 @@ def _fault_from_object(obj: dict[str, Any]) -> Fault:
         if isinstance(kw.get(key), str):
             kw[key] = kw[key].encode()
     try:
-        return getattr(Fault, name)(**kw)
+        made: Fault = getattr(Fault, name)(**kw)
+        return made
     except TypeError as exc:
         raise ScriptError(f"bad arguments for {name}: {exc}") from None
 

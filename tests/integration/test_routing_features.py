@@ -77,3 +77,113 @@ def test_when_the_raced_step_fails_the_primary_still_answers(openai_and_anthropi
     with AiClientBuilder(primary.provider()).fallback(chain).with_hedging(HedgePolicy(delay=0.05)).without_retry().build() as client:
         resp = client.chat_completion(REQ)
     assert resp.provider == "primary" and anthropic.request_count == 1
+
+
+def test_with_options_view_shares_the_parents_breaker_and_overrides_retries():
+    """with_options(max_retries=0) sends one attempt where the parent retries, and its failures open the parent's shared breaker."""
+    from ailib import CircuitBreakerPolicy, CircuitOpenError, ProviderError, RetryPolicy
+
+    with MockProvider() as mock:
+        builder = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(max_attempts=3, initial_delay=0.001, jitter=None))
+        with builder.with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=2)).build() as client:
+            view = client.with_options(max_retries=0)
+            mock.enqueue(Fault.http_status(503), Fault.http_status(503))
+            with pytest.raises(ProviderError) as info:
+                view.chat_completion(REQ)
+            assert len(info.value.attempts) == 1 and mock.request_count == 1
+            with pytest.raises(ProviderError):
+                view.chat_completion(REQ)
+            with pytest.raises(CircuitOpenError):  # the parent sees the circuit its view opened
+                client.chat_completion(REQ)
+            assert mock.request_count == 2
+
+
+def test_with_options_timeout_and_deadline_apply_to_the_view_only():
+    """A view's timeout (and deadline) bounds its calls; the parent's calls keep their own."""
+    from ailib import DeadlineExceededError, TimeoutError
+
+    with MockProvider(latency=0.4) as mock, AiClientBuilder(mock.provider()).without_retry().build() as client:
+        with pytest.raises(TimeoutError):
+            client.with_options(timeout=0.1).chat_completion(REQ)
+        with pytest.raises(DeadlineExceededError):
+            client.with_options(deadline=0.1).chat_completion(REQ)
+        assert client.chat_completion(REQ).text
+
+
+def test_with_options_hedging_none_sends_one_request():
+    """with_options(hedging=None) on a racing client sends only the primary; the parent still races."""
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_metrics(metrics)
+        with builder.with_hedging(HedgePolicy(delay=0, max_extra_load=1.0)).build() as client:
+            client.with_options(hedging=None).chat_completion(REQ)
+            assert a.request_count + b.request_count == 1 and metrics.counter("hedge.fired") == 0
+            client.chat_completion(REQ)
+            assert metrics.counter("hedge.fired") == 1
+
+
+def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent():
+    """Unknown or ill-typed overrides raise ConfigurationError; closing a view leaves the parent open, closing the parent closes the view."""
+    from ailib import ConfigurationError, NetworkError
+
+    with MockProvider() as mock:
+        client = AiClientBuilder(mock.provider()).build()
+        for bad in ({"tiemout": 1}, {"timeout": "5"}, {"max_retries": -1}, {"deadline": 0}, {"retry": 3}):
+            with pytest.raises(ConfigurationError):
+                client.with_options(**bad)
+        view = client.with_options(timeout=5)
+        view.close()
+        assert client.chat_completion(REQ).text and view.chat_completion(REQ).text
+        client.close()
+        with pytest.raises(NetworkError, match="closed"):
+            view.chat_completion(REQ)
+
+
+def test_calls_route_around_an_endpoint_whose_limiter_cannot_admit_them():
+    """With A limited to 2 req/s and B free, 20 calls from 8 threads over a round robin finish in under 1.5 s, counted as rerouted."""
+    import threading
+
+    from ailib import RateLimitPolicy
+
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_round_robin_chain([b.provider()]).with_metrics(metrics)
+        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_second=2, adaptive=False), provider=a.provider())
+        with builder.build() as client:
+            todo = list(range(20))
+            lock = threading.Lock()
+            errors: list = []
+
+            def work():
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        todo.pop()
+                    try:
+                        client.chat_completion(REQ)
+                    except Exception as exc:
+                        errors.append(exc)
+
+            start = time.monotonic()
+            threads = [threading.Thread(target=work) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            elapsed = time.monotonic() - start
+    assert errors == [] and a.request_count + b.request_count == 20
+    assert elapsed < 1.5  # without rerouting, A's ten calls alone take 4.5 s
+    assert a.request_count <= 5 and metrics.counter("routing_mvp.rerouted") >= 5
+
+
+def test_when_no_endpoint_can_admit_the_call_waits_for_the_soonest():
+    """Both endpoints limited: a call goes to the one whose next permit comes first and waits for it."""
+    from ailib import RateLimitPolicy
+
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()])
+        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_second=1, burst=1, adaptive=False))
+        with builder.build() as client:
+            served = [client.chat_completion(REQ).provider for _ in range(3)]
+    assert served[:2] == ["a", "b"] and served[2] in ("a", "b")  # the third waited (< 1 s) for a permit
