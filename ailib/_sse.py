@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import attrs
+
+if TYPE_CHECKING:
+    import codecs
 
 __all__ = ["SseEvent", "SseParser"]
 
@@ -117,7 +120,7 @@ class SseParser:
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _utf8_decoder():
+def _utf8_decoder() -> codecs.IncrementalDecoder:
     import codecs
 
     return codecs.getincrementaldecoder("utf-8")(errors="replace")

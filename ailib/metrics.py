@@ -84,7 +84,7 @@ class InMemoryMetrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
-        self._observations: dict[str, list] = {}
+        self._observations: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         register_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
@@ -115,7 +115,7 @@ class InMemoryMetrics:
             want = set(tags.items())
             return sum(v for k, v in series.items() if want <= set(k))
 
-    def observations(self, name: str) -> list:
+    def observations(self, name: str) -> list[float]:
         with self._lock:
             return [s for s, _ in self._observations.get(name, [])]
 
@@ -210,7 +210,7 @@ _NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
 DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Metric objects per registry, shared by every PrometheusMetrics on that registry (a
 # registry refuses a second metric of the same name).
-_REGISTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_REGISTERED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _REGISTERED_LOCK = threading.Lock()
 
 
@@ -278,6 +278,7 @@ class PrometheusMetrics:
                 entry = self._shared.get(full)
                 if entry is None:
                     names = self._labels if self._labels is not None else tuple(sorted(clean))
+                    metric: Any
                     if kind == "counter":
                         metric = self._prom.Counter(full, f"ailib counter {name}", names, registry=self.registry)
                     else:

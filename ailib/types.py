@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import enum
 import json
+import math
 import mimetypes
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -356,7 +357,7 @@ def _check_optional_number(name: str, lo: float, hi: Optional[float] = None) -> 
     def check(_inst: Any, _attr: Any, value: Any) -> None:
         if value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:  # NaN
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
             raise InvalidRequestError(f"{name} must be a number, got {value!r}")
         if value < lo or (hi is not None and value > hi):
             bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"

@@ -62,7 +62,7 @@ class Race:
         self.cap = hedger.policy.max_hedges + 1
         self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
-        self.events: Optional[queue.SimpleQueue] = None  # made with the first executor branch
+        self.events: Optional[queue.SimpleQueue[tuple[str, Optional[_Branch], Any]]] = None  # made with the first executor branch
         self.branches: list[_Branch] = []
         self.running = 0
         self.decided = False
@@ -177,6 +177,7 @@ class Race:
                     raise DeadlineExceededError("the call's deadline ran out while racing", provider=provider) from None
                 continue
             if kind == "ok":
+                assert br is not None  # an answer always comes from a branch
                 self._won(br)
                 return payload
             if kind == "abort":

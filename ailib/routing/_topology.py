@@ -20,16 +20,16 @@ EndpointFactory = Callable[..., Endpoint]  # (provider, *, options=None, name=No
 
 @attrs.frozen
 class Topology:
-    endpoints: tuple  # routed endpoints, in declared order
-    steps: tuple  # FallbackChain steps after the first, as conditional targets
+    endpoints: tuple[Endpoint, ...]  # routed endpoints, in declared order
+    steps: tuple[Target, ...]  # FallbackChain steps after the first, as conditional targets
     default: Optional[Endpoint]  # last resort when no routed endpoint is healthy
     strategy: Optional[LoadBalancingStrategy]
-    unhealthy: frozenset  # endpoint names marked healthy=False
+    unhealthy: frozenset[str]  # endpoint names marked healthy=False
     primary_model: Optional[str]
 
     @property
-    def all_endpoints(self) -> tuple:
-        seen: dict = {}
+    def all_endpoints(self) -> tuple[Endpoint, ...]:
+        seen: dict[str, Endpoint] = {}
         for ep in (*self.endpoints, *(t.endpoint for t in self.steps), *((self.default,) if self.default else ())):
             seen.setdefault(ep.name, ep)
         return tuple(seen.values())
@@ -42,14 +42,14 @@ class Topology:
 def _model_endpoint(me: ModelEndpoint, make: EndpointFactory) -> Endpoint:
     if me.provider is not None:
         return make(me.provider, options=me.options, name=me.name, model=me.model, weight=me.weight)
-    parts = urlsplit(me.url)
+    url = me.url or ""  # a ModelEndpoint has a url when it has no provider
     spec = ProviderSpec(
-        name=me.name or parts.netloc, env_prefix=None, base_url=me.url.rstrip("/"), default_model=me.model or "", key_required=False
+        name=me.name or urlsplit(url).netloc, env_prefix=None, base_url=url.rstrip("/"), default_model=me.model or "", key_required=False
     )
     return make(spec, options=me.options, name=me.name, model=me.model, weight=me.weight)
 
 
-def _step_endpoint(model: str, routed: tuple, primary: Endpoint, make: EndpointFactory) -> Endpoint:
+def _step_endpoint(model: str, routed: tuple[Endpoint, ...], primary: Endpoint, make: EndpointFactory) -> Endpoint:
     """The endpoint serving a fallback step's model: its provider's (added if the client
     has none yet), else the builder's own provider."""
     provider = provider_for_model(model)
@@ -65,13 +65,13 @@ def build_topology(
     *,
     provider: Any,
     routing: Optional[str],
-    chain: list,
+    chain: list[Any],
     model_array: Optional[ModelArray],
     fallback: Optional[FallbackChain],
     make: EndpointFactory,
 ) -> Topology:
     strategy: Optional[LoadBalancingStrategy] = None
-    unhealthy: set = set()
+    unhealthy: set[str] = set()
     default: Optional[Endpoint] = None
     if model_array is not None:
         if not model_array.endpoints:
@@ -86,7 +86,7 @@ def build_topology(
         routed = _unique(tuple(make(p) for p in [provider, *chain]))
         if routing == "round_robin":
             strategy = LoadBalancingStrategy.ROUND_ROBIN
-    steps: list = []
+    steps: list[Target] = []
     primary_model = None
     if fallback is not None:
         fallback.validate()
@@ -99,10 +99,10 @@ def build_topology(
     return Topology(routed, tuple(steps), default, strategy, frozenset(unhealthy), primary_model)
 
 
-def _unique(endpoints: tuple) -> tuple:
+def _unique(endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
     """Endpoints keep their own state by name; a repeated name gets a #2, #3 suffix."""
-    seen: dict = {}
-    out = []
+    seen: dict[str, int] = {}
+    out: list[Endpoint] = []
     for ep in endpoints:
         n = seen.get(ep.name, 0) + 1
         seen[ep.name] = n

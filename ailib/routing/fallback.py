@@ -58,7 +58,7 @@ class FallbackChain:
     """
 
     def __init__(self) -> None:
-        self.steps: list = []
+        self.steps: list[FallbackStep] = []
         self._pending: Optional[Condition] = None
 
     def _add(self, model: str, condition: Optional[Condition], label: str) -> FallbackChain:

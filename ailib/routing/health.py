@@ -57,7 +57,7 @@ class HealthMonitor:
         metrics: Any,
         check: Optional[HealthCheck],
         endpoints: Any,
-        initially_unhealthy: set,
+        initially_unhealthy: set[str],
         *,
         spawn: Optional[Callable[[Callable[[], None]], Any]] = None,
     ) -> None:

@@ -56,7 +56,7 @@ class ModelArray:
             raise ConfigurationError(f"strategy must be a LoadBalancingStrategy, got {strategy!r}")
         self.name = name
         self.strategy = strategy
-        self.endpoints: list = []
+        self.endpoints: list[ModelEndpoint] = []
 
     def add_endpoint(self, endpoint: ModelEndpoint) -> ModelArray:
         if not isinstance(endpoint, ModelEndpoint):

@@ -66,7 +66,7 @@ class ChainRouter(Router):
         self.strategy = strategy
         self.metrics = metrics
         self._breakers = {ep.name: breakers(ep) for ep in self._endpoints}
-        self._targets: dict = {}
+        self._targets: dict[tuple[str, str], Target] = {}
         self._health = health
         self._steps = tuple(steps)
         self._default = default
@@ -92,7 +92,7 @@ class ChainRouter(Router):
             st.lock = threading.Lock()
 
     # -- the plan ---------------------------------------------------------------------------
-    def plan(self, request: ChatCompletionRequest) -> list:
+    def plan(self, request: ChatCompletionRequest) -> list[Target]:
         eps = [ep for ep in self._endpoints if self._usable(ep)]
         if not eps:
             self.metrics.incr_counter("routing_mvp.no_endpoint")
@@ -125,7 +125,7 @@ class ChainRouter(Router):
             return False
         return self._health is None or self._health.is_healthy(ep)
 
-    def _order(self, eps: list, request: ChatCompletionRequest) -> list:
+    def _order(self, eps: list[Endpoint], request: ChatCompletionRequest) -> list[Endpoint]:
         if self._custom is not None:
             try:
                 ordered = list(self._custom.select(eps, request))
@@ -165,11 +165,11 @@ class ChainRouter(Router):
             return eps if self._prices is None else _by_cost(eps, request, self._prices)
         return eps
 
-    def _rotate(self, eps: list) -> list:
+    def _rotate(self, eps: list[Endpoint]) -> list[Endpoint]:
         i = next(self._counter) % len(eps)
         return eps[i:] + eps[:i]
 
-    def _weighted(self, eps: list) -> list:
+    def _weighted(self, eps: list[Endpoint]) -> list[Endpoint]:
         """Smooth weighted round robin (nginx): exact shares, no bursts to one endpoint."""
         with self._weights_lock:
             total = 0.0
@@ -204,11 +204,17 @@ class ChainRouter(Router):
             st.error_rate += _EWMA_ALPHA * ((0.0 if ok else 1.0) - st.error_rate)
 
 
-def _by_cost(eps: list, request: ChatCompletionRequest, prices: Callable[[Endpoint, ChatCompletionRequest], Optional[float]]) -> list:
+def _by_cost(
+    eps: list[Endpoint], request: ChatCompletionRequest, prices: Callable[[Endpoint, ChatCompletionRequest], Optional[float]]
+) -> list[Endpoint]:
     """Cheapest estimated cost first; endpoints without a known price last, in order."""
-    known, unknown = [], []
+    known: list[tuple[float, Endpoint]] = []
+    unknown: list[tuple[Optional[float], Endpoint]] = []
     for ep in eps:
         p = prices(ep, request)
-        (unknown if p is None else known).append((p, ep))
+        if p is None:
+            unknown.append((p, ep))
+        else:
+            known.append((p, ep))
     known.sort(key=lambda pe: pe[0])
     return [ep for _, ep in known] + [ep for _, ep in unknown]

@@ -7,7 +7,7 @@ share them, so their calls draw on one budget, one breaker and one quota per end
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar, cast
 
 import attrs
 
@@ -29,6 +29,8 @@ class EndpointState:
     hedge_budget: Optional[RatioBudget] = None
 
 
+_T = TypeVar("_T")
+
 class MemoryStateStore:
     """Thread-safe get-or-create of per-endpoint state objects, in this process."""
 
@@ -36,12 +38,12 @@ class MemoryStateStore:
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str], Any] = {}
 
-    def _get(self, key: tuple[str, str], make: Callable[[], Any]) -> Any:
+    def _get(self, key: tuple[str, str], make: Callable[[], _T]) -> _T:
         with self._lock:
             obj = self._objects.get(key)
             if obj is None:
                 obj = self._objects[key] = make()
-            return obj
+            return cast(_T, obj)
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
         return self._get(("retry_budget", name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
