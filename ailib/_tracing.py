@@ -107,8 +107,8 @@ def _load_api(tracer_provider: Any) -> Optional[_Api]:
         return None
 
 
-def _request_attributes(request: Any, system: str, model: str) -> dict:
-    attrs: dict = {
+def _request_attributes(request: Any, system: str, model: str) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": gen_ai_system(system),
         "gen_ai.request.model": model,
@@ -154,7 +154,7 @@ class _OtelCall(CallTrace):
         with self._lock:
             self.attempts += 1
             number = self.attempts
-        attrs = {
+        attrs: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.system": gen_ai_system(provider),
             "gen_ai.request.model": model,
@@ -183,7 +183,7 @@ class _OtelCall(CallTrace):
         if not self._end():
             return
         span = self.span
-        attrs: dict = {"gen_ai.system": gen_ai_system(response.provider), "gen_ai.response.model": response.model}
+        attrs: dict[str, Any] = {"gen_ai.system": gen_ai_system(response.provider), "gen_ai.response.model": response.model}
         if response.id:
             attrs["gen_ai.response.id"] = response.id
         reasons = [c.finish_reason for c in response.choices if c.finish_reason]
@@ -199,7 +199,7 @@ class _OtelCall(CallTrace):
         if not self._end():
             return
         span = self.span
-        attrs: dict = {"gen_ai.system": gen_ai_system(stream.provider), "gen_ai.response.model": stream.model, "ailib.stream.finished": bool(stream.finished)}
+        attrs: dict[str, Any] = {"gen_ai.system": gen_ai_system(stream.provider), "gen_ai.response.model": stream.model, "ailib.stream.finished": bool(stream.finished)}
         if stream.finish_reason:
             attrs["gen_ai.response.finish_reasons"] = [stream.finish_reason]
         _usage_attributes(attrs, stream.usage)
@@ -244,11 +244,11 @@ def _set_error(api: _Api, span: Any, error: BaseException, error_type: Optional[
     span.set_status(api.Status(api.ERROR, name))
 
 
-def _usage_attributes(attrs: dict, usage: Any) -> None:
+def _usage_attributes(attrs: dict[str, Any], usage: Any) -> None:
     if usage is not None:
         attrs["gen_ai.usage.input_tokens"] = usage.prompt_tokens
         attrs["gen_ai.usage.output_tokens"] = usage.completion_tokens
 
 
-def _output(text: str, finish_reason: Optional[str]) -> list:
+def _output(text: str, finish_reason: Optional[str]) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": text, "finish_reason": finish_reason}]

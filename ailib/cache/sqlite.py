@@ -22,7 +22,7 @@ __all__ = ["SQLiteCache"]
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS ailib_cache (key TEXT PRIMARY KEY, value BLOB NOT NULL, created_at REAL NOT NULL, expires_at REAL)"
 _PRUNE_EVERY = 256
-_ABANDONED: list = []  # connections inherited through fork: never used, never closed in the child
+_ABANDONED: list[sqlite3.Connection] = []  # connections inherited through fork: never used, never closed in the child
 
 
 class SQLiteCache:
