@@ -18,6 +18,7 @@ from .errors import ConfigurationError, InvalidRequestError
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreaker
+from .reliability.retry import RetryPolicy
 from .routing.endpoint import Endpoint
 from .routing.model_array import ModelArray
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
@@ -46,6 +47,7 @@ class AiClient:
         self._config = config
         self._lock = threading.Lock()
         self._closed = False
+        self._view_of: Optional[AiClient] = None  # set on with_options views
         self._topology = parts.topology
         self._endpoints = list(parts.topology.endpoints)
         self.metrics = parts.metrics
@@ -75,6 +77,17 @@ class AiClient:
         return self._pipeline.ledger.snapshot()
 
     # -- routing views ----------------------------------------------------------------------
+    def with_options(self, **overrides: Any) -> AiClient:
+        """A light view of this client for some calls: ``timeout`` (seconds per attempt),
+        ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline`` (seconds, or None for
+        none) and ``hedging=None`` (off). It shares this client's connection pool, breakers,
+        limiters, budgets and usage totals; closing it is a no-op (close the parent)."""
+        view = AiClient.__new__(AiClient)
+        view.__dict__.update(self.__dict__)
+        view._view_of = self
+        view._pipeline = self._pipeline.view(**_view_overrides(self._pipeline, overrides))
+        return view
+
     def fallback_chain(self) -> list[AiClient]:
         """Single-target clients, in the order this client tries its targets, sharing this
         client's options, policies and state (so a hand-written loop sees the same breakers)."""
@@ -195,7 +208,9 @@ class AiClient:
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the connection pool and any threads of this client."""
+        """Release the connection pool and any threads of this client (a view's: nothing)."""
+        if self._view_of is not None:
+            return
         with self._lock:
             if self._closed:
                 return
@@ -221,6 +236,57 @@ def _cache_use(cache: Any) -> Optional[bool]:
     if cache is not None and not isinstance(cache, bool):
         raise InvalidRequestError(f"cache must be True, False or None, got {cache!r}")
     return cache
+
+
+_VIEW_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging"})
+
+
+def _seconds(name: str, value: Any, *, none_ok: bool) -> Optional[float]:
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"with_options({name}=...) needs a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def _view_overrides(pipeline: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """``with_options`` keywords, validated, as ``Pipeline.view`` arguments."""
+    unknown = set(overrides) - _VIEW_KEYS
+    if unknown:
+        raise ConfigurationError(f"with_options takes {', '.join(sorted(_VIEW_KEYS))}; not {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    if "timeout" in overrides:
+        out["timeout"] = _seconds("timeout", overrides["timeout"], none_ok=False)
+    if "deadline" in overrides:
+        out["deadline"] = _seconds("deadline", overrides["deadline"], none_ok=True)
+    if "retry" in overrides:
+        if not isinstance(overrides["retry"], RetryPolicy):
+            raise ConfigurationError("with_options(retry=...) takes a RetryPolicy")
+        out["retry"] = overrides["retry"]
+    if "max_retries" in overrides:
+        n = overrides["max_retries"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigurationError(f"with_options(max_retries=...) needs an int >= 0, got {n!r}")
+        out["retry"] = _retry_with(out.get("retry", pipeline.retry), n + 1)
+    if "hedging" in overrides:
+        if overrides["hedging"] not in (None, False):
+            raise ConfigurationError("with_options(hedging=None) turns hedging off; a HedgePolicy is set on the builder")
+        out["hedging"] = False
+    return out
+
+
+_RETRY_VIEWS: dict[tuple[RetryPolicy, int], RetryPolicy] = {}
+
+
+def _retry_with(policy: RetryPolicy, attempts: int) -> RetryPolicy:
+    """``policy`` with ``max_attempts=attempts`` (cached: views are made per call)."""
+    key = (policy, attempts)
+    evolved = _RETRY_VIEWS.get(key)
+    if evolved is None:
+        if len(_RETRY_VIEWS) > 256:
+            _RETRY_VIEWS.clear()
+        evolved = _RETRY_VIEWS[key] = attrs.evolve(policy, max_attempts=attempts)
+    return evolved
 
 
 def _as_request(request: Any) -> ChatCompletionRequest:

@@ -32,10 +32,23 @@ class Wire:
         self.clock = clock
         self.metrics = metrics
         self.on_latency = on_latency  # (endpoint name, seconds) of each successful attempt
+        self.timeout: Optional[float] = None  # a per-call view's total seconds per attempt
+
+    def with_timeout(self, seconds: float) -> Wire:
+        """A copy whose attempts each get ``seconds`` in total (``AiClient.with_options``)."""
+        wire = Wire.__new__(Wire)
+        wire.__dict__.update(self.__dict__)
+        wire.timeout = seconds
+        return wire
 
     # -- requests --------------------------------------------------------------------------
     def _deadlines(self, ep: Endpoint, start: float, call: CallState) -> Deadlines:
-        return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, call.deadline)
+        total = self.timeout
+        if total is None:
+            return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, call.deadline)
+        opts = ep.options
+        first_byte = total if opts.first_byte_timeout is None else min(opts.first_byte_timeout, total)
+        return Deadlines(min(ep.connect_timeout, total), first_byte, min(ep.idle_timeout, total), start + total, call.deadline)
 
     def _chat_request(self, call: CallState, target: Target, stream: bool) -> HttpRequest:
         ep = target.endpoint

@@ -85,8 +85,9 @@ class Hedger:
             self._executor.submit(fn, *args)
 
     # -- one call ---------------------------------------------------------------------------
-    def run(self, call: CallState, targets: list[Target], stream: bool) -> Any:
-        """Race ``targets`` for ``call``; return the winner's result or raise the error."""
+    def run(self, call: CallState, targets: list[Target], stream: bool, run_target: Optional[RunTarget] = None) -> Any:
+        """Race ``targets`` for ``call``; return the winner's result or raise the error.
+        ``run_target`` overrides the hedger's own (a per-call view's retries and timeouts)."""
         policy = self.policy
         if len(targets) == 1:  # a single target hedges to itself
             targets = targets * (policy.max_hedges + 1)
@@ -95,7 +96,7 @@ class Hedger:
         if budget is not None:
             budget.record_call()
         delay = self.fixed_delay if self.fixed_delay is not None else self.window(primary.name).hedge_delay(policy)
-        race = Race(self, call, targets, stream, budget, delay)
+        race = Race(self, call, targets, stream, budget, delay, run_target)
         active = self._active
         active.add(race)  # then check: close() sets closed, then aborts what it finds here
         if self.closed:

@@ -36,6 +36,16 @@ __all__ = ["Pipeline"]
 
 log = logging.getLogger("ailib")
 _INF = float("inf")
+_KEEP: Any = object()
+
+
+class _Life:
+    """Whether the client is closed: one flag shared by a pipeline and its views."""
+
+    __slots__ = ("closed",)
+
+    def __init__(self) -> None:
+        self.closed = False
 _NO_STATE = EndpointState()
 
 
@@ -69,7 +79,7 @@ class Pipeline:
         self.deadline = deadline
         self.states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
-        self.closed = False
+        self._life = _Life()  # shared with every view of this pipeline
         self.wire = Wire(transport, clock, metrics)
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
@@ -86,13 +96,33 @@ class Pipeline:
             if hedge.percentile is not None:  # only delay="pNN" reads observed latencies
                 self.wire.on_latency = self.hedger.observe
 
+    @property
+    def closed(self) -> bool:
+        return self._life.closed
+
+    def view(self, *, retry: Optional[RetryPolicy] = None, deadline: Any = _KEEP, timeout: Optional[float] = None, hedging: bool = True) -> Pipeline:
+        """A light copy for ``AiClient.with_options``: the same router, transport, state,
+        hedger and usage ledger, with its own retry policy, deadline, attempt timeout, or
+        hedging turned off."""
+        view = Pipeline.__new__(Pipeline)
+        view.__dict__.update(self.__dict__)
+        if retry is not None:
+            view.retry = retry
+        if deadline is not _KEEP:
+            view.deadline = deadline
+        if timeout is not None:
+            view.wire = self.wire.with_timeout(timeout)
+        if not hedging:
+            view.hedger = None
+        return view
+
     def _hedge_budget(self, ep: Endpoint) -> Any:
         state = self.states.get(ep.name)
         return state.hedge_budget if state is not None else None
 
     def close(self) -> None:
         """Refuse new calls; cancel hedges in flight and stop the hedger's threads (≤ 1 s)."""
-        self.closed = True
+        self._life.closed = True
         if self.hedger is not None:
             self.hedger.close()
         self.router.close()
@@ -169,7 +199,7 @@ class Pipeline:
                 race = [*race, step]
                 rest = [t for t in rest if t is not step]
             try:
-                return self.hedger.run(call, race, stream)
+                return self.hedger.run(call, race, stream, self.run_target)
             except AiLibError as err:
                 last = err
                 if isinstance(err, DeadlineExceededError) or self.closed:

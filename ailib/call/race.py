@@ -51,8 +51,11 @@ class Race:
     """One hedged call: its branches, the hedges still to start, and the events queue the
     caller reads once its own (primary) branch has finished."""
 
-    def __init__(self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float) -> None:
+    def __init__(
+        self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any = None
+    ) -> None:
         self.hedger = hedger
+        self.run_target = run_target or hedger.run_target
         self.call = call
         self.stream = stream
         self.budget = budget
@@ -134,7 +137,7 @@ class Race:
         else:
             self.entry = hedger.timer.schedule(hedger.clock.monotonic() + self.delay, self._on_timer)
         try:
-            result = hedger.run_target(primary.call, primary.target, self.stream)
+            result = self.run_target(primary.call, primary.target, self.stream)
         except AiLibError as err:
             with self.lock:
                 lost = primary.cancelled
@@ -206,7 +209,7 @@ class Race:
     # -- the executor's side ------------------------------------------------------------------
     def _work(self, br: _Branch) -> None:
         try:
-            result = self.hedger.run_target(br.call, br.target, self.stream)
+            result = self.run_target(br.call, br.target, self.stream)
         except AiLibError as err:
             self._publish(br, "error", err)
             return

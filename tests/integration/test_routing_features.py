@@ -77,3 +77,63 @@ def test_when_the_raced_step_fails_the_primary_still_answers(openai_and_anthropi
     with AiClientBuilder(primary.provider()).fallback(chain).with_hedging(HedgePolicy(delay=0.05)).without_retry().build() as client:
         resp = client.chat_completion(REQ)
     assert resp.provider == "primary" and anthropic.request_count == 1
+
+
+def test_with_options_view_shares_the_parents_breaker_and_overrides_retries():
+    """with_options(max_retries=0) sends one attempt where the parent retries, and its failures open the parent's shared breaker."""
+    from ailib import CircuitBreakerPolicy, CircuitOpenError, ProviderError, RetryPolicy
+
+    with MockProvider() as mock:
+        builder = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(max_attempts=3, initial_delay=0.001, jitter=None))
+        with builder.with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=2)).build() as client:
+            view = client.with_options(max_retries=0)
+            mock.enqueue(Fault.http_status(503), Fault.http_status(503))
+            with pytest.raises(ProviderError) as info:
+                view.chat_completion(REQ)
+            assert len(info.value.attempts) == 1 and mock.request_count == 1
+            with pytest.raises(ProviderError):
+                view.chat_completion(REQ)
+            with pytest.raises(CircuitOpenError):  # the parent sees the circuit its view opened
+                client.chat_completion(REQ)
+            assert mock.request_count == 2
+
+
+def test_with_options_timeout_and_deadline_apply_to_the_view_only():
+    """A view's timeout (and deadline) bounds its calls; the parent's calls keep their own."""
+    from ailib import DeadlineExceededError, TimeoutError
+
+    with MockProvider(latency=0.4) as mock, AiClientBuilder(mock.provider()).without_retry().build() as client:
+        with pytest.raises(TimeoutError):
+            client.with_options(timeout=0.1).chat_completion(REQ)
+        with pytest.raises(DeadlineExceededError):
+            client.with_options(deadline=0.1).chat_completion(REQ)
+        assert client.chat_completion(REQ).text
+
+
+def test_with_options_hedging_none_sends_one_request():
+    """with_options(hedging=None) on a racing client sends only the primary; the parent still races."""
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_metrics(metrics)
+        with builder.with_hedging(HedgePolicy(delay=0, max_extra_load=1.0)).build() as client:
+            client.with_options(hedging=None).chat_completion(REQ)
+            assert a.request_count + b.request_count == 1 and metrics.counter("hedge.fired") == 0
+            client.chat_completion(REQ)
+            assert metrics.counter("hedge.fired") == 1
+
+
+def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent():
+    """Unknown or ill-typed overrides raise ConfigurationError; closing a view leaves the parent open, closing the parent closes the view."""
+    from ailib import ConfigurationError, NetworkError
+
+    with MockProvider() as mock:
+        client = AiClientBuilder(mock.provider()).build()
+        for bad in ({"tiemout": 1}, {"timeout": "5"}, {"max_retries": -1}, {"deadline": 0}, {"retry": 3}):
+            with pytest.raises(ConfigurationError):
+                client.with_options(**bad)
+        view = client.with_options(timeout=5)
+        view.close()
+        assert client.chat_completion(REQ).text and view.chat_completion(REQ).text
+        client.close()
+        with pytest.raises(NetworkError, match="closed"):
+            view.chat_completion(REQ)
