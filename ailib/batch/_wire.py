@@ -9,6 +9,7 @@ are classified by the same code as live calls (``error_from_response``).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any, Optional
@@ -19,6 +20,8 @@ from ..types import ChatCompletionRequest
 from ._http import Http
 
 __all__ = ["BatchWire", "Status", "wire_for"]
+
+log = logging.getLogger("ailib")
 
 _JSON = {"content-type": "application/json"}
 
@@ -181,6 +184,11 @@ class AnthropicBatch(BatchWire):
         return {"custom_id": custom_id, "params": ep.wire.encode(request, model, stream=False, spec=ep.spec)}
 
     def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
+        if job.get("submitted_once"):  # the API cannot tell which batch a lost creation made
+            log.warning("provider batch %s: a previous run died while creating it; submitting again "
+                        "(if Anthropic had created it, that batch runs too: cancel it in the console)", job["id"])
+        job["submitted_once"] = True
+        save(job)
         res = http.call("POST", http.url("/v1/messages/batches"), json.dumps({"requests": entries}).encode(), retry=False)
         job["batch_id"] = res["id"]
         job["state"] = "submitted"
