@@ -98,7 +98,7 @@ class ResponseCache:
         except Exception as exc:
             self._failed("set", exc, {"provider": provider})
 
-    def _failed(self, op: str, exc: Exception, tags: dict[str, Any]) -> None:
+    def _failed(self, op: str, exc: Exception, tags: dict[str, str]) -> None:
         self.metrics.incr_counter("cache.error", tags=tags)
         log.warning("response cache %r: %s failed (%s); calling the provider", self.backend, op, type(exc).__name__)
 

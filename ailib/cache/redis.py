@@ -43,7 +43,7 @@ class RedisCache:
                 import redis
             except ImportError:
                 raise ConfigurationError("a redis:// cache needs the redis package: pip install 'ailib[redis]'") from None
-            assert self.url is not None  # a URL when no client was given
+            assert self.url is not None
             self._client = redis.Redis.from_url(self.url, socket_timeout=self.socket_timeout, socket_connect_timeout=self.socket_timeout)
         return self._client
 

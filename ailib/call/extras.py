@@ -58,7 +58,8 @@ class CallExtras:
             tracing = self.tracing = Tracing()
         elif tracing is False:
             return NOOP_CALL
-        return tracing.start_call(call.request, stream=stream, system=provider, model=model)
+        trace: CallTrace = tracing.start_call(call.request, stream=stream, system=provider, model=model)
+        return trace
 
     def _names(self, call: CallState) -> tuple[str, str]:
         ep, model = self.primary, call.request.model
@@ -74,7 +75,7 @@ class CallExtras:
                 hit = self.cache.lookup(key, provider=provider)
                 trace.cached(hit is not None)
                 if hit is not None:
-                    resp = attrs.evolve(hit.response, cost=self.hit_cost)
+                    resp: ChatCompletionResponse = attrs.evolve(hit.response, cost=self.hit_cost)
                     trace.finish(resp)
                     return resp
             resp = run(call)
@@ -100,7 +101,7 @@ class CallExtras:
                 hit = self.cache.lookup(key, provider=provider)
                 trace.cached(hit is not None)
                 if hit is not None:
-                    replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)
+                    replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)  # type: ignore[arg-type]  # a Target's two fields
                     replay.cost = self.hit_cost
                     replay.trace = trace  # its span ends when the replay ends or is closed
                     return replay
@@ -134,7 +135,7 @@ class _Spent:
     def finish(self) -> None:
         pass
 
-    def feed(self, event: Any) -> list:
+    def feed(self, event: Any) -> list[Any]:
         return []
 
 

@@ -261,8 +261,8 @@ def _openai_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     ex.send_json(200, {"object": "list", "data": views[::-1], "has_more": False})
 
 
-def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> None:
-    b = _lookup(mock, ex, m.group(1))
+def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict[str, Any]], dict[str, Any]], prefix: str = "") -> None:
+    b = _lookup(mock, ex, prefix + m.group(1))
     if b is not None:
         api = batch_api(mock)
         if api.phase(b)[0] in ("validating", "in_progress"):
@@ -366,15 +366,6 @@ def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
         ex.send_json(200, _gemini_view(mock, b))
 
 
-def _gemini_cancel(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, "batches/" + m.group(1))
-    if b is not None:
-        api = batch_api(mock)
-        if api.phase(b)[0] in ("validating", "in_progress"):
-            b["cancelled"] = api.now()
-        ex.send_json(200, {})
-
-
 def _routes() -> list[Any]:
     try:
         from ._routes import Route
@@ -394,7 +385,7 @@ def _routes() -> list[Any]:
         Route("POST", r"/v1beta/models/([^/:]+):batchGenerateContent", _gemini_create),
         Route("GET", r"/v1beta/batches", _gemini_list),
         Route("GET", r"/v1beta/batches/([^/:]+)", _gemini_get),
-        Route("POST", r"/v1beta/batches/([^/:]+):cancel", _gemini_cancel),
+        Route("POST", r"/v1beta/batches/([^/:]+):cancel", lambda p, e, r, m: _cancel(p, e, r, m, _gemini_view, "batches/")),
     ]
 
 

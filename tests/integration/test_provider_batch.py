@@ -106,10 +106,11 @@ def test_ctrl_c_then_rerun_resumes_the_same_remote_batch(fmt, tmp_path):
     assert len(read_checkpoint(ckpt)) == 20
 
 
-def test_cancel_remote_cancels_the_batch_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cancel_remote_cancels_the_batch_on_ctrl_c(fmt, tmp_path):
     """cancel_remote=True: Ctrl-C cancels the remote batch; the next run submits a new one and completes."""
     ckpt = tmp_path / "out.jsonl"
-    with MockProvider("anthropic") as mock:
+    with MockProvider(fmt) as mock:
         api = batch_api(mock).configure(duration=0.3)
         with client_for(mock) as client:
             with pytest.raises(KeyboardInterrupt):
