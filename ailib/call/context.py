@@ -24,7 +24,7 @@ class CallState:
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
         "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
-        "branch", "trace",
+        "branch", "trace", "preadmitted",
     )  # fmt: skip
 
     def __init__(
@@ -47,6 +47,7 @@ class CallState:
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
         self.branch = False  # racing: another thread may cancel it (backoff sleeps wake up)
+        self.preadmitted: Any = None  # the endpoint whose rate-limit permit routing already took
         self.trace: CallTrace = NOOP_CALL  # the call's span (ailib/_tracing.py); a no-op unless traced
 
     def fork(self, hedge: bool) -> CallState:

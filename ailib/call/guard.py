@@ -41,7 +41,11 @@ class Guard:
                 tokens = estimate_tokens(body_size(), call.request.max_tokens if call.request is not None else None)
             max_wait = min(limiter.policy.max_wait, max(0.0, call.deadline - self.clock.monotonic()))
             try:
-                waited = limiter.acquire(tokens, max_wait=max_wait)
+                if call.preadmitted is ep:  # routing took this permit when it chose the endpoint
+                    call.preadmitted = None
+                    waited = 0.0
+                else:
+                    waited = limiter.acquire(tokens, max_wait=max_wait)
             except LocalRateLimitError as err:
                 metrics.incr_counter("ratelimit.rejected", tags={"provider": ep.provider})
                 self.record_skip(call, target, err)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError
+from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..reliability.hedge import HedgePolicy
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
@@ -80,6 +80,7 @@ class Pipeline:
         self.states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
         self._life = _Life()  # shared with every view of this pipeline
+        self._limited = any(state.limiter is not None for state in self.states.values())
         self.wire = Wire(transport, clock, metrics)
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
@@ -95,6 +96,38 @@ class Pipeline:
             )
             if hedge.percentile is not None:  # only delay="pNN" reads observed latencies
                 self.wire.on_latency = self.hedger.observe
+
+    def _around_limits(self, call: CallState, plan: list[Target]) -> list[Target]:
+        """Route around rate limits: when the first target's limiter cannot admit the call
+        now and another of the plan's routed targets can, that one goes first (its permit
+        taken here; ``routing_mvp.rerouted``). When none can, the one free soonest goes
+        first and the call waits for it in the guard."""
+        states = self.states
+        soonest, soonest_wait = 0, _INF
+        for i, target in enumerate(plan):
+            if target.condition is not None:
+                break  # FallbackChain steps are not routed targets
+            limiter = states.get(target.endpoint.name, _NO_STATE).limiter
+            if limiter is None:
+                wait = 0.0
+            elif limiter.policy.tokens_per_minute:
+                return plan  # a token budget needs the request's size: the guard decides
+            else:
+                try:
+                    wait = limiter.acquire(0, max_wait=0.0)
+                except LocalRateLimitError as err:
+                    wait = err.retry_after if err.retry_after is not None else _INF
+                    if wait < soonest_wait:
+                        soonest, soonest_wait = i, wait
+                    continue
+                call.preadmitted = target.endpoint
+            if i == 0:
+                return plan
+            self.metrics.incr_counter("routing_mvp.rerouted", tags={"provider": target.endpoint.provider, "from": plan[0].endpoint.provider})
+            return [target, *plan[:i], *plan[i + 1 :]]
+        if soonest == 0:
+            return plan
+        return [plan[soonest], *plan[:soonest], *plan[soonest + 1 :]]
 
     @property
     def closed(self) -> bool:
@@ -186,6 +219,8 @@ class Pipeline:
         metrics = self.metrics
         if counted:
             metrics.incr_counter("routing_mvp.request")
+            if self._limited:
+                plan = self._around_limits(call, plan)
         last: Optional[AiLibError] = None
         rest = plan
         if self.hedger is not None:

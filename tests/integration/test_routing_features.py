@@ -137,3 +137,53 @@ def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent(
         client.close()
         with pytest.raises(NetworkError, match="closed"):
             view.chat_completion(REQ)
+
+
+def test_calls_route_around_an_endpoint_whose_limiter_cannot_admit_them():
+    """With A limited to 2 req/s and B free, 20 calls from 8 threads over a round robin finish in under 1.5 s, counted as rerouted."""
+    import threading
+
+    from ailib import RateLimitPolicy
+
+    metrics = InMemoryMetrics()
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_round_robin_chain([b.provider()]).with_metrics(metrics)
+        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_second=2, adaptive=False), provider=a.provider())
+        with builder.build() as client:
+            todo = list(range(20))
+            lock = threading.Lock()
+            errors: list = []
+
+            def work():
+                while True:
+                    with lock:
+                        if not todo:
+                            return
+                        todo.pop()
+                    try:
+                        client.chat_completion(REQ)
+                    except Exception as exc:
+                        errors.append(exc)
+
+            start = time.monotonic()
+            threads = [threading.Thread(target=work) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            elapsed = time.monotonic() - start
+    assert errors == [] and a.request_count + b.request_count == 20
+    assert elapsed < 1.5  # without rerouting, A's ten calls alone take 4.5 s
+    assert a.request_count <= 5 and metrics.counter("routing_mvp.rerouted") >= 5
+
+
+def test_when_no_endpoint_can_admit_the_call_waits_for_the_soonest():
+    """Both endpoints limited: a call goes to the one whose next permit comes first and waits for it."""
+    from ailib import RateLimitPolicy
+
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()])
+        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_second=1, burst=1, adaptive=False))
+        with builder.build() as client:
+            served = [client.chat_completion(REQ).provider for _ in range(3)]
+    assert served[:2] == ["a", "b"] and served[2] in ("a", "b")  # the third waited (< 1 s) for a permit
