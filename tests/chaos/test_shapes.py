@@ -65,6 +65,6 @@ def test_timing_fault_on_every_connection_shape(fault, tls):
         cause = err.cause if isinstance(err, StreamInterruptedError) else err
         got = (type(err).__name__, getattr(cause, "phase", None), len(getattr(err, "attempts", ())), requests, closed)
         want = (kind.__name__, phase, attempts, attempts, True)
-        if got != want or elapsed > (0.6 * attempts + 0.5) * SLACK:
+        if got != want or elapsed > 0.6 * attempts + 0.5 * SLACK:
             wrong[name] = (got, round(elapsed, 2))
     assert wrong == {}, f"expected {OUTCOMES[fault]}"

@@ -8,7 +8,9 @@ from typing import Any, Callable, Optional
 
 from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, CustomProviderBuilder, Message
 from ailib.errors import AiLibError, StreamInterruptedError, TimeoutError
-from tests._timing import SLACK as SLACK  # the one slack factor (AILIB_TEST_SLACK); re-exported for the transport tests
+from tests._timing import SLACK  # the suite's one slack factor (AILIB_TEST_SLACK)
+
+__all__ = ["SLACK", "KEY", "client_for", "request", "timed_call", "is_timeout", "run_cells"]
 
 KEY = "sk-raw-0123456789"
 

@@ -2,7 +2,8 @@
 
 Each test runs one fault on every shape (keep-alive, chunked, chunked + close, HTTP/1.0,
 TLS close-delimited, TLS chunked), streamed and not, all cells at once against their own
-raw-socket server, and checks every cell.
+raw-socket server, and checks every cell. The figures in the docstrings are the bounds at
+``AILIB_TEST_SLACK=1``; the margins above the configured timeout scale with the slack.
 """
 
 from __future__ import annotations
@@ -50,14 +51,14 @@ def _bad(results: dict, bound: float, kind: type) -> dict:
 def test_a_one_second_deadline_ends_every_timing_fault_on_every_shape_within_1_2_s(fault, tls):
     """With ``with_deadline(1.0)``, each timing fault on each shape, streamed or not, ends in <= 1.2 s with a DeadlineExceededError."""
     results = _matrix(fault, tls, lambda url, ca: client_for(url, ca=ca, deadline=1.0))
-    assert _bad(results, 1.2 * SLACK, DeadlineExceededError) == {}
+    assert _bad(results, 1.0 + 0.2 * SLACK, DeadlineExceededError) == {}
 
 
 @pytest.mark.parametrize("fault", TIMING_FAULTS)
 def test_a_one_second_attempt_timeout_ends_every_timing_fault_on_every_shape_within_1_2_s(fault, tls):
     """With ``ConnectionOptions(timeout=1.0)`` and no retry, each timing fault on each shape ends in <= 1.2 s with a TimeoutError."""
     results = _matrix(fault, tls, lambda url, ca: client_for(url, ca=ca, timeout=1.0, retry=False))
-    assert _bad(results, 1.2 * SLACK, TimeoutError) == {}
+    assert _bad(results, 1.0 + 0.2 * SLACK, TimeoutError) == {}
 
 
 def test_an_idle_timeout_of_0_3_s_fires_within_0_5_s_on_every_shape(tls):
@@ -70,7 +71,7 @@ def test_an_idle_timeout_of_0_3_s_fires_within_0_5_s_on_every_shape(tls):
         assert is_timeout(err), (name, repr(err))
         assert server.stalled_at, (name, "the server never reached its stall")
         silent_for = ended_at - server.stalled_at[0]  # one machine, one monotonic clock
-        if silent_for > 0.5 * SLACK:
+        if silent_for > 0.3 + 0.2 * SLACK:
             late[name] = round(silent_for, 3)
     assert late == {}
 
@@ -78,7 +79,7 @@ def test_an_idle_timeout_of_0_3_s_fires_within_0_5_s_on_every_shape(tls):
 def test_a_first_byte_timeout_bounds_the_whole_header_block(tls):
     """``first_byte_timeout=0.5``: headers dripped one byte per 50 ms fail in <= 0.7 s, not per recv, on every shape."""
     results = _matrix("drip_headers", tls, lambda url, ca: client_for(url, ca=ca, first_byte_timeout=0.5, retry=False))
-    bad = _bad(results, 0.7 * SLACK, TimeoutError)
+    bad = _bad(results, 0.5 + 0.2 * SLACK, TimeoutError)
     assert bad == {}
     phases = {r[1].phase for r in results.values()}
     assert phases == {"first_byte"}
