@@ -69,10 +69,25 @@ class SseParser:
         self._partial = len(rest)
         self._pending_cr = head.endswith("\r")
         events: list[SseEvent] = []
-        for line in _LINE_END.split(head)[:-1]:  # head ends with a line end: the last piece is ""
+        lines = head.split("\n") if "\r" not in head else _LINE_END.split(head)
+        data = self._data
+        for line in lines[:-1]:  # head ends with a line end: the last piece is ""
+            if line[:5] == "data:":  # the common line, inline: no call per line
+                value = line[6:] if line[5:6] == " " else line[5:]
+                data.append(value)
+                self._data_size += len(value) + 1
+                continue
+            if not line:  # dispatch, inline
+                if data or self._event:
+                    events.append(SseEvent(self._event or "message", "\n".join(data), self._id))
+                    data = self._data = []
+                    self._data_size = 0
+                    self._event = ""
+                continue
             event = self._line(line)
             if event is not None:
                 events.append(event)
+            data = self._data  # a dispatched event starts a new list
         return events
 
     def flush(self) -> list[SseEvent]:

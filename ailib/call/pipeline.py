@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
+from ..metrics import NoopMetrics
 from ..reliability.hedge import HedgePolicy
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
@@ -37,6 +38,14 @@ __all__ = ["Pipeline"]
 log = logging.getLogger("ailib")
 _INF = float("inf")
 _KEEP: Any = object()
+
+
+def _timed(metrics: Any, attempt: Callable[[CallState, Target], Any]) -> Callable[[CallState, Target], Any]:
+    def timed(call: CallState, target: Target) -> Any:
+        with metrics.start_timer("attempt.duration", {"provider": target.endpoint.provider}):
+            return attempt(call, target)
+
+    return timed
 
 
 class _Life:
@@ -81,6 +90,7 @@ class Pipeline:
         self._rng = rng
         self._life = _Life()  # shared with every view of this pipeline
         self._limited = any(state.limiter is not None for state in self.states.values())
+        self._timers = not isinstance(metrics, NoopMetrics)  # request.duration, attempt.duration
         self.wire = Wire(transport, clock, metrics)
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
@@ -168,7 +178,11 @@ class Pipeline:
         return self._run(call)
 
     def _run(self, call: CallState) -> ChatCompletionResponse:
-        answer = self._execute(call, stream=False)
+        if self._timers:
+            with self.metrics.start_timer("request.duration", None):
+                answer = self._execute(call, stream=False)
+        else:
+            answer = self._execute(call, stream=False)
         resp = answer.value
         cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
@@ -178,10 +192,13 @@ class Pipeline:
         call = CallState(request, self._call_deadline(deadline))
         if self.extras is not None:  # the response cache and tracing (call/extras.py)
             return self.extras.stream(call, self._open_stream, self._account_stream, cache)
-        primed = self._execute(call, stream=True)
-        return ChatStream(primed, call, self._account_stream)
+        return ChatStream(self._open_stream(call), call, self._account_stream)
 
     def _open_stream(self, call: CallState) -> Any:
+        """A streamed call up to its commit point (``request.duration`` covers that part)."""
+        if self._timers:
+            with self.metrics.start_timer("request.duration", None):
+                return self._execute(call, stream=True)
         return self._execute(call, stream=True)
 
     def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
@@ -303,4 +320,6 @@ class Pipeline:
             sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
         run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep)
         guard = self.guard
+        if self._timers:  # one attempt.duration timer around each wire attempt
+            attempt = _timed(self.metrics, attempt)
         return run.call(lambda: guard.run(call, target, state, attempt, body_size))

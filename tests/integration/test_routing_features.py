@@ -187,3 +187,44 @@ def test_when_no_endpoint_can_admit_the_call_waits_for_the_soonest():
         with builder.build() as client:
             served = [client.chat_completion(REQ).provider for _ in range(3)]
     assert served[:2] == ["a", "b"] and served[2] in ("a", "b")  # the third waited (< 1 s) for a permit
+
+
+class SeedTimer:
+    def __init__(self, owner: SeedMetrics) -> None:
+        self.owner = owner
+
+    def stop(self) -> None:
+        self.owner.stops += 1
+
+
+class SeedMetrics:
+    """The seed's custom metrics shape: incr_counter(name, value) and start_timer(name) -> timer with stop()."""
+
+    def __init__(self) -> None:
+        self.starts: list = []
+        self.stops = 0
+        self.counters: dict = {}
+
+    def incr_counter(self, name, value=1):
+        self.counters[name] = self.counters.get(name, 0) + value
+
+    def start_timer(self, name):
+        self.starts.append(name)
+        return SeedTimer(self)
+
+
+def test_a_seed_shaped_metrics_object_gets_a_timer_per_call_and_per_attempt():
+    """start_timer is called once per call (request.duration) and once per wire attempt (attempt.duration), each timer stopped."""
+    from ailib import RetryPolicy
+
+    seed = SeedMetrics()
+    with MockProvider() as mock:
+        mock.enqueue(Fault.http_status(503))
+        builder = AiClientBuilder(mock.provider()).with_metrics(seed).with_retry(RetryPolicy(initial_delay=0.001, jitter=None))
+        with builder.build() as client:
+            for _ in range(3):
+                client.chat_completion(REQ)
+            with client.chat_completion_stream(REQ) as stream:
+                assert "".join(c.delta_text for c in stream)
+    assert sorted(seed.starts) == ["attempt.duration"] * 5 + ["request.duration"] * 4
+    assert seed.stops == len(seed.starts)
