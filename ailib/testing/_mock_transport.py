@@ -45,7 +45,7 @@ class MockResponse:
     delay: float = 0.0
 
 
-Handler = Callable[[HttpRequest], Union[MockResponse, Mapping[str, Any], list, bytes, str]]
+Handler = Callable[[HttpRequest], Union[MockResponse, Mapping[str, Any], list[Any], bytes, str]]
 
 
 class _StreamResponse:

@@ -118,5 +118,6 @@ def drop_pools(adapter: Any) -> None:
     descriptors close in this process alone when collected).
     """
     if isinstance(adapter, HTTPAdapter):
-        adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+        a: Any = adapter  # requests keeps the pool sizes in private attributes
+        a.init_poolmanager(a._pool_connections, a._pool_maxsize, block=a._pool_block)
         adapter.proxy_manager = {}
