@@ -81,7 +81,8 @@ class Config:
 def retry_policy(config: Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
     """The builder's policy, else ``RetryPolicy()`` shaped by ``max_retries``/``retry_delay``."""
     if config.retry is not UNSET:
-        return config.retry
+        policy: RetryPolicy = config.retry
+        return policy
     policy = RetryPolicy()
     if options is not None:
         if options.max_retries is not None:
@@ -171,7 +172,7 @@ class Assembly:
         self.metrics.incr_counter(counter, tags={"endpoint": name})
         log.info("circuit for %s: %s -> %s", name, old.value, new.value)
 
-    def router(self, states: dict) -> Router:
+    def router(self, states: dict[str, EndpointState]) -> Router:
         config, topology = self.config, self.topology
         if topology.strategy is LoadBalancingStrategy.COST_BASED and self.prices is None:
             raise ConfigurationError("COST_BASED routing needs prices: with_prices({...}) or the AILIB_PRICES variable")

@@ -34,7 +34,7 @@ def _stream(cmd: list[str], cwd: Path, out: TextIO) -> int:
     return proc.wait()
 
 
-def run(only: Optional[list], out: TextIO, err: TextIO) -> int:
+def run(only: Optional[list[str]], out: TextIO, err: TextIO) -> int:
     bench = find_bench_dir()
     if bench is None:
         print("ailib bench: no bench/ directory found; run it from a clone of the ailib repository", file=err)

@@ -17,11 +17,13 @@ from . import (
     Message,
     RetryPolicy,
 )
+from .errors import StreamInterruptedError
 from .metrics import InMemoryMetrics
 from .testing import Fault, MockProvider
+from .types import Attempt
 
 
-def _attempts(attempts: Sequence, out: TextIO) -> None:
+def _attempts(attempts: Sequence[Attempt], out: TextIO) -> None:
     for i, a in enumerate(attempts, 1):
         err = f"  {type(a.error).__name__}: {a.error}" if a.error is not None else ""
         wait = f"  then waited {a.wait_after:.2f}s" if a.wait_after is not None else ""
@@ -33,7 +35,10 @@ def run(out: TextIO) -> int:
     fast = RetryPolicy(initial_delay=0.05, max_delay=0.2)
     req = ChatCompletionRequest("auto", [Message.user("Tell me about reliability.")])
     metrics = InMemoryMetrics()
-    say = lambda *a: print(*a, file=out)  # noqa: E731
+
+    def say(*parts: object) -> None:
+        print(*parts, file=out)
+
     say("ailib demo: every call below goes over real HTTP to MockProviders on 127.0.0.1 (no network, no keys).\n")
     primary = MockProvider(reply="Reliability is keeping promises when things fail.", name="openai-mock")
     backup = MockProvider("anthropic", reply="Claude here: the primary was down.", name="anthropic-mock")
@@ -68,7 +73,8 @@ def run(out: TextIO) -> int:
                     for _ in stream:
                         pass
             except AiLibError as err:
-                say(f"    raised {type(err).__name__}; partial text kept: {err.partial_text!r}")
+                partial = err.partial_text if isinstance(err, StreamInterruptedError) else ""
+                say(f"    raised {type(err).__name__}; partial text kept: {partial!r}")
 
         say("\n6. Failover across wire formats: the OpenAI-format provider is down, the Anthropic-format one answers")
         chain = AiClientBuilder(primary.provider()).with_failover_chain([backup.provider()]).with_retry(fast).with_metrics(metrics)

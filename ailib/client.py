@@ -13,6 +13,7 @@ import attrs
 
 from ._assembly import Assembly, Config
 from .call import ChatStream
+from .call.usage import UsageTotal
 from .errors import ConfigurationError, InvalidRequestError
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
@@ -71,7 +72,7 @@ class AiClient:
                 return ep
         raise ConfigurationError(f"this client has no endpoint {name!r}")
 
-    def usage_totals(self) -> dict:
+    def usage_totals(self) -> dict[tuple[str, str], UsageTotal]:
         """Tokens, calls and cost so far, per ``(provider, model)``: ``{(p, m): UsageTotal}``."""
         return self._pipeline.ledger.snapshot()
 
@@ -93,7 +94,7 @@ class AiClient:
         order = [*self._topology.endpoints, *(t.endpoint for t in self._topology.steps)]
         if self._topology.default is not None:
             order.append(self._topology.default)
-        seen: set = set()
+        seen: set[str] = set()
         clients = []
         for ep in order:
             if ep.name in seen:

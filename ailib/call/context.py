@@ -27,7 +27,9 @@ class CallState:
         "branch", "trace", "preadmitted",
     )  # fmt: skip
 
-    def __init__(self, request: Any, deadline: float, *, bodies: Optional[dict] = None, hedge: bool = False) -> None:
+    def __init__(
+        self, request: Any, deadline: float, *, bodies: Optional[dict[tuple[str, str, bool], bytes]] = None, hedge: bool = False
+    ) -> None:
         self.request = request  # a ChatCompletionRequest, or None for a models listing
         self.deadline = deadline
         self.attempts: list[Attempt] = []
@@ -153,7 +155,8 @@ class Primed:
 
     @property
     def headers(self) -> Mapping[str, str]:
-        return self.resp.headers
+        headers: Mapping[str, str] = self.resp.headers
+        return headers
 
     usage = None  # a stream's usage arrives with its last chunk
 

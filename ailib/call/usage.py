@@ -106,7 +106,7 @@ class UsageLedger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._totals: dict = {}
+        self._totals: dict[tuple[str, str], UsageTotal] = {}
         register_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
@@ -125,6 +125,6 @@ class UsageLedger:
             if cost is not None:
                 t.cost = (t.cost or 0.0) + cost
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[tuple[str, str], UsageTotal]:
         with self._lock:
             return {key: attrs.evolve(t) for key, t in self._totals.items()}
