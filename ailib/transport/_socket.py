@@ -67,7 +67,7 @@ class SocketTransport:
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
-        self._warned: set = set()
+        self._warned: set[tuple[str, str]] = set()
         self.closed = False
         register_after_fork(self)
 
@@ -168,7 +168,7 @@ class SocketTransport:
         if route is None or route[0].pool is None:  # new, or the pool manager evicted it
             route = self._route(req)
         pool, path = route
-        return pool.urlopen(
+        response: urllib3.BaseHTTPResponse = pool.urlopen(
             req.method,
             path,
             body=req.body,
@@ -181,6 +181,7 @@ class SocketTransport:
             timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
             chunked=False,
         )
+        return response
 
     def _route(self, req: HttpRequest) -> tuple[Any, str]:
         """The pool and request target for ``req``, as ``HTTPAdapter.send`` computes them."""
@@ -272,6 +273,7 @@ def _header_overflow(exc: BaseException) -> bool:
 def _unwrap(exc: BaseException) -> BaseException:
     """requests wraps urllib3's errors (sometimes twice, via MaxRetryError): find the cause."""
     while isinstance(exc, (requests.RequestException, u3.MaxRetryError)):
+        inner: Optional[BaseException]
         if isinstance(exc, u3.MaxRetryError):
             inner = exc.reason
         else:
