@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -20,11 +21,32 @@ sys.path.insert(0, str(SITE))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
 import django  # noqa: E402
 
+# The example's settings configure the `ailib` logger (an application's choice). Django applies
+# them at setup, during collection, so they would leak into every later test of the session:
+# keep the library's own logger state for the rest of the suite.
+_ailib_log = logging.getLogger("ailib")
+_saved_log = (_ailib_log.level, list(_ailib_log.handlers), _ailib_log.propagate)
+
+
+def _restore_ailib_log() -> None:
+    _ailib_log.setLevel(_saved_log[0])
+    _ailib_log.handlers[:] = _saved_log[1]
+    _ailib_log.propagate = _saved_log[2]
+
+
 django.setup()
+_restore_ailib_log()
 from chatsite import ailib_client  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 
 from ailib.testing import Fault, MockProvider  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _library_logging() -> Iterator[None]:
+    """Each test leaves the `ailib` logger as the library left it (the WSGI app re-runs Django's setup)."""
+    yield
+    _restore_ailib_log()
 
 
 @pytest.fixture
