@@ -20,7 +20,7 @@ import http.client
 import socket
 import time
 import warnings
-from typing import Any, Optional, Union, cast
+from typing import Any, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -246,7 +246,7 @@ class SocketTransport:
 
 def _verify(req: HttpRequest) -> Union[bool, str]:
     """``verify`` as requests types it (True, False or a CA bundle path)."""
-    return cast(Union[bool, str], req.verify)  # passed through unchanged, as before
+    return req.verify
 
 
 def _prepare(req: HttpRequest) -> requests.PreparedRequest:
