@@ -163,7 +163,7 @@ class AiClient:
         mode: str = "live",
         shard: Any = None,
         cancel_remote: bool = False,
-    ) -> list:
+    ) -> list[Any]:
         """Run many requests, ``concurrency`` at a time, live or by the provider's batch API.
 
         Results come back in input order: a response, or the ``AiLibError`` it ended with

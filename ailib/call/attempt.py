@@ -156,7 +156,8 @@ class Wire:
             resp = self.transport.send(HttpRequest("GET", url, ep.headers, None, ep.verify, ep.proxy), dl, AttemptHandle())
         except AiLibError:
             return False
-        return 200 <= resp.status < 300
+        status: int = resp.status
+        return 200 <= status < 300
 
     # -- records ---------------------------------------------------------------------------
     def record_skip(self, call: CallState, target: Target, err: AiLibError) -> None:

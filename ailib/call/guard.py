@@ -71,7 +71,7 @@ class Guard:
         except AiLibError as err:
             if observer is not None:
                 observer.on_end(ep, self.clock.monotonic() - started, False)
-            if breaker is not None:
+            if breaker is not None and permit is not None:
                 if is_breaker_failure(err):
                     breaker.record_failure(permit)
                 else:
@@ -82,12 +82,12 @@ class Guard:
         except BaseException:
             if observer is not None:
                 observer.on_end(ep, self.clock.monotonic() - started, False)
-            if breaker is not None:
+            if breaker is not None and permit is not None:
                 breaker.release(permit)
             raise
         if observer is not None:
             observer.on_end(ep, self.clock.monotonic() - started, True)
-        if breaker is not None:
+        if breaker is not None and permit is not None:
             breaker.record_success(permit)
         if limiter is not None:
             limiter.on_success()

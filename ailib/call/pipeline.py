@@ -174,7 +174,8 @@ class Pipeline:
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatCompletionResponse:
         call = CallState(request, self._call_deadline(deadline))
         if self.extras is not None:  # the response cache and tracing (call/extras.py)
-            return self.extras.run(call, self._run, cache)
+            cached: ChatCompletionResponse = self.extras.run(call, self._run, cache)
+            return cached
         return self._run(call)
 
     def _run(self, call: CallState) -> ChatCompletionResponse:
@@ -191,7 +192,8 @@ class Pipeline:
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         call = CallState(request, self._call_deadline(deadline))
         if self.extras is not None:  # the response cache and tracing (call/extras.py)
-            return self.extras.stream(call, self._open_stream, self._account_stream, cache)
+            stream: ChatStream = self.extras.stream(call, self._open_stream, self._account_stream, cache)
+            return stream
         return ChatStream(self._open_stream(call), call, self._account_stream)
 
     def _open_stream(self, call: CallState) -> Any:
@@ -206,7 +208,8 @@ class Pipeline:
         call = CallState(None, self._call_deadline(deadline))
         target = Target(endpoint, "")
         try:
-            return self._retrying(call, target, self.wire.models).value
+            models: list[str] = self._retrying(call, target, self.wire.models).value
+            return models
         except AiLibError as err:
             raise final_error(err, [err], call.attempts, False) from None
 
@@ -225,7 +228,7 @@ class Pipeline:
                 return _INF
         elif isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or math.isnan(seconds) or seconds <= 0:
             raise InvalidRequestError(f"deadline must be a number of seconds > 0 (or None), got {seconds!r}")
-        return self.clock.monotonic() + seconds
+        return self.clock.monotonic() + float(seconds)
 
     # -- plan and failover ---------------------------------------------------------------------
     def _execute(self, call: CallState, *, stream: bool) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import attrs
 
@@ -35,7 +35,7 @@ class Endpoint:
     first_byte_timeout: float = DEFAULT_TIMEOUT
     idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
     total_timeout: float = DEFAULT_TIMEOUT
-    verify: object = True
+    verify: Union[bool, str] = True
     proxy: Optional[str] = None
 
     @property

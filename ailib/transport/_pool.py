@@ -118,5 +118,10 @@ def drop_pools(adapter: Any) -> None:
     descriptors close in this process alone when collected).
     """
     if isinstance(adapter, HTTPAdapter):
-        adapter.init_poolmanager(adapter._pool_connections, adapter._pool_maxsize, block=adapter._pool_block)
+        # requests keeps the pool settings only in these private fields (no typed accessor)
+        adapter.init_poolmanager(
+            adapter._pool_connections,  # type: ignore[attr-defined]
+            adapter._pool_maxsize,  # type: ignore[attr-defined]
+            block=adapter._pool_block,  # type: ignore[attr-defined]
+        )
         adapter.proxy_manager = {}

@@ -67,7 +67,7 @@ class SocketTransport:
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
-        self._warned: set = set()
+        self._warned: set[tuple[str, str]] = set()
         self.closed = False
         register_after_fork(self)
 
@@ -144,13 +144,13 @@ class SocketTransport:
             prepared = _prepare(req)
             if _intercepted():
                 response = self.session.send(
-                    prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req), allow_redirects=False
+                    prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False
                 )
                 # a mocking library may set status and headers on the Response only
                 response.raw.status = response.status_code
                 response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
             else:  # a user's adapter, or one patched by ``responses``
-                response = adapter.send(prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req))
+                response = adapter.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req))
         except Exception as exc:
             arm(handle, _INF)
             raise self.translate(exc, dl, handle, "first_byte") from exc
@@ -168,7 +168,7 @@ class SocketTransport:
         if route is None or route[0].pool is None:  # new, or the pool manager evicted it
             route = self._route(req)
         pool, path = route
-        return pool.urlopen(
+        response: urllib3.BaseHTTPResponse = pool.urlopen(
             req.method,
             path,
             body=req.body,
@@ -181,12 +181,13 @@ class SocketTransport:
             timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
             chunked=False,
         )
+        return response
 
     def _route(self, req: HttpRequest) -> tuple[Any, str]:
         """The pool and request target for ``req``, as ``HTTPAdapter.send`` computes them."""
         prepared = _prepare(req)
         proxies = self._proxies(req)
-        pool = self._adapter.get_connection_with_tls_context(prepared, req.verify, proxies, None)
+        pool = self._adapter.get_connection_with_tls_context(prepared, _verify(req), proxies, None)
         path = self._adapter.request_url(prepared, proxies)
         if len(self._routes) > 1024:
             self._routes.clear()
@@ -243,6 +244,11 @@ class SocketTransport:
         raise exc
 
 
+def _verify(req: HttpRequest) -> Union[bool, str]:
+    """``verify`` as requests types it (True, False or a CA bundle path)."""
+    return req.verify
+
+
 def _prepare(req: HttpRequest) -> requests.PreparedRequest:
     prepared = requests.PreparedRequest()
     prepared.method = req.method
@@ -272,6 +278,7 @@ def _header_overflow(exc: BaseException) -> bool:
 def _unwrap(exc: BaseException) -> BaseException:
     """requests wraps urllib3's errors (sometimes twice, via MaxRetryError): find the cause."""
     while isinstance(exc, (requests.RequestException, u3.MaxRetryError)):
+        inner: Optional[BaseException]
         if isinstance(exc, u3.MaxRetryError):
             inner = exc.reason
         else:

@@ -36,7 +36,7 @@ class HttpRequest:
     url: str
     headers: Mapping[str, str] = attrs.field(repr=lambda h: repr(redact_headers(h)))
     body: Optional[bytes] = attrs.field(default=None, repr=lambda b: f"<{len(b)} bytes>" if b else "None")
-    verify: object = True  # True, False or a CA bundle path
+    verify: Union[bool, str] = True  # True, False or a CA bundle path
     proxy: Optional[str] = attrs.field(default=None, repr=False)
     stream: bool = False
 
