@@ -144,13 +144,13 @@ class SocketTransport:
             prepared = _prepare(req)
             if _intercepted():
                 response = self.session.send(
-                    prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req), allow_redirects=False
+                    prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False
                 )
                 # a mocking library may set status and headers on the Response only
                 response.raw.status = response.status_code
                 response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
             else:  # a user's adapter, or one patched by ``responses``
-                response = adapter.send(prepared, stream=True, timeout=timeout, verify=req.verify, proxies=self._proxies(req))
+                response = adapter.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req))
         except Exception as exc:
             arm(handle, _INF)
             raise self.translate(exc, dl, handle, "first_byte") from exc
@@ -187,7 +187,7 @@ class SocketTransport:
         """The pool and request target for ``req``, as ``HTTPAdapter.send`` computes them."""
         prepared = _prepare(req)
         proxies = self._proxies(req)
-        pool = self._adapter.get_connection_with_tls_context(prepared, req.verify, proxies, None)
+        pool = self._adapter.get_connection_with_tls_context(prepared, _verify(req), proxies, None)
         path = self._adapter.request_url(prepared, proxies)
         if len(self._routes) > 1024:
             self._routes.clear()
@@ -242,6 +242,11 @@ class SocketTransport:
         if isinstance(exc, (u3.HTTPError, requests.RequestException)):
             return NetworkError(f"HTTP failure: {type(exc).__name__}: {_reason(exc)}")
         raise exc
+
+
+def _verify(req: HttpRequest) -> Union[bool, str]:
+    """``verify`` as requests types it (True, False or a CA bundle path)."""
+    return req.verify
 
 
 def _prepare(req: HttpRequest) -> requests.PreparedRequest:
