@@ -246,3 +246,21 @@ def test_fallback_on_status_codes():
     for bad in ([], ["503"], [42], None):
         with pytest.raises(ConfigurationError):
             FallbackChain().primary("big").on_status(bad, "small")
+
+
+def test_health_based_keeps_an_endpoint_after_one_transient_500():
+    """After one transient 500 on A among healthy calls, A serves at least 40 % of the next 200 calls under HEALTH_BASED."""
+    from ailib import AiClient, LoadBalancingStrategy, ModelArray, ModelEndpoint
+
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        array = ModelArray("arr", LoadBalancingStrategy.HEALTH_BASED)
+        array.add_endpoint(ModelEndpoint("a", url=a.base_url)).add_endpoint(ModelEndpoint("b", url=b.base_url))
+        with AiClient.with_model_array(array) as client:
+            for _ in range(10):
+                client.chat_completion(REQ)
+            a.enqueue(Fault.http_status(500))
+            for _ in range(4):
+                client.chat_completion(REQ)
+            before = a.request_count
+            served = [client.chat_completion(REQ).provider for _ in range(200)]
+    assert served.count("a") >= 80 and a.request_count - before >= 80
