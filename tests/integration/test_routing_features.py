@@ -228,3 +228,21 @@ def test_a_seed_shaped_metrics_object_gets_a_timer_per_call_and_per_attempt():
                 assert "".join(c.delta_text for c in stream)
     assert sorted(seed.starts) == ["attempt.duration"] * 5 + ["request.duration"] * 4
     assert seed.stops == len(seed.starts)
+
+
+def test_fallback_on_status_codes():
+    """FallbackChain.on_status([503], model) advances on a 503 and is skipped for a 500; bad codes are a ConfigurationError."""
+    from ailib import ConfigurationError, ProviderError
+
+    with MockProvider(name="gw") as gw:
+        chain = FallbackChain().primary("big").on_status([503], "small")
+        with AiClientBuilder(gw.provider()).fallback(chain).without_retry().build() as client:
+            gw.enqueue(Fault.http_status(503))
+            assert client.chat_completion(REQ).model == "small"
+            gw.enqueue(Fault.http_status(500))
+            with pytest.raises(ProviderError):
+                client.chat_completion(REQ)
+        assert [r.json["model"] for r in gw.chat_requests] == ["big", "small", "big"]
+    for bad in ([], ["503"], [42], None):
+        with pytest.raises(ConfigurationError):
+            FallbackChain().primary("big").on_status(bad, "small")
