@@ -192,6 +192,7 @@ class Assembly:
             custom=config.custom_strategy,
             primary_model=topology.primary_model,
             prices=self.estimate_cost if self.prices is not None else None,
+            clock=config.clock,
         )
 
     def probe(self, ep: Endpoint, check: HealthCheck) -> bool:

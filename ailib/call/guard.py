@@ -12,6 +12,7 @@ from ..reliability.ratelimit import estimate_tokens
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState
 from .context import CallState
+from .rules import HedgeCancelledError
 
 __all__ = ["Guard"]
 
@@ -69,8 +70,8 @@ class Guard:
         try:
             result = attempt(call, target)
         except AiLibError as err:
-            if observer is not None:
-                observer.on_end(ep, self.clock.monotonic() - started, False)
+            if observer is not None:  # a cancelled race loser says nothing about the endpoint
+                observer.on_end(ep, self.clock.monotonic() - started, None if isinstance(err, HedgeCancelledError) else False)
             if breaker is not None and permit is not None:
                 if is_breaker_failure(err):
                     breaker.record_failure(permit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Callable, Optional
 
 import attrs
@@ -51,7 +52,7 @@ class FallbackChain:
 
     Each step names the model (or ``"provider/model"``) to advance to when the previous
     step failed with a matching error: ``on_timeout`` (timeouts), ``on_rate_limit`` (429 or
-    the local limiter), ``on_error`` (any failure that is not the caller's own: not 400/
+    the local limiter), ``on_status(codes, model)`` (those HTTP status codes), ``on_error`` (any failure that is not the caller's own: not 400/
     401/403/404), ``on_condition(pred).fallback(model)`` (your predicate), ``always`` (any
     error, 401 included). A step whose condition does not match is skipped; the first
     success ends the chain; when no later step matches, the latest error is raised.
@@ -82,6 +83,19 @@ class FallbackChain:
 
     def on_error(self, model: str) -> FallbackChain:
         return self._add(model, is_provider_failure, "on_error")
+
+    def on_status(self, codes: Iterable[int], model: str) -> FallbackChain:
+        """Advance to ``model`` when the previous step failed with one of these HTTP
+        status codes (``on_status([429, 503], "gpt-4o-mini")``)."""
+        if isinstance(codes, int) and not isinstance(codes, bool):
+            codes = [codes]
+        try:
+            wanted = frozenset(codes)
+        except TypeError:
+            raise ConfigurationError(f"on_status takes HTTP status codes, got {codes!r}") from None
+        if not wanted or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in wanted):
+            raise ConfigurationError(f"on_status takes HTTP status codes (100-599), got {codes!r}")
+        return self._add(model, lambda err: err.status_code in wanted, "on_status")
 
     def always(self, model: str) -> FallbackChain:
         return self._add(model, always, "always")

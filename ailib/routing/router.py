@@ -9,12 +9,14 @@ the fallback of last resort.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import threading
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
+from ..clock import SYSTEM_CLOCK, Clock
 from ..types import ChatCompletionRequest
 from .base import Router
 from .endpoint import Endpoint, Target
@@ -23,19 +25,28 @@ from .model_array import LoadBalancingStrategy
 __all__ = ["ChainRouter", "Stats"]
 
 _EWMA_ALPHA = 0.2
+# HEALTH_BASED: outcomes decay with this time constant (seconds); an endpoint is judged
+# only on at least HEALTH_MIN_SAMPLE (decayed) outcomes, and is unhealthy above
+# HEALTH_MAX_ERROR errors among them.
+HEALTH_WINDOW = 30.0
+HEALTH_MIN_SAMPLE = 5.0
+HEALTH_MAX_ERROR = 0.5
 _EXPLORE = 0.05  # latency strategy: share of calls that try another endpoint first
 
 
 class Stats:
     """What routing observes of one endpoint: in-flight count, EWMA latency, error rate."""
 
-    __slots__ = ("inflight", "latency", "samples", "error_rate", "current_weight", "lock")
+    __slots__ = ("inflight", "latency", "samples", "error_rate", "current_weight", "lock", "ok_w", "err_w", "seen_at")
 
     def __init__(self) -> None:
         self.inflight = 0
         self.latency = 0.0
         self.samples = 0
         self.error_rate = 0.0
+        self.ok_w = 0.0  # decayed successes and errors (HEALTH_BASED)
+        self.err_w = 0.0
+        self.seen_at = 0.0
         self.current_weight = 0.0
         self.lock = threading.Lock()
 
@@ -60,7 +71,9 @@ class ChainRouter(Router):
         prices: Optional[Callable[[Endpoint, ChatCompletionRequest], Optional[float]]] = None,
         primary_model: Optional[str] = None,
         rng: Callable[[], float] = random.random,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock
         self._primary_model = primary_model
         self._endpoints = tuple(endpoints)
         self.strategy = strategy
@@ -149,11 +162,13 @@ class ChainRouter(Router):
             order = sorted(range(n), key=lambda i: (stats[eps[i].name].inflight, (i - start) % n))
             return [eps[i] for i in order]
         if s is LoadBalancingStrategy.HEALTH_BASED:
-            rotated = self._rotate(eps)
-            stats = self.stats
-            if all(stats[e.name].error_rate < 0.005 for e in rotated):
-                return rotated  # all healthy: plain rotation, no sort
-            return sorted(rotated, key=lambda e: round(stats[e.name].error_rate, 2))
+            now = self._clock.monotonic()
+            healthy = [e for e in eps if self._healthy(e, now)]
+            sick = [e for e in eps if e not in healthy] if len(healthy) < len(eps) else []
+            if not healthy:
+                healthy, sick = eps, []
+            shared = self._weighted(healthy) if any(e.weight != 1.0 for e in healthy) else self._rotate(healthy)
+            return shared + sick
         if s is LoadBalancingStrategy.LATENCY_BASED:
             ordered = sorted(eps, key=lambda e: self.stats[e.name].latency if self.stats[e.name].samples else 0.0)
             if self._rng() < _EXPLORE:
@@ -164,6 +179,16 @@ class ChainRouter(Router):
         if s is LoadBalancingStrategy.COST_BASED:
             return eps if self._prices is None else _by_cost(eps, request, self._prices)
         return eps
+
+    def _healthy(self, ep: Endpoint, now: float) -> bool:
+        """Healthy unless, over a window decaying with HEALTH_WINDOW, it has at least
+        HEALTH_MIN_SAMPLE outcomes and more than HEALTH_MAX_ERROR of them are errors. As the
+        window ages, an unhealthy endpoint falls below the sample and gets trial calls."""
+        st = self.stats[ep.name]
+        decay = math.exp(-(now - st.seen_at) / HEALTH_WINDOW)
+        ok, err = st.ok_w * decay, st.err_w * decay
+        total = ok + err
+        return total + 0.01 < HEALTH_MIN_SAMPLE or err <= HEALTH_MAX_ERROR * total  # 0.01: decay since the last
 
     def _rotate(self, eps: list[Endpoint]) -> list[Endpoint]:
         i = next(self._counter) % len(eps)
@@ -192,12 +217,21 @@ class ChainRouter(Router):
             with st.lock:
                 st.inflight += 1
 
-    def on_end(self, ep: Endpoint, seconds: float, ok: bool) -> None:
+    def on_end(self, ep: Endpoint, seconds: float, ok: Optional[bool]) -> None:
+        """An attempt ended: ``ok`` True/False, or None when it was cancelled (a race's
+        loser says nothing about the endpoint's health)."""
         st = self.stats.get(ep.name)
         if st is None:
             return
+        now = self._clock.monotonic()
         with st.lock:
             st.inflight -= 1
+            if ok is None:
+                return
+            decay = math.exp(-(now - st.seen_at) / HEALTH_WINDOW)
+            st.ok_w = st.ok_w * decay + (1.0 if ok else 0.0)
+            st.err_w = st.err_w * decay + (0.0 if ok else 1.0)
+            st.seen_at = now
             if ok:
                 st.latency = seconds if st.samples == 0 else st.latency + _EWMA_ALPHA * (seconds - st.latency)
                 st.samples += 1

@@ -228,3 +228,39 @@ def test_a_seed_shaped_metrics_object_gets_a_timer_per_call_and_per_attempt():
                 assert "".join(c.delta_text for c in stream)
     assert sorted(seed.starts) == ["attempt.duration"] * 5 + ["request.duration"] * 4
     assert seed.stops == len(seed.starts)
+
+
+def test_fallback_on_status_codes():
+    """FallbackChain.on_status([503], model) advances on a 503 and is skipped for a 500; bad codes are a ConfigurationError."""
+    from ailib import ConfigurationError, ProviderError
+
+    with MockProvider(name="gw") as gw:
+        chain = FallbackChain().primary("big").on_status([503], "small")
+        with AiClientBuilder(gw.provider()).fallback(chain).without_retry().build() as client:
+            gw.enqueue(Fault.http_status(503))
+            assert client.chat_completion(REQ).model == "small"
+            gw.enqueue(Fault.http_status(500))
+            with pytest.raises(ProviderError):
+                client.chat_completion(REQ)
+        assert [r.json["model"] for r in gw.chat_requests] == ["big", "small", "big"]
+    for bad in ([], ["503"], [42], None):
+        with pytest.raises(ConfigurationError):
+            FallbackChain().primary("big").on_status(bad, "small")
+
+
+def test_health_based_keeps_an_endpoint_after_one_transient_500():
+    """After one transient 500 on A among healthy calls, A serves at least 40 % of the next 200 calls under HEALTH_BASED."""
+    from ailib import AiClient, LoadBalancingStrategy, ModelArray, ModelEndpoint
+
+    with MockProvider(name="a") as a, MockProvider(name="b") as b:
+        array = ModelArray("arr", LoadBalancingStrategy.HEALTH_BASED)
+        array.add_endpoint(ModelEndpoint("a", url=a.base_url)).add_endpoint(ModelEndpoint("b", url=b.base_url))
+        with AiClient.with_model_array(array) as client:
+            for _ in range(10):
+                client.chat_completion(REQ)
+            a.enqueue(Fault.http_status(500))
+            for _ in range(4):
+                client.chat_completion(REQ)
+            before = a.request_count
+            served = [client.chat_completion(REQ).provider for _ in range(200)]
+    assert served.count("a") >= 80 and a.request_count - before >= 80

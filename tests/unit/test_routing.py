@@ -207,3 +207,41 @@ def test_fallback_step_models_resolve_to_their_provider(monkeypatch):
     steps = client._topology.steps
     assert [(t.endpoint.provider, t.model, t.label) for t in steps] == [("anthropic", "claude-3-haiku", "on_timeout"), ("gw", "my-model", "always")]
     assert client._topology.primary_model == "m0"
+
+
+def test_health_based_one_transient_error_does_not_exile_an_endpoint():
+    """After one error among healthy calls, HEALTH_BASED still shares traffic evenly."""
+    from ailib.testing import FakeClock
+
+    eps = endpoints("a", "b")
+    r = router(eps, LoadBalancingStrategy.HEALTH_BASED, clock=FakeClock())
+    for ok in (True, True, False, True, True, True):
+        r.on_start(eps[0])
+        r.on_end(eps[0], 0.1, ok)
+    firsts = [r.plan(REQ)[0].endpoint.name for _ in range(200)]
+    assert firsts.count("a") == 100
+
+
+def test_health_based_brings_an_unhealthy_endpoint_back_as_its_window_ages():
+    """An endpoint exiled by errors gets calls again once its decaying window falls below the minimum sample."""
+    from ailib.testing import FakeClock
+
+    clock = FakeClock()
+    eps = endpoints("a", "b")
+    r = router(eps, LoadBalancingStrategy.HEALTH_BASED, clock=clock)
+    for _ in range(10):
+        r.on_start(eps[0])
+        r.on_end(eps[0], 0.1, False)
+    assert {r.plan(REQ)[0].endpoint.name for _ in range(10)} == {"b"}
+    clock.advance(60)  # 10 errors decay to ~1.4 outcomes: below the sample, no longer judged
+    assert "a" in {r.plan(REQ)[0].endpoint.name for _ in range(10)}
+
+
+def test_a_cancelled_attempt_says_nothing_about_health():
+    """on_end(ok=None) (a race's cancelled loser) counts neither as success nor as error."""
+    eps = endpoints("a", "b")
+    r = router(eps, LoadBalancingStrategy.HEALTH_BASED)
+    for _ in range(10):
+        r.on_start(eps[0])
+        r.on_end(eps[0], 0.1, None)
+    assert r.stats["a"].err_w == 0 and r.stats["a"].ok_w == 0 and r.stats["a"].inflight == 0

@@ -1,0 +1,294 @@
+"""Chat messages and their parts: roles, content, tools and tool calls (frozen attrs classes)."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+import mimetypes
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import attrs
+
+from .errors import InvalidRequestError
+
+__all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "Message", "MessageContent"]
+
+AUTO_MODELS = frozenset({"auto", "default", ""})
+
+
+class Role(str, enum.Enum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _to_role(value: Any) -> Role:
+    if isinstance(value, Role):
+        return value
+    try:
+        return Role(str(value).lower())
+    except ValueError:
+        if value == "developer":  # OpenAI's newer name for system
+            return Role.SYSTEM
+        raise InvalidRequestError(f"unknown role {value!r}; expected one of system, user, assistant, tool") from None
+
+
+@attrs.frozen(slots=True)
+class Content:
+    """One part of a message: text, an image (URL or inline base64) or a JSON object.
+
+    Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
+    ``Content.image_file(path)``, ``Content.json(obj)``.
+    """
+
+    kind: str  # "text" | "image_url" | "image_base64" | "json"
+    value: Any
+    media_type: Optional[str] = None
+
+    @classmethod
+    def text(cls, text: str) -> Content:
+        if not isinstance(text, str):
+            raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
+        return cls("text", text)
+
+    @classmethod
+    def image_url(cls, url: str) -> Content:
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            media = header[5:].split(";")[0] or "image/png"
+            return cls("image_base64", data, media)
+        return cls("image_url", url)
+
+    @classmethod
+    def image_base64(cls, data: str, media_type: str = "image/png") -> Content:
+        return cls("image_base64", data, media_type)
+
+    @classmethod
+    def image_file(cls, path: Union[str, Path]) -> Content:
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except OSError as exc:
+            raise InvalidRequestError(f"cannot read image file {str(p)!r}: {exc.strerror}") from exc
+        media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        if not media.startswith("image/"):
+            raise InvalidRequestError(f"{p.name!r} does not look like an image ({media})")
+        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media)
+
+    @classmethod
+    def json(cls, obj: Any) -> Content:
+        _check_json(obj, "Content.json")
+        return cls("json", obj)
+
+    @property
+    def is_image(self) -> bool:
+        return self.kind in ("image_url", "image_base64")
+
+    def as_text(self) -> str:
+        """The part as plain text (JSON is serialised); images raise."""
+        if self.kind == "text":
+            return str(self.value)
+        if self.kind == "json":
+            return json.dumps(self.value, ensure_ascii=False)
+        raise InvalidRequestError("an image part has no text form")
+
+    def data_url(self) -> str:
+        if self.kind == "image_url":
+            return str(self.value)
+        return f"data:{self.media_type};base64,{self.value}"
+
+
+def _check_json(obj: Any, what: str) -> None:
+    try:
+        json.dumps(obj)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequestError(f"{what} is not JSON-serialisable: {exc}") from None
+
+
+@attrs.frozen(slots=True)
+class ToolCall:
+    """A call the model asked for; ``arguments`` is the decoded JSON object."""
+
+    id: str
+    name: str
+    arguments: Any = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments}
+
+
+@attrs.frozen(slots=True)
+class ToolCallDelta:
+    """A fragment of a streamed tool call: ``arguments_delta`` is raw JSON text."""
+
+    index: int
+    id: Optional[str] = None
+    name: Optional[str] = None
+    arguments_delta: str = ""
+
+
+@attrs.frozen(slots=True)
+class Tool:
+    """A function the model may call. Build with ``Tool.function(...)``."""
+
+    name: str
+    description: str = ""
+    parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+
+    @classmethod
+    def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
+        if not name or not isinstance(name, str):
+            raise InvalidRequestError("a tool needs a non-empty name")
+        params = parameters_json_schema if parameters_json_schema is not None else {"type": "object", "properties": {}}
+        _check_json(params, f"tool {name!r} parameters")
+        return cls(name, description, params)
+
+
+MessageContent = Union[str, Content, tuple[Content, ...], None]
+
+
+def _to_content(value: Any) -> MessageContent:
+    if value is None or isinstance(value, (str, Content)):
+        return value
+    if isinstance(value, Mapping):
+        return _content_part_from_dict(value)
+    if isinstance(value, (list, tuple)):
+        parts = tuple(_to_content_part(v) for v in value)
+        return parts
+    raise InvalidRequestError(f"message content must be str, Content or a list of them, not {type(value).__name__}")
+
+
+def _to_content_part(value: Any) -> Content:
+    if isinstance(value, Content):
+        return value
+    if isinstance(value, str):
+        return Content.text(value)
+    if isinstance(value, Mapping):
+        return _content_part_from_dict(value)
+    raise InvalidRequestError(f"unsupported content part {type(value).__name__}")
+
+
+def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
+    kind = d.get("type")
+    if kind == "text":
+        return Content.text(d.get("text", ""))
+    if kind == "image_url":
+        url = d.get("image_url")
+        url = url.get("url") if isinstance(url, Mapping) else url
+        if not isinstance(url, str):
+            raise InvalidRequestError("image_url part without a url")
+        return Content.image_url(url)
+    raise InvalidRequestError(f"unsupported content part type {kind!r}")
+
+
+def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
+    if value is None:
+        return None
+    out = []
+    for tc in value:
+        if isinstance(tc, ToolCall):
+            out.append(tc)
+        elif isinstance(tc, Mapping):  # OpenAI shape
+            fn = tc.get("function") or {}
+            args = fn.get("arguments", tc.get("arguments", {}))
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args) if args else {}
+                except ValueError:
+                    raise InvalidRequestError(f"tool call {tc.get('id')!r} has arguments that are not JSON") from None
+            out.append(ToolCall(str(tc.get("id", "")), str(fn.get("name", tc.get("name", ""))), args))
+        else:
+            raise InvalidRequestError(f"unsupported tool call {type(tc).__name__}")
+    return tuple(out)
+
+
+@attrs.frozen(slots=True)
+class Message:
+    """One chat message. Build with ``Message.user(..)``, ``.system``, ``.assistant``, ``.tool``."""
+
+    role: Role = attrs.field(converter=_to_role)
+    content: MessageContent = attrs.field(default=None, converter=_to_content)
+    name: Optional[str] = None
+    tool_calls: Optional[tuple[ToolCall, ...]] = attrs.field(default=None, converter=_to_tool_calls)
+    tool_call_id: Optional[str] = None
+
+    def __attrs_post_init__(self) -> None:
+        # Only an assistant message may lack content (one that only calls tools, or a decoded
+        # answer); anything else would go out as "content": null. See ChatCompletionRequest.
+        if self.content is None and self.role is not Role.ASSISTANT:
+            raise InvalidRequestError(
+                f"a {self.role.value} message needs content (a string, a Content or a list of them), got None"
+            )
+
+    @classmethod
+    def system(cls, content: Any) -> Message:
+        return cls(Role.SYSTEM, content)
+
+    @classmethod
+    def user(cls, content: Any, name: Optional[str] = None) -> Message:
+        return cls(Role.USER, content, name)
+
+    @classmethod
+    def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> Message:
+        return cls(Role.ASSISTANT, content, tool_calls=tool_calls)
+
+    @classmethod
+    def tool(cls, tool_call_id: str, content: Any) -> Message:
+        return cls(Role.TOOL, content, tool_call_id=tool_call_id)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Message:
+        """Accept an OpenAI-style message dict."""
+        if "role" not in d:
+            raise InvalidRequestError("message dict has no 'role'")
+        unknown = set(d) - {"role", "content", "name", "tool_calls", "tool_call_id"}
+        if unknown:
+            raise InvalidRequestError(f"message dict has unknown keys {sorted(unknown)}")
+        return cls(d["role"], d.get("content"), d.get("name"), d.get("tool_calls"), d.get("tool_call_id"))
+
+    def parts(self) -> tuple[Content, ...]:
+        """The content as a tuple of parts (a string becomes one text part)."""
+        c = self.content
+        if c is None:
+            return ()
+        if isinstance(c, str):
+            return (Content("text", c),)
+        if isinstance(c, Content):
+            return (c,)
+        return c
+
+    def text(self) -> str:
+        """All text parts joined."""
+        c = self.content
+        if isinstance(c, str):
+            return c
+        return "".join(p.as_text() for p in self.parts() if not p.is_image)
+
+    def to_dict(self) -> dict[str, Any]:
+        """OpenAI-style dict (used for checkpoints and the CLI)."""
+        d: dict[str, Any] = {"role": self.role.value}
+        c = self.content
+        if c is None or isinstance(c, str):
+            d["content"] = c
+        else:
+            d["content"] = [
+                {"type": "image_url", "image_url": {"url": p.data_url()}} if p.is_image else {"type": "text", "text": p.as_text()}
+                for p in self.parts()
+            ]
+        if self.name:
+            d["name"] = self.name
+        if self.tool_calls:
+            d["tool_calls"] = [
+                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
+                for t in self.tool_calls
+            ]
+        if self.tool_call_id:
+            d["tool_call_id"] = self.tool_call_id
+        return d

@@ -1,0 +1,135 @@
+"""Responses, stream chunks, usage and attempt records (frozen attrs classes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import attrs
+
+from ._message import Message, ToolCall, ToolCallDelta
+from .errors import AiLibError
+
+__all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk"]
+
+
+@attrs.frozen(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@attrs.frozen(slots=True)
+class Attempt:
+    """One wire attempt (or a target skipped without one), in call order."""
+
+    provider: str
+    model: str
+    started_at: float  # wall-clock seconds (time.time())
+    elapsed: float  # seconds
+    outcome: str  # "ok" | "error" | "cancelled" | "skipped"
+    error: Optional[AiLibError] = None
+    hedge: bool = False
+    endpoint: str = ""
+    wait_after: Optional[float] = None  # the backoff slept before the next attempt
+
+    def __repr__(self) -> str:
+        err = f", error={type(self.error).__name__}" if self.error is not None else ""
+        hedge = ", hedge=True" if self.hedge else ""
+        wait = f", wait_after={self.wait_after:.3f}" if self.wait_after is not None else ""
+        return f"Attempt({self.provider}/{self.model}, {self.outcome}, {self.elapsed * 1000:.1f}ms{err}{hedge}{wait})"
+
+
+@attrs.frozen(slots=True)
+class Choice:
+    index: int
+    message: Message
+    finish_reason: Optional[str] = None
+
+
+@attrs.frozen(slots=True)
+class ChatCompletionResponse:
+    """A provider-neutral answer, with every attempt it took."""
+
+    id: str
+    model: str
+    provider: str
+    choices: tuple[Choice, ...]
+    usage: Optional[Usage] = None
+    attempts: tuple[Attempt, ...] = ()
+    raw: Any = attrs.field(default=None, repr=False, eq=False)
+    cost: Optional[float] = None
+
+    def first_text(self) -> str:
+        """The first choice's text; raises ``AiLibError`` when it has none."""
+        if not self.choices:
+            raise AiLibError("the response has no choices", provider=self.provider, model=self.model)
+        msg = self.choices[0].message
+        text = msg.text() if msg.content is not None else ""
+        if not text:
+            what = "only tool calls" if msg.tool_calls else "no text"
+            raise AiLibError(f"the first choice has {what}", provider=self.provider, model=self.model)
+        return text
+
+    @property
+    def text(self) -> str:
+        if not self.choices or self.choices[0].message.content is None:
+            return ""
+        return self.choices[0].message.text()
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        if not self.choices:
+            return ()
+        return self.choices[0].message.tool_calls or ()
+
+    @property
+    def finish_reason(self) -> Optional[str]:
+        return self.choices[0].finish_reason if self.choices else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable form (checkpoints, CLI output); no attempts' errors, no raw."""
+        return {
+            "id": self.id,
+            "model": self.model,
+            "provider": self.provider,
+            "choices": [
+                {"index": c.index, "message": c.message.to_dict(), "finish_reason": c.finish_reason} for c in self.choices
+            ],
+            "usage": attrs.asdict(self.usage) if self.usage else None,
+            "cost": self.cost,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ChatCompletionResponse:
+        usage = d.get("usage")
+        return cls(
+            id=d.get("id", ""),
+            model=d.get("model", ""),
+            provider=d.get("provider", ""),
+            choices=tuple(
+                Choice(c.get("index", i), Message.from_dict(c["message"]), c.get("finish_reason"))
+                for i, c in enumerate(d.get("choices", []))
+            ),
+            usage=Usage(**usage) if usage else None,
+            cost=d.get("cost"),
+        )
+
+
+@attrs.frozen(slots=True)
+class StreamChunk:
+    """One piece of a streamed answer. ``usage`` and complete ``tool_calls`` come on the last chunk."""
+
+    delta_text: str = ""
+    tool_call_deltas: tuple[ToolCallDelta, ...] = ()
+    finish_reason: Optional[str] = None
+    usage: Optional[Usage] = None
+    provider: str = ""
+    model: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    @property
+    def has_content(self) -> bool:
+        """True when the chunk carries something the caller sees (the streaming commit point)."""
+        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls)
