@@ -313,9 +313,9 @@ class RawServer:
             sock.sendall(head)
             self._drip(sock, conn, frame(payload))
             return False
-        sock.sendall(head + b"".join(frame(p) for p in events) + (b"0\r\n\r\n" if shape.framing == "chunked" else b""))
-        with self._lock:
+        with self._lock:  # noted before sending: the client may act on the answer before this thread runs again
             self.answered_at.append(time.monotonic())
+        sock.sendall(head + b"".join(frame(p) for p in events) + (b"0\r\n\r\n" if shape.framing == "chunked" else b""))
         if shape.framing == "close":
             return False
         return True
