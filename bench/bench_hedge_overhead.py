@@ -18,13 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_overhead import start_server, time_calls
+from bench._measure import time_calls
+
+HERE = Path(__file__).resolve().parent
+
+
+def start_server() -> tuple[subprocess.Popen, int]:
+    """The fast local OpenAI-shaped server (a separate process); returns it and its port."""
+    proc = subprocess.Popen([sys.executable, str(HERE / "_fast_server.py")], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
 
 
 class _Canned:
