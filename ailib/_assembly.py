@@ -8,7 +8,7 @@ resolved here, once, never per call.
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
@@ -21,19 +21,20 @@ from .metrics import as_metrics
 from .options import DEFAULT_POOL_SIZE, ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
-from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
 from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
 from .routing.endpoint import Endpoint, build_endpoint
-from .routing.fallback import FallbackChain
-from .routing.health import HealthCheck, HealthMonitor
-from .routing.model_array import LoadBalancingStrategy, ModelArray
-from .routing.router import ChainRouter
 from .state.memory import EndpointState, MemoryStateStore
 from .transport import Transport
 from .types import ChatCompletionRequest
+
+if TYPE_CHECKING:  # imported on first use: a default client never loads them
+    from .reliability.hedge import HedgePolicy
+    from .routing.fallback import FallbackChain
+    from .routing.health import HealthCheck
+    from .routing.model_array import ModelArray
 
 __all__ = ["Config", "Assembly", "UNSET", "retry_policy", "RETRY_BUDGET_MIN_RETRIES", "HEDGE_BUDGET_MIN"]
 
@@ -174,12 +175,16 @@ class Assembly:
 
     def router(self, states: dict[str, EndpointState]) -> Router:
         config, topology = self.config, self.topology
-        if topology.strategy is LoadBalancingStrategy.COST_BASED and self.prices is None:
+        if topology.strategy is not None and topology.strategy.name == "COST_BASED" and self.prices is None:
             raise ConfigurationError("COST_BASED routing needs prices: with_prices({...}) or the AILIB_PRICES variable")
         if topology.is_single and config.health_check is None and config.custom_strategy is None and topology.primary_model is None:
             return StaticRouter(topology.endpoints)
+        from .routing.router import ChainRouter  # routed clients only
+
         health = None
         if config.health_check is not None or topology.unhealthy:
+            from .routing.health import HealthMonitor
+
             health = HealthMonitor(self.probe, config.clock, self.metrics, config.health_check, topology.endpoints, set(topology.unhealthy))
         return ChainRouter(
             topology.endpoints,

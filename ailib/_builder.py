@@ -15,15 +15,15 @@ from .metrics import as_metrics
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy
-from .reliability.hedge import HedgePolicy
 from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
-from .routing.fallback import FallbackChain
-from .routing.health import HealthCheck
-from .routing.model_array import ModelArray
 
 if TYPE_CHECKING:
     from .client import AiClient
+    from .reliability.hedge import HedgePolicy
+    from .routing.fallback import FallbackChain
+    from .routing.health import HealthCheck
+    from .routing.model_array import ModelArray
 
 __all__ = ["AiClientBuilder"]
 
@@ -64,6 +64,8 @@ class AiClientBuilder:
     def with_model_array(self, array: ModelArray) -> AiClientBuilder:
         """Route over ``array``'s endpoints; the builder's provider is the last resort when
         none of them is healthy."""
+        from .routing.model_array import ModelArray  # imported on first use
+
         if not isinstance(array, ModelArray):
             raise ConfigurationError("with_model_array takes a ModelArray")
         if not array.endpoints:
@@ -85,6 +87,8 @@ class AiClientBuilder:
         return self._add_chain([strategy], self._config.routing or "failover")
 
     def fallback(self, chain: FallbackChain) -> AiClientBuilder:
+        from .routing.fallback import FallbackChain  # imported on first use
+
         if not isinstance(chain, FallbackChain):
             raise ConfigurationError("fallback takes a FallbackChain")
         if self._config.fallback is not None:
@@ -94,6 +98,8 @@ class AiClientBuilder:
         return self
 
     def with_health_check(self, check: HealthCheck) -> AiClientBuilder:
+        from .routing.health import HealthCheck  # imported on first use
+
         if not isinstance(check, HealthCheck):
             raise ConfigurationError("with_health_check takes a HealthCheck")
         self._config.health_check = check
@@ -158,6 +164,8 @@ class AiClientBuilder:
     def with_hedging(self, policy: HedgePolicy) -> AiClientBuilder:
         """Race or hedge each call over the next targets of its plan (the same endpoint
         when there is only one)."""
+        from .reliability.hedge import HedgePolicy  # imported on first use
+
         if not isinstance(policy, HedgePolicy):
             raise ConfigurationError("with_hedging takes a HedgePolicy")
         self._config.hedge = policy

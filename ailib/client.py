@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
@@ -20,8 +20,10 @@ from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreaker
 from .reliability.retry import RetryPolicy
 from .routing.endpoint import Endpoint
-from .routing.model_array import ModelArray
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
+
+if TYPE_CHECKING:
+    from .routing.model_array import ModelArray
 
 __all__ = ["AiClient", "AiClientBuilder"]
 
@@ -128,6 +130,8 @@ class AiClient:
     @classmethod
     def with_model_array(cls, array: ModelArray, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> AiClient:
         """A client routing over ``array``'s endpoints with its strategy."""
+        from .routing.model_array import ModelArray
+
         if not isinstance(array, ModelArray):
             raise ConfigurationError("with_model_array takes a ModelArray")
         return cls._from_config(Config(provider=None, routing="model_array", model_array=array, options=options, metrics=metrics))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
@@ -111,6 +110,8 @@ class CallState:
     def idempotency_key(self) -> str:
         """One key per call, the same on every retry of it."""
         if self._idempotency_key is None:
+            import uuid  # first use only: most calls never need a key
+
             self._idempotency_key = uuid.uuid4().hex
         return self._idempotency_key
 

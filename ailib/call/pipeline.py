@@ -14,12 +14,11 @@ import logging
 import math
 import random
 from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
-from ..reliability.hedge import HedgePolicy
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
@@ -28,10 +27,13 @@ from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
 from .context import CallState
 from .guard import Guard
-from .hedge import Hedger
 from .rules import closed_error, final_error, moves_on, short, timeout_step
 from .stream import ChatStream
 from .usage import PriceTable, UsageLedger
+
+if TYPE_CHECKING:  # imported on first use: only a hedged client loads them
+    from ..reliability.hedge import HedgePolicy
+    from .hedge import Hedger
 
 __all__ = ["Pipeline"]
 
@@ -95,6 +97,8 @@ class Pipeline:
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
         if hedge is not None:
+            from .hedge import Hedger
+
             self.hedger = Hedger(
                 hedge,
                 self.run_target,

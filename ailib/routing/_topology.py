@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import attrs
@@ -10,8 +10,10 @@ import attrs
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
 from .endpoint import Endpoint, Target
-from .fallback import FallbackChain
-from .model_array import LoadBalancingStrategy, ModelArray, ModelEndpoint
+
+if TYPE_CHECKING:  # imported on first use: a default client never loads them
+    from .fallback import FallbackChain
+    from .model_array import LoadBalancingStrategy, ModelArray, ModelEndpoint
 
 __all__ = ["Topology", "build_topology"]
 
@@ -85,6 +87,8 @@ def build_topology(
     else:
         routed = _unique(tuple(make(p) for p in [provider, *chain]))
         if routing == "round_robin":
+            from .model_array import LoadBalancingStrategy
+
             strategy = LoadBalancingStrategy.ROUND_ROBIN
     steps: list[Target] = []
     primary_model = None

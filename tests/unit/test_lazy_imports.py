@@ -21,7 +21,18 @@ EXTRAS = (
     "ailib.cache",
     "ailib._tracing",
     "ailib.state.redis",
+    # routing and hedging: only a routed or hedged client loads them
+    "ailib.routing.fallback",
+    "ailib.routing.health",
+    "ailib.routing.model_array",
+    "ailib.routing.router",
+    "ailib.reliability.hedge",
+    "ailib.call.hedge",
+    "ailib.call.race",
+    "concurrent.futures.thread",
 )
+# Not imported by `import ailib` (a call may load them when it needs them).
+IMPORT_ONLY = ("uuid",)
 NATIVE_FORMATS = ("ailib.providers.anthropic", "ailib.providers.gemini", "ailib.providers.cohere")
 
 _LOADED = """
@@ -38,18 +49,18 @@ def _run(code: str) -> dict:
 
 
 def test_import_ailib_skips_optional_extras_and_native_formats():
-    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI or native format."""
+    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI, routing, hedging, uuid or native format."""
     out = _run(
         f"""
         import ailib
-        print(json.dumps(loaded({list(EXTRAS + NATIVE_FORMATS)!r})))
+        print(json.dumps(loaded({list(EXTRAS + NATIVE_FORMATS + IMPORT_ONLY)!r})))
         """
     )
     assert out == []
 
 
 def test_a_call_on_a_default_client_imports_no_extras():
-    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras or native formats."""
+    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging or native formats."""
     out = _run(
         f"""
         import threading
@@ -118,3 +129,16 @@ def test_unknown_attribute_still_raises_attribute_error():
 
     with pytest.raises(AttributeError, match="NoSuchThing"):
         ailib.NoSuchThing  # noqa: B018
+
+
+def test_routing_names_import_on_first_use_from_ailib_routing():
+    """`ailib.routing` loads FallbackChain's module only when the name is first asked for, and lists every public name."""
+    out = _run(
+        """
+        import ailib.routing as routing
+        before = loaded(["ailib.routing.fallback"])
+        from ailib.routing import FallbackChain
+        print(json.dumps([before, loaded(["ailib.routing.fallback"]), FallbackChain.__name__, sorted(set(routing.__all__) - set(dir(routing)))]))
+        """
+    )
+    assert out == [[], ["ailib.routing.fallback"], "FallbackChain", []]
