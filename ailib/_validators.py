@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 
 from .errors import ConfigurationError
 
-__all__ = ["Validator", "number", "boolean", "one_of", "fail"]
+__all__ = ["Validator", "number", "boolean", "one_of", "fail", "status_set", "status_codes"]
 
 Validator = Callable[[Any, Any, Any], None]
 
@@ -70,3 +70,26 @@ def one_of(choices: Container[Any], what: str) -> Validator:
             fail(instance, attribute, what, value)
 
     return check
+
+
+def status_set(value: Any) -> Any:
+    """A converter: an iterable of status codes becomes a ``frozenset``; None and anything
+    else pass through unchanged (``status_codes`` then accepts or rejects them)."""
+    if value is None or isinstance(value, (str, bytes, frozenset)):
+        return value
+    try:
+        return frozenset(value)
+    except TypeError:
+        return value
+
+
+def status_codes(instance: Any, attribute: Any, value: Any) -> None:
+    """A validator accepting None or a non-empty set of HTTP status codes (ints 100-599)."""
+    if value is None:
+        return
+    if (
+        not isinstance(value, frozenset)
+        or not value
+        or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in value)
+    ):
+        fail(instance, attribute, "None or a non-empty collection of HTTP status codes (ints 100-599)", value)

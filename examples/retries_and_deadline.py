@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ailib import AiClientBuilder, ChatCompletionRequest, DeadlineExceededError, Message, RetryPolicy
+from ailib import AiClientBuilder, ChatCompletionRequest, DeadlineExceededError, Message, ProviderError, RetryPolicy
 from ailib.testing import Fault, MockProvider
 
 req = ChatCompletionRequest("auto", [Message.user("hello")])
@@ -19,3 +19,14 @@ with MockProvider() as mock:
     except DeadlineExceededError as err:
         print(f"a stalled server: {type(err).__name__} after {len(err.attempts)} attempt(s)")
     client.close()
+# retry only the statuses you list: here a 409 is retried and a 500 is not
+with MockProvider() as mock:
+    only_409 = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(initial_delay=0.1, retry_on_status={409})).build()
+    mock.enqueue(Fault.http_status(409))
+    print("retry_on_status={409}, after a 409:", only_409.chat_completion(req).text)
+    mock.enqueue(Fault.http_status(500))
+    try:
+        only_409.chat_completion(req)
+    except ProviderError as err:
+        print(f"retry_on_status={{409}}, a 500: {type(err).__name__} after {len(err.attempts)} attempt(s)")
+    only_409.close()

@@ -12,12 +12,13 @@ over instead of the call sleeping.
 from __future__ import annotations
 
 import random
+from collections.abc import Collection
 from typing import Any, Callable, Optional
 
 import attrs
 import tenacity
 
-from .._validators import boolean, number, one_of
+from .._validators import boolean, number, one_of, status_codes, status_set
 from ..clock import Clock
 from ..errors import AiLibError
 
@@ -31,7 +32,13 @@ _seconds = number("a number >= 0", low=0, finite=False)
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """How a call retries on one target. ``max_attempts`` counts the first attempt."""
+    """How a call retries on one target. ``max_attempts`` counts the first attempt.
+
+    ``retry_on_status`` (None: the error classes decide) is a collection of HTTP status
+    codes: an error with a status is then retried iff its status is in it (a server's
+    ``x-should-retry: false`` still vetoes); errors without one (network, timeouts) keep
+    the class rule.
+    """
 
     max_attempts: int = attrs.field(default=3, validator=number("an int >= 1", low=1, integer=True))
     initial_delay: float = attrs.field(default=0.5, validator=_seconds)
@@ -45,10 +52,18 @@ class RetryPolicy:
     retry_budget: Optional[float] = attrs.field(
         default=0.1, validator=number("a fraction >= 0 or None", low=0, optional=True, finite=False)
     )
+    retry_on_status: Optional[Collection[int]] = attrs.field(default=None, converter=status_set, validator=status_codes)
 
     @property
     def enabled(self) -> bool:
         return self.max_attempts > 1
+
+    def retries(self, error: AiLibError) -> bool:
+        """Whether ``error``'s kind is worth another attempt under this policy."""
+        codes = self.retry_on_status
+        if codes is None or error.status_code is None:
+            return error.is_retryable()
+        return error.status_code in codes and error.should_retry is not False
 
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -126,7 +141,7 @@ class RetryRun:
             return fn()
         except AiLibError as exc:
             first = exc
-        if not first.is_retryable():
+        if not self.policy.retries(first):
             raise first
         replay = [first]
 
@@ -139,7 +154,7 @@ class RetryRun:
 
     def decide(self, error: BaseException, attempt_number: int) -> Optional[float]:
         """The wait before the next attempt, or None to stop with ``error``."""
-        if not isinstance(error, AiLibError) or not error.is_retryable():
+        if not isinstance(error, AiLibError) or not self.policy.retries(error):
             return None
         policy = self.policy
         if attempt_number >= policy.max_attempts:
