@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Optional
 
-import attrs
+from ._frozen import Frozen
 
 if TYPE_CHECKING:
     import codecs
@@ -13,11 +13,19 @@ if TYPE_CHECKING:
 __all__ = ["SseEvent", "SseParser"]
 
 
-@attrs.frozen(slots=True)
-class SseEvent:
-    event: str = "message"
-    data: str = ""
-    id: Optional[str] = None
+class SseEvent(Frozen):
+    """One server-sent event (immutable, by value; a ``Frozen``, not attrs, for import time)."""
+
+    __slots__ = ("event", "data", "id")
+    event: str
+    data: str
+    id: Optional[str]
+
+    def __init__(self, event: str = "message", data: str = "", id: Optional[str] = None) -> None:
+        _set = object.__setattr__
+        _set(self, "event", event)
+        _set(self, "data", data)
+        _set(self, "id", id)
 
 
 class SseParser:

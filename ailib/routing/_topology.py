@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .._frozen import Frozen
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
 from .endpoint import Endpoint, Target
@@ -20,14 +21,33 @@ __all__ = ["Topology", "build_topology"]
 EndpointFactory = Callable[..., Endpoint]  # (provider, *, options=None, name=None, model=None, weight=1.0)
 
 
-@attrs.frozen
-class Topology:
+class Topology(Frozen):
+    """A client's routing, resolved once at build (immutable, by value)."""
+
+    __slots__ = ("endpoints", "steps", "default", "strategy", "unhealthy", "primary_model")
     endpoints: tuple[Endpoint, ...]  # routed endpoints, in declared order
     steps: tuple[Target, ...]  # FallbackChain steps after the first, as conditional targets
     default: Optional[Endpoint]  # last resort when no routed endpoint is healthy
     strategy: Optional[LoadBalancingStrategy]
     unhealthy: frozenset[str]  # endpoint names marked healthy=False
     primary_model: Optional[str]
+
+    def __init__(
+        self,
+        endpoints: tuple[Endpoint, ...],
+        steps: tuple[Target, ...],
+        default: Optional[Endpoint],
+        strategy: Optional[LoadBalancingStrategy],
+        unhealthy: frozenset[str],
+        primary_model: Optional[str],
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "endpoints", endpoints)
+        _set(self, "steps", steps)
+        _set(self, "default", default)
+        _set(self, "strategy", strategy)
+        _set(self, "unhealthy", unhealthy)
+        _set(self, "primary_model", primary_model)
 
     @property
     def all_endpoints(self) -> tuple[Endpoint, ...]:

@@ -6,6 +6,7 @@ from typing import Any, Callable, Optional, Union
 
 import attrs
 
+from .._frozen import Frozen
 from ..errors import ConfigurationError
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
 from ..providers._base import WireFormat
@@ -65,18 +66,28 @@ class Endpoint:
         return f"Endpoint({self.name!r}, provider={self.spec.name!r}, base_url={self.base_url!r})"
 
 
-@attrs.frozen(slots=True, eq=False)
-class Target:
+class Target(Frozen):
     """One entry of a call's plan: where to send and which model.
 
     A FallbackChain step carries ``condition``: it is tried only when the latest error
-    matches it (``label`` names the step, e.g. "on_timeout").
+    matches it (``label`` names the step, e.g. "on_timeout"). Immutable; equal only to itself.
     """
 
+    __slots__ = ("endpoint", "model", "condition", "label")
     endpoint: Endpoint
     model: str
-    condition: Optional[Callable[[Any], bool]] = None
-    label: str = ""
+    condition: Optional[Callable[[Any], bool]]
+    label: str
+
+    def __init__(self, endpoint: Endpoint, model: str, condition: Optional[Callable[[Any], bool]] = None, label: str = "") -> None:
+        _set = object.__setattr__
+        _set(self, "endpoint", endpoint)
+        _set(self, "model", model)
+        _set(self, "condition", condition)
+        _set(self, "label", label)
+
+    __eq__ = object.__eq__  # by identity, as before (attrs eq=False)
+    __hash__ = object.__hash__
 
 
 def build_endpoint(
