@@ -157,8 +157,15 @@ class Assembly:
         if retry.enabled and retry.retry_budget is not None:
             floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)
             state.retry_budget = store.retry_budget(ep.name, retry.retry_budget, floor, clock)
-        if config.breaker is not None:
-            state.breaker = store.breaker(ep.name, config.breaker, clock, self.on_circuit_change)
+        policy = config.breaker
+        if policy is not None and policy.scope == "model":
+            from .reliability._model_scope import ModelBreakers
+
+            state.breaker = ModelBreakers(
+                ep.name, policy, lambda name: store.breaker(name, policy, clock, self.on_circuit_change)
+            )
+        elif policy is not None:
+            state.breaker = store.breaker(ep.name, policy, clock, self.on_circuit_change)
         per_provider = config.provider_rate_limits.get(ep.provider)
         if per_provider is not None:
             state.limiter = store.limiter(f"provider:{ep.provider}", per_provider, clock)

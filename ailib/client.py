@@ -23,6 +23,7 @@ from .routing.endpoint import Endpoint
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 if TYPE_CHECKING:
+    from .reliability._model_scope import ModelBreakers
     from .routing.model_array import ModelArray
 
 __all__ = ["AiClient", "AiClientBuilder"]
@@ -59,11 +60,15 @@ class AiClient:
         self._prices = parts.prices
         self._pipeline = parts.pipeline
 
-    def circuit_breaker(self, target: Any = None) -> Optional[CircuitBreaker]:
+    def circuit_breaker(self, target: Any = None, *, model: Optional[str] = None) -> Optional[CircuitBreaker | ModelBreakers]:
         """The circuit breaker of an endpoint (by name, provider, or the first), for
-        inspection and manual ``isolate()`` / ``reset()``."""
+        inspection and manual ``isolate()`` / ``reset()``. Under ``scope="model"`` it is
+        the endpoint's ``ModelBreakers``; pass ``model=`` for one model's breaker."""
         ep = self._find_endpoint(target)
-        return self._pipeline.states[ep.name].breaker
+        breaker = self._pipeline.states[ep.name].breaker
+        if breaker is not None and model is not None:
+            return breaker.for_model(model)
+        return breaker
 
     def _find_endpoint(self, target: Any) -> Endpoint:
         if target is None:

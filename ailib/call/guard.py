@@ -7,7 +7,6 @@ from typing import Any, Callable, Optional
 
 from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
-from ..reliability.circuit import is_breaker_failure
 from ..reliability.ratelimit import estimate_tokens
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState
@@ -56,6 +55,7 @@ class Guard:
                 metrics.observe("ratelimit.waited", waited, tags={"provider": ep.provider})
         permit = None
         if breaker is not None:
+            breaker = breaker.for_model(target.model)
             try:
                 permit = breaker.acquire(probe_timeout=ep.total_timeout)
             except CircuitOpenError as err:
@@ -73,7 +73,7 @@ class Guard:
             if observer is not None:  # a cancelled race loser says nothing about the endpoint
                 observer.on_end(ep, self.clock.monotonic() - started, None if isinstance(err, HedgeCancelledError) else False)
             if breaker is not None and permit is not None:
-                if is_breaker_failure(err):
+                if breaker.policy.counts(err):
                     breaker.record_failure(permit)
                 else:
                     breaker.release(permit)

@@ -25,12 +25,12 @@ from __future__ import annotations
 import enum
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
 
-from ailib._validators import number
+from ailib._validators import number, one_of, status_codes, status_set
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import (
     CircuitOpenError,
@@ -62,6 +62,12 @@ class CircuitBreakerPolicy:
     ``failure_threshold`` counts consecutive failures; ``window`` and ``min_calls`` apply
     only to ``failure_ratio``. The open period is ``recovery_timeout * (1 + recovery_jitter
     * U[0, 1))``.
+
+    ``failure_status`` (None: 5xx count, 4xx do not) is a collection of HTTP status codes:
+    an error with a status then counts as a failure iff its status is listed; errors
+    without one (timeouts, network) keep the usual rule. ``scope="model"`` keeps one
+    breaker per (endpoint, model), so one failing model behind a gateway leaves the others
+    alone; ``"endpoint"`` (the default) keeps one per endpoint.
     """
 
     failure_threshold: int = attrs.field(default=5, validator=number("an integer >= 1", low=1, integer=True))
@@ -73,6 +79,16 @@ class CircuitBreakerPolicy:
     recovery_timeout: float = attrs.field(default=30.0, validator=number("a number >= 0", low=0))
     half_open_max_calls: int = attrs.field(default=1, validator=number("an integer >= 1", low=1, integer=True))
     recovery_jitter: float = attrs.field(default=0.1, validator=number("a number >= 0", low=0))
+    failure_status: Collection[int] | None = attrs.field(default=None, converter=status_set, validator=status_codes)
+    scope: str = attrs.field(default="endpoint", validator=one_of(("endpoint", "model"), "'endpoint' or 'model'"))
+
+    def counts(self, error: BaseException) -> bool:
+        """Whether ``error`` counts as a failure of the endpoint under this policy."""
+        codes = self.failure_status
+        status = getattr(error, "status_code", None)
+        if codes is None or status is None or isinstance(error, DeadlineExceededError):
+            return is_breaker_failure(error)
+        return status in codes
 
 
 class CircuitState(enum.Enum):
@@ -190,6 +206,10 @@ class CircuitBreaker:
     def isolated(self) -> bool:
         """True between ``isolate()`` and ``reset()``."""
         return self._isolated
+
+    def for_model(self, model: str) -> CircuitBreaker:
+        """The breaker that guards ``model`` on this endpoint: this one (endpoint scope)."""
+        return self
 
     # --- the call path -------------------------------------------------------------
 

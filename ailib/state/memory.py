@@ -7,12 +7,15 @@ share them, so their calls draw on one budget, one breaker and one quota per end
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
 from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
 from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
+
+if TYPE_CHECKING:
+    from ..reliability._model_scope import ModelBreakers
 
 __all__ = ["EndpointState", "MemoryStateStore"]
 
@@ -28,7 +31,7 @@ class EndpointState:
     def __init__(
         self,
         retry_budget: Optional[RatioBudget] = None,
-        breaker: Optional[CircuitBreaker] = None,
+        breaker: Optional[CircuitBreaker | ModelBreakers] = None,
         limiter: Optional[RateLimiter] = None,
         hedge_budget: Optional[RatioBudget] = None,
     ) -> None:
