@@ -5,7 +5,17 @@ Each step is used only when the previous failure matches its condition.
 
 from __future__ import annotations
 
-from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, FallbackChain, Message, RateLimitExceeded
+from ailib import (
+    AiClientBuilder,
+    ChatCompletionRequest,
+    ConnectionOptions,
+    FallbackChain,
+    LoadBalancingStrategy,
+    Message,
+    ModelArray,
+    ModelEndpoint,
+    RateLimitExceeded,
+)
 from ailib.testing import Fault, MockProvider
 
 with MockProvider(name="gateway") as gateway:
@@ -26,3 +36,14 @@ with MockProvider(name="gateway") as gateway:
         resp = client.chat_completion(req)
         print(f"{label:>10}: answered by model {resp.model!r} after {len(resp.attempts)} attempt(s)")
     client.close()
+
+# a nested step: after a failure the call goes to a ModelArray, served by its own strategy
+with MockProvider(name="primary") as primary, MockProvider(name="pool-a") as a, MockProvider(name="pool-b") as b:
+    pool = ModelArray("pool", LoadBalancingStrategy.ROUND_ROBIN)
+    pool.add_endpoint(ModelEndpoint("pool-a", provider=a.provider("pool-a"), model="small-a"))
+    pool.add_endpoint(ModelEndpoint("pool-b", provider=b.provider("pool-b"), model="small-b"))
+    nested = FallbackChain().primary("gpt-4o").on_error(pool)
+    with AiClientBuilder(primary.provider()).without_retry().fallback(nested).build() as client:
+        primary.enqueue(*[Fault.http_status(503)] * 4)
+        served = [client.chat_completion(req).provider for _ in range(4)]
+        print("primary down, the pool step served:", served)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
 from .._frozen import Frozen
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
-from .endpoint import Endpoint, Target
+from .endpoint import ArrayStep, Endpoint, Target
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
     from .fallback import FallbackChain
@@ -50,7 +51,8 @@ class Topology(Frozen):
     @property
     def all_endpoints(self) -> tuple[Endpoint, ...]:
         seen: dict[str, Endpoint] = {}
-        for ep in (*self.endpoints, *(t.endpoint for t in self.steps), *((self.default,) if self.default else ())):
+        stepped = [ep for t in self.steps for ep in (t.members if isinstance(t, ArrayStep) else (t.endpoint,))]
+        for ep in (*self.endpoints, *stepped, *((self.default,) if self.default else ())):
             seen.setdefault(ep.name, ep)
         return tuple(seen.values())
 
@@ -114,16 +116,24 @@ def build_topology(
         fallback.validate()
         chain_steps = list(fallback.steps)
         if chain_steps[0].condition is None:  # primary(model): the model of the routed targets
-            primary_model = chain_steps.pop(0).model
+            first = chain_steps.pop(0).model
+            assert isinstance(first, str)  # primary(...) refuses a ModelArray
+            primary_model = first
+        taken = {ep.name for ep in routed}
         for step in chain_steps:
+            if not isinstance(step.model, str):  # a ModelArray: its endpoints, its strategy
+                members = _unique(tuple(_model_endpoint(me, make) for me in step.model.endpoints), taken)
+                taken.update(ep.name for ep in members)
+                steps.append(ArrayStep(members, step.model.strategy, step.condition, step.label))
+                continue
             ep = _step_endpoint(step.model, routed, routed[0], make)
             steps.append(Target(ep, ep.resolve_model(step.model), step.condition, step.label))
     return Topology(routed, tuple(steps), default, strategy, frozenset(unhealthy), primary_model)
 
 
-def _unique(endpoints: tuple[Endpoint, ...]) -> tuple[Endpoint, ...]:
-    """Endpoints keep their own state by name; a repeated name gets a #2, #3 suffix."""
-    seen: dict[str, int] = {}
+def _unique(endpoints: tuple[Endpoint, ...], taken: Iterable[str] = ()) -> tuple[Endpoint, ...]:
+    """Endpoints keep their own state by name; a repeated name (or one in ``taken``) gets a #2, #3 suffix."""
+    seen: dict[str, int] = dict.fromkeys(taken, 1)
     out: list[Endpoint] = []
     for ep in endpoints:
         n = seen.get(ep.name, 0) + 1

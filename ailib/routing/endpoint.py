@@ -137,6 +137,20 @@ class Target(Frozen):
     __hash__ = object.__hash__
 
 
+class ArrayStep(Target):
+    """A FallbackChain step that names a ``ModelArray``: ``members`` (the array's endpoints)
+    are ordered per call by the array's ``strategy``; ``endpoint`` is the first member."""
+
+    __slots__ = ("members", "strategy")
+    members: tuple[Endpoint, ...]
+    strategy: Any
+
+    def __init__(self, members: tuple[Endpoint, ...], strategy: Any, condition: Optional[Callable[[Any], bool]], label: str) -> None:
+        super().__init__(members[0], members[0].resolve_model(""), condition, label)
+        object.__setattr__(self, "members", members)
+        object.__setattr__(self, "strategy", strategy)
+
+
 def build_endpoint(
     provider: Any,
     options: Optional[ConnectionOptions] = None,

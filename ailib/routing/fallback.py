@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Union
 
 import attrs
 
@@ -17,6 +17,9 @@ from ..errors import (
     RateLimitExceeded,
     TimeoutError,
 )
+
+if TYPE_CHECKING:
+    from .model_array import ModelArray
 
 __all__ = ["FallbackChain", "FallbackStep"]
 
@@ -42,7 +45,7 @@ def always(err: AiLibError) -> bool:
 
 @attrs.frozen
 class FallbackStep:
-    model: str
+    model: Union[str, ModelArray]  # a ModelArray: the step is served by the array's strategy
     condition: Optional[Condition] = None  # None: the primary step
     label: str = "primary"
 
@@ -62,9 +65,16 @@ class FallbackChain:
         self.steps: list[FallbackStep] = []
         self._pending: Optional[Condition] = None
 
-    def _add(self, model: str, condition: Optional[Condition], label: str) -> FallbackChain:
-        if not isinstance(model, str) or not model:
-            raise ConfigurationError(f"a fallback step needs a model name, got {model!r}")
+    def _add(self, model: Union[str, ModelArray], condition: Optional[Condition], label: str) -> FallbackChain:
+        from .model_array import ModelArray
+
+        if isinstance(model, ModelArray):
+            if condition is None:
+                raise ConfigurationError("primary(...) takes a model name; a ModelArray may serve a later step")
+            if not model.endpoints:
+                raise ConfigurationError(f"ModelArray {model.name!r} has no endpoints")
+        elif not isinstance(model, str) or not model:
+            raise ConfigurationError(f"a fallback step needs a model name or a ModelArray, got {model!r}")
         if self._pending is not None:
             raise ConfigurationError("on_condition(...) must be followed by .fallback(model)")
         self.steps.append(FallbackStep(model, condition, label))
@@ -75,16 +85,16 @@ class FallbackChain:
             raise ConfigurationError("primary(...) must be the first step of a FallbackChain")
         return self._add(model, None, "primary")
 
-    def on_timeout(self, model: str) -> FallbackChain:
+    def on_timeout(self, model: Union[str, ModelArray]) -> FallbackChain:
         return self._add(model, is_timeout, "on_timeout")
 
-    def on_rate_limit(self, model: str) -> FallbackChain:
+    def on_rate_limit(self, model: Union[str, ModelArray]) -> FallbackChain:
         return self._add(model, is_rate_limit, "on_rate_limit")
 
-    def on_error(self, model: str) -> FallbackChain:
+    def on_error(self, model: Union[str, ModelArray]) -> FallbackChain:
         return self._add(model, is_provider_failure, "on_error")
 
-    def on_status(self, codes: Iterable[int], model: str) -> FallbackChain:
+    def on_status(self, codes: Iterable[int], model: Union[str, ModelArray]) -> FallbackChain:
         """Advance to ``model`` when the previous step failed with one of these HTTP
         status codes (``on_status([429, 503], "gpt-4o-mini")``)."""
         if isinstance(codes, int) and not isinstance(codes, bool):
@@ -97,7 +107,7 @@ class FallbackChain:
             raise ConfigurationError(f"on_status takes HTTP status codes (100-599), got {codes!r}")
         return self._add(model, lambda err: err.status_code in wanted, "on_status")
 
-    def always(self, model: str) -> FallbackChain:
+    def always(self, model: Union[str, ModelArray]) -> FallbackChain:
         return self._add(model, always, "always")
 
     def on_condition(self, predicate: Condition) -> FallbackChain:
@@ -108,7 +118,7 @@ class FallbackChain:
         self._pending = predicate
         return self
 
-    def fallback(self, model: str) -> FallbackChain:
+    def fallback(self, model: Union[str, ModelArray]) -> FallbackChain:
         if self._pending is None:
             raise ConfigurationError("fallback(model) must follow on_condition(predicate)")
         predicate, self._pending = self._pending, None
@@ -121,7 +131,7 @@ class FallbackChain:
             raise ConfigurationError("an empty FallbackChain")
 
     def __repr__(self) -> str:
-        return "FallbackChain(" + " -> ".join(f"{s.label}:{s.model}" for s in self.steps) + ")"
+        return "FallbackChain(" + " -> ".join(f"{s.label}:{getattr(s.model, 'name', s.model)}" for s in self.steps) + ")"
 
 
 def _safe(predicate: Condition) -> Condition:

@@ -19,7 +19,8 @@ from .._fork import register_after_fork
 from ..clock import SYSTEM_CLOCK, Clock
 from ..types import ChatCompletionRequest
 from .base import Router
-from .endpoint import Endpoint, Target
+from .endpoint import ArrayStep, Endpoint, Target
+from .fallback import is_provider_failure
 from .model_array import LoadBalancingStrategy
 
 __all__ = ["ChainRouter", "Stats"]
@@ -89,6 +90,12 @@ class ChainRouter(Router):
         self._counter = itertools.count()
         self._weights_lock = threading.Lock()
         self.stats = {ep.name: Stats() for ep in self._endpoints}
+        # a FallbackChain step naming a ModelArray: its own router, with the array's strategy
+        self._arrays: dict[int, ChainRouter] = {
+            id(step): ChainRouter(step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock)
+            for step in self._steps
+            if isinstance(step, ArrayStep)
+        }
         register_after_fork(self)
 
     def endpoints(self) -> Sequence[Endpoint]:
@@ -118,9 +125,21 @@ class ChainRouter(Router):
             eps = self._order(eps, request)
         model = self._primary_model or request.model
         targets = [self._target(ep, model) for ep in eps]
-        if self._steps:
+        if self._arrays:
+            for step in self._steps:
+                targets.extend(self._array_targets(step, request) if isinstance(step, ArrayStep) else (step,))
+        elif self._steps:
             targets.extend(self._steps)
         return targets
+
+    def _array_targets(self, step: ArrayStep, request: ChatCompletionRequest) -> list[Target]:
+        """A ModelArray step's endpoints in its strategy's order: the first under the step's
+        condition, the rest after any failure that is not the caller's own."""
+        members = self._arrays[id(step)].plan(request)
+        return [
+            Target(t.endpoint, t.model, step.condition if i == 0 else is_provider_failure, step.label)
+            for i, t in enumerate(members)
+        ]
 
     def _target(self, ep: Endpoint, model: str) -> Target:
         """Targets are immutable: one per (endpoint, requested model), reused."""
@@ -213,6 +232,9 @@ class ChainRouter(Router):
     # -- observations (called by the pipeline around each attempt) -------------------------------
     def on_start(self, ep: Endpoint) -> None:
         st = self.stats.get(ep.name)
+        if st is None:
+            for sub in self._arrays.values():
+                sub.on_start(ep)
         if st is not None:
             with st.lock:
                 st.inflight += 1
@@ -222,6 +244,8 @@ class ChainRouter(Router):
         loser says nothing about the endpoint's health)."""
         st = self.stats.get(ep.name)
         if st is None:
+            for sub in self._arrays.values():
+                sub.on_end(ep, seconds, ok)
             return
         now = self._clock.monotonic()
         with st.lock:
