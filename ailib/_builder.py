@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
-import attrs
-
 from ._assembly import Config
 from .call.usage import PriceTable
 from .clock import Clock
@@ -226,5 +224,5 @@ class AiClientBuilder:
 
         c = self._config
         return AiClient._from_config(
-            attrs.evolve(c, chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
+            c.evolve(chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
         )

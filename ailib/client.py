@@ -107,8 +107,7 @@ class AiClient:
             if ep.name in seen:
                 continue
             seen.add(ep.name)
-            single = attrs.evolve(
-                self._config,
+            single = self._config.evolve(
                 provider=attrs.evolve(ep.spec, name=ep.name, base_url=ep.base_url, default_model=ep.default_model, api_key=ep.api_key),
                 chain=[],
                 routing=None,
@@ -130,7 +129,7 @@ class AiClient:
             raise ConfigurationError("with_failover needs at least one provider")
         if self._config.model_array is not None:
             raise ConfigurationError("with_failover applies to provider chains, not to a ModelArray client")
-        return AiClient._from_config(attrs.evolve(self._config, chain=[*self._config.chain, *providers], routing=None))
+        return AiClient._from_config(self._config.evolve(chain=[*self._config.chain, *providers], routing=None))
 
     @classmethod
     def with_model_array(cls, array: ModelArray, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> AiClient:

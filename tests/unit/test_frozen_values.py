@@ -52,3 +52,13 @@ def test_endpoint_state_is_mutable_and_unhashable():
     assert state == EndpointState()
     with pytest.raises(TypeError):
         hash(state)
+
+
+def test_config_defaults_are_fresh_and_evolve_copies_with_changes():
+    """Each Config gets its own default chain and breaker policy; evolve changes only the named fields and leaves the original."""
+    from ailib._assembly import UNSET, Config
+
+    a, b = Config(provider="openai"), Config(provider="openai")
+    assert a.chain == [] and a.chain is not b.chain and a.retry is UNSET and a.breaker is not None
+    c = a.evolve(routing="round_robin")
+    assert (c.routing, a.routing, c.provider, c.chain) == ("round_robin", None, "openai", a.chain)
