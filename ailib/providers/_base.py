@@ -32,9 +32,9 @@ from ._registry import ProviderSpec
 __all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
 
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded", "request_too_large"}
-_CONTEXT_TEXT = re.compile(
-    r"context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long",
-    re.I,
+# Compiled (and cached by ``re``) on the first error that needs it, not at import.
+_CONTEXT_TEXT = (
+    r"(?i)context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long"
 )
 _FILTER_CODES = {"content_filter", "content_policy_violation", "safety", "prohibited_content", "blocked"}
 _QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"}
@@ -72,7 +72,7 @@ def classify_http_error(
         should_retry=parse_should_retry(headers),
         body=body,
     )
-    if codes_l & _CONTEXT_CODES or (status in (400, 413, 422) and _CONTEXT_TEXT.search(message)):
+    if codes_l & _CONTEXT_CODES or (status in (400, 413, 422) and re.search(_CONTEXT_TEXT, message)):
         return ContextLengthExceededError(message or "context length exceeded", **kw)
     if codes_l & _FILTER_CODES:
         return ContentFilteredError(message or "content filtered", **kw)

@@ -14,7 +14,7 @@ from ._registry import ProviderSpec, check_base_url
 
 __all__ = ["CustomProviderBuilder"]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # compiled (and cached by re) on first use
 
 
 class CustomProviderBuilder:
@@ -33,7 +33,7 @@ class CustomProviderBuilder:
         return self._set(base_url=check_base_url(url, self._spec.name))
 
     def with_api_key_env(self, variable: str) -> CustomProviderBuilder:
-        if not isinstance(variable, str) or not _ENV_NAME.match(variable):
+        if not isinstance(variable, str) or not re.match(_ENV_NAME, variable):
             raise ConfigurationError(f"not an environment variable name: {variable!r}")
         return self._set(api_key_env=variable, key_required=True)
 

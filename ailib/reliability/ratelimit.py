@@ -109,10 +109,11 @@ def estimate_tokens(request_json_chars: int, max_tokens: int | None) -> int:
     return prompt + completion
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
-_DURATION = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|ns|h|m|s))+")
+# Patterns as strings: compiled (and cached by ``re``) on first use, not at import.
+_DURATION_PART = r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)"
+_DURATION = r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|ns|h|m|s))+"
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-_FRACTION = re.compile(r"\.(\d+)")
+_FRACTION = r"\.(\d+)"
 
 
 def parse_reset_duration(value: object) -> float | None:
@@ -124,8 +125,8 @@ def parse_reset_duration(value: object) -> float | None:
         return None
     text = value.strip()
     try:
-        if _DURATION.fullmatch(text):
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+        if re.fullmatch(_DURATION, text):
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in re.findall(_DURATION_PART, text))
         else:
             seconds = float(text)
     except (ValueError, OverflowError):
@@ -141,7 +142,7 @@ def parse_reset_timestamp(value: object, now_wall: float) -> float | None:
     if not isinstance(value, str):
         return None
     # Normalise for every supported Python: exactly six fraction digits, "+00:00" for "Z".
-    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip())
+    text = re.sub(_FRACTION, lambda m: "." + m.group(1)[:6].ljust(6, "0"), value.strip())
     if text[-1:] in ("Z", "z"):
         text = text[:-1] + "+00:00"
     try:

@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
-import attrs
-
 from .._frozen import Frozen
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
@@ -140,5 +138,5 @@ def _unique(endpoints: tuple[Endpoint, ...], taken: Iterable[str] = ()) -> tuple
     for ep in endpoints:
         n = seen.get(ep.name, 0) + 1
         seen[ep.name] = n
-        out.append(ep if n == 1 else attrs.evolve(ep, name=f"{ep.name}#{n}"))
+        out.append(ep if n == 1 else ep.renamed(f"{ep.name}#{n}"))
     return tuple(out)

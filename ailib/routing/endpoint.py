@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-import attrs
-
 from .._frozen import Frozen
 from ..errors import ConfigurationError
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
@@ -18,10 +16,13 @@ from ..types import AUTO_MODELS
 __all__ = ["Endpoint", "Target", "build_endpoint"]
 
 
-@attrs.frozen(eq=False, repr=False)
-class Endpoint:
-    """One place requests can go. Static after client construction; runtime state lives elsewhere."""
+class Endpoint(Frozen):
+    """One place requests can go. Static after client construction; runtime state lives elsewhere.
 
+    Immutable and equal only to itself (a ``Frozen``, not attrs, for import time).
+    """
+
+    __slots__ = ("name", "spec", "wire", "base_url", "api_key", "headers", "stream_headers", "options", "model", "weight", "connect_timeout", "first_byte_timeout", "idle_timeout", "total_timeout", "verify", "proxy")
     name: str
     spec: ProviderSpec
     wire: WireFormat
@@ -30,14 +31,60 @@ class Endpoint:
     headers: dict[str, str]
     stream_headers: dict[str, str]
     options: ConnectionOptions
-    model: Optional[str] = None  # the endpoint's own model, overriding the request's
-    weight: float = 1.0
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    first_byte_timeout: float = DEFAULT_TIMEOUT
-    idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
-    total_timeout: float = DEFAULT_TIMEOUT
-    verify: Union[bool, str] = True
-    proxy: Optional[str] = None
+    model: Optional[str]  # the endpoint's own model, overriding the request's
+    weight: float
+    connect_timeout: float
+    first_byte_timeout: float
+    idle_timeout: float
+    total_timeout: float
+    verify: Union[bool, str]
+    proxy: Optional[str]
+
+    def __init__(
+        self,
+        name: str,
+        spec: ProviderSpec,
+        wire: WireFormat,
+        base_url: str,
+        api_key: Optional[str],
+        headers: dict[str, str],
+        stream_headers: dict[str, str],
+        options: ConnectionOptions,
+        model: Optional[str] = None,
+        weight: float = 1.0,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        first_byte_timeout: float = DEFAULT_TIMEOUT,
+        idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
+        total_timeout: float = DEFAULT_TIMEOUT,
+        verify: Union[bool, str] = True,
+        proxy: Optional[str] = None,
+    ) -> None:
+        _set = object.__setattr__
+        _set(self, "name", name)
+        _set(self, "spec", spec)
+        _set(self, "wire", wire)
+        _set(self, "base_url", base_url)
+        _set(self, "api_key", api_key)
+        _set(self, "headers", headers)
+        _set(self, "stream_headers", stream_headers)
+        _set(self, "options", options)
+        _set(self, "model", model)
+        _set(self, "weight", weight)
+        _set(self, "connect_timeout", connect_timeout)
+        _set(self, "first_byte_timeout", first_byte_timeout)
+        _set(self, "idle_timeout", idle_timeout)
+        _set(self, "total_timeout", total_timeout)
+        _set(self, "verify", verify)
+        _set(self, "proxy", proxy)
+
+    __eq__ = object.__eq__  # by identity, as before (attrs eq=False)
+    __hash__ = object.__hash__
+
+    def renamed(self, name: str) -> Endpoint:
+        """This endpoint under another name (its own state is kept by name)."""
+        values = dict(zip(self.__slots__, self._values()))
+        values["name"] = name
+        return Endpoint(**values)
 
     @property
     def provider(self) -> str:
