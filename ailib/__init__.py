@@ -8,8 +8,10 @@ CLI, the testing kit, tracing, caches and the native wire formats (Anthropic, Ge
 
 from typing import TYPE_CHECKING, Any
 
+from ._builder import AiClientBuilder
+from ._version import __version__ as __version__
 from .call.stream import ChatStream
-from .client import AiClient, AiClientBuilder
+from .client import AiClient
 from .errors import (
     AiLibError,
     AllProvidersFailedError,
@@ -49,9 +51,6 @@ from .types import (
     ToolCallDelta,
     Usage,
 )
-
-__version__ = "0.1.0"
-
 
 # Public names imported on first use: name -> module that defines (or re-exports) it.
 _LAZY = {

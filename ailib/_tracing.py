@@ -89,7 +89,7 @@ class _Api:
     def __init__(self, tracer_provider: Any) -> None:
         from opentelemetry import context, trace
 
-        from . import __version__
+        from ._version import __version__
 
         self.tracer = trace.get_tracer("ailib", __version__, tracer_provider=tracer_provider)
         self.CLIENT = trace.SpanKind.CLIENT

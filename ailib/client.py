@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .reliability._model_scope import ModelBreakers
     from .routing.model_array import ModelArray
 
-__all__ = ["AiClient", "AiClientBuilder"]
+__all__ = ["AiClient"]
 
 
 class AiClient:
@@ -304,7 +304,3 @@ def _as_request(request: Any) -> ChatCompletionRequest:
         return ChatCompletionRequest.from_dict(request)
     raise InvalidRequestError(f"expected a ChatCompletionRequest or an OpenAI-style dict, got {type(request).__name__}")
 
-
-
-
-from ._builder import AiClientBuilder  # noqa: E402  (the builder's build() makes AiClients)

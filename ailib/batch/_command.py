@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import AiLibError
@@ -84,27 +85,10 @@ def _merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_client(args: argparse.Namespace) -> Any:
-    from .. import AiClientBuilder, ConnectionOptions, RateLimitPolicy, RetryPolicy
+def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Namespace], Any]) -> int:
+    """Run ``ailib batch`` (or ``ailib batch merge``) from parsed arguments; the exit status.
 
-    builder = (
-        AiClientBuilder(args.provider)
-        .with_options(ConnectionOptions(pool_size=max(args.concurrency, 8)))
-        .with_retry(RetryPolicy(max_attempts=BATCH_RETRY_ATTEMPTS))
-    )
-    if args.rpm or args.rps:
-        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps))
-    if getattr(args, "cache", None):
-        builder = builder.with_cache(args.cache)
-    if args.state_store:
-        from ..state import RedisStateStore
-
-        builder = builder.with_state_store(RedisStateStore(args.state_store))
-    return builder.build()
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """Run ``ailib batch`` (or ``ailib batch merge``) from parsed arguments; the exit status."""
+    ``build_client`` makes the client from the arguments (the CLI layer owns the builder)."""
     from ._run import run_batch
 
     if args.input == "merge":
@@ -119,7 +103,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     progress = args.progress if args.progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
     try:
-        client = _build_client(args)
+        client = build_client(args)
     except AiLibError as err:
         print(f"ailib batch: {type(err).__name__}: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,3 @@
+"""The package version, in the bottom layer so any module may read it."""
+
+__version__ = "0.1.0"
