@@ -65,19 +65,27 @@ class CallExtras:
         ep, model = self.primary, call.request.model
         return (ep.provider, ep.resolve_model(model)) if ep is not None else ("", model)
 
+    def _lookup(self, call: CallState, trace: CallTrace, provider: str, model: str, use: Optional[bool]) -> tuple[Optional[str], Any]:
+        """The call's cache key (None when it is not cached) and the entry found under it, if any."""
+        if self.cache is None:
+            return None, None
+        key = self.cache.key(call.request, provider=provider, model=model, use=use)
+        if key is None:
+            return None, None
+        hit = self.cache.lookup(key, provider=provider)
+        trace.cached(hit is not None)
+        return key, hit
+
     def run(self, call: CallState, run: Callable[[CallState], ChatCompletionResponse], use: Optional[bool]) -> ChatCompletionResponse:
         provider, model = self._names(call)
         trace = call.trace = self._start(call, False, provider, model)
         token = trace.activate()
         try:
-            key = self.cache.key(call.request, provider=provider, model=model, use=use) if self.cache is not None else None
-            if key is not None:
-                hit = self.cache.lookup(key, provider=provider)
-                trace.cached(hit is not None)
-                if hit is not None:
-                    resp: ChatCompletionResponse = attrs.evolve(hit.response, cost=self.hit_cost)
-                    trace.finish(resp)
-                    return resp
+            key, hit = self._lookup(call, trace, provider, model, use)
+            if hit is not None:
+                resp: ChatCompletionResponse = attrs.evolve(hit.response, cost=self.hit_cost)
+                trace.finish(resp)
+                return resp
             resp = run(call)
             if key is not None:
                 self.cache.store_response(key, resp)
@@ -96,15 +104,12 @@ class CallExtras:
         trace = call.trace = self._start(call, True, provider, model)
         token = trace.activate()
         try:
-            key = self.cache.key(call.request, provider=provider, model=model, use=use) if self.cache is not None else None
-            if key is not None:
-                hit = self.cache.lookup(key, provider=provider)
-                trace.cached(hit is not None)
-                if hit is not None:
-                    replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)  # type: ignore[arg-type]  # a Target's two fields
-                    replay.cost = self.hit_cost
-                    replay.trace = trace  # its span ends when the replay ends or is closed
-                    return replay
+            key, hit = self._lookup(call, trace, provider, model, use)
+            if hit is not None:
+                replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)  # type: ignore[arg-type]  # a Target's two fields
+                replay.cost = self.hit_cost
+                replay.trace = trace  # its span ends when the replay ends or is closed
+                return replay
             primed = open_stream(call)
         except BaseException as err:
             trace.fail(err)
