@@ -12,6 +12,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
+from ._record import Record
 from .errors import InvalidRequestError
 
 __all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "Message", "MessageContent"]
@@ -40,8 +41,8 @@ def _to_role(value: Any) -> Role:
         raise InvalidRequestError(f"unknown role {value!r}; expected one of system, user, assistant, tool") from None
 
 
-@attrs.frozen(slots=True)
-class Content:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Content(Record):
     """One part of a message: text, an image (URL or inline base64) or a JSON object.
 
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
@@ -112,8 +113,8 @@ def _check_json(obj: Any, what: str) -> None:
         raise InvalidRequestError(f"{what} is not JSON-serialisable: {exc}") from None
 
 
-@attrs.frozen(slots=True)
-class ToolCall:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class ToolCall(Record):
     """A call the model asked for; ``arguments`` is the decoded JSON object."""
 
     id: str
@@ -124,8 +125,8 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
-@attrs.frozen(slots=True)
-class ToolCallDelta:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class ToolCallDelta(Record):
     """A fragment of a streamed tool call: ``arguments_delta`` is raw JSON text."""
 
     index: int
@@ -134,8 +135,8 @@ class ToolCallDelta:
     arguments_delta: str = ""
 
 
-@attrs.frozen(slots=True)
-class Tool:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Tool(Record):
     """A function the model may call. Build with ``Tool.function(...)``."""
 
     name: str
@@ -209,8 +210,8 @@ def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
     return tuple(out)
 
 
-@attrs.frozen(slots=True)
-class Message:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Message(Record):
     """One chat message. Build with ``Message.user(..)``, ``.system``, ``.assistant``, ``.tool``."""
 
     role: Role = attrs.field(converter=_to_role)

@@ -8,20 +8,21 @@ from typing import Any, Optional
 import attrs
 
 from ._message import Message, ToolCall, ToolCallDelta
+from ._record import Record
 from .errors import AiLibError
 
 __all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk"]
 
 
-@attrs.frozen(slots=True)
-class Usage:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Usage(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
 
 
-@attrs.frozen(slots=True)
-class Attempt:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Attempt(Record):
     """One wire attempt (or a target skipped without one), in call order."""
 
     provider: str
@@ -41,15 +42,15 @@ class Attempt:
         return f"Attempt({self.provider}/{self.model}, {self.outcome}, {self.elapsed * 1000:.1f}ms{err}{hedge}{wait})"
 
 
-@attrs.frozen(slots=True)
-class Choice:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class Choice(Record):
     index: int
     message: Message
     finish_reason: Optional[str] = None
 
 
-@attrs.frozen(slots=True)
-class ChatCompletionResponse:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class ChatCompletionResponse(Record):
     """A provider-neutral answer, with every attempt it took."""
 
     id: str
@@ -117,8 +118,8 @@ class ChatCompletionResponse:
         )
 
 
-@attrs.frozen(slots=True)
-class StreamChunk:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class StreamChunk(Record):
     """One piece of a streamed answer. ``usage`` and complete ``tool_calls`` come on the last chunk."""
 
     delta_text: str = ""

@@ -7,6 +7,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
+from ._record import Record
 from ._secrets import remember, remember_headers, remember_url
 from ._validators import number
 from .errors import ConfigurationError
@@ -56,8 +57,8 @@ def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
         raise ConfigurationError("ConnectionOptions.verify must be a bool or a CA bundle path")
 
 
-@attrs.frozen(kw_only=True)
-class ConnectionOptions:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ConnectionOptions(Record):
     """Connection settings; ``None`` means "inherit" (builder defaults, then built-ins).
 
     ``timeout`` is the total per attempt; ``first_byte_timeout`` bounds the wait for the

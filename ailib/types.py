@@ -14,6 +14,7 @@ import attrs
 
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
 from ._message import Content, Message, Role, Tool, ToolCall, ToolCallDelta, _check_json
+from ._record import Record
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
 from .errors import InvalidRequestError
 
@@ -116,8 +117,8 @@ def _to_model(value: Any) -> str:
     return value
 
 
-@attrs.frozen(slots=True)
-class ChatCompletionRequest:
+@attrs.frozen(slots=True, repr=False, eq=False)
+class ChatCompletionRequest(Record):
     """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here."""
 
     model: str = attrs.field(converter=_to_model)

@@ -12,6 +12,7 @@ import attrs
 
 from .._fork import register_after_fork
 from .._frozen import Frozen
+from .._record import MutableRecord
 from ..errors import ConfigurationError
 from ..reliability.ratelimit import estimate_tokens
 from ..types import ChatCompletionRequest, Usage
@@ -95,8 +96,8 @@ class PriceTable:
         return price.cost(prompt, completion)
 
 
-@attrs.define
-class UsageTotal:
+@attrs.define(repr=False, eq=False)
+class UsageTotal(MutableRecord):
     """Totals for one provider/model on one client."""
 
     calls: int = 0

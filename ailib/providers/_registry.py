@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from .._record import Record
 from ..errors import ConfigurationError
 
 __all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model", "check_base_url"]
@@ -53,8 +54,8 @@ class Provider(enum.Enum):
         return self.value
 
 
-@attrs.frozen(kw_only=True)
-class ProviderSpec:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class ProviderSpec(Record):
     """Everything needed to talk to one provider. Custom providers are specs too."""
 
     name: str
