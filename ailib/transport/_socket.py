@@ -6,13 +6,14 @@ attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocke
 returns at once, a stream stops, and the broken connection is discarded, never reused.
 
 Timeouts by phase: the connect timeout is the socket timeout while connecting and
-sending; the idle timeout is the socket timeout while a stream is read. The header phase
-as a whole (first-byte timeout), each read of a whole body (idle timeout), the attempt's
-total and the call's deadline are enforced by the process-wide timer (``_timer``), which
-shuts the socket down when the instant passes, so a server that drips one byte a second
-cannot hold a call past its deadline; the socket blocks meanwhile (no poll per recv, no
-timeout change per phase). With an injected (fake) clock the timer is off: the first-byte
-and idle timeouts are socket timeouts, and the clock is checked between reads.
+sending; the idle timeout is the socket timeout while a stream or a chunked or encoded
+body is read. The header phase as a whole (first-byte timeout), each recv of any other
+body (idle timeout), the attempt's total and the call's deadline are enforced by the
+process-wide timer (``_timer``), which shuts the socket down when the instant passes, so
+a server that drips one byte a second cannot hold a call past its deadline; the socket
+blocks meanwhile (no poll per recv, no timeout change per phase). With an injected (fake)
+clock the timer is off: the first-byte and idle timeouts are socket timeouts, and the
+clock is checked between reads.
 """
 
 from __future__ import annotations

@@ -41,12 +41,17 @@ def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: De
     read_timeout = min(dl.idle, dl.first_byte)
     clock = transport.clock
     end = min(dl.attempt_end, dl.call_end)
-    # Without a decoder, the body is whole once Content-Length bytes are in: no read for EOF.
-    sized = length is not None and "content-encoding" not in resp.headers
+    # Not chunked and no decoder: each read1 is at most one recv, the timer bounds each
+    # (an attribute write after the first); else the socket's timeout bounds each recv.
+    single = not getattr(resp, "chunked", False) and "content-encoding" not in resp.headers
+    sized = single and length is not None  # whole once Content-Length bytes are in: no read for EOF
+    if timed and not single:
+        handle.set_read_timeout(read_timeout)
     while True:
         now = clock.monotonic()
-        if timed:  # the timer bounds each read (an attribute write after the first)
-            arm(handle, now + read_timeout if now + read_timeout < end else end)
+        if timed:
+            if single:
+                arm(handle, now + read_timeout if now + read_timeout < end else end)
         else:
             if now >= end:
                 raise timeout_error(dl, now, "total")
