@@ -3,7 +3,8 @@
 The primary runs on the caller's own thread. A hedge starts on the executor only when
 ``delay`` passes without an answer (the timer thread fires it, spending the primary's
 hedge budget), or at once when an attempt fails; ``delay=0`` starts the hedges at once.
-So a hedged call where no hedge fires costs a timer entry, not a thread hand-off.
+So a hedged call where no hedge fires costs a dictionary entry in the hedge clock
+(``timer.py``) and no thread hand-off.
 
 A branch runs one target through ``run_target`` (the pipeline's rate limiter, breaker and
 retries). The first success wins; every other branch is cancelled: its socket is shut
@@ -21,12 +22,13 @@ from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
 from ..clock import SYSTEM_CLOCK, Clock
+from ..metrics import NoopMetrics
 from ..reliability.hedge import HedgePolicy, LatencyWindow
 from ..routing.endpoint import Endpoint, Target
 from .context import CallState
 from .race import Race
 from .rules import closed_error
-from .timer import Timer
+from .timer import HedgeClock
 
 __all__ = ["Hedger"]
 
@@ -53,17 +55,19 @@ class Hedger:
         self.run_target = run_target
         self.clock = clock
         self.metrics = metrics
+        self.counting = not isinstance(metrics, NoopMetrics)  # else hedge.won costs nothing to skip
         self.budget_for = budget_for
+        self._budgets: dict[str, Any] = {}  # endpoint name -> its hedge budget (or None)
+        self.cap = policy.max_hedges + 1  # branches running at once
         self.count_selected = count_selected
         self.max_workers = max_workers
         self.poll = None if clock is SYSTEM_CLOCK else 0.002  # re-read an injected clock this often
-        self.timer = Timer(clock, poll=self.poll)
+        self.timer = HedgeClock(clock, poll=self.poll)
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
         self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
         self.closed = False
         self._lock = threading.Lock()
         self._executor: Optional[ThreadPoolExecutor] = None
-        self._active: set[Race] = set()
         register_after_fork(self)
 
     def window(self, name: str) -> LatencyWindow:
@@ -88,25 +92,32 @@ class Hedger:
     def run(self, call: CallState, targets: list[Target], stream: bool, run_target: Optional[RunTarget] = None) -> Any:
         """Race ``targets`` for ``call``; return the winner's result or raise the error.
         ``run_target`` overrides the hedger's own (a per-call view's retries and timeouts)."""
-        policy = self.policy
         if len(targets) == 1:  # a single target hedges to itself
-            targets = targets * (policy.max_hedges + 1)
-        primary = targets[0].endpoint
-        budget = self.budget_for(primary)  # one budget both records the calls and pays for the hedges
+            targets = targets * self.cap
+        name = targets[0].endpoint.name
+        budgets = self._budgets
+        if name in budgets:
+            budget = budgets[name]
+        else:  # one budget both records the calls and pays for the hedges
+            budget = budgets[name] = self.budget_for(targets[0].endpoint)
         if budget is not None:
             budget.record_call()
-        delay = self.fixed_delay if self.fixed_delay is not None else self.window(primary.name).hedge_delay(policy)
-        race = Race(self, call, targets, stream, budget, delay, run_target)
-        active = self._active
-        active.add(race)  # then check: close() sets closed, then aborts what it finds here
-        if self.closed:
-            active.discard(race)
-            raise closed_error()
+        delay = self.fixed_delay if self.fixed_delay is not None else self.window(name).hedge_delay(self.policy)
+        race = Race(self, call, targets, stream, budget, delay, run_target or self.run_target)
+        timer = self.timer
+        inflight = timer.inflight
+        inflight[race] = None  # in flight (HedgeClock.join, inline: this is every hedged call's path)
+        if delay > 0:
+            timer.lead = delay
+            if race.due < timer.wake_at:
+                timer.wake()
         try:
+            if self.closed:  # checked after joining: close() sets closed, then aborts what is in flight
+                raise closed_error()
             return race.run()
         finally:
+            inflight.pop(race, None)
             race.finish()
-            active.discard(race)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:
@@ -116,7 +127,7 @@ class Hedger:
         with self._lock:
             self.closed = True
             executor, self._executor = self._executor, None
-            races = list(self._active)
+            races = self.timer.races()
         for race in races:
             race.abort(closed_error())
         self.timer.close(timeout)
@@ -131,7 +142,6 @@ class Hedger:
         drop them (never touching the parent's) and start afresh on demand."""
         self._lock = threading.Lock()
         self._executor = None
-        self._active = set()
         self.timer._after_fork_in_child()
         for window in list(self.latency.values()):  # the samples carry over; a lock held mid-fork must not
             window._after_fork_in_child()

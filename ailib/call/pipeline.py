@@ -248,15 +248,17 @@ class Pipeline:
         last: Optional[AiLibError] = None
         rest = plan
         if self.hedger is not None:
-            n = 0
-            while n < len(plan) and plan[n].condition is None:
-                n += 1
-            rest = plan[n:]
-            race = plan[:n]
-            step = timeout_step(rest)
-            if step is not None:  # with a FallbackChain, a hedge goes where a timeout would
-                race = [*race, step]
-                rest = [t for t in rest if t is not step]
+            race, rest = plan, []
+            if len(plan) > 1 or plan[0].condition is not None:  # races the unconditional targets
+                n = 0
+                while n < len(plan) and plan[n].condition is None:
+                    n += 1
+                rest = plan[n:]
+                race = plan[:n]
+                step = timeout_step(rest)
+                if step is not None:  # with a FallbackChain, a hedge goes where a timeout would
+                    race = [*race, step]
+                    rest = [t for t in rest if t is not step]
             try:
                 return self.hedger.run(call, race, stream, self.run_target)
             except AiLibError as err:

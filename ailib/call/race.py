@@ -12,6 +12,7 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any, Optional
 
+from .._trace_api import NOOP_CALL
 from ..errors import AiLibError, DeadlineExceededError, NetworkError
 from ..routing.endpoint import Target
 from ..types import Attempt
@@ -51,40 +52,31 @@ class Race:
     """One hedged call: its branches, the hedges still to start, and the events queue the
     caller reads once its own (primary) branch has finished."""
 
-    def __init__(
-        self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any = None
-    ) -> None:
+    __slots__ = (
+        "hedger", "run_target", "call", "stream", "budget", "delay", "targets", "next", "context", "lock", "events",
+        "branches", "running", "decided", "due",
+    )  # fmt: skip
+
+    def __init__(self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any) -> None:
         self.hedger = hedger
-        self.run_target = run_target or hedger.run_target
+        self.run_target = run_target
         self.call = call
         self.stream = stream
         self.budget = budget
         self.delay = delay
         self.targets = targets
-        self.next = 0  # index of the next target to start
-        self.cap = hedger.policy.max_hedges + 1
+        self.next = 1  # index of the next target to start (the primary is taken)
         self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
         self.events: Optional[queue.SimpleQueue[tuple[str, Optional[_Branch], Any]]] = None  # made with the first executor branch
-        self.branches: list[_Branch] = []
-        self.running = 0
+        self.branches = [_Branch(call, targets[0], 0)]  # the primary records straight into the call
+        self.running = 1
         self.decided = False
-        self.entry: Optional[float] = None  # the timer token of the next delayed hedge
+        self.due = hedger.clock.monotonic() + delay if delay > 0 else _INF  # when the next hedge starts (the hedge clock's)
 
     # -- starting branches --------------------------------------------------------------------
-    def _new_branch(self, hedge: bool) -> _Branch:
-        """Under ``self.lock``: the next pending target as a new branch."""
-        target = self.targets[self.next]
-        self.next += 1
-        if self.branches:
-            call = self.call.fork(hedge)
-        else:  # the primary records straight into the call (it runs on the caller's thread)
-            call = self.call
-            call.branch = True
-        br = _Branch(call, target, len(self.branches))
-        call.on_failure = self._attempt_failed
-        self.branches.append(br)
-        self.running += 1
+    def _count_start(self, target: Target, hedge: bool) -> None:
+        """The counters of a branch's start (routing and fallback steps, hedge.fired)."""
         metrics = self.hedger.metrics
         if target.condition is not None:  # a FallbackChain step raced as the hedge
             metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
@@ -93,17 +85,28 @@ class Race:
             self.call.trace.event("hedge.fired", provider=target.endpoint.provider)
         if self.hedger.count_selected:
             metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
+
+    def _new_hedge(self) -> _Branch:
+        """Under ``self.lock``: the next pending target as a new branch."""
+        target = self.targets[self.next]
+        self.next += 1
+        call = self.call.fork(True)
+        br = _Branch(call, target, len(self.branches))
+        call.on_failure = self._attempt_failed
+        self.branches.append(br)
+        self.running += 1
+        self._count_start(target, True)
         return br
 
     def launch(self, *, spend: bool) -> bool:
         """Start the next hedge on the executor, if one is left, under the cap, the race is
         undecided and (``spend``) the hedge budget allows it."""
         with self.lock:
-            if self.decided or self.next >= len(self.targets) or self.running >= self.cap:
+            if self.decided or self.next >= len(self.targets) or self.running >= self.hedger.cap:
                 return False
             if spend and self.budget is not None and not self.budget.try_spend():
                 return False
-            br = self._new_branch(True)
+            br = self._new_hedge()
             if self.events is None:
                 self.events = queue.SimpleQueue()
         try:
@@ -118,26 +121,30 @@ class Race:
         if moves_on(err):
             self.launch(spend=False)
 
-    def _on_timer(self) -> None:
-        """The delay passed without an answer: hedge, and arm the next delay if more may follow."""
+    def on_due(self) -> None:
+        """The delay passed without an answer (on the hedge clock's thread): hedge, and arm
+        the next delay if more may follow."""
         if not self.launch(spend=True):
             return  # decided, none left, at the cap, or over the extra-load budget
         with self.lock:
-            again = not self.decided and self.next < len(self.targets) and self.running < self.cap
-        if again:
-            self.entry = self.hedger.timer.schedule(self.hedger.clock.monotonic() + self.delay, self._on_timer)
+            if not self.decided and self.next < len(self.targets) and self.running < self.hedger.cap:
+                self.due = self.hedger.clock.monotonic() + self.delay
 
     # -- the caller's side --------------------------------------------------------------------
     def run(self) -> Any:
-        hedger = self.hedger
-        primary = self._new_branch(False)  # no other thread knows this race yet: no lock
+        """Run the primary on the caller's thread (the hedges start on the hedge clock's
+        thread, or at once for ``delay=0`` or after a failed attempt); the winner's result."""
+        call = self.call
+        primary = self.branches[0]
+        call.branch = True
+        call.on_failure = self._attempt_failed
+        if primary.target.condition is not None or self.hedger.count_selected:
+            self._count_start(primary.target, False)
         if self.delay <= 0:
             while self.launch(spend=True):
                 pass
-        else:
-            self.entry = hedger.timer.schedule(hedger.clock.monotonic() + self.delay, self._on_timer)
         try:
-            result = self.run_target(primary.call, primary.target, self.stream)
+            result = self.run_target(call, primary.target, self.stream)
         except AiLibError as err:
             with self.lock:
                 lost = primary.cancelled
@@ -154,7 +161,8 @@ class Race:
                 self.decided = True
                 primary.done = True
             if won:
-                self._won(primary)
+                if self.hedger.counting or call.trace is not NOOP_CALL:
+                    self._won(primary)
                 return result
             result.close()  # a hedge answered first; its result is queued
         return self._wait()
@@ -267,17 +275,17 @@ class Race:
     def finish(self) -> None:
         """Cancel the losers, merge every branch's attempts into the call (in start order),
         and close any result nobody will read."""
-        with self.lock:
-            self.decided = True
-        entry = self.entry
-        if entry is not None:
-            self.hedger.timer.cancel(entry)
+        if not self.decided:  # once True (under the lock) it stays True
+            with self.lock:
+                self.decided = True  # from here on no hedge starts
+        call = self.call
+        call.on_failure = None  # break the cycle race -> branch -> call -> on_failure -> race
+        call.branch = False
         branches = self.branches
-        for br in branches:  # break the cycle race -> branch -> call -> on_failure -> race
-            br.call.on_failure = None
-        self.call.branch = False
         if len(branches) == 1:  # no hedge started: the primary recorded into the call itself
             return
+        for br in branches[1:]:
+            br.call.on_failure = None
         clock = self.hedger.clock
         now, wall = clock.monotonic(), clock.time()
         attempts: list[Attempt] = list(self.call.attempts)

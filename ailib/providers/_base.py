@@ -233,12 +233,16 @@ class StreamDecoder:
             )
 
     format_name = "stream"  # named in shape errors
+    # Event names (the ``event:`` field) that carry nothing a stream needs (keep-alive pings,
+    # ends of content blocks): their data is never decoded.
+    quiet_events: frozenset[str] = frozenset()
 
     def _event_object(self, event: SseEvent, *, unwrap_list: bool = False) -> Optional[dict[str, Any]]:
-        """The event's JSON object; None for a blank event or after the terminal one."""
-        if self.done or not event.data.strip():
+        """The event's JSON object; None for a blank or quiet event, or after the terminal one."""
+        text = event.data
+        if self.done or not text or text.isspace() or event.event in self.quiet_events:
             return None
-        data = self._json(event.data)
+        data = self._json(text)
         if unwrap_list and isinstance(data, list) and len(data) == 1:
             data = data[0]
         if not isinstance(data, dict):

@@ -308,6 +308,8 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._output_tokens: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
 
+    quiet_events = frozenset({"ping", "content_block_stop"})
+
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
         return [] if data is None else self._dispatch(self._handle, data.get("type") or event.event, data)

@@ -235,6 +235,8 @@ class CohereStreamDecoder(StreamDecoder):
         super().__init__(provider=provider, model=model)
         self._tools: dict[int, list[Any]] = {}  # event index -> [ordinal, id, name, argument fragments]
 
+    quiet_events = frozenset({"content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"})
+
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
         if data is None:

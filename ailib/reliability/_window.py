@@ -47,6 +47,13 @@ class _SlidingCounts:
             self._head = head = idx
         return self._slices[head % self._n]
 
+    def add(self, now: float, channel: int) -> None:
+        """Count one event on ``channel`` at ``now`` (``advance`` and an increment, in one)."""
+        idx = int(now // self._width)
+        counts = self._slices[idx % self._n] if idx == self._head else self.advance(now)
+        counts[channel] += 1
+        self.totals[channel] += 1
+
     def clear(self) -> None:
         """Forget everything."""
         for counts in self._slices:

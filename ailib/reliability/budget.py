@@ -48,9 +48,9 @@ class RatioBudget:
 
     def record_call(self) -> None:
         """Count one logical call; each adds ``ratio`` extra attempts to the allowance."""
+        now = self._clock.monotonic()
         with self._lock:
-            self._counts.advance(self._clock.monotonic())[0] += 1
-            self._counts.totals[0] += 1
+            self._counts.add(now, 0)
 
     def try_spend(self) -> bool:
         """Take one extra-attempt permit if the allowance has one left; True if taken."""

@@ -200,6 +200,17 @@ def test_stream_text_reads_named_events_and_ignores_ping() -> None:
     assert chunks[-1].usage == Usage(25, 11, 36) and chunks[-1].model == "claude-3-5-haiku-20241022"
 
 
+def test_stream_never_decodes_the_data_of_pings_and_block_ends() -> None:
+    """``ping`` and ``content_block_stop`` carry nothing a stream needs: their data is not
+    decoded (data that is not JSON there does not fail the stream; the same data on a
+    content event does)."""
+    decoder = WIRE_FORMAT.stream_decoder(provider="anthropic", model="m")
+    assert decoder.feed(SseEvent("ping", "not json")) == []
+    assert decoder.feed(SseEvent("content_block_stop", "{broken")) == []
+    with pytest.raises(ProtocolError):
+        decoder.feed(SseEvent("content_block_delta", "not json"))
+
+
 def test_stream_tool_use_gives_deltas_then_the_complete_call() -> None:
     """input_json_delta fragments arrive as ToolCallDeltas; message_stop brings the ToolCall with decoded input."""
     chunks = feed_all(events("stream_tool_use"))

@@ -12,7 +12,7 @@ import responses
 
 from ailib import AiClient, ChatCompletionRequest, ConnectionOptions, Message, Provider
 from ailib._sse import SseEvent, SseParser
-from ailib.errors import InvalidRequestError, ProviderError, RateLimitExceeded
+from ailib.errors import InvalidRequestError, ProtocolError, ProviderError, RateLimitExceeded
 from ailib.providers._registry import PROVIDERS
 from ailib.providers.cohere import WIRE_FORMAT
 from ailib.types import Content, StreamChunk, Tool, ToolCall, Usage
@@ -164,6 +164,17 @@ def test_stream_type_is_read_from_event_name_when_json_has_none() -> None:
     decoder = WIRE_FORMAT.stream_decoder(provider="cohere", model="m")
     chunk = decoder.feed(SseEvent("content-delta", '{"index": 0, "delta": {"message": {"content": {"text": "hi"}}}}'))
     assert chunk[0].delta_text == "hi"
+
+
+def test_stream_never_decodes_the_data_of_events_that_carry_nothing() -> None:
+    """Named events that carry nothing a stream needs (content-end, tool-call-end,
+    tool-plan-delta, citations, debug) are not decoded: data that is not JSON there does not
+    fail the stream; the same data on a content event does."""
+    decoder = WIRE_FORMAT.stream_decoder(provider="cohere", model="m")
+    for name in ("content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"):
+        assert decoder.feed(SseEvent(name, "not json")) == []
+    with pytest.raises(ProtocolError):
+        decoder.feed(SseEvent("content-delta", "not json"))
 
 
 def test_stream_tool_call_ignores_tool_plan_and_decodes_arguments() -> None:
