@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from ._builder import AiClientBuilder
 from ._version import __version__ as __version__
-from .call.stream import ChatStream
 from .client import AiClient
 from .errors import (
     AiLibError,
@@ -53,6 +52,7 @@ from .types import (
 
 # Public names imported on first use: name -> module that defines (or re-exports) it.
 _LAZY = {
+    "ChatStream": "ailib.call.stream",  # the stream machinery: loaded by the first stream
     "RedisStateStore": "ailib.state.redis",  # `import ailib` never imports redis
     "MemoryStateStore": "ailib.state",
     "HedgePolicy": "ailib.reliability.hedge",
@@ -65,6 +65,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
+    from .call.stream import ChatStream
     from .reliability.hedge import HedgePolicy
     from .reliability.ratelimit import RateLimitPolicy
     from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Optional
 import attrs
 
 from ._assembly import Assembly, Config
-from .call import ChatStream
 from .call.usage import UsageTotal
 from .errors import ConfigurationError, InvalidRequestError
 from .options import ConnectionOptions
@@ -23,6 +22,7 @@ from .routing.endpoint import Endpoint
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 if TYPE_CHECKING:
+    from .call.stream import ChatStream
     from .reliability._model_scope import ModelBreakers
     from .routing.model_array import ModelArray
 

@@ -12,7 +12,19 @@ Modules, one job each:
   errors move on and which error a failed call raises.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .pipeline import Pipeline
-from .stream import ChatStream
+
+if TYPE_CHECKING:
+    from .stream import ChatStream
 
 __all__ = ["Pipeline", "ChatStream"]
+
+
+def __getattr__(name: str) -> Any:  # ChatStream is imported by the first stream (or the first to ask)
+    if name != "ChatStream":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .stream import ChatStream
+
+    return ChatStream

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
@@ -24,7 +24,9 @@ from .._trace_api import NOOP_CALL, CallTrace
 from ..routing.endpoint import Endpoint
 from ..types import ChatCompletionResponse
 from .context import CallState, Primed
-from .stream import ChatStream
+
+if TYPE_CHECKING:
+    from .stream import ChatStream
 
 __all__ = ["CallExtras", "make_extras"]
 
@@ -100,6 +102,8 @@ class CallExtras:
     def stream(
         self, call: CallState, open_stream: Callable[[CallState], Primed], account: Callable[[ChatStream], None], use: Optional[bool]
     ) -> ChatStream:
+        from .stream import ChatStream  # loaded by the first stream
+
         provider, model = self._names(call)
         trace = call.trace = self._start(call, True, provider, model)
         token = trace.activate()

@@ -28,12 +28,12 @@ from .attempt import Wire
 from .context import CallState
 from .guard import Guard
 from .rules import closed_error, final_error, moves_on, short, timeout_step
-from .stream import ChatStream
 from .usage import PriceTable, UsageLedger
 
-if TYPE_CHECKING:  # imported on first use: only a hedged client loads them
+if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, only a stream ChatStream
     from ..reliability.hedge import HedgePolicy
     from .hedge import Hedger
+    from .stream import ChatStream
 
 __all__ = ["Pipeline"]
 
@@ -198,6 +198,8 @@ class Pipeline:
         if self.extras is not None:  # the response cache and tracing (call/extras.py)
             stream: ChatStream = self.extras.stream(call, self._open_stream, self._account_stream, cache)
             return stream
+        from .stream import ChatStream  # loaded by the first stream
+
         return ChatStream(self._open_stream(call), call, self._account_stream)
 
     def _open_stream(self, call: CallState) -> Any:

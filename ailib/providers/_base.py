@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Optional, cast
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 import attrs
 
 from .._headers import parse_retry_after, parse_should_retry, request_id
 from .._secrets import clip, longest, mask, remember, remember_headers
-from .._sse import SseEvent
 from ..errors import (
     AiLibError,
     AuthenticationError,
@@ -28,6 +27,9 @@ from ..errors import (
 )
 from ..types import ChatCompletionRequest, ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, ToolCallDelta
 from ._registry import ProviderSpec
+
+if TYPE_CHECKING:
+    from .._sse import SseEvent
 
 __all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-from .._sse import SseEvent
 from ..errors import AiLibError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
@@ -91,6 +90,9 @@ _CODE_STATUS = (
     ("permission", 403),
     ("not_found", 404),
 )
+
+if TYPE_CHECKING:
+    from .._sse import SseEvent
 
 
 def status_for(data: Any, codes: tuple[str, ...], default: int) -> int:

@@ -7,14 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from .._sse import SseEvent, SseParser
 from ..errors import AiLibError, NetworkError, ProtocolError
-from ._chunked import bulk_chunked_reader
 from ._handle import AttemptHandle, timeout_error
 from ._timer import arm
 from ._types import Deadlines
 
 if TYPE_CHECKING:
+    from .._sse import SseEvent
     from ._socket import SocketTransport
 
 __all__ = ["StreamResponse", "read_body", "discard", "MAX_EVENT_BYTES"]
@@ -110,6 +109,9 @@ class StreamResponse:
         Ends normally only at end of stream; whether that end was proper is the wire
         format's decision (its terminal event).
         """
+        from .._sse import SseParser  # the stream parts load with the first stream, not at import
+        from ._chunked import bulk_chunked_reader
+
         parser = SseParser()
         transport = self._transport
         dl, handle, clock, resp = self._dl, self._handle, transport.clock, self._resp

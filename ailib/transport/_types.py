@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from typing import Optional, Protocol, Union
+from typing import TYPE_CHECKING, Optional, Protocol, Union
 
 from .._frozen import Frozen
 from .._secrets import redact_headers
-from .._sse import SseEvent
+
+if TYPE_CHECKING:
+    from .._sse import SseEvent
 
 __all__ = ["HttpRequest", "HttpResponse", "Deadlines", "StreamingResponse", "redact_headers", "is_loopback"]
 

@@ -32,6 +32,10 @@ EXTRAS = (
     "concurrent.futures.thread",
     # the rate limiter (and RateLimitPolicy): only a rate-limited client loads it
     "ailib.reliability.ratelimit",
+    # the stream machinery (ChatStream, the SSE parser, the chunked reader): only a stream loads it
+    "ailib.call.stream",
+    "ailib._sse",
+    "ailib.transport._chunked",
 )
 # Not imported by `import ailib` (a call may load them when it needs them).
 IMPORT_ONLY = ("uuid",)
@@ -51,7 +55,7 @@ def _run(code: str) -> dict:
 
 
 def test_import_ailib_skips_optional_extras_and_native_formats():
-    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI, routing, hedging, rate limiter, uuid or native format."""
+    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI, routing, hedging, rate limiter, stream machinery, uuid or native format."""
     out = _run(
         f"""
         import ailib
@@ -62,7 +66,7 @@ def test_import_ailib_skips_optional_extras_and_native_formats():
 
 
 def test_a_call_on_a_default_client_imports_no_extras():
-    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging, rate limiter or native formats."""
+    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging, rate limiter, stream machinery or native formats."""
     out = _run(
         f"""
         import threading
@@ -159,3 +163,55 @@ def test_import_ailib_compiles_no_regular_expression():
         """
     )
     assert out == []
+
+
+def test_the_first_stream_loads_the_stream_machinery_and_streams():
+    """A chunked SSE stream on a fresh interpreter imports ChatStream, the SSE parser and the chunked reader then, and works."""
+    out = _run(
+        """
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        BODY = json.dumps({"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}).encode()
+        EVENTS = [
+            b'data: {"choices": [{"index": 0, "delta": {"content": "he"}}]}\\n\\n',
+            b'data: {"choices": [{"index": 0, "delta": {"content": "llo"}, "finish_reason": "stop"}]}\\n\\n',
+            b"data: [DONE]\\n\\n",
+        ]
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_POST(self):
+                stream = json.loads(self.rfile.read(int(self.headers["Content-Length"]))).get("stream")
+                self.send_response(200)
+                if not stream:
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(BODY)))
+                    self.end_headers()
+                    self.wfile.write(BODY)
+                    return
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for event in EVENTS:
+                    self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(event), event))
+                self.wfile.write(b"0\\r\\n\\r\\n")
+            def log_message(self, *a):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        import ailib
+        names = ["ailib.call.stream", "ailib._sse", "ailib.transport._chunked"]
+        provider = ailib.CustomProviderBuilder("t").with_base_url(f"http://127.0.0.1:{server.server_port}/v1").with_api_key("sk-test-123456").build_provider()
+        req = ailib.ChatCompletionRequest("m", [ailib.Message.user("hello")])
+        with ailib.AiClient(provider) as client:
+            client.chat_completion(req)
+            before = loaded(names)
+            with client.chat_completion_stream(req) as stream:
+                text = "".join(chunk.delta_text for chunk in stream)
+        server.shutdown()
+        print(json.dumps([before, loaded(names), text, type(stream).__name__]))
+        """
+    )
+    assert out == [[], ["ailib._sse", "ailib.call.stream", "ailib.transport._chunked"], "hello", "ChatStream"]
