@@ -35,7 +35,6 @@ from .errors import (
 from .options import ConnectionOptions
 from .providers import CustomProviderBuilder, Provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
-from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
 from .types import (
     Attempt,
@@ -57,6 +56,7 @@ _LAZY = {
     "RedisStateStore": "ailib.state.redis",  # `import ailib` never imports redis
     "MemoryStateStore": "ailib.state",
     "HedgePolicy": "ailib.reliability.hedge",
+    "RateLimitPolicy": "ailib.reliability.ratelimit",  # and the limiter: only a rate-limited client loads them
     "FallbackChain": "ailib.routing",
     "HealthCheck": "ailib.routing",
     "LoadBalancingStrategy": "ailib.routing",
@@ -66,6 +66,7 @@ _LAZY = {
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from .reliability.hedge import HedgePolicy
+    from .reliability.ratelimit import RateLimitPolicy
     from .routing import FallbackChain, HealthCheck, LoadBalancingStrategy, ModelArray, ModelEndpoint
     from .state import MemoryStateStore
     from .state.redis import RedisStateStore

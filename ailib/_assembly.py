@@ -21,7 +21,6 @@ from .metrics import as_metrics
 from .options import DEFAULT_POOL_SIZE, ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy, CircuitState
-from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import RetryPolicy
 from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
@@ -32,6 +31,7 @@ from .types import ChatCompletionRequest
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
     from .reliability.hedge import HedgePolicy
+    from .reliability.ratelimit import RateLimitPolicy
     from .routing.fallback import FallbackChain
     from .routing.health import HealthCheck
     from .routing.model_array import ModelArray

@@ -13,12 +13,12 @@ from .metrics import as_metrics
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy
-from .reliability.ratelimit import RateLimitPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
     from .client import AiClient
     from .reliability.hedge import HedgePolicy
+    from .reliability.ratelimit import RateLimitPolicy
     from .routing.fallback import FallbackChain
     from .routing.health import HealthCheck
     from .routing.model_array import ModelArray
@@ -143,6 +143,8 @@ class AiClientBuilder:
 
     def with_rate_limit(self, policy: RateLimitPolicy, *, provider: Any = None) -> AiClientBuilder:
         """A rate limit per endpoint, or one shared by every endpoint of ``provider``."""
+        from .reliability.ratelimit import RateLimitPolicy  # loaded by the first rate-limited client
+
         if not isinstance(policy, RateLimitPolicy):
             raise ConfigurationError("with_rate_limit takes a RateLimitPolicy")
         if provider is None:

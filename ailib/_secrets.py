@@ -36,13 +36,14 @@ __all__ = [
 MASK = "***"
 _MIN_SECRET = 8  # shorter values would mask ordinary words
 
-# Tokens that look like credentials: sk-..., sk-ant-..., AIza..., long bearer tokens.
-_KEY_LIKE = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})")
+# Tokens that look like credentials: sk-..., sk-ant-..., AIza..., long bearer tokens. Patterns
+# are compiled on first use (by re's cache): most processes never mask anything.
+_KEY_LIKE = r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})"
 
 # Header names that carry credentials: the well-known ones, and any name that looks like one
 # (custom providers and extra_headers use X-Api-Token, X-Auth, ...), except known harmless ones.
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
-_SECRET_NAME = re.compile(r"auth|key|token|secret|signature|password|cookie", re.I)
+_SECRET_NAME = r"(?i:auth|key|token|secret|signature|password|cookie)"
 _NOT_SECRET = frozenset({"idempotency-key"})
 
 # Copy-on-write: readers take the current tuple without a lock; writers replace it under one.
@@ -91,7 +92,7 @@ def remember_url(url: Optional[str]) -> None:
 
 def scrub(text: str) -> str:
     """``text`` with anything shaped like an API key replaced by ``***`` (remembered or not)."""
-    return _KEY_LIKE.sub(MASK, text)
+    return re.sub(_KEY_LIKE, MASK, text)
 
 
 def mask(text: str) -> str:
@@ -99,7 +100,7 @@ def mask(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, MASK)
-    return _KEY_LIKE.sub(MASK, text)
+    return re.sub(_KEY_LIKE, MASK, text)
 
 
 def mask_value(value: Any) -> Any:
@@ -193,7 +194,7 @@ def longest() -> int:
 def is_secret_header(name: str) -> bool:
     """True when a header named ``name`` carries a credential."""
     lower = name.lower()
-    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and _SECRET_NAME.search(lower) is not None)
+    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and re.search(_SECRET_NAME, lower) is not None)
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -206,7 +206,7 @@ class _Adapted:
         return f"_Adapted({type(self._inner).__name__})"
 
 
-_NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
+_NAME_BAD = r"[^a-zA-Z0-9_]"  # compiled on first use (re's cache): only Prometheus names need it
 DEFAULT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 # Metric objects per registry, shared by every PrometheusMetrics on that registry (a
 # registry refuses a second metric of the same name).
@@ -215,7 +215,7 @@ _REGISTERED_LOCK = threading.Lock()
 
 
 def _prom_name(text: str) -> str:
-    name = _NAME_BAD.sub("_", text)
+    name = re.sub(_NAME_BAD, "_", text)
     return "_" + name if name[:1].isdigit() else name
 
 

@@ -7,7 +7,6 @@ from typing import Any, Callable, Optional
 
 from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
-from ..reliability.ratelimit import estimate_tokens
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState
 from .context import CallState
@@ -38,6 +37,8 @@ class Guard:
         tokens = 0
         if limiter is not None:
             if limiter.policy.tokens_per_minute and body_size is not None:
+                from ..reliability.ratelimit import estimate_tokens  # only a limited client loads the limiter
+
                 tokens = estimate_tokens(body_size(), call.request.max_tokens if call.request is not None else None)
             max_wait = min(limiter.policy.max_wait, max(0.0, call.deadline - self.clock.monotonic()))
             try:

@@ -3,8 +3,9 @@ error a failed call raises."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import (
     AiLibError,
@@ -24,7 +25,20 @@ class HedgeCancelledError(AiLibError):
     """Internal: the attempt lost a race and was cancelled (never raised to callers)."""
 
 
-CANCELLED = HedgeCancelledError("cancelled: another attempt answered first")
+# The errors below are made on first use, not at import: building an error masks its message,
+# which compiles the key pattern (ailib._secrets), and a default client never needs them.
+CANCELLED: HedgeCancelledError  # module attribute, made by __getattr__ (one instance)
+_made_lock = threading.Lock()
+
+
+def __getattr__(name: str) -> Any:
+    if name != "CANCELLED":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _made_lock:
+        made = globals().get(name)
+        if made is None:
+            made = globals()[name] = HedgeCancelledError("cancelled: another attempt answered first")
+    return made
 
 
 def closed_error() -> AiLibError:
@@ -53,14 +67,18 @@ def final_error(last: AiLibError, errors: Sequence[AiLibError], attempts: Sequen
     )
 
 
-_TIMEOUT = TimeoutError("the hedge delay passed", phase="hedge")  # what a hedge stands in for
+_TIMEOUT: Optional[TimeoutError] = None  # what a hedge stands in for (made on first use)
 
 
 def timeout_step(steps: Sequence[Any]) -> Any:
     """The first FallbackChain step a timeout would select (``on_timeout``, a matching
     ``on_condition``, ``always``), or None."""
+    global _TIMEOUT
+    if _TIMEOUT is None:
+        _TIMEOUT = TimeoutError("the hedge delay passed", phase="hedge")
+    timeout = _TIMEOUT
     for target in steps:
-        if target.condition is not None and target.condition(_TIMEOUT):
+        if target.condition is not None and target.condition(timeout):
             return target
     return None
 

@@ -14,7 +14,6 @@ from .._fork import register_after_fork
 from .._frozen import Frozen
 from .._record import MutableRecord
 from ..errors import ConfigurationError
-from ..reliability.ratelimit import estimate_tokens
 from ..types import ChatCompletionRequest, Usage
 
 __all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
@@ -91,6 +90,8 @@ class PriceTable:
         price = self.lookup(provider, model)
         if price is None:
             return None
+        from ..reliability.ratelimit import estimate_tokens  # the limiter's module: loaded on first use
+
         prompt = estimate_tokens(body_chars, 0)
         completion = request.max_tokens or 256
         return price.cost(prompt, completion)

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
 from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
-from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
 
 if TYPE_CHECKING:
     from ..reliability._model_scope import ModelBreakers
+    from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
 
 __all__ = ["EndpointState", "MemoryStateStore"]
 
@@ -85,4 +85,6 @@ class MemoryStateStore:
         return self._get(("breaker", name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        from ..reliability.ratelimit import RateLimiter  # only a rate-limited client loads the limiter
+
         return self._get(("limiter", name), lambda: RateLimiter(policy, name=name, clock=clock))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, Optional
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -15,13 +15,27 @@ from ._timer import arm
 __all__ = ["TrackedAdapter", "current"]
 
 _INF = float("inf")
+_ONE_SEND = 16384  # a body up to this size goes out in one send with its header block
 current = threading.local()  # .handle: the attempt this thread is sending, if any
 
 
+def _one_send(body: Any, headers: Any, chunked: bool) -> Optional[bytes]:
+    """``body`` when it can go out with the header block: small bytes, sent as they are
+    (urllib3 frames a body chunked on ``chunked=True`` or a Transfer-Encoding header)."""
+    if type(body) is not bytes or not body or len(body) > _ONE_SEND or chunked:
+        return None
+    if headers and any(k.lower() == "transfer-encoding" for k in headers):
+        return None
+    return body
+
+
 class _TrackedMixin:
-    """Attaches itself and its socket to the current thread's attempt; bounds the header phase."""
+    """Attaches itself and its socket to the current thread's attempt; bounds the header
+    phase; sends a small request in one ``sendall`` (header block and body together)."""
 
     _ailib_handle: Any = None
+    _ailib_tail: Optional[bytes] = None  # the body to send with the header block
+    _ailib_sent: Optional[bytes] = None  # that body once sent: urllib3's own send of it is skipped
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -33,7 +47,30 @@ class _TrackedMixin:
         handle = getattr(current, "handle", None)
         if handle is not None:
             handle.attach(self)
-        return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+        self._ailib_tail = _one_send(body, headers, kw.get("chunked", False))
+        try:
+            return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+        finally:
+            self._ailib_tail = self._ailib_sent = None
+
+    def _send_output(self, message_body=None, encode_chunked=False):  # type: ignore[no-untyped-def]
+        tail = self._ailib_tail
+        if tail is None or message_body is not None:
+            return super()._send_output(message_body, encode_chunked)  # type: ignore[misc]
+        self._ailib_tail = None
+        buffer = self._buffer  # type: ignore[attr-defined]  # http.client's header lines
+        buffer.extend((b"", b""))
+        head = b"\r\n".join(buffer)
+        del buffer[:]
+        self.send(head + tail)
+        self._ailib_sent = tail
+        return None
+
+    def send(self, data: Any) -> None:
+        if data is self._ailib_sent:  # urllib3 sending the body that went with the headers
+            self._ailib_sent = None
+            return None
+        super().send(data)  # type: ignore[misc]
 
     def getresponse(self):  # type: ignore[no-untyped-def]
         handle = self._ailib_handle

@@ -5,13 +5,15 @@ connection it is about to use, and its socket, to the handle of the current thre
 attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked read
 returns at once, a stream stops, and the broken connection is discarded, never reused.
 
-Timeouts by phase: connect and first byte map onto the socket timeouts of
-``(connect, read)``; the idle timeout is the socket timeout while a body or stream is
-read. The header phase as a whole (first-byte timeout), the attempt's total and the
-call's deadline are enforced by the process-wide timer (``_timer``), which shuts the
-socket down when the instant passes, so a server that drips one byte a second cannot hold
-a call past its deadline. With an injected (fake) clock the timer is off and the clock is
-checked between reads instead.
+Timeouts by phase: the connect timeout is the socket timeout while connecting and
+sending; the idle timeout is the socket timeout while a stream or a chunked or encoded
+body is read. The header phase as a whole (first-byte timeout), each recv of any other
+body (idle timeout), the attempt's total and the call's deadline are enforced by the
+process-wide timer (``_timer``), which shuts the socket down when the instant passes, so
+a server that drips one byte a second cannot hold a call past its deadline; the socket
+blocks meanwhile (no poll per recv, no timeout change per phase). With an injected (fake)
+clock the timer is off: the first-byte and idle timeouts are socket timeouts, and the
+clock is checked between reads.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class SocketTransport:
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
+        self._timeouts: dict[float, urllib3.Timeout] = {}  # connect seconds -> Timeout (timed)
         self._warned: set[tuple[str, str]] = set()
         self.closed = False
         register_after_fork(self)
@@ -168,6 +171,14 @@ class SocketTransport:
         if route is None or route[0].pool is None:  # new, or the pool manager evicted it
             route = self._route(req)
         pool, path = route
+        if self.timed:  # the timer bounds the header phase as a whole: the socket blocks
+            u3_timeout = self._timeouts.get(timeout[0])
+            if u3_timeout is None:
+                if len(self._timeouts) > 64:
+                    self._timeouts.clear()
+                u3_timeout = self._timeouts[timeout[0]] = urllib3.Timeout(connect=timeout[0], read=None)
+        else:
+            u3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         response: urllib3.BaseHTTPResponse = pool.urlopen(
             req.method,
             path,
@@ -178,7 +189,7 @@ class SocketTransport:
             preload_content=False,
             decode_content=False,
             retries=self._adapter.max_retries,
-            timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
+            timeout=u3_timeout,
             chunked=False,
         )
         return response

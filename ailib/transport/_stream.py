@@ -39,13 +39,20 @@ def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: De
     size = 0
     timed = transport.timed
     read_timeout = min(dl.idle, dl.first_byte)
-    if timed:  # the timer bounds the total: one socket timeout for every read
-        handle.set_read_timeout(read_timeout)
     clock = transport.clock
     end = min(dl.attempt_end, dl.call_end)
+    # Not chunked and no decoder: each read1 is at most one recv, the timer bounds each
+    # (an attribute write after the first); else the socket's timeout bounds each recv.
+    single = not getattr(resp, "chunked", False) and "content-encoding" not in resp.headers
+    sized = single and length is not None  # whole once Content-Length bytes are in: no read for EOF
+    if timed and not single:
+        handle.set_read_timeout(read_timeout)
     while True:
-        if not timed:
-            now = clock.monotonic()
+        now = clock.monotonic()
+        if timed:
+            if single:
+                arm(handle, now + read_timeout if now + read_timeout < end else end)
+        else:
             if now >= end:
                 raise timeout_error(dl, now, "total")
             handle.set_read_timeout(min(read_timeout, end - now))
@@ -53,14 +60,15 @@ def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: De
             data = resp.read1(_READ_SIZE, decode_content=True)
         except Exception as exc:
             raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
-        if not data:
+        if data:
+            parts.append(data)
+            size += len(data)
+            if size > limit_bytes:
+                raise ProtocolError(f"response exceeds the {limit_bytes}-byte limit")
+        if not data or (sized and resp.length_remaining == 0):
             if handle.cancelled:
                 raise _cancelled(handle)
             return b"".join(parts)
-        parts.append(data)
-        size += len(data)
-        if size > limit_bytes:
-            raise ProtocolError(f"response exceeds the {limit_bytes}-byte limit")
 
 
 def discard(resp: Any) -> None:

@@ -30,6 +30,8 @@ EXTRAS = (
     "ailib.call.hedge",
     "ailib.call.race",
     "concurrent.futures.thread",
+    # the rate limiter (and RateLimitPolicy): only a rate-limited client loads it
+    "ailib.reliability.ratelimit",
 )
 # Not imported by `import ailib` (a call may load them when it needs them).
 IMPORT_ONLY = ("uuid",)
@@ -49,7 +51,7 @@ def _run(code: str) -> dict:
 
 
 def test_import_ailib_skips_optional_extras_and_native_formats():
-    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI, routing, hedging, uuid or native format."""
+    """A bare `import ailib` imports no Redis, Prometheus, tqdm, OpenTelemetry, testing kit, batch, CLI, routing, hedging, rate limiter, uuid or native format."""
     out = _run(
         f"""
         import ailib
@@ -60,7 +62,7 @@ def test_import_ailib_skips_optional_extras_and_native_formats():
 
 
 def test_a_call_on_a_default_client_imports_no_extras():
-    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging or native formats."""
+    """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging, rate limiter or native formats."""
     out = _run(
         f"""
         import threading
@@ -142,3 +144,18 @@ def test_routing_names_import_on_first_use_from_ailib_routing():
         """
     )
     assert out == [[], ["ailib.routing.fallback"], "FallbackChain", []]
+
+
+def test_import_ailib_compiles_no_regular_expression():
+    """`import ailib` compiles none of its patterns (secrets, Prometheus names, ...): each is compiled on first use."""
+    out = _run(
+        """
+        import re
+        import requests, urllib3, tenacity, attrs  # the dependencies compile their own
+        before = set(re._cache)
+        import ailib
+        ailib.AiClient
+        print(json.dumps(sorted(str(key[1]) for key in set(re._cache) - before)))
+        """
+    )
+    assert out == []
