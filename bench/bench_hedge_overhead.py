@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,12 +53,16 @@ class _Canned:
         return self.response
 
 
-def run(calls: int, rounds: int, in_process: bool = False) -> dict[str, float]:
+def run(calls: int, rounds: int = 0, in_process: bool = False, port: Optional[int] = None) -> dict[str, float]:
+    """Paired medians over ``calls`` pairs: against the server at ``port`` (started here when
+    None), or through an in-process transport."""
     from ailib import AiClientBuilder, ChatCompletionRequest, CustomProviderBuilder, HedgePolicy, Message
 
-    proc, port = start_server() if not in_process else (None, 1)
+    proc: Optional[subprocess.Popen] = None
+    if not in_process and port is None:
+        proc, port = start_server()
     try:
-        base = f"http://127.0.0.1:{port}/v1"
+        base = f"http://127.0.0.1:{port or 1}/v1"  # in process: never dialled
         provider = CustomProviderBuilder("bench").with_base_url(base).with_api_key("sk-bench").build_provider()
         plain_b = AiClientBuilder(provider)
         hedged_b = AiClientBuilder(provider).with_hedging(HedgePolicy(delay=5.0))
@@ -105,8 +110,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=6, help="unused (kept for the old command line)")
     args = parser.parse_args()
-    loop = run(args.calls, args.rounds)
-    mem = run(args.calls, args.rounds, in_process=True)
+    loop = run(args.calls)
+    mem = run(args.calls, in_process=True)
     print("| client | loopback server, median µs per call | in-process transport, median µs per call |")
     print("|---|---|---|")
     print(f"| unhedged | {loop['unhedged_median_us']:.1f} | {mem['unhedged_median_us']:.1f} |")

@@ -45,12 +45,13 @@ from ._peers import EXPECT_CALL, EXPECT_STREAM, Peers, check, litellm_available,
 from ._servers import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("call", "path", "stream", "threads", "import", "memory")
+SECTIONS = ("call", "path", "hedge", "stream", "threads", "import", "memory")
 
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
-FULL = {"call": (5, 0.3, 0.03, 50), "path": (5, 0.2, 0.02, 200), "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
-QUICK = {"call": (3, 0.1, 0.02, 20), "path": (3, 0.1, 0.02, 100), "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
+# hedge: back-to-back pairs (hedged, unhedged) per transport.
+FULL = {"call": (5, 0.3, 0.03, 50), "path": (5, 0.2, 0.02, 200), "hedge": 2000, "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
+QUICK = {"call": (3, 0.1, 0.02, 20), "path": (3, 0.1, 0.02, 100), "hedge": 500, "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -168,6 +169,13 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                 result["path"] = interleaved(
                     clients, "ailib default", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
                 )
+            if "hedge" in sections:  # hedged (no hedge fired) minus unhedged, median of back-to-back pairs
+                from .bench_hedge_overhead import run as hedge_pairs
+
+                result["hedge"] = {
+                    "loopback_us": hedge_pairs(plan["hedge"], port=servers.json_port)["difference_us"],
+                    "in_process_us": hedge_pairs(plan["hedge"], in_process=True)["difference_us"],
+                }
             if "stream" in sections:
                 rounds, per_round, block, warmup = plan["stream"]
                 for framing in ("chunked", "length"):
@@ -305,12 +313,20 @@ def render(runs: list[dict], out: TextIO) -> None:
         ("64-thread throughput vs a shared requests Session", _get(runs, "threads_64", "ailib default", "ratios"), 2.5, "≥"),
         ("`import ailib` vs its dependencies", _get(runs, "import", "ratio"), 1.15, "≤"),
     ]
-    print("| target (issue 16) | measured, low–high | median of runs | goal | met |", file=out)
+    hedge = [(label, _get(runs, "hedge", key)) for label, key in (("loopback", "loopback_us"), ("in process", "in_process_us"))]
+    for where, xs in hedge:
+        targets.append((f"hedged (no hedge fired) minus unhedged, {where} (issue 13)", xs, 10.0 if where == "loopback" else None, "µs"))
+    print("| target (issues 16, 13) | measured, low–high | median of runs | goal | met |", file=out)
     print("|---|---:|---:|---:|---|", file=out)
     for label, xs, goal, op in targets:
         if not xs:
             continue
         med = statistics.median(xs)
+        if op == "µs":  # a difference in µs per call, at most ``goal``
+            met = "" if goal is None else ("yes" if med <= goal else "**no**")
+            goal_s = "" if goal is None else f"≤ {goal:.0f} µs"
+            print(f"| {label} | {_rng(xs, '+.1f', ' µs')} | {med:+.1f} µs | {goal_s} | {met} |", file=out)
+            continue
         met = "" if goal is None else ("yes" if (med <= goal if op == "≤" else med >= goal) else "**no**")
         goal_s = "" if goal is None else f"{op} {goal:.2f}×"
         print(f"| {label} | {_rng(xs, '.2f', '×')} | {med:.2f}× | {goal_s} | {met} |", file=out)

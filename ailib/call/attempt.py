@@ -191,4 +191,4 @@ class Wire:
         if log.isEnabledFor(logging.INFO):
             log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, short(err))
         if call.on_failure is not None:
-            call.on_failure(err)
+            call.on_failure(call, err)

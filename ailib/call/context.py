@@ -23,7 +23,7 @@ class CallState:
     __slots__ = (
         "request", "deadline", "attempts", "errors", "_bodies", "_idempotency_key", "hedge", "cancelled",
         "cancel_reason", "handle", "in_attempt", "attempt_start", "on_failure", "lock", "frozen", "_cancel_event",
-        "branch", "trace", "preadmitted",
+        "branch", "trace", "preadmitted", "race",
     )  # fmt: skip
 
     def __init__(
@@ -41,13 +41,14 @@ class CallState:
         self.handle: Optional[AttemptHandle] = None
         self.in_attempt = False
         self.attempt_start = 0.0
-        self.on_failure: Optional[Callable[[AiLibError], None]] = None
+        self.on_failure: Optional[Callable[[CallState, AiLibError], None]] = None  # a failed attempt, told to its race
         self.lock: Optional[threading.Lock] = None  # set on hedge branches only
         self.frozen = False
         self._cancel_event: Optional[threading.Event] = None
         self.branch = False  # racing: another thread may cancel it (backoff sleeps wake up)
         self.preadmitted: Any = None  # the endpoint whose rate-limit permit routing already took
         self.trace: CallTrace = NOOP_CALL  # the call's span (ailib/_tracing.py); a no-op unless traced
+        self.race: Any = None  # the hedged call's Race, once it needs one (call/hedge.py)
 
     def fork(self, hedge: bool) -> CallState:
         """A branch of this call for hedging (run on another thread): same request,

@@ -3,8 +3,10 @@
 The primary runs on the caller's own thread. A hedge starts on the executor only when
 ``delay`` passes without an answer (the timer thread fires it, spending the primary's
 hedge budget), or at once when an attempt fails; ``delay=0`` starts the hedges at once.
-So a hedged call where no hedge fires costs a dictionary entry in the hedge clock
-(``timer.py``) and no thread hand-off.
+A hedged call where no hedge fires is only an entry in the hedge clock (``timer.py``),
+joined with one dictionary store and left with one ``pop``: no race object, no lock, no
+thread hand-off. The race (``race.py``) is made when the call needs one: its hedge is
+due, an attempt failed, the call failed, ``delay=0``, or the client closes (``claim``).
 
 A branch runs one target through ``run_target`` (the pipeline's rate limiter, breaker and
 retries). The first success wins; every other branch is cancelled: its socket is shut
@@ -15,19 +17,22 @@ hedge=True)``. A result that arrives after the race was decided is closed, never
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
+from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import AiLibError
 from ..metrics import NoopMetrics
 from ..reliability.hedge import HedgePolicy, LatencyWindow
 from ..routing.endpoint import Endpoint, Target
 from .context import CallState
-from .race import Race
-from .rules import closed_error
+from .race import Race, count_start, count_won
+from .rules import closed_error, moves_on
 from .timer import HedgeClock
 
 __all__ = ["Hedger"]
@@ -62,7 +67,8 @@ class Hedger:
         self.count_selected = count_selected
         self.max_workers = max_workers
         self.poll = None if clock is SYSTEM_CLOCK else 0.002  # re-read an injected clock this often
-        self.timer = HedgeClock(clock, poll=self.poll)
+        self.timer = HedgeClock(self.claim, clock, poll=self.poll)
+        self._on_failure = self._attempt_failed  # bound once: set on every hedged call
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
         self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
         self.closed = False
@@ -94,30 +100,94 @@ class Hedger:
         ``run_target`` overrides the hedger's own (a per-call view's retries and timeouts)."""
         if len(targets) == 1:  # a single target hedges to itself
             targets = targets * self.cap
-        name = targets[0].endpoint.name
+        primary = targets[0]
+        name = primary.endpoint.name
         budgets = self._budgets
         if name in budgets:
             budget = budgets[name]
         else:  # one budget both records the calls and pays for the hedges
-            budget = budgets[name] = self.budget_for(targets[0].endpoint)
+            budget = budgets[name] = self.budget_for(primary.endpoint)
         if budget is not None:
             budget.record_call()
         delay = self.fixed_delay if self.fixed_delay is not None else self.window(name).hedge_delay(self.policy)
-        race = Race(self, call, targets, stream, budget, delay, run_target or self.run_target)
+        run_target = run_target or self.run_target
+        if primary.condition is not None or self.count_selected:
+            count_start(self, call, primary, False)
+        call.branch = True  # racing: a cancelled primary wakes from its backoff at once
+        call.on_failure = self._on_failure
         timer = self.timer
-        inflight = timer.inflight
-        inflight[race] = None  # in flight (HedgeClock.join, inline: this is every hedged call's path)
-        if delay > 0:
-            timer.lead = delay
-            if race.due < timer.wake_at:
-                timer.wake()
+        pending = timer.pending
+        due = self.clock.monotonic() + delay if delay > 0 else _INF
+        pending[call] = (due, targets, stream, budget, delay, run_target, contextvars.copy_context())
         try:
-            if self.closed:  # checked after joining: close() sets closed, then aborts what is in flight
+            if delay > 0:
+                timer.lead = delay
+                if due < timer.wake_at:
+                    timer.wake()
+            elif (race := self.claim(call)) is not None:  # delay=0: race them all at once
+                while race.launch(spend=True):
+                    pass
+            if self.closed:  # checked after joining: close() sets closed, then claims what is pending
                 raise closed_error()
-            return race.run()
+            try:
+                result = run_target(call, primary, stream)
+            except AiLibError as err:
+                race = self.claim(call)  # made now unless it exists: the race decides what follows
+                if race is None:
+                    raise
+                return race.primary_failed(err)
+            except BaseException:
+                if pending.pop(call, None) is None and call.race is not None:
+                    call.race.primary_ended()
+                raise
+            if pending.pop(call, None) is not None:  # no race was made: the primary won alone
+                if self.counting or call.trace is not NOOP_CALL:
+                    count_won(self, call, primary, 0)
+                return result
+            race = call.race
+            assert race is not None  # whoever took the call from pending made its race first
+            return race.primary_ok(result)
         finally:
-            inflight.pop(race, None)
-            race.finish()
+            pending.pop(call, None)
+            call.on_failure = None
+            call.branch = False
+            race = call.race
+            if race is not None:
+                call.race = None
+                timer.races.pop(race, None)
+                race.finish()
+
+    def claim(self, call: CallState) -> Optional[Race]:
+        """The race of ``call``, made now if its primary still runs alone; None once the
+        call has ended. Claims are rare (a hedge due, a failed attempt, close) and go one at
+        a time under the clock's lock; the caller finishing alone takes the call from
+        ``pending`` without it, so the ``pop`` below decides which of them got it."""
+        timer = self.timer
+        with timer.lock:
+            made: Optional[Race] = call.race
+            if made is not None:
+                return made
+            entry = timer.pending.get(call)
+            if entry is None:
+                return None
+            due, targets, stream, budget, delay, run_target, context = entry
+            race = Race(self, call, targets, stream, budget, delay, run_target, context)
+            race.due = due
+            call.race = race
+            timer.races[race] = None
+            if timer.pending.pop(call, None) is None:  # the primary finished meanwhile
+                timer.races.pop(race, None)
+                call.race = None
+                return None
+            return race
+
+    def _attempt_failed(self, call: CallState, err: AiLibError) -> None:
+        """The primary's failed attempt (even one about to be retried) sends the next hedge
+        at once, unless its error ends the call (a 401 is not hedged around)."""
+        if moves_on(err):
+            race = self.claim(call)
+            if race is not None:
+                race.launch(spend=False)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:
@@ -127,8 +197,9 @@ class Hedger:
         with self._lock:
             self.closed = True
             executor, self._executor = self._executor, None
-            races = self.timer.races()
-        for race in races:
+        for call in list(self.timer.pending):  # primaries running alone get a race to abort
+            self.claim(call)
+        for race in list(self.timer.races):
             race.abort(closed_error())
         self.timer.close(timeout)
         if executor is not None:

@@ -1,13 +1,16 @@
 """One race: the branches of one hedged call, the hedges still to start, the winner.
 
-The caller's thread runs the primary (``Race.run``); hedges run on the hedger's executor
-(``_work``). Every branch's ``done``/``cancelled`` and the race's ``decided`` change under
-the race's one lock, so exactly one result wins, and every other result is closed.
+A race is made only when a call needs one (its first hedge is due, an attempt failed, the
+call failed, ``delay=0``, or the client closes): until then the primary runs alone on the
+caller's thread and the call is only an entry in the hedge clock (``timer.py``). The
+caller's thread then hands its primary's outcome to the race (``primary_ok`` /
+``primary_failed``); hedges run on the hedger's executor (``_work``). Every branch's
+``done``/``cancelled`` and the race's ``decided`` change under the race's one lock, so
+exactly one result wins, and every other result is closed.
 """
 
 from __future__ import annotations
 
-import contextvars
 import queue
 import threading
 from typing import TYPE_CHECKING, Any, Optional
@@ -35,6 +38,26 @@ def _tags(target: Target, **more: str) -> dict[str, str]:
     return tags
 
 
+def count_start(hedger: Hedger, call: CallState, target: Target, hedge: bool) -> None:
+    """The counters of a branch's start (routing and fallback steps, hedge.fired)."""
+    metrics = hedger.metrics
+    if target.condition is not None:  # a FallbackChain step raced as the hedge
+        metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
+    if hedge:
+        metrics.incr_counter("hedge.fired", tags=_tags(target))
+        call.trace.event("hedge.fired", provider=target.endpoint.provider)
+    if hedger.count_selected:
+        metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
+
+
+def count_won(hedger: Hedger, call: CallState, target: Target, index: int) -> None:
+    """hedge.won for the branch ``index`` (0: the primary) and its trace event."""
+    if hedger.counting or call.trace is not NOOP_CALL:
+        tags = _tags(target, attempt="primary" if index == 0 else f"hedge{index}")
+        hedger.metrics.incr_counter("hedge.won", tags=tags)
+        call.trace.event("hedge.won", **tags)
+
+
 class _Branch:
     """One target's run in a race; ``done`` and ``cancelled`` change under the race's lock."""
 
@@ -57,7 +80,9 @@ class Race:
         "branches", "running", "decided", "due",
     )  # fmt: skip
 
-    def __init__(self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any) -> None:
+    def __init__(
+        self, hedger: Hedger, call: CallState, targets: list[Target], stream: bool, budget: Any, delay: float, run_target: Any, context: Any
+    ) -> None:
         self.hedger = hedger
         self.run_target = run_target
         self.call = call
@@ -65,26 +90,14 @@ class Race:
         self.budget = budget
         self.delay = delay
         self.targets = targets
-        self.next = 1  # index of the next target to start (the primary is taken)
-        self.context = contextvars.copy_context()  # the caller's (its trace span): hedges run in it
+        self.next = 1  # index of the next target to start (the primary runs already)
+        self.context = context  # the caller's (its trace span): hedges run in it
         self.lock = threading.Lock()
         self.events: Optional[queue.SimpleQueue[tuple[str, Optional[_Branch], Any]]] = None  # made with the first executor branch
         self.branches = [_Branch(call, targets[0], 0)]  # the primary records straight into the call
         self.running = 1
         self.decided = False
-        self.due = hedger.clock.monotonic() + delay if delay > 0 else _INF  # when the next hedge starts (the hedge clock's)
-
-    # -- starting branches --------------------------------------------------------------------
-    def _count_start(self, target: Target, hedge: bool) -> None:
-        """The counters of a branch's start (routing and fallback steps, hedge.fired)."""
-        metrics = self.hedger.metrics
-        if target.condition is not None:  # a FallbackChain step raced as the hedge
-            metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
-        if hedge:
-            metrics.incr_counter("hedge.fired", tags=_tags(target))
-            self.call.trace.event("hedge.fired", provider=target.endpoint.provider)
-        if self.hedger.count_selected:
-            metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
+        self.due = _INF  # when the next hedge starts (read by the hedge clock)
 
     def _new_hedge(self) -> _Branch:
         """Under ``self.lock``: the next pending target as a new branch."""
@@ -95,7 +108,7 @@ class Race:
         call.on_failure = self._attempt_failed
         self.branches.append(br)
         self.running += 1
-        self._count_start(target, True)
+        count_start(self.hedger, self.call, target, True)
         return br
 
     def launch(self, *, spend: bool) -> bool:
@@ -115,9 +128,9 @@ class Race:
             self._publish(br, "error", err)
         return True
 
-    def _attempt_failed(self, err: AiLibError) -> None:
-        """A failed attempt (even one about to be retried) sends the next hedge at once,
-        unless its error ends the call (a 401 is not hedged around)."""
+    def _attempt_failed(self, call: CallState, err: AiLibError) -> None:
+        """A hedge's failed attempt (even one about to be retried) sends the next hedge at
+        once, unless its error ends the call (a 401 is not hedged around)."""
         if moves_on(err):
             self.launch(spend=False)
 
@@ -131,41 +144,33 @@ class Race:
                 self.due = self.hedger.clock.monotonic() + self.delay
 
     # -- the caller's side --------------------------------------------------------------------
-    def run(self) -> Any:
-        """Run the primary on the caller's thread (the hedges start on the hedge clock's
-        thread, or at once for ``delay=0`` or after a failed attempt); the winner's result."""
-        call = self.call
+    def primary_ok(self, result: Any) -> Any:
+        """The primary answered: it wins unless a hedge did; the winner's result."""
         primary = self.branches[0]
-        call.branch = True
-        call.on_failure = self._attempt_failed
-        if primary.target.condition is not None or self.hedger.count_selected:
-            self._count_start(primary.target, False)
-        if self.delay <= 0:
-            while self.launch(spend=True):
-                pass
-        try:
-            result = self.run_target(call, primary.target, self.stream)
-        except AiLibError as err:
-            with self.lock:
-                lost = primary.cancelled
-                primary.done = True
-            if not lost:
-                self._failed(err)
-        except BaseException:
-            with self.lock:
-                primary.done = True
-            raise
-        else:
-            with self.lock:
-                won = not primary.cancelled and not self.decided
-                self.decided = True
-                primary.done = True
-            if won:
-                if self.hedger.counting or call.trace is not NOOP_CALL:
-                    self._won(primary)
-                return result
-            result.close()  # a hedge answered first; its result is queued
+        with self.lock:
+            won = not primary.cancelled and not self.decided
+            self.decided = True
+            primary.done = True
+        if won:
+            count_won(self.hedger, self.call, primary.target, 0)
+            return result
+        result.close()  # a hedge answered first; its result is queued
         return self._wait()
+
+    def primary_failed(self, err: AiLibError) -> Any:
+        """The primary failed: start the next target, or wait for the hedges, or raise."""
+        primary = self.branches[0]
+        with self.lock:
+            lost = primary.cancelled
+            primary.done = True
+        if not lost:
+            self._failed(err)
+        return self._wait()
+
+    def primary_ended(self) -> None:
+        """The primary ended with an exception that is not the call's (KeyboardInterrupt...)."""
+        with self.lock:
+            self.branches[0].done = True
 
     def _wait(self) -> Any:
         """After the primary: wait for the hedges' outcomes (bounded by the call's deadline)."""
@@ -189,7 +194,7 @@ class Race:
                 continue
             if kind == "ok":
                 assert br is not None  # an answer always comes from a branch
-                self._won(br)
+                count_won(self.hedger, call, br.target, br.index)
                 return payload
             if kind == "abort":
                 raise payload
@@ -208,11 +213,6 @@ class Race:
         with self.lock:
             if self.running <= 0 and not self.decided:
                 raise err
-
-    def _won(self, br: _Branch) -> None:
-        tags = _tags(br.target, attempt="primary" if br.index == 0 else f"hedge{br.index}")
-        self.hedger.metrics.incr_counter("hedge.won", tags=tags)
-        self.call.trace.event("hedge.won", **tags)
 
     # -- the executor's side ------------------------------------------------------------------
     def _work(self, br: _Branch) -> None:
@@ -278,13 +278,10 @@ class Race:
         if not self.decided:  # once True (under the lock) it stays True
             with self.lock:
                 self.decided = True  # from here on no hedge starts
-        call = self.call
-        call.on_failure = None  # break the cycle race -> branch -> call -> on_failure -> race
-        call.branch = False
         branches = self.branches
         if len(branches) == 1:  # no hedge started: the primary recorded into the call itself
             return
-        for br in branches[1:]:
+        for br in branches[1:]:  # break the cycles race -> branch -> call -> on_failure -> race
             br.call.on_failure = None
         clock = self.hedger.clock
         now, wall = clock.monotonic(), clock.time()

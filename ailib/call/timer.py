@@ -1,28 +1,33 @@
 """The hedger's clock: one lazily started thread that starts the hedges falling due.
 
-A race in flight sits in ``inflight`` (a dict used as a set) with ``due``, the monotonic
-instant its next hedge starts (``inf`` while none is armed). Joining and leaving cost the
-caller's thread one dictionary store and one removal, with no lock and no heap: the thread
-wakes at the earliest ``due`` it knows, and a caller takes the lock to wake it only when its
-race falls due sooner than that. While no race is armed, the thread still wakes once per
-``lead`` (the last delay armed), so the next race, due at least that far ahead, needs no
-wake-up: calls whose hedges never fire cost no thread hand-off and no system call. After
-``idle`` seconds with nothing in flight it sleeps until a race wakes it. With an injected
-clock other than the system clock, the thread re-reads the clock every ``poll`` seconds of
-real time, so a ``FakeClock`` moved by a test fires what is due.
+Two registries, both dicts used as sets:
 
-A caller joins with ``inflight[race] = None`` (its ``due`` set first), then calls ``wake()``
-if ``race.due < wake_at``; it leaves with ``inflight.pop(race, None)``. The thread publishes
-the instant it will sleep until (``wake_at``) before its last look at ``inflight``, and a
-caller adds its race before reading ``wake_at``: so either the thread sees the race, or the
-caller sees the instant and wakes it (no race is missed).
+- ``pending``: calls whose primary runs alone (no hedge started yet), each with its entry,
+  a tuple whose first item is ``due``, the monotonic instant its first hedge starts. A
+  hedged call where no hedge fires joins with one dictionary store and leaves with one
+  ``pop``, no lock and no heap: that ``pop`` also decides, atomically, between the caller
+  finishing alone and anyone claiming the call for a race (``claim``, under the lock).
+- ``races``: the races made so far (a hedge started, an attempt failed, or ``delay=0``),
+  each with its own ``due`` (``inf`` while none is armed) and ``on_due()``.
+
+The thread wakes at the earliest ``due`` it knows; a caller takes the lock to wake it only
+when its call falls due sooner. While nothing is armed, the thread still wakes once per
+``lead`` (the last delay armed), so the next call, due at least that far ahead, needs no
+wake-up: calls whose hedges never fire cost no thread hand-off and no system call. After
+``idle`` seconds with nothing in flight it sleeps until woken. With an injected clock other
+than the system clock, the thread re-reads the clock every ``poll`` seconds of real time,
+so a ``FakeClock`` moved by a test fires what is due.
+
+A caller joins with ``pending[call] = entry`` and then calls ``wake()`` if its due is before
+``wake_at``; the thread publishes ``wake_at`` before its last look at the registries. So
+either the thread sees the call, or the caller sees the instant and wakes it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
 
@@ -32,18 +37,22 @@ log = logging.getLogger("ailib")
 _INF = float("inf")
 
 
-class Timed(Protocol):
-    """What the clock needs of a race: when its next hedge is due, and what to do then."""
-
-    due: float
-
-    def on_due(self) -> None: ...
-
-
 class HedgeClock:
-    """The races in flight and the one thread that starts their hedges when due."""
+    """The hedged calls in flight and the one thread that starts their hedges when due.
 
-    def __init__(self, clock: Clock = SYSTEM_CLOCK, *, name: str = "ailib-hedge-timer", poll: Optional[float] = None, idle: float = 30.0) -> None:
+    ``claim(call)`` (given by the hedger) turns a pending call into a race, or returns None
+    when its primary already finished alone."""
+
+    def __init__(
+        self,
+        claim: Callable[[Any], Any],
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        name: str = "ailib-hedge-timer",
+        poll: Optional[float] = None,
+        idle: float = 30.0,
+    ) -> None:
+        self.claim = claim
         self.clock = clock
         self.name = name
         self.poll = poll if poll is not None else (None if clock is SYSTEM_CLOCK else 0.002)
@@ -52,19 +61,17 @@ class HedgeClock:
         self._reset()
 
     def _reset(self) -> None:
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self.inflight: dict[Any, None] = {}
+        self.lock = threading.Lock()  # also serialises claims (hedger.claim)
+        self._cond = threading.Condition(self.lock)
+        self.pending: dict[Any, tuple[Any, ...]] = {}  # call -> (due, ...): primaries running alone
+        self.races: dict[Any, None] = {}  # races made so far, each with .due and .on_due()
         self.wake_at = _INF  # when the thread wakes next (inf: idle or not started)
-        self.lead = _INF  # the last delay armed: how far ahead the next race is due at least
+        self.lead = _INF  # the last delay armed: how far ahead the next call is due at least
         self._thread: Optional[threading.Thread] = None
 
-    def races(self) -> list[Any]:
-        return list(self.inflight)
-
     def wake(self) -> None:
-        """Start the thread, or wake it to look again (a race joined that falls due sooner)."""
-        with self._lock:
+        """Start the thread, or wake it to look again (a call joined that falls due sooner)."""
+        with self.lock:
             if self.closed:
                 return
             if self._thread is None:
@@ -73,17 +80,24 @@ class HedgeClock:
             else:
                 self._cond.notify()
 
-    def _scan(self, now: float) -> tuple[list[Any], float]:
-        """The races due at ``now``, and the earliest instant of the others."""
-        due: list[Any] = []
+    def _scan(self, now: float) -> tuple[list[Any], list[Any], float]:
+        """The pending calls and the races due at ``now``, and the earliest instant of the others."""
+        calls: list[Any] = []
+        races: list[Any] = []
         earliest = _INF
-        for race in list(self.inflight):  # a snapshot: callers add and remove meanwhile
-            at = race.due
+        for call, entry in list(self.pending.items()):  # a snapshot: callers add and remove meanwhile
+            at = entry[0]
             if at <= now:
-                due.append(race)
+                calls.append(call)
             elif at < earliest:
                 earliest = at
-        return due, earliest
+        for race in list(self.races):
+            at = race.due
+            if at <= now:
+                races.append(race)
+            elif at < earliest:
+                earliest = at
+        return calls, races, earliest
 
     def _loop(self) -> None:
         cond, clock = self._cond, self.clock
@@ -91,11 +105,11 @@ class HedgeClock:
         with cond:
             while not self.closed:
                 now = clock.monotonic()
-                due, earliest = self._scan(now)
-                if not due:
+                calls, races, earliest = self._scan(now)
+                if not calls and not races:
                     target = earliest
                     if target == _INF:  # nothing armed: keep watch one lead ahead, until idle
-                        if self.inflight:
+                        if self.pending or self.races:
                             quiet_since = None
                         elif quiet_since is None:
                             quiet_since = now
@@ -104,36 +118,47 @@ class HedgeClock:
                     else:
                         quiet_since = None
                     self.wake_at = target
-                    due, earliest = self._scan(now)  # races that joined before wake_at was published
-                    if not due and earliest >= target:
+                    calls, races, earliest = self._scan(now)  # calls that joined before wake_at was published
+                    if not calls and not races and earliest >= target:
                         timeout: Optional[float] = None if target == _INF else target - now
                         if self.poll is not None:
                             timeout = self.poll if timeout is None else min(timeout, self.poll)
                         cond.wait(timeout)
                         continue
-                self.wake_at = now  # firing: a race joining now is due later
+                self.wake_at = now  # firing: a call joining now is due later
                 cond.release()
                 try:
-                    for race in due:
-                        race.due = _INF  # fired once; on_due arms the next delay
-                        try:
-                            race.on_due()
-                        except Exception:  # a callback must not kill the clock
-                            log.exception("ailib: starting a hedge failed")
+                    self._fire(calls, races)
                 finally:
                     cond.acquire()
             self.wake_at = _INF
 
+    def _fire(self, calls: list[Any], races: list[Any]) -> None:
+        for call in calls:
+            try:
+                race = self.claim(call)  # None: its primary finished alone meanwhile
+                if race is not None:
+                    races.append(race)
+            except Exception:  # a callback must not kill the clock
+                log.exception("ailib: starting a hedge failed")
+        for race in races:
+            race.due = _INF  # fired once; on_due arms the next delay
+            try:
+                race.on_due()
+            except Exception:
+                log.exception("ailib: starting a hedge failed")
+
     def close(self, timeout: float = 1.0) -> None:
-        """Forget the races and stop the thread (waiting at most ``timeout``)."""
-        with self._lock:
+        """Forget every call and race and stop the thread (waiting at most ``timeout``)."""
+        with self.lock:
             self.closed = True
-            self.inflight.clear()
+            self.pending.clear()
+            self.races.clear()
             thread, self._thread = self._thread, None
             self._cond.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
     def _after_fork_in_child(self) -> None:
-        """A forked child has no clock thread and no races in flight: start afresh on demand."""
+        """A forked child has no clock thread and nothing in flight: start afresh on demand."""
         self._reset()

@@ -19,13 +19,15 @@ HANG = 5.0 * SLACK  # seconds of real time before a missing callback counts as n
 
 
 class _Race:
-    """What the clock needs of a race: ``due`` and ``on_due``."""
+    """What the clock needs of a race: ``due`` and ``on_due``. Also stands for a call: the
+    claim below turns a pending call into itself."""
 
     def __init__(self, due: float) -> None:
         self.due = due
         self.fired = threading.Event()
         self.times = 0
         self.thread: str = ""
+        self.claimed_by = ""
 
     def on_due(self) -> None:
         self.times += 1
@@ -33,11 +35,26 @@ class _Race:
         self.fired.set()
 
 
-def _join(hc: HedgeClock, race: _Race, lead: float) -> None:
-    """Join ``race`` the way the hedger does."""
-    hc.inflight[race] = None
+def _clock(clock: object, **kw: float) -> HedgeClock:
+    """A clock whose claim is the hedger's, reduced to its contract: a call still pending
+    leaves ``pending`` and becomes a race (here, itself) in ``races``."""
+
+    def claim(call: _Race) -> _Race | None:
+        if hc.pending.pop(call, None) is None:
+            return None
+        call.claimed_by = threading.current_thread().name
+        hc.races[call] = None
+        return call
+
+    hc = HedgeClock(claim, clock, **kw)  # type: ignore[arg-type]
+    return hc
+
+
+def _join(hc: HedgeClock, call: _Race, lead: float) -> None:
+    """Join ``call`` the way the hedger does (its primary running alone)."""
+    hc.pending[call] = (call.due,)
     hc.lead = lead
-    if race.due < hc.wake_at:
+    if call.due < hc.wake_at:
         hc.wake()
 
 
@@ -48,7 +65,7 @@ def fake() -> FakeClock:
 
 @pytest.fixture
 def clock(fake: FakeClock):
-    hc = HedgeClock(fake)
+    hc = _clock(fake)
     yield hc
     hc.close()
 
@@ -64,9 +81,9 @@ def _settle(hc: HedgeClock, wake_at: float) -> None:
     assert done.is_set(), f"the clock never settled on {wake_at} (it says {hc.wake_at})"
 
 
-def test_a_race_is_started_once_on_the_clocks_thread_when_its_delay_passes(clock: HedgeClock, fake: FakeClock) -> None:
-    """A race joined with due = now + 0.5 gets ``on_due`` exactly once, from the clock's
-    thread, only after the (fake) delay has passed."""
+def test_a_pending_call_is_claimed_and_started_once_when_its_delay_passes(clock: HedgeClock, fake: FakeClock) -> None:
+    """A call joined with due = now + 0.5 is claimed (made a race) and started exactly once,
+    from the clock's thread, only after the (fake) delay has passed."""
     race = _Race(fake.monotonic() + 0.5)
     _join(clock, race, 0.5)
     _settle(clock, race.due)
@@ -74,26 +91,42 @@ def test_a_race_is_started_once_on_the_clocks_thread_when_its_delay_passes(clock
     fake.advance(0.5)
     assert race.fired.wait(HANG)
     _settle(clock, fake.monotonic() + 0.5)  # back to watching one lead ahead
-    assert race.times == 1 and race.thread == "ailib-hedge-timer"
+    assert race.times == 1 and race.thread == race.claimed_by == "ailib-hedge-timer"
 
 
-def test_a_race_that_left_is_never_started(clock: HedgeClock, fake: FakeClock) -> None:
-    """A race removed from ``inflight`` before its due (its call ended) is not started."""
+def test_a_race_is_started_again_at_its_next_due(clock: HedgeClock, fake: FakeClock) -> None:
+    """A race (in ``races``) whose ``due`` is armed again gets ``on_due`` at that instant."""
+    race = _Race(fake.monotonic() + 0.5)
+    clock.races[race] = None
+    clock.wake()
+    fake.advance(0.5)
+    assert race.fired.wait(HANG)
+    race.fired.clear()
+    race.due = fake.monotonic() + 0.5
+    clock.wake()
+    _settle(clock, race.due)
+    assert not race.fired.is_set()
+    fake.advance(0.5)
+    assert race.fired.wait(HANG) and race.times == 2
+
+
+def test_a_call_that_left_is_never_claimed(clock: HedgeClock, fake: FakeClock) -> None:
+    """A call removed from ``pending`` before its due (it ended) is never claimed."""
     first = _Race(fake.monotonic() + 0.5)
     _join(clock, first, 0.5)
     _settle(clock, first.due)
-    clock.inflight.pop(first)
+    clock.pending.pop(first)
     marker = _Race(fake.monotonic() + 1.0)  # proves the thread looked after first's due
     _join(clock, marker, 1.0)
     fake.advance(1.0)
     assert marker.fired.wait(HANG)
-    assert not first.fired.is_set()
+    assert not first.fired.is_set() and not first.claimed_by
 
 
 def test_a_race_due_sooner_than_the_thread_would_wake_wakes_it() -> None:
-    """On the system clock (no polling), with the thread asleep until a race due in 60 s, a
-    race due in 0.05 s is still started (joining it wakes the thread), and the first is not."""
-    hc = HedgeClock(SYSTEM_CLOCK)
+    """On the system clock (no polling), with the thread asleep until a call due in 60 s, a
+    call due in 0.05 s is still started (joining it wakes the thread), and the first is not."""
+    hc = _clock(SYSTEM_CLOCK)
     try:
         late = _Race(SYSTEM_CLOCK.monotonic() + 60.0)
         _join(hc, late, 60.0)
@@ -108,27 +141,27 @@ def test_a_race_due_sooner_than_the_thread_would_wake_wakes_it() -> None:
 
 def test_calls_that_never_hedge_need_no_wake_up(clock: HedgeClock, fake: FakeClock) -> None:
     """Once the thread has looked at an empty clock it watches one lead ahead, so the next
-    race (due a lead after it starts) joins without waking the thread."""
+    call (due a lead after it starts) joins without waking the thread."""
     first = _Race(fake.monotonic() + 0.5)
     _join(clock, first, 0.5)
     _settle(clock, first.due)
-    clock.inflight.pop(first)
+    clock.pending.pop(first)
     fake.advance(0.5)
     _settle(clock, fake.monotonic() + 0.5)
     nxt = _Race(fake.monotonic() + 0.5)
-    assert not nxt.due < clock.wake_at, "joining this race would wake the thread"
+    assert not nxt.due < clock.wake_at, "joining this call would wake the thread"
 
 
 def test_an_idle_clock_sleeps_until_a_race_wakes_it(fake: FakeClock) -> None:
-    """After ``idle`` seconds with no race in flight the thread stops its periodic watch
-    (sleeps until woken); a race joining then wakes it and is started at its due."""
-    hc = HedgeClock(fake, idle=2.0)
+    """After ``idle`` seconds with nothing in flight the thread stops its periodic watch
+    (sleeps until woken); a call joining then wakes it and is started at its due."""
+    hc = _clock(fake, idle=2.0)
     try:
         race = _Race(fake.monotonic() + 0.5)
         _join(hc, race, 0.5)
         fake.advance(0.5)
         assert race.fired.wait(HANG)
-        hc.inflight.pop(race)
+        hc.races.pop(race, None)
         fake.advance(0.5)
         _settle(hc, fake.monotonic() + 0.5)  # it has seen the clock empty: watching
         fake.advance(2.0)
@@ -142,7 +175,7 @@ def test_an_idle_clock_sleeps_until_a_race_wakes_it(fake: FakeClock) -> None:
 
 
 def test_a_closed_clock_starts_nothing_and_its_thread_ends(clock: HedgeClock, fake: FakeClock) -> None:
-    """close() forgets the races in flight and stops the thread."""
+    """close() forgets the calls in flight and stops the thread."""
     race = _Race(fake.monotonic() + 0.5)
     _join(clock, race, 0.5)
     thread = clock._thread
@@ -150,4 +183,4 @@ def test_a_closed_clock_starts_nothing_and_its_thread_ends(clock: HedgeClock, fa
     clock.close()
     fake.advance(1.0)
     thread.join(HANG)
-    assert not thread.is_alive() and not race.fired.is_set() and not clock.inflight
+    assert not thread.is_alive() and not race.fired.is_set() and not clock.pending
