@@ -19,13 +19,14 @@ that compile was about a third of ``import ailib``. ailib's attrs classes stay a
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
 __all__ = ["Record", "MutableRecord"]
 
-_Key = Optional[Callable[[Any], Any]]
+if TYPE_CHECKING:  # an alias for annotations only: building typing objects costs import time
+    _Key = Optional[Callable[[Any], Any]]
 
 
 class _Plan:
