@@ -1,8 +1,11 @@
 """ailib: one client API over many LLM providers, with reliability around every call.
 
-``import ailib`` loads what building a client and making a call needs. Everything else is
-imported on first use (PEP 562 ``__getattr__`` below): Redis, Prometheus, tqdm, batches, the
-CLI, the testing kit, tracing, caches and the native wire formats (Anthropic, Gemini, Cohere).
+``import ailib`` loads the public surface: the client and builder classes, types, errors,
+options and the default policies. The call machinery (assembly, pipeline, transport,
+routing, state) loads with the first client built, and everything else on first use (PEP
+562 ``__getattr__`` below): Redis, Prometheus, tqdm, batches, the CLI, the testing kit,
+tracing, caches, hedging, rate limits, streams and the native wire formats (Anthropic,
+Gemini, Cohere).
 ``from ailib import X`` and ``__all__`` work for every public name either way.
 """
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._assembly import Config
-from .call.usage import PriceTable
 from .clock import Clock
 from .errors import ConfigurationError
 from .metrics import as_metrics
@@ -31,6 +29,8 @@ class AiClientBuilder:
 
     def __init__(self, provider: Any) -> None:
         resolve_provider(provider)  # fail early on an unknown provider
+        from ._assembly import Config  # the call machinery loads with the first client built
+
         self._config = Config(provider=provider)
 
     def _set_routing(self, kind: str) -> None:
@@ -175,6 +175,8 @@ class AiClientBuilder:
         """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
         {"input": 0.25, "output": 1.25}}``; gives ``response.cost`` and COST_BASED routing.
         Without it, the ``AILIB_PRICES`` environment variable (JSON, or a JSON file's path)."""
+        from .call.usage import PriceTable
+
         self._config.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         return self
 

@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
-from ._assembly import Assembly, Config
-from .call.usage import UsageTotal
 from .errors import ConfigurationError, InvalidRequestError
 from .options import ConnectionOptions
 from .providers._registry import resolve_provider
-from .reliability.circuit import CircuitBreaker
 from .reliability.retry import RetryPolicy
-from .routing.endpoint import Endpoint
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 if TYPE_CHECKING:
+    from ._assembly import Config
     from .call.stream import ChatStream
+    from .call.usage import UsageTotal
     from .reliability._model_scope import ModelBreakers
+    from .reliability.circuit import CircuitBreaker
+    from .routing.endpoint import Endpoint
     from .routing.model_array import ModelArray
 
 __all__ = ["AiClient"]
@@ -37,6 +37,8 @@ class AiClient:
     """
 
     def __init__(self, provider: Any, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> None:
+        from ._assembly import Config  # the call machinery loads with the first client built
+
         self._setup(Config(provider=provider, options=options, metrics=metrics))
 
     @classmethod
@@ -46,6 +48,8 @@ class AiClient:
         return client
 
     def _setup(self, config: Config) -> None:
+        from ._assembly import Assembly
+
         parts = Assembly(config)
         self._config = config
         self._lock = threading.Lock()
@@ -138,6 +142,8 @@ class AiClient:
 
         if not isinstance(array, ModelArray):
             raise ConfigurationError("with_model_array takes a ModelArray")
+        from ._assembly import Config
+
         return cls._from_config(Config(provider=None, routing="model_array", model_array=array, options=options, metrics=metrics))
 
     # -- calls ------------------------------------------------------------------------------

@@ -65,6 +65,27 @@ def test_import_ailib_skips_optional_extras_and_native_formats():
     assert out == []
 
 
+ENGINE = ("ailib._assembly", "ailib.call", "ailib.transport", "ailib.routing", "ailib.state")
+
+
+def test_the_call_machinery_loads_with_the_first_client_built():
+    """`import ailib` (and touching `AiClient`, `AiClientBuilder`) loads none of the call
+    machinery (assembly, pipeline, transport, routing, state); building a client loads it."""
+    out = _run(
+        f"""
+        import ailib
+        ailib.AiClient, ailib.AiClientBuilder
+        before = loaded({ENGINE!r})
+        provider = ailib.CustomProviderBuilder("p").with_base_url("http://127.0.0.1:9/v1").build_provider()
+        ailib.AiClientBuilder(provider).build().close()
+        print(json.dumps([before, loaded({ENGINE!r})]))
+        """
+    )
+    before, after = out
+    assert before == []
+    assert {"ailib._assembly", "ailib.call.pipeline", "ailib.transport", "ailib.routing.endpoint", "ailib.state.memory"} <= set(after)
+
+
 def test_a_call_on_a_default_client_imports_no_extras():
     """Building an OpenAI-compatible client and making a real loopback call imports none of the extras, routing, hedging, rate limiter, stream machinery or native formats."""
     out = _run(
