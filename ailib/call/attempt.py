@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
+from ..metrics import NoopMetrics
 from ..providers._base import decode_body, error_from_response
 from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
@@ -171,7 +172,8 @@ class Wire:
         ep = target.endpoint
         elapsed = self.clock.monotonic() - start
         call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
-        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
+        if type(self.metrics) is not NoopMetrics:  # the default records nothing: no tags built for it
+            self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
         if self.on_latency is not None:
             self.on_latency(ep.name, elapsed)
 

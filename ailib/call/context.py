@@ -15,6 +15,8 @@ from ..types import Attempt, StreamChunk, Usage
 
 __all__ = ["CallState", "Answer", "Primed"]
 
+_encode_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(.., separators=..) builds an encoder per call
+
 
 class CallState:
     """One call's deadline, attempts, errors and encoded bodies, and the handle of the
@@ -123,7 +125,7 @@ class CallState:
         body = self._bodies.get(key)
         if body is None:
             data = ep.wire.encode(self.request, target.model, stream=stream, spec=ep.spec)
-            body = json.dumps(data, separators=(",", ":")).encode()
+            body = _encode_json(data).encode()
             self._bodies[key] = body
         return body
 

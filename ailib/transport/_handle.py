@@ -59,7 +59,7 @@ class AttemptHandle:
     cancels the attempt with a timeout error when it passes. ``inf`` means disarmed.
     """
 
-    __slots__ = ("_lock", "_conn", "_sock", "reason", "cancelled", "instant", "pushed", "deadlines", "header_phase")
+    __slots__ = ("_lock", "_conn", "_sock", "reason", "cancelled", "instant", "deadlines", "header_phase")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,7 +68,6 @@ class AttemptHandle:
         self.reason: Optional[AiLibError] = None
         self.cancelled = False
         self.instant = _INF  # read and written by the timer and the attempt's own thread
-        self.pushed = _INF  # the instant of this handle's latest entry in the timer's heap
         self.deadlines: Optional[Deadlines] = None
         self.header_phase = False
 

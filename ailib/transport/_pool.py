@@ -24,8 +24,10 @@ def _one_send(body: Any, headers: Any, chunked: bool) -> Optional[bytes]:
     (urllib3 frames a body chunked on ``chunked=True`` or a Transfer-Encoding header)."""
     if type(body) is not bytes or not body or len(body) > _ONE_SEND or chunked:
         return None
-    if headers and any(k.lower() == "transfer-encoding" for k in headers):
-        return None
+    if headers:
+        for k in headers:  # a plain loop: no generator per call; only a 17-letter name is lowered
+            if len(k) == 17 and k.lower() == "transfer-encoding":
+                return None
     return body
 
 

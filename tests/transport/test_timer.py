@@ -83,3 +83,46 @@ def test_a_child_never_fires_the_parents_entries():
         os._exit(0 if ok and not handle.cancelled else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_attempts_armed_from_many_threads_each_end_at_their_instant():
+    """64 threads arming and moving instants at once (no lock on that path): every attempt armed is
+    cancelled at its instant, not before and not much after; every disarmed one is left alone."""
+    fired_late: list[float] = []
+    problems: list[str] = []
+
+    def worker() -> None:
+        for i in range(20):
+            handle = AttemptHandle()
+            now = time.monotonic()
+            handle.deadlines = Deadlines(1.0, 1.0, 1.0, call_end=now + 10.0)
+            arm(handle, now + 5.0)
+            instant = now + 0.005 + (i % 5) * 0.005
+            arm(handle, instant)  # moved earlier
+            if i % 3 == 0:
+                arm(handle, _INF)
+                in_time = time.monotonic() < instant  # a stalled thread may disarm too late
+                time.sleep(max(0.0, instant - time.monotonic()) + 0.02)
+                if in_time and handle.cancelled:
+                    problems.append("a disarmed attempt was cancelled")
+                continue
+            limit = instant + 2.0
+            while not handle.cancelled and time.monotonic() < limit:
+                time.sleep(0.001)
+            at = time.monotonic()
+            if not handle.cancelled:
+                problems.append("an armed attempt was never cancelled")
+            elif at < instant:
+                problems.append("cancelled before its instant")
+            else:
+                fired_late.append(at - instant)
+
+    threads = [threading.Thread(target=worker) for _ in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert problems == []
+    assert len(fired_late) == 64 * 13
+    assert sorted(fired_late)[len(fired_late) // 2] < 0.1  # the median fires on time (a shared machine may delay a few)
+    assert TIMER.pending() == 0
