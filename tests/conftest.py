@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 
 import pytest
 
 from ailib import AiClientBuilder, ChatCompletionRequest, Message, RetryPolicy
 from ailib.testing import FakeClock, MockProvider
+
+# A shell that starts the suite in the background without job control (`bash script &`,
+# some CI runners) ignores SIGINT, and Python then installs no KeyboardInterrupt handler,
+# here or in any process a test starts: the Ctrl-C tests (batch, CLI, mock server) could not
+# send one. Restore Python's own handler; children then start with the default disposition.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FAST_RETRY = RetryPolicy(initial_delay=0.01, max_delay=0.05)
 SECRET = "sk-test-SECRET-0123456789abcdef"
