@@ -32,6 +32,7 @@ class Wire:
         self.transport = transport
         self.clock = clock
         self.metrics = metrics
+        self.observing = not isinstance(metrics, NoopMetrics)
         self.on_latency = on_latency  # (endpoint name, seconds) of each successful attempt
         self.timeout: Optional[float] = None  # a per-call view's total seconds per attempt
 
@@ -172,7 +173,7 @@ class Wire:
         ep = target.endpoint
         elapsed = self.clock.monotonic() - start
         call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
-        if type(self.metrics) is not NoopMetrics:  # the default records nothing: no tags built for it
+        if self.observing:  # the default NoopMetrics records nothing: no tags built for it
             self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
         if self.on_latency is not None:
             self.on_latency(ep.name, elapsed)

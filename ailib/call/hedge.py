@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
-from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError
 from ..metrics import NoopMetrics
@@ -141,8 +140,7 @@ class Hedger:
                     call.race.primary_ended()
                 raise
             if pending.pop(call, None) is not None:  # no race was made: the primary won alone
-                if self.counting or call.trace is not NOOP_CALL:
-                    count_won(self, call, primary, 0)
+                count_won(self, call, primary, 0)
                 return result
             race = call.race
             assert race is not None  # whoever took the call from pending made its race first

@@ -20,7 +20,7 @@ from ..errors import AiLibError, DeadlineExceededError, NetworkError
 from ..routing.endpoint import Target
 from ..types import Attempt
 from .context import CallState
-from .rules import CANCELLED, moves_on
+from .rules import HedgeCancelledError, moves_on
 
 if TYPE_CHECKING:
     from .hedge import Hedger
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Race"]
 
 _INF = float("inf")
+# Why a losing branch was cancelled (never raised to callers). Made here, not in rules: only a
+# hedged client imports this module, and building an error compiles the key-masking pattern.
+CANCELLED = HedgeCancelledError("cancelled: another attempt answered first")
 
 
 def _tags(target: Target, **more: str) -> dict[str, str]:

@@ -3,7 +3,6 @@ error a failed call raises."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -18,27 +17,11 @@ from ..errors import (
 )
 from ..types import Attempt
 
-__all__ = ["HedgeCancelledError", "CANCELLED", "closed_error", "moves_on", "final_error", "short", "timeout_step"]
+__all__ = ["HedgeCancelledError", "closed_error", "moves_on", "final_error", "short", "timeout_step"]
 
 
 class HedgeCancelledError(AiLibError):
     """Internal: the attempt lost a race and was cancelled (never raised to callers)."""
-
-
-# The errors below are made on first use, not at import: building an error masks its message,
-# which compiles the key pattern (ailib._secrets), and a default client never needs them.
-CANCELLED: HedgeCancelledError  # module attribute, made by __getattr__ (one instance)
-_made_lock = threading.Lock()
-
-
-def __getattr__(name: str) -> Any:
-    if name != "CANCELLED":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with _made_lock:
-        made = globals().get(name)
-        if made is None:
-            made = globals()[name] = HedgeCancelledError("cancelled: another attempt answered first")
-    return made
 
 
 def closed_error() -> AiLibError:
