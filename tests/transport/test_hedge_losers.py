@@ -34,6 +34,20 @@ def _hedged_client(loser: RawServer, winner: RawServer, **options):
     )
 
 
+def _stuck_call(client, errors: list) -> threading.Thread:
+    """A started thread making one call; the error it ends with goes to ``errors``."""
+
+    def call() -> None:
+        try:
+            client.chat_completion(request("stuck"))
+        except Exception as exc:  # the error the call ends with is what is checked
+            errors.append(exc)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread
+
+
 def test_500_hedged_calls_with_http10_losers_cancel_every_loser_within_100_ms_and_leak_nothing():
     """500 races whose losers stall mid-body on HTTP/1.0: every loser closed <= 100 ms after its winner answered; threads and sockets end where they started (+-2)."""
     with RawServer("http10", "stall_body") as loser, RawServer("length", "slow_ok", slow_seconds=0.005) as winner:
@@ -68,16 +82,7 @@ def test_close_returns_within_1_s_while_hedged_calls_are_stuck():
     with RawServer("http10", "stall_body") as a, RawServer("http10", "stall_headers") as b:
         client = _hedged_client(a, b)
         errors: list = []
-
-        def call() -> None:
-            try:
-                client.chat_completion(request("stuck"))
-            except Exception as exc:  # the error the call ends with is what is checked
-                errors.append(exc)
-
-        callers = [threading.Thread(target=call) for _ in range(4)]
-        for t in callers:
-            t.start()
+        callers = [_stuck_call(client, errors) for _ in range(4)]
         assert eventually(lambda: len(a.stalled_at) == 4 and b.request_count == 4, timeout=10.0)
         start = time.monotonic()
         client.close()
@@ -100,15 +105,7 @@ def test_close_ends_a_hedged_call_whose_hedge_has_not_fired():
             .build()
         )
         errors: list = []
-
-        def call() -> None:
-            try:
-                client.chat_completion(request("stuck"))
-            except Exception as exc:  # the error the call ends with is what is checked
-                errors.append(exc)
-
-        caller = threading.Thread(target=call)
-        caller.start()
+        caller = _stuck_call(client, errors)
         assert eventually(lambda: stalled.request_count == 1, timeout=10.0)
         start = time.monotonic()
         client.close()
