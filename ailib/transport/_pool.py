@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from typing import Any, Optional
@@ -10,11 +11,13 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from ._head import HeadResponse
 from ._timer import arm
 
 __all__ = ["TrackedAdapter", "current"]
 
 _INF = float("inf")
+_LINES = 64  # header lines a connection remembers (values that change per call push the rest out)
 _ONE_SEND = 16384  # a body up to this size goes out in one send with its header block
 current = threading.local()  # .handle: the attempt this thread is sending, if any
 
@@ -33,11 +36,14 @@ def _one_send(body: Any, headers: Any, chunked: bool) -> Optional[bytes]:
 
 class _TrackedMixin:
     """Attaches itself and its socket to the current thread's attempt; bounds the header
-    phase; sends a small request in one ``sendall`` (header block and body together)."""
+    phase; sends a small request in one ``sendall`` (header block and body together);
+    parses the response head without the email package (``_head``)."""
 
+    response_class: type[http.client.HTTPResponse] = HeadResponse
     _ailib_handle: Any = None
     _ailib_tail: Optional[bytes] = None  # the body to send with the header block
     _ailib_sent: Optional[bytes] = None  # that body once sent: urllib3's own send of it is skipped
+    _ailib_lines: Optional[dict[tuple[str, ...], bytes]] = None  # header lines this connection has sent
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
@@ -54,6 +60,26 @@ class _TrackedMixin:
             return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
         finally:
             self._ailib_tail = self._ailib_sent = None
+
+    def putheader(self, header, *values):  # type: ignore[no-untyped-def]
+        """A header line as ``http.client`` checks and encodes it, remembered per connection:
+        a connection sends the same few lines on every request (at most ``_LINES`` kept)."""
+        key = (header, *values)
+        lines = self._ailib_lines
+        if lines is not None:
+            line = lines.get(key)
+            if line is not None:
+                self._buffer.append(line)  # type: ignore[attr-defined]  # what http.client's _output does
+                return
+        buffer = self._buffer  # type: ignore[attr-defined]
+        sent = len(buffer)
+        super().putheader(header, *values)  # type: ignore[misc]
+        if len(buffer) == sent + 1 and type(header) is str and all(type(v) is str for v in values):  # not a skipped header
+            if lines is None:
+                lines = self._ailib_lines = {}
+            elif len(lines) >= _LINES:
+                lines.clear()
+            lines[key] = buffer[-1]
 
     def _send_output(self, message_body=None, encode_chunked=False):  # type: ignore[no-untyped-def]
         tail = self._ailib_tail

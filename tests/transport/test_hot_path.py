@@ -110,3 +110,58 @@ def test_every_request_body_reaches_the_server_as_framed():
     bodies = [body for _, body in server.requests]
     assert bodies == [small, large, b"7\r\n" + small + b"\r\n0\r\n\r\n", small]
     assert [b"content-length: %d" % len(small) in head.lower() for head, _ in server.requests] == [True, False, False, True]
+
+
+def test_remembered_header_lines_are_the_bytes_http_client_builds():
+    """On a reused connection, each request's head (fixed headers, one that changes per call,
+    a value with a tab) is byte for byte what a plain urllib3 pool sends for the same request."""
+    import time
+
+    import urllib3
+
+    from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
+
+    server = _RecordingServer()  # one connection at a time: each client closes its own before the next
+    calls = [{"Authorization": "Bearer k", "X-Key": f"call-{i}", "X-Tab": "a\tb"} for i in range(3)] * 2
+    try:
+        transport = SocketTransport()
+        try:
+            for headers in calls:
+                dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0)
+                assert transport.send(HttpRequest("POST", server.url, headers, b'{"a":1}'), dl, AttemptHandle()).status == 200
+        finally:
+            transport.close()
+        ours = [head for head, _ in server.requests]
+        server.requests.clear()
+        plain = urllib3.PoolManager()
+        try:
+            for headers in calls:
+                plain.request("POST", server.url, body=b'{"a":1}', headers=headers, retries=False)
+        finally:
+            plain.clear()
+    finally:
+        server.close()
+    assert ours == [head for head, _ in server.requests]
+
+
+def test_an_illegal_header_value_is_refused_on_a_connection_that_remembers_lines():
+    """A header value with a line break is refused by http.client's check on every request, even after the same name was sent legally."""
+    import time
+
+    from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
+
+    server = _RecordingServer()
+    transport = SocketTransport()
+    try:
+        for value in ("fine", "bad\r\nInjected: yes", "fine", "bad\r\nInjected: yes"):
+            dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0)
+            req = HttpRequest("POST", server.url, {"X-Key": value}, b"{}")
+            if value == "fine":
+                assert transport.send(req, dl, AttemptHandle()).status == 200
+            else:
+                with pytest.raises(ValueError, match="Invalid header value"):
+                    transport.send(req, dl, AttemptHandle())
+    finally:
+        transport.close()
+        server.close()
+    assert [b"injected" in head.lower() for head, _ in server.requests] == [False, False]
