@@ -20,7 +20,7 @@ from ._types import Deadlines
 __all__ = ["AttemptHandle", "timeout_error", "Cancelled"]
 
 _INF = float("inf")
-_PHASES = {"connect": "connecting", "first_byte": "waiting for the response headers", "idle": "waiting for more data"}
+_PHASES = {"connect": "connecting", "send": "sending the request", "first_byte": "waiting for the response headers", "idle": "waiting for more data"}
 
 
 class Cancelled(ConnectionAbortedError):
@@ -59,7 +59,7 @@ class AttemptHandle:
     cancels the attempt with a timeout error when it passes. ``inf`` means disarmed.
     """
 
-    __slots__ = ("_lock", "_conn", "_sock", "reason", "cancelled", "instant", "deadlines", "header_phase")
+    __slots__ = ("_lock", "_conn", "_sock", "reason", "cancelled", "instant", "deadlines", "phase")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -69,7 +69,7 @@ class AttemptHandle:
         self.cancelled = False
         self.instant = _INF  # read and written by the timer and the attempt's own thread
         self.deadlines: Optional[Deadlines] = None
-        self.header_phase = False
+        self.phase = "idle"  # what the timer's instant bounds: "send", "first_byte" or "idle"
 
     # -- the connection in use (called by the pool's connection class) ----------------
     def attach(self, conn: Any) -> None:
@@ -114,7 +114,7 @@ class AttemptHandle:
 
     def expire(self, now: float) -> None:
         """The timer: the attempt's instant has passed."""
-        self.cancel(timeout_error(self.deadlines, now, "first_byte" if self.header_phase else "idle"))
+        self.cancel(timeout_error(self.deadlines, now, self.phase))
 
     def set_read_timeout(self, seconds: Optional[float]) -> None:
         """Per-read socket timeout (the attempt's own thread only)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 from typing import Any, Optional
@@ -34,6 +35,17 @@ def _one_send(body: Any, headers: Any, chunked: bool) -> Optional[bytes]:
     return body
 
 
+class _QuietSocket(socket.socket):
+    """A plain socket whose ``settimeout`` makes no system call when the timeout is unchanged
+    (urllib3 sets it before each send and each response, mostly to the value it has)."""
+
+    __slots__ = ()
+
+    def settimeout(self, value: Optional[float]) -> None:
+        if value != self.gettimeout():
+            super().settimeout(value)
+
+
 class _TrackedMixin:
     """Attaches itself and its socket to the current thread's attempt; bounds the header
     phase; sends a small request in one ``sendall`` (header block and body together);
@@ -47,14 +59,19 @@ class _TrackedMixin:
 
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
+        sock = self.sock  # type: ignore[attr-defined]
+        if type(sock) is socket.socket:
+            sock.__class__ = _QuietSocket
         handle = self._ailib_handle
         if handle is not None:
-            handle.bind_socket(self.sock)  # type: ignore[attr-defined]
+            handle.bind_socket(sock)
 
     def request(self, method, url, body=None, headers=None, **kw):  # type: ignore[no-untyped-def]
         handle = getattr(current, "handle", None)
         if handle is not None:
             handle.attach(self)
+            if handle.deadlines is not None and self.sock is not None:  # type: ignore[attr-defined]
+                self.timeout = None  # connected, and the timer bounds the send: a blocking send, as the reads
         self._ailib_tail = _one_send(body, headers, kw.get("chunked", False))
         try:
             return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
@@ -107,13 +124,12 @@ class _TrackedMixin:
             return super().getresponse()  # type: ignore[misc]
         end = dl.attempt_end if dl.attempt_end < dl.call_end else dl.call_end
         header_end = time.monotonic() + dl.first_byte
-        handle.header_phase = True
-        if header_end < end:
-            arm(handle, header_end)
+        handle.phase = "first_byte"
+        arm(handle, header_end if header_end < end else end)
         try:
             return super().getresponse()  # type: ignore[misc]
         finally:
-            handle.header_phase = False
+            handle.phase = "idle"
             if not handle.cancelled:
                 arm(handle, end)  # later than the header instant: an attribute write
 

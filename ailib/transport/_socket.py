@@ -5,15 +5,16 @@ connection it is about to use, and its socket, to the handle of the current thre
 attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked read
 returns at once, a stream stops, and the broken connection is discarded, never reused.
 
-Timeouts by phase: the connect timeout is the socket timeout while connecting and
-sending; the idle timeout is the socket timeout while a stream or a chunked or encoded
-body is read. The header phase as a whole (first-byte timeout), each recv of any other
-body (idle timeout), the attempt's total and the call's deadline are enforced by the
-process-wide timer (``_timer``), which shuts the socket down when the instant passes, so
-a server that drips one byte a second cannot hold a call past its deadline; the socket
-blocks meanwhile (no poll per recv, no timeout change per phase). With an injected (fake)
-clock the timer is off: the first-byte and idle timeouts are socket timeouts, and the
-clock is checked between reads.
+Timeouts by phase: the connect timeout is the socket timeout while connecting; the idle
+timeout is the socket timeout while a stream or a chunked or encoded body is read. Sending
+on a connected socket as a whole (connect timeout), the header phase as a whole
+(first-byte timeout), each recv of any other body (idle timeout), the attempt's total and
+the call's deadline are enforced by the process-wide timer (``_timer``), which shuts the
+socket down when the instant passes, so a server that drips one byte a second, or never
+reads the request, cannot hold a call past its deadline; the socket blocks meanwhile (no
+poll per send or recv, no timeout change per phase: three system calls fewer per call).
+With an injected (fake) clock the timer is off: the connect, first-byte and idle timeouts
+are socket timeouts, and the clock is checked between reads.
 """
 
 from __future__ import annotations
@@ -136,9 +137,11 @@ class SocketTransport:
         if self.closed:
             raise NetworkError("the client is closed", request_sent=False, should_retry=False)
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
-        if self.timed:
+        if self.timed:  # the connect timeout bounds connecting and sending as a whole
             handle.deadlines = dl
-            arm(handle, end)
+            handle.phase = "send"
+            send_end = now + dl.connect
+            arm(handle, send_end if send_end < end else end)
         current.handle = handle
         try:
             adapter = self.session.get_adapter(req.url)

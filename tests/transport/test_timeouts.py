@@ -15,7 +15,7 @@ import pytest
 from ailib.errors import DeadlineExceededError, StreamInterruptedError, TimeoutError
 
 from ._server import SHAPES, TIMING_FAULTS, RawServer
-from ._support import SLACK, client_for, is_timeout, run_cells, timed_call
+from ._support import SLACK, client_for, is_timeout, request, run_cells, timed_call
 
 CELLS = [(shape, stream) for shape in SHAPES for stream in (False, True)]
 
@@ -83,3 +83,58 @@ def test_a_first_byte_timeout_bounds_the_whole_header_block(tls):
     assert bad == {}
     phases = {r[1].phase for r in results.values()}
     assert phases == {"first_byte"}
+
+
+class _DeafServer:
+    """Answers the first request on each connection (keep-alive), then never reads again."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        self._held: list = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import json
+
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self._held.append(sock)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += sock.recv(65536)
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            if length > 1_000_000:  # a first request that is already too large: never read it
+                continue
+            while len(buf) < length:
+                buf += sock.recv(65536)
+            body = json.dumps({"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}).encode()
+            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._held:
+            sock.close()
+
+
+@pytest.mark.parametrize("reused", [True, False], ids=["kept-alive connection", "new connection"])
+def test_a_server_that_stops_reading_the_request_is_cut_off_by_the_connect_timeout(reused):
+    """``connect_timeout=0.3`` (first byte 5 s, total 10 s): a request the server never reads ends in <= 0.5 s with a TimeoutError of phase "send", on a new or a kept-alive connection."""
+    server = _DeafServer()
+    big = "x" * 32_000_000  # more than the kernel buffers hold on both sides
+    try:
+        with client_for(server.base_url, connect_timeout=0.3, first_byte_timeout=5.0, timeout=10.0, retry=False) as client:
+            if reused:
+                assert client.chat_completion(request("small")).text == "ok"
+            elapsed, err, _ = timed_call(client, False, big)
+    finally:
+        server.close()
+    assert isinstance(err, TimeoutError) and err.phase == "send", repr(err)
+    assert elapsed <= 0.3 + 0.2 * SLACK + 0.5  # + encoding 32 MB of JSON
