@@ -9,7 +9,8 @@ complete answer is then stored. Tracing itself is ``ailib/_tracing.py``; the cac
 
 With default settings, tracing starts once the application has imported OpenTelemetry
 (which configuring an SDK does): until then a call imports neither ``opentelemetry`` nor
-``ailib._tracing`` and costs one dictionary lookup.
+``ailib._tracing``, and a client without a cache skips this layer (``idle``: one
+dictionary lookup).
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ class CallExtras:
         self.tracing = tracing  # a Tracing; None: the default, made once OpenTelemetry is imported; False: off
         self.primary = primary  # the client's first endpoint: names the provider and model of keys and spans
         self.hit_cost = 0.0 if priced else None  # an answer from the cache costs nothing
+
+    def idle(self) -> bool:
+        """Whether a call now needs none of this: no cache, and no tracing (turned off, or on by
+        default while the application has not imported OpenTelemetry)."""
+        tracing = self.tracing
+        return self.cache is None and (tracing is False or (tracing is None and "opentelemetry.trace" not in sys.modules))
 
     def _start(self, call: CallState, stream: bool, provider: str, model: str) -> CallTrace:
         tracing = self.tracing

@@ -177,8 +177,9 @@ class Pipeline:
     # -- entry points --------------------------------------------------------------------------
     def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatCompletionResponse:
         call = CallState(request, self._call_deadline(deadline))
-        if self.extras is not None:  # the response cache and tracing (call/extras.py)
-            cached: ChatCompletionResponse = self.extras.run(call, self._run, cache)
+        extras = self.extras
+        if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
+            cached: ChatCompletionResponse = extras.run(call, self._run, cache)
             return cached
         return self._run(call)
 
@@ -195,8 +196,9 @@ class Pipeline:
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         call = CallState(request, self._call_deadline(deadline))
-        if self.extras is not None:  # the response cache and tracing (call/extras.py)
-            stream: ChatStream = self.extras.stream(call, self._open_stream, self._account_stream, cache)
+        extras = self.extras
+        if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
+            stream: ChatStream = extras.stream(call, self._open_stream, self._account_stream, cache)
             return stream
         from .stream import ChatStream  # loaded by the first stream
 
@@ -301,11 +303,22 @@ class Pipeline:
         return self._retrying(call, target, self.wire.stream if stream else self.wire.chat, lambda: len(call.body(target, stream)))
 
     def _retrying(self, call: CallState, target: Target, attempt: Callable[[CallState, Target], Any], body_size: Any = None) -> Any:
+        """The target's first attempt, then (only after a failure) its retry policy."""
+        state = self.states.get(target.endpoint.name, _NO_STATE)
+        if state.retry_budget is not None:
+            state.retry_budget.record_call()
+        if self._timers:  # one attempt.duration timer around each wire attempt
+            attempt = _timed(self.metrics, attempt)
+        guard = self.guard
+        try:
+            return guard.run(call, target, state, attempt, body_size)
+        except AiLibError as err:
+            first = err
+        return self._retry(first, call, target, state, lambda: guard.run(call, target, state, attempt, body_size))
+
+    def _retry(self, first: AiLibError, call: CallState, target: Target, state: EndpointState, again: Callable[[], Any]) -> Any:
+        """Retries of a target whose first attempt failed with ``first``, under the retry policy."""
         ep = target.endpoint
-        state = self.states.get(ep.name, _NO_STATE)
-        budget = state.retry_budget
-        if budget is not None:
-            budget.record_call()
         tags = {"provider": ep.provider}
         metrics = self.metrics
 
@@ -329,8 +342,7 @@ class Pipeline:
         sleep = self.clock.sleep
         if call.branch and self.clock is SYSTEM_CLOCK:
             sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
-        run = RetryRun(self.retry, clock=self.clock, deadline=call.deadline, budget=budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep)
-        guard = self.guard
-        if self._timers:  # one attempt.duration timer around each wire attempt
-            attempt = _timed(self.metrics, attempt)
-        return run.call(lambda: guard.run(call, target, state, attempt, body_size))
+        run = RetryRun(
+            self.retry, clock=self.clock, deadline=call.deadline, budget=state.retry_budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep
+        )
+        return run.after(first, again)

@@ -142,6 +142,11 @@ class RetryRun:
             return fn()
         except AiLibError as exc:
             first = exc
+        return self.after(first, fn)
+
+    def after(self, first: AiLibError, fn: Callable[[], Any]) -> Any:
+        """The rest of ``call`` once ``fn``'s first attempt has failed with ``first`` (for a
+        caller that made that attempt itself, before it needed a RetryRun)."""
         if not self.policy.retries(first):
             raise first
         replay = [first]
