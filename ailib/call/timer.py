@@ -10,25 +10,18 @@ Two registries, both dicts used as sets:
 - ``races``: the races made so far (a hedge started, an attempt failed, or ``delay=0``),
   each with its own ``due`` (``inf`` while none is armed) and ``on_due()``.
 
-The thread wakes at the earliest ``due`` it knows; a caller takes the lock to wake it only
-when its call falls due sooner. While nothing is armed, the thread still wakes once per
-``lead`` (the last delay armed), so the next call, due at least that far ahead, needs no
-wake-up: calls whose hedges never fire cost no thread hand-off and no system call. After
-``idle`` seconds with nothing in flight it sleeps until woken. With an injected clock other
-than the system clock, the thread re-reads the clock every ``poll`` seconds of real time,
-so a ``FakeClock`` moved by a test fires what is due.
-
-A caller joins with ``pending[call] = entry`` and then calls ``wake()`` if its due is before
-``wake_at``; the thread publishes ``wake_at`` before its last look at the registries. So
-either the thread sees the call, or the caller sees the instant and wakes it.
+A caller joins with ``pending[call] = entry``, sets ``lead`` to its delay, and calls
+``wake()`` if its due is before ``wake_at``. The thread and that wake-up protocol are
+``ailib._watch.Watcher``'s: calls whose hedges never fire cost no thread hand-off and no
+system call.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any, Callable, Optional
 
+from .._watch import Watcher
 from ..clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["HedgeClock"]
@@ -37,11 +30,11 @@ log = logging.getLogger("ailib")
 _INF = float("inf")
 
 
-class HedgeClock:
+class HedgeClock(Watcher):
     """The hedged calls in flight and the one thread that starts their hedges when due.
 
     ``claim(call)`` (given by the hedger) turns a pending call into a race, or returns None
-    when its primary already finished alone."""
+    when its primary already finished alone. ``lock`` also serialises claims."""
 
     def __init__(
         self,
@@ -54,34 +47,23 @@ class HedgeClock:
     ) -> None:
         self.claim = claim
         self.clock = clock
-        self.name = name
-        self.poll = poll if poll is not None else (None if clock is SYSTEM_CLOCK else 0.002)
-        self.idle = idle
-        self.closed = False
-        self._reset()
+        super().__init__(name, clock.monotonic, poll=poll if poll is not None else (None if clock is SYSTEM_CLOCK else 0.002), idle=idle)
 
     def _reset(self) -> None:
-        self.lock = threading.Lock()  # also serialises claims (hedger.claim)
-        self._cond = threading.Condition(self.lock)
+        super()._reset()
         self.pending: dict[Any, tuple[Any, ...]] = {}  # call -> (due, ...): primaries running alone
         self.races: dict[Any, None] = {}  # races made so far, each with .due and .on_due()
-        self.wake_at = _INF  # when the thread wakes next (inf: idle or not started)
-        self.lead = _INF  # the last delay armed: how far ahead the next call is due at least
-        self._thread: Optional[threading.Thread] = None
 
-    def wake(self) -> None:
-        """Start the thread, or wake it to look again (a call joined that falls due sooner)."""
-        with self.lock:
-            if self.closed:
-                return
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-                self._thread.start()
-            else:
-                self._cond.notify()
+    def _busy(self) -> bool:
+        return bool(self.pending or self.races)
 
-    def _scan(self, now: float) -> tuple[list[Any], list[Any], float]:
-        """The pending calls and the races due at ``now``, and the earliest instant of the others."""
+    def _forget(self) -> None:
+        self.pending.clear()
+        self.races.clear()
+
+    def _scan(self, now: float) -> tuple[Any, float]:
+        """The pending calls and the races due at ``now`` (an empty tuple: none), and the
+        earliest instant of the others."""
         calls: list[Any] = []
         races: list[Any] = []
         earliest = _INF
@@ -97,43 +79,10 @@ class HedgeClock:
                 races.append(race)
             elif at < earliest:
                 earliest = at
-        return calls, races, earliest
+        return ((calls, races) if calls or races else ()), earliest
 
-    def _loop(self) -> None:
-        cond, clock = self._cond, self.clock
-        quiet_since: Optional[float] = None
-        with cond:
-            while not self.closed:
-                now = clock.monotonic()
-                calls, races, earliest = self._scan(now)
-                if not calls and not races:
-                    target = earliest
-                    if target == _INF:  # nothing armed: keep watch one lead ahead, until idle
-                        if self.pending or self.races:
-                            quiet_since = None
-                        elif quiet_since is None:
-                            quiet_since = now
-                        if quiet_since is None or now - quiet_since < self.idle:
-                            target = now + self.lead
-                    else:
-                        quiet_since = None
-                    self.wake_at = target
-                    calls, races, earliest = self._scan(now)  # calls that joined before wake_at was published
-                    if not calls and not races and earliest >= target:
-                        timeout: Optional[float] = None if target == _INF else target - now
-                        if self.poll is not None:
-                            timeout = self.poll if timeout is None else min(timeout, self.poll)
-                        cond.wait(timeout)
-                        continue
-                self.wake_at = now  # firing: a call joining now is due later
-                cond.release()
-                try:
-                    self._fire(calls, races)
-                finally:
-                    cond.acquire()
-            self.wake_at = _INF
-
-    def _fire(self, calls: list[Any], races: list[Any]) -> None:
+    def _fire(self, due: tuple[list[Any], list[Any]], now: float) -> None:
+        calls, races = due
         for call in calls:
             try:
                 race = self.claim(call)  # None: its primary finished alone meanwhile
@@ -147,18 +96,3 @@ class HedgeClock:
                 race.on_due()
             except Exception:
                 log.exception("ailib: starting a hedge failed")
-
-    def close(self, timeout: float = 1.0) -> None:
-        """Forget every call and race and stop the thread (waiting at most ``timeout``)."""
-        with self.lock:
-            self.closed = True
-            self.pending.clear()
-            self.races.clear()
-            thread, self._thread = self._thread, None
-            self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-
-    def _after_fork_in_child(self) -> None:
-        """A forked child has no clock thread and nothing in flight: start afresh on demand."""
-        self._reset()

@@ -10,7 +10,7 @@ from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, Cus
 from ailib.errors import AiLibError, StreamInterruptedError, TimeoutError
 from tests._timing import SLACK  # the suite's one slack factor (AILIB_TEST_SLACK)
 
-__all__ = ["SLACK", "KEY", "client_for", "request", "timed_call", "is_timeout", "run_cells"]
+__all__ = ["SLACK", "KEY", "client_for", "request", "timed_call", "is_timeout", "run_cells", "read_head", "content_length"]
 
 KEY = "sk-raw-0123456789"
 
@@ -74,3 +74,20 @@ def run_cells(cells: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     for name in cells:
         results.setdefault(name, "hung")
     return results
+
+
+def read_head(sock: Any, buf: bytes) -> Optional[tuple[bytes, bytes]]:
+    """For a raw test server: (the next request head on ``sock``, the bytes read after it),
+    where ``buf`` holds what was read already; None if the client closed first."""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        if not data:
+            return None
+        buf += data
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def content_length(head: bytes) -> int:
+    """The Content-Length of a request head."""
+    return int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])

@@ -7,7 +7,7 @@ import pytest
 from ailib.errors import NetworkError
 
 from ._server import RawServer
-from ._support import client_for, request
+from ._support import client_for, content_length, read_head, request
 
 
 def test_a_proxy_from_the_options_carries_every_call():
@@ -61,15 +61,8 @@ class _RecordingServer:
                 return
             with sock:
                 buf = b""
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        data = sock.recv(65536)
-                        if not data:
-                            break
-                        buf += data
-                    if b"\r\n\r\n" not in buf:
-                        break
-                    head, _, buf = buf.partition(b"\r\n\r\n")
+                while (got := read_head(sock, buf)) is not None:
+                    head, buf = got
                     lower = head.lower()
                     if b"transfer-encoding: chunked" in lower:
                         end = b"0\r\n\r\n"
@@ -78,7 +71,7 @@ class _RecordingServer:
                         body, _, buf = buf.partition(end)
                         body += end
                     else:
-                        length = int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+                        length = content_length(head)
                         while len(buf) < length:
                             buf += sock.recv(65536)
                         body, buf = buf[:length], buf[length:]

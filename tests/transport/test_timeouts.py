@@ -15,7 +15,7 @@ import pytest
 from ailib.errors import DeadlineExceededError, StreamInterruptedError, TimeoutError
 
 from ._server import SHAPES, TIMING_FAULTS, RawServer
-from ._support import SLACK, client_for, is_timeout, request, run_cells, timed_call
+from ._support import SLACK, client_for, content_length, is_timeout, read_head, request, run_cells, timed_call
 
 CELLS = [(shape, stream) for shape in SHAPES for stream in (False, True)]
 
@@ -106,16 +106,22 @@ class _DeafServer:
             except OSError:
                 return
             self._held.append(sock)
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                buf += sock.recv(65536)
-            head, _, buf = buf.partition(b"\r\n\r\n")
-            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            got = read_head(sock, b"")
+            if got is None:
+                continue
+            head, buf = got
+            length = content_length(head)
             if length > 1_000_000:  # a first request that is already too large: never read it
                 continue
             while len(buf) < length:
                 buf += sock.recv(65536)
-            body = json.dumps({"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}).encode()
+            body = json.dumps(
+                {
+                    "id": "x",
+                    "model": "m",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                }
+            ).encode()
             sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
     def close(self) -> None:
