@@ -19,16 +19,19 @@ from typing import Any, Callable, Optional
 
 from urllib3 import exceptions as u3
 
+from ._head import HeadResponse
+
 __all__ = ["bulk_chunked_reader"]
 
 _MAX_SIZE_LINE = 1024
+_CONNECTION_RESPONSES = (HeadResponse, http.client.HTTPResponse)  # ours, and a user adapter's connections
 
 
 def bulk_chunked_reader(resp: Any) -> Optional[Callable[[], bytes]]:
     """A ``read()`` returning the next decoded body bytes (``b""`` at the end), or None when
     the fast path does not apply to ``resp``."""
-    fp = getattr(resp, "_fp", None)
-    if not getattr(resp, "chunked", False) or type(fp) is not http.client.HTTPResponse:
+    fp: Any = getattr(resp, "_fp", None)
+    if not getattr(resp, "chunked", False) or type(fp) not in _CONNECTION_RESPONSES:
         return None
     if fp.chunk_left is not None or fp.fp is None or len(resp._decoded_buffer):
         return None

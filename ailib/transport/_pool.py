@@ -46,6 +46,9 @@ class _QuietSocket(socket.socket):
             super().settimeout(value)
 
 
+_PLAIN_SOCKET = socket.socket  # the class _QuietSocket's layout is compatible with
+
+
 class _TrackedMixin:
     """Attaches itself and its socket to the current thread's attempt; bounds the header
     phase; sends a small request in one ``sendall`` (header block and body together);
@@ -60,7 +63,7 @@ class _TrackedMixin:
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
         sock = self.sock  # type: ignore[attr-defined]
-        if type(sock) is socket.socket:
+        if type(sock) is _PLAIN_SOCKET:  # not TLS, not a class patched in later (gevent)
             sock.__class__ = _QuietSocket
         handle = self._ailib_handle
         if handle is not None:

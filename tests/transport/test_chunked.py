@@ -105,3 +105,25 @@ def test_a_chunked_keep_alive_stream_read_in_bulk_leaves_its_connection_reusable
         assert text == "echo:" + "x" * 500
         assert client.chat_completion(request("next")).text == "echo:next"
         assert len(server.connections) == 1
+
+
+def test_a_chunked_stream_from_the_transports_own_connections_is_read_in_bulk():
+    """The responses of the socket transport's own connections qualify for the bulk reader (a
+    chunked SSE stream is not read one chunk per read)."""
+    import time
+
+    from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
+    from ailib.transport._chunked import bulk_chunked_reader
+
+    with RawServer("chunked") as server:
+        transport = SocketTransport()
+        try:
+            body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+            req = HttpRequest("POST", server.base_url + "/chat/completions", {"Content-Type": "application/json"}, body, stream=True)
+            stream = transport.send(req, Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0), AttemptHandle())
+            try:
+                assert bulk_chunked_reader(stream._resp) is not None
+            finally:
+                stream.close()
+        finally:
+            transport.close()
