@@ -186,7 +186,7 @@ class QuotaExceededError(RateLimitExceeded):
 
 
 class TimeoutError(AiLibError, builtins.TimeoutError):
-    """An attempt took too long in one phase (connect, first byte, idle gap, total)."""
+    """An attempt took too long in one phase (``phase``: connect, send, first_byte, idle, total)."""
 
     retryable = True
 
