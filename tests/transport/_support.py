@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -10,7 +11,7 @@ from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, Cus
 from ailib.errors import AiLibError, StreamInterruptedError, TimeoutError
 from tests._timing import SLACK  # the suite's one slack factor (AILIB_TEST_SLACK)
 
-__all__ = ["SLACK", "KEY", "client_for", "request", "timed_call", "is_timeout", "run_cells", "read_head", "content_length"]
+__all__ = ["SLACK", "KEY", "client_for", "request", "timed_call", "is_timeout", "run_cells", "read_head", "content_length", "Listener"]
 
 KEY = "sk-raw-0123456789"
 
@@ -91,3 +92,28 @@ def read_head(sock: Any, buf: bytes) -> Optional[tuple[bytes, bytes]]:
 def content_length(head: bytes) -> int:
     """The Content-Length of a request head."""
     return int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+
+
+class Listener:
+    """A raw test server on 127.0.0.1: accepts connections on one thread and hands each to
+    ``serve`` (the next one waits until it returns). Subclasses set their own state before
+    calling ``__init__``, which starts the thread."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self.serve(sock)
+
+    def serve(self, sock: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._listener.close()

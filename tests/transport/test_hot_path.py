@@ -7,7 +7,7 @@ import pytest
 from ailib.errors import NetworkError
 
 from ._server import RawServer
-from ._support import client_for, content_length, read_head, request
+from ._support import Listener, client_for, content_length, read_head, request
 
 
 def test_a_proxy_from_the_options_carries_every_call():
@@ -40,46 +40,34 @@ def test_tls_verification_stays_on():
         assert server.request_count == 1
 
 
-class _RecordingServer:
+class _RecordingServer(Listener):
     """One keep-alive connection at a time; records each request's head and its body as
     framed on the wire (Content-Length or chunked); answers ``200 ok``."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
-
         self.requests: list[tuple[bytes, bytes]] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1/x"
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
+        self.url = self.base_url + "/x"
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            with sock:
-                buf = b""
-                while (got := read_head(sock, buf)) is not None:
-                    head, buf = got
-                    lower = head.lower()
-                    if b"transfer-encoding: chunked" in lower:
-                        end = b"0\r\n\r\n"
-                        while end not in buf:
-                            buf += sock.recv(65536)
-                        body, _, buf = buf.partition(end)
-                        body += end
-                    else:
-                        length = content_length(head)
-                        while len(buf) < length:
-                            buf += sock.recv(65536)
-                        body, buf = buf[:length], buf[length:]
-                    self.requests.append((head, body))
-                    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    def close(self) -> None:
-        self._listener.close()
+    def serve(self, sock) -> None:  # type: ignore[no-untyped-def]
+        with sock:
+            buf = b""
+            while (got := read_head(sock, buf)) is not None:
+                head, buf = got
+                lower = head.lower()
+                if b"transfer-encoding: chunked" in lower:
+                    end = b"0\r\n\r\n"
+                    while end not in buf:
+                        buf += sock.recv(65536)
+                    body, _, buf = buf.partition(end)
+                    body += end
+                else:
+                    length = content_length(head)
+                    while len(buf) < length:
+                        buf += sock.recv(65536)
+                    body, buf = buf[:length], buf[length:]
+                self.requests.append((head, body))
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 
 def test_every_request_body_reaches_the_server_as_framed():

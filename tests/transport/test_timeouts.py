@@ -8,6 +8,7 @@ raw-socket server, and checks every cell. The figures in the docstrings are the 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from ailib.errors import DeadlineExceededError, StreamInterruptedError, TimeoutError
 
 from ._server import SHAPES, TIMING_FAULTS, RawServer
-from ._support import SLACK, client_for, content_length, is_timeout, read_head, request, run_cells, timed_call
+from ._support import SLACK, Listener, client_for, content_length, is_timeout, read_head, request, run_cells, timed_call
 
 CELLS = [(shape, stream) for shape in SHAPES for stream in (False, True)]
 
@@ -85,47 +86,32 @@ def test_a_first_byte_timeout_bounds_the_whole_header_block(tls):
     assert phases == {"first_byte"}
 
 
-class _DeafServer:
+class _DeafServer(Listener):
     """Answers the first request on each connection (keep-alive), then never reads again."""
 
+    ANSWER = json.dumps(
+        {"id": "x", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}
+    ).encode()
+
     def __init__(self) -> None:
-        import socket
-        import threading
-
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
         self._held: list = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        import json
-
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            self._held.append(sock)
-            got = read_head(sock, b"")
-            if got is None:
-                continue
-            head, buf = got
-            length = content_length(head)
-            if length > 1_000_000:  # a first request that is already too large: never read it
-                continue
-            while len(buf) < length:
-                buf += sock.recv(65536)
-            body = json.dumps(
-                {
-                    "id": "x",
-                    "model": "m",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
-                }
-            ).encode()
-            sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    def serve(self, sock) -> None:  # type: ignore[no-untyped-def]
+        self._held.append(sock)
+        got = read_head(sock, b"")
+        if got is None:
+            return
+        head, buf = got
+        length = content_length(head)
+        if length > 1_000_000:  # a first request that is already too large: never read it
+            return
+        while len(buf) < length:
+            buf += sock.recv(65536)
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(self.ANSWER), self.ANSWER))
 
     def close(self) -> None:
-        self._listener.close()
+        super().close()
         for sock in self._held:
             sock.close()
 

@@ -13,7 +13,7 @@ from ailib.transport import AttemptHandle, Deadlines
 from ailib.transport._timer import TIMER, arm
 
 from ._server import RawServer
-from ._support import client_for, request
+from ._support import SLACK, client_for, request
 
 _INF = float("inf")
 
@@ -124,5 +124,5 @@ def test_attempts_armed_from_many_threads_each_end_at_their_instant():
         t.join(30)
     assert problems == []
     assert len(fired_late) == 64 * 13
-    assert sorted(fired_late)[len(fired_late) // 2] < 0.1  # the median fires on time (a shared machine may delay a few)
+    assert sorted(fired_late)[len(fired_late) // 2] < 0.1 * SLACK  # the median fires on time (a shared machine may delay a few)
     assert TIMER.pending() == 0
