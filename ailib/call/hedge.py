@@ -65,8 +65,8 @@ class Hedger:
         self.cap = policy.max_hedges + 1  # branches running at once
         self.count_selected = count_selected
         self.max_workers = max_workers
-        self.poll = None if clock is SYSTEM_CLOCK else 0.002  # re-read an injected clock this often
-        self.timer = HedgeClock(self.claim, clock, poll=self.poll)
+        self.timer = HedgeClock(self.claim, clock)
+        self.poll = self.timer.poll  # None, or how often (real seconds) an injected clock is re-read
         self._on_failure = self._attempt_failed  # bound once: set on every hedged call
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
         self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
