@@ -12,6 +12,11 @@ sees the instant and wakes it. After ``idle`` seconds with nothing registered th
 sleeps until woken. With an injected clock it re-reads the clock every ``poll`` seconds of
 real time (a ``FakeClock`` moved by a test fires what is due).
 
+The thread is a convenience, never a dependency: it survives a failing ``_fire`` (logged),
+and when it could not start (a thread limit) or has died, the next registration that
+needs it starts it again (at most one try per ``RETRY_START`` seconds). Whoever registers
+must bound its own waits too (the transport's sockets always carry a timeout).
+
 Subclasses say what is due (``_scan``), what firing it means (``_fire``, called without
 the lock), whether anything is registered (``_busy``) and what closing forgets
 (``_forget``); their registries are made in ``_reset``.
@@ -19,13 +24,16 @@ the lock), whether anything is registered (``_busy``) and what closing forgets
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Callable, Optional
 
-__all__ = ["Watcher"]
+__all__ = ["Watcher", "RETRY_START"]
 
 _INF = float("inf")
+RETRY_START = 0.5  # seconds between tries to start a thread that could not start
+_log = logging.getLogger("ailib")
 
 
 class Watcher:
@@ -48,6 +56,7 @@ class Watcher:
         self.wake_at = _INF  # when the thread looks next (inf: not started, or asleep)
         self.lead = _INF  # how far ahead the thread keeps watch while nothing is due
         self._thread: Optional[threading.Thread] = None
+        self._start_failed_at = -_INF
 
     def _after_fork_in_child(self) -> None:
         """A forked child has no thread and nothing of the parent's to watch: start afresh on demand."""
@@ -76,13 +85,30 @@ class Watcher:
                 return
             if lead is not None:
                 self.lead = lead if lead > self.min_lead else self.min_lead
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-                self._thread.start()
-            else:
+            thread = self._thread
+            if thread is not None and thread.is_alive():
                 self._cond.notify()
+                return
+            now = time.monotonic()
+            if now - self._start_failed_at < RETRY_START:
+                return
+            thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as exc:  # "can't start new thread": waits stay bounded by their own timeouts
+                self._thread = None
+                self._start_failed_at = now
+                _log.warning("ailib: could not start the %s thread (%s); will try again", self.name, exc)
+                return
+            self._thread = thread
 
     def _loop(self) -> None:
+        try:
+            self._watch()
+        finally:  # stopped, or died: every registration wakes (and so restarts) it from now on
+            self.wake_at = _INF
+
+    def _watch(self) -> None:
         cond, monotonic = self._cond, self.monotonic
         quiet_since: Optional[float] = None
         with cond:
@@ -111,9 +137,10 @@ class Watcher:
                 cond.release()
                 try:
                     self._fire(due, now)
+                except Exception:  # one failing entry must not stop the watch for every other
+                    _log.exception("ailib: the %s thread's callback failed", self.name)
                 finally:
                     cond.acquire()
-            self.wake_at = _INF
 
     def close(self, timeout: float = 1.0) -> None:
         """Forget everything registered and stop the thread (waiting at most ``timeout``)."""

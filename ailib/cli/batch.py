@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._common import Subcommands
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def add_parser(sub: Subcommands) -> None:
     from ..batch._command import configure_parser
 
     p = sub.add_parser("batch", help="run a JSONL file of requests, resumably (live, provider batch, shards); or merge shard outputs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import UsageError, print_attempts
+from ._common import Subcommands, UsageError, print_attempts
 
 _EPILOG = """environment:
   Each provider reads its key from <PREFIX>_API_KEY and an optional base URL from
@@ -18,7 +18,7 @@ example:
   ailib chat "Hello" --provider anthropic --model claude-3-5-haiku-latest -v"""
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subcommands) -> None:
     from ..providers._registry import Provider
 
     names = ", ".join(p.value for p in Provider)

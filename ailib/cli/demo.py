@@ -5,9 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ._common import Subcommands
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="an offline tour on embedded mock providers", description="An offline tour of the reliability layer: every call goes over real HTTP to mock providers on 127.0.0.1 (no network, no keys).")
+
+def add_parser(sub: Subcommands) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="an offline tour on embedded mock providers",
+        description="An offline tour of the reliability layer: every call goes over real HTTP to mock providers on 127.0.0.1 (no network, no keys).",
+    )
     p.set_defaults(func=run)
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from ._common import UsageError
+from ._common import Subcommands, UsageError
 
 if TYPE_CHECKING:
     from ..testing import Fault, Reply
@@ -33,7 +33,7 @@ while it runs:
   curl -X POST $URL/_mock/reply -d '{"text": "hi"}'      the default answer from now on"""
 
 
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parser(sub: Subcommands) -> None:
     p = sub.add_parser(
         "mock-server",
         help="run a MockProvider in the foreground",
@@ -46,8 +46,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--faults", default="", help='e.g. "429:retry-after=1,500,reset,ok"')
     p.add_argument("--script", metavar="FILE", help="a JSON list of faults to run first")
     p.add_argument("--reply", default=None, help="the text of a normal answer")
-    p.add_argument("--tool-call", action="append", default=[], metavar="NAME=JSON", help='answer with a tool call, e.g. get_weather=\'{"city": "Paris"}\' (repeatable)')
-    p.add_argument("--framing", default="chunked", choices=("chunked", "length", "close", "http10"), help="how bodies are delimited (default: chunked)")
+    p.add_argument(
+        "--tool-call",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help='answer with a tool call, e.g. get_weather=\'{"city": "Paris"}\' (repeatable)',
+    )
+    p.add_argument(
+        "--framing", default="chunked", choices=("chunked", "length", "close", "http10"), help="how bodies are delimited (default: chunked)"
+    )
     p.add_argument("--api-key", default=None, help="require this key (default: accept any)")
     p.set_defaults(func=run)
 

@@ -1,10 +1,15 @@
 """One attempt's cancellation handle: the socket it owns, and the instant it must end by.
 
-The handle keeps its own reference to the attempt's socket, captured when the connection
-is made or taken from the pool. ``http.client`` drops ``conn.sock`` after the headers of a
+The handle keeps its own reference to the attempt's socket, recorded the moment the
+connection assigns it (before a proxy tunnel or a TLS handshake) or when the connection is
+taken from the pool. ``http.client`` drops ``conn.sock`` after the headers of a
 close-delimited response (HTTP/1.0, ``Connection: close``), but the socket object stays
-the one the response reads from, so ``cancel()``, the idle timeout and the timer act on it
-for every connection shape. A cancelled attempt's connection is never pooled again.
+the one the response reads from, so ``cancel()``, the timeouts and the timer act on it for
+every connection shape. A cancelled attempt's connection is never pooled again.
+
+A new connection is made on a short-lived thread (``connect``) while the attempt's own
+thread waits, so a cancel (a hedge that won, the deadline) ends the wait in any phase,
+name resolution and TCP connect included, where no socket exists yet to shut down.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 from ..errors import AiLibError, DeadlineExceededError, TimeoutError
 from ._types import Deadlines
@@ -20,11 +26,16 @@ from ._types import Deadlines
 __all__ = ["AttemptHandle", "timeout_error", "Cancelled"]
 
 _INF = float("inf")
-_PHASES = {"connect": "connecting", "send": "sending the request", "first_byte": "waiting for the response headers", "idle": "waiting for more data"}
+_PHASES = {
+    "connect": "connecting",
+    "send": "sending the request",
+    "first_byte": "waiting for the response headers",
+    "idle": "waiting for more data",
+}
 
 
 class Cancelled(ConnectionAbortedError):
-    """Raised inside urllib3 when an attempt is cancelled before its request is sent."""
+    """Raised inside urllib3 when an attempt is cancelled before its response."""
 
 
 def timeout_error(dl: Optional[Deadlines], now: float, phase: str) -> AiLibError:
@@ -47,57 +58,119 @@ def shutdown_socket(sock: Any) -> None:
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class _Connecting:
+    """A connect running on its own thread, and the wait for it."""
+
+    __slots__ = ("done", "error", "finished", "abandoned", "lock")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()  # set when the connect ends or the attempt is cancelled
+        self.error: Optional[BaseException] = None
+        self.finished = False
+        self.abandoned = False
+        self.lock = threading.Lock()
+
+
 class AttemptHandle:
     """Cancellation for one attempt: ``cancel(reason)`` shuts the attempt's socket down.
 
     The handle holds the attempt's connection and socket only while the attempt uses them:
-    when urllib3 returns the connection to the pool, the pool detaches it first, so a later
-    ``cancel()`` can never touch a connection another call has taken from the pool since.
+    the connection detaches itself when its response ends (before urllib3 returns it to
+    the pool), so a later ``cancel()`` never touches a connection another call has taken.
 
-    ``instant`` is when the attempt must be over (the header phase's end, then the
-    attempt's total or the call's deadline, whichever is first); the process-wide timer
-    cancels the attempt with a timeout error when it passes. ``inf`` means disarmed.
+    ``instant`` is when the attempt must be over (the send's or the header phase's end,
+    then the attempt's total or the call's deadline, whichever is first); the process-wide
+    timer cancels the attempt with a timeout error when it passes. ``inf`` means disarmed.
+    Socket timeouts bound every wait as well, so the timer only ever makes waits shorter.
     """
 
-    __slots__ = ("_lock", "_conn", "_sock", "reason", "cancelled", "instant", "deadlines", "phase")
+    __slots__ = ("_lock", "_conn", "_sock", "_connecting", "reason", "cancelled", "instant", "deadlines", "phase")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._sock: Any = None
+        self._connecting: Optional[_Connecting] = None
         self.reason: Optional[AiLibError] = None
         self.cancelled = False
         self.instant = _INF  # read and written by the timer and the attempt's own thread
         self.deadlines: Optional[Deadlines] = None
-        self.phase = "idle"  # what the timer's instant bounds: "send", "first_byte" or "idle"
+        self.phase = "idle"  # what the timer's instant bounds: "connect", "send", "first_byte" or "idle"
 
     # -- the connection in use (called by the pool's connection class) ----------------
     def attach(self, conn: Any) -> None:
-        """``conn`` is about to send this attempt's request."""
+        """``conn`` is about to connect or send for this attempt."""
         with self._lock:
             if self.cancelled:
                 raise Cancelled("attempt cancelled")
             self._conn = conn
             self._sock = conn.sock  # None until connected: bind_socket() then
-            conn._ailib_handle = self
+            conn.ailib_handle = self
 
-    def bind_socket(self, sock: Any) -> None:
-        """The attempt's connection has just connected ``sock``."""
+    def bind_socket(self, conn: Any, sock: Any) -> None:
+        """``conn``, this attempt's connection, has just assigned ``sock``."""
         with self._lock:
+            if self._conn is not conn:
+                return
             self._sock = sock
             if self.cancelled:
                 shutdown_socket(sock)
 
-    def detach(self, conn: Any) -> None:
-        """The attempt is done with ``conn`` (it goes back to the pool)."""
+    def detach(self, conn: Any = None) -> None:
+        """The attempt is done with ``conn`` (default: whichever it holds); it may go back to the pool."""
         with self._lock:
-            if self._conn is conn:
+            held = self._conn
+            if held is not None and (conn is None or held is conn):
                 self._conn = None
                 self._sock = None
+                held.ailib_handle = None
 
     @property
     def socket(self) -> Any:
         return self._sock
+
+    def connect(self, connect: Callable[[], None], wait: float, on_abandon: Callable[[], None]) -> None:
+        """Run ``connect`` on a thread of its own and wait for it at most ``wait`` seconds,
+        or until the attempt is cancelled; then raise the attempt's error. A connect left
+        behind finishes on its thread, which then calls ``on_abandon`` (closing what it made)."""
+        job = _Connecting()
+
+        def run() -> None:
+            try:
+                connect()
+            except BaseException as exc:  # handed to the waiting thread
+                job.error = exc
+            with job.lock:
+                job.finished = True
+                abandoned = job.abandoned
+            job.done.set()
+            if abandoned:
+                on_abandon()
+
+        with self._lock:
+            if self.cancelled:
+                raise Cancelled("attempt cancelled")
+            self._connecting = job
+        try:
+            try:
+                threading.Thread(target=run, name="ailib-connect", daemon=True).start()
+            except RuntimeError:  # no thread to be had (a thread limit): connect right here
+                connect()
+                return
+            job.done.wait(wait)
+            with job.lock:
+                if not job.finished:
+                    job.abandoned = True
+        finally:
+            with self._lock:
+                self._connecting = None
+        if job.finished and not self.cancelled:
+            if job.error is not None:
+                raise job.error
+            return
+        if not self.cancelled:  # the wait ran out: the socket timeouts' bound, without the timer
+            self.expire(time.monotonic())
+        raise Cancelled("attempt cancelled while connecting")
 
     # -- control ------------------------------------------------------------------------
     def cancel(self, reason: Optional[AiLibError] = None) -> None:
@@ -111,14 +184,17 @@ class AttemptHandle:
             sock = self._sock
             if sock is not None:  # under the lock: the pool cannot take it back meanwhile
                 shutdown_socket(sock)
+            if self._connecting is not None:
+                self._connecting.done.set()
 
     def expire(self, now: float) -> None:
         """The timer: the attempt's instant has passed."""
         self.cancel(timeout_error(self.deadlines, now, self.phase))
 
     def set_read_timeout(self, seconds: Optional[float]) -> None:
-        """Per-read socket timeout (the attempt's own thread only)."""
+        """Per-read socket timeout (the attempt's own thread only); no system call when unchanged."""
         sock = self._sock
         if sock is not None:
             with contextlib.suppress(OSError):
-                sock.settimeout(seconds)
+                if sock.gettimeout() != seconds:
+                    sock.settimeout(seconds)

@@ -1,29 +1,27 @@
 """The socket transport: one pooled ``requests.Session`` per client, phase timeouts, cancel.
 
 Every attempt runs with an ``AttemptHandle``. The pool's connection class attaches the
-connection it is about to use, and its socket, to the handle of the current thread's
-attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked read
-returns at once, a stream stops, and the broken connection is discarded, never reused.
+connection it is about to use, and each socket it assigns, to the handle of the current
+thread's attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked
+read returns at once, a stream stops, and the broken connection is discarded, never reused.
 
-Timeouts by phase: the connect timeout is the socket timeout while connecting; the idle
-timeout is the socket timeout while a stream or a chunked or encoded body is read. Sending
-on a connected socket as a whole (connect timeout), the header phase as a whole
-(first-byte timeout), each recv of any other body (idle timeout), the attempt's total and
-the call's deadline are enforced by the process-wide timer (``_timer``), which shuts the
-socket down when the instant passes, so a server that drips one byte a second, or never
-reads the request, cannot hold a call past its deadline; the socket blocks meanwhile (no
-poll per send or recv, no timeout change per phase: three system calls fewer per call).
-With an injected (fake) clock the timer is off: the connect, first-byte and idle timeouts
-are socket timeouts, and the clock is checked between reads.
+Timeouts by phase, always on the socket: connecting and each send wait at most the
+connect timeout, the response head the first-byte timeout, each read of the body the idle
+timeout, each cut to the time left before the attempt's total and the call's deadline. So
+a call ends on time even with no timer thread. The process-wide timer (``_timer``) only
+shortens waits: it bounds each phase as a whole (a server that drips one byte a second
+never trips a per-recv timeout) by shutting the socket down when the instant passes. With
+an injected (fake) clock the timer is off, and the clock is checked between reads.
 """
 
 from __future__ import annotations
 
 import http.client
+import re
 import socket
 import time
 import warnings
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 from urllib.parse import urlsplit
 
 import requests
@@ -37,7 +35,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
-from ._stream import StreamResponse, discard, read_body
+from ._stream import StreamResponse, discard, read_body, release
 from ._timer import arm
 from ._types import Deadlines, HttpRequest, HttpResponse, is_loopback
 
@@ -70,7 +68,6 @@ class SocketTransport:
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
-        self._timeouts: dict[float, urllib3.Timeout] = {}  # connect seconds -> Timeout (timed)
         self._warned: set[tuple[str, str]] = set()
         self.closed = False
         register_after_fork(self)
@@ -114,15 +111,11 @@ class SocketTransport:
             body = read_body(self, resp, dl, handle)
         except BaseException:
             arm(handle, _INF)
-            discard(resp)
+            discard(resp, handle)
             raise
         arm(handle, _INF)
-        resp.release_conn()
+        release(resp, handle)
         return HttpResponse(resp.status, resp.headers, body)
-
-    def open_stream(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> StreamResponse:
-        """Deprecated alias of ``send`` with a streaming request."""
-        return StreamResponse(self, self._open(req, dl, handle), dl, handle)
 
     def _open(self, req: HttpRequest, dl: Deadlines, handle: AttemptHandle) -> urllib3.BaseHTTPResponse:
         """Send through the session's mounted adapter (so adapters mounted by users, and
@@ -137,32 +130,40 @@ class SocketTransport:
         if self.closed:
             raise NetworkError("the client is closed", request_sent=False, should_retry=False)
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
-        if self.timed:  # the connect timeout bounds connecting and sending as a whole
+        if self.timed:  # the timer bounds connecting and sending as a whole by the connect timeout
             handle.deadlines = dl
             handle.phase = "send"
             send_end = now + dl.connect
             arm(handle, send_end if send_end < end else end)
         current.handle = handle
         try:
-            adapter = self.session.get_adapter(req.url)
-            if adapter is self._adapter and HTTPAdapter.send is _ADAPTER_SEND and not _intercepted():
-                return self._urlopen(req, timeout)  # the hot path: straight onto the pool
-            prepared = _prepare(req)
-            if _intercepted():
-                response = self.session.send(
-                    prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False
-                )
-                # a mocking library may set status and headers on the Response only
-                response.raw.status = response.status_code
-                response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
-            else:  # a user's adapter, or one patched by ``responses``
-                response = adapter.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req))
+            raw = self._send_on_session(req, timeout)
         except Exception as exc:
             arm(handle, _INF)
-            raise self.translate(exc, dl, handle, "first_byte") from exc
+            handle.detach()
+            raise self.translate(exc, dl, handle, handle.phase) from exc
         finally:
             current.handle = None
-        return response.raw
+        if raw.status < 200:  # an interim response still unanswered, or a 101 nobody asked for
+            arm(handle, _INF)
+            discard(raw, handle)
+            raise ProtocolError(f"the server answered with an interim response (HTTP {raw.status}) and no final one")
+        return raw
+
+    def _send_on_session(self, req: HttpRequest, timeout: tuple[float, float]) -> urllib3.BaseHTTPResponse:
+        adapter = self.session.get_adapter(req.url)
+        if adapter is self._adapter and HTTPAdapter.send is _ADAPTER_SEND and not _intercepted():
+            return self._urlopen(req, timeout)  # the hot path: straight onto the pool
+        prepared = _prepare(req)
+        if _intercepted():
+            response = self.session.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False)
+            # a mocking library may set status and headers on the Response only
+            response.raw.status = response.status_code
+            response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
+        else:  # a user's adapter, or one patched by ``responses``
+            response = adapter.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req))
+        raw: urllib3.BaseHTTPResponse = response.raw
+        return raw
 
     def _urlopen(self, req: HttpRequest, timeout: tuple[float, float]) -> urllib3.BaseHTTPResponse:
         """Send on the urllib3 pool our adapter would pick, with the same settings (TLS
@@ -174,14 +175,7 @@ class SocketTransport:
         if route is None or route[0].pool is None:  # new, or the pool manager evicted it
             route = self._route(req)
         pool, path = route
-        if self.timed:  # the timer bounds the header phase as a whole: the socket blocks
-            u3_timeout = self._timeouts.get(timeout[0])
-            if u3_timeout is None:
-                if len(self._timeouts) > 64:
-                    self._timeouts.clear()
-                u3_timeout = self._timeouts[timeout[0]] = urllib3.Timeout(connect=timeout[0], read=None)
-        else:
-            u3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        u3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         response: urllib3.BaseHTTPResponse = pool.urlopen(
             req.method,
             path,
@@ -226,6 +220,8 @@ class SocketTransport:
         if req.verify is False and ("verify", host) not in self._warned:
             self._warned.add(("verify", host))
             warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=7)
+            # urllib3 warns again on every request to the host: once is said, for this host only
+            warnings.filterwarnings("ignore", f"Unverified HTTPS request is being made to host '{re.escape(host)}'", u3.InsecureRequestWarning)
 
     # -- errors --------------------------------------------------------------------------
     def translate(self, exc: BaseException, dl: Deadlines, handle: AttemptHandle, phase: str, *, mid_body: bool = False) -> AiLibError:
@@ -234,7 +230,7 @@ class SocketTransport:
             return exc
         if handle.cancelled:
             return handle.reason or NetworkError("attempt cancelled", request_sent=None)
-        if _header_overflow(exc):
+        if _caused_by(exc, _header_overflow):
             return ProtocolError(f"the response header block is too large: {_reason(exc)}")
         exc = _unwrap(exc)
         now = self.clock.monotonic()
@@ -242,7 +238,7 @@ class SocketTransport:
             return NetworkError(f"could not connect: {_reason(exc)}", request_sent=False)
         if isinstance(exc, u3.ConnectTimeoutError):
             return timeout_error(dl, now, "connect")
-        if isinstance(exc, (u3.ReadTimeoutError, socket.timeout)):
+        if _caused_by(exc, _timed_out):
             return timeout_error(dl, now, phase)
         if isinstance(exc, u3.SSLError):
             return NetworkError(f"TLS failure: {_reason(exc)}", request_sent=False, should_retry=False)
@@ -275,17 +271,26 @@ def _prepare(req: HttpRequest) -> requests.PreparedRequest:
     return prepared
 
 
-def _header_overflow(exc: BaseException) -> bool:
+def _header_overflow(e: BaseException) -> bool:
     """Whether ``http.client`` refused the header block (too many headers, a line too long)."""
+    return isinstance(e, http.client.LineTooLong) or type(e) is http.client.HTTPException
+
+
+def _timed_out(e: BaseException) -> bool:
+    """A socket timeout (or urllib3's word for one) other than while connecting."""
+    return isinstance(e, (socket.timeout, u3.ReadTimeoutError)) and not isinstance(e, u3.ConnectTimeoutError)
+
+
+def _caused_by(exc: BaseException, test: Callable[[BaseException], bool]) -> bool:
+    """Whether ``exc`` or an exception it wraps (as requests and urllib3 wrap them) passes ``test``."""
     seen: list[Any] = [exc]
     for _ in range(8):
         if not seen:
             return False
         e = seen.pop()
-        if isinstance(e, http.client.LineTooLong) or type(e) is http.client.HTTPException:
+        if test(e):
             return True
-        if isinstance(e, BaseException):
-            seen.extend(a for a in (*e.args, getattr(e, "reason", None), e.__cause__, e.__context__) if isinstance(a, BaseException))
+        seen.extend(a for a in (*e.args, getattr(e, "reason", None), e.__cause__, e.__context__) if isinstance(a, BaseException))
     return False
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .._sse import SseEvent
     from ._socket import SocketTransport
 
-__all__ = ["StreamResponse", "read_body", "discard", "MAX_EVENT_BYTES"]
+__all__ = ["StreamResponse", "read_body", "release", "discard", "MAX_EVENT_BYTES"]
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 _READ_SIZE = 65536
@@ -28,33 +28,30 @@ def _cancelled(handle: AttemptHandle) -> AiLibError:
     return handle.reason or NetworkError("attempt cancelled", request_sent=True)
 
 
+def _bound_read(handle: AttemptHandle, dl: Deadlines, clock: Any, end: float, per_read: float) -> None:
+    """Before a read: the socket waits at most ``per_read``, cut to the time left before ``end``."""
+    now = clock.monotonic()
+    left = end - now
+    if left <= 0:
+        raise timeout_error(dl, now, "total")
+    handle.set_read_timeout(per_read if per_read < left else left)
+
+
 def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> bytes:
-    """The whole body, bounded in size; timeouts as described in ``_socket``."""
+    """The whole body, bounded in size; each read bounded as described in ``_socket``."""
     limit_bytes = transport.max_response_bytes
     length = resp.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit_bytes:
         raise ProtocolError(f"response of {int(length)} bytes exceeds the {limit_bytes}-byte limit")
     parts: list[bytes] = []
     size = 0
-    timed = transport.timed
-    read_timeout = min(dl.idle, dl.first_byte)
+    per_read = min(dl.idle, dl.first_byte)
     clock = transport.clock
     end = min(dl.attempt_end, dl.call_end)
-    # Not chunked and no decoder: each read1 is at most one recv, the timer bounds each
-    # (an attribute write after the first); else the socket's timeout bounds each recv.
-    single = not getattr(resp, "chunked", False) and "content-encoding" not in resp.headers
-    sized = single and length is not None  # whole once Content-Length bytes are in: no read for EOF
-    if timed and not single:
-        handle.set_read_timeout(read_timeout)
+    # whole once Content-Length bytes are in: no read for the end of the body
+    sized = length is not None and not getattr(resp, "chunked", False) and "content-encoding" not in resp.headers
     while True:
-        now = clock.monotonic()
-        if timed:
-            if single:
-                arm(handle, now + read_timeout if now + read_timeout < end else end)
-        else:
-            if now >= end:
-                raise timeout_error(dl, now, "total")
-            handle.set_read_timeout(min(read_timeout, end - now))
+        _bound_read(handle, dl, clock, end, per_read)
         try:
             data = resp.read1(_READ_SIZE, decode_content=True)
         except Exception as exc:
@@ -70,8 +67,19 @@ def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: De
             return b"".join(parts)
 
 
-def discard(resp: Any) -> None:
+def release(resp: Any, handle: AttemptHandle) -> None:
+    """A response read to its end: its connection goes back to the pool, unless the attempt
+    was cancelled meanwhile (its socket may be shut down)."""
+    if handle.cancelled:
+        discard(resp, handle)
+        return
+    handle.detach()
+    resp.release_conn()
+
+
+def discard(resp: Any, handle: AttemptHandle) -> None:
     """Close a response whose connection must not be reused."""
+    handle.detach()
     try:
         resp.close()
     finally:
@@ -110,24 +118,15 @@ class StreamResponse:
         format's decision (its terminal event).
         """
         from .._sse import SseParser  # the stream parts load with the first stream, not at import
-        from ._chunked import bulk_chunked_reader
 
         parser = SseParser()
         transport = self._transport
         dl, handle, clock, resp = self._dl, self._handle, transport.clock, self._resp
-        timed = transport.timed
-        if timed:
-            handle.set_read_timeout(dl.idle)
         end = min(dl.attempt_end, dl.call_end)
-        bulk = bulk_chunked_reader(resp)  # many chunks per read when the body is chunked
         while True:
-            if not timed:
-                now = clock.monotonic()
-                if now >= end:
-                    raise timeout_error(dl, now, "total")
-                handle.set_read_timeout(min(dl.idle, end - now))
+            _bound_read(handle, dl, clock, end, dl.idle)
             try:
-                data = bulk() if bulk is not None else resp.read1(_READ_SIZE, decode_content=True)
+                data = resp.read1(_READ_SIZE, decode_content=True)
             except Exception as exc:
                 raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
             if not data:
@@ -147,9 +146,8 @@ class StreamResponse:
             return
         self.closed = True
         arm(self._handle, _INF)
-        resp = self._resp
-        if self._eof and not self._handle.cancelled:
-            resp.release_conn()
+        if self._eof:
+            release(self._resp, self._handle)
         else:
             self._handle.cancel()
-            discard(resp)
+            discard(self._resp, self._handle)

@@ -1,9 +1,11 @@
 """One process-wide timer thread that cancels attempts whose instant has passed.
 
 Socket timeouts are per ``recv``: a server that drips its headers one byte at a time
-never trips them. The timer bounds each attempt as a whole (the send by the connect
-timeout, the header phase by the first-byte timeout, everything by the attempt's total and
-the call's deadline) by shutting its socket down.
+never trips them. The timer bounds each phase as a whole (connecting and sending by the
+connect timeout, the header phase by the first-byte timeout, everything by the attempt's
+total and the call's deadline) by shutting the attempt's socket down. It only shortens
+waits: every socket also carries a timeout cut to the deadline, so if the thread could not
+start or has died, calls still end on time, only drips are caught later.
 
 Deadlines are armed far more often than they fire, so arming costs no lock and no heap:
 the armed attempts are a dict used as a set. Arming is one attribute write and one
@@ -14,6 +16,7 @@ use, and again lazily in a forked child.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from .._fork import register_after_fork
@@ -23,6 +26,7 @@ from ._handle import AttemptHandle
 __all__ = ["arm", "TIMER"]
 
 _INF = float("inf")
+_log = logging.getLogger("ailib")
 
 
 class _Timer(Watcher):
@@ -71,7 +75,10 @@ class _Timer(Watcher):
 
     def _fire(self, due: list[AttemptHandle], now: float) -> None:
         for handle in due:
-            handle.expire(now)
+            try:
+                handle.expire(now)
+            except Exception:  # the others still fire; this attempt ends by its socket timeout
+                _log.exception("ailib: cancelling an attempt at its deadline failed")
 
 
 TIMER = _Timer()

@@ -1,57 +1,43 @@
-"""The bulk chunked reader: exact bodies however the bytes arrive, reuse after the end, errors."""
+"""Chunked bodies as http.client reads them for us: exact however the bytes arrive, reuse after the end, errors."""
 
 from __future__ import annotations
 
-import io
+import socket
+import time
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from urllib3 import exceptions as u3
 
-from ailib.transport._chunked import _Reader
+from ailib.errors import AiLibError
+from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
 
 from ._server import RawServer
-from ._support import client_for, request
+from ._support import Listener, client_for, read_head, request
 
 
-class _Drip(io.RawIOBase):
-    """A raw stream returning the given pieces one per read (as recv would)."""
+class _ChunkedServer(Listener):
+    """Answers each request on a kept-alive connection with ``head + pieces`` (a chunked
+    body), each piece its own send; closes the connection after ``close_after`` answers."""
 
-    def __init__(self, pieces: list[bytes]) -> None:
-        self._pieces = list(pieces)
+    def __init__(self, pieces: list[bytes], close_after: int = 100) -> None:
+        self.pieces = pieces
+        self.close_after = close_after
+        self.connections = 0
+        super().__init__()
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
-        if not self._pieces:
-            return 0
-        piece = self._pieces.pop(0)
-        b[: len(piece)] = piece
-        return len(piece)
-
-
-class _FakeResponse:
-    def __init__(self, pieces: list[bytes]) -> None:
-        self.fp = io.BufferedReader(_Drip(pieces))
-        self.chunk_left = None
-        self.closed_conn = False
-
-    def _close_conn(self) -> None:
-        self.closed_conn = True
-        self.fp = None
-
-
-def _read_all(pieces: list[bytes]) -> tuple[bytes, _FakeResponse]:
-    resp = _FakeResponse(pieces)
-    reader = _Reader(resp)  # type: ignore[arg-type]
-    out = []
-    while True:
-        data = reader.read()
-        if not data:
-            return b"".join(out), resp
-        out.append(data)
+    def serve(self, sock: socket.socket) -> None:
+        self.connections += 1
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with sock:
+            buf = b""
+            for _ in range(self.close_after):
+                got = read_head(sock, buf)
+                if got is None:
+                    return
+                buf = got[1]
+                sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for piece in self.pieces:
+                    sock.sendall(piece)
 
 
 def _encode(chunks: list[bytes], trailers: bytes = b"") -> bytes:
@@ -63,41 +49,75 @@ def _encode(chunks: list[bytes], trailers: bytes = b"") -> bytes:
     )
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    chunks=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
-    cuts=st.lists(st.integers(1, 30), max_size=40),
-    trailers=st.sampled_from([b"", b"X-T: 1\r\n"]),
-)
-def test_the_body_is_exact_however_the_bytes_are_split(chunks, cuts, trailers):
-    """Any chunking, extensions and trailers, cut into any reads: the decoded body is exact and the response is closed at its end."""
-    wire = _encode(chunks, trailers)
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     pieces, pos = [], 0
     for cut in cuts:
-        if pos >= len(wire):
+        if pos >= len(data):
             break
-        pieces.append(wire[pos : pos + cut])
+        pieces.append(data[pos : pos + cut])
         pos += cut
-    if pos < len(wire):
-        pieces.append(wire[pos:])
-    body, resp = _read_all(pieces)
-    assert body == b"".join(chunks)
-    assert resp.closed_conn
+    return [*pieces, data[pos:]] if pos < len(data) else pieces
+
+
+def _bodies(server: _ChunkedServer, count: int) -> list[bytes]:
+    """``count`` responses read whole, one after another on one transport (GET, no body)."""
+    transport = SocketTransport()
+    try:
+        out = []
+        for _ in range(count):
+            dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 10.0)
+            stream = transport.send(HttpRequest("GET", server.base_url + "/x", {}, None, stream=True), dl, AttemptHandle())
+            out.append(stream.read_all())
+        return out
+    finally:
+        transport.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chunks=st.lists(st.binary(min_size=1, max_size=40), max_size=12),
+    cuts=st.lists(st.integers(1, 30), max_size=20),
+    trailers=st.sampled_from([b"", b"X-T: 1\r\n", b"X-T: 1\n"]),
+)
+def test_the_body_is_exact_however_the_bytes_are_split(chunks, cuts, trailers):
+    """Any chunked body (extensions, trailers ending in CRLF or a bare LF), sent in any pieces,
+    reads back exactly, twice on one kept-alive connection."""
+    data = _encode(chunks, trailers)
+    server = _ChunkedServer(_split(data, cuts))
+    try:
+        assert _bodies(server, 2) == [b"".join(chunks)] * 2
+        assert server.connections == 1
+    finally:
+        server.close()
 
 
 def test_a_body_cut_before_its_last_chunk_is_an_error():
-    """EOF inside a chunked body raises a urllib3 ProtocolError (classified as a broken connection)."""
-    with pytest.raises(u3.ProtocolError):
-        _read_all([b"5\r\nhel"])
+    """A chunked body whose connection closes before the last chunk is a classified error, not a short body."""
+    server = _ChunkedServer([b"5\r\nhello\r\n"], close_after=1)
+    try:
+        try:
+            _bodies(server, 1)
+            raise AssertionError("a cut body was returned as whole")
+        except AiLibError as err:
+            assert "broken" in str(err) or "chunk" in str(err).lower()
+    finally:
+        server.close()
 
 
 def test_a_bad_chunk_size_is_an_error():
-    """A chunk size that is not hex raises a urllib3 ProtocolError."""
-    with pytest.raises(u3.ProtocolError):
-        _read_all([b"zz\r\nhello\r\n0\r\n\r\n"])
+    """A chunk size that is not hex is a classified error."""
+    server = _ChunkedServer([b"zz\r\nhello\r\n0\r\n\r\n"], close_after=1)
+    try:
+        try:
+            _bodies(server, 1)
+            raise AssertionError("a bad chunk size was accepted")
+        except AiLibError:
+            pass
+    finally:
+        server.close()
 
 
-def test_a_chunked_keep_alive_stream_read_in_bulk_leaves_its_connection_reusable():
+def test_a_chunked_keep_alive_stream_leaves_its_connection_reusable():
     """After a chunked SSE stream read to its end, the next call reuses the same connection."""
     with RawServer("chunked") as server, client_for(server.base_url) as client:
         with client.chat_completion_stream(request("x" * 500)) as stream:
@@ -105,25 +125,3 @@ def test_a_chunked_keep_alive_stream_read_in_bulk_leaves_its_connection_reusable
         assert text == "echo:" + "x" * 500
         assert client.chat_completion(request("next")).text == "echo:next"
         assert len(server.connections) == 1
-
-
-def test_a_chunked_stream_from_the_transports_own_connections_is_read_in_bulk():
-    """The responses of the socket transport's own connections qualify for the bulk reader (a
-    chunked SSE stream is not read one chunk per read)."""
-    import time
-
-    from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
-    from ailib.transport._chunked import bulk_chunked_reader
-
-    with RawServer("chunked") as server:
-        transport = SocketTransport()
-        try:
-            body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
-            req = HttpRequest("POST", server.base_url + "/chat/completions", {"Content-Type": "application/json"}, body, stream=True)
-            stream = transport.send(req, Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0), AttemptHandle())
-            try:
-                assert bulk_chunked_reader(stream._resp) is not None
-            finally:
-                stream.close()
-        finally:
-            transport.close()

@@ -32,10 +32,9 @@ EXTRAS = (
     "concurrent.futures.thread",
     # the rate limiter (and RateLimitPolicy): only a rate-limited client loads it
     "ailib.reliability.ratelimit",
-    # the stream machinery (ChatStream, the SSE parser, the chunked reader): only a stream loads it
+    # the stream machinery (ChatStream, the SSE parser): only a stream loads it
     "ailib.call.stream",
     "ailib._sse",
-    "ailib.transport._chunked",
 )
 # Not imported by `import ailib` (a call may load them when it needs them).
 IMPORT_ONLY = ("uuid",)
@@ -223,7 +222,7 @@ def test_the_first_stream_loads_the_stream_machinery_and_streams():
         server = ThreadingHTTPServer(("127.0.0.1", 0), H)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         import ailib
-        names = ["ailib.call.stream", "ailib._sse", "ailib.transport._chunked"]
+        names = ["ailib.call.stream", "ailib._sse"]
         provider = ailib.CustomProviderBuilder("t").with_base_url(f"http://127.0.0.1:{server.server_port}/v1").with_api_key("sk-test-123456").build_provider()
         req = ailib.ChatCompletionRequest("m", [ailib.Message.user("hello")])
         with ailib.AiClient(provider) as client:
@@ -235,4 +234,4 @@ def test_the_first_stream_loads_the_stream_machinery_and_streams():
         print(json.dumps([before, loaded(names), text, type(stream).__name__]))
         """
     )
-    assert out == [[], ["ailib._sse", "ailib.call.stream", "ailib.transport._chunked"], "hello", "ChatStream"]
+    assert out == [[], ["ailib._sse", "ailib.call.stream"], "hello", "ChatStream"]
