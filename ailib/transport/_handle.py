@@ -61,7 +61,7 @@ def shutdown_socket(sock: Any) -> None:
 class _Connecting:
     """A connect running on its own thread, and the wait for it."""
 
-    __slots__ = ("done", "error", "finished", "abandoned", "lock")
+    __slots__ = ("done", "error", "finished", "abandoned", "lock", "twin")
 
     def __init__(self) -> None:
         self.done = threading.Event()  # set when the connect ends or the attempt is cancelled
@@ -69,6 +69,15 @@ class _Connecting:
         self.finished = False
         self.abandoned = False
         self.lock = threading.Lock()
+        # A duplicate descriptor of the TCP socket: wrapping it in TLS detaches the socket
+        # object the connection assigned, and the TLS socket is assigned only after its
+        # handshake; shutting the duplicate down ends a handshake (or a tunnel) in progress.
+        self.twin: Any = None
+
+    def close_twin(self) -> None:
+        twin, self.twin = self.twin, None
+        if twin is not None:
+            twin.close()
 
 
 class AttemptHandle:
@@ -78,13 +87,14 @@ class AttemptHandle:
     the connection detaches itself when its response ends (before urllib3 returns it to
     the pool), so a later ``cancel()`` never touches a connection another call has taken.
 
-    ``instant`` is when the attempt must be over (the send's or the header phase's end,
-    then the attempt's total or the call's deadline, whichever is first); the process-wide
-    timer cancels the attempt with a timeout error when it passes. ``inf`` means disarmed.
-    Socket timeouts bound every wait as well, so the timer only ever makes waits shorter.
+    ``until`` is when the current phase must be over (connecting and sending, then the
+    header phase, then the body: each cut to the attempt's total and the call's deadline;
+    ``inf``: no end, as with an injected clock), and ``per_read`` the timeout of one read
+    of the body (None: the socket's own). The transport gives every wait the smaller of
+    its own timeout and the time left (``_reader``).
     """
 
-    __slots__ = ("_lock", "_conn", "_sock", "_connecting", "reason", "cancelled", "instant", "deadlines", "phase")
+    __slots__ = ("_lock", "_conn", "_sock", "_connecting", "reason", "cancelled", "until", "per_read", "deadlines", "phase")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -93,9 +103,10 @@ class AttemptHandle:
         self._connecting: Optional[_Connecting] = None
         self.reason: Optional[AiLibError] = None
         self.cancelled = False
-        self.instant = _INF  # read and written by the timer and the attempt's own thread
+        self.until = _INF
+        self.per_read: Optional[float] = None
         self.deadlines: Optional[Deadlines] = None
-        self.phase = "idle"  # what the timer's instant bounds: "connect", "send", "first_byte" or "idle"
+        self.phase = "idle"  # "connect", "send", "first_byte" or "idle": what a timeout is called
 
     # -- the connection in use (called by the pool's connection class) ----------------
     def attach(self, conn: Any) -> None:
@@ -113,8 +124,14 @@ class AttemptHandle:
             if self._conn is not conn:
                 return
             self._sock = sock
+            job = self._connecting
+            if job is not None and job.twin is None and type(sock) is socket.socket:
+                with contextlib.suppress(OSError):
+                    job.twin = sock.dup()
             if self.cancelled:
                 shutdown_socket(sock)
+                if job is not None and job.twin is not None:
+                    shutdown_socket(job.twin)
 
     def detach(self, conn: Any = None) -> None:
         """The attempt is done with ``conn`` (default: whichever it holds); it may go back to the pool."""
@@ -164,11 +181,12 @@ class AttemptHandle:
         finally:
             with self._lock:
                 self._connecting = None
+                job.close_twin()
         if job.finished and not self.cancelled:
             if job.error is not None:
                 raise job.error
             return
-        if not self.cancelled:  # the wait ran out: the socket timeouts' bound, without the timer
+        if not self.cancelled:  # the wait ran out: what is left of the connect goes (its socket shut down)
             self.expire(time.monotonic())
         raise Cancelled("attempt cancelled while connecting")
 
@@ -180,21 +198,15 @@ class AttemptHandle:
                 return
             self.cancelled = True
             self.reason = reason
-            self.instant = _INF
             sock = self._sock
             if sock is not None:  # under the lock: the pool cannot take it back meanwhile
                 shutdown_socket(sock)
-            if self._connecting is not None:
-                self._connecting.done.set()
+            job = self._connecting
+            if job is not None:
+                if job.twin is not None:
+                    shutdown_socket(job.twin)
+                job.done.set()
 
     def expire(self, now: float) -> None:
-        """The timer: the attempt's instant has passed."""
+        """The current phase ran out at ``now``: cancel with the timeout error it means."""
         self.cancel(timeout_error(self.deadlines, now, self.phase))
-
-    def set_read_timeout(self, seconds: Optional[float]) -> None:
-        """Per-read socket timeout (the attempt's own thread only); no system call when unchanged."""
-        sock = self._sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                if sock.gettimeout() != seconds:
-                    sock.settimeout(seconds)

@@ -10,6 +10,7 @@ skips interim responses; an adapter whose pools use that connection class.
 from __future__ import annotations
 
 import http.client
+import io
 import threading
 import time
 from typing import Any, Optional
@@ -18,10 +19,11 @@ from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._timer import arm
+from ._reader import PhaseReader, SocketSource, bound_socket
 
 __all__ = ["TrackedAdapter", "InterimSkippingResponse", "current", "drop_pools"]
 
+_INF = float("inf")
 _MAX_INTERIM = 32  # interim responses skipped before one is treated as the answer (and refused)
 current = threading.local()  # .handle: the attempt this thread is sending, if any
 
@@ -68,8 +70,8 @@ class InterimSkippingResponse(http.client.HTTPResponse):
 
 class _TrackedMixin:
     """Attaches itself and its sockets to the current thread's attempt, connects on a
-    thread the attempt can stop waiting for, bounds each phase by a socket timeout and
-    arms the attempt's timer for the phase as a whole."""
+    thread the attempt can stop waiting for, and gives every wait (connect, each send,
+    each read of the response) a timeout cut to the end of its phase (``_reader``)."""
 
     ailib_handle: Any = None  # the attempt using this connection
     _ailib_sock: Any = None
@@ -88,6 +90,10 @@ class _TrackedMixin:
             handle.bind_socket(self, value)
 
     def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> InterimSkippingResponse:
+        """``http.client`` makes each response with this; it reads through a ``PhaseReader``."""
+        handle = self.ailib_handle
+        if handle is not None:
+            sock = SocketSource(io.BufferedReader(PhaseReader(sock, handle)))
         response = InterimSkippingResponse(sock, *args, **kwargs)
         response.ailib_conn = self
         return response
@@ -115,44 +121,50 @@ class _TrackedMixin:
             super().connect()  # type: ignore[misc]
             return
         handle.phase = "connect"
-        if handle.deadlines is None:  # untimed (an injected clock): connect right here
+        if handle.until == _INF:  # untimed (an injected clock): connect right here
             super().connect()  # type: ignore[misc]
         else:
-            handle.connect(super().connect, _seconds(self.timeout), self.close)  # type: ignore[misc,attr-defined]
+            timeout = _seconds(self.timeout)  # type: ignore[attr-defined]
+            left = handle.until - time.monotonic()
+            handle.connect(super().connect, left if timeout is None or left < timeout else timeout, self.close)  # type: ignore[misc,attr-defined]
         handle.phase = "send"
 
     def request(self, method, url, body=None, headers=None, **kw):  # type: ignore[no-untyped-def]
         handle = self.ailib_attach()
         if handle is not None:
             handle.phase = "send"
-            sock, timeout = self.sock, _seconds(self.timeout)  # type: ignore[attr-defined]
-            if sock is not None and timeout is not None and sock.gettimeout() != timeout:
-                sock.settimeout(timeout)  # a kept-alive socket: the send, bounded by the connect timeout
         return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        """Each send waits at most the connect timeout, and never past the send phase's end."""
+        handle, sock = self.ailib_handle, self.sock
+        if handle is not None and sock is not None:
+            bound_socket(sock, _seconds(self.timeout), handle.until)  # type: ignore[attr-defined]
+        super().send(data)  # type: ignore[misc]
 
     def getresponse(self):  # type: ignore[no-untyped-def]
         handle = self.ailib_handle
         if handle is None:
             return super().getresponse()  # type: ignore[misc]
         handle.phase = "first_byte"
+        handle.per_read = None  # the read timeout urllib3 sets
         dl = handle.deadlines
-        if dl is None:  # untimed (an injected clock): per-recv timeouts and clock checks only
-            return super().getresponse()  # type: ignore[misc]
-        end = dl.attempt_end if dl.attempt_end < dl.call_end else dl.call_end
-        header_end = time.monotonic() + dl.first_byte
-        arm(handle, header_end if header_end < end else end)
+        end = _INF
+        if handle.until != _INF and dl is not None:  # timed: the header phase as a whole
+            end = dl.attempt_end if dl.attempt_end < dl.call_end else dl.call_end
+            header_end = time.monotonic() + dl.first_byte
+            handle.until = header_end if header_end < end else end
         response = super().getresponse()  # type: ignore[misc]
         handle.phase = "idle"
-        if not handle.cancelled:
-            arm(handle, end)
+        handle.until = end
         return response
 
 
-class _TrackedHTTPConnection(_TrackedMixin, HTTPConnection):
+class _TrackedHTTPConnection(_TrackedMixin, HTTPConnection):  # type: ignore[misc]  # response_class: a factory method
     pass
 
 
-class _TrackedHTTPSConnection(_TrackedMixin, HTTPSConnection):
+class _TrackedHTTPSConnection(_TrackedMixin, HTTPSConnection):  # type: ignore[misc]
     pass
 
 

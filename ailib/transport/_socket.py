@@ -5,13 +5,13 @@ connection it is about to use, and each socket it assigns, to the handle of the 
 thread's attempt, so ``handle.cancel()`` from any thread shuts that socket down: a blocked
 read returns at once, a stream stops, and the broken connection is discarded, never reused.
 
-Timeouts by phase, always on the socket: connecting and each send wait at most the
-connect timeout, the response head the first-byte timeout, each read of the body the idle
-timeout, each cut to the time left before the attempt's total and the call's deadline. So
-a call ends on time even with no timer thread. The process-wide timer (``_timer``) only
-shortens waits: it bounds each phase as a whole (a server that drips one byte a second
-never trips a per-recv timeout) by shutting the socket down when the instant passes. With
-an injected (fake) clock the timer is off, and the clock is checked between reads.
+Timeouts by phase, always on the socket: connecting and sending end by the connect
+timeout, the response head by the first-byte timeout, each read of the body waits at
+most the idle timeout, and every wait is cut to the time left before the attempt's total
+and the call's deadline, just before it starts (``_reader``). So a server that drips one
+byte a second cannot hold a call past its bounds, and no timer thread is needed. With an
+injected (fake) clock the phase ends are off: the phase timeouts are plain socket
+timeouts, and the clock is checked between reads.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from ..errors import AiLibError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
 from ._stream import StreamResponse, discard, read_body, release
-from ._timer import arm
 from ._types import Deadlines, HttpRequest, HttpResponse, is_loopback
 
 __all__ = ["SocketTransport", "MAX_RESPONSE_BYTES"]
@@ -110,10 +109,8 @@ class SocketTransport:
         try:
             body = read_body(self, resp, dl, handle)
         except BaseException:
-            arm(handle, _INF)
             discard(resp, handle)
             raise
-        arm(handle, _INF)
         release(resp, handle)
         return HttpResponse(resp.status, resp.headers, body)
 
@@ -130,22 +127,20 @@ class SocketTransport:
         if self.closed:
             raise NetworkError("the client is closed", request_sent=False, should_retry=False)
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
-        if self.timed:  # the timer bounds connecting and sending as a whole by the connect timeout
-            handle.deadlines = dl
-            handle.phase = "send"
+        handle.deadlines = dl
+        handle.phase = "send"
+        if self.timed:  # connecting and sending end by the connect timeout as a whole
             send_end = now + dl.connect
-            arm(handle, send_end if send_end < end else end)
+            handle.until = send_end if send_end < end else end
         current.handle = handle
         try:
             raw = self._send_on_session(req, timeout)
         except Exception as exc:
-            arm(handle, _INF)
             handle.detach()
             raise self.translate(exc, dl, handle, handle.phase) from exc
         finally:
             current.handle = None
         if raw.status < 200:  # an interim response still unanswered, or a 101 nobody asked for
-            arm(handle, _INF)
             discard(raw, handle)
             raise ProtocolError(f"the server answered with an interim response (HTTP {raw.status}) and no final one")
         return raw
@@ -156,7 +151,9 @@ class SocketTransport:
             return self._urlopen(req, timeout)  # the hot path: straight onto the pool
         prepared = _prepare(req)
         if _intercepted():
-            response = self.session.send(prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False)
+            response = self.session.send(
+                prepared, stream=True, timeout=timeout, verify=_verify(req), proxies=self._proxies(req), allow_redirects=False
+            )
             # a mocking library may set status and headers on the Response only
             response.raw.status = response.status_code
             response.raw.headers = urllib3.HTTPHeaderDict(response.headers)
@@ -221,7 +218,9 @@ class SocketTransport:
             self._warned.add(("verify", host))
             warnings.warn(f"ailib: TLS certificate verification is OFF for {host} (verify=False)", stacklevel=7)
             # urllib3 warns again on every request to the host: once is said, for this host only
-            warnings.filterwarnings("ignore", f"Unverified HTTPS request is being made to host '{re.escape(host)}'", u3.InsecureRequestWarning)
+            warnings.filterwarnings(
+                "ignore", f"Unverified HTTPS request is being made to host '{re.escape(host)}'", u3.InsecureRequestWarning
+            )
 
     # -- errors --------------------------------------------------------------------------
     def translate(self, exc: BaseException, dl: Deadlines, handle: AttemptHandle, phase: str, *, mid_body: bool = False) -> AiLibError:

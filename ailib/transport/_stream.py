@@ -9,7 +9,6 @@ import urllib3
 
 from ..errors import AiLibError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
-from ._timer import arm
 from ._types import Deadlines
 
 if TYPE_CHECKING:
@@ -20,7 +19,6 @@ __all__ = ["StreamResponse", "read_body", "release", "discard", "MAX_EVENT_BYTES
 
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 _READ_SIZE = 65536
-_INF = float("inf")
 
 
 def _cancelled(handle: AttemptHandle) -> AiLibError:
@@ -29,12 +27,13 @@ def _cancelled(handle: AttemptHandle) -> AiLibError:
 
 
 def _bound_read(handle: AttemptHandle, dl: Deadlines, clock: Any, end: float, per_read: float) -> None:
-    """Before a read: the socket waits at most ``per_read``, cut to the time left before ``end``."""
+    """Before a read: it waits at most ``per_read``, cut to the time left before ``end`` (on
+    the real clock by the connection's reader; an injected clock is read here)."""
     now = clock.monotonic()
     left = end - now
     if left <= 0:
         raise timeout_error(dl, now, "total")
-    handle.set_read_timeout(per_read if per_read < left else left)
+    handle.per_read = per_read if per_read < left else left
 
 
 def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> bytes:
@@ -145,7 +144,6 @@ class StreamResponse:
         if self.closed:
             return
         self.closed = True
-        arm(self._handle, _INF)
         if self._eof:
             release(self._resp, self._handle)
         else:

@@ -66,8 +66,18 @@ class _InterimServer:
                 with self._lock:
                     self.count += 1
                     n = self.count
-                answer = json.dumps({"id": "x", "object": "chat.completion", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo:{text}"}, "finish_reason": "stop"}]}).encode()
-                final = self.final or b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(answer), answer)
+                answer = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "model": "m",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": f"echo:{text}"}, "finish_reason": "stop"}],
+                    }
+                ).encode()
+                final = self.final or b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+                    len(answer),
+                    answer,
+                )
                 interims = b"".join(INTERIM[(n // self.every + i) % 2] for i in range(self.interims)) if n % self.every == 0 else b""
                 try:
                     if interims and n % 2:

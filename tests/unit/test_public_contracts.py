@@ -106,7 +106,11 @@ def _uses() -> list[tuple[str, str]]:
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and _private(arg.value) and arg.value not in own:
                         found.append((where, arg.value))
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and not (node.module or "").startswith("ailib"):
-                found.extend((where, f"{node.module}.{a.name}") for a in node.names if _private(a.name) or _private((node.module or "").split(".")[-1]))
+                found.extend(
+                    (where, f"{node.module}.{a.name}")
+                    for a in node.names
+                    if _private(a.name) or _private((node.module or "").split(".")[-1])
+                )
     return found
 
 
@@ -157,7 +161,14 @@ def test_the_scan_finds_what_it_forbids():
         kinds = {what for _, what in _uses()}
     finally:
         MODULES = saved
-    assert {"_MAXLINE", "__code__", "FunctionType", "__class__ assignment", "_pool_maxsize", "urllib3.connectionpool._url_from_pool"} <= kinds
+    assert {
+        "_MAXLINE",
+        "__code__",
+        "FunctionType",
+        "__class__ assignment",
+        "_pool_maxsize",
+        "urllib3.connectionpool._url_from_pool",
+    } <= kinds
 
 
 def test_allowed_entries_each_name_their_reason():

@@ -1,0 +1,74 @@
+"""Socket timeouts cut to the phase's end: the bound on every wait of an attempt.
+
+A per-``recv`` socket timeout alone never trips on a server that drips one byte at a
+time. So each wait is given ``min(its own timeout, time left before the phase's end)``,
+just before it starts: every ``recv`` of a response (through ``PhaseReader``, the raw
+source under the buffered file ``http.client`` reads from) and every send. A phase that
+ran out raises ``socket.timeout`` as the socket itself would. No thread is involved.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from typing import Any, Optional
+
+__all__ = ["bound_socket", "PhaseReader"]
+
+_INF = float("inf")
+_SLACK = 0.010  # a socket timeout this much longer than wanted is left as it is (no system call)
+
+
+def bound_socket(sock: Any, timeout: Optional[float], until: float) -> None:
+    """Before one wait on ``sock``: at most ``timeout`` seconds (None: the socket's own), and
+    never past ``until`` (monotonic; ``inf``: no end). Raises ``socket.timeout`` once
+    ``until`` has passed, as the socket would."""
+    current = sock.gettimeout()
+    if timeout is None:
+        timeout = current
+    if until != _INF:
+        left = until - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        if timeout is None or left < timeout:
+            timeout = left
+    if timeout is None or current == timeout or (current is not None and timeout <= current <= timeout + _SLACK):
+        return
+    sock.settimeout(timeout)
+
+
+class PhaseReader(io.RawIOBase):
+    """The raw bytes of one response: the socket's own unbuffered reader, each read
+    bounded by the attempt's ``per_read`` timeout and its phase's ``until``."""
+
+    def __init__(self, sock: Any, handle: Any) -> None:
+        super().__init__()
+        self.raw = sock.makefile("rb", buffering=0)
+        self.sock = sock
+        self.handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> Optional[int]:
+        handle = self.handle
+        bound_socket(self.sock, handle.per_read, handle.until)
+        n: Optional[int] = self.raw.readinto(buffer)
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class SocketSource:
+    """What ``http.client.HTTPResponse`` takes as its socket: only ``makefile`` is asked for."""
+
+    __slots__ = ("file",)
+
+    def __init__(self, file: io.BufferedReader) -> None:
+        self.file = file
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return self.file

@@ -1,0 +1,178 @@
+"""Deadlines hold on the socket alone: no thread is needed for a call to end on time.
+
+Every wait of an attempt (connect, each send, each read) gets a socket timeout cut to the
+end of its phase, so a call ends at its deadline with a ``TimeoutError`` even when no
+helper thread of ailib can start, and under 200 threads at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from ailib.errors import AiLibError, TimeoutError
+
+from ._support import SLACK, client_for, request
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_SCRIPT = textwrap.dedent(
+    """
+    import json, socket, sys, threading, time
+
+    start_real = threading.Thread.start
+
+    def start(self):  # what a process at its thread limit does, for ailib's threads only
+        if self.name.startswith("ailib"):
+            raise RuntimeError("can't start new thread")
+        return start_real(self)
+
+    threading.Thread.start = start
+
+    def serve(kind):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(0 if kind == "full" else 64)
+        held = []
+        if kind == "full":  # the accept queue full: a new connect hangs in SYN_SENT
+            for _ in range(3):
+                c = socket.socket()
+                c.settimeout(0.2)
+                held.append(srv)
+                try:
+                    c.connect(srv.getsockname())
+                except OSError:
+                    pass
+                held.append(c)
+        else:
+            def accept():
+                while True:
+                    try:
+                        s, _ = srv.accept()
+                    except OSError:
+                        return
+                    held.append(s)
+                    if kind == "drip":
+                        start_real(threading.Thread(target=drip, args=(s,), daemon=True))
+            start_real(threading.Thread(target=accept, daemon=True))
+        return f"http://127.0.0.1:{srv.getsockname()[1]}/v1", held
+
+    def drip(s):
+        try:
+            s.recv(65536)
+            for b in b"HTTP/1.1 200 OK\\r\\n" + b"X-Drip: " + b"a" * 100000:
+                s.sendall(bytes([b]))
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    from ailib import AiClientBuilder, ChatCompletionRequest, CustomProviderBuilder, Message
+    from ailib.errors import AiLibError, TimeoutError
+
+    out = []
+    for kind in ("silent", "drip", "full", "silent"):
+        url, held = serve(kind)
+        provider = CustomProviderBuilder("p").with_base_url(url).with_api_key("sk-test-123456").build_provider()
+        with AiClientBuilder(provider).with_deadline(1.0).build() as client:
+            t = time.monotonic()
+            try:
+                client.chat_completion(ChatCompletionRequest("m", [Message.user("hi")]))
+                got = "answered"
+            except AiLibError as err:
+                got = type(err).__name__ if isinstance(err, TimeoutError) else "other: " + repr(err)
+            except BaseException as exc:
+                got = "raw: " + repr(exc)
+            out.append([kind, got, time.monotonic() - t])
+    print(json.dumps(out))
+    """
+)
+
+
+def test_with_no_thread_to_be_had_1s_deadlines_still_end_within_1_5s():
+    """No ailib thread can start (a thread limit): against a silent server, a header drip and a full accept queue, a 1 s deadline ends within 1.5 s with a TimeoutError, never a raw error."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT], capture_output=True, text=True, timeout=60, cwd=_ROOT, env={**os.environ, "PYTHONPATH": _ROOT}
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert [(kind, got) for kind, got, _ in results] == [(k, "DeadlineExceededError") for k in ("silent", "drip", "full", "silent")]
+    assert all(elapsed <= 1.0 + 0.5 * SLACK for _, _, elapsed in results), results
+
+
+class _SilentServer:
+    """Accepts and reads every connection, never answers; closes when the client does."""
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+        self._listener.setblocking(False)
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._listener, selectors.EVENT_READ)
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop:
+            for key, _ in self._sel.select(0.1):
+                sock = key.fileobj
+                if sock is self._listener:
+                    try:
+                        conn, _ = self._listener.accept()
+                    except OSError:
+                        continue
+                    conn.setblocking(False)
+                    self._sel.register(conn, selectors.EVENT_READ)
+                    continue
+                try:
+                    data = sock.recv(65536)  # type: ignore[union-attr]
+                except OSError:
+                    data = b""
+                if not data:
+                    self._sel.unregister(sock)
+                    sock.close()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(5)
+        for key in list(self._sel.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+
+
+def test_2000_deadlines_from_200_threads_end_on_time():
+    """200 threads x 10 calls with a 0.5 s deadline against a silent server: >= 99% end within +10% (0.55 s), each with a TimeoutError."""
+    server = _SilentServer()
+    elapsed: list[float] = []
+    wrong: list[object] = []
+
+    def worker() -> None:
+        for _ in range(10):
+            t = time.monotonic()
+            try:
+                client.chat_completion(request())
+                wrong.append("answered")
+            except TimeoutError:
+                elapsed.append(time.monotonic() - t)
+            except AiLibError as err:
+                wrong.append(err)
+
+    try:
+        with client_for(server.base_url, deadline=0.5, pool_size=200) as client:
+            threads = [threading.Thread(target=worker) for _ in range(200)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+    finally:
+        server.close()
+    assert wrong == []
+    assert len(elapsed) == 2000
+    late = sorted(elapsed)[int(len(elapsed) * 0.99) - 1]
+    assert late <= 0.55, f"p99 {late:.3f} s; worst {max(elapsed):.3f} s"
