@@ -111,8 +111,15 @@ class AiClient:
             if ep.name in seen:
                 continue
             seen.add(ep.name)
+            headers = ep.spec.headers
+            auth = ep.headers.get("Authorization")
+            if auth is not None and auth != ep.wire.auth_headers(ep.api_key).get("Authorization"):  # a base URL's user:password@
+                headers = {**headers, "Authorization": auth}
+            spec = attrs.evolve(
+                ep.spec, name=ep.name, base_url=ep.full_base_url, default_model=ep.default_model, api_key=ep.api_key, headers=headers
+            )
             single = self._config.evolve(
-                provider=attrs.evolve(ep.spec, name=ep.name, base_url=ep.base_url, default_model=ep.default_model, api_key=ep.api_key),
+                provider=spec,
                 chain=[],
                 routing=None,
                 model_array=None,

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import AiLibError, NetworkError, ProtocolError
 from ..providers._base import error_from_response
+from ..providers._urls import add_query
 from ..transport import AttemptHandle, Deadlines, HttpRequest
 
 __all__ = ["Http"]
@@ -32,8 +33,9 @@ class Http:
 
     def url(self, path: str) -> str:
         """``path`` on the endpoint: OpenAI paths are relative to its versioned base URL
-        (``/files`` → ``{base}/files``); the others carry their own version segment."""
-        return self._base + path
+        (``/files`` → ``{base}/files``); the others carry their own version segment. The
+        base URL's query is merged in; ids in ``path`` must already be ``segment``-encoded."""
+        return add_query(self._base + path, getattr(self.endpoint, "base_query", ""))
 
     def _send(self, method: str, url: str, body: Optional[bytes], content_type: str) -> tuple[int, Any, bytes]:
         ep = self.endpoint

@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from ..errors import AiLibError, InvalidRequestError, TimeoutError
 from ..providers._base import decode_body, error_from_response
+from ..providers._urls import segment
+from ..providers.gemini import model_path
 from ..types import ChatCompletionRequest
 from ._http import Http
 
@@ -24,6 +26,17 @@ __all__ = ["BatchWire", "Status", "wire_for"]
 log = logging.getLogger("ailib")
 
 _JSON = {"content-type": "application/json"}
+
+
+def _id(value: Any) -> str:
+    """A file or batch id the provider gave, as one URL path segment."""
+    return segment(str(value), "a provider batch or file id")
+
+
+def _gemini_batch(name: Any) -> str:
+    """A Gemini batch resource name (``batches/{id}``) as a URL path, its id one segment."""
+    name = str(name)
+    return "batches/" + _id(name[len("batches/") :] if name.startswith("batches/") else name)
 
 
 class Status:
@@ -123,7 +136,7 @@ class OpenAIBatch(BatchWire):
         save(job)
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
-        res = http.call("GET", http.url(f"/batches/{job['batch_id']}"))
+        res = http.call("GET", http.url(f"/batches/{_id(job['batch_id'])}"))
         state = str(res.get("status"))
         job["output_file_id"] = res.get("output_file_id")
         job["error_file_id"] = res.get("error_file_id")
@@ -139,7 +152,7 @@ class OpenAIBatch(BatchWire):
             file_id = job.get(key)
             if not file_id:
                 continue
-            for rec in _jsonl(http.raw("GET", http.url(f"/files/{file_id}/content"))):
+            for rec in _jsonl(http.raw("GET", http.url(f"/files/{_id(file_id)}/content"))):
                 resp, err = rec.get("response"), rec.get("error")
                 if resp and 200 <= int(resp.get("status_code", 0)) < 300:
                     yield rec["custom_id"], self._ok(http, resp.get("body"), model)
@@ -164,7 +177,7 @@ class OpenAIBatch(BatchWire):
         return None
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/batches/{job['batch_id']}/cancel"), b"{}")
+        http.call("POST", http.url(f"/batches/{_id(job['batch_id'])}/cancel"), b"{}")
 
 
 _ANTHROPIC_STATUS = {
@@ -195,14 +208,14 @@ class AnthropicBatch(BatchWire):
         save(job)
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
-        res = http.call("GET", http.url(f"/v1/messages/batches/{job['batch_id']}"))
+        res = http.call("GET", http.url(f"/v1/messages/batches/{_id(job['batch_id'])}"))
         state = str(res.get("processing_status"))
         job["results_url"] = res.get("results_url")
         return Status(state, done=state == "ended", counts=res.get("request_counts"))
 
     def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
-        url = job.get("results_url") or http.url(f"/v1/messages/batches/{job['batch_id']}/results")
+        url = job.get("results_url") or http.url(f"/v1/messages/batches/{_id(job['batch_id'])}/results")
         for rec in _jsonl(http.raw("GET", url)):
             result = rec.get("result") or {}
             kind = result.get("type")
@@ -217,7 +230,7 @@ class AnthropicBatch(BatchWire):
                                                      provider=http.endpoint.provider, model=model)
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/v1/messages/batches/{job['batch_id']}/cancel"), b"{}")
+        http.call("POST", http.url(f"/v1/messages/batches/{_id(job['batch_id'])}/cancel"), b"{}")
 
 
 class GeminiBatch(BatchWire):
@@ -243,7 +256,7 @@ class GeminiBatch(BatchWire):
         job["submitted_once"] = True
         save(job)
         body = {"batch": {"display_name": job["id"], "input_config": {"requests": {"requests": entries}}}}
-        res = http.call("POST", http.url(f"/v1beta/models/{job['model']}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
+        res = http.call("POST", http.url(f"/v1beta/{model_path(job['model'])}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
         job["batch_id"] = res["name"]
         job["state"] = "submitted"
         save(job)
@@ -258,7 +271,7 @@ class GeminiBatch(BatchWire):
         return None
 
     def _get(self, http: Http, job: dict[str, Any]) -> dict[str, Any]:
-        return http.call("GET", http.url(f"/v1beta/{job['batch_id']}"))
+        return http.call("GET", http.url(f"/v1beta/{_gemini_batch(job['batch_id'])}"))
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
         res = self._get(http, job)
@@ -281,7 +294,7 @@ class GeminiBatch(BatchWire):
                 yield key, self._error(http, int(err.get("code") or 500), {"error": err}, model)
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/v1beta/{job['batch_id']}:cancel"), b"{}")
+        http.call("POST", http.url(f"/v1beta/{_gemini_batch(job['batch_id'])}:cancel"), b"{}")
 
 
 _WIRES: dict[str, BatchWire] = {"openai": OpenAIBatch(), "anthropic": AnthropicBatch(), "gemini": GeminiBatch()}

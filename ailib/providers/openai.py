@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 from ..errors import AiLibError, ProtocolError
 from ..types import (
@@ -22,6 +23,7 @@ from ..types import (
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, response
 from ._registry import ProviderSpec
+from ._urls import segment
 
 __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
 
@@ -282,8 +284,8 @@ class AzureOpenAIFormat(OpenAIFormat):
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
         if "/deployments/" not in base_url:
-            base_url = f"{base_url}/openai/deployments/{model}"
-        return f"{base_url}/chat/completions?api-version={self.api_version}"
+            base_url = f"{base_url}/openai/deployments/{segment(model, 'an Azure deployment name', model=model)}"
+        return f"{base_url}/chat/completions?api-version={quote(self.api_version, safe='')}"
 
     def models_url(self, base_url: str) -> str:
         root = base_url.split("/openai/", 1)[0]

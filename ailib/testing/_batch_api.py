@@ -25,6 +25,7 @@ import re
 import threading
 import time
 from typing import Any, Callable, Optional
+from urllib.parse import quote, unquote
 
 from ._faults import Reply
 
@@ -177,7 +178,7 @@ def _openai_upload(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 def _openai_file_content(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     api = batch_api(mock)
-    data = api.files.get(m.group(1))
+    data = api.files.get(unquote(m.group(1)))
     if data is None:
         ex.send_json(404, {"error": {"message": "no such file", "type": "invalid_request_error", "code": "not_found"}})
         return
@@ -249,7 +250,7 @@ def _lookup(mock: Any, ex: Any, bid: str) -> Optional[dict[str, Any]]:
 
 
 def _openai_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _openai_view(mock, b))
@@ -262,7 +263,7 @@ def _openai_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict[str, Any]], dict[str, Any]], prefix: str = "") -> None:
-    b = _lookup(mock, ex, prefix + m.group(1))
+    b = _lookup(mock, ex, prefix + unquote(m.group(1)))
     if b is not None:
         api = batch_api(mock)
         if api.phase(b)[0] in ("validating", "in_progress"):
@@ -277,7 +278,7 @@ def _anthropic_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     n = len(b["entries"])
     return {"id": b["id"], "type": "message_batch", "processing_status": "ended" if ended else ("canceling" if status == "cancelled" else "in_progress"),
             "request_counts": {"processing": 0 if ended else n - done, "succeeded": done if ended else 0, "errored": 0, "canceled": 0, "expired": 0},
-            "results_url": f"{mock.url}/v1/messages/batches/{b['id']}/results" if ended else None}
+            "results_url": f"{mock.url}/v1/messages/batches/{quote(b['id'], safe='')}/results" if ended else None}
 
 
 def _anthropic_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
@@ -286,14 +287,14 @@ def _anthropic_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _anthropic_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _anthropic_view(mock, b))
 
 
 def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is None:
         return
     api = batch_api(mock)
@@ -349,7 +350,7 @@ def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
 def _gemini_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     batch = (rec.json or {}).get("batch") or {}
     entries = ((batch.get("input_config") or batch.get("inputConfig") or {}).get("requests") or {}).get("requests") or []
-    extra = {"model": m.group(1), "display_name": batch.get("display_name") or batch.get("displayName")}
+    extra = {"model": unquote(m.group(1)), "display_name": batch.get("display_name") or batch.get("displayName")}
     ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, extra)))
 
 
@@ -360,7 +361,7 @@ def _gemini_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, "batches/" + m.group(1))
+    b = _lookup(mock, ex, "batches/" + unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _gemini_view(mock, b))
