@@ -196,8 +196,15 @@ class AiClient:
         from .batch import run_batch
 
         return run_batch(
-            self, requests, concurrency=concurrency, progress=progress, return_exceptions=return_exceptions,
-            checkpoint=checkpoint, mode=mode, shard=shard, cancel_remote=cancel_remote,
+            self,
+            requests,
+            concurrency=concurrency,
+            progress=progress,
+            return_exceptions=return_exceptions,
+            checkpoint=checkpoint,
+            mode=mode,
+            shard=shard,
+            cancel_remote=cancel_remote,
         )
 
     def batch_context(self) -> Any:
@@ -316,4 +323,3 @@ def _as_request(request: Any) -> ChatCompletionRequest:
     if isinstance(request, dict):
         return ChatCompletionRequest.from_dict(request)
     raise InvalidRequestError(f"expected a ChatCompletionRequest or an OpenAI-style dict, got {type(request).__name__}")
-

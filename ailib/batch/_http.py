@@ -50,8 +50,9 @@ class Http:
         resp = self.transport.send(req, dl, AttemptHandle())
         return resp.status, resp.headers, resp.body
 
-    def raw(self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json",
-            retry: bool = True) -> bytes:
+    def raw(
+        self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json", retry: bool = True
+    ) -> bytes:
         """The body of a 2xx answer; a non-2xx answer raises its classified ``AiLibError``."""
         tries = _TRIES
         delay = 0.5
@@ -59,8 +60,9 @@ class Http:
             try:
                 status, headers, data = self._send(method, url, body, content_type)
                 if not 200 <= status < 300:
-                    raise error_from_response(self.endpoint.wire, status, headers, data,
-                                              provider=self.endpoint.provider, model="", now=time.time())
+                    raise error_from_response(
+                        self.endpoint.wire, status, headers, data, provider=self.endpoint.provider, model="", now=time.time()
+                    )
                 return data
             except AiLibError as err:
                 if not retry and not _not_sent(err):
@@ -72,15 +74,17 @@ class Http:
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
-    def call(self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json",
-             retry: bool = True) -> dict[str, Any]:
+    def call(
+        self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json", retry: bool = True
+    ) -> dict[str, Any]:
         """A JSON object from a 2xx answer (see ``raw``)."""
         data = self.raw(method, url, body, content_type=content_type, retry=retry)
         try:
             obj = json.loads(data)
         except ValueError:
-            raise ProtocolError(f"malformed JSON from the batch API at {method} {url.split('?')[0]}",
-                                provider=self.endpoint.provider) from None
+            raise ProtocolError(
+                f"malformed JSON from the batch API at {method} {url.split('?')[0]}", provider=self.endpoint.provider
+            ) from None
         if not isinstance(obj, dict):
             raise ProtocolError("the batch API answered with something other than a JSON object", provider=self.endpoint.provider)
         return obj

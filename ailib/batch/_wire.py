@@ -120,16 +120,24 @@ class OpenAIBatch(BatchWire):
             content = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
             boundary = "ailib" + uuid.uuid4().hex
             body = (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{job["id"]}.jsonl"\r\n'
-                "Content-Type: application/jsonl\r\n\r\n"
-            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{job["id"]}.jsonl"\r\n'
+                    "Content-Type: application/jsonl\r\n\r\n"
+                ).encode()
+                + content
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             res = http.call("POST", http.url("/files"), body, content_type=f"multipart/form-data; boundary={boundary}", retry=False)
             job["file_id"] = res["id"]
             job["state"] = "uploaded"
             save(job)
-        payload = {"input_file_id": job["file_id"], "endpoint": "/v1/chat/completions", "completion_window": "24h",
-                   "metadata": {"ailib_job": job["id"]}}
+        payload = {
+            "input_file_id": job["file_id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "metadata": {"ailib_job": job["id"]},
+        }
         res = http.call("POST", http.url("/batches"), json.dumps(payload).encode(), retry=False)
         job["batch_id"] = res["id"]
         job["state"] = "submitted"
@@ -164,8 +172,12 @@ class OpenAIBatch(BatchWire):
     def _line_error(self, http: Http, err: dict[str, Any], model: str) -> AiLibError:
         code, message = str(err.get("code") or ""), str(err.get("message") or "the request did not run")
         if code == "batch_expired":
-            return TimeoutError(f"the provider batch expired before this request ran: {message}", phase="batch",
-                                provider=http.endpoint.provider, model=model)
+            return TimeoutError(
+                f"the provider batch expired before this request ran: {message}",
+                phase="batch",
+                provider=http.endpoint.provider,
+                model=model,
+            )
         return self._error(http, 500, {"error": {"code": code, "message": message}}, model)
 
     def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
@@ -181,8 +193,14 @@ class OpenAIBatch(BatchWire):
 
 
 _ANTHROPIC_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403, "not_found_error": 404,
-    "request_too_large": 413, "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
 }
 
 
@@ -198,8 +216,11 @@ class AnthropicBatch(BatchWire):
 
     def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
         if job.get("submitted_once"):  # the API cannot tell which batch a lost creation made
-            log.warning("provider batch %s: a previous run died while creating it; submitting again "
-                        "(if Anthropic had created it, that batch runs too: cancel it in the console)", job["id"])
+            log.warning(
+                "provider batch %s: a previous run died while creating it; submitting again "
+                "(if Anthropic had created it, that batch runs too: cancel it in the console)",
+                job["id"],
+            )
         job["submitted_once"] = True
         save(job)
         res = http.call("POST", http.url("/v1/messages/batches"), json.dumps({"requests": entries}).encode(), retry=False)
@@ -226,8 +247,15 @@ class AnthropicBatch(BatchWire):
                 etype = str((body.get("error") or {}).get("type") or "api_error")
                 yield rec["custom_id"], self._error(http, _ANTHROPIC_STATUS.get(etype, 500), body, model)
             else:  # canceled, expired: the request never ran
-                yield rec["custom_id"], TimeoutError(f"the provider batch ended ({kind}) before this request ran", phase="batch",
-                                                     provider=http.endpoint.provider, model=model)
+                yield (
+                    rec["custom_id"],
+                    TimeoutError(
+                        f"the provider batch ended ({kind}) before this request ran",
+                        phase="batch",
+                        provider=http.endpoint.provider,
+                        model=model,
+                    ),
+                )
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
         http.call("POST", http.url(f"/v1/messages/batches/{_id(job['batch_id'])}/cancel"), b"{}")
@@ -239,8 +267,16 @@ class GeminiBatch(BatchWire):
     name = "gemini"
     max_requests = 50_000
     max_bytes = 20 * 1024 * 1024  # the inline-request limit
-    _TERMINAL = {"BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED",
-                 "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
+    _TERMINAL = {
+        "BATCH_STATE_SUCCEEDED",
+        "BATCH_STATE_FAILED",
+        "BATCH_STATE_CANCELLED",
+        "BATCH_STATE_EXPIRED",
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_EXPIRED",
+    }
 
     def entry(self, custom_id: str, request: ChatCompletionRequest, ep: Any, model: str) -> dict[str, Any]:
         return {"request": ep.wire.encode(request, model, stream=False, spec=ep.spec), "metadata": {"key": custom_id}}
@@ -256,7 +292,9 @@ class GeminiBatch(BatchWire):
         job["submitted_once"] = True
         save(job)
         body = {"batch": {"display_name": job["id"], "input_config": {"requests": {"requests": entries}}}}
-        res = http.call("POST", http.url(f"/v1beta/{model_path(job['model'])}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
+        res = http.call(
+            "POST", http.url(f"/v1beta/{model_path(job['model'])}:batchGenerateContent"), json.dumps(body).encode(), retry=False
+        )
         job["batch_id"] = res["name"]
         job["state"] = "submitted"
         save(job)
@@ -283,7 +321,11 @@ class GeminiBatch(BatchWire):
     def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
         res = self._get(http, job)
-        out = (res.get("response") or {}).get("inlinedResponses") or (res.get("metadata") or {}).get("output", {}).get("inlinedResponses") or {}
+        out = (
+            (res.get("response") or {}).get("inlinedResponses")
+            or (res.get("metadata") or {}).get("output", {}).get("inlinedResponses")
+            or {}
+        )
         items = out.get("inlinedResponses") or []
         for pos, item in enumerate(items):  # in input order; metadata.key when the API echoes it
             key = (item.get("metadata") or {}).get("key") or f"i{pos}"

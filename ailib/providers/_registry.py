@@ -144,7 +144,9 @@ PROVIDERS: Mapping[Provider, ProviderSpec] = {
     Provider.TOGETHER: _spec("together", "TOGETHER", "https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     Provider.OPENROUTER: _spec("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openai/gpt-4o-mini"),
     Provider.PERPLEXITY: _spec("perplexity", "PERPLEXITY", "https://api.perplexity.ai", "sonar", tools=False, images=False),
-    Provider.FIREWORKS: _spec("fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"),
+    Provider.FIREWORKS: _spec(
+        "fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"
+    ),
     Provider.COHERE: _spec("cohere", "COHERE", "https://api.cohere.com", "command-r-plus", "cohere", images=False),
     Provider.AZURE_OPENAI: _spec("azure_openai", "AZURE_OPENAI", None, "gpt-4o-mini", "azure"),
     Provider.OLLAMA: _spec("ollama", "OLLAMA", "http://localhost:11434/v1", "llama3.2", key_required=False),

@@ -65,7 +65,9 @@ class CustomProviderBuilder:
         check_header_name(name, f"CustomProviderBuilder({self._spec.name!r}).with_idempotency_header")
         return self._set(idempotency_header=name)
 
-    def with_capabilities(self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None) -> CustomProviderBuilder:
+    def with_capabilities(
+        self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None
+    ) -> CustomProviderBuilder:
         """Declare what the provider cannot do, so such requests fail before sending."""
         changes = {k: v for k, v in dict(streaming=streaming, tools=tools, images=images).items() if v is not None}
         return self._set(**changes)

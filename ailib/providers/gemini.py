@@ -324,7 +324,9 @@ class GeminiFormat(WireFormat):
                 raise _blocked(data, provider, model, f"answer ({reason})")
             message = assistant_message(text or None, tuple(calls) or None)
             choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
-        return response(response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data)
+        return response(
+            response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
+        )
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return GeminiStreamDecoder(provider=provider, model=model)
@@ -383,9 +385,7 @@ class GeminiStreamDecoder(StreamDecoder):
         parts = (cand.get("content") or {}).get("parts") or []
         text = _text(parts)
         calls = _calls(parts, self._response_id, len(self._calls))
-        deltas = tuple(
-            ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls)
-        )
+        deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
         self._calls.extend(calls)
         out = []
         if text or deltas:

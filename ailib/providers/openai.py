@@ -52,8 +52,7 @@ def _message(m: Message) -> dict[str, Any]:
         d["name"] = m.name
     if m.tool_calls:
         d["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
-            for t in m.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}} for t in m.tool_calls
         ]
     if m.tool_call_id is not None:
         d["tool_call_id"] = m.tool_call_id
@@ -162,7 +161,9 @@ class OpenAIFormat(WireFormat):
         raw_choices = data.get("choices")
         if raw_choices is None and "error" in data and "choices" not in data:  # some gateways answer errors with 200
             message, codes = self.error_details(data)
-            raise classify_http_error(status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data)
+            raise classify_http_error(
+                status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data
+            )
         if raw_choices is None and "choices" not in data:
             raise KeyError("choices")
         if not raw_choices:
@@ -174,8 +175,7 @@ class OpenAIFormat(WireFormat):
             tool_calls = None
             if calls:
                 tool_calls = tuple(
-                    ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments")))
-                    for t in calls
+                    ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments"))) for t in calls
                 )
             content = msg.get("content")
             if content is not None and content.__class__ is not str and not isinstance(content, str):
@@ -209,21 +209,29 @@ class OpenAIStreamDecoder(StreamDecoder):
         try:
             if event.event == "error":
                 message, codes = OpenAIFormat().error_details(data)
-                raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+                raise classify_http_error(
+                    status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data
+                )
             if not isinstance(data, dict):
-                raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
+                raise ProtocolError(
+                    f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model
+                )
             return self._handle(data)
         except AiLibError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
             raise ProtocolError(
-                f"unexpected openai stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
+                f"unexpected openai stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}",
+                provider=self.provider,
+                model=self.model,
             ) from None
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data:
             message, codes = OpenAIFormat().error_details(data)
-            raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+            raise classify_http_error(
+                status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data
+            )
         if data.get("model"):
             self.model = data["model"]
         if data.get("usage"):

@@ -25,7 +25,25 @@ class Endpoint(Frozen):
     Immutable and equal only to itself (a ``Frozen``, not attrs, for import time).
     """
 
-    __slots__ = ("name", "spec", "wire", "base_url", "api_key", "headers", "stream_headers", "options", "model", "weight", "connect_timeout", "first_byte_timeout", "idle_timeout", "total_timeout", "verify", "proxy", "base_query")
+    __slots__ = (
+        "name",
+        "spec",
+        "wire",
+        "base_url",
+        "api_key",
+        "headers",
+        "stream_headers",
+        "options",
+        "model",
+        "weight",
+        "connect_timeout",
+        "first_byte_timeout",
+        "idle_timeout",
+        "total_timeout",
+        "verify",
+        "proxy",
+        "base_query",
+    )
     name: str
     spec: ProviderSpec
     wire: WireFormat
