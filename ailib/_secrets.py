@@ -30,6 +30,9 @@ __all__ = [
     "scrub",
     "is_secret_header",
     "redact_headers",
+    "redact_url",
+    "redacted_url_repr",
+    "is_secret_name",
     "longest",
 ]
 
@@ -195,6 +198,40 @@ def is_secret_header(name: str) -> bool:
     """True when a header named ``name`` carries a credential."""
     lower = name.lower()
     return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and re.search(_SECRET_NAME, lower) is not None)
+
+
+def is_secret_name(name: str) -> bool:
+    """True when a header or query parameter named ``name`` looks like it carries a credential."""
+    return re.search(_SECRET_NAME, name) is not None or name.lower() in ("sig", "code", "pass", "pwd")
+
+
+def redact_url(url: Any) -> str:
+    """``url`` safe to show: ``user:password@`` becomes ``***@`` and every query value
+    (and a fragment) ``***``, whatever its name; the rest is masked as text is.
+
+    Query values are all hidden, not only those with secret-looking names: gateways carry
+    keys in parameters of every name (``?code=``, ``?sv=...&sig=``, ``?k=``).
+    """
+    text = url if isinstance(url, str) else repr(url)
+    head, hash_, fragment = text.partition("#")
+    head, question, query = head.partition("?")
+    scheme, sep, rest = head.partition("://")
+    if sep:
+        netloc, slash, path = rest.partition("/")
+        if "@" in netloc:
+            netloc = MASK + "@" + netloc.rpartition("@")[2]
+        head = f"{scheme}{sep}{netloc}{slash}{path}"
+    if question:
+        parts = (p.partition("=") for p in query.split("&"))
+        head += "?" + "&".join(f"{name}={MASK}" if eq else (MASK if name else "") for name, eq, _ in parts)
+    if hash_:
+        head += "#" + MASK
+    return mask(head)
+
+
+def redacted_url_repr(url: Any) -> str:
+    """``repr`` of ``redact_url(url)`` (``None`` as is): an attrs field's ``repr=`` for URLs."""
+    return "None" if url is None else repr(redact_url(url))
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:

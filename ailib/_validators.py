@@ -7,12 +7,26 @@ numbers here (``True`` is not a count of retries).
 from __future__ import annotations
 
 import math
-from collections.abc import Container
+import re
+import warnings
+from collections.abc import Container, Mapping
 from typing import Any, Callable, Optional
 
+from ._secrets import is_secret_header, remember
 from .errors import ConfigurationError
 
-__all__ = ["Validator", "number", "boolean", "one_of", "fail", "status_set", "status_codes"]
+__all__ = [
+    "Validator",
+    "number",
+    "boolean",
+    "one_of",
+    "fail",
+    "status_set",
+    "status_codes",
+    "clean_key",
+    "check_headers",
+    "check_header_name",
+]
 
 Validator = Callable[[Any, Any, Any], None]
 
@@ -93,3 +107,79 @@ def status_codes(instance: Any, attribute: Any, value: Any) -> None:
         or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in value)
     ):
         fail(instance, attribute, "None or a non-empty collection of HTTP status codes (ints 100-599)", value)
+
+
+# -- credentials and headers -------------------------------------------------------------------
+# What an HTTP header may carry (RFC 9110): a token for the name; visible characters, spaces,
+# tabs and Latin-1 letters for the value. Never CR, LF, NUL or another control character:
+# http.client refuses some of them with a ValueError that quotes the whole value (a key).
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_BAD_VALUE = r"[^\t\x20-\x7e\xa0-\xff]"
+_EDGE_SPACE = " \t\r\n"  # what a key file or a CRLF .env leaves around a key
+
+
+def _describe(char: str) -> str:
+    names = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\x00": "a NUL byte", "\t": "a tab"}
+    if char in names:
+        return names[char]
+    code = ord(char)
+    if code < 32 or 127 <= code < 160:
+        return f"a control character (U+{code:04X})"
+    return f"a character outside Latin-1 (U+{code:04X})"
+
+
+def clean_key(key: Any, where: str, *, provider: Optional[str] = None, stacklevel: int = 2) -> Optional[str]:
+    """``key`` ready for a header, read from ``where`` (``"the OPENAI_API_KEY environment variable"``).
+
+    Whitespace around it (a key file's newline, a CRLF ``.env``'s ``\\r``) is stripped, with one
+    ``UserWarning``; any other character a header cannot carry raises ``ConfigurationError``
+    naming ``where`` and the character's position, never the key. ``None`` and ``""`` give None.
+    ``stacklevel`` is the warning's, counted from the caller of ``clean_key``.
+    """
+    if key is None:
+        return None
+    if not isinstance(key, str):
+        raise ConfigurationError(f"the API key from {where} must be a str, got {type(key).__name__}", provider=provider)
+    remember(key)
+    stripped = key.strip(_EDGE_SPACE)
+    if stripped != key and stripped:
+        remember(stripped)
+        warnings.warn(
+            f"ailib: the API key from {where} had whitespace around it (a newline from a key file or a CRLF .env?); it was stripped",
+            UserWarning,
+            stacklevel=stacklevel + 1,
+        )
+    bad = re.search(_BAD_VALUE, stripped)
+    if bad is not None:
+        raise ConfigurationError(
+            f"the API key from {where} contains {_describe(bad.group())} at position {bad.start() + 1} of {len(stripped)}, "
+            "which an HTTP header cannot carry; check how the key was copied or read",
+            provider=provider,
+        )
+    return stripped or None
+
+
+def check_header_name(name: Any, where: str) -> None:
+    """Raise ``ConfigurationError`` unless ``name`` is a valid HTTP header name."""
+    if not isinstance(name, str) or re.fullmatch(_TOKEN, name) is None:
+        raise ConfigurationError(f"{where}: {name!r} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)")
+
+
+def check_headers(headers: Any, where: str, *, provider: Optional[str] = None) -> None:
+    """Raise ``ConfigurationError`` naming the header (never a secret one's value) unless every
+    name in ``headers`` is a token and every value a str an HTTP header can carry."""
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(f"{where} must be a mapping of header names to str values", provider=provider)
+    for name, value in headers.items():
+        check_header_name(name, where)
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{where}: header {name!r} must have a str value, got {type(value).__name__}", provider=provider)
+        if is_secret_header(name):
+            remember(value)
+        bad = re.search(_BAD_VALUE, value)
+        if bad is not None:
+            raise ConfigurationError(
+                f"{where}: header {name!r} contains {_describe(bad.group())} at position {bad.start() + 1}, "
+                "which an HTTP header value cannot carry",
+                provider=provider,
+            )

@@ -111,8 +111,15 @@ class AiClient:
             if ep.name in seen:
                 continue
             seen.add(ep.name)
+            headers = ep.spec.headers
+            auth = ep.headers.get("Authorization")
+            if auth is not None and auth != ep.wire.auth_headers(ep.api_key).get("Authorization"):  # a base URL's user:password@
+                headers = {**headers, "Authorization": auth}
+            spec = attrs.evolve(
+                ep.spec, name=ep.name, base_url=ep.full_base_url, default_model=ep.default_model, api_key=ep.api_key, headers=headers
+            )
             single = self._config.evolve(
-                provider=attrs.evolve(ep.spec, name=ep.name, base_url=ep.base_url, default_model=ep.default_model, api_key=ep.api_key),
+                provider=spec,
                 chain=[],
                 routing=None,
                 model_array=None,
@@ -189,8 +196,15 @@ class AiClient:
         from .batch import run_batch
 
         return run_batch(
-            self, requests, concurrency=concurrency, progress=progress, return_exceptions=return_exceptions,
-            checkpoint=checkpoint, mode=mode, shard=shard, cancel_remote=cancel_remote,
+            self,
+            requests,
+            concurrency=concurrency,
+            progress=progress,
+            return_exceptions=return_exceptions,
+            checkpoint=checkpoint,
+            mode=mode,
+            shard=shard,
+            cancel_remote=cancel_remote,
         )
 
     def batch_context(self) -> Any:
@@ -309,4 +323,3 @@ def _as_request(request: Any) -> ChatCompletionRequest:
     if isinstance(request, dict):
         return ChatCompletionRequest.from_dict(request)
     raise InvalidRequestError(f"expected a ChatCompletionRequest or an OpenAI-style dict, got {type(request).__name__}")
-

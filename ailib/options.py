@@ -8,8 +8,8 @@ from typing import Any, Optional, Union
 import attrs
 
 from ._record import Record
-from ._secrets import remember, remember_headers, remember_url
-from ._validators import number
+from ._secrets import redact_url, redacted_url_repr, remember_url
+from ._validators import check_headers, clean_key, number
 from .errors import ConfigurationError
 
 __all__ = ["ConnectionOptions"]
@@ -27,13 +27,14 @@ _positive = number("a positive number", low=0, low_open=True, optional=True, fin
 def _check_url(_inst: Any, attr: Any, value: Any) -> None:
     if value is None:
         return
+    remember_url(value)
     if not isinstance(value, str) or not value.lower().startswith(("http://", "https://")):
-        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an http(s) URL, got {value!r}")
+        raise ConfigurationError(f"ConnectionOptions.{attr.name} must be an http(s) URL, got {redact_url(value)!r}")
 
 
-def _remember_key(_inst: Any, _attr: Any, value: Any) -> None:
-    # Runs first (field order), so no later validator's message can show the key.
-    remember(value)
+def _clean_key(value: Any) -> Optional[str]:
+    # Runs first (a converter of the first field), so no later message can show the key.
+    return clean_key(value, "ConnectionOptions(api_key=...)", stacklevel=3)  # the warning points at the caller
 
 
 def _check_proxy(_inst: Any, attr: Any, value: Any) -> None:
@@ -47,9 +48,7 @@ def _check_proxy(_inst: Any, attr: Any, value: Any) -> None:
 def _check_headers(_inst: Any, _attr: Any, value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ConfigurationError("ConnectionOptions.extra_headers must map str to str")
-    remember_headers(None, value)
+    check_headers(value, "ConnectionOptions.extra_headers")
 
 
 def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
@@ -67,8 +66,8 @@ class ConnectionOptions(Record):
     max_retries + 1, initial_delay=retry_delay)``.
     """
 
-    api_key: Optional[str] = attrs.field(default=None, repr=False, validator=_remember_key)
-    base_url: Optional[str] = attrs.field(default=None, validator=_check_url)
+    api_key: Optional[str] = attrs.field(default=None, repr=False, converter=_clean_key)
+    base_url: Optional[str] = attrs.field(default=None, validator=_check_url, repr=redacted_url_repr)
     timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     first_byte_timeout: Optional[float] = attrs.field(default=None, validator=_positive)

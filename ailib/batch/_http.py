@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from ..errors import AiLibError, NetworkError, ProtocolError
 from ..providers._base import error_from_response
+from ..providers._urls import add_query
 from ..transport import AttemptHandle, Deadlines, HttpRequest
 
 __all__ = ["Http"]
@@ -32,8 +33,9 @@ class Http:
 
     def url(self, path: str) -> str:
         """``path`` on the endpoint: OpenAI paths are relative to its versioned base URL
-        (``/files`` → ``{base}/files``); the others carry their own version segment."""
-        return self._base + path
+        (``/files`` → ``{base}/files``); the others carry their own version segment. The
+        base URL's query is merged in; ids in ``path`` must already be ``segment``-encoded."""
+        return add_query(self._base + path, getattr(self.endpoint, "base_query", ""))
 
     def _send(self, method: str, url: str, body: Optional[bytes], content_type: str) -> tuple[int, Any, bytes]:
         ep = self.endpoint
@@ -48,8 +50,9 @@ class Http:
         resp = self.transport.send(req, dl, AttemptHandle())
         return resp.status, resp.headers, resp.body
 
-    def raw(self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json",
-            retry: bool = True) -> bytes:
+    def raw(
+        self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json", retry: bool = True
+    ) -> bytes:
         """The body of a 2xx answer; a non-2xx answer raises its classified ``AiLibError``."""
         tries = _TRIES
         delay = 0.5
@@ -57,8 +60,9 @@ class Http:
             try:
                 status, headers, data = self._send(method, url, body, content_type)
                 if not 200 <= status < 300:
-                    raise error_from_response(self.endpoint.wire, status, headers, data,
-                                              provider=self.endpoint.provider, model="", now=time.time())
+                    raise error_from_response(
+                        self.endpoint.wire, status, headers, data, provider=self.endpoint.provider, model="", now=time.time()
+                    )
                 return data
             except AiLibError as err:
                 if not retry and not _not_sent(err):
@@ -70,15 +74,17 @@ class Http:
                 delay = min(delay * 2, 30.0)
         raise AssertionError("unreachable")
 
-    def call(self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json",
-             retry: bool = True) -> dict[str, Any]:
+    def call(
+        self, method: str, url: str, body: Optional[bytes] = None, *, content_type: str = "application/json", retry: bool = True
+    ) -> dict[str, Any]:
         """A JSON object from a 2xx answer (see ``raw``)."""
         data = self.raw(method, url, body, content_type=content_type, retry=retry)
         try:
             obj = json.loads(data)
         except ValueError:
-            raise ProtocolError(f"malformed JSON from the batch API at {method} {url.split('?')[0]}",
-                                provider=self.endpoint.provider) from None
+            raise ProtocolError(
+                f"malformed JSON from the batch API at {method} {url.split('?')[0]}", provider=self.endpoint.provider
+            ) from None
         if not isinstance(obj, dict):
             raise ProtocolError("the batch API answered with something other than a JSON object", provider=self.endpoint.provider)
         return obj

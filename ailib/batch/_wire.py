@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 from ..errors import AiLibError, InvalidRequestError, TimeoutError
 from ..providers._base import decode_body, error_from_response
+from ..providers._urls import segment
+from ..providers.gemini import model_path
 from ..types import ChatCompletionRequest
 from ._http import Http
 
@@ -24,6 +26,17 @@ __all__ = ["BatchWire", "Status", "wire_for"]
 log = logging.getLogger("ailib")
 
 _JSON = {"content-type": "application/json"}
+
+
+def _id(value: Any) -> str:
+    """A file or batch id the provider gave, as one URL path segment."""
+    return segment(str(value), "a provider batch or file id")
+
+
+def _gemini_batch(name: Any) -> str:
+    """A Gemini batch resource name (``batches/{id}``) as a URL path, its id one segment."""
+    name = str(name)
+    return "batches/" + _id(name[len("batches/") :] if name.startswith("batches/") else name)
 
 
 class Status:
@@ -107,23 +120,31 @@ class OpenAIBatch(BatchWire):
             content = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
             boundary = "ailib" + uuid.uuid4().hex
             body = (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{job["id"]}.jsonl"\r\n'
-                "Content-Type: application/jsonl\r\n\r\n"
-            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+                (
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{job["id"]}.jsonl"\r\n'
+                    "Content-Type: application/jsonl\r\n\r\n"
+                ).encode()
+                + content
+                + f"\r\n--{boundary}--\r\n".encode()
+            )
             res = http.call("POST", http.url("/files"), body, content_type=f"multipart/form-data; boundary={boundary}", retry=False)
             job["file_id"] = res["id"]
             job["state"] = "uploaded"
             save(job)
-        payload = {"input_file_id": job["file_id"], "endpoint": "/v1/chat/completions", "completion_window": "24h",
-                   "metadata": {"ailib_job": job["id"]}}
+        payload = {
+            "input_file_id": job["file_id"],
+            "endpoint": "/v1/chat/completions",
+            "completion_window": "24h",
+            "metadata": {"ailib_job": job["id"]},
+        }
         res = http.call("POST", http.url("/batches"), json.dumps(payload).encode(), retry=False)
         job["batch_id"] = res["id"]
         job["state"] = "submitted"
         save(job)
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
-        res = http.call("GET", http.url(f"/batches/{job['batch_id']}"))
+        res = http.call("GET", http.url(f"/batches/{_id(job['batch_id'])}"))
         state = str(res.get("status"))
         job["output_file_id"] = res.get("output_file_id")
         job["error_file_id"] = res.get("error_file_id")
@@ -139,7 +160,7 @@ class OpenAIBatch(BatchWire):
             file_id = job.get(key)
             if not file_id:
                 continue
-            for rec in _jsonl(http.raw("GET", http.url(f"/files/{file_id}/content"))):
+            for rec in _jsonl(http.raw("GET", http.url(f"/files/{_id(file_id)}/content"))):
                 resp, err = rec.get("response"), rec.get("error")
                 if resp and 200 <= int(resp.get("status_code", 0)) < 300:
                     yield rec["custom_id"], self._ok(http, resp.get("body"), model)
@@ -151,8 +172,12 @@ class OpenAIBatch(BatchWire):
     def _line_error(self, http: Http, err: dict[str, Any], model: str) -> AiLibError:
         code, message = str(err.get("code") or ""), str(err.get("message") or "the request did not run")
         if code == "batch_expired":
-            return TimeoutError(f"the provider batch expired before this request ran: {message}", phase="batch",
-                                provider=http.endpoint.provider, model=model)
+            return TimeoutError(
+                f"the provider batch expired before this request ran: {message}",
+                phase="batch",
+                provider=http.endpoint.provider,
+                model=model,
+            )
         return self._error(http, 500, {"error": {"code": code, "message": message}}, model)
 
     def find(self, http: Http, job: dict[str, Any]) -> Optional[str]:
@@ -164,12 +189,18 @@ class OpenAIBatch(BatchWire):
         return None
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/batches/{job['batch_id']}/cancel"), b"{}")
+        http.call("POST", http.url(f"/batches/{_id(job['batch_id'])}/cancel"), b"{}")
 
 
 _ANTHROPIC_STATUS = {
-    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403, "not_found_error": 404,
-    "request_too_large": 413, "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
 }
 
 
@@ -185,8 +216,11 @@ class AnthropicBatch(BatchWire):
 
     def submit(self, http: Http, job: dict[str, Any], entries: list[dict[str, Any]], save: Any) -> None:
         if job.get("submitted_once"):  # the API cannot tell which batch a lost creation made
-            log.warning("provider batch %s: a previous run died while creating it; submitting again "
-                        "(if Anthropic had created it, that batch runs too: cancel it in the console)", job["id"])
+            log.warning(
+                "provider batch %s: a previous run died while creating it; submitting again "
+                "(if Anthropic had created it, that batch runs too: cancel it in the console)",
+                job["id"],
+            )
         job["submitted_once"] = True
         save(job)
         res = http.call("POST", http.url("/v1/messages/batches"), json.dumps({"requests": entries}).encode(), retry=False)
@@ -195,14 +229,14 @@ class AnthropicBatch(BatchWire):
         save(job)
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
-        res = http.call("GET", http.url(f"/v1/messages/batches/{job['batch_id']}"))
+        res = http.call("GET", http.url(f"/v1/messages/batches/{_id(job['batch_id'])}"))
         state = str(res.get("processing_status"))
         job["results_url"] = res.get("results_url")
         return Status(state, done=state == "ended", counts=res.get("request_counts"))
 
     def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
-        url = job.get("results_url") or http.url(f"/v1/messages/batches/{job['batch_id']}/results")
+        url = job.get("results_url") or http.url(f"/v1/messages/batches/{_id(job['batch_id'])}/results")
         for rec in _jsonl(http.raw("GET", url)):
             result = rec.get("result") or {}
             kind = result.get("type")
@@ -213,11 +247,18 @@ class AnthropicBatch(BatchWire):
                 etype = str((body.get("error") or {}).get("type") or "api_error")
                 yield rec["custom_id"], self._error(http, _ANTHROPIC_STATUS.get(etype, 500), body, model)
             else:  # canceled, expired: the request never ran
-                yield rec["custom_id"], TimeoutError(f"the provider batch ended ({kind}) before this request ran", phase="batch",
-                                                     provider=http.endpoint.provider, model=model)
+                yield (
+                    rec["custom_id"],
+                    TimeoutError(
+                        f"the provider batch ended ({kind}) before this request ran",
+                        phase="batch",
+                        provider=http.endpoint.provider,
+                        model=model,
+                    ),
+                )
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/v1/messages/batches/{job['batch_id']}/cancel"), b"{}")
+        http.call("POST", http.url(f"/v1/messages/batches/{_id(job['batch_id'])}/cancel"), b"{}")
 
 
 class GeminiBatch(BatchWire):
@@ -226,8 +267,16 @@ class GeminiBatch(BatchWire):
     name = "gemini"
     max_requests = 50_000
     max_bytes = 20 * 1024 * 1024  # the inline-request limit
-    _TERMINAL = {"BATCH_STATE_SUCCEEDED", "BATCH_STATE_FAILED", "BATCH_STATE_CANCELLED", "BATCH_STATE_EXPIRED",
-                 "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
+    _TERMINAL = {
+        "BATCH_STATE_SUCCEEDED",
+        "BATCH_STATE_FAILED",
+        "BATCH_STATE_CANCELLED",
+        "BATCH_STATE_EXPIRED",
+        "JOB_STATE_SUCCEEDED",
+        "JOB_STATE_FAILED",
+        "JOB_STATE_CANCELLED",
+        "JOB_STATE_EXPIRED",
+    }
 
     def entry(self, custom_id: str, request: ChatCompletionRequest, ep: Any, model: str) -> dict[str, Any]:
         return {"request": ep.wire.encode(request, model, stream=False, spec=ep.spec), "metadata": {"key": custom_id}}
@@ -243,7 +292,9 @@ class GeminiBatch(BatchWire):
         job["submitted_once"] = True
         save(job)
         body = {"batch": {"display_name": job["id"], "input_config": {"requests": {"requests": entries}}}}
-        res = http.call("POST", http.url(f"/v1beta/models/{job['model']}:batchGenerateContent"), json.dumps(body).encode(), retry=False)
+        res = http.call(
+            "POST", http.url(f"/v1beta/{model_path(job['model'])}:batchGenerateContent"), json.dumps(body).encode(), retry=False
+        )
         job["batch_id"] = res["name"]
         job["state"] = "submitted"
         save(job)
@@ -258,7 +309,7 @@ class GeminiBatch(BatchWire):
         return None
 
     def _get(self, http: Http, job: dict[str, Any]) -> dict[str, Any]:
-        return http.call("GET", http.url(f"/v1beta/{job['batch_id']}"))
+        return http.call("GET", http.url(f"/v1beta/{_gemini_batch(job['batch_id'])}"))
 
     def status(self, http: Http, job: dict[str, Any]) -> Status:
         res = self._get(http, job)
@@ -270,7 +321,11 @@ class GeminiBatch(BatchWire):
     def results(self, http: Http, job: dict[str, Any]) -> Iterator[tuple[str, Any]]:
         model = job["model"]
         res = self._get(http, job)
-        out = (res.get("response") or {}).get("inlinedResponses") or (res.get("metadata") or {}).get("output", {}).get("inlinedResponses") or {}
+        out = (
+            (res.get("response") or {}).get("inlinedResponses")
+            or (res.get("metadata") or {}).get("output", {}).get("inlinedResponses")
+            or {}
+        )
         items = out.get("inlinedResponses") or []
         for pos, item in enumerate(items):  # in input order; metadata.key when the API echoes it
             key = (item.get("metadata") or {}).get("key") or f"i{pos}"
@@ -281,7 +336,7 @@ class GeminiBatch(BatchWire):
                 yield key, self._error(http, int(err.get("code") or 500), {"error": err}, model)
 
     def cancel(self, http: Http, job: dict[str, Any]) -> None:
-        http.call("POST", http.url(f"/v1beta/{job['batch_id']}:cancel"), b"{}")
+        http.call("POST", http.url(f"/v1beta/{_gemini_batch(job['batch_id'])}:cancel"), b"{}")
 
 
 _WIRES: dict[str, BatchWire] = {"openai": OpenAIBatch(), "anthropic": AnthropicBatch(), "gemini": GeminiBatch()}

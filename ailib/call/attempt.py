@@ -10,6 +10,7 @@ import json
 import logging
 from typing import Any, Callable, Optional
 
+from .._secrets import redact_url
 from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
 from ..metrics import NoopMetrics
@@ -59,7 +60,7 @@ class Wire:
             headers = {**headers, ep.spec.idempotency_header: call.idempotency_key()}
         req = HttpRequest("POST", ep.chat_url(target.model, stream), headers, call.body(target, stream), ep.verify, ep.proxy, stream=stream)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("POST %s headers=%s body=%d bytes", req.url, redact_headers(req.headers), len(req.body or b""))
+            log.debug("POST %s headers=%s body=%d bytes", redact_url(req.url), redact_headers(req.headers), len(req.body or b""))
         return req
 
     # -- attempts --------------------------------------------------------------------------
@@ -100,11 +101,15 @@ class Wire:
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
             if not 200 <= resp.status < 300:
                 body = resp.read_all()
-                raise error_from_response(ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at)
+                raise error_from_response(
+                    ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at
+                )
             ctype = resp.headers.get("content-type", "")
             if "event-stream" not in ctype.lower():
                 resp.read_all()
-                raise ProtocolError(f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model)
+                raise ProtocolError(
+                    f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model
+                )
             decoder = ep.wire.stream_decoder(provider=ep.provider, model=target.model)
             events = resp.events()
             chunks: list[StreamChunk] = []
@@ -135,10 +140,12 @@ class Wire:
         start = clock.monotonic()
         handle = call.new_handle(start)
         try:
-            req = HttpRequest("GET", ep.wire.models_url(ep.base_url), ep.headers, None, ep.verify, ep.proxy)
+            req = HttpRequest("GET", ep.models_url(), ep.headers, None, ep.verify, ep.proxy)
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
             if not 200 <= resp.status < 300:
-                raise error_from_response(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+                raise error_from_response(
+                    ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
+                )
             try:
                 ids = ep.wire.decode_models(json.loads(resp.body))
             except (ValueError, KeyError, TypeError) as exc:
@@ -151,7 +158,7 @@ class Wire:
 
     def probe(self, ep: Endpoint, check: Any) -> bool:
         """A health probe (no attempt record): ``GET`` the check's path; 2xx is healthy."""
-        url = ep.wire.models_url(ep.base_url) if check.path == "/models" else ep.base_url + check.path
+        url = ep.models_url() if check.path == "/models" else ep.url(ep.base_url + check.path)
         start = self.clock.monotonic()
         dl = Deadlines(check.timeout, check.timeout, check.timeout, start + check.timeout)
         try:

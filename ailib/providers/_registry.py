@@ -6,11 +6,13 @@ import enum
 import os
 from collections.abc import Mapping
 from typing import Any, Optional, Union
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from .._record import Record
+from .._secrets import redact_url, redacted_url_repr, remember_url
+from .._validators import clean_key
 from ..errors import ConfigurationError
 
 __all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model", "check_base_url"]
@@ -60,7 +62,7 @@ class ProviderSpec(Record):
 
     name: str
     env_prefix: Optional[str]
-    base_url: Optional[str]
+    base_url: Optional[str] = attrs.field(repr=redacted_url_repr)
     default_model: str
     wire_format: str = "openai"
     key_required: bool = True
@@ -77,15 +79,24 @@ class ProviderSpec(Record):
     def key_variable(self) -> Optional[str]:
         return self.api_key_env or (f"{self.env_prefix}_API_KEY" if self.env_prefix else None)
 
-    def read_api_key(self, explicit: Optional[str] = None) -> Optional[str]:
-        """The key from ``explicit``, the spec, or the environment; ConfigurationError if required and absent."""
-        key = explicit or self.api_key
+    def read_api_key(self, explicit: Optional[str] = None, *, required: Optional[bool] = None) -> Optional[str]:
+        """The key from ``explicit``, the spec, or the environment, stripped of surrounding
+        whitespace (with a warning); ConfigurationError naming its source if it holds a
+        character no header can carry, or if ``required`` (default: ``key_required``) and absent."""
+        key = clean_key(explicit, "ConnectionOptions(api_key=...)", provider=self.name, stacklevel=3)
+        if not key:
+            key = clean_key(self.api_key, f"CustomProviderBuilder({self.name!r}).with_api_key(...)", provider=self.name, stacklevel=3)
         if not key and self.key_variable:
-            key = os.environ.get(self.key_variable) or None
-        if not key and self.key_required:
-            where = f"set {self.key_variable}" if self.key_variable else "give an api_key"
-            raise ConfigurationError(f"no API key for {self.name}: {where} or pass ConnectionOptions(api_key=...)", provider=self.name)
+            variable = f"the {self.key_variable} environment variable"
+            key = clean_key(os.environ.get(self.key_variable), variable, provider=self.name, stacklevel=3)
+        if not key and (self.key_required if required is None else required):
+            raise self.missing_key()
         return key
+
+    def missing_key(self) -> ConfigurationError:
+        """The error for a required key that is absent: it names the variable to set."""
+        where = f"set {self.key_variable}" if self.key_variable else "give an api_key"
+        return ConfigurationError(f"no API key for {self.name}: {where} or pass ConnectionOptions(api_key=...)", provider=self.name)
 
     def read_base_url(self, explicit: Optional[str] = None) -> str:
         url = explicit
@@ -102,18 +113,20 @@ class ProviderSpec(Record):
 
 
 def check_base_url(url: Any, name: str) -> str:
-    """``url`` without a trailing slash if it is an http(s) URL with a host; else ConfigurationError."""
+    """``url`` without a trailing slash on its path if it is an http(s) URL with a host; else
+    ConfigurationError (its message shows the URL redacted: no password, no query values)."""
+    remember_url(url)
     if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-        raise ConfigurationError(f"base URL for {name} must be http(s), got {url!r}", provider=name)
+        raise ConfigurationError(f"base URL for {name} must be http(s), got {redact_url(url)!r}", provider=name)
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
         host = None
-    if not host or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
-        raise ConfigurationError(f"base URL for {name} must be an http(s) URL with a host, got {url!r}", provider=name)
-    return url.rstrip("/")
+    if not host or any(c.isspace() or ord(c) < 32 or 127 <= ord(c) < 160 for c in url):
+        raise ConfigurationError(f"base URL for {name} must be an http(s) URL with a host, got {redact_url(url)!r}", provider=name)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/"))) if parts.query or parts.fragment else url.rstrip("/")
 
 
 def _spec(name: str, prefix: str, base_url: Optional[str], model: str, fmt: str = "openai", **kw: Any) -> ProviderSpec:
@@ -131,7 +144,9 @@ PROVIDERS: Mapping[Provider, ProviderSpec] = {
     Provider.TOGETHER: _spec("together", "TOGETHER", "https://api.together.xyz/v1", "meta-llama/Llama-3.3-70B-Instruct-Turbo"),
     Provider.OPENROUTER: _spec("openrouter", "OPENROUTER", "https://openrouter.ai/api/v1", "openai/gpt-4o-mini"),
     Provider.PERPLEXITY: _spec("perplexity", "PERPLEXITY", "https://api.perplexity.ai", "sonar", tools=False, images=False),
-    Provider.FIREWORKS: _spec("fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"),
+    Provider.FIREWORKS: _spec(
+        "fireworks", "FIREWORKS", "https://api.fireworks.ai/inference/v1", "accounts/fireworks/models/llama-v3p1-8b-instruct"
+    ),
     Provider.COHERE: _spec("cohere", "COHERE", "https://api.cohere.com", "command-r-plus", "cohere", images=False),
     Provider.AZURE_OPENAI: _spec("azure_openai", "AZURE_OPENAI", None, "gpt-4o-mini", "azure"),
     Provider.OLLAMA: _spec("ollama", "OLLAMA", "http://localhost:11434/v1", "llama3.2", key_required=False),

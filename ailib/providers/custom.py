@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import attrs
 
+from .._validators import check_header_name, check_headers, clean_key
 from ..errors import ConfigurationError
 from ._formats import USER_FORMATS
 from ._registry import ProviderSpec, check_base_url
@@ -38,6 +39,9 @@ class CustomProviderBuilder:
         return self._set(api_key_env=variable, key_required=True)
 
     def with_api_key(self, key: str) -> CustomProviderBuilder:
+        """The key to send; whitespace around it is stripped (with a warning), any other
+        character an HTTP header cannot carry is a ``ConfigurationError``."""
+        key = clean_key(key, f"CustomProviderBuilder({self._spec.name!r}).with_api_key(...)", provider=self._spec.name) or ""
         if not key:
             raise ConfigurationError("with_api_key needs a non-empty key")
         return self._set(api_key=key, key_required=True)
@@ -51,13 +55,19 @@ class CustomProviderBuilder:
         return self._set(wire_format=fmt)
 
     def with_headers(self, headers: Mapping[str, str]) -> CustomProviderBuilder:
+        """Headers sent with every request; a name or value HTTP cannot carry (a CR or LF, say)
+        is a ``ConfigurationError`` naming the header."""
+        check_headers(headers, f"CustomProviderBuilder({self._spec.name!r}).with_headers", provider=self._spec.name)
         return self._set(headers={**self._spec.headers, **dict(headers)})
 
     def with_idempotency_header(self, name: str = "Idempotency-Key") -> CustomProviderBuilder:
         """Send a key unique to each call (the same on its retries) in header ``name``."""
+        check_header_name(name, f"CustomProviderBuilder({self._spec.name!r}).with_idempotency_header")
         return self._set(idempotency_header=name)
 
-    def with_capabilities(self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None) -> CustomProviderBuilder:
+    def with_capabilities(
+        self, *, streaming: Optional[bool] = None, tools: Optional[bool] = None, images: Optional[bool] = None
+    ) -> CustomProviderBuilder:
         """Declare what the provider cannot do, so such requests fail before sending."""
         changes = {k: v for k, v in dict(streaming=streaming, tools=tools, images=images).items() if v is not None}
         return self._set(**changes)

@@ -31,8 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Optional
 
 from .._sse import SseEvent
 from ..errors import AiLibError, ContentFilteredError, InvalidRequestError, ProtocolError
@@ -50,14 +49,30 @@ from ..types import (
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, response
 from ._registry import ProviderSpec
+from ._urls import segment
 
-__all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id"]
+__all__ = ["WIRE_FORMAT", "GeminiFormat", "GeminiStreamDecoder", "synthetic_call_id", "model_path"]
 
 API_VERSION = "v1beta"
 
 _FILTER_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", **{r: "content_filter" for r in _FILTER_REASONS}}
 _SCHEMA_DROP = frozenset({"$schema", "additionalProperties"})
+
+
+_COLLECTIONS = ("models/", "tunedModels/")
+
+
+def model_path(model: str, provider: Optional[str] = None) -> str:
+    """The resource path of ``model``: ``models/{id}``, the id one percent-encoded segment.
+
+    A name already in a collection (``models/gemini-2.0-flash``, ``tunedModels/my-tune``)
+    keeps its collection; anything else (``gemini-2.0-flash``, ``../../v1/files``) is the id.
+    """
+    for collection in _COLLECTIONS:
+        if model.startswith(collection):
+            return collection + segment(model[len(collection) :], "a Gemini model id", provider=provider, model=model)
+    return "models/" + segment(model, "a Gemini model name", provider=provider, model=model)
 
 
 def _unsupported(provider: str, model: str, feature: str) -> InvalidRequestError:
@@ -249,9 +264,8 @@ class GeminiFormat(WireFormat):
         return {"x-goog-api-key": api_key} if api_key else {}
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
-        path = model if "/" in model else f"models/{model}"  # "tunedModels/x" and "models/x" stay whole
         method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        return f"{base_url}/{API_VERSION}/{quote(path, safe='/')}:{method}"
+        return f"{base_url}/{API_VERSION}/{model_path(model)}:{method}"
 
     def models_url(self, base_url: str) -> str:
         return f"{base_url}/{API_VERSION}/models?pageSize=1000"
@@ -310,7 +324,9 @@ class GeminiFormat(WireFormat):
                 raise _blocked(data, provider, model, f"answer ({reason})")
             message = assistant_message(text or None, tuple(calls) or None)
             choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
-        return response(response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data)
+        return response(
+            response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
+        )
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return GeminiStreamDecoder(provider=provider, model=model)
@@ -369,9 +385,7 @@ class GeminiStreamDecoder(StreamDecoder):
         parts = (cand.get("content") or {}).get("parts") or []
         text = _text(parts)
         calls = _calls(parts, self._response_id, len(self._calls))
-        deltas = tuple(
-            ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls)
-        )
+        deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
         self._calls.extend(calls)
         out = []
         if text or deltas:

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote
 
 from ..errors import AiLibError, ProtocolError
 from ..types import (
@@ -22,6 +23,7 @@ from ..types import (
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, response
 from ._registry import ProviderSpec
+from ._urls import segment
 
 __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
 
@@ -50,8 +52,7 @@ def _message(m: Message) -> dict[str, Any]:
         d["name"] = m.name
     if m.tool_calls:
         d["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
-            for t in m.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}} for t in m.tool_calls
         ]
     if m.tool_call_id is not None:
         d["tool_call_id"] = m.tool_call_id
@@ -160,7 +161,9 @@ class OpenAIFormat(WireFormat):
         raw_choices = data.get("choices")
         if raw_choices is None and "error" in data and "choices" not in data:  # some gateways answer errors with 200
             message, codes = self.error_details(data)
-            raise classify_http_error(status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data)
+            raise classify_http_error(
+                status_for(data, codes, 502), headers, message=message, codes=codes, provider=provider, model=model, body=data
+            )
         if raw_choices is None and "choices" not in data:
             raise KeyError("choices")
         if not raw_choices:
@@ -172,8 +175,7 @@ class OpenAIFormat(WireFormat):
             tool_calls = None
             if calls:
                 tool_calls = tuple(
-                    ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments")))
-                    for t in calls
+                    ToolCall(str(t.get("id", "")), t["function"]["name"], decode_arguments(t["function"].get("arguments"))) for t in calls
                 )
             content = msg.get("content")
             if content is not None and content.__class__ is not str and not isinstance(content, str):
@@ -207,21 +209,29 @@ class OpenAIStreamDecoder(StreamDecoder):
         try:
             if event.event == "error":
                 message, codes = OpenAIFormat().error_details(data)
-                raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+                raise classify_http_error(
+                    status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data
+                )
             if not isinstance(data, dict):
-                raise ProtocolError(f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model)
+                raise ProtocolError(
+                    f"stream event is not a JSON object: {clip(event.data, 80)!r}", provider=self.provider, model=self.model
+                )
             return self._handle(data)
         except AiLibError:
             raise
         except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
             raise ProtocolError(
-                f"unexpected openai stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}", provider=self.provider, model=self.model
+                f"unexpected openai stream event shape: {type(exc).__name__}: {mask_secrets(str(exc))}",
+                provider=self.provider,
+                model=self.model,
             ) from None
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data:
             message, codes = OpenAIFormat().error_details(data)
-            raise classify_http_error(status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data)
+            raise classify_http_error(
+                status_for(data, codes, 500), {}, message=message, codes=codes, provider=self.provider, model=self.model, body=data
+            )
         if data.get("model"):
             self.model = data["model"]
         if data.get("usage"):
@@ -282,8 +292,8 @@ class AzureOpenAIFormat(OpenAIFormat):
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
         if "/deployments/" not in base_url:
-            base_url = f"{base_url}/openai/deployments/{model}"
-        return f"{base_url}/chat/completions?api-version={self.api_version}"
+            base_url = f"{base_url}/openai/deployments/{segment(model, 'an Azure deployment name', model=model)}"
+        return f"{base_url}/chat/completions?api-version={quote(self.api_version, safe='')}"
 
     def models_url(self, base_url: str) -> str:
         root = base_url.split("/openai/", 1)[0]

@@ -66,7 +66,11 @@ def _model_endpoint(me: ModelEndpoint, make: EndpointFactory) -> Endpoint:
         return make(me.provider, options=me.options, name=me.name, model=me.model, weight=me.weight)
     url = me.url or ""  # a ModelEndpoint has a url when it has no provider
     spec = ProviderSpec(
-        name=me.name or urlsplit(url).netloc, env_prefix=None, base_url=url.rstrip("/"), default_model=me.model or "", key_required=False
+        name=me.name or urlsplit(url).netloc.rpartition("@")[2],
+        env_prefix=None,
+        base_url=url,
+        default_model=me.model or "",
+        key_required=False,
     )
     return make(spec, options=me.options, name=me.name, model=me.model, weight=me.weight)
 

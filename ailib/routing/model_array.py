@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import attrs
 
+from .._secrets import redact_url, redacted_url_repr, remember_url
 from .._validators import number
 from ..errors import ConfigurationError
 from ..options import ConnectionOptions
@@ -34,7 +35,7 @@ class ModelEndpoint:
     """
 
     name: Optional[str] = None
-    url: Optional[str] = None
+    url: Optional[str] = attrs.field(default=None, repr=redacted_url_repr)
     provider: Any = attrs.field(default=None, kw_only=True)
     model: Optional[str] = attrs.field(default=None, kw_only=True)
     weight: float = attrs.field(default=1.0, kw_only=True, validator=number("a finite number > 0", low=0, low_open=True))
@@ -42,10 +43,11 @@ class ModelEndpoint:
     options: Optional[ConnectionOptions] = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        remember_url(self.url)
         if (self.url is None) == (self.provider is None):
             raise ConfigurationError("a ModelEndpoint needs exactly one of url= or provider=")
         if self.url is not None and not str(self.url).lower().startswith(("http://", "https://")):
-            raise ConfigurationError(f"ModelEndpoint url must be http(s), got {self.url!r}")
+            raise ConfigurationError(f"ModelEndpoint url must be http(s), got {redact_url(self.url)!r}")
 
 
 class ModelArray:

@@ -25,6 +25,7 @@ import re
 import threading
 import time
 from typing import Any, Callable, Optional
+from urllib.parse import quote, unquote
 
 from ._faults import Reply
 
@@ -177,7 +178,7 @@ def _openai_upload(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 def _openai_file_content(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     api = batch_api(mock)
-    data = api.files.get(m.group(1))
+    data = api.files.get(unquote(m.group(1)))
     if data is None:
         ex.send_json(404, {"error": {"message": "no such file", "type": "invalid_request_error", "code": "not_found"}})
         return
@@ -188,9 +189,18 @@ def _openai_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     api = batch_api(mock)
     status, done = api.phase(b)
     n = len(b["entries"])
-    view = {"id": b["id"], "object": "batch", "endpoint": "/v1/chat/completions", "input_file_id": b["input_file_id"],
-            "completion_window": "24h", "status": status, "metadata": b.get("metadata"),
-            "output_file_id": None, "error_file_id": None, "errors": None}
+    view = {
+        "id": b["id"],
+        "object": "batch",
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": b["input_file_id"],
+        "completion_window": "24h",
+        "status": status,
+        "metadata": b.get("metadata"),
+        "output_file_id": None,
+        "error_file_id": None,
+        "errors": None,
+    }
     if status == "failed":
         view["errors"] = {"object": "list", "data": [{"code": "invalid_request", "message": "mock rejected the batch", "line": None}]}
     if status in ("completed", "expired", "cancelled"):
@@ -215,10 +225,24 @@ def _openai_files(mock: Any, b: dict[str, Any], status: str) -> None:
             err.append({"id": f"req_{pos}", "custom_id": cid, "response": None, "error": {"code": code, "message": f"request {code[6:]}"}})
         elif api.fails(b, cid):
             body = fmt.error_body(api.fail_status, None, "mock batch failure")
-            err.append({"id": f"req_{pos}", "custom_id": cid, "response": {"status_code": api.fail_status, "request_id": f"r{pos}", "body": body}, "error": None})
+            err.append(
+                {
+                    "id": f"req_{pos}",
+                    "custom_id": cid,
+                    "response": {"status_code": api.fail_status, "request_id": f"r{pos}", "body": body},
+                    "error": None,
+                }
+            )
         else:
             body = fmt.success(api.reply_for(e["body"]), e["body"].get("model", "mock-model"))
-            out.append({"id": f"req_{pos}", "custom_id": cid, "response": {"status_code": 200, "request_id": f"r{pos}", "body": body}, "error": None})
+            out.append(
+                {
+                    "id": f"req_{pos}",
+                    "custom_id": cid,
+                    "response": {"status_code": 200, "request_id": f"r{pos}", "body": body},
+                    "error": None,
+                }
+            )
     with api.lock:
         b["output_file_id"] = b["error_file_id"] = None
         if out:
@@ -249,7 +273,7 @@ def _lookup(mock: Any, ex: Any, bid: str) -> Optional[dict[str, Any]]:
 
 
 def _openai_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _openai_view(mock, b))
@@ -262,7 +286,7 @@ def _openai_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _cancel(mock: Any, ex: Any, rec: Any, m: Any, view: Callable[[Any, dict[str, Any]], dict[str, Any]], prefix: str = "") -> None:
-    b = _lookup(mock, ex, prefix + m.group(1))
+    b = _lookup(mock, ex, prefix + unquote(m.group(1)))
     if b is not None:
         api = batch_api(mock)
         if api.phase(b)[0] in ("validating", "in_progress"):
@@ -275,9 +299,19 @@ def _anthropic_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     status, done = batch_api(mock).phase(b)
     ended = status in ("completed", "expired", "cancelled", "failed")
     n = len(b["entries"])
-    return {"id": b["id"], "type": "message_batch", "processing_status": "ended" if ended else ("canceling" if status == "cancelled" else "in_progress"),
-            "request_counts": {"processing": 0 if ended else n - done, "succeeded": done if ended else 0, "errored": 0, "canceled": 0, "expired": 0},
-            "results_url": f"{mock.url}/v1/messages/batches/{b['id']}/results" if ended else None}
+    return {
+        "id": b["id"],
+        "type": "message_batch",
+        "processing_status": "ended" if ended else ("canceling" if status == "cancelled" else "in_progress"),
+        "request_counts": {
+            "processing": 0 if ended else n - done,
+            "succeeded": done if ended else 0,
+            "errored": 0,
+            "canceled": 0,
+            "expired": 0,
+        },
+        "results_url": f"{mock.url}/v1/messages/batches/{quote(b['id'], safe='')}/results" if ended else None,
+    }
 
 
 def _anthropic_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
@@ -286,14 +320,14 @@ def _anthropic_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _anthropic_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _anthropic_view(mock, b))
 
 
 def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, m.group(1))
+    b = _lookup(mock, ex, unquote(m.group(1)))
     if b is None:
         return
     api = batch_api(mock)
@@ -316,18 +350,29 @@ def _anthropic_results(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 # -- Gemini ---------------------------------------------------------------------------------------
-_GEMINI_STATE = {"validating": "BATCH_STATE_PENDING", "in_progress": "BATCH_STATE_RUNNING", "finalizing": "BATCH_STATE_RUNNING",
-                 "completed": "BATCH_STATE_SUCCEEDED", "expired": "BATCH_STATE_EXPIRED", "cancelled": "BATCH_STATE_CANCELLED",
-                 "failed": "BATCH_STATE_FAILED"}
+_GEMINI_STATE = {
+    "validating": "BATCH_STATE_PENDING",
+    "in_progress": "BATCH_STATE_RUNNING",
+    "finalizing": "BATCH_STATE_RUNNING",
+    "completed": "BATCH_STATE_SUCCEEDED",
+    "expired": "BATCH_STATE_EXPIRED",
+    "cancelled": "BATCH_STATE_CANCELLED",
+    "failed": "BATCH_STATE_FAILED",
+}
 
 
 def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     api = batch_api(mock)
     status, done = api.phase(b)
     state = _GEMINI_STATE[status]
-    meta = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch", "name": b["id"],
-            "displayName": b.get("display_name"),
-            "model": f"models/{b['model']}", "state": state, "batchStats": {"requestCount": str(len(b["entries"])), "successfulRequestCount": str(done)}}
+    meta = {
+        "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+        "name": b["id"],
+        "displayName": b.get("display_name"),
+        "model": f"models/{b['model']}",
+        "state": state,
+        "batchStats": {"requestCount": str(len(b["entries"])), "successfulRequestCount": str(done)},
+    }
     view: dict[str, Any] = {"name": b["id"], "metadata": meta, "done": status in ("completed", "expired", "cancelled", "failed")}
     if status == "completed":
         fmt = mock._formats["gemini"]
@@ -339,8 +384,10 @@ def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
             else:
                 item = {"response": fmt.success(api.reply_for(e.get("request") or {}), b["model"])}
             items.append(item)  # Gemini answers in input order (and does not echo metadata)
-        view["response"] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
-                            "inlinedResponses": {"inlinedResponses": items}}
+        view["response"] = {
+            "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
+            "inlinedResponses": {"inlinedResponses": items},
+        }
     elif status in ("expired", "cancelled", "failed"):
         view["error"] = {"code": {"expired": 4, "cancelled": 1, "failed": 3}[status], "message": f"batch {status}"}
     return view
@@ -349,7 +396,7 @@ def _gemini_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
 def _gemini_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
     batch = (rec.json or {}).get("batch") or {}
     entries = ((batch.get("input_config") or batch.get("inputConfig") or {}).get("requests") or {}).get("requests") or []
-    extra = {"model": m.group(1), "display_name": batch.get("display_name") or batch.get("displayName")}
+    extra = {"model": unquote(m.group(1)), "display_name": batch.get("display_name") or batch.get("displayName")}
     ex.send_json(200, _gemini_view(mock, batch_api(mock).create("gemini", entries, extra)))
 
 
@@ -360,7 +407,7 @@ def _gemini_list(mock: Any, ex: Any, rec: Any, m: Any) -> None:
 
 
 def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
-    b = _lookup(mock, ex, "batches/" + m.group(1))
+    b = _lookup(mock, ex, "batches/" + unquote(m.group(1)))
     if b is not None:
         batch_api(mock).polls += 1
         ex.send_json(200, _gemini_view(mock, b))
