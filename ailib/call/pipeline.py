@@ -27,7 +27,7 @@ from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
 from .context import CallState
 from .guard import Guard
-from .rules import closed_error, final_error, moves_on, short, timeout_step
+from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .usage import PriceTable, UsageLedger
 
 if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, only a stream ChatStream
@@ -57,6 +57,8 @@ class _Life:
 
     def __init__(self) -> None:
         self.closed = False
+
+
 _NO_STATE = EndpointState()
 
 
@@ -137,7 +139,9 @@ class Pipeline:
                 call.preadmitted = target.endpoint
             if i == 0:
                 return plan
-            self.metrics.incr_counter("routing_mvp.rerouted", tags={"provider": target.endpoint.provider, "from": plan[0].endpoint.provider})
+            self.metrics.incr_counter(
+                "routing_mvp.rerouted", tags={"provider": target.endpoint.provider, "from": plan[0].endpoint.provider}
+            )
             return [target, *plan[:i], *plan[i + 1 :]]
         if soonest == 0:
             return plan
@@ -147,7 +151,9 @@ class Pipeline:
     def closed(self) -> bool:
         return self._life.closed
 
-    def view(self, *, retry: Optional[RetryPolicy] = None, deadline: Any = _KEEP, timeout: Optional[float] = None, hedging: bool = True) -> Pipeline:
+    def view(
+        self, *, retry: Optional[RetryPolicy] = None, deadline: Any = _KEEP, timeout: Optional[float] = None, hedging: bool = True
+    ) -> Pipeline:
         """A light copy for ``AiClient.with_options``: the same router, transport, state,
         hedger and usage ledger, with its own retry policy, deadline, attempt timeout, or
         hedging turned off."""
@@ -175,7 +181,9 @@ class Pipeline:
         self.router.close()
 
     # -- entry points --------------------------------------------------------------------------
-    def run(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatCompletionResponse:
+    def run(
+        self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
+    ) -> ChatCompletionResponse:
         call = CallState(request, self._call_deadline(deadline))
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
@@ -219,7 +227,9 @@ class Pipeline:
             models: list[str] = self._retrying(call, target, self.wire.models).value
             return models
         except AiLibError as err:
-            raise final_error(err, [err], call.attempts, False) from None
+            error = final_error(err, [err], call.attempts, False)
+            release_frames(error)
+            raise error from None
 
     def _account_stream(self, stream: ChatStream) -> None:
         """A finished stream's usage and cost join the client's totals."""
@@ -240,6 +250,14 @@ class Pipeline:
 
     # -- plan and failover ---------------------------------------------------------------------
     def _execute(self, call: CallState, *, stream: bool) -> Any:
+        try:
+            return self._failover(call, stream)
+        except AiLibError as err:
+            release_frames(err)
+            call.errors, call.attempts = [], []  # the error has its own; the frames above hold the call
+            raise
+
+    def _failover(self, call: CallState, stream: bool) -> Any:
         router = self.router
         plan = router.plan(call.request)
         multi = len(plan) > 1
@@ -343,6 +361,13 @@ class Pipeline:
         if call.branch and self.clock is SYSTEM_CLOCK:
             sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
         run = RetryRun(
-            self.retry, clock=self.clock, deadline=call.deadline, budget=state.retry_budget, rng=self._rng, on_stop=on_stop, on_retry=on_retry, sleep=sleep
+            self.retry,
+            clock=self.clock,
+            deadline=call.deadline,
+            budget=state.retry_budget,
+            rng=self._rng,
+            on_stop=on_stop,
+            on_retry=on_retry,
+            sleep=sleep,
         )
         return run.after(first, again)

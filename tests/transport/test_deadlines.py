@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
-import socket
 import subprocess
 import sys
 import textwrap
@@ -106,53 +104,45 @@ def test_with_no_thread_to_be_had_1s_deadlines_still_end_within_1_5s():
     assert all(elapsed <= 1.0 + 0.5 * SLACK for _, _, elapsed in results), results
 
 
-class _SilentServer:
-    """Accepts and reads every connection, never answers; closes when the client does."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=512)
-        self._listener.setblocking(False)
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._listener, selectors.EVENT_READ)
-        self._stop = False
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop:
-            for key, _ in self._sel.select(0.1):
-                sock = key.fileobj
-                if sock is self._listener:
-                    try:
-                        conn, _ = self._listener.accept()
-                    except OSError:
-                        continue
-                    conn.setblocking(False)
-                    self._sel.register(conn, selectors.EVENT_READ)
-                    continue
+_SILENT_SERVER = textwrap.dedent(
+    """
+    import selectors, socket
+    listener = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    print(listener.getsockname()[1], flush=True)
+    while True:  # accept and read every connection, never answer; close when the client does
+        for key, _ in sel.select():
+            sock = key.fileobj
+            if sock is listener:
                 try:
-                    data = sock.recv(65536)  # type: ignore[union-attr]
+                    conn, _ = listener.accept()
                 except OSError:
-                    data = b""
-                if not data:
-                    self._sel.unregister(sock)
-                    sock.close()  # type: ignore[union-attr]
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(5)
-        for key in list(self._sel.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
+                    continue
+                conn.setblocking(False)
+                sel.register(conn, selectors.EVENT_READ)
+                continue
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                sel.unregister(sock)
+                sock.close()
+    """
+)
 
 
 def test_2000_deadlines_from_200_threads_end_on_time():
-    """200 threads x 10 calls with a 0.5 s deadline against a silent server: >= 99% end within +10% (0.55 s), each with a TimeoutError."""
-    server = _SilentServer()
+    """200 threads x 10 calls with a 1 s deadline against a silent server (its own process; the threads start
+    5 ms apart, as requests arrive): every call ends with a TimeoutError, >= 99% within +10% (1.1 s)."""
+    server = subprocess.Popen([sys.executable, "-c", _SILENT_SERVER], stdout=subprocess.PIPE, text=True)
     elapsed: list[float] = []
     wrong: list[object] = []
 
-    def worker() -> None:
+    def worker(i: int) -> None:
+        time.sleep(i * 0.005)
         for _ in range(10):
             t = time.monotonic()
             try:
@@ -164,15 +154,18 @@ def test_2000_deadlines_from_200_threads_end_on_time():
                 wrong.append(err)
 
     try:
-        with client_for(server.base_url, deadline=0.5, pool_size=200) as client:
-            threads = [threading.Thread(target=worker) for _ in range(200)]
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        with client_for(f"http://127.0.0.1:{port}/v1", deadline=1.0, pool_size=200) as client:
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(200)]
             for t in threads:
                 t.start()
             for t in threads:
                 t.join(120)
     finally:
-        server.close()
+        server.kill()
+        server.wait()
     assert wrong == []
     assert len(elapsed) == 2000
     late = sorted(elapsed)[int(len(elapsed) * 0.99) - 1]
-    assert late <= 0.55, f"p99 {late:.3f} s; worst {max(elapsed):.3f} s"
+    assert late <= 1.1, f"p99 {late:.3f} s; worst {max(elapsed):.3f} s"

@@ -35,8 +35,11 @@ def _modules() -> list[tuple[str, ast.Module]]:
 MODULES = _modules()
 
 
+NAMEDTUPLE_API = {"_replace", "_asdict", "_fields", "_make", "_field_defaults"}  # public, underscored only to avoid field names
+
+
 def _private(name: str) -> bool:
-    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__")) and name not in NAMEDTUPLE_API
 
 
 def _own_names() -> set[str]:
