@@ -145,6 +145,8 @@ class CallExtras:
 class _Spent:
     """The connection and decoder of a replayed stream: nothing left to read or close."""
 
+    complete = False  # the replay ends when its (empty) events do
+
     def close(self) -> None:
         pass
 
