@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -175,6 +176,52 @@ def test_no_thread_outlives_the_client():
     assert hedge_threads() == []
     # the transport's process-wide timer thread (ailib-timer) is not the client's
     assert {t for t in threading.enumerate() if t.name.startswith("ailib") and t.name != "ailib-timer"} - before == set()
+
+
+def test_hedged_clients_dropped_without_close_leave_no_thread_or_fd():
+    """50 hedged clients, each used for a call that fires a hedge and one that does not, then
+    dropped without close() (a notebook cell re-run): threads and fds return to where they were."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def settled(threads: int, fds: int) -> bool:
+        gc.collect()
+        return abs(threading.active_count() - threads) <= 2 and abs(open_fds() - fds) <= 2
+
+    def cell(mock: MockProvider) -> None:
+        client = AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.25, max_extra_load=1.0)).build()
+        mock.enqueue(Fault.delay(5.0))  # the hedge fires after 0.25 s and wins; this primary is cancelled
+        hedged = client.chat_completion(REQ)
+        assert [(a.outcome, a.hedge) for a in hedged.attempts] == [("cancelled", True), ("ok", True)]
+        alone = client.chat_completion(REQ)
+        assert [(a.outcome, a.hedge) for a in alone.attempts] == [("ok", False)]
+
+    failures: list = []
+
+    def ten_cells(mock: MockProvider) -> None:  # five notebooks at once: 50 cells in the time of 10
+        try:
+            for _ in range(10):
+                cell(mock)
+        except BaseException as exc:
+            failures.append(exc)
+
+    mocks = [MockProvider(name=f"m{i}") for i in range(5)]
+    try:
+        cell(mocks[0])  # the process-wide parts (the transport's timer, lazy imports) start here
+        assert wait_for(lambda: gc.collect() >= 0 and not hedge_threads())
+        threads, fds = threading.active_count(), open_fds()
+        runners = [threading.Thread(target=ten_cells, args=(m,)) for m in mocks]
+        for t in runners:
+            t.start()
+        for t in runners:
+            t.join(60 * SLACK)
+        assert failures == []
+        assert wait_for(lambda: settled(threads, fds)), f"threads {threads} -> {threading.active_count()}, fds {fds} -> {open_fds()}"
+        assert hedge_threads() == []
+    finally:
+        for m in mocks:
+            m.close()
 
 
 def test_concurrent_hedged_calls_from_many_threads():
