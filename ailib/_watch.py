@@ -32,7 +32,13 @@ class Watcher:
     """The watching thread and its wake-up protocol; what it watches is the subclass's."""
 
     def __init__(
-        self, name: str, monotonic: Callable[[], float] = time.monotonic, *, poll: Optional[float] = None, idle: float = 30.0, min_lead: float = 0.0
+        self,
+        name: str,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        poll: Optional[float] = None,
+        idle: float = 30.0,
+        min_lead: float = 0.0,
     ) -> None:
         self.name = name
         self.monotonic = monotonic

@@ -100,11 +100,15 @@ class Wire:
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
             if not 200 <= resp.status < 300:
                 body = resp.read_all()
-                raise error_from_response(ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at)
+                raise error_from_response(
+                    ep.wire, resp.status, resp.headers, body, provider=ep.provider, model=target.model, now=started_at
+                )
             ctype = resp.headers.get("content-type", "")
             if "event-stream" not in ctype.lower():
                 resp.read_all()
-                raise ProtocolError(f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model)
+                raise ProtocolError(
+                    f"expected an event stream, got content type {ctype or 'none'!r}", provider=ep.provider, model=target.model
+                )
             decoder = ep.wire.stream_decoder(provider=ep.provider, model=target.model)
             events = resp.events()
             chunks: list[StreamChunk] = []
@@ -138,7 +142,9 @@ class Wire:
             req = HttpRequest("GET", ep.wire.models_url(ep.base_url), ep.headers, None, ep.verify, ep.proxy)
             resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
             if not 200 <= resp.status < 300:
-                raise error_from_response(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+                raise error_from_response(
+                    ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
+                )
             try:
                 ids = ep.wire.decode_models(json.loads(resp.body))
             except (ValueError, KeyError, TypeError) as exc:

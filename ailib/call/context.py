@@ -150,7 +150,9 @@ class Primed:
 
     __slots__ = ("resp", "events", "decoder", "chunks", "target", "handle")
 
-    def __init__(self, resp: Any, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target, handle: Optional[AttemptHandle] = None) -> None:
+    def __init__(
+        self, resp: Any, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target, handle: Optional[AttemptHandle] = None
+    ) -> None:
         self.resp = resp
         self.events = events
         self.decoder = decoder
@@ -167,5 +169,3 @@ class Primed:
 
     def close(self) -> None:
         self.resp.close()
-
-

@@ -134,7 +134,13 @@ class CallExtras:
             def on_finish(s: ChatStream) -> None:  # only a stream that ended normally: never a partial one
                 account(s)
                 cache.store_stream(
-                    key, provider=s.provider, model=s.model, pieces=s._parts, tool_calls=s.tool_calls, finish_reason=s.finish_reason, usage=s.usage
+                    key,
+                    provider=s.provider,
+                    model=s.model,
+                    pieces=s._parts,
+                    tool_calls=s.tool_calls,
+                    finish_reason=s.finish_reason,
+                    usage=s.usage,
                 )
 
         stream = ChatStream(primed, call, on_finish)

@@ -296,7 +296,9 @@ class Race:
             attempts.extend(recorded)
             if br.cancelled and in_flight:
                 ep, started = br.target.endpoint, br.call.attempt_start
-                attempts.append(Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name))
+                attempts.append(
+                    Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name)
+                )
         attempts.sort(key=lambda a: a.started_at)
         self.call.attempts[:] = attempts
         events = self.events

@@ -139,7 +139,9 @@ class ChatStream:
         for _ in self:
             pass
         message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
-        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost)
+        return ChatCompletionResponse(
+            "", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost
+        )
 
     def close(self) -> None:
         """Stop reading; an unfinished stream's connection is closed, not reused."""

@@ -55,7 +55,10 @@ def test_slow_first_request_is_hedged_and_its_connection_closed():
 def test_fast_primary_fires_no_hedge():
     """When the primary answers within the delay, no hedge is sent."""
     metrics = InMemoryMetrics()
-    with MockProvider() as mock, AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.5)).with_metrics(metrics).build() as client:
+    with (
+        MockProvider() as mock,
+        AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.5)).with_metrics(metrics).build() as client,
+    ):
         resp = client.chat_completion(REQ)
         assert mock.request_count == 1
     assert [(a.outcome, a.hedge) for a in resp.attempts] == [("ok", False)]
@@ -64,7 +67,11 @@ def test_fast_primary_fires_no_hedge():
 
 def test_delay_zero_races_targets_at_once():
     """delay=0 sends to the first max_hedges+1 targets immediately; the fastest wins, the other is cancelled."""
-    with MockProvider(name="slow", latency=2.0) as slow, MockProvider(name="fast", latency=0.02) as fast, MockProvider(name="third") as third:
+    with (
+        MockProvider(name="slow", latency=2.0) as slow,
+        MockProvider(name="fast", latency=0.02) as fast,
+        MockProvider(name="third") as third,
+    ):
         builder = AiClientBuilder(slow.provider()).with_failover_chain([fast.provider(), third.provider()])
         with builder.with_hedging(HedgePolicy(delay=0, max_hedges=1)).build() as client:
             start = time.monotonic()
