@@ -17,7 +17,8 @@ import pytest
 
 from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, CustomProviderBuilder, Message
 
-from ._support import SLACK, Listener, content_length, read_head
+from ._server import RawServer
+from ._support import SLACK, Listener, client_for, content_length, read_head, request, timed_call
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 FORMATS = ("openai", "anthropic", "cohere", "gemini")
@@ -154,3 +155,16 @@ def test_a_gemini_finish_without_usage_reads_on_for_the_counts() -> None:
     server.close()
     assert stream.finished and stream.finish_reason == "stop"
     assert stream.usage is not None and (stream.usage.prompt_tokens, stream.usage.completion_tokens) == (4, 2)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_connection_pooled_after_a_terminal_event_waits_its_full_timeouts_again(stream: bool) -> None:
+    """The short wait for a body's end after the terminal event does not stay on the pooled
+    connection: the next call on it waits 0.3 s for its answer without a timeout."""
+    with RawServer("chunked", slow_seconds=0.3) as server, client_for(server.base_url, retry=False) as client:
+        with client.chat_completion_stream(request("first")) as first:
+            assert "".join(c.delta_text for c in first) == "echo:first"
+        server.script.append("slow_ok")
+        seconds, err, text = timed_call(client, stream, "second")
+        assert err is None and text == "echo:second" and seconds >= 0.3
+        assert len(server.connections) == 1
