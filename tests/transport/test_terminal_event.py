@@ -7,7 +7,10 @@ neither the final 0-chunk nor anything else until the client closes the connecti
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -168,3 +171,19 @@ def test_a_connection_pooled_after_a_terminal_event_waits_its_full_timeouts_agai
         seconds, err, text = timed_call(client, stream, "second")
         assert err is None and text == "echo:second" and seconds >= 0.3
         assert len(server.connections) == 1
+
+
+def test_ailib_chat_stream_returns_at_the_terminal_event() -> None:
+    """`ailib chat --stream` prints the whole answer and exits 0 at once although the server
+    keeps the body open after `data: [DONE]`."""
+    server = HeldOpen(recorded_events("openai"))
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
+    env.update(OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="sk-held-0123456789")
+    start = time.monotonic()
+    try:
+        args = [sys.executable, "-m", "ailib", "chat", "weather?", "--stream"]
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=IDLE * 2)
+    finally:
+        server.close()
+    assert proc.returncode == 0 and proc.stdout.strip() == TEXT, proc.stderr
+    assert time.monotonic() - start < 5.0 * SLACK  # an interpreter start and one call, not the 60 s idle timeout
