@@ -40,7 +40,13 @@ class Watcher:
     """The watching thread and its wake-up protocol; what it watches is the subclass's."""
 
     def __init__(
-        self, name: str, monotonic: Callable[[], float] = time.monotonic, *, poll: Optional[float] = None, idle: float = 30.0, min_lead: float = 0.0
+        self,
+        name: str,
+        monotonic: Callable[[], float] = time.monotonic,
+        *,
+        poll: Optional[float] = None,
+        idle: float = 30.0,
+        min_lead: float = 0.0,
     ) -> None:
         self.name = name
         self.monotonic = monotonic
@@ -51,7 +57,8 @@ class Watcher:
         self._reset()
 
     def _reset(self) -> None:
-        self.lock = threading.Lock()
+        # Reentrant: ``stop`` may run in a garbage-collector pass on this watcher's own thread.
+        self.lock = threading.RLock()
         self._cond = threading.Condition(self.lock)
         self.wake_at = _INF  # when the thread looks next (inf: not started, or asleep)
         self.lead = _INF  # how far ahead the thread keeps watch while nothing is due
@@ -127,6 +134,8 @@ class Watcher:
                             target = watch
                     self.wake_at = target
                     due, earliest = self._scan(now)  # registered before wake_at was published
+                    if self.closed:  # stopped by a finalizer run on this thread meanwhile
+                        break
                     if not due and earliest >= target:
                         timeout: Optional[float] = None if target == _INF else target - now
                         if self.poll is not None:
@@ -144,10 +153,16 @@ class Watcher:
 
     def close(self, timeout: float = 1.0) -> None:
         """Forget everything registered and stop the thread (waiting at most ``timeout``)."""
+        thread = self.stop()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def stop(self) -> Optional[threading.Thread]:
+        """Forget everything registered and tell the thread to end, without waiting for it
+        (safe in a finalizer, on any thread); the thread, if one was running."""
         with self.lock:
             self.closed = True
             self._forget()
             thread, self._thread = self._thread, None
             self._cond.notify_all()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        return thread

@@ -130,7 +130,7 @@ class Wire:
             raise
         span.end()
         self._record_success(call, target, started_at, start)
-        return Primed(resp, events, decoder, chunks, target)
+        return Primed(resp, events, decoder, chunks, target, handle)
 
     def models(self, call: CallState, target: Target) -> Answer:
         """One models-listing attempt (``GET`` the format's models URL): model ids."""

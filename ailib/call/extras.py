@@ -134,7 +134,13 @@ class CallExtras:
             def on_finish(s: ChatStream) -> None:  # only a stream that ended normally: never a partial one
                 account(s)
                 cache.store_stream(
-                    key, provider=s.provider, model=s.model, pieces=s._parts, tool_calls=s.tool_calls, finish_reason=s.finish_reason, usage=s.usage
+                    key,
+                    provider=s.provider,
+                    model=s.model,
+                    pieces=s._parts,
+                    tool_calls=s.tool_calls,
+                    finish_reason=s.finish_reason,
+                    usage=s.usage,
                 )
 
         stream = ChatStream(primed, call, on_finish)
@@ -144,6 +150,8 @@ class CallExtras:
 
 class _Spent:
     """The connection and decoder of a replayed stream: nothing left to read or close."""
+
+    complete = False  # the replay ends when its (empty) events do
 
     def close(self) -> None:
         pass

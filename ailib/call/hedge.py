@@ -13,6 +13,11 @@ retries). The first success wins; every other branch is cancelled: its socket is
 down through its attempt handle (which also wakes the caller's thread when a hedge beats
 the primary) and its in-flight attempt is recorded as ``Attempt(outcome="cancelled",
 hedge=True)``. A result that arrives after the race was decided is closed, never orphaned.
+
+Threads: a hedger's clock thread and executor start on first use and end with ``close()``,
+or when the hedger is garbage collected (a client dropped without ``close()``, as a
+notebook cell re-run does): neither thread refers to the hedger, so it can be collected,
+and its finalizer stops them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
@@ -65,14 +71,14 @@ class Hedger:
         self.cap = policy.max_hedges + 1  # branches running at once
         self.count_selected = count_selected
         self.max_workers = max_workers
-        self.timer = HedgeClock(self.claim, clock)
+        self.timer = HedgeClock(_weak_claim(self), clock)
         self.poll = self.timer.poll  # None, or how often (real seconds) an injected clock is re-read
         self._on_failure = self._attempt_failed  # bound once: set on every hedged call
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
         self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
         self.closed = False
-        self._lock = threading.Lock()
-        self._executor: Optional[ThreadPoolExecutor] = None
+        self._pool = _Pool(max_workers)
+        weakref.finalize(self, _stop, self.timer, self._pool)  # a hedger dropped without close()
         register_after_fork(self)
 
     def window(self, name: str) -> LatencyWindow:
@@ -86,12 +92,8 @@ class Hedger:
         self.window(name).add(seconds)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        with self._lock:
-            if self.closed:
-                raise closed_error()
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="ailib-hedge")
-            self._executor.submit(fn, *args)
+        if self.closed or not self._pool.submit(fn, *args):
+            raise closed_error()
 
     # -- one call ---------------------------------------------------------------------------
     def run(self, call: CallState, targets: list[Target], stream: bool, run_target: Optional[RunTarget] = None) -> Any:
@@ -191,26 +193,76 @@ class Hedger:
     def close(self, timeout: float = 1.0) -> None:
         """Cancel every live race and stop the timer and the executor's threads, waiting
         at most ``timeout`` seconds in all."""
-        end = self.clock.monotonic() + timeout if self.clock is SYSTEM_CLOCK else None
-        with self._lock:
-            self.closed = True
-            executor, self._executor = self._executor, None
+        end = SYSTEM_CLOCK.monotonic() + timeout
+        self.closed = True
         for call in list(self.timer.pending):  # primaries running alone get a race to abort
             self.claim(call)
         for race in list(self.timer.races):
             race.abort(closed_error())
         self.timer.close(timeout)
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
-            for thread in list(getattr(executor, "_threads", ())):
-                left = 1.0 if end is None else max(0.0, end - self.clock.monotonic())
-                thread.join(left)
+        for thread in self._pool.stop():
+            thread.join(max(0.0, end - SYSTEM_CLOCK.monotonic()))
 
     def _after_fork_in_child(self) -> None:
         """In a forked child the executor's threads and the races in flight do not exist:
         drop them (never touching the parent's) and start afresh on demand."""
-        self._lock = threading.Lock()
-        self._executor = None
+        self._pool.reset()
         self.timer._after_fork_in_child()
         for window in list(self.latency.values()):  # the samples carry over; a lock held mid-fork must not
             window._after_fork_in_child()
+
+
+class _Pool:
+    """A hedger's executor, started on first use. Its threads are recorded by the
+    executor's initializer, so ``stop`` can name them for a bounded join."""
+
+    def __init__(self, max_workers: int) -> None:
+        self.max_workers = max_workers
+        self.reset()
+
+    def reset(self) -> None:
+        self.lock = threading.Lock()
+        self.executor: Optional[ThreadPoolExecutor] = None
+        self.threads: list[threading.Thread] = []
+        self.stopped = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """Run ``fn(*args)`` on a pool thread; False once stopped."""
+        with self.lock:
+            if self.stopped:
+                return False
+            if self.executor is None:
+                self.executor = ThreadPoolExecutor(self.max_workers, thread_name_prefix="ailib-hedge", initializer=self._started)
+            self.executor.submit(fn, *args)
+            return True
+
+    def _started(self) -> None:
+        self.threads.append(threading.current_thread())
+
+    def stop(self) -> list[threading.Thread]:
+        """Take no more work, drop what is queued, tell the threads to end (without waiting):
+        the threads, for the caller to join."""
+        with self.lock:
+            self.stopped = True
+            executor, self.executor = self.executor, None
+        if executor is None:
+            return []
+        executor.shutdown(wait=False, cancel_futures=True)
+        return list(self.threads)
+
+
+def _stop(timer: HedgeClock, pool: _Pool) -> None:
+    """The finalizer of a hedger collected without ``close()``: its threads end."""
+    pool.stop()
+    timer.stop()
+
+
+def _weak_claim(hedger: Hedger) -> Callable[[CallState], Optional[Race]]:
+    """``hedger.claim`` for its clock, without keeping the hedger alive."""
+    ref = weakref.ref(hedger)
+
+    def claim(call: CallState) -> Optional[Race]:
+        live = ref()
+        return None if live is None else live.claim(call)
+
+    return claim

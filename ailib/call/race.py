@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 __all__ = ["Race"]
 
 _INF = float("inf")
-# Why a losing branch was cancelled (never raised to callers). Made here, not in rules: only a
-# hedged client imports this module, and building an error compiles the key-masking pattern.
-CANCELLED = HedgeCancelledError("cancelled: another attempt answered first")
+# Why a losing branch was cancelled (never raised to callers). A new error per loser: the
+# transport raises it in the loser's thread, and a shared instance would collect every
+# loser's traceback (keeping their frames, their calls and clients alive).
+_CANCELLED = "cancelled: another attempt answered first"
 
 
 def _tags(target: Target, **more: str) -> dict[str, str]:
@@ -260,7 +261,7 @@ class Race:
             if br.done or br.cancelled:
                 return False
             br.cancelled = True
-        br.call.cancel(CANCELLED)
+        br.call.cancel(HedgeCancelledError(_CANCELLED))
         self.hedger.metrics.incr_counter("hedge.cancelled", tags={"provider": br.target.endpoint.provider})
         return True
 
@@ -295,7 +296,9 @@ class Race:
             attempts.extend(recorded)
             if br.cancelled and in_flight:
                 ep, started = br.target.endpoint, br.call.attempt_start
-                attempts.append(Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name))
+                attempts.append(
+                    Attempt(ep.provider, br.target.model, wall - (now - started), now - started, "cancelled", None, True, ep.name)
+                )
         attempts.sort(key=lambda a: a.started_at)
         self.call.attempts[:] = attempts
         events = self.events

@@ -13,6 +13,10 @@ from .context import CallState, Primed
 
 __all__ = ["ChatStream"]
 
+# How long the end of a stream's body may take to follow its terminal event (a server
+# normally sends both at once) before the connection is closed instead of pooled.
+_BODY_END_WAIT = 0.05
+
 
 class ChatStream:
     """An iterator of ``StreamChunk`` and a context manager; leaving early closes the connection.
@@ -27,6 +31,7 @@ class ChatStream:
         self._events = primed.events
         self._decoder = primed.decoder
         self._pending: deque[StreamChunk] = deque(primed.chunks)
+        self._handle = primed.handle
         self._call = call
         self._on_finish = on_finish  # the client's usage ledger
         self.cost: Optional[float] = None
@@ -57,28 +62,47 @@ class ChatStream:
             return self._deliver(self._pending.popleft())
         if self._closed:
             raise StopIteration
-        while True:
+        decoder = self._decoder
+        while not decoder.complete:
             try:
                 event = next(self._events)
             except StopIteration:
-                try:
-                    self._decoder.finish()
-                except AiLibError as err:
-                    raise self._interrupted(err) from err
-                self.finished = True
-                self.close()
-                if self._on_finish is not None:
-                    self._on_finish(self)
+                self._end()
                 raise
             except AiLibError as err:
                 raise self._interrupted(err) from err
             try:
-                chunks = self._decoder.feed(event)
+                chunks = decoder.feed(event)
             except AiLibError as err:
                 raise self._interrupted(err) from err
             if chunks:
                 self._pending.extend(chunks[1:])
                 return self._deliver(chunks[0])
+        self._take_body_end()  # the terminal event is in: what follows is not awaited
+        self._end()
+        raise StopIteration
+
+    def _take_body_end(self) -> None:
+        """After the terminal event, read the body's end if it is already on its way (the
+        connection then goes back to the pool); a server that keeps the body open is not
+        waited for beyond ``_BODY_END_WAIT`` (``close`` then discards the connection)."""
+        if self._handle is not None:
+            self._handle.set_read_timeout(_BODY_END_WAIT)
+        try:
+            next(self._events)  # StopIteration: the end of the body
+        except (StopIteration, AiLibError):
+            pass
+
+    def _end(self) -> None:
+        """The stream ended: properly (its terminal event was seen) or as an interruption."""
+        try:
+            self._decoder.finish()
+        except AiLibError as err:
+            raise self._interrupted(err) from err
+        self.finished = True
+        self.close()
+        if self._on_finish is not None:
+            self._on_finish(self)
 
     def _deliver(self, chunk: StreamChunk) -> StreamChunk:
         if chunk.delta_text:
@@ -115,7 +139,9 @@ class ChatStream:
         for _ in self:
             pass
         message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
-        return ChatCompletionResponse("", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost)
+        return ChatCompletionResponse(
+            "", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost
+        )
 
     def close(self) -> None:
         """Stop reading; an unfinished stream's connection is closed, not reused."""

@@ -222,6 +222,12 @@ class StreamDecoder:
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         raise NotImplementedError
 
+    @property
+    def complete(self) -> bool:
+        """Nothing the caller needs can follow: the stream stops reading here, without waiting
+        for the server to end the body. The terminal event, unless a format says otherwise."""
+        return self.done
+
     def finish(self) -> None:
         """Called at end of stream: a stream without its terminal event is a failure.
 

@@ -350,7 +350,14 @@ class GeminiFormat(WireFormat):
 
 
 class GeminiStreamDecoder(StreamDecoder):
-    """Each event is a whole response; the one carrying a ``finishReason`` is terminal."""
+    """Each event is a whole response; the one carrying a ``finishReason`` is terminal.
+
+    Gemini has no end-of-stream event. Its server sends the final token counts
+    (``usageMetadata``) on the chunk carrying the ``finishReason`` and then ends the body,
+    so that chunk completes the stream and nothing after it is awaited. A finishing chunk
+    without ``usageMetadata`` still ends the stream properly, but reading goes on to the
+    end of the body for a later chunk's counts (a gateway may send them separately).
+    """
 
     terminal_name = "a chunk with a finishReason"
     format_name = "gemini"
@@ -361,10 +368,37 @@ class GeminiStreamDecoder(StreamDecoder):
         self._calls: list[ToolCall] = []
         self._emitted = False
         self._response_id = ""
+        self._finish = "stop"
+        self._counted = False  # the final usageMetadata arrived (with or after the finishReason)
+
+    @property
+    def complete(self) -> bool:
+        return self._counted
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
+        if self.done:
+            return self._late_usage(event)
         data = self._event_object(event, unwrap_list=True)
         return [] if data is None else self._dispatch(self._handle, data)
+
+    def _late_usage(self, event: SseEvent) -> list[StreamChunk]:
+        """A chunk after the finishing one: only its ``usageMetadata`` counts (a last chunk again)."""
+        try:
+            data = json.loads(event.data)
+            if isinstance(data, list) and len(data) == 1:
+                data = data[0]
+            usage = _usage(data.get("usageMetadata")) if isinstance(data, dict) else None
+        except (ValueError, TypeError, AttributeError, RecursionError):  # anything but counts is ignored here
+            return []
+        if usage is None:
+            return []
+        self._usage, self._counted = usage, True
+        return [self._last_chunk()]
+
+    def _last_chunk(self) -> StreamChunk:
+        return StreamChunk(
+            finish_reason=self._finish, usage=self._usage, provider=self.provider, model=self.model, tool_calls=tuple(self._calls)
+        )
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data and "candidates" not in data:
@@ -396,15 +430,9 @@ class GeminiStreamDecoder(StreamDecoder):
             if reason in _FILTER_REASONS and not self._emitted:
                 raise _blocked(data, self.provider, self.model, f"answer ({reason})")
             self.done = True
-            out.append(
-                StreamChunk(
-                    finish_reason=_finish(reason, bool(self._calls)),
-                    usage=self._usage,
-                    provider=self.provider,
-                    model=self.model,
-                    tool_calls=tuple(self._calls),
-                )
-            )
+            self._counted = bool(data.get("usageMetadata"))
+            self._finish = _finish(reason, bool(self._calls))
+            out.append(self._last_chunk())
         return out
 
 

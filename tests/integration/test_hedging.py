@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -54,7 +55,10 @@ def test_slow_first_request_is_hedged_and_its_connection_closed():
 def test_fast_primary_fires_no_hedge():
     """When the primary answers within the delay, no hedge is sent."""
     metrics = InMemoryMetrics()
-    with MockProvider() as mock, AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.5)).with_metrics(metrics).build() as client:
+    with (
+        MockProvider() as mock,
+        AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.5)).with_metrics(metrics).build() as client,
+    ):
         resp = client.chat_completion(REQ)
         assert mock.request_count == 1
     assert [(a.outcome, a.hedge) for a in resp.attempts] == [("ok", False)]
@@ -63,7 +67,11 @@ def test_fast_primary_fires_no_hedge():
 
 def test_delay_zero_races_targets_at_once():
     """delay=0 sends to the first max_hedges+1 targets immediately; the fastest wins, the other is cancelled."""
-    with MockProvider(name="slow", latency=2.0) as slow, MockProvider(name="fast", latency=0.02) as fast, MockProvider(name="third") as third:
+    with (
+        MockProvider(name="slow", latency=2.0) as slow,
+        MockProvider(name="fast", latency=0.02) as fast,
+        MockProvider(name="third") as third,
+    ):
         builder = AiClientBuilder(slow.provider()).with_failover_chain([fast.provider(), third.provider()])
         with builder.with_hedging(HedgePolicy(delay=0, max_hedges=1)).build() as client:
             start = time.monotonic()
@@ -175,6 +183,52 @@ def test_no_thread_outlives_the_client():
     assert hedge_threads() == []
     # the transport's process-wide timer thread (ailib-timer) is not the client's
     assert {t for t in threading.enumerate() if t.name.startswith("ailib") and t.name != "ailib-timer"} - before == set()
+
+
+def test_hedged_clients_dropped_without_close_leave_no_thread_or_fd():
+    """50 hedged clients, each used for a call that fires a hedge and one that does not, then
+    dropped without close() (a notebook cell re-run): threads and fds return to where they were."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    def settled(threads: int, fds: int) -> bool:
+        gc.collect()
+        return abs(threading.active_count() - threads) <= 2 and abs(open_fds() - fds) <= 2
+
+    def cell(mock: MockProvider) -> None:
+        client = AiClientBuilder(mock.provider()).with_hedging(HedgePolicy(delay=0.25, max_extra_load=1.0)).build()
+        mock.enqueue(Fault.delay(5.0))  # the hedge fires after 0.25 s and wins; this primary is cancelled
+        hedged = client.chat_completion(REQ)
+        assert [(a.outcome, a.hedge) for a in hedged.attempts] == [("cancelled", True), ("ok", True)]
+        alone = client.chat_completion(REQ)
+        assert [(a.outcome, a.hedge) for a in alone.attempts] == [("ok", False)]
+
+    failures: list = []
+
+    def ten_cells(mock: MockProvider) -> None:  # five notebooks at once: 50 cells in the time of 10
+        try:
+            for _ in range(10):
+                cell(mock)
+        except BaseException as exc:
+            failures.append(exc)
+
+    mocks = [MockProvider(name=f"m{i}") for i in range(5)]
+    try:
+        cell(mocks[0])  # the process-wide parts (the transport's timer, lazy imports) start here
+        assert wait_for(lambda: gc.collect() >= 0 and not hedge_threads())
+        threads, fds = threading.active_count(), open_fds()
+        runners = [threading.Thread(target=ten_cells, args=(m,)) for m in mocks]
+        for t in runners:
+            t.start()
+        for t in runners:
+            t.join(60 * SLACK)
+        assert failures == []
+        assert wait_for(lambda: settled(threads, fds)), f"threads {threads} -> {threading.active_count()}, fds {fds} -> {open_fds()}"
+        assert hedge_threads() == []
+    finally:
+        for m in mocks:
+            m.close()
 
 
 def test_concurrent_hedged_calls_from_many_threads():

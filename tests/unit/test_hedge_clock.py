@@ -184,3 +184,23 @@ def test_a_closed_clock_starts_nothing_and_its_thread_ends(clock: HedgeClock, fa
     fake.advance(1.0)
     thread.join(HANG)
     assert not thread.is_alive() and not race.fired.is_set() and not clock.pending
+
+
+def test_a_clock_stopped_from_its_own_thread_mid_scan_ends_its_thread() -> None:
+    """stop() run on the clock's thread while it holds its lock (a garbage-collector pass
+    finalizing the clock's hedger during a scan) ends the thread instead of deadlocking."""
+
+    class StoppedMidScan(HedgeClock):
+        def _scan(self, now: float) -> tuple:
+            if self.pending:
+                self.stop()  # what the dropped hedger's finalizer does
+            return super()._scan(now)
+
+    hc = StoppedMidScan(lambda call: None, SYSTEM_CLOCK)
+    hc.pending[object()] = (float("inf"),)
+    hc.lead = 60.0
+    hc.wake()
+    thread = hc._thread
+    assert thread is not None
+    thread.join(HANG)
+    assert not thread.is_alive() and hc.closed
