@@ -130,7 +130,7 @@ class Wire:
             raise
         span.end()
         self._record_success(call, target, started_at, start)
-        return Primed(resp, events, decoder, chunks, target, handle)
+        return Primed(resp, events, decoder, chunks, target)
 
     def models(self, call: CallState, target: Target) -> Answer:
         """One models-listing attempt (``GET`` the format's models URL): model ids."""

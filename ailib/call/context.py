@@ -148,17 +148,14 @@ class Answer:
 class Primed:
     """A stream that reached its commit point: the first content chunk (or its end) is in hand."""
 
-    __slots__ = ("resp", "events", "decoder", "chunks", "target", "handle")
+    __slots__ = ("resp", "events", "decoder", "chunks", "target")
 
-    def __init__(
-        self, resp: Any, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target, handle: Optional[AttemptHandle] = None
-    ) -> None:
+    def __init__(self, resp: Any, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target) -> None:
         self.resp = resp
         self.events = events
         self.decoder = decoder
         self.chunks = chunks
         self.target = target
-        self.handle = handle  # the attempt's: bounds the last read after the terminal event
 
     @property
     def headers(self) -> Mapping[str, str]:

@@ -31,7 +31,6 @@ class ChatStream:
         self._events = primed.events
         self._decoder = primed.decoder
         self._pending: deque[StreamChunk] = deque(primed.chunks)
-        self._handle = primed.handle
         self._call = call
         self._on_finish = on_finish  # the client's usage ledger
         self.cost: Optional[float] = None
@@ -83,15 +82,12 @@ class ChatStream:
         raise StopIteration
 
     def _take_body_end(self) -> None:
-        """After the terminal event, read the body's end if it is already on its way (the
+        """After the terminal event, take the body's end if it is already on its way (the
         connection then goes back to the pool); a server that keeps the body open is not
-        waited for beyond ``_BODY_END_WAIT`` (``close`` then discards the connection)."""
-        if self._handle is not None:
-            self._handle.set_read_timeout(_BODY_END_WAIT)
-        try:
-            next(self._events)  # StopIteration: the end of the body
-        except (StopIteration, AiLibError):
-            pass
+        waited for beyond ``_BODY_END_WAIT`` (its connection is discarded)."""
+        finish = getattr(self._resp, "finish", None)  # optional in a transport's StreamingResponse
+        if finish is not None:
+            finish(_BODY_END_WAIT)
 
     def _end(self) -> None:
         """The stream ended: properly (its terminal event was seen) or as an interruption."""

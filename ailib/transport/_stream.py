@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -138,6 +139,26 @@ class StreamResponse:
             if parser.pending_size > MAX_EVENT_BYTES:  # one event's data lines plus its incomplete line
                 raise ProtocolError(f"a stream event exceeds {MAX_EVENT_BYTES} bytes")
             yield from events
+
+    def finish(self, wait: float) -> None:
+        """The caller has all it needs (the stream's terminal event): take the body's end if
+        it comes within ``wait`` seconds (the connection then goes back to the pool), then
+        close. Bytes after the terminal event are not events anyone waits for: dropped."""
+        if self.closed:
+            return
+        handle, dl = self._handle, self._dl
+        end = min(dl.attempt_end, dl.call_end)
+        handle.per_read = wait
+        if self._transport.timed:
+            handle.until = min(end, time.monotonic() + wait)
+        try:
+            for _ in range(16):  # a few reads: what a server sends with its last event
+                if not self._resp.read1(_READ_SIZE, decode_content=True):
+                    self._eof = not handle.cancelled
+                    break
+        except Exception:  # noqa: S110 - not there in time, or broken: the connection is discarded
+            pass
+        self.close()
 
     def close(self) -> None:
         """Close the stream; a connection not read to its end is discarded, not pooled."""

@@ -88,7 +88,11 @@ class HttpResponse(Frozen):
 
 
 class StreamingResponse(Protocol):
-    """A response being streamed (``stream=True``): read it as events, or whole; close it."""
+    """A response being streamed (``stream=True``): read it as events, or whole; close it.
+
+    A transport may also offer ``finish(wait)``: after the stream's terminal event, take
+    the body's end if it comes within ``wait`` seconds (to reuse the connection), then close.
+    """
 
     status: int
     headers: Mapping[str, str]
