@@ -64,6 +64,7 @@ class Watcher:
         self.lead = _INF  # how far ahead the thread keeps watch while nothing is due
         self._thread: Optional[threading.Thread] = None
         self._start_failed_at = -_INF
+        self._died_at = -_INF
 
     def _after_fork_in_child(self) -> None:
         """A forked child has no thread and nothing of the parent's to watch: start afresh on demand."""
@@ -114,6 +115,21 @@ class Watcher:
             self._watch()
         finally:  # stopped, or died: every registration wakes (and so restarts) it from now on
             self.wake_at = _INF
+            if not self.closed:
+                self._died()
+
+    def _died(self) -> None:
+        """The thread is ending unasked: what is registered gets a new one (at once, unless
+        the last one died less than ``RETRY_START`` ago: then the next registration's)."""
+        with self.lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
+            now = time.monotonic()
+            again = now - self._died_at >= RETRY_START and self._busy()
+            self._died_at = now
+        _log.warning("ailib: the %s thread stopped unexpectedly%s", self.name, "; starting it again" if again else "")
+        if again:
+            self.wake()
 
     def _watch(self) -> None:
         cond, monotonic = self._cond, self.monotonic

@@ -204,3 +204,61 @@ def test_a_clock_stopped_from_its_own_thread_mid_scan_ends_its_thread() -> None:
     assert thread is not None
     thread.join(HANG)
     assert not thread.is_alive() and hc.closed
+
+
+class _Failing(_Race):
+    """A race whose first ``on_due`` raises ``error`` (a bug, or the thread asked to exit)."""
+
+    def __init__(self, due: float, error: BaseException) -> None:
+        super().__init__(due)
+        self.error = error
+
+    def on_due(self) -> None:
+        super().on_due()
+        if self.times == 1:
+            raise self.error
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the killed thread, reported
+@pytest.mark.parametrize("error", [RuntimeError("a bug in a callback"), SystemExit()], ids=["exception", "thread killed"])
+def test_the_clock_goes_on_after_a_callback_fails(clock: HedgeClock, fake: FakeClock, error: BaseException) -> None:
+    """A race whose callback raises (or ends the clock's thread) does not stop the clock: the
+    next race still starts at its due, on a thread of the clock (restarted if it died)."""
+    bad = _Failing(fake.monotonic() + 0.5, error)
+    _join(clock, bad, 0.5)
+    fake.advance(0.5)
+    assert bad.fired.wait(HANG)
+    good = _Race(fake.monotonic() + 0.5)
+    _join(clock, good, 0.5)
+    fake.advance(0.5)
+    assert good.fired.wait(HANG)
+    assert good.thread == "ailib-hedge-timer"
+
+
+def test_a_clock_whose_thread_cannot_start_raises_nothing_and_starts_later(fake: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no thread can be had, joining raises nothing (the primary just runs on); once threads
+    can start again (after RETRY_START), the next join starts the clock and its race fires."""
+    import time
+
+    from ailib._watch import RETRY_START
+
+    start = threading.Thread.start
+
+    def refuse(self: threading.Thread) -> None:
+        if self.name.startswith("ailib"):
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    hc = _clock(fake)
+    try:
+        monkeypatch.setattr(threading.Thread, "start", refuse)
+        first = _Race(fake.monotonic() + 0.5)
+        _join(hc, first, 0.5)  # no exception
+        monkeypatch.setattr(threading.Thread, "start", start)
+        time.sleep(RETRY_START)
+        race = _Race(fake.monotonic() + 0.1)
+        _join(hc, race, 0.1)
+        fake.advance(0.5)
+        assert race.fired.wait(HANG) and first.fired.wait(HANG)
+    finally:
+        hc.close()
