@@ -42,7 +42,7 @@ class InterimSkippingResponse(http.client.HTTPResponse):
     would wait on the connection for the next request. RFC 9110 (15.2): a client must
     read past any 1xx other than ``101`` it did not ask for. ``begin`` reads the next
     response head while the status is such an interim one (``begin`` starts afresh once
-    ``headers`` is cleared: the test ``test_interim_responses`` fails loudly if that
+    ``headers`` is cleared: ``tests/transport/test_interim.py`` fails loudly if that
     changes). A ``101``, or more than ``_MAX_INTERIM`` in a row, stays the status: the
     transport refuses it and discards the connection.
     """

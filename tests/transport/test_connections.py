@@ -38,3 +38,35 @@ def test_a_thousand_response_headers_are_a_protocol_error_not_retried(stream):
         assert isinstance(err, ProtocolError), repr(err)
         assert not err.is_retryable()
         assert server.request_count == 1
+
+
+@pytest.mark.parametrize("shape", ["length", "chunked"])
+def test_an_attempt_lets_go_of_its_connection_before_the_pool_has_it_again(shape):
+    """When a body is read to its end, urllib3 returns the connection to the pool at once; the
+    attempt has let go of it by then (it relies on urllib3 asking the response ``isclosed()``
+    first), so a late cancel of that attempt cannot shut down a connection another call took."""
+    import time
+
+    from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
+
+    with RawServer(shape) as server:
+        transport = SocketTransport()
+        try:
+            body = b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}'
+            req = HttpRequest("POST", server.base_url + "/chat/completions", {"Content-Type": "application/json"}, body, stream=True)
+            handle = AttemptHandle()
+            stream = transport.send(req, Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0), handle)
+            assert handle.socket is not None
+            events = list(stream.events())  # to the end of the body: urllib3 has pooled the connection
+            assert events and handle.socket is None
+            handle.cancel()  # late: must not reach the pooled connection
+            stream.close()
+            again = transport.send(
+                HttpRequest("POST", server.base_url + "/chat/completions", {}, body),
+                Deadlines(5.0, 5.0, 5.0, time.monotonic() + 5.0),
+                AttemptHandle(),
+            )
+            assert again.status == 200
+        finally:
+            transport.close()
+        assert len(server.connections) == 1
