@@ -10,7 +10,6 @@ skips interim responses; an adapter whose pools use that connection class.
 from __future__ import annotations
 
 import http.client
-import io
 import threading
 import time
 from typing import Any, Optional
@@ -19,7 +18,7 @@ from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._reader import PhaseReader, SocketSource, bound_socket
+from ._reader import PhaseReader, ResponseFile, SocketSource, bound_socket
 
 __all__ = ["TrackedAdapter", "InterimSkippingResponse", "current", "drop_pools"]
 
@@ -48,6 +47,7 @@ class InterimSkippingResponse(http.client.HTTPResponse):
     """
 
     ailib_conn: Any = None  # the tracked connection to tell when this response ends
+    ailib_file: Optional[ResponseFile] = None  # the file it reads from, when the connection made it
 
     def begin(self, *args: Any, **kwargs: Any) -> None:
         super().begin(*args, **kwargs)
@@ -64,6 +64,8 @@ class InterimSkippingResponse(http.client.HTTPResponse):
         if closed:
             conn, self.ailib_conn = self.ailib_conn, None
             if conn is not None:
+                if self.ailib_file is not None and self.ailib_file.leftover:
+                    conn.close()  # out of step with the server: never reused
                 conn.ailib_detach()
         return closed
 
@@ -92,10 +94,13 @@ class _TrackedMixin:
     def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> InterimSkippingResponse:
         """``http.client`` makes each response with this; it reads through a ``PhaseReader``."""
         handle = self.ailib_handle
+        file = None
         if handle is not None:
-            sock = SocketSource(io.BufferedReader(PhaseReader(sock, handle)))
+            file = ResponseFile(PhaseReader(sock, handle))
+            sock = SocketSource(file)
         response = InterimSkippingResponse(sock, *args, **kwargs)
         response.ailib_conn = self
+        response.ailib_file = file
         return response
 
     def ailib_attach(self) -> Any:

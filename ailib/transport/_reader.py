@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any, Optional
 
-__all__ = ["bound_socket", "PhaseReader"]
+__all__ = ["bound_socket", "PhaseReader", "ResponseFile", "SocketSource"]
 
 _INF = float("inf")
 _SLACK = 0.010  # a socket timeout this much longer than wanted is left as it is (no system call)
@@ -47,11 +47,14 @@ class PhaseReader(io.RawIOBase):
         self.raw = sock.makefile("rb", buffering=0)
         self.sock = sock
         self.handle = handle
+        self.closing = False  # reads then answer "nothing yet" without touching the socket
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> Optional[int]:
+        if self.closing:
+            return None
         handle = self.handle
         bound_socket(self.sock, handle.per_read, handle.until)
         n: Optional[int] = self.raw.readinto(buffer)
@@ -59,6 +62,22 @@ class PhaseReader(io.RawIOBase):
 
     def close(self) -> None:
         self.raw.close()
+        super().close()
+
+
+class ResponseFile(io.BufferedReader):
+    """The buffered file one response reads from. When ``http.client`` closes it at the end
+    of the response, ``leftover`` says whether bytes beyond the response were already
+    read from the socket: the server sent more than it framed, so the connection is out of
+    step and must not be reused (bytes still in the kernel are urllib3's check at reuse)."""
+
+    raw: PhaseReader
+    leftover = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.closing = True
+            self.leftover = bool(self.peek(1))  # what is buffered; no read of the socket
         super().close()
 
 

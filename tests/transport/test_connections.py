@@ -70,3 +70,67 @@ def test_an_attempt_lets_go_of_its_connection_before_the_pool_has_it_again(shape
         finally:
             transport.close()
         assert len(server.connections) == 1
+
+
+class _Overrunning:
+    """Keep-alive; the first answer is followed, in the same send, by bytes it did not frame
+    (a whole second response); later answers are proper."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock) -> None:  # type: ignore[no-untyped-def]
+        import json
+
+        from ._support import content_length, read_head
+
+        answers = 0
+        buf = b""
+        with sock:
+            while (got := read_head(sock, buf)) is not None:
+                head, buf = got
+                while len(buf) < content_length(head):
+                    buf += sock.recv(65536)
+                text = json.loads(buf[: content_length(head)])["messages"][-1]["content"]
+                buf = buf[content_length(head) :]
+
+                def answer(content: str) -> bytes:
+                    body = json.dumps(
+                        {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+                    )
+                    return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+
+                answers += 1
+                sock.sendall(answer(f"echo:{text}") + (answer("not yours") if answers == 1 else b""))
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_a_connection_whose_server_sent_more_than_it_framed_is_not_reused():
+    """Bytes after a response's end (here a whole stray response) put the connection out of step: it is closed, and the next call gets its own answer on a new connection."""
+    server = _Overrunning()
+    try:
+        with client_for(server.base_url, retry=False) as client:
+            assert client.chat_completion(request("one")).text == "echo:one"
+            assert client.chat_completion(request("two")).text == "echo:two"
+    finally:
+        server.close()
+    assert server.connections == 2
