@@ -94,7 +94,7 @@ class AttemptHandle:
     its own timeout and the time left (``_reader``).
     """
 
-    __slots__ = ("_lock", "_conn", "_sock", "_connecting", "reason", "cancelled", "until", "per_read", "deadlines", "phase")
+    __slots__ = ("_lock", "_conn", "_sock", "_connecting", "reason", "cancelled", "until", "per_read", "deadlines", "phase", "response")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -107,6 +107,7 @@ class AttemptHandle:
         self.per_read: Optional[float] = None
         self.deadlines: Optional[Deadlines] = None
         self.phase = "idle"  # "connect", "send", "first_byte" or "idle": what a timeout is called
+        self.response: Any = None  # the http.client response its connection made (reads through ours)
 
     # -- the connection in use (called by the pool's connection class) ----------------
     def attach(self, conn: Any) -> None:

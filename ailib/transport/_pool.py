@@ -33,8 +33,7 @@ def _seconds(timeout: Any) -> Optional[float]:
 
 
 class InterimSkippingResponse(http.client.HTTPResponse):
-    """An ``http.client`` response that skips interim responses and tells its connection
-    when it has ended.
+    """An ``http.client`` response that skips interim responses.
 
     ``http.client`` skips ``100 Continue`` only: after a ``102 Processing`` or ``103 Early
     Hints`` it would hand the interim response over as the answer, and the real answer
@@ -46,9 +45,6 @@ class InterimSkippingResponse(http.client.HTTPResponse):
     transport refuses it and discards the connection.
     """
 
-    ailib_conn: Any = None  # the tracked connection to tell when this response ends
-    ailib_file: Optional[ResponseFile] = None  # the file it reads from, when the connection made it
-
     def begin(self, *args: Any, **kwargs: Any) -> None:
         super().begin(*args, **kwargs)
         for _ in range(_MAX_INTERIM):
@@ -56,18 +52,6 @@ class InterimSkippingResponse(http.client.HTTPResponse):
                 return
             self.headers = self.msg = None  # type: ignore[assignment]  # the next head, as begin reads the first
             super().begin(*args, **kwargs)
-
-    def isclosed(self) -> bool:
-        """As ``http.client``'s; the first time it is true, the attempt lets go of the
-        connection (urllib3 asks this right before it returns the connection to the pool)."""
-        closed = super().isclosed()
-        if closed:
-            conn, self.ailib_conn = self.ailib_conn, None
-            if conn is not None:
-                if self.ailib_file is not None and self.ailib_file.leftover:
-                    conn.close()  # out of step with the server: never reused
-                conn.ailib_detach()
-        return closed
 
 
 class _TrackedMixin:
@@ -92,16 +76,22 @@ class _TrackedMixin:
             handle.bind_socket(self, value)
 
     def response_class(self, sock: Any, *args: Any, **kwargs: Any) -> InterimSkippingResponse:
-        """``http.client`` makes each response with this; it reads through a ``PhaseReader``."""
+        """``http.client`` makes each response with this; an attempt's reads through a
+        ``PhaseReader``, into a ``ResponseFile`` that tells when the response has ended."""
         handle = self.ailib_handle
-        file = None
-        if handle is not None:
-            file = ResponseFile(PhaseReader(sock, handle))
-            sock = SocketSource(file)
-        response = InterimSkippingResponse(sock, *args, **kwargs)
-        response.ailib_conn = self
-        response.ailib_file = file
+        if handle is None or handle.phase != "first_byte":  # not an attempt's answer (a proxy's CONNECT reply)
+            return InterimSkippingResponse(sock, *args, **kwargs)
+        file = ResponseFile(PhaseReader(sock, handle), self.ailib_response_ended)
+        response = InterimSkippingResponse(SocketSource(file), *args, **kwargs)  # type: ignore[arg-type]  # makefile() is all it uses
+        handle.response = response
         return response
+
+    def ailib_response_ended(self, leftover: bool) -> None:
+        """The response has ended, before urllib3 returns this connection to the pool: the
+        attempt lets go of it (and a connection out of step with its server is closed)."""
+        if leftover:
+            self.close()  # type: ignore[attr-defined]
+        self.ailib_detach()
 
     def ailib_attach(self) -> Any:
         """The current thread's attempt takes this connection; returns its handle."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import socket
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 __all__ = ["bound_socket", "PhaseReader", "ResponseFile", "SocketSource"]
 
@@ -66,18 +66,30 @@ class PhaseReader(io.RawIOBase):
 
 
 class ResponseFile(io.BufferedReader):
-    """The buffered file one response reads from. When ``http.client`` closes it at the end
-    of the response, ``leftover`` says whether bytes beyond the response were already
-    read from the socket: the server sent more than it framed, so the connection is out of
-    step and must not be reused (bytes still in the kernel are urllib3's check at reuse)."""
+    """The buffered file one response reads from, and the end of that response.
+
+    ``http.client`` closes a response's file the moment the response ends (its body read,
+    or the response closed); urllib3 returns the connection to the pool right after. So
+    ``on_close(leftover)`` is told first: ``leftover`` says whether bytes beyond the
+    response were already read from the socket (the server sent more than it framed: the
+    connection is out of step and must not be reused; bytes still in the kernel are
+    urllib3's own check when it reuses a connection).
+    """
 
     raw: PhaseReader
-    leftover = False
+
+    def __init__(self, raw: PhaseReader, on_close: Callable[[bool], None]) -> None:
+        super().__init__(raw)
+        self.on_close: Optional[Callable[[bool], None]] = on_close
 
     def close(self) -> None:
-        if not self.closed:
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None and not self.closed:
             self.raw.closing = True
-            self.leftover = bool(self.peek(1))  # what is buffered; no read of the socket
+            leftover = bool(self.peek(1))  # what is buffered; no read of the socket
+            super().close()
+            on_close(leftover)
+            return
         super().close()
 
 

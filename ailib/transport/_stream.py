@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import urllib3
 
@@ -14,6 +14,7 @@ from ._types import Deadlines
 
 if TYPE_CHECKING:
     from .._sse import SseEvent
+    from ._chunked import ChunkedBody
     from ._socket import SocketTransport
 
 __all__ = ["StreamResponse", "read_body", "release", "discard", "MAX_EVENT_BYTES"]
@@ -68,11 +69,8 @@ def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: De
 
 
 def release(resp: Any, handle: AttemptHandle) -> None:
-    """A response read to its end: its connection goes back to the pool, unless the attempt
-    was cancelled meanwhile (its socket may be shut down)."""
-    if handle.cancelled:
-        discard(resp, handle)
-        return
+    """A response read to its end: its connection goes back to the pool. (The attempt let go
+    of the connection when the response ended, so a cancel since then has not touched it.)"""
     handle.detach()
     resp.release_conn()
 
@@ -101,6 +99,8 @@ class StreamResponse:
         self.headers = resp.headers
         self.closed = False
         self._eof = False
+        self._read: Optional[Callable[[], bytes]] = None
+        self._bulk: Optional[ChunkedBody] = None
 
     def read_all(self) -> bytes:
         """The whole body (for error responses), then closed."""
@@ -110,6 +110,24 @@ class StreamResponse:
             return body
         finally:
             self.close()
+
+    def _body(self) -> Callable[[], bytes]:
+        """What reads the next body bytes (``b""`` at the end): in bulk when the body is chunked."""
+        if self._read is None:
+            from ._chunked import bulk_chunked_reader
+
+            bulk = bulk_chunked_reader(self._resp, self._handle)
+            if bulk is not None:
+                self._bulk = bulk
+                self._read = bulk.read
+            else:
+                resp = self._resp
+                self._read = lambda: resp.read1(_READ_SIZE, decode_content=True)
+        return self._read
+
+    def _ended(self) -> None:
+        """The body's end: its connection may be pooled unless bytes followed it."""
+        self._eof = not self._handle.cancelled and (self._bulk is None or self._bulk.clean)
 
     def events(self) -> Iterator[SseEvent]:
         """SSE events as they arrive; raises a classified error on timeouts and resets.
@@ -121,18 +139,19 @@ class StreamResponse:
 
         parser = SseParser()
         transport = self._transport
-        dl, handle, clock, resp = self._dl, self._handle, transport.clock, self._resp
+        dl, handle, clock = self._dl, self._handle, transport.clock
         end = min(dl.attempt_end, dl.call_end)
+        read = self._body()
         while True:
             _bound_read(handle, dl, clock, end, dl.idle)
             try:
-                data = resp.read1(_READ_SIZE, decode_content=True)
+                data = read()
             except Exception as exc:
                 raise transport.translate(exc, dl, handle, "idle", mid_body=True) from exc
             if not data:
                 if handle.cancelled:
                     raise _cancelled(handle)
-                self._eof = True
+                self._ended()
                 parser.flush()
                 return
             events = parser.feed(data)
@@ -151,10 +170,11 @@ class StreamResponse:
         handle.per_read = wait
         if self._transport.timed:
             handle.until = min(end, time.monotonic() + wait)
+        read = self._body()
         try:
             for _ in range(16):  # a few reads: what a server sends with its last event
-                if not self._resp.read1(_READ_SIZE, decode_content=True):
-                    self._eof = not handle.cancelled
+                if not read():
+                    self._ended()
                     break
         except Exception:  # noqa: S110 - not there in time, or broken: the connection is discarded
             pass

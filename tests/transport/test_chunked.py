@@ -91,6 +91,53 @@ def test_the_body_is_exact_however_the_bytes_are_split(chunks, cuts, trailers):
         server.close()
 
 
+def _events(server: _ChunkedServer, count: int) -> list[list[str]]:
+    """``count`` responses read as SSE streams (the bulk chunked reader), one after another on one transport."""
+    transport = SocketTransport()
+    try:
+        out = []
+        for _ in range(count):
+            dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 10.0)
+            stream = transport.send(HttpRequest("GET", server.base_url + "/x", {}, None, stream=True), dl, AttemptHandle())
+            try:
+                out.append([e.data for e in stream.events()])
+            finally:
+                stream.close()
+        return out
+    finally:
+        transport.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    texts=st.lists(st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=30), min_size=1, max_size=10),
+    chunk_cuts=st.lists(st.integers(1, 25), max_size=20),
+    cuts=st.lists(st.integers(1, 30), max_size=20),
+    trailers=st.sampled_from([b"", b"X-T: 1\r\n", b"X-T: 1\n"]),
+)
+def test_a_chunked_event_stream_is_exact_however_chunks_and_bytes_are_split(texts, chunk_cuts, cuts, trailers):
+    """SSE events in a chunked body (chunk boundaries anywhere, extensions, trailers ending in CRLF
+    or a bare LF), sent in any pieces, come out exactly (the bulk reader), twice on one connection."""
+    body = b"".join(b"data: " + t.encode() + b"\n\n" for t in texts)
+    data = _encode(_split(body, chunk_cuts), trailers)
+    server = _ChunkedServer(_split(data, cuts))
+    try:
+        assert _events(server, 2) == [texts, texts]
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+def test_bytes_after_a_chunked_stream_close_its_connection():
+    """A chunked stream followed by bytes it did not frame: the events are whole, and the connection is not reused."""
+    server = _ChunkedServer([_encode([b"data: a\n\n"]) + b"HTTP/1.1 200 OK\r\n"])
+    try:
+        assert _events(server, 2) == [["a"], ["a"]]
+        assert server.connections == 2
+    finally:
+        server.close()
+
+
 def test_a_body_cut_before_its_last_chunk_is_an_error():
     """A chunked body whose connection closes before the last chunk is a classified error, not a short body."""
     server = _ChunkedServer([b"5\r\nhello\r\n"], close_after=1)

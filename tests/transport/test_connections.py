@@ -43,8 +43,9 @@ def test_a_thousand_response_headers_are_a_protocol_error_not_retried(stream):
 @pytest.mark.parametrize("shape", ["length", "chunked"])
 def test_an_attempt_lets_go_of_its_connection_before_the_pool_has_it_again(shape):
     """When a body is read to its end, urllib3 returns the connection to the pool at once; the
-    attempt has let go of it by then (it relies on urllib3 asking the response ``isclosed()``
-    first), so a late cancel of that attempt cannot shut down a connection another call took."""
+    attempt has let go of it by then (when http.client closes the response's file, which it
+    does before urllib3 sees the response closed), so a late cancel of that attempt cannot
+    shut down a connection another call took."""
     import time
 
     from ailib.transport import AttemptHandle, Deadlines, HttpRequest, SocketTransport
