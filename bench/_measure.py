@@ -140,17 +140,19 @@ def interleaved_throughput(clients: dict[str, Call], baseline: str, *, threads: 
     }
 
 
-def child_env() -> dict[str, str]:
-    """The environment for measuring children: bytecode allowed (installed packages have it)."""
+def child_env(extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """The environment for measuring children: bytecode allowed (installed packages have it),
+    plus ``extra`` variables."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(extra or {})
     return env
 
 
-def run_child(code: str, *, timeout: float = 60.0) -> list[float]:
-    """Run ``code`` in a fresh interpreter; it prints numbers on its last line."""
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), timeout=timeout)
+def run_child(code: str, *, timeout: float = 60.0, env: Optional[dict[str, str]] = None) -> list[float]:
+    """Run ``code`` in a fresh interpreter (``env``: variables to add); it prints numbers on its last line."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=child_env(env), timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"child failed: {proc.stderr[-800:]}")
     return [float(x) for x in proc.stdout.strip().splitlines()[-1].split()]

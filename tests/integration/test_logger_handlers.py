@@ -30,7 +30,10 @@ _USE_EVERYTHING = textwrap.dedent(
     with MockProvider() as mock:
         mock.enqueue(Fault.http_status(503), Fault.http_status(500))
         builder = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(initial_delay=0.01, max_attempts=2))
-        builder = builder.fallback(FallbackChain().always("backup")).with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=1))
+        # a short recovery: the batch below meets the open breaker, pauses and probes (logging
+        # all the way) in a fraction of a second instead of the default 30 s per pause
+        breaker = CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=0.2)
+        builder = builder.fallback(FallbackChain().always("backup")).with_circuit_breaker(breaker)
         with builder.build() as client:
             for call in (lambda: client.chat_completion(req), lambda: list(client.chat_completion_stream(req))):
                 try:
