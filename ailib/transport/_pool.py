@@ -18,12 +18,13 @@ from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from ._reader import PhaseReader, ResponseFile, SocketSource, bound_socket
+from ._reader import PhaseReader, ResponseFile, bound_socket
 
 __all__ = ["TrackedAdapter", "InterimSkippingResponse", "current", "drop_pools"]
 
 _INF = float("inf")
-_MAX_INTERIM = 32  # interim responses skipped before one is treated as the answer (and refused)
+_MAX_INTERIM = 32
+_ONE_SEND = 16384  # a body up to this size goes out with its header block  # interim responses skipped before one is treated as the answer (and refused)
 current = threading.local()  # .handle: the attempt this thread is sending, if any
 
 
@@ -61,6 +62,8 @@ class _TrackedMixin:
 
     ailib_handle: Any = None  # the attempt using this connection
     _ailib_sock: Any = None
+    _ailib_hold = False  # the next send is a header block to send with the body after it
+    _ailib_held: Optional[bytes] = None
 
     @property
     def sock(self) -> Any:
@@ -82,7 +85,7 @@ class _TrackedMixin:
         if handle is None or handle.phase != "first_byte":  # not an attempt's answer (a proxy's CONNECT reply)
             return InterimSkippingResponse(sock, *args, **kwargs)
         file = ResponseFile(PhaseReader(sock, handle), self.ailib_response_ended)
-        response = InterimSkippingResponse(SocketSource(file), *args, **kwargs)  # type: ignore[arg-type]  # makefile() is all it uses
+        response = InterimSkippingResponse(file, *args, **kwargs)  # type: ignore[arg-type]  # makefile() is all it uses
         handle.response = response
         return response
 
@@ -128,14 +131,37 @@ class _TrackedMixin:
         handle = self.ailib_attach()
         if handle is not None:
             handle.phase = "send"
-        return super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+        # A small body goes out in one send with its header block (one system call, not two).
+        self._ailib_hold = type(body) is bytes and 0 < len(body) <= _ONE_SEND
+        try:
+            result = super().request(method, url, body, headers, **kw)  # type: ignore[misc]
+        except BaseException:
+            self._ailib_held = None
+            raise
+        finally:
+            self._ailib_hold = False
+        if self._ailib_held is not None:  # no body followed it: the header block alone
+            self.send(b"")
+        return result
 
     def send(self, data: Any) -> None:
         """Each send waits at most the connect timeout, and never past the send phase's end."""
+        if self._ailib_hold:  # a request's header block: held for its body
+            self._ailib_hold = False
+            self._ailib_held = data
+            return
+        held = self._ailib_held
+        if held is not None:
+            self._ailib_held = None
+            if isinstance(data, bytes):
+                data = held + data
+            else:  # a file or an iterable body: the header block first
+                self.send(held)
         handle, sock = self.ailib_handle, self.sock
         if handle is not None and sock is not None:
             bound_socket(sock, _seconds(self.timeout), handle.until)  # type: ignore[attr-defined]
-        super().send(data)  # type: ignore[misc]
+        if data:
+            super().send(data)  # type: ignore[misc]
 
     def getresponse(self):  # type: ignore[no-untyped-def]
         handle = self.ailib_handle

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any, Callable, Optional
 
-__all__ = ["bound_socket", "PhaseReader", "ResponseFile", "SocketSource"]
+__all__ = ["bound_socket", "PhaseReader", "ResponseFile"]
 
 _INF = float("inf")
 _SLACK = 0.010  # a socket timeout this much longer than wanted is left as it is (no system call)
@@ -56,7 +56,9 @@ class PhaseReader(io.RawIOBase):
         if self.closing:
             return None
         handle = self.handle
-        bound_socket(self.sock, handle.per_read, handle.until)
+        per_read, until = handle.per_read, handle.until
+        if per_read is not None or until != _INF:
+            bound_socket(self.sock, per_read, until)
         n: Optional[int] = self.raw.readinto(buffer)
         return n
 
@@ -82,6 +84,10 @@ class ResponseFile(io.BufferedReader):
         super().__init__(raw)
         self.on_close: Optional[Callable[[bool], None]] = on_close
 
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> ResponseFile:
+        """What ``http.client.HTTPResponse`` asks of the socket it is given: this file."""
+        return self
+
     def close(self) -> None:
         on_close, self.on_close = self.on_close, None
         if on_close is not None and not self.closed:
@@ -91,15 +97,3 @@ class ResponseFile(io.BufferedReader):
             on_close(leftover)
             return
         super().close()
-
-
-class SocketSource:
-    """What ``http.client.HTTPResponse`` takes as its socket: only ``makefile`` is asked for."""
-
-    __slots__ = ("file",)
-
-    def __init__(self, file: io.BufferedReader) -> None:
-        self.file = file
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        return self.file

@@ -68,6 +68,7 @@ class SocketTransport:
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
         self._routes: dict[tuple[str, object, Optional[str]], tuple[Any, str]] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._timeouts: dict[tuple[float, float], urllib3.Timeout] = {}
         self.closed = False
         register_after_fork(self)
 
@@ -172,7 +173,11 @@ class SocketTransport:
         if route is None or route[0].pool is None:  # new, or the pool manager evicted it
             route = self._route(req)
         pool, path = route
-        u3_timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        u3_timeout = self._timeouts.get(timeout)
+        if u3_timeout is None:  # most calls share a few (connect, read) pairs
+            if len(self._timeouts) > 64:
+                self._timeouts.clear()
+            u3_timeout = self._timeouts[timeout] = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         response: urllib3.BaseHTTPResponse = pool.urlopen(
             req.method,
             path,
