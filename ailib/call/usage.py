@@ -109,21 +109,42 @@ class UsageTotal(MutableRecord):
 
 
 class UsageLedger:
-    """Thread-safe running totals per (provider, model)."""
+    """Thread-safe running totals per (provider, model).
+
+    Every call adds to it, so ``add`` takes no lock (under many threads a lock there is a
+    convoy that halves throughput): it appends to a list (atomic) and the entries are
+    summed under the lock by ``snapshot``, or once ``_FOLD_AT`` are waiting.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: dict[tuple[str, str], UsageTotal] = {}
+        self._pending: list[tuple[str, str, Optional[Usage], Optional[float]]] = []
         register_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # the totals carry over
 
     def add(self, provider: str, model: str, usage: Optional[Usage], cost: Optional[float]) -> None:
-        with self._lock:
-            t = self._totals.get((provider, model))
+        pending = self._pending
+        pending.append((provider, model, usage, cost))
+        if len(pending) >= _FOLD_AT and self._lock.acquire(blocking=False):  # else whoever holds it folds
+            try:
+                self._fold()
+            finally:
+                self._lock.release()
+
+    def _fold(self) -> None:
+        """Sum the waiting entries into the totals (the lock held)."""
+        pending = self._pending
+        n = len(pending)
+        batch = pending[:n]
+        del pending[:n]  # only those taken: entries appended meanwhile wait for the next fold
+        totals = self._totals
+        for provider, model, usage, cost in batch:
+            t = totals.get((provider, model))
             if t is None:
-                t = self._totals[(provider, model)] = UsageTotal()
+                t = totals[(provider, model)] = UsageTotal()
             t.calls += 1
             if usage is not None:
                 t.prompt_tokens += usage.prompt_tokens
@@ -134,4 +155,8 @@ class UsageLedger:
 
     def snapshot(self) -> dict[tuple[str, str], UsageTotal]:
         with self._lock:
+            self._fold()
             return {key: attrs.evolve(t) for key, t in self._totals.items()}
+
+
+_FOLD_AT = 256  # entries waiting before an add sums them

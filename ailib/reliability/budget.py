@@ -14,7 +14,7 @@ import threading
 
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError
-from ailib.reliability._window import _SlidingCounts
+from ailib.reliability._window import WINDOW_BUCKETS, _SlidingCounts
 
 __all__ = ["RatioBudget"]
 
@@ -30,7 +30,7 @@ class RatioBudget:
     ``try_spend()`` before each extra attempt (a retry or a hedge).
     """
 
-    __slots__ = ("_clock", "_counts", "_lock", "floor", "ratio", "window")
+    __slots__ = ("_clock", "_counts", "_lock", "_pending", "_slice_end", "floor", "ratio", "window")
 
     def __init__(self, ratio: float, *, floor: int, window: float = 10.0, clock: Clock = SYSTEM_CLOCK) -> None:
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio < 0:
@@ -45,18 +45,45 @@ class RatioBudget:
         self._clock = clock
         self._lock = threading.Lock()
         self._counts = _SlidingCounts(self.window, channels=2)
+        # Calls are counted without the lock (every call records one: under many threads a
+        # lock there is a convoy that halves throughput). ``list.append`` is atomic; the
+        # calls are folded into the window under the lock once per slice, and before any read.
+        self._pending: list[None] = []
+        self._slice_end = -math.inf  # when the slice the pending calls belong to ends
 
     def record_call(self) -> None:
         """Count one logical call; each adds ``ratio`` extra attempts to the allowance."""
         now = self._clock.monotonic()
-        with self._lock:
-            self._counts.add(now, 0)
+        if now < self._slice_end:
+            self._pending.append(None)
+            return
+        with self._lock:  # the first call of a slice: the last slice's calls go in first
+            current = self._fold(now)
+            current[0] += 1
+            self._counts.totals[0] += 1
+
+    def _fold(self, now: float) -> list[int]:
+        """Move the calls counted since the last fold into the slice they were counted in
+        (the lock held); the current slice's counters."""
+        pending = self._pending
+        n = len(pending)
+        counts = self._counts
+        if n:
+            del pending[:n]  # only those counted: calls appended meanwhile stay for the next fold
+            width = self.window / WINDOW_BUCKETS
+            then = counts.advance(self._slice_end - width / 2)
+            then[0] += n
+            counts.totals[0] += n
+        current = counts.advance(now)
+        width = self.window / WINDOW_BUCKETS
+        self._slice_end = (now // width + 1) * width
+        return current
 
     def try_spend(self) -> bool:
         """Take one extra-attempt permit if the allowance has one left; True if taken."""
         with self._lock:
+            current = self._fold(self._clock.monotonic())
             counts = self._counts
-            current = counts.advance(self._clock.monotonic())
             calls, spent = counts.totals
             if spent + 1 > self.floor + self.ratio * calls + _EPS:
                 return False
@@ -67,9 +94,8 @@ class RatioBudget:
     def available(self) -> int:
         """How many extra attempts ``try_spend`` would grant right now."""
         with self._lock:
-            counts = self._counts
-            counts.advance(self._clock.monotonic())
-            calls, spent = counts.totals
+            self._fold(self._clock.monotonic())
+            calls, spent = self._counts.totals
             return max(0, math.floor(self.floor + self.ratio * calls + _EPS) - spent)
 
     def __repr__(self) -> str:
