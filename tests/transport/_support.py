@@ -96,12 +96,15 @@ def content_length(head: bytes) -> int:
 
 class Listener:
     """A raw test server on 127.0.0.1: accepts connections on one thread and hands each to
-    ``serve`` (the next one waits until it returns). Subclasses set their own state before
-    calling ``__init__``, which starts the thread."""
+    ``serve`` (the next one waits until it returns; ``threaded``: each on a thread of its
+    own). Subclasses set their own state before calling ``__init__``, which starts the thread."""
+
+    threaded = False
 
     def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = self._listener.getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -110,7 +113,10 @@ class Listener:
                 sock, _ = self._listener.accept()
             except OSError:
                 return
-            self.serve(sock)
+            if self.threaded:
+                threading.Thread(target=self.serve, args=(sock,), daemon=True).start()
+            else:
+                self.serve(sock)
 
     def serve(self, sock: socket.socket) -> None:
         raise NotImplementedError

@@ -20,31 +20,26 @@ from ailib.errors import TimeoutError
 from tests.chaos._support import eventually
 
 from ._server import RawServer
-from ._support import SLACK, client_for, request
+from ._support import SLACK, Listener, client_for, request
 
 
 def _connect_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "ailib-connect"]
 
 
-class _Dripper:
+class _Dripper(Listener):
     """Accepts connections; reads what the client sends first, then sends ``first`` and drips
     ``b"a"`` one byte every 50 ms until the client goes away (``closed`` counts those)."""
+
+    threaded = True
 
     def __init__(self, first: bytes) -> None:
         self.first = first
         self.closed = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._drip, args=(sock,), daemon=True).start()
+    def serve(self, sock: socket.socket) -> None:
+        self._drip(sock)
 
     def _drip(self, sock: socket.socket) -> None:
         with sock:
@@ -56,9 +51,6 @@ class _Dripper:
                     time.sleep(0.05)
             except OSError:
                 self.closed += 1
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def test_https_through_a_dripping_proxy_connect_ends_at_the_deadline():

@@ -8,7 +8,7 @@ from ailib.errors import ProtocolError
 from tests.chaos._support import eventually
 
 from ._server import RawServer
-from ._support import client_for, request, timed_call
+from ._support import Listener, client_for, request, timed_call
 
 
 def test_a_finished_keep_alive_call_reuses_its_connection():
@@ -73,29 +73,19 @@ def test_an_attempt_lets_go_of_its_connection_before_the_pool_has_it_again(shape
         assert len(server.connections) == 1
 
 
-class _Overrunning:
+class _Overrunning(Listener):
     """Keep-alive; the first answer is followed, in the same send, by bytes it did not frame
     (a whole second response); later answers are proper."""
 
+    threaded = True
+
     def __init__(self) -> None:
-        import socket
-        import threading
-
         self.connections = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        import threading
-
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+    def serve(self, sock) -> None:  # type: ignore[no-untyped-def]
+        self.connections += 1
+        self._serve(sock)
 
     def _serve(self, sock) -> None:  # type: ignore[no-untyped-def]
         import json
@@ -120,9 +110,6 @@ class _Overrunning:
 
                 answers += 1
                 sock.sendall(answer(f"echo:{text}") + (answer("not yours") if answers == 1 else b""))
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def test_a_connection_whose_server_sent_more_than_it_framed_is_not_reused():

@@ -17,34 +17,29 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ailib.errors import AiLibError, ProtocolError
 
-from ._support import client_for, content_length, read_head, request
+from ._support import Listener, client_for, content_length, read_head, request
 
 INTERIM = (b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n", b"HTTP/1.1 102 Processing\r\n\r\n")
 
 
-class _InterimServer:
+class _InterimServer(Listener):
     """Keep-alive, one thread per connection; answers each chat request with ``echo:<text>``.
     Every ``every``-th answer (server-wide) is preceded by ``interims`` interim responses
     (103 and 102 in turn), sometimes in the same send, sometimes a moment before."""
+
+    threaded = True
 
     def __init__(self, every: int = 5, interims: int = 1, final: bytes = b"") -> None:
         self.every, self.interims, self.final = every, interims, final
         self.count = 0
         self.connections = 0
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-        self.base_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+    def serve(self, sock: socket.socket) -> None:
+        with self._lock:
+            self.connections += 1
+        self._serve(sock)
 
     def _serve(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -88,9 +83,6 @@ class _InterimServer:
                         sock.sendall(interims + final)
                 except OSError:
                     return
-
-    def close(self) -> None:
-        self._listener.close()
 
 
 def test_16_threads_300_calls_each_never_get_another_calls_answer():
