@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any, Callable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,18 +60,31 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     return [*pieces, data[pos:]] if pos < len(data) else pieces
 
 
-def _bodies(server: _ChunkedServer, count: int) -> list[bytes]:
-    """``count`` responses read whole, one after another on one transport (GET, no body)."""
+def _responses(server: _ChunkedServer, count: int, read: Callable[[Any], Any]) -> list[Any]:
+    """``count`` responses, each read by ``read(stream)`` and closed, one after another on one transport (GET)."""
     transport = SocketTransport()
     try:
         out = []
         for _ in range(count):
             dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 10.0)
             stream = transport.send(HttpRequest("GET", server.base_url + "/x", {}, None, stream=True), dl, AttemptHandle())
-            out.append(stream.read_all())
+            try:
+                out.append(read(stream))
+            finally:
+                stream.close()
         return out
     finally:
         transport.close()
+
+
+def _bodies(server: _ChunkedServer, count: int) -> list[bytes]:
+    """Responses read whole (http.client's own chunked reading)."""
+    return _responses(server, count, lambda stream: stream.read_all())
+
+
+def _events(server: _ChunkedServer, count: int) -> list[list[str]]:
+    """Responses read as SSE streams (the bulk chunked reader)."""
+    return _responses(server, count, lambda stream: [e.data for e in stream.events()])
 
 
 @settings(max_examples=40, deadline=None)
@@ -89,23 +103,6 @@ def test_the_body_is_exact_however_the_bytes_are_split(chunks, cuts, trailers):
         assert server.connections == 1
     finally:
         server.close()
-
-
-def _events(server: _ChunkedServer, count: int) -> list[list[str]]:
-    """``count`` responses read as SSE streams (the bulk chunked reader), one after another on one transport."""
-    transport = SocketTransport()
-    try:
-        out = []
-        for _ in range(count):
-            dl = Deadlines(5.0, 5.0, 5.0, time.monotonic() + 10.0)
-            stream = transport.send(HttpRequest("GET", server.base_url + "/x", {}, None, stream=True), dl, AttemptHandle())
-            try:
-                out.append([e.data for e in stream.events()])
-            finally:
-                stream.close()
-        return out
-    finally:
-        transport.close()
 
 
 @settings(max_examples=40, deadline=None)
