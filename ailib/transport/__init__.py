@@ -2,7 +2,7 @@
 
 ``BaseTransport`` is the seam: one method, ``send(request, deadlines, handle)``. The
 default is ``SocketTransport`` (a pooled requests/urllib3 session with phase timeouts,
-one process-wide timer and cancellation); ``ailib.testing.MockTransport`` runs the
+socket timeouts cut to each phase's end, and cancellation); ``ailib.testing.MockTransport`` runs the
 whole pipeline in-process. ``Transport`` names the socket transport (kept for callers).
 """
 

@@ -4,7 +4,7 @@ The handle keeps its own reference to the attempt's socket, recorded the moment 
 connection assigns it (before a proxy tunnel or a TLS handshake) or when the connection is
 taken from the pool. ``http.client`` drops ``conn.sock`` after the headers of a
 close-delimited response (HTTP/1.0, ``Connection: close``), but the socket object stays
-the one the response reads from, so ``cancel()``, the timeouts and the timer act on it for
+the one the response reads from, so ``cancel()`` and the timeouts act on it for
 every connection shape. A cancelled attempt's connection is never pooled again.
 
 A new connection is made on a short-lived thread (``connect``) while the attempt's own

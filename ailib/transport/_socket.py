@@ -41,7 +41,6 @@ from ._types import Deadlines, HttpRequest, HttpResponse, is_loopback
 __all__ = ["SocketTransport", "MAX_RESPONSE_BYTES"]
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-_INF = float("inf")
 _SESSION_SEND = requests.Session.send
 _ADAPTER_SEND = HTTPAdapter.send
 
@@ -62,7 +61,7 @@ class SocketTransport:
         self.session.mount("http://", self._adapter)
         self.session.mount("https://", self._adapter)
         self.clock = clock
-        # The timer thread runs on the real clock; an injected clock is checked between reads.
+        # Phase ends are instants on the real clock; an injected clock is checked between reads.
         self.timed = clock is SYSTEM_CLOCK or getattr(clock, "monotonic", None) is time.monotonic
         self.max_response_bytes = max_response_bytes
         self._proxy_cache: dict[tuple[str, Optional[str]], dict[str, str]] = {}
