@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -54,9 +53,11 @@ class HeldOpen(Listener):
         self.answers = 0
         super().__init__()
 
+    threaded = True
+
     def serve(self, sock: socket.socket) -> None:
         self.connections += 1
-        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+        self._serve(sock)
 
     def _serve(self, sock: socket.socket) -> None:
         sock.settimeout(IDLE * 2)
