@@ -56,7 +56,33 @@ class Config:
     a third of building the first client (when this module loads); ``evolve`` copies it.
     """
 
-    __slots__ = ("provider", "chain", "routing", "model_array", "custom_strategy", "fallback", "health_check", "options", "provider_options", "retry", "deadline", "metrics", "clock", "breaker", "rate_limit", "provider_rate_limits", "state_store", "hedge", "prices", "transport", "cache", "cache_ttl", "cache_reproducible_only", "cache_owned", "tracing")
+    __slots__ = (
+        "provider",
+        "chain",
+        "routing",
+        "model_array",
+        "custom_strategy",
+        "fallback",
+        "health_check",
+        "options",
+        "provider_options",
+        "retry",
+        "deadline",
+        "metrics",
+        "clock",
+        "breaker",
+        "rate_limit",
+        "provider_rate_limits",
+        "state_store",
+        "hedge",
+        "prices",
+        "transport",
+        "cache",
+        "cache_ttl",
+        "cache_reproducible_only",
+        "cache_owned",
+        "tracing",
+    )
 
     provider: Any  # the builder's provider (None for AiClient.with_model_array)
     chain: list[Any]  # more providers after it
@@ -220,7 +246,13 @@ class Assembly:
         return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only)
 
     def endpoint_for(
-        self, provider: Any, *, options: Optional[ConnectionOptions] = None, name: Optional[str] = None, model: Optional[str] = None, weight: float = 1.0
+        self,
+        provider: Any,
+        *,
+        options: Optional[ConnectionOptions] = None,
+        name: Optional[str] = None,
+        model: Optional[str] = None,
+        weight: float = 1.0,
     ) -> Endpoint:
         """An endpoint with options merged: client defaults < provider overrides < its own."""
         spec = resolve_provider(provider)
@@ -242,9 +274,7 @@ class Assembly:
         if policy is not None and policy.scope == "model":
             from .reliability._model_scope import ModelBreakers
 
-            state.breaker = ModelBreakers(
-                ep.name, policy, lambda name: store.breaker(name, policy, clock, self.on_circuit_change)
-            )
+            state.breaker = ModelBreakers(ep.name, policy, lambda name: store.breaker(name, policy, clock, self.on_circuit_change))
         elif policy is not None:
             state.breaker = store.breaker(ep.name, policy, clock, self.on_circuit_change)
         per_provider = config.provider_rate_limits.get(ep.provider)
@@ -257,7 +287,9 @@ class Assembly:
         return state
 
     def on_circuit_change(self, name: str, old: CircuitState, new: CircuitState) -> None:
-        counter = {CircuitState.OPEN: "circuit.opened", CircuitState.HALF_OPEN: "circuit.half_open", CircuitState.CLOSED: "circuit.closed"}[new]
+        counter = {CircuitState.OPEN: "circuit.opened", CircuitState.HALF_OPEN: "circuit.half_open", CircuitState.CLOSED: "circuit.closed"}[
+            new
+        ]
         self.metrics.incr_counter(counter, tags={"endpoint": name})
         log.info("circuit for %s: %s -> %s", name, old.value, new.value)
 

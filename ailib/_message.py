@@ -224,9 +224,7 @@ class Message(Record):
         # Only an assistant message may lack content (one that only calls tools, or a decoded
         # answer); anything else would go out as "content": null. See ChatCompletionRequest.
         if self.content is None and self.role is not Role.ASSISTANT:
-            raise InvalidRequestError(
-                f"a {self.role.value} message needs content (a string, a Content or a list of them), got None"
-            )
+            raise InvalidRequestError(f"a {self.role.value} message needs content (a string, a Content or a list of them), got None")
 
     @classmethod
     def system(cls, content: Any) -> Message:

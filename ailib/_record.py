@@ -92,9 +92,7 @@ class Record:
 
     def __hash__(self) -> int:
         plan = _plan(self.__class__)
-        return hash(
-            (plan.seed, *(getattr(self, name) if key is None else key(getattr(self, name)) for name, key in plan.hashed))
-        )
+        return hash((plan.seed, *(getattr(self, name) if key is None else key(getattr(self, name)) for name, key in plan.hashed)))
 
 
 class MutableRecord(Record):

@@ -95,9 +95,7 @@ class ChatCompletionResponse(Record):
             "id": self.id,
             "model": self.model,
             "provider": self.provider,
-            "choices": [
-                {"index": c.index, "message": c.message.to_dict(), "finish_reason": c.finish_reason} for c in self.choices
-            ],
+            "choices": [{"index": c.index, "message": c.message.to_dict(), "finish_reason": c.finish_reason} for c in self.choices],
             "usage": attrs.asdict(self.usage) if self.usage else None,
             "cost": self.cost,
         }

@@ -199,7 +199,11 @@ class _OtelCall(CallTrace):
         if not self._end():
             return
         span = self.span
-        attrs: dict[str, Any] = {"gen_ai.system": gen_ai_system(stream.provider), "gen_ai.response.model": stream.model, "ailib.stream.finished": bool(stream.finished)}
+        attrs: dict[str, Any] = {
+            "gen_ai.system": gen_ai_system(stream.provider),
+            "gen_ai.response.model": stream.model,
+            "ailib.stream.finished": bool(stream.finished),
+        }
         if stream.finish_reason:
             attrs["gen_ai.response.finish_reasons"] = [stream.finish_reason]
         _usage_attributes(attrs, stream.usage)

@@ -56,7 +56,7 @@ def interleaved(
         for _ in range(cycles):
             turn += 1
             medians, cpus = {}, {}
-            for name in names[turn % len(names):] + names[: turn % len(names)]:
+            for name in names[turn % len(names) :] + names[: turn % len(names)]:
                 c0 = cpu_clock()
                 xs = time_calls(clients[name], block[name])
                 cpus[name] = (cpu_clock() - c0) / len(xs)
@@ -129,7 +129,7 @@ def interleaved_throughput(clients: dict[str, Call], baseline: str, *, threads: 
         window[name] = min(3.0, max(seconds, 8 * threads / max(rate, 1e-9)))
     per_round = []
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         per_round.append({name: throughput(clients[name], threads, window[name]) for name in order})
     return {
         name: {

@@ -46,11 +46,6 @@ def _stream_events() -> list[bytes]:
 EVENTS = _stream_events()
 STREAM_TEXT = "".join(f"tok{i} " for i in range(STREAM_EVENTS - 2))
 _SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nx-request-id: req-bench\r\n"
-SSE_CHUNKED = (
-    _SSE_HEAD
-    + b"Transfer-Encoding: chunked\r\n\r\n"
-    + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in EVENTS)
-    + b"0\r\n\r\n"
-)
+SSE_CHUNKED = _SSE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in EVENTS) + b"0\r\n\r\n"
 _SSE_BODY = b"".join(EVENTS)
 SSE_LENGTH = _SSE_HEAD + b"Content-Length: %d\r\n\r\n" % len(_SSE_BODY) + _SSE_BODY

@@ -45,7 +45,11 @@ class _Canned:
         from ailib.transport import HttpResponse
 
         body = json.dumps(
-            {"id": "c", "model": "bench-model", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}]}
+            {
+                "id": "c",
+                "model": "bench-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}, "finish_reason": "stop"}],
+            }
         ).encode()
         self.response = HttpResponse(200, {"content-type": "application/json"}, body)
 

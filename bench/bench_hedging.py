@@ -65,8 +65,10 @@ def main() -> None:
     print(f"| {args.calls} calls, 5% slow (500-800 ms) | p50 | p99 | p99.9 | extra requests |")
     print("|---|---|---|---|---|")
     print(f"| unhedged | {plain['p50']:.0f} ms | {plain['p99']:.0f} ms | {plain['p999']:.0f} ms | {plain['extra']:.1%} |")
-    print(f"| hedged, delay=\"p95\" | {hedged['p50']:.0f} ms | {hedged['p99']:.0f} ms | {hedged['p999']:.0f} ms | {hedged['extra']:.1%} |")
-    print(f"| ratio (unhedged / hedged) | {plain['p50'] / hedged['p50']:.1f}x | {plain['p99'] / hedged['p99']:.1f}x | {plain['p999'] / hedged['p999']:.1f}x | |")
+    print(f'| hedged, delay="p95" | {hedged["p50"]:.0f} ms | {hedged["p99"]:.0f} ms | {hedged["p999"]:.0f} ms | {hedged["extra"]:.1%} |')
+    print(
+        f"| ratio (unhedged / hedged) | {plain['p50'] / hedged['p50']:.1f}x | {plain['p99'] / hedged['p99']:.1f}x | {plain['p999'] / hedged['p999']:.1f}x | |"
+    )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ def import_times(runs: int = 9) -> dict[str, float]:
     out: dict[str, list[float]] = {"with": [], "without": []}
     for _ in range(runs):  # interleaved, so drift hits both alike
         for name, prefix in (("with", "import sys\n"), ("without", _BLOCK_OTEL)):
-            res = subprocess.run([sys.executable, "-c", prefix + _IMPORT], env=env, capture_output=True, text=True, check=True).stdout.split()
+            res = subprocess.run(
+                [sys.executable, "-c", prefix + _IMPORT], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()
             if res[1] != "False":
                 raise SystemExit("import ailib imported opentelemetry")
             out[name].append(float(res[0]))

@@ -107,10 +107,7 @@ def main() -> None:
     for name, cost in rows:
         verdict = "ok" if cost <= TARGET_US else "OVER"
         print(f"| {name} | {cost:.3f} | <= {TARGET_US:g} µs {verdict} |")
-    print(
-        f"| limiter 50 rps, 8 threads, 2 s: admitted {admitted} vs {expected:g} expected "
-        f"| {error:+.2f} % | rate error |"
-    )
+    print(f"| limiter 50 rps, 8 threads, 2 s: admitted {admitted} vs {expected:g} expected | {error:+.2f} % | rate error |")
 
 
 if __name__ == "__main__":

@@ -149,8 +149,11 @@ def start_redis() -> tuple[subprocess.Popen, str]:
     if binary is None:
         sys.exit("redis-server not found: install it (apt-get install redis-server) or pass --redis-url")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while True:
@@ -175,10 +178,26 @@ def main() -> None:
         redis_store = RedisStateStore(url, namespace=f"bench-{uuid.uuid4().hex[:8]}")
         ping = per_op_us(redis_store._redis.ping, 2000)
         rows = [
-            ("`RateLimiter.acquire()` (never waits)", per_op_us(limiter_acquire(memory), 200_000), per_op_us(limiter_acquire(redis_store), 2000)),
-            ("breaker check: `acquire()` (CLOSED)", per_op_us(breaker_acquire(memory), 200_000), per_op_us(breaker_acquire(redis_store), 2000)),
-            ("breaker `acquire()` + `record_success()` (CLOSED)", per_op_us(breaker_check(memory), 200_000), per_op_us(breaker_check(redis_store), 2000)),
-            ("one call's state work: budget, limiter, breaker, adaptation", per_op_us(one_call(memory), 100_000), per_op_us(one_call(redis_store), 1000)),
+            (
+                "`RateLimiter.acquire()` (never waits)",
+                per_op_us(limiter_acquire(memory), 200_000),
+                per_op_us(limiter_acquire(redis_store), 2000),
+            ),
+            (
+                "breaker check: `acquire()` (CLOSED)",
+                per_op_us(breaker_acquire(memory), 200_000),
+                per_op_us(breaker_acquire(redis_store), 2000),
+            ),
+            (
+                "breaker `acquire()` + `record_success()` (CLOSED)",
+                per_op_us(breaker_check(memory), 200_000),
+                per_op_us(breaker_check(redis_store), 2000),
+            ),
+            (
+                "one call's state work: budget, limiter, breaker, adaptation",
+                per_op_us(one_call(memory), 100_000),
+                per_op_us(one_call(redis_store), 1000),
+            ),
         ]
         shared = admitted_rate(url)
         separate = admitted_rate(None)

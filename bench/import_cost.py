@@ -33,9 +33,7 @@ Row = tuple[int, int, int]  # self µs, cumulative µs, cumulative µs without t
 def importtime(code: str, env: Optional[dict[str, str]] = None) -> list[tuple[int, str, int, int]]:
     """(depth, module, self µs, cumulative µs) per import, in ``-X importtime`` order (children first),
     from one fresh interpreter running ``code``."""
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=child_env(env), timeout=60
-    )
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, env=child_env(env), timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-800:])
     out = []
@@ -66,7 +64,9 @@ def medians(runs: list[dict[str, Row]]) -> dict[str, tuple[float, float, float]]
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.import_cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.import_cost", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=5, help="fresh interpreters per side (alternating); default 5")
     parser.add_argument("--top", type=int, default=15, help="rows per table; default 15")
     args = parser.parse_args(argv)

@@ -52,8 +52,22 @@ SECTIONS = ("call", "path", "hedge", "stream", "threads", "import", "memory")
 # call/stream: (rounds, seconds per client per round, seconds per block, warm-up calls);
 # threads: (rounds, seconds per measurement); import: fresh interpreters for ailib (peers: a third).
 # hedge: back-to-back pairs (hedged, unhedged) per transport.
-FULL = {"call": (5, 0.3, 0.03, 50), "path": (5, 0.2, 0.02, 200), "hedge": 2000, "stream": (5, 0.3, 0.06, 4), "threads": (3, 0.4), "import": 6}
-QUICK = {"call": (3, 0.1, 0.02, 20), "path": (3, 0.1, 0.02, 100), "hedge": 500, "stream": (3, 0.1, 0.05, 2), "threads": (2, 0.25), "import": 3}
+FULL = {
+    "call": (5, 0.3, 0.03, 50),
+    "path": (5, 0.2, 0.02, 200),
+    "hedge": 2000,
+    "stream": (5, 0.3, 0.06, 4),
+    "threads": (3, 0.4),
+    "import": 6,
+}
+QUICK = {
+    "call": (3, 0.1, 0.02, 20),
+    "path": (3, 0.1, 0.02, 100),
+    "hedge": 500,
+    "stream": (3, 0.1, 0.05, 2),
+    "threads": (2, 0.25),
+    "import": 3,
+}
 
 CALL_ROWS = ["raw requests", "tuned requests", "urllib3 pool", "openai-python", "ailib default", "ailib full stack", "ailib hedged"]
 STREAM_ROWS = ["raw requests", "urllib3 pool", "openai-python", "ailib default"]
@@ -91,10 +105,7 @@ def _stream_clients(peers: Peers, framing: str, with_openai: bool) -> dict[str, 
 # sent), against importing its dependencies and making one `requests.Session()`. Each in a fresh
 # interpreter, the two alternating (A, B, A, B, ...); a run's ratio is the median of the pairs'.
 CLIENT_ENV = {"OPENAI_API_KEY": "sk-bench-dummy-key", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
-CLIENT_BUILD = (
-    "import time; t=time.perf_counter(); import ailib; c=ailib.AiClient('openai'); "
-    "print(time.perf_counter()-t); c.close()"
-)
+CLIENT_BUILD = "import time; t=time.perf_counter(); import ailib; c=ailib.AiClient('openai'); print(time.perf_counter()-t); c.close()"
 SESSION_BUILD = (
     "import time; t=time.perf_counter(); import requests, urllib3, tenacity, attrs; s=requests.Session(); "
     "print(time.perf_counter()-t); s.close()"
@@ -165,7 +176,10 @@ def _memory_figures(json_port: int, with_openai: bool) -> dict[str, float]:
     for name, expr in make.items():
         if expr is None:
             continue
-        code = _RSS + f"from bench._peers import Peers\np = Peers({json_port}, {json_port})\nfn = {expr}\nfor _ in range(50): fn()\nprint(_rss())"
+        code = (
+            _RSS
+            + f"from bench._peers import Peers\np = Peers({json_port}, {json_port})\nfn = {expr}\nfor _ in range(50): fn()\nprint(_rss())"
+        )
         out[name] = run_child(code)[0]
     return out
 
@@ -187,7 +201,9 @@ def one_run(sections: tuple[str, ...], quick: bool, use_nginx: bool) -> dict[str
                     clients, "raw requests", rounds=rounds, round_seconds=per_round, block_seconds=block, warmup=warmup
                 )
             if "path" in sections:  # ailib's own call path, no network: a transport with a canned answer
-                clients = {f"ailib {k}" if k != "full" else "ailib full stack": peers.ailib_in_process(k) for k in ("default", "full", "hedged")}
+                clients = {
+                    f"ailib {k}" if k != "full" else "ailib full stack": peers.ailib_in_process(k) for k in ("default", "full", "hedged")
+                }
                 for name, fn in clients.items():
                     check(f"{name} (in process)", fn, EXPECT_CALL)
                 rounds, per_round, block, warmup = plan["path"]
@@ -324,7 +340,7 @@ def render(runs: list[dict], out: TextIO) -> None:
         f"Throughput: calls/s of 16 or 64 threads sharing one client, ratio to a shared `requests.Session()` "
         f"in the same round. Import: fresh interpreters; ailib's includes its dependencies "
         f"(requests, urllib3, tenacity, attrs: {_rng(_get(runs, 'import', 'deps_ms'), '.0f', ' ms')}); "
-        f"`import ailib` + one default client built (`AiClient(\"openai\")`, nothing sent): "
+        f'`import ailib` + one default client built (`AiClient("openai")`, nothing sent): '
         f"{_rng(_get(runs, 'import', 'client_ms'), '.0f', ' ms')}, against the dependencies + one `requests.Session()`: "
         f"{_rng(_get(runs, 'import', 'session_ms'), '.0f', ' ms')} (alternating fresh interpreters). "
         f"RSS: a fresh interpreter after building the client and making 50 calls (bare interpreter: {py}).\n",
@@ -340,7 +356,12 @@ def render(runs: list[dict], out: TextIO) -> None:
         ("Content-Length 201-event SSE vs iter_lines + json.loads", _get(runs, "stream_length", "ailib default", "ratios"), None, ""),
         ("64-thread throughput vs a shared requests Session", _get(runs, "threads_64", "ailib default", "ratios"), 2.0, "≥"),
         ("`import ailib` vs its dependencies", _get(runs, "import", "ratio"), 1.15, "≤"),
-        ("`import ailib` + one default client vs the dependencies + a `requests.Session()`", _get(runs, "import", "client_ratio"), 1.3, "≤"),
+        (
+            "`import ailib` + one default client vs the dependencies + a `requests.Session()`",
+            _get(runs, "import", "client_ratio"),
+            1.3,
+            "≤",
+        ),
     ]
     hedge = [(label, _get(runs, "hedge", key)) for label, key in (("loopback", "loopback_us"), ("in process", "in_process_us"))]
     for where, xs in hedge:
@@ -424,7 +445,9 @@ def write_block(path: Path, tables: str, runs: int, at: float = 0.0) -> None:
     if not rest or END not in rest:
         raise SystemExit(f"{path}: no {START} ... {END} block")
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at or None))
-    path.write_text(f"{head}{START}\nMeasured {stamp} by `python -m bench.run --runs {runs}`. {tables.strip()}\n{END}{tail}", encoding="utf-8")
+    path.write_text(
+        f"{head}{START}\nMeasured {stamp} by `python -m bench.run --runs {runs}`. {tables.strip()}\n{END}{tail}", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,11 @@ from __future__ import annotations
 from ailib import AiClientBuilder, ChatCompletionRequest, Message
 from ailib.testing import Fault, MockProvider
 
-with MockProvider(name="primary") as primary, MockProvider("anthropic", name="claude") as claude, MockProvider("gemini", name="gemini") as gemini:
+with (
+    MockProvider(name="primary") as primary,
+    MockProvider("anthropic", name="claude") as claude,
+    MockProvider("gemini", name="gemini") as gemini,
+):
     client = AiClientBuilder(primary.provider()).with_failover_chain([claude.provider(), gemini.provider()]).without_retry().build()
     primary.enqueue(Fault.http_status(500))
     claude.enqueue(Fault.http_status(529, error_type="overloaded_error"))

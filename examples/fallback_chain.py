@@ -28,9 +28,17 @@ with MockProvider(name="gateway") as gateway:
         .on_status([503], "other-region-model")
         .always("last-resort-model")
     )
-    client = AiClientBuilder(gateway.provider()).with_options(ConnectionOptions(first_byte_timeout=0.3)).without_retry().fallback(chain).build()
+    client = (
+        AiClientBuilder(gateway.provider()).with_options(ConnectionOptions(first_byte_timeout=0.3)).without_retry().fallback(chain).build()
+    )
     req = ChatCompletionRequest("auto", [Message.user("hello")])
-    for fault, label in [(None, "no failure"), (Fault.http_status(429), "429"), (Fault.stall(1), "timeout"), (Fault.http_status(503), "503"), (Fault.http_status(401), "401")]:
+    for fault, label in [
+        (None, "no failure"),
+        (Fault.http_status(429), "429"),
+        (Fault.stall(1), "timeout"),
+        (Fault.http_status(503), "503"),
+        (Fault.http_status(401), "401"),
+    ]:
         if fault is not None:
             gateway.enqueue(fault)
         resp = client.chat_completion(req)

@@ -20,7 +20,9 @@ with MockProvider(name="groq-1") as groq, MockProvider(name="openai-1") as opena
     client.close()
 
     weighted = ModelArray("weighted", LoadBalancingStrategy.WEIGHTED)
-    weighted.add_endpoint(ModelEndpoint("groq-1", url=groq.base_url, weight=3)).add_endpoint(ModelEndpoint("openai-1", url=openai.base_url, weight=1))
+    weighted.add_endpoint(ModelEndpoint("groq-1", url=groq.base_url, weight=3)).add_endpoint(
+        ModelEndpoint("openai-1", url=openai.base_url, weight=1)
+    )
     with AiClient.with_model_array(weighted) as client:
         served = [client.chat_completion(req).provider for _ in range(8)]
     print("weighted 3:1:", served)

@@ -12,7 +12,13 @@ from ailib.testing import Fault, MockProvider
 
 with MockProvider(name="openai-mock") as openai, MockProvider(name="groq-mock") as groq, MockProvider(name="mistral-mock") as mistral:
     metrics = InMemoryMetrics()
-    client = AiClientBuilder(openai.provider()).with_round_robin_chain([groq.provider(), mistral.provider()]).with_metrics(metrics).without_retry().build()
+    client = (
+        AiClientBuilder(openai.provider())
+        .with_round_robin_chain([groq.provider(), mistral.provider()])
+        .with_metrics(metrics)
+        .without_retry()
+        .build()
+    )
     req = ChatCompletionRequest("auto", [Message.user("Explain quantum computing")])
     print("rotation:", [client.chat_completion(req).provider for _ in range(3)])
     groq.enqueue(Fault.http_status(503))  # groq's next turn fails

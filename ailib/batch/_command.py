@@ -32,25 +32,48 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
     """Add the batch command's arguments to its (sub)parser."""
     batch.add_argument("input", metavar="IN.jsonl", help="one OpenAI-style request body per line; or `merge`")
     batch.add_argument("shards", nargs="*", metavar="SHARD.jsonl", help="with `merge`: the shard outputs to join")
-    batch.add_argument("-o", "--output", metavar="OUT.jsonl", required=True, help="results and checkpoint; re-run with the same path to resume")
+    batch.add_argument(
+        "-o", "--output", metavar="OUT.jsonl", required=True, help="results and checkpoint; re-run with the same path to resume"
+    )
     batch.add_argument("--provider", default="openai")
     batch.add_argument("--model", default=None, help="override every line's model")
     batch.add_argument("--concurrency", type=_positive_int, default=8)
     batch.add_argument("--rpm", type=_positive_int, default=None, help="client-side limit, requests per minute")
     batch.add_argument("--rps", type=float, default=None, help="client-side limit, requests per second")
-    batch.add_argument("--mode", choices=("live", "provider", "auto"), default="live",
-                       help="live calls, the provider's batch API (half price, within 24 h), or auto")
+    batch.add_argument(
+        "--mode",
+        choices=("live", "provider", "auto"),
+        default="live",
+        help="live calls, the provider's batch API (half price, within 24 h), or auto",
+    )
     batch.add_argument("--shard", metavar="K/N", default=None, help="run only the requests with index %% N == K (0 <= K < N)")
-    batch.add_argument("--state-store", metavar="URL", default=None,
-                       help="redis://... shares one rate limit and breaker per endpoint among shards and machines")
-    batch.add_argument("--poll-interval", type=float, default=None, metavar="SECONDS",
-                       help="first wait between provider batch status checks (then backing off to 60 s)")
-    batch.add_argument("--cache", metavar="PATH", default=None,
-                       help="answer repeated deterministic requests (temperature 0 or a seed) from this SQLite file "
-                       "('memory' and redis://... work too); a re-run pays nothing for them")
+    batch.add_argument(
+        "--state-store",
+        metavar="URL",
+        default=None,
+        help="redis://... shares one rate limit and breaker per endpoint among shards and machines",
+    )
+    batch.add_argument(
+        "--poll-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="first wait between provider batch status checks (then backing off to 60 s)",
+    )
+    batch.add_argument(
+        "--cache",
+        metavar="PATH",
+        default=None,
+        help="answer repeated deterministic requests (temperature 0 or a seed) from this SQLite file "
+        "('memory' and redis://... work too); a re-run pays nothing for them",
+    )
     batch.add_argument("--cancel-remote", action="store_true", help="on Ctrl-C, cancel the provider batches this run submitted")
-    batch.add_argument("--progress", action="store_true", default=None,
-                       help="a progress bar (tqdm if installed, else a one-line summary); default when stderr is a terminal")
+    batch.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="a progress bar (tqdm if installed, else a one-line summary); default when stderr is a terminal",
+    )
     batch.add_argument("--no-progress", dest="progress", action="store_false")
 
 
@@ -110,8 +133,15 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     with client:
         try:
             results = run_batch(
-                client, items, concurrency=args.concurrency, progress=progress, checkpoint=args.output,
-                mode=args.mode, shard=args.shard, cancel_remote=args.cancel_remote, poll_interval=args.poll_interval,
+                client,
+                items,
+                concurrency=args.concurrency,
+                progress=progress,
+                checkpoint=args.output,
+                mode=args.mode,
+                shard=args.shard,
+                cancel_remote=args.cancel_remote,
+                poll_interval=args.poll_interval,
             )
         except KeyboardInterrupt:
             print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)
@@ -125,9 +155,12 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     failures = [(i, r) for i, r in enumerate(results) if isinstance(r, AiLibError)]
     resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
     ok = len(results) - len(failures)
-    print(f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint{' or the cache' if getattr(args, 'cache', None) else ''}), {len(failures)} failed -> {args.output}", file=sys.stderr)
+    print(
+        f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint{' or the cache' if getattr(args, 'cache', None) else ''}), {len(failures)} failed -> {args.output}",
+        file=sys.stderr,
+    )
     for i, failure in failures[:10]:
         print(f"  request {i}: {type(failure).__name__}: {failure}", file=sys.stderr)
     if len(failures) > 10:
-        print(f"  ... and {len(failures) - 10} more (see the \"error\" lines of {args.output}); re-run to retry them", file=sys.stderr)
+        print(f'  ... and {len(failures) - 10} more (see the "error" lines of {args.output}); re-run to retry them', file=sys.stderr)
     return 1 if failures else 0

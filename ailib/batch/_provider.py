@@ -49,8 +49,11 @@ class _Jobs:
         self.key_index = {keys[i]: i for i in share}
         self.jobs: dict[str, dict[str, Any]] = {}
         if ckpt is not None:
-            self.jobs = {jid: dict(j) for jid, j in ckpt.jobs.items()
-                         if j.get("state") not in _DONE_STATES and j.get("endpoint") == endpoint and isinstance(j.get("keys"), list)}
+            self.jobs = {
+                jid: dict(j)
+                for jid, j in ckpt.jobs.items()
+                if j.get("state") not in _DONE_STATES and j.get("endpoint") == endpoint and isinstance(j.get("keys"), list)
+            }
 
     def save(self, job: dict[str, Any]) -> None:
         self.jobs[job["id"]] = job
@@ -116,8 +119,9 @@ def run_provider(
     return live
 
 
-def _plan(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], todo: list[int],
-          keys: list[str]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+def _plan(
+    wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], todo: list[int], keys: list[str]
+) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """New jobs for ``todo``: grouped by model, split under the provider's limits."""
     by_model: dict[str, list[int]] = {}
     for i in todo:
@@ -144,26 +148,36 @@ def _plan(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequ
     return out
 
 
-def _entries(wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], job: dict[str, Any],
-             key_index: dict[str, int]) -> list[dict[str, Any]]:
+def _entries(
+    wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], job: dict[str, Any], key_index: dict[str, int]
+) -> list[dict[str, Any]]:
     """The entries of a job recorded but not yet submitted, rebuilt from this run's input."""
     entries = []
     for pos, key in enumerate(job["keys"]):
         i = key_index.get(key)
         if i is None:
-            raise ConfigurationError(f"checkpoint job {job['id']} names a request that is not in this input; "
-                                     "run it with the input it was started with")
+            raise ConfigurationError(
+                f"checkpoint job {job['id']} names a request that is not in this input; run it with the input it was started with"
+            )
         entries.append(wire.entry(f"i{pos}", parsed[i], ep, job["model"]))  # type: ignore[arg-type]
     return entries
 
 
 def _job(wire: BatchWire, ep: Any, model: str, keys: list[str]) -> dict[str, Any]:
-    return {"id": "ailib-" + uuid.uuid4().hex[:16], "provider": ep.provider, "endpoint": ep.name, "wire": wire.name,
-            "model": model, "state": "new", "keys": keys}
+    return {
+        "id": "ailib-" + uuid.uuid4().hex[:16],
+        "provider": ep.provider,
+        "endpoint": ep.name,
+        "wire": wire.name,
+        "model": model,
+        "state": "new",
+        "keys": keys,
+    }
 
 
-def _poll_all(wire: BatchWire, http: Http, state: _Jobs, reporter: Reporter, first: Optional[float],
-              sleep: Callable[[float], None]) -> None:
+def _poll_all(
+    wire: BatchWire, http: Http, state: _Jobs, reporter: Reporter, first: Optional[float], sleep: Callable[[float], None]
+) -> None:
     """Poll every unfinished job with backoff until each is done (its results can be read)."""
     interval = _POLL_FIRST if first is None else first
     while True:
@@ -189,8 +203,9 @@ def _poll_all(wire: BatchWire, http: Http, state: _Jobs, reporter: Reporter, fir
         interval = min(interval * 1.5, _POLL_MAX)
 
 
-def _collect(wire: BatchWire, http: Http, job: dict[str, Any], state: _Jobs, results: dict[int, Any], ctx: Any,
-             reporter: Reporter, *, auto: bool) -> list[int]:
+def _collect(
+    wire: BatchWire, http: Http, job: dict[str, Any], state: _Jobs, results: dict[int, Any], ctx: Any, reporter: Reporter, *, auto: bool
+) -> list[int]:
     """Write the results of one finished job (each request exactly once); the indices to retry live."""
     positions = {f"i{pos}": key for pos, key in enumerate(job["keys"])}
     seen: set[str] = set()
@@ -202,8 +217,15 @@ def _collect(wire: BatchWire, http: Http, job: dict[str, Any], state: _Jobs, res
             return  # not this run's request, or already answered: never twice
         started = float(job.get("submitted_at") or time.time())
         ok = isinstance(result, ChatCompletionResponse)
-        attempt = Attempt(job["provider"], job["model"], started, max(0.0, time.time() - started), "ok" if ok else "error",
-                          None if ok else result, endpoint=job["endpoint"])
+        attempt = Attempt(
+            job["provider"],
+            job["model"],
+            started,
+            max(0.0, time.time() - started),
+            "ok" if ok else "error",
+            None if ok else result,
+            endpoint=job["endpoint"],
+        )
         if ok:
             result = attrs.evolve(_discounted(result, ctx.prices), attempts=(attempt,))
         elif auto and result.is_retryable():
@@ -232,8 +254,12 @@ def _collect(wire: BatchWire, http: Http, job: dict[str, Any], state: _Jobs, res
             finish(key, result)
         for key in job["keys"]:
             if key not in seen:
-                finish(key, ProviderError("the provider batch returned no result for this request",
-                                          provider=http.endpoint.provider, model=job["model"]))
+                finish(
+                    key,
+                    ProviderError(
+                        "the provider batch returned no result for this request", provider=http.endpoint.provider, model=job["model"]
+                    ),
+                )
     job["state"] = "collected"
     state.save(job)
     return retry

@@ -124,8 +124,16 @@ def run_batch(
         from ._provider import run_provider
 
         live = run_provider(
-            ctx, parsed, todo, results, ckpt=ckpt, reporter=reporter, auto=mode == "auto",
-            auto_threshold=auto_threshold, cancel_remote=cancel_remote, poll_interval=poll_interval,
+            ctx,
+            parsed,
+            todo,
+            results,
+            ckpt=ckpt,
+            reporter=reporter,
+            auto=mode == "auto",
+            auto_threshold=auto_threshold,
+            cancel_remote=cancel_remote,
+            poll_interval=poll_interval,
         )
         if not return_exceptions:
             first_error = next((r for i, r in results.items() if isinstance(r, AiLibError) and i not in live), None)
@@ -134,8 +142,16 @@ def run_batch(
         for i in share:
             arr[i] = results[i]
         first_error = run_live(
-            client, parsed, live, arr, ckpt=ckpt, reporter=reporter, concurrency=concurrency,
-            return_exceptions=return_exceptions, interrupt_timeout=interrupt_timeout, max_pause=max_pause,
+            client,
+            parsed,
+            live,
+            arr,
+            ckpt=ckpt,
+            reporter=reporter,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+            interrupt_timeout=interrupt_timeout,
+            max_pause=max_pause,
         )
         for i in live:
             results[i] = arr[i]

@@ -40,7 +40,9 @@ def make_cache(backend: Any) -> Any:
         return SQLiteCache(backend)
     if callable(getattr(backend, "get", None)) and callable(getattr(backend, "set", None)):
         return backend
-    raise ConfigurationError(f"with_cache takes 'memory', a redis:// URL, a file path or an object with get/set, not {type(backend).__name__}")
+    raise ConfigurationError(
+        f"with_cache takes 'memory', a redis:// URL, a file path or an object with get/set, not {type(backend).__name__}"
+    )
 
 
 def __getattr__(name: str) -> Any:

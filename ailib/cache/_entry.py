@@ -29,7 +29,9 @@ class CachedAnswer:
         pieces = self.pieces if self.pieces is not None else ((resp.text,) if resp.text else ())
         out = [StreamChunk(delta_text=p, provider=resp.provider, model=resp.model) for p in pieces if p]
         out.append(
-            StreamChunk(finish_reason=resp.finish_reason, usage=resp.usage, provider=resp.provider, model=resp.model, tool_calls=resp.tool_calls)
+            StreamChunk(
+                finish_reason=resp.finish_reason, usage=resp.usage, provider=resp.provider, model=resp.model, tool_calls=resp.tool_calls
+            )
         )
         return out
 

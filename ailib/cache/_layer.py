@@ -89,7 +89,9 @@ class ResponseCache:
         usage: Optional[Usage],
     ) -> None:
         """Store a stream that ended normally (the caller checks that it did)."""
-        value = encode_stream(provider=provider, model=model, pieces=pieces, tool_calls=tool_calls, finish_reason=finish_reason, usage=usage)
+        value = encode_stream(
+            provider=provider, model=model, pieces=pieces, tool_calls=tool_calls, finish_reason=finish_reason, usage=usage
+        )
         self._set(key, value, provider)
 
     def _set(self, key: str, value: bytes, provider: str) -> None:

@@ -20,13 +20,17 @@ Attempt = Callable[[CallState, Target], Any]
 class Guard:
     """Admits an attempt (limiter permit, breaker permit), runs it, and reports back."""
 
-    def __init__(self, clock: Clock, metrics: Any, record_skip: Callable[[CallState, Target, AiLibError], None], observer: Any = None) -> None:
+    def __init__(
+        self, clock: Clock, metrics: Any, record_skip: Callable[[CallState, Target, AiLibError], None], observer: Any = None
+    ) -> None:
         self.clock = clock
         self.metrics = metrics
         self.record_skip = record_skip
         self.observer = observer  # a router with on_start / on_end, or None
 
-    def run(self, call: CallState, target: Target, state: EndpointState, attempt: Attempt, body_size: Optional[Callable[[], int]] = None) -> Any:
+    def run(
+        self, call: CallState, target: Target, state: EndpointState, attempt: Attempt, body_size: Optional[Callable[[], int]] = None
+    ) -> Any:
         """``attempt(call, target)`` behind the endpoint's limiter and breaker."""
         limiter, breaker = state.limiter, state.breaker
         observer = self.observer

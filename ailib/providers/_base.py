@@ -31,13 +31,21 @@ from ._registry import ProviderSpec
 if TYPE_CHECKING:
     from .._sse import SseEvent
 
-__all__ = ["WireFormat", "StreamDecoder", "classify_http_error", "decode_body", "error_from_response", "remember_secret", "remember_headers", "mask_secrets", "clip"]
+__all__ = [
+    "WireFormat",
+    "StreamDecoder",
+    "classify_http_error",
+    "decode_body",
+    "error_from_response",
+    "remember_secret",
+    "remember_headers",
+    "mask_secrets",
+    "clip",
+]
 
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded", "request_too_large"}
 # Compiled (and cached by ``re``) on the first error that needs it, not at import.
-_CONTEXT_TEXT = (
-    r"(?i)context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long"
-)
+_CONTEXT_TEXT = r"(?i)context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long"
 _FILTER_CODES = {"content_filter", "content_policy_violation", "safety", "prohibited_content", "blocked"}
 _QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"}
 _NOT_FOUND_CODES = {"model_not_found", "not_found", "not_found_error"}
@@ -137,9 +145,10 @@ _new = object.__new__
 _set = object.__setattr__
 _ASSISTANT = Role.ASSISTANT
 _MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
-_FAST_MESSAGE = tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS and set(
-    getattr(Message, "__slots__", ())
-) <= {*_MESSAGE_FIELDS, "__weakref__"}
+_FAST_MESSAGE = tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS and set(getattr(Message, "__slots__", ())) <= {
+    *_MESSAGE_FIELDS,
+    "__weakref__",
+}
 _message_post_init = getattr(Message, "__attrs_post_init__", None)  # its checks still run
 _RESPONSE_FIELDS = ("id", "model", "provider", "choices", "usage", "attempts", "raw")
 _POSITIONAL_RESPONSE = tuple(a.name for a in attrs.fields(ChatCompletionResponse))[:7] == _RESPONSE_FIELDS
@@ -182,7 +191,9 @@ def decode_body(
         raise error_from_response(wire, status, headers, body, provider=provider, model=model, now=now)
     ctype = headers.get("content-type") or ""
     if "json" not in ctype and "json" not in ctype.lower():
-        raise _shape_error(f"expected a JSON response, got content type {ctype or 'none'!r}: {_snippet(body)!r}", headers, status, provider, model)
+        raise _shape_error(
+            f"expected a JSON response, got content type {ctype or 'none'!r}: {_snippet(body)!r}", headers, status, provider, model
+        )
     if not body:
         raise _shape_error("empty response body", headers, status, provider, model)
     try:
@@ -342,6 +353,4 @@ class WireFormat:
         elif not spec.images and request.has_images:
             missing = "image input"
         if missing:
-            raise InvalidRequestError(
-                f"{spec.name} does not support {missing}; nothing was sent", provider=spec.name, model=request.model
-            )
+            raise InvalidRequestError(f"{spec.name} does not support {missing}; nothing was sent", provider=spec.name, model=request.model)

@@ -219,7 +219,9 @@ class AnthropicFormat(WireFormat):
             raise _unsupported(spec.name, request.model, "response_format (JSON mode)")
         for m in request.messages:
             if m.role is Role.TOOL and not m.tool_call_id:
-                raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model)
+                raise InvalidRequestError(
+                    "a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model
+                )
             for t in m.tool_calls or ():
                 _tool_use(t, spec.name, request.model)
         if request.tool_choice is not None:
@@ -281,7 +283,9 @@ def _is_text_format(fmt: Any) -> bool:
 def _error_event(data: Any, provider: str, model: str) -> AiLibError:
     message, codes = WIRE_FORMAT.error_details(data)
     status = _ERROR_STATUS.get(codes[0], 500) if codes else 500
-    return classify_http_error(status, {}, message=message or "error event in stream", codes=codes, provider=provider, model=model, body=data)
+    return classify_http_error(
+        status, {}, message=message or "error event in stream", codes=codes, provider=provider, model=model, body=data
+    )
 
 
 class _Block:

@@ -154,7 +154,9 @@ class CohereFormat(WireFormat):
             _response_format(request.response_format, spec.name, request.model)
         for m in request.messages:
             if m.role is Role.TOOL and not m.tool_call_id:
-                raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model)
+                raise InvalidRequestError(
+                    "a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model
+                )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
@@ -198,7 +200,14 @@ class CohereFormat(WireFormat):
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
         answer = assistant_message(text or None, calls or None)
-        return response(str(data.get("id", "")), str(data.get("model") or model), provider, (Choice(0, answer, finish),), _usage(data.get("usage")), data)
+        return response(
+            str(data.get("id", "")),
+            str(data.get("model") or model),
+            provider,
+            (Choice(0, answer, finish),),
+            _usage(data.get("usage")),
+            data,
+        )
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
         return CohereStreamDecoder(provider=provider, model=model)
@@ -222,7 +231,9 @@ def _stream_error(data: Mapping[str, Any], provider: str, model: str) -> AiLibEr
     message, codes = WIRE_FORMAT.error_details(data)
     status = data.get("status") or data.get("status_code")
     status = status if isinstance(status, int) and 400 <= status < 600 else 500
-    return classify_http_error(status, {}, message=message or "error event in stream", codes=codes, provider=provider, model=model, body=data)
+    return classify_http_error(
+        status, {}, message=message or "error event in stream", codes=codes, provider=provider, model=model, body=data
+    )
 
 
 class CohereStreamDecoder(StreamDecoder):
@@ -271,7 +282,11 @@ class CohereStreamDecoder(StreamDecoder):
             )
             finish = _finish(delta.get("finish_reason"), bool(calls), delta.get("error"), self.provider, self.model)
             self.done = True
-            return [StreamChunk(finish_reason=finish, usage=_usage(delta.get("usage")), provider=self.provider, model=self.model, tool_calls=calls)]
+            return [
+                StreamChunk(
+                    finish_reason=finish, usage=_usage(delta.get("usage")), provider=self.provider, model=self.model, tool_calls=calls
+                )
+            ]
         if kind == "error":
             raise _stream_error(data, self.provider, self.model)
         return []  # message-start, content-end, tool-plan-delta, tool-call-end, citations, debug ...

@@ -346,8 +346,7 @@ class CircuitBreaker:
         expires_at = self._probes.pop(permit.probe_id, None)
         return expires_at is not None and self._clock.monotonic() < expires_at
 
-    def _transition(self, new: CircuitState, transitions: list[tuple[CircuitState, CircuitState]],
-                    *, jitter: bool = True) -> None:
+    def _transition(self, new: CircuitState, transitions: list[tuple[CircuitState, CircuitState]], *, jitter: bool = True) -> None:
         """Enter ``new`` with fresh counts and a new generation; queue the callback."""
         old = self._state
         self._generation += 1

@@ -50,7 +50,14 @@ _INCREASE = 0.05
 _DECREASE_COOLDOWN = 1.0  # seconds between two multiplicative decreases
 _MAX_HOLD = 86_400.0  # a provider's reset further away than a day is treated as a day
 # Public within ailib: the Redis limiter (ailib.state.redis) passes these to its Lua scripts.
-WAIT_EPS, MIN_FACTOR, DECREASE, INCREASE, DECREASE_COOLDOWN, MAX_HOLD = _EPS, _MIN_FACTOR, _DECREASE, _INCREASE, _DECREASE_COOLDOWN, _MAX_HOLD
+WAIT_EPS, MIN_FACTOR, DECREASE, INCREASE, DECREASE_COOLDOWN, MAX_HOLD = (
+    _EPS,
+    _MIN_FACTOR,
+    _DECREASE,
+    _INCREASE,
+    _DECREASE_COOLDOWN,
+    _MAX_HOLD,
+)
 _DEFAULT_COMPLETION_TOKENS = 256
 
 
@@ -69,9 +76,7 @@ class RateLimitPolicy(Record):
     tokens_per_minute: int | None = attrs.field(
         default=None, validator=number("None or an integer >= 1", low=1, integer=True, optional=True)
     )
-    burst: int | None = attrs.field(
-        default=None, validator=number("None or an integer >= 1", low=1, integer=True, optional=True)
-    )
+    burst: int | None = attrs.field(default=None, validator=number("None or an integer >= 1", low=1, integer=True, optional=True))
     max_wait: float = attrs.field(default=30.0, validator=number("a number >= 0", low=0))
     adaptive: bool = attrs.field(default=True, validator=boolean)
 
@@ -80,9 +85,7 @@ class RateLimitPolicy(Record):
             raise ConfigurationError("RateLimitPolicy: set requests_per_second or requests_per_minute, not both")
         if self.request_rate is None:
             if self.tokens_per_minute is None:
-                raise ConfigurationError(
-                    "RateLimitPolicy needs requests_per_second, requests_per_minute or tokens_per_minute"
-                )
+                raise ConfigurationError("RateLimitPolicy needs requests_per_second, requests_per_minute or tokens_per_minute")
             if self.burst is not None:
                 raise ConfigurationError("RateLimitPolicy.burst needs requests_per_second or requests_per_minute")
 
@@ -294,11 +297,7 @@ class RateLimiter:
         if not self.policy.adaptive:
             return
         try:
-            found = {
-                key.lower(): value
-                for key, value in headers.items()
-                if isinstance(key, str) and "ratelimit" in key.lower()
-            }
+            found = {key.lower(): value for key, value in headers.items() if isinstance(key, str) and "ratelimit" in key.lower()}
         except (AttributeError, TypeError, ValueError):  # a broken mapping must not fail the call
             return
         if not found:

@@ -45,9 +45,7 @@ class RetryPolicy(Record):
     initial_delay: float = attrs.field(default=0.5, validator=_seconds)
     max_delay: float = attrs.field(default=8.0, validator=_seconds)
     multiplier: float = attrs.field(default=2.0, validator=number("a number >= 1", low=1, finite=False))
-    jitter: Optional[str] = attrs.field(
-        default="full", validator=one_of(_JITTERS, "one of 'full', 'equal', 'decorrelated' or None")
-    )
+    jitter: Optional[str] = attrs.field(default="full", validator=one_of(_JITTERS, "one of 'full', 'equal', 'decorrelated' or None"))
     respect_retry_after: bool = attrs.field(default=True, validator=boolean)
     max_retry_after: float = attrs.field(default=60.0, validator=_seconds)
     retry_budget: Optional[float] = attrs.field(

@@ -136,10 +136,7 @@ class ChainRouter(Router):
         """A ModelArray step's endpoints in its strategy's order: the first under the step's
         condition, the rest after any failure that is not the caller's own."""
         members = self._arrays[id(step)].plan(request)
-        return [
-            Target(t.endpoint, t.model, step.condition if i == 0 else is_provider_failure, step.label)
-            for i, t in enumerate(members)
-        ]
+        return [Target(t.endpoint, t.model, step.condition if i == 0 else is_provider_failure, step.label) for i, t in enumerate(members)]
 
     def _target(self, ep: Endpoint, model: str) -> Target:
         """Targets are immutable: one per (endpoint, requested model), reused."""

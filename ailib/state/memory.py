@@ -64,6 +64,7 @@ class EndpointState:
 
 _T = TypeVar("_T")
 
+
 class MemoryStateStore:
     """Thread-safe get-or-create of per-endpoint state objects, in this process."""
 

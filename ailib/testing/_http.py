@@ -164,7 +164,15 @@ class Exchange(BaseHTTPRequestHandler):
                 return False
 
     # -- writing one response -------------------------------------------------------------------
-    def begin(self, status: int, content_type: str, headers: Optional[dict[str, str]] = None, *, length: Optional[int] = None, stream: bool = False) -> None:
+    def begin(
+        self,
+        status: int,
+        content_type: str,
+        headers: Optional[dict[str, str]] = None,
+        *,
+        length: Optional[int] = None,
+        stream: bool = False,
+    ) -> None:
         """Start a response. ``length`` is the body's size when known (for a stream under
         ``"length"`` framing: the size to declare); ``stream`` marks an event stream."""
         framing = self.framing

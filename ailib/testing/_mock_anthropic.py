@@ -112,8 +112,12 @@ class AnthropicMock(MockFormat):
         for i, piece in enumerate(pieces):
             frame = b""
             if i == 0:
-                frame += sse({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start")
-            frame += sse({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta")
+                frame += sse(
+                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start"
+                )
+            frame += sse(
+                {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta"
+            )
             if i == len(pieces) - 1:
                 frame += sse({"type": "content_block_stop", "index": index}, "content_block_stop")
             content.append(frame)
@@ -125,10 +129,16 @@ class AnthropicMock(MockFormat):
             block = {"type": "tool_use", "id": cid, "name": name, "input": {}}
             content.append(sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"))
             content.append(
-                sse({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[:half]}}, "content_block_delta")
+                sse(
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[:half]}},
+                    "content_block_delta",
+                )
             )
             content.append(
-                sse({"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[half:]}}, "content_block_delta")
+                sse(
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[half:]}},
+                    "content_block_delta",
+                )
                 + sse({"type": "content_block_stop", "index": index}, "content_block_stop")
             )
             index += 1

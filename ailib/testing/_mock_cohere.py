@@ -53,7 +53,8 @@ class CohereMock(MockFormat):
         if reply.tool_calls:
             message["tool_plan"] = "I will call the tools."
             message["tool_calls"] = [
-                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}} for cid, name, args in reply.tool_calls
+                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                for cid, name, args in reply.tool_calls
             ]
         return {"id": "mock-chat-1", "finish_reason": self._finish(reply), "message": message, "usage": self._usage(reply)}
 
@@ -69,7 +70,9 @@ class CohereMock(MockFormat):
         for i, piece in enumerate(pieces):
             frame = b""
             if i == 0:
-                frame += sse({"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start")
+                frame += sse(
+                    {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start"
+                )
             frame += sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}, "content-delta")
             if i == len(pieces) - 1:
                 frame += sse({"type": "content-end", "index": 0}, "content-end")
@@ -81,7 +84,8 @@ class CohereMock(MockFormat):
             content.append(sse({"type": "tool-call-start", "index": i, "delta": {"message": {"tool_calls": call}}}, "tool-call-start"))
             for j, piece in enumerate((raw[:half], raw[half:])):
                 frame = sse(
-                    {"type": "tool-call-delta", "index": i, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}}, "tool-call-delta"
+                    {"type": "tool-call-delta", "index": i, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}},
+                    "tool-call-delta",
                 )
                 if j == 1:
                     frame += sse({"type": "tool-call-end", "index": i}, "tool-call-end")

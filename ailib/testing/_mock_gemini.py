@@ -82,7 +82,9 @@ class GeminiMock(MockFormat):
         common = reply.finish_reason or "stop"
         return _FINISH_REASONS.get(common, common.upper())
 
-    def _response(self, parts: list[dict[str, Any]], model: str, *, finish: Optional[str] = None, usage: Optional[dict[str, int]] = None) -> dict[str, Any]:
+    def _response(
+        self, parts: list[dict[str, Any]], model: str, *, finish: Optional[str] = None, usage: Optional[dict[str, int]] = None
+    ) -> dict[str, Any]:
         cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish:
             cand["finishReason"] = finish

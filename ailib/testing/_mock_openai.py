@@ -94,7 +94,9 @@ class OpenAIMock(MockFormat):
             "usage": self._usage(reply),
         }
 
-    def _chunk(self, model: str, delta: dict[str, Any], finish: Optional[str] = None, index: int = 0, usage: bool = False) -> dict[str, Any]:
+    def _chunk(
+        self, model: str, delta: dict[str, Any], finish: Optional[str] = None, index: int = 0, usage: bool = False
+    ) -> dict[str, Any]:
         chunk = {
             "id": "chatcmpl-mock",
             "object": "chat.completion.chunk",
@@ -120,10 +122,23 @@ class OpenAIMock(MockFormat):
                 half = len(raw) // 2
                 first = {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": raw[:half]}}
                 content.append(sse(self._chunk(model, {"tool_calls": [first]}, index=c, usage=usage)))
-                content.append(sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[half:]}}]}, index=c, usage=usage)))
+                content.append(
+                    sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[half:]}}]}, index=c, usage=usage))
+                )
             closing.append(sse(self._chunk(model, {}, self._finish(reply), index=c, usage=usage)))
         if usage:  # only when asked for: a last chunk with no choices and the usage
-            closing.append(sse({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1700000000, "model": model, "choices": [], "usage": self._usage(reply)}))
+            closing.append(
+                sse(
+                    {
+                        "id": "chatcmpl-mock",
+                        "object": "chat.completion.chunk",
+                        "created": 1700000000,
+                        "model": model,
+                        "choices": [],
+                        "usage": self._usage(reply),
+                    }
+                )
+            )
         closing.append(b"data: [DONE]\n\n")
         return opening, content, closing
 

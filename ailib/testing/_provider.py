@@ -114,7 +114,9 @@ class MockProvider:
             return self
         self._server = MockServer(self, self._port)
         self._port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"MockProvider-{self._port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"MockProvider-{self._port}", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -63,7 +63,9 @@ def parse_faults(spec: str) -> list[Fault]:
         elif name == "malformed":
             faults.append(Fault.malformed())
         else:
-            raise ScriptError(f"unknown fault {item!r} (known: STATUS[:retry-after=S], ok, reset, stall[:S], delay:S, cut:N, error-event:N, drip:S, malformed)")
+            raise ScriptError(
+                f"unknown fault {item!r} (known: STATUS[:retry-after=S], ok, reset, stall[:S], delay:S, cut:N, error-event:N, drip:S, malformed)"
+            )
     return faults
 
 
@@ -99,7 +101,9 @@ def _fault_from_object(obj: dict[str, Any]) -> Fault:
     if name not in _CONSTRUCTORS:
         raise ScriptError(f"unknown fault {name!r}; known: {', '.join(_CONSTRUCTORS)}")
     if name == "ok":
-        reply = reply_from_json({k: kw.pop(k) for k in ("text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason") if k in kw})
+        reply = reply_from_json(
+            {k: kw.pop(k) for k in ("text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason") if k in kw}
+        )
         fault = Fault.ok(delay=float(kw.pop("delay", 0.0)))
         if kw:
             raise ScriptError(f"unknown arguments for ok: {sorted(kw)}")

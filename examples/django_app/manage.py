@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """A Django site whose request threads share one AiClient. Offline unless OPENAI_API_KEY is set.
 
-    python manage.py runserver                         # http://127.0.0.1:8000/chat, /stream?q=hi
-    gunicorn -c gunicorn.conf.py chatsite.wsgi         # --preload, threads: see gunicorn.conf.py
-    python manage.py check
+python manage.py runserver                         # http://127.0.0.1:8000/chat, /stream?q=hi
+gunicorn -c gunicorn.conf.py chatsite.wsgi         # --preload, threads: see gunicorn.conf.py
+python manage.py check
 """
 
 import os

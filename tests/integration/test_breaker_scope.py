@@ -117,8 +117,13 @@ def test_a_listed_400_counts(mock):
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"scope": "gateway"}, "scope"), ({"scope": None}, "scope"), ({"failure_status": set()}, "failure_status"),
-     ({"failure_status": {600}}, "failure_status"), ({"failure_status": "429"}, "failure_status")],
+    [
+        ({"scope": "gateway"}, "scope"),
+        ({"scope": None}, "scope"),
+        ({"failure_status": set()}, "failure_status"),
+        ({"failure_status": {600}}, "failure_status"),
+        ({"failure_status": "429"}, "failure_status"),
+    ],
 )
 def test_invalid_values_are_rejected(kwargs, field):
     """scope must be 'endpoint' or 'model'; failure_status None or HTTP status codes."""

@@ -80,7 +80,9 @@ def test_ctrl_c_during_a_stream_exits_130_without_a_traceback() -> None:
     with MockProvider() as mock:
         mock.enqueue(Fault.stall_stream(after=1, seconds=30))
         env = no_keys(OPENAI_BASE_URL=mock.base_url, OPENAI_API_KEY=KEY)
-        proc = subprocess.Popen([sys.executable, "-m", "ailib", "chat", "hi", "--stream"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ailib", "chat", "hi", "--stream"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         try:
             assert proc.stdout is not None
             first = proc.stdout.read(1)  # the first streamed character: the stream is open
@@ -144,7 +146,9 @@ def test_mock_server_is_scriptable_while_it_runs(mock_server) -> None:
     url = env["OPENAI_BASE_URL"].rsplit("/v1", 1)[0]
     requests.delete(url + "/_mock/script", timeout=5)
     assert requests.post(url + "/_mock/script", json=["401"], timeout=5).json() == {"enqueued": 1, "pending": 1}
-    got = requests.post(env["OPENAI_BASE_URL"] + "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}, timeout=5)
+    got = requests.post(
+        env["OPENAI_BASE_URL"] + "/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}, timeout=5
+    )
     seen = requests.get(url + "/_mock/requests", timeout=5).json()["requests"]
     assert got.status_code == 401 and seen[-1]["fault"] == "status" and seen[-1]["json"]["model"] == "m"
 

@@ -227,7 +227,16 @@ def test_no_key_in_debug_logs_or_reprs(mock, req, ailib_logs):
         mock.enqueue(Fault.http_status(401, message=f"bad key {SECRET}"))
         with pytest.raises(Exception) as info:
             client.chat_completion(req)
-        texts = [ailib_logs.text, repr(client), repr(client._endpoints), repr(resp), repr(resp.attempts), str(info.value), repr(info.value), repr(info.value.attempts)]
+        texts = [
+            ailib_logs.text,
+            repr(client),
+            repr(client._endpoints),
+            repr(resp),
+            repr(resp.attempts),
+            str(info.value),
+            repr(info.value),
+            repr(info.value.attempts),
+        ]
     assert "***" in ailib_logs.text
     for text in texts:
         assert SECRET not in text

@@ -43,10 +43,7 @@ Behaviour = Callable[[socket.socket, str, bool], None]
 
 
 def _echo_headers(key: str) -> str:
-    return (
-        f"x-request-id: {key}\r\nrequest-id: req_{key}\r\nx-echo-key: {key}\r\n"
-        f"www-authenticate: Bearer realm=\"{key}\"\r\n"
-    )
+    return f'x-request-id: {key}\r\nrequest-id: req_{key}\r\nx-echo-key: {key}\r\nwww-authenticate: Bearer realm="{key}"\r\n'
 
 
 def status(code: int, error_code: Optional[str] = None) -> Behaviour:
@@ -76,8 +73,12 @@ def not_json(conn: socket.socket, key: str, _stream: bool) -> None:
 
 def ok(conn: socket.socket, key: str, stream: bool) -> None:
     """A good answer whose text echoes the key."""
-    chunk = {"id": key, "object": "chat.completion", "model": "echo-model",
-             "choices": [{"index": 0, "message": {"role": "assistant", "content": f"your key is {key}"}, "finish_reason": "stop"}]}
+    chunk = {
+        "id": key,
+        "object": "chat.completion",
+        "model": "echo-model",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": f"your key is {key}"}, "finish_reason": "stop"}],
+    }
     body = json.dumps(chunk).encode()
     conn.sendall(
         f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n{_echo_headers(key)}connection: close\r\n\r\n".encode()
@@ -87,8 +88,12 @@ def ok(conn: socket.socket, key: str, stream: bool) -> None:
 
 def stream_then_cut(conn: socket.socket, key: str, _stream: bool) -> None:
     """A stream that delivers the key as content, then ends without [DONE]."""
-    event = {"id": key, "object": "chat.completion.chunk", "model": "echo-model",
-             "choices": [{"index": 0, "delta": {"role": "assistant", "content": f"your key is {key}"}, "finish_reason": None}]}
+    event = {
+        "id": key,
+        "object": "chat.completion.chunk",
+        "model": "echo-model",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": f"your key is {key}"}, "finish_reason": None}],
+    }
     conn.sendall(
         f"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n{_echo_headers(key)}connection: close\r\n\r\n".encode()
         + f"data: {json.dumps(event)}\n\n".encode()
@@ -100,9 +105,7 @@ def headers_then_stall(stop: threading.Event) -> Behaviour:
 
     def answer(conn: socket.socket, key: str, stream: bool) -> None:
         ctype = "text/event-stream" if stream else "application/json"
-        conn.sendall(
-            f"HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: 1000\r\n{_echo_headers(key)}\r\n{{\"id\": \"{key}".encode()
-        )
+        conn.sendall(f'HTTP/1.1 200 OK\r\ncontent-type: {ctype}\r\ncontent-length: 1000\r\n{_echo_headers(key)}\r\n{{"id": "{key}'.encode())
         stop.wait(10)
 
     return answer
@@ -110,7 +113,9 @@ def headers_then_stall(stop: threading.Event) -> Behaviour:
 
 def headers_then_reset(conn: socket.socket, key: str, _stream: bool) -> None:
     """Send headers echoing the key and part of a body, then reset the connection."""
-    conn.sendall(f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n{_echo_headers(key)}\r\n{{\"k\": \"{key}".encode())
+    conn.sendall(
+        f'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n{_echo_headers(key)}\r\n{{"k": "{key}'.encode()
+    )
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
@@ -180,9 +185,7 @@ def server():
 
 
 def provider(server: EchoServer, name: str = "echo"):
-    return (
-        CustomProviderBuilder(name).with_base_url(server.url).with_api_key(KEY).with_default_chat_model("echo-model").build_provider()
-    )
+    return CustomProviderBuilder(name).with_base_url(server.url).with_api_key(KEY).with_default_chat_model("echo-model").build_provider()
 
 
 def builder(server: EchoServer, **options) -> AiClientBuilder:

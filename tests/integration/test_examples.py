@@ -46,7 +46,9 @@ def test_cli_chat_against_a_mock(mock):
 def test_cli_chat_missing_key_names_the_variable():
     """`ailib chat` without a key exits 2 (a user error) and names the variable to set."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    proc = subprocess.run([sys.executable, "-m", "ailib", "chat", "hi", "--provider", "groq"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ailib", "chat", "hi", "--provider", "groq"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2 and "GROQ_API_KEY" in proc.stderr
 
 

@@ -211,7 +211,9 @@ CONTEXT_FAULT = {
     "openai": Fault.http_status(400, error_type="context_length_exceeded", message="This model's maximum context length is 128000 tokens."),
     "anthropic": Fault.http_status(400, message="prompt is too long: 208310 tokens > 200000 maximum"),
     "gemini": Fault.http_status(400, message="The input token count (1250000) exceeds the maximum number of tokens allowed (1048576)."),
-    "cohere": Fault.http_status(400, message="too many tokens: total number of tokens in the prompt cannot exceed 128000 - received 131072."),
+    "cohere": Fault.http_status(
+        400, message="too many tokens: total number of tokens in the prompt cannot exceed 128000 - received 131072."
+    ),
 }
 
 

@@ -114,8 +114,15 @@ def test_cancel_remote_cancels_the_batch_on_ctrl_c(fmt, tmp_path):
         api = batch_api(mock).configure(duration=0.3)
         with client_for(mock) as client:
             with pytest.raises(KeyboardInterrupt):
-                run_batch(client, reqs(10), mode="provider", checkpoint=ckpt, progress=_InterruptWhenRunning(),
-                          poll_interval=POLL, cancel_remote=True)
+                run_batch(
+                    client,
+                    reqs(10),
+                    mode="provider",
+                    checkpoint=ckpt,
+                    progress=_InterruptWhenRunning(),
+                    poll_interval=POLL,
+                    cancel_remote=True,
+                )
             (first,) = api.batches.values()
             assert first["cancelled"] is not None
             results = run_batch(client, reqs(10), mode="provider", checkpoint=ckpt, poll_interval=POLL)

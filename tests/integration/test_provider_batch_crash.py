@@ -46,7 +46,9 @@ def _jobs(out: Path) -> list[dict]:
 def test_sigkill_after_upload_and_while_polling_completes_once_and_pays_once(tmp_path):
     """1,000 requests: SIGKILL after the upload, SIGKILL while polling, re-run: every result exactly once, one upload, one batch."""
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(N)))
+    src.write_text(
+        "".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(N))
+    )
     with MockProvider("openai") as mock:
         api = batch_api(mock).configure(duration=0.5, create_delay=1.0)
 
@@ -81,14 +83,30 @@ def test_sigkill_after_upload_and_while_polling_completes_once_and_pays_once(tmp
 def test_ctrl_c_with_cancel_remote_cancels_the_remote_batch_and_exits_130(tmp_path):
     """`ailib batch --mode provider --cancel-remote`, SIGINT while polling: exit 130, the remote batch is cancelled."""
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(20)))
+    src.write_text(
+        "".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(20))
+    )
     with MockProvider("anthropic") as mock:
         api = batch_api(mock).configure(duration=0.5)
         api.freeze()
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env.update(ANTHROPIC_BASE_URL=mock.base_url, ANTHROPIC_API_KEY=KEY)
-        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "anthropic",
-                "--mode", "provider", "--poll-interval", "0.05", "--cancel-remote"]
+        args = [
+            sys.executable,
+            "-m",
+            "ailib",
+            "batch",
+            str(src),
+            "-o",
+            str(out),
+            "--provider",
+            "anthropic",
+            "--mode",
+            "provider",
+            "--poll-interval",
+            "0.05",
+            "--cancel-remote",
+        ]
         proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _until(lambda: api.polls >= 2, "polling")
         proc.send_signal(signal.SIGINT)
@@ -102,13 +120,28 @@ def test_ctrl_c_with_cancel_remote_cancels_the_remote_batch_and_exits_130(tmp_pa
 def test_gemini_batch_created_while_the_client_died_is_found_again(tmp_path):
     """Gemini: SIGKILL while the provider creates the batch; the re-run finds it by its display name: one batch, all results."""
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    src.write_text("".join(json.dumps({"model": "gemini-1.5-flash", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(50)))
+    src.write_text(
+        "".join(json.dumps({"model": "gemini-1.5-flash", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(50))
+    )
     with MockProvider("gemini") as mock:
         api = batch_api(mock).configure(duration=0.2, create_delay=1.0)
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         env.update(GEMINI_BASE_URL=mock.base_url, GEMINI_API_KEY=KEY)
-        args = [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--provider", "gemini",
-                "--mode", "provider", "--poll-interval", "0.05"]
+        args = [
+            sys.executable,
+            "-m",
+            "ailib",
+            "batch",
+            str(src),
+            "-o",
+            str(out),
+            "--provider",
+            "gemini",
+            "--mode",
+            "provider",
+            "--poll-interval",
+            "0.05",
+        ]
         first = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _until(lambda: any(r.method == "POST" and r.route.endswith(":batchGenerateContent") for r in mock.requests), "the creation request")
         first.kill()

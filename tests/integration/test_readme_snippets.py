@@ -59,11 +59,19 @@ def test_the_readme_mock_server_example_lets_the_first_chat_succeed(provider_env
     line = next(line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if line.startswith("ailib mock-server"))
     faults = re.search(r'--faults "([^"]+)"', line).group(1)
     env = {k: v for k, v in provider_env.items() if not k.startswith("OPENAI_")}
-    server = subprocess.Popen([sys.executable, "-m", "ailib", "mock-server", "--faults", faults], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ailib", "mock-server", "--faults", faults],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         printed = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
-        chat = subprocess.run([sys.executable, "-m", "ailib", "chat", "Hello", "-v"], env={**env, **printed}, capture_output=True, text=True, timeout=60)
+        chat = subprocess.run(
+            [sys.executable, "-m", "ailib", "chat", "Hello", "-v"], env={**env, **printed}, capture_output=True, text=True, timeout=60
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

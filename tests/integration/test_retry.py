@@ -170,7 +170,11 @@ def test_reset_mid_stream_before_content_is_retried(mock, req):
 def test_idempotency_key_is_reused_across_retries(mock, req):
     """One key per call, the same on its retries; a new call gets a new key."""
     provider = (
-        CustomProviderBuilder("gw").with_base_url(mock.base_url).with_default_chat_model("m").with_idempotency_header("Idempotency-Key").build_provider()
+        CustomProviderBuilder("gw")
+        .with_base_url(mock.base_url)
+        .with_default_chat_model("m")
+        .with_idempotency_header("Idempotency-Key")
+        .build_provider()
     )
     mock.enqueue(Fault.http_status(500), Fault.http_status(500))
     with AiClientBuilder(provider).with_retry(RetryPolicy(initial_delay=0.01)).build() as client:

@@ -64,7 +64,13 @@ def test_failover_order_across_wire_formats(trio):
     a.enqueue(Fault.http_status(503))
     b.enqueue(Fault.http_status(529, error_type="overloaded_error"))
     metrics = InMemoryMetrics()
-    with AiClientBuilder(a.provider()).with_failover_chain([b.provider(), c.provider()]).without_retry().with_metrics(metrics).build() as client:
+    with (
+        AiClientBuilder(a.provider())
+        .with_failover_chain([b.provider(), c.provider()])
+        .without_retry()
+        .with_metrics(metrics)
+        .build() as client
+    ):
         resp = client.chat_completion(req())
     assert resp.provider == "three" and resp.text == "Hello from MockProvider"
     assert [x.provider for x in resp.attempts] == ["one", "two", "three"]
@@ -162,14 +168,22 @@ def test_auto_model_defaults_per_provider(trio):
 def test_unhealthy_endpoint_is_skipped_without_a_wire_attempt(trio, dead_url):
     """An endpoint marked unhealthy whose probe fails gets no chat request; one whose probe passes comes back."""
     a, _, _ = trio
-    array = ModelArray("arr").add_endpoint(ModelEndpoint("good", url=a.base_url)).add_endpoint(ModelEndpoint("sick", url=dead_url, healthy=False))
+    array = (
+        ModelArray("arr")
+        .add_endpoint(ModelEndpoint("good", url=a.base_url))
+        .add_endpoint(ModelEndpoint("sick", url=dead_url, healthy=False))
+    )
     metrics = InMemoryMetrics()
     with AiClient.with_model_array(array, metrics=metrics) as client:
         served = [client.chat_completion(req()).provider for _ in range(4)]
     assert served == ["good"] * 4 and a.request_count == 4
     assert metrics.counter("routing_mvp.health_fail") == 1  # probed once per interval, not per call
     with MockProvider(name="back") as back:
-        revived = ModelArray("arr").add_endpoint(ModelEndpoint("good", url=a.base_url)).add_endpoint(ModelEndpoint("back", url=back.base_url, healthy=False))
+        revived = (
+            ModelArray("arr")
+            .add_endpoint(ModelEndpoint("good", url=a.base_url))
+            .add_endpoint(ModelEndpoint("back", url=back.base_url, healthy=False))
+        )
         with AiClient.with_model_array(revived) as client:
             # the probe runs in the background: calls go on meanwhile, and "back" returns once it passes
             assert wait_for(lambda: client.chat_completion(req()).provider == "back")
@@ -183,7 +197,9 @@ def test_health_check_probes_at_most_once_per_interval(trio):
     clock = FakeClock()
     metrics = InMemoryMetrics()
     a_models = lambda: len([r for r in a.requests if r.method == "GET"])  # noqa: E731
-    builder = AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_health_check(HealthCheck(interval=30)).with_clock(clock)
+    builder = (
+        AiClientBuilder(a.provider()).with_failover_chain([b.provider()]).with_health_check(HealthCheck(interval=30)).with_clock(clock)
+    )
     with builder.with_metrics(metrics).build() as client:
         for _ in range(5):
             client.chat_completion(req())
@@ -202,7 +218,11 @@ def test_open_circuit_moves_on_and_health_based_skips_it(trio):
     """An endpoint whose breaker is open is skipped by routing: no wire attempt reaches it."""
     a, _, _ = trio
     with MockProvider(name="other") as other:
-        array = ModelArray("arr", LoadBalancingStrategy.HEALTH_BASED).add_endpoint(ModelEndpoint("a", url=a.base_url)).add_endpoint(ModelEndpoint("b", url=other.base_url))
+        array = (
+            ModelArray("arr", LoadBalancingStrategy.HEALTH_BASED)
+            .add_endpoint(ModelEndpoint("a", url=a.base_url))
+            .add_endpoint(ModelEndpoint("b", url=other.base_url))
+        )
         metrics = InMemoryMetrics()
         with AiClient.with_model_array(array, metrics=metrics) as client:
             client.circuit_breaker("a").isolate()
@@ -251,7 +271,9 @@ def test_weighted_array_over_loopback(trio):
     a, _, _ = trio
     with MockProvider() as light_server:
         array = ModelArray("w", LoadBalancingStrategy.WEIGHTED)
-        array.add_endpoint(ModelEndpoint("heavy", url=a.base_url, weight=3)).add_endpoint(ModelEndpoint("light", url=light_server.base_url, weight=1))
+        array.add_endpoint(ModelEndpoint("heavy", url=a.base_url, weight=3)).add_endpoint(
+            ModelEndpoint("light", url=light_server.base_url, weight=1)
+        )
         with AiClient.with_model_array(array) as client:
             served = [client.chat_completion(req()).provider for _ in range(40)]
         assert served.count("heavy") == 30 and light_server.request_count == 10

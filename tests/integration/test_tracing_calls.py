@@ -70,7 +70,12 @@ def test_a_call_retried_once_is_one_call_span_with_two_attempt_children(mock, pr
     assert attempts[1].attributes["ailib.attempt.outcome"] == "ok"
     a = call.attributes
     assert call.name == "chat mock-model" and call.parent is None
-    assert (a["gen_ai.operation.name"], a["gen_ai.system"], a["gen_ai.request.model"], a["gen_ai.response.model"]) == ("chat", "mock", "mock-model", "mock-model")
+    assert (a["gen_ai.operation.name"], a["gen_ai.system"], a["gen_ai.request.model"], a["gen_ai.response.model"]) == (
+        "chat",
+        "mock",
+        "mock-model",
+        "mock-model",
+    )
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (10, 5)
     assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",) and a["gen_ai.request.max_tokens"] == 50
     assert "error.type" not in a
@@ -162,7 +167,10 @@ def test_fallback_steps_and_circuit_rejections_are_events(mock, provider, export
     call, attempts = split(wait_for_spans(exporter, 2))
     events = [e.name for e in call.events]
     assert events.index("ailib.fallback.step") < events.index("ailib.circuit.rejected")
-    assert call.attributes["error.type"] in ("CircuitOpenError", "AllProvidersFailedError") and call.status.status_code == trace.StatusCode.ERROR
+    assert (
+        call.attributes["error.type"] in ("CircuitOpenError", "AllProvidersFailedError")
+        and call.status.status_code == trace.StatusCode.ERROR
+    )
     assert len(attempts) == 1 and attempts[0].attributes["error.type"] == "ProviderError"
 
 

@@ -12,6 +12,7 @@ OPENAI_BODY = {"model": "mock-model", "messages": [{"role": "user", "content": "
 
 def test_an_extra_route_answers_before_the_formats() -> None:
     """add_route serves a path by regex with its handler; the request is recorded but is not a chat request."""
+
     def handler(provider, ex, rec, match):
         ex.send_json(200, {"batch": match.group(1), "format": provider.wire_format})
 
@@ -38,9 +39,17 @@ def test_route_modules_are_imported_and_missing_ones_skipped(monkeypatch: pytest
 @pytest.mark.parametrize(
     "fmt, path, body",
     [
-        ("openai", "/v1/nothing/here", {"error": {"message": "Invalid URL (POST /v1/nothing/here)", "type": "invalid_request_error", "param": None, "code": None}}),
+        (
+            "openai",
+            "/v1/nothing/here",
+            {"error": {"message": "Invalid URL (POST /v1/nothing/here)", "type": "invalid_request_error", "param": None, "code": None}},
+        ),
         ("anthropic", "/v1/nothing/here", {"type": "error", "error": {"type": "not_found_error", "message": "Not Found"}}),
-        ("gemini", "/v1beta/nothing/here", {"error": {"code": 404, "message": "Invalid URL (POST /v1beta/nothing/here)", "status": "NOT_FOUND"}}),
+        (
+            "gemini",
+            "/v1beta/nothing/here",
+            {"error": {"code": 404, "message": "Invalid URL (POST /v1beta/nothing/here)", "status": "NOT_FOUND"}},
+        ),
         ("cohere", "/v2/nothing/here", {"id": "mock-error-1", "message": "Invalid URL (POST /v2/nothing/here)"}),
     ],
 )
@@ -54,7 +63,9 @@ def test_an_unrouted_path_answers_in_the_formats_own_error_shape(fmt: str, path:
 def test_anthropic_count_tokens_is_served() -> None:
     """POST /v1/messages/count_tokens answers {"input_tokens": N} as Anthropic does."""
     with MockProvider("anthropic") as mock:
-        got = requests.post(mock.url + "/v1/messages/count_tokens", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}, timeout=5)
+        got = requests.post(
+            mock.url + "/v1/messages/count_tokens", json={"model": "m", "messages": [{"role": "user", "content": "hi"}]}, timeout=5
+        )
     assert got.status_code == 200 and got.json()["input_tokens"] > 0 and got.headers["request-id"].startswith("req_mock")
 
 
@@ -85,7 +96,11 @@ def test_control_endpoint_scripts_faults_and_lists_requests() -> None:
     """POST /_mock/script queues faults for the next chat requests; GET /_mock/requests lists what came in, keys left out."""
     with MockProvider() as mock:
         url = mock.base_url + "/chat/completions"
-        queued = requests.post(mock.url + "/_mock/script", json=["429:retry-after=1", {"fault": "ok", "tool_calls": [{"name": "f", "arguments": {"a": 1}}]}], timeout=5)
+        queued = requests.post(
+            mock.url + "/_mock/script",
+            json=["429:retry-after=1", {"fault": "ok", "tool_calls": [{"name": "f", "arguments": {"a": 1}}]}],
+            timeout=5,
+        )
         assert queued.json() == {"enqueued": 2, "pending": 2}
         first = requests.post(url, json=OPENAI_BODY, headers={"Authorization": "Bearer sk-secret"}, timeout=5)
         second = requests.post(url, json=OPENAI_BODY, timeout=5)

@@ -18,7 +18,11 @@ REQ = ChatCompletionRequest("auto", [Message.user("hi")])
 def provider(base_url: str) -> Any:
     """The same endpoint name ("mock") in every process, so they share its Redis keys."""
     return (
-        CustomProviderBuilder("mock").with_base_url(base_url).with_wire_format("openai").with_default_chat_model("mock-model").build_provider()
+        CustomProviderBuilder("mock")
+        .with_base_url(base_url)
+        .with_wire_format("openai")
+        .with_default_chat_model("mock-model")
+        .build_provider()
     )
 
 
@@ -30,8 +34,9 @@ def _run_threads(n: int, target: Any) -> None:
         t.join()
 
 
-def rate_limited_caller(url: str, namespace: str, base_url: str, rps: float, threads: int, seconds: float,
-                        barrier: Any, go: Any, start_at: Any, results: Any) -> None:
+def rate_limited_caller(
+    url: str, namespace: str, base_url: str, rps: float, threads: int, seconds: float, barrier: Any, go: Any, start_at: Any, results: Any
+) -> None:
     """Warm up, meet the other processes, then call flat out from ``threads`` threads from wall time
     ``start_at`` for ``seconds``; report every admitted call's ``started_at``."""
     store = RedisStateStore(url, namespace=namespace)
@@ -80,7 +85,9 @@ def breaker_opener(url: str, namespace: str, base_url: str, failures: int, resul
 def probe_taker(url: str, namespace: str, max_probes: int, threads: int, barrier: Any, results: Any) -> None:
     """From ``threads`` threads at once, try to take a probe of the shared breaker "ep"."""
     store = RedisStateStore(url, namespace=namespace)
-    breaker = store.breaker("ep", CircuitBreakerPolicy(recovery_timeout=0.2, recovery_jitter=0.0, half_open_max_calls=max_probes), SYSTEM_CLOCK)
+    breaker = store.breaker(
+        "ep", CircuitBreakerPolicy(recovery_timeout=0.2, recovery_jitter=0.0, half_open_max_calls=max_probes), SYSTEM_CLOCK
+    )
     local_barrier = threading.Barrier(threads)
     probes: list[int] = []
     rejected = [0]

@@ -23,7 +23,9 @@ PER_SHARD = 75
 def _cli(mock: MockProvider, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(OPENAI_BASE_URL=mock.base_url, OPENAI_API_KEY=KEY)
-    return subprocess.Popen([sys.executable, "-m", "ailib", "batch", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ailib", "batch", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _rate(times: list[float]) -> float:
@@ -49,7 +51,9 @@ def test_four_shards_share_one_limit_and_merge_to_the_single_process_output(tmp_
     """4 shard processes on a shared 50 req/s Redis limit admit 50 +- 3% req/s together; the merged output equals one process's, byte for byte."""
     n = SHARDS * PER_SHARD
     src = tmp_path / "in.jsonl"
-    src.write_text("".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(n)))
+    src.write_text(
+        "".join(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}) + "\n" for i in range(n))
+    )
     gate = threading.Event()
     gate.set()
     seen: set[int] = set()
@@ -78,8 +82,20 @@ def test_four_shards_share_one_limit_and_merge_to_the_single_process_output(tmp_
         gate.clear()
         outs = [tmp_path / f"shard{k}.jsonl" for k in range(SHARDS)]
         procs = [
-            _cli(mock, str(src), "-o", str(out), "--shard", f"{k}/{SHARDS}", "--rps", str(RATE), "--concurrency", "8",
-                 "--state-store", own_redis.url)
+            _cli(
+                mock,
+                str(src),
+                "-o",
+                str(out),
+                "--shard",
+                f"{k}/{SHARDS}",
+                "--rps",
+                str(RATE),
+                "--concurrency",
+                "8",
+                "--state-store",
+                own_redis.url,
+            )
             for k, out in enumerate(outs)
         ]
         for proc in procs:
@@ -93,7 +109,8 @@ def test_four_shards_share_one_limit_and_merge_to_the_single_process_output(tmp_
     assert len(steady) > 2 * RATE and RATE * 0.97 <= rate <= RATE * 1.03, rate
 
     merged = tmp_path / "merged.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "ailib", "batch", "merge", *map(str, outs), "-o", str(merged)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ailib", "batch", "merge", *map(str, outs), "-o", str(merged)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert merged.read_bytes() == single.read_bytes()

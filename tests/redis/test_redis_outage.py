@@ -91,7 +91,12 @@ def test_a_silent_redis_costs_one_socket_timeout_then_nothing(mock, req):
         start = time.monotonic()
         store = RedisStateStore(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", socket_timeout=0.1, retry_interval=60)
         built = time.monotonic() - start
-        with AiClientBuilder(mock.provider()).with_rate_limit(RateLimitPolicy(requests_per_second=1000)).with_state_store(store).build() as client:
+        with (
+            AiClientBuilder(mock.provider())
+            .with_rate_limit(RateLimitPolicy(requests_per_second=1000))
+            .with_state_store(store)
+            .build() as client
+        ):
             start = time.monotonic()
             for _ in range(30):  # a wait of one socket_timeout per call would take 3 s
                 client.chat_completion(req)

@@ -63,7 +63,11 @@ def test_store_hands_out_one_object_per_name_of_the_in_memory_types(store_factor
     """Each kind is got-or-created per name and is an instance of the in-memory class it replaces."""
     store = store_factory()
     policy = RateLimitPolicy(requests_per_second=5)
-    limiter, breaker, budget = store.limiter("ep", policy, SYSTEM_CLOCK), store.breaker("ep", FAST, SYSTEM_CLOCK), store.retry_budget("ep", 0.1, 2, SYSTEM_CLOCK)
+    limiter, breaker, budget = (
+        store.limiter("ep", policy, SYSTEM_CLOCK),
+        store.breaker("ep", FAST, SYSTEM_CLOCK),
+        store.retry_budget("ep", 0.1, 2, SYSTEM_CLOCK),
+    )
     assert isinstance(limiter, RateLimiter) and isinstance(breaker, CircuitBreaker) and isinstance(budget, RatioBudget)
     assert store.limiter("ep", policy, SYSTEM_CLOCK) is limiter and store.breaker("ep", FAST, SYSTEM_CLOCK) is breaker
     assert store.retry_budget("ep", 0.1, 2, SYSTEM_CLOCK) is budget and store.limiter("other", policy, SYSTEM_CLOCK) is not limiter
@@ -106,7 +110,9 @@ def test_missing_redis_package_is_a_configuration_error(monkeypatch):
         RedisStateStore("redis://127.0.0.1:6379/0")
 
 
-@pytest.mark.parametrize("url, kwargs", [("http://localhost", {}), ("", {}), ("redis://x", {"key_ttl": 0}), ("redis://x", {"namespace": ""})])
+@pytest.mark.parametrize(
+    "url, kwargs", [("http://localhost", {}), ("", {}), ("redis://x", {"key_ttl": 0}), ("redis://x", {"namespace": ""})]
+)
 def test_bad_settings_are_configuration_errors(url, kwargs):
     """A non-Redis URL, an empty URL, a zero key_ttl or an empty namespace raise ConfigurationError."""
     with pytest.raises(ConfigurationError):

@@ -50,5 +50,7 @@ def test_render_judges_the_import_a_user_pays():
     out = io.StringIO()
     bench_run.render(runs, out)
     text = out.getvalue()
-    assert "| `import ailib` + one default client vs the dependencies + a `requests.Session()` | 1.18–1.35× | 1.22× | ≤ 1.30× | yes |" in text
-    assert "one default client built (`AiClient(\"openai\")`, nothing sent): 94–108 ms" in text
+    assert (
+        "| `import ailib` + one default client vs the dependencies + a `requests.Session()` | 1.18–1.35× | 1.22× | ≤ 1.30× | yes |" in text
+    )
+    assert 'one default client built (`AiClient("openai")`, nothing sent): 94–108 ms' in text

@@ -72,7 +72,14 @@ def test_a_response_round_trips_through_an_entry():
     back = decode(encode_response(resp))
     assert back is not None
     got = back.response
-    assert (got.text, got.tool_calls, got.finish_reason, got.usage, got.provider, got.model) == ("t", resp.tool_calls, "tool_calls", Usage(1, 2, 3), "openai", "m")
+    assert (got.text, got.tool_calls, got.finish_reason, got.usage, got.provider, got.model) == (
+        "t",
+        resp.tool_calls,
+        "tool_calls",
+        Usage(1, 2, 3),
+        "openai",
+        "m",
+    )
 
 
 def test_a_non_streamed_entry_replays_as_one_text_chunk_and_a_final_chunk():

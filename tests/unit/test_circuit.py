@@ -659,9 +659,7 @@ def test_callback_gets_name_and_runs_outside_the_lock() -> None:
     def on_transition(name: str, old: CircuitState, new: CircuitState) -> None:
         calls.append((name, old, new, holder[0].state))  # would deadlock if the lock were held
 
-    breaker = CircuitBreaker(
-        CircuitBreakerPolicy(failure_threshold=1), name="groq", clock=FakeClock(), on_transition=on_transition
-    )
+    breaker = CircuitBreaker(CircuitBreakerPolicy(failure_threshold=1), name="groq", clock=FakeClock(), on_transition=on_transition)
     holder.append(breaker)
     done = threading.Event()
 
@@ -683,9 +681,7 @@ def test_raising_callback_on_acquire_releases_the_probe() -> None:
             raise RuntimeError("metrics down")
 
     clock = FakeClock()
-    breaker = CircuitBreaker(
-        CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=10.0), clock=clock, on_transition=on_transition
-    )
+    breaker = CircuitBreaker(CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=10.0), clock=clock, on_transition=on_transition)
     fail(breaker)
     clock.advance(11.0)
     boom[0] = True
@@ -723,9 +719,9 @@ def test_never_more_live_probes_than_allowed(max_probes: int, ops: list) -> None
                 assert exc.retry_after is None or exc.retry_after >= 0
         elif held:
             permit = held.pop(0) if op.endswith("-old") else held.pop()
-            {"success": breaker.record_success, "failure": breaker.record_failure, "release": breaker.release}[
-                op.removesuffix("-old")
-            ](permit)
+            {"success": breaker.record_success, "failure": breaker.record_failure, "release": breaker.release}[op.removesuffix("-old")](
+                permit
+            )
         now = clock.monotonic()
         live = [p for p in held if p.is_probe and p.expires_at > now]
         if breaker.state is HALF_OPEN:

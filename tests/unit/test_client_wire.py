@@ -75,7 +75,16 @@ def test_request_url_headers_and_body():
         "temperature": 0.2,
         "max_tokens": 50,
         "stop": ["\n\n"],
-        "tools": [{"type": "function", "function": {"name": "lookup", "description": "look up", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "description": "look up",
+                    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+                },
+            }
+        ],
         "tool_choice": {"type": "function", "function": {"name": "lookup"}},
         "seed": 1,
     }
@@ -88,7 +97,11 @@ def test_tool_call_round_trip_body():
     responses.post(URL, json=OK)
     req = ChatCompletionRequest(
         "gpt-4o",
-        [Message.user("weather?"), Message.assistant(None, [ToolCall("c1", "weather", {"city": "Paris"})]), Message.tool("c1", '{"t": 21}')],
+        [
+            Message.user("weather?"),
+            Message.assistant(None, [ToolCall("c1", "weather", {"city": "Paris"})]),
+            Message.tool("c1", '{"t": 21}'),
+        ],
     )
     make_client().chat_completion(req)
     messages = json.loads(responses.calls[0].request.body)["messages"]
@@ -108,7 +121,11 @@ def test_tool_calls_in_response_are_decoded():
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "f", "arguments": '{"n": [1, 2]}'}}]},
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "c9", "type": "function", "function": {"name": "f", "arguments": '{"n": [1, 2]}'}}],
+                },
                 "finish_reason": "tool_calls",
             }
         ],
@@ -144,7 +161,9 @@ def test_client_errors_are_tried_once(status):
 @responses.activate
 def test_context_length_error_from_openai_code():
     """OpenAI's context_length_exceeded code gives ContextLengthExceededError."""
-    responses.post(URL, json={"error": {"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}, status=400)
+    responses.post(
+        URL, json={"error": {"message": "too long", "type": "invalid_request_error", "code": "context_length_exceeded"}}, status=400
+    )
     with pytest.raises(ContextLengthExceededError):
         make_client().chat_completion(ChatCompletionRequest("m", [Message.user("x")]))
 

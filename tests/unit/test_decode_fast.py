@@ -68,7 +68,9 @@ def test_openai_decode_of_a_body_with_tool_calls_and_text():
         ],
         "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
     }
-    resp = decode_body(get_wire_format("openai"), 200, {"content-type": "application/json"}, json.dumps(body).encode(), provider="p", model="m", now=0.0)
+    resp = decode_body(
+        get_wire_format("openai"), 200, {"content-type": "application/json"}, json.dumps(body).encode(), provider="p", model="m", now=0.0
+    )
     assert resp.choices == (Choice(0, Message(Role.ASSISTANT, "ok", tool_calls=(ToolCall("c1", "lookup", {"q": "x"}),)), "tool_calls"),)
     assert (resp.id, resp.model, resp.provider, resp.usage, resp.raw) == ("x", "gpt", "p", Usage(3, 4, 7), body)
 

@@ -11,7 +11,15 @@ from ailib.reliability.hedge import P95_FLOOR, P95_INITIAL_DELAY, P95_MIN_SAMPLE
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(delay=-1), dict(delay="p100"), dict(delay="fast"), dict(delay=float("nan")), dict(max_hedges=0), dict(max_extra_load=1.5), dict(max_extra_load=-0.1)],
+    [
+        dict(delay=-1),
+        dict(delay="p100"),
+        dict(delay="fast"),
+        dict(delay=float("nan")),
+        dict(max_hedges=0),
+        dict(max_extra_load=1.5),
+        dict(max_extra_load=-0.1),
+    ],
 )
 def test_invalid_policies_are_rejected(kwargs):
     """Bad hedge settings raise ConfigurationError, also through attrs.evolve."""

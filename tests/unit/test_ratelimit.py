@@ -508,9 +508,7 @@ def test_anthropic_headers_hold_until_the_reset_timestamp() -> None:
     """anthropic-ratelimit-requests-remaining: 0 holds until the RFC 3339 reset (wall clock)."""
     clock = FakeClock(wall_start=1_700_000_000.0)
     lim = limiter(clock, requests_per_second=100)
-    lim.observe_headers(
-        {"Anthropic-Ratelimit-Requests-Remaining": "0", "Anthropic-Ratelimit-Requests-Reset": "2023-11-14T22:13:50Z"}
-    )
+    lim.observe_headers({"Anthropic-Ratelimit-Requests-Remaining": "0", "Anthropic-Ratelimit-Requests-Reset": "2023-11-14T22:13:50Z"})
     assert rejected_wait(lim, max_wait=0) == pytest.approx(30.0)
     clock.advance(30.0)
     assert lim.acquire(max_wait=0) == 0.0
@@ -519,9 +517,7 @@ def test_anthropic_headers_hold_until_the_reset_timestamp() -> None:
 def test_reset_in_the_past_holds_nothing() -> None:
     """A reset timestamp already passed adds no hold."""
     lim = limiter(FrozenClock(), requests_per_second=100)
-    lim.observe_headers(
-        {"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "2020-01-01T00:00:00Z"}
-    )
+    lim.observe_headers({"anthropic-ratelimit-tokens-remaining": "0", "anthropic-ratelimit-tokens-reset": "2020-01-01T00:00:00Z"})
     assert lim.acquire(max_wait=0) == 0.0
 
 

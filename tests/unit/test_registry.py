@@ -71,11 +71,15 @@ def test_azure_deployment_url_and_api_key_header(monkeypatch):
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "az-key")
     monkeypatch.setenv("AZURE_OPENAI_BASE_URL", "https://res.openai.azure.com")
     ep = build_endpoint(Provider.AZURE_OPENAI)
-    assert ep.chat_url("my-deploy", False).startswith("https://res.openai.azure.com/openai/deployments/my-deploy/chat/completions?api-version=")
+    assert ep.chat_url("my-deploy", False).startswith(
+        "https://res.openai.azure.com/openai/deployments/my-deploy/chat/completions?api-version="
+    )
     assert ep.headers["api-key"] == "az-key" and "Authorization" not in ep.headers
     monkeypatch.setenv("AZURE_OPENAI_BASE_URL", "https://res.openai.azure.com/openai/deployments/d1")
-    assert build_endpoint(Provider.AZURE_OPENAI).chat_url("ignored", False).startswith(
-        "https://res.openai.azure.com/openai/deployments/d1/chat/completions?api-version="
+    assert (
+        build_endpoint(Provider.AZURE_OPENAI)
+        .chat_url("ignored", False)
+        .startswith("https://res.openai.azure.com/openai/deployments/d1/chat/completions?api-version=")
     )
 
 

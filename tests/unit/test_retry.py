@@ -47,7 +47,14 @@ def test_full_jitter_formula():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(max_attempts=0), dict(initial_delay=-1), dict(multiplier=0.5), dict(jitter="wild"), dict(retry_budget=-0.1), dict(max_attempts=True)],
+    [
+        dict(max_attempts=0),
+        dict(initial_delay=-1),
+        dict(multiplier=0.5),
+        dict(jitter="wild"),
+        dict(retry_budget=-0.1),
+        dict(max_attempts=True),
+    ],
 )
 def test_policy_validation(kwargs):
     """Invalid policies raise ConfigurationError at construction (and evolve re-checks)."""
@@ -58,7 +65,14 @@ def test_policy_validation(kwargs):
 
 
 def run_for(policy, clock, *, deadline=float("inf"), budget=None, stops=None):
-    return RetryRun(policy, clock=clock, deadline=deadline, budget=budget, rng=lambda: 0.5, on_stop=lambda r, e: stops.append(r) if stops is not None else None)
+    return RetryRun(
+        policy,
+        clock=clock,
+        deadline=deadline,
+        budget=budget,
+        rng=lambda: 0.5,
+        on_stop=lambda r, e: stops.append(r) if stops is not None else None,
+    )
 
 
 def test_non_retryable_stops_at_once(fake_clock):

@@ -146,7 +146,16 @@ def test_custom_strategy_orders_and_its_failure_is_counted():
 
 def test_fallback_chain_conditions():
     """Each step's condition matches the documented errors only."""
-    chain = FallbackChain().primary("m0").on_timeout("m1").on_rate_limit("m2").on_error("m3").on_condition(lambda e: e.status_code == 418).fallback("m4").always("m5")
+    chain = (
+        FallbackChain()
+        .primary("m0")
+        .on_timeout("m1")
+        .on_rate_limit("m2")
+        .on_error("m3")
+        .on_condition(lambda e: e.status_code == 418)
+        .fallback("m4")
+        .always("m5")
+    )
     cond = {s.label: s.condition for s in chain.steps[1:]}
     assert cond["on_timeout"](TimeoutError("t")) and not cond["on_timeout"](ProviderError("500"))
     assert cond["on_rate_limit"](RateLimitExceeded("429")) and not cond["on_rate_limit"](TimeoutError("t"))
@@ -189,7 +198,10 @@ def test_fallback_chain_misuse(build):
         lambda p: ModelEndpoint(),
         lambda p: ModelEndpoint(url="ftp://x"),
         lambda p: AiClientBuilder(p).with_failover_chain(["no-such-provider"]),
-        lambda p: ModelArray("m").add_endpoint(ModelEndpoint(provider="nope")) and AiClient.with_model_array(ModelArray("m").add_endpoint(ModelEndpoint(provider="nope"))),
+        lambda p: (
+            ModelArray("m").add_endpoint(ModelEndpoint(provider="nope"))
+            and AiClient.with_model_array(ModelArray("m").add_endpoint(ModelEndpoint(provider="nope")))
+        ),
         lambda p: AiClientBuilder(p).with_round_robin_chain([p]).with_strategy(type("S", (), {"select": lambda self, e, r: e})()),
         lambda p: AiClientBuilder(p).fallback(FallbackChain()),
     ],
@@ -203,9 +215,16 @@ def test_builder_rejects_contradictions(build):
 def test_fallback_step_models_resolve_to_their_provider(monkeypatch):
     """A step's model picks its provider's endpoint (added when missing), with the prefix dropped."""
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
-    client = AiClientBuilder(spec("gw")).fallback(FallbackChain().primary("m0").on_timeout("anthropic/claude-3-haiku").always("my-model")).build()
+    client = (
+        AiClientBuilder(spec("gw"))
+        .fallback(FallbackChain().primary("m0").on_timeout("anthropic/claude-3-haiku").always("my-model"))
+        .build()
+    )
     steps = client._topology.steps
-    assert [(t.endpoint.provider, t.model, t.label) for t in steps] == [("anthropic", "claude-3-haiku", "on_timeout"), ("gw", "my-model", "always")]
+    assert [(t.endpoint.provider, t.model, t.label) for t in steps] == [
+        ("anthropic", "claude-3-haiku", "on_timeout"),
+        ("gw", "my-model", "always"),
+    ]
     assert client._topology.primary_model == "m0"
 
 

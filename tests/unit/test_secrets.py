@@ -59,8 +59,9 @@ def test_remember_headers_remembers_credential_header_values():
 
 def test_connection_options_remember_their_credentials():
     """A key, a proxy password and a credential extra header given in ConnectionOptions are masked from then on."""
-    ConnectionOptions(api_key="co1Kq8Zr3Lm5Nx7P", proxy="http://user:pw9Rt4Yu2Io6Pa@127.0.0.1:1",
-                      extra_headers={"X-Api-Token": "xt4Ab7Cd1Ef9Gh3J"})
+    ConnectionOptions(
+        api_key="co1Kq8Zr3Lm5Nx7P", proxy="http://user:pw9Rt4Yu2Io6Pa@127.0.0.1:1", extra_headers={"X-Api-Token": "xt4Ab7Cd1Ef9Gh3J"}
+    )
     assert _secrets.mask("co1Kq8Zr3Lm5Nx7P pw9Rt4Yu2Io6Pa xt4Ab7Cd1Ef9Gh3J") == "*** *** ***"
 
 

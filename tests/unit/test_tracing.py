@@ -43,7 +43,12 @@ def test_a_call_span_with_genai_attributes(provider, exporter):
     assert span.name == "chat gpt-x" and span.kind == trace.SpanKind.CLIENT
     a = span.attributes
     assert a["gen_ai.operation.name"] == "chat" and a["gen_ai.system"] == "openai"
-    assert (a["gen_ai.request.model"], a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.seed"]) == ("gpt-x", 0, 20, 3)
+    assert (a["gen_ai.request.model"], a["gen_ai.request.temperature"], a["gen_ai.request.max_tokens"], a["gen_ai.request.seed"]) == (
+        "gpt-x",
+        0,
+        20,
+        3,
+    )
     assert a["gen_ai.response.model"] == "gpt-x-2024" and a["gen_ai.response.id"] == "r1"
     assert tuple(a["gen_ai.response.finish_reasons"]) == ("stop",)
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (11, 7)
@@ -200,7 +205,9 @@ def test_without_opentelemetry_installed_tracing_is_a_silent_noop():
 
 def test_the_span_is_named_after_the_resolved_model_and_may_name_another_error_type(provider, exporter):
     """start_call(model=...) names the span and gen_ai.request.model; fail(error_type=...) overrides the class name."""
-    call = Tracing(tracer_provider=provider).start_call(ChatCompletionRequest("auto", [Message.user("x")]), stream=True, system="gemini", model="g-1")
+    call = Tracing(tracer_provider=provider).start_call(
+        ChatCompletionRequest("auto", [Message.user("x")]), stream=True, system="gemini", model="g-1"
+    )
     call.fail(ProviderError("cut"), error_type="StreamInterruptedError")
     (span,) = exporter.get_finished_spans()
     assert (span.name, span.attributes["gen_ai.request.model"], span.attributes["gen_ai.system"]) == ("chat g-1", "g-1", "gcp.gemini")

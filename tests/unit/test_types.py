@@ -31,14 +31,20 @@ def test_request_accepts_openai_style_dicts():
 
 def test_dict_content_parts_become_content_objects():
     """OpenAI content parts (text + image_url) become Content parts."""
-    m = Message.from_dict({"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]})
+    m = Message.from_dict(
+        {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]}
+    )
     assert m.content == (Content.text("look"), Content.image_url("https://x/cat.png"))
 
 
 def test_dict_tool_calls_decode_arguments():
     """An assistant dict's tool call arguments (a JSON string) are decoded."""
     m = Message.from_dict(
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}]}
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a": 1}'}}],
+        }
     )
     assert m.tool_calls == (ToolCall("c1", "f", {"a": 1}),)
 

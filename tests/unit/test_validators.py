@@ -33,10 +33,19 @@ class Sample:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("count", 0), ("count", 1.0), ("count", True), ("count", "2"),
-        ("ratio", 0), ("ratio", 1), ("ratio", math.nan), ("ratio", math.inf),
-        ("wait", -0.1), ("wait", math.nan), ("wait", False),
-        ("flag", 1), ("mode", "c"),
+        ("count", 0),
+        ("count", 1.0),
+        ("count", True),
+        ("count", "2"),
+        ("ratio", 0),
+        ("ratio", 1),
+        ("ratio", math.nan),
+        ("ratio", math.inf),
+        ("wait", -0.1),
+        ("wait", math.nan),
+        ("wait", False),
+        ("flag", 1),
+        ("mode", "c"),
     ],
 )
 def test_bad_values_raise_configuration_error_naming_the_field(field, value):

@@ -31,7 +31,9 @@ def events(name: str) -> list[SseEvent]:
 
 
 def body(messages: list[Any], **kw: Any) -> dict[str, Any]:
-    return WIRE_FORMAT.encode(ChatCompletionRequest("claude-3-5-haiku-latest", messages, **kw), "claude-3-5-haiku-latest", stream=False, spec=SPEC)
+    return WIRE_FORMAT.encode(
+        ChatCompletionRequest("claude-3-5-haiku-latest", messages, **kw), "claude-3-5-haiku-latest", stream=False, spec=SPEC
+    )
 
 
 def feed_all(evts: list[SseEvent]) -> list[StreamChunk]:
@@ -75,7 +77,9 @@ def test_max_tokens_defaults_per_model_when_not_given() -> None:
 
 def test_every_system_message_is_lifted_into_the_system_field() -> None:
     """System messages anywhere in the conversation are joined into the top-level system string."""
-    b = body([Message.system("Be brief."), Message.user("hi"), Message.assistant("hello"), Message.system("Use French."), Message.user("bye")])
+    b = body(
+        [Message.system("Be brief."), Message.user("hi"), Message.assistant("hello"), Message.system("Use French."), Message.user("bye")]
+    )
     assert b["system"] == "Be brief.\n\nUse French."
     assert [m["role"] for m in b["messages"]] == ["user", "assistant", "user"]
 
@@ -92,7 +96,15 @@ def test_consecutive_same_role_messages_are_merged() -> None:
 def test_parallel_tool_results_merge_into_one_user_message_results_first() -> None:
     """Consecutive tool results (and a following user text) form one user message with tool_result blocks first."""
     calls = [ToolCall("toolu_1", "get_weather", {"city": "Paris"}), ToolCall("toolu_2", "get_weather", {"city": "Rome"})]
-    b = body([Message.user("weather?"), Message.assistant(None, calls), Message.tool("toolu_1", "sunny"), Message.tool("toolu_2", "rain"), Message.user("thanks")])
+    b = body(
+        [
+            Message.user("weather?"),
+            Message.assistant(None, calls),
+            Message.tool("toolu_1", "sunny"),
+            Message.tool("toolu_2", "rain"),
+            Message.user("thanks"),
+        ]
+    )
     assert len(b["messages"]) == 3
     user = b["messages"][2]
     assert user["role"] == "user"
@@ -181,7 +193,10 @@ def test_refusal_with_no_content_decodes_with_content_filter_finish() -> None:
 
 def test_cache_tokens_count_as_prompt_tokens() -> None:
     """Prompt tokens include cache writes and cache reads as well as uncached input."""
-    data = dict(load("response_text"), usage={"input_tokens": 5, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 20, "output_tokens": 7})
+    data = dict(
+        load("response_text"),
+        usage={"input_tokens": 5, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 20, "output_tokens": 7},
+    )
     assert WIRE_FORMAT.decode(data, provider="anthropic", model="m", headers={}).usage == Usage(125, 7, 132)
 
 
@@ -226,7 +241,11 @@ def test_stream_tool_input_that_is_not_json_is_kept_raw() -> None:
     """A tool input stream that does not form valid JSON is kept as the raw string, not dropped."""
     decoder = WIRE_FORMAT.stream_decoder(provider="anthropic", model="m")
     start = {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t1", "name": "f", "input": {}}}
-    for data in (start, {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"a": '}}, {"type": "message_stop"}):
+    for data in (
+        start,
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"a": '}},
+        {"type": "message_stop"},
+    ):
         chunks = decoder.feed(SseEvent(data["type"], json.dumps(data)))
     assert chunks[-1].tool_calls == (ToolCall("t1", "f", '{"a": '),)
 
@@ -235,7 +254,14 @@ def test_unknown_event_types_are_ignored() -> None:
     """Event types the decoder does not know (added by later API versions) produce nothing and do not fail."""
     decoder = WIRE_FORMAT.stream_decoder(provider="anthropic", model="m")
     assert decoder.feed(SseEvent("future_event", '{"type": "future_event", "x": 1}')) == []
-    assert decoder.feed(SseEvent("content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}')) == []
+    assert (
+        decoder.feed(
+            SseEvent(
+                "content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}'
+            )
+        )
+        == []
+    )
     assert not decoder.done
 
 
@@ -243,7 +269,11 @@ def test_server_tool_blocks_are_not_returned_as_tool_calls() -> None:
     """A server_tool_use block (e.g. web search) streams its input but yields no ToolCall for the caller."""
     decoder = WIRE_FORMAT.stream_decoder(provider="anthropic", model="m")
     frames = [
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}},
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+        },
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"query": "paris"}'}},
         {"type": "content_block_stop", "index": 0},
         {"type": "message_stop"},
@@ -255,7 +285,9 @@ def test_server_tool_blocks_are_not_returned_as_tool_calls() -> None:
 def test_event_name_is_used_when_the_data_has_no_type() -> None:
     """An event whose JSON lacks ``type`` is dispatched by its SSE event name."""
     decoder = WIRE_FORMAT.stream_decoder(provider="anthropic", model="m")
-    assert decoder.feed(SseEvent("content_block_delta", '{"index": 0, "delta": {"type": "text_delta", "text": "hi"}}'))[0].delta_text == "hi"
+    assert (
+        decoder.feed(SseEvent("content_block_delta", '{"index": 0, "delta": {"type": "text_delta", "text": "hi"}}'))[0].delta_text == "hi"
+    )
     decoder.feed(SseEvent("message_stop", "{}"))
     assert decoder.done
 
@@ -286,7 +318,9 @@ def test_non_object_event_data_is_a_protocol_error() -> None:
 def test_error_type_returned_with_200_is_classified() -> None:
     """A JSON error object answered with HTTP 200 (by a gateway) raises its classified error, not a bogus response."""
     with pytest.raises(InvalidRequestError) as info:
-        WIRE_FORMAT.decode({"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}, provider="anthropic", model="m", headers={})
+        WIRE_FORMAT.decode(
+            {"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}}, provider="anthropic", model="m", headers={}
+        )
     assert type(info.value) is InvalidRequestError and info.value.status_code == 400
 
 

@@ -58,7 +58,13 @@ def test_url_and_bearer_auth() -> None:
 
 def test_assistant_text_beside_tool_calls_is_the_tool_plan() -> None:
     """An assistant turn with tool calls sends its text as tool_plan and arguments as a JSON string."""
-    msgs = body([Message.user("?"), Message.assistant("I will look it up.", [ToolCall("c1", "get_weather", {"city": "Paris"})]), Message.tool("c1", "sunny")])["messages"]
+    msgs = body(
+        [
+            Message.user("?"),
+            Message.assistant("I will look it up.", [ToolCall("c1", "get_weather", {"city": "Paris"})]),
+            Message.tool("c1", "sunny"),
+        ]
+    )["messages"]
     assert msgs[1] == {
         "role": "assistant",
         "tool_plan": "I will look it up.",
@@ -91,7 +97,9 @@ def test_json_response_formats_map_to_json_object() -> None:
     """json_object and json_schema both become Cohere's json_object format, the schema under json_schema."""
     assert body([Message.user("hi")], response_format={"type": "json_object"})["response_format"] == {"type": "json_object"}
     schema = {"type": "object", "properties": {"a": {"type": "string"}}}
-    sent = body([Message.user("hi")], response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})["response_format"]
+    sent = body([Message.user("hi")], response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})[
+        "response_format"
+    ]
     assert sent == {"type": "json_object", "json_schema": schema}
 
 
@@ -120,7 +128,9 @@ def test_tool_plan_is_not_answer_text() -> None:
     assert resp.text == "" and resp.tool_calls == (ToolCall("get_weather_k8yd2m1v0x7c", "get_weather", {"city": "Paris"}),)
 
 
-@pytest.mark.parametrize(("reason", "finish"), [("COMPLETE", "stop"), ("STOP_SEQUENCE", "stop"), ("MAX_TOKENS", "length"), ("TOOL_CALL", "tool_calls")])
+@pytest.mark.parametrize(
+    ("reason", "finish"), [("COMPLETE", "stop"), ("STOP_SEQUENCE", "stop"), ("MAX_TOKENS", "length"), ("TOOL_CALL", "tool_calls")]
+)
 def test_finish_reasons_map_to_common_values(reason: str, finish: str) -> None:
     """Cohere finish reasons map onto the common finish_reason values."""
     assert decode(dict(load("response_text"), finish_reason=reason)).finish_reason == finish
@@ -190,7 +200,9 @@ def test_stream_tool_call_ignores_tool_plan_and_decodes_arguments() -> None:
 def test_stream_error_event_is_classified_by_its_status() -> None:
     """An in-stream error event with status 429 raises RateLimitExceeded; one without a status is a ProviderError."""
     with pytest.raises(RateLimitExceeded):
-        WIRE_FORMAT.stream_decoder(provider="cohere", model="m").feed(SseEvent("error", '{"type": "error", "message": "slow", "status": 429}'))
+        WIRE_FORMAT.stream_decoder(provider="cohere", model="m").feed(
+            SseEvent("error", '{"type": "error", "message": "slow", "status": 429}')
+        )
     with pytest.raises(ProviderError):
         WIRE_FORMAT.stream_decoder(provider="cohere", model="m").feed(SseEvent("message", '{"type": "error", "message": "boom"}'))
 

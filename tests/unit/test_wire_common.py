@@ -35,7 +35,12 @@ USAGE = Usage(25, 11, 36)
 TOOL_USAGE = Usage(60, 18, 78)
 IMAGE_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 STREAM_TEXT = {"openai": "stream_text", "anthropic": "stream_text", "gemini": "stream_text", "cohere": "stream_text"}
-RESPONSE_TOOL = {"openai": "response_tool_call", "anthropic": "response_tool_use", "gemini": "response_function_call", "cohere": "response_tool_call"}
+RESPONSE_TOOL = {
+    "openai": "response_tool_call",
+    "anthropic": "response_tool_use",
+    "gemini": "response_function_call",
+    "cohere": "response_tool_call",
+}
 STREAM_TOOL = {"openai": "stream_tool_call", "anthropic": "stream_tool_use", "gemini": "stream_function_call", "cohere": "stream_tool_call"}
 
 
@@ -150,23 +155,37 @@ def test_tool_call_and_result_are_encoded_natively_by_each_format() -> None:
     }
     gemini = encode("gemini")["contents"]
     assert gemini[1]["parts"][1] == {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
-    assert gemini[2] == {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp_c": 21, "sky": "clear"}}}]}
+    assert gemini[2] == {
+        "role": "user",
+        "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp_c": 21, "sky": "clear"}}}],
+    }
     cohere = encode("cohere")["messages"]
-    assert cohere[2]["tool_calls"] == [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+    assert cohere[2]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    ]
     assert cohere[3] == {"role": "tool", "tool_call_id": "call_1", "content": '{"temp_c": 21, "sky": "clear"}'}
 
 
 def test_sampling_parameters_use_each_formats_names() -> None:
     """temperature/max_tokens/top_p/stop map onto each format's own parameter names."""
     assert {k: encode("openai")[k] for k in ("temperature", "max_tokens", "top_p", "stop")} == {
-        "temperature": 0.2, "max_tokens": 256, "top_p": 0.9, "stop": ["END"]
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "top_p": 0.9,
+        "stop": ["END"],
     }
     assert {k: encode("anthropic")[k] for k in ("temperature", "max_tokens", "top_p", "stop_sequences")} == {
-        "temperature": 0.2, "max_tokens": 256, "top_p": 0.9, "stop_sequences": ["END"]
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "top_p": 0.9,
+        "stop_sequences": ["END"],
     }
     assert encode("gemini")["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 256, "topP": 0.9, "stopSequences": ["END"]}
     assert {k: encode("cohere")[k] for k in ("temperature", "max_tokens", "p", "stop_sequences")} == {
-        "temperature": 0.2, "max_tokens": 256, "p": 0.9, "stop_sequences": ["END"]
+        "temperature": 0.2,
+        "max_tokens": 256,
+        "p": 0.9,
+        "stop_sequences": ["END"],
     }
 
 
@@ -268,7 +287,9 @@ def test_error_bodies_map_to_the_right_class(fmt: str, case: str) -> None:
 def test_anthropic_529_overloaded_is_a_retryable_provider_error() -> None:
     """Anthropic's 529 overloaded_error is a retryable ProviderError carrying status 529."""
     rec = load("anthropic", "errors")["overloaded"]
-    err = error_from_response(get_wire_format("anthropic"), 529, {}, json.dumps(rec["body"]).encode(), provider="anthropic", model="m", now=0.0)
+    err = error_from_response(
+        get_wire_format("anthropic"), 529, {}, json.dumps(rec["body"]).encode(), provider="anthropic", model="m", now=0.0
+    )
     assert isinstance(err, ProviderError) and err.status_code == 529 and err.is_retryable()
     assert err.request_id is None and "Overloaded" in str(err)
 
@@ -338,7 +359,9 @@ def test_error_event_inside_a_200_stream_is_a_retryable_provider_error(fmt: str,
 
 def test_unsupported_features_raise_invalid_request_naming_provider_and_feature() -> None:
     """Images to built-in Cohere, image URLs to Gemini, temperature > 1 to Anthropic and tools to Perplexity all fail up front."""
-    url_image = ChatCompletionRequest("m", [Message.user([Content.text("what is this?"), Content.image_url("https://example.com/cat.png")])])
+    url_image = ChatCompletionRequest(
+        "m", [Message.user([Content.text("what is this?"), Content.image_url("https://example.com/cat.png")])]
+    )
     cases = [
         (Provider.COHERE, common_request(), "image input"),
         (Provider.GEMINI, url_image, "image URLs"),

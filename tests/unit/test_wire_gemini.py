@@ -121,9 +121,13 @@ def test_image_url_is_rejected_before_sending() -> None:
 
 def test_generation_config_and_json_modes() -> None:
     """json_object sets responseMimeType; json_schema also sends the schema as responseJsonSchema."""
-    assert body([Message.user("hi")], response_format={"type": "json_object"})["generationConfig"] == {"responseMimeType": "application/json"}
+    assert body([Message.user("hi")], response_format={"type": "json_object"})["generationConfig"] == {
+        "responseMimeType": "application/json"
+    }
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    cfg = body([Message.user("hi")], max_tokens=9, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})["generationConfig"]
+    cfg = body([Message.user("hi")], max_tokens=9, response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})[
+        "generationConfig"
+    ]
     assert cfg == {"maxOutputTokens": 9, "responseMimeType": "application/json", "responseJsonSchema": schema}
     assert "generationConfig" not in body([Message.user("hi")])
 
@@ -134,12 +138,20 @@ def test_tool_schemas_drop_keys_gemini_rejects_and_empty_parameters() -> None:
         "$schema": "http://json-schema.org/draft-07/schema#",
         "type": "object",
         "additionalProperties": False,
-        "properties": {"additionalProperties": {"type": "string"}, "tags": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {"k": {"type": "string"}}}}},
+        "properties": {
+            "additionalProperties": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {"k": {"type": "string"}}}},
+        },
     }
-    decls = body([Message.user("hi")], tools=[Tool.function("f", "d", params), Tool.function("now", "time")])["tools"][0]["functionDeclarations"]
+    decls = body([Message.user("hi")], tools=[Tool.function("f", "d", params), Tool.function("now", "time")])["tools"][0][
+        "functionDeclarations"
+    ]
     assert decls[0]["parameters"] == {
         "type": "object",
-        "properties": {"additionalProperties": {"type": "string"}, "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}}},
+        "properties": {
+            "additionalProperties": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "object", "properties": {"k": {"type": "string"}}}},
+        },
     }
     assert decls[1] == {"name": "now", "description": "time"}
 
@@ -156,7 +168,9 @@ def test_tool_schemas_drop_keys_gemini_rejects_and_empty_parameters() -> None:
 )
 def test_tool_choice_maps_to_function_calling_config(choice: Any, config: dict[str, Any]) -> None:
     """tool_choice maps onto toolConfig.functionCallingConfig modes and allowed names."""
-    assert body([Message.user("hi")], tools=[Tool.function("get_weather")], tool_choice=choice)["toolConfig"] == {"functionCallingConfig": config}
+    assert body([Message.user("hi")], tools=[Tool.function("get_weather")], tool_choice=choice)["toolConfig"] == {
+        "functionCallingConfig": config
+    }
 
 
 # -- response -----------------------------------------------------------------------------------
@@ -299,7 +313,9 @@ def test_client_call_uses_header_auth_and_native_body() -> None:
 @responses.activate
 def test_client_blocked_prompt_raises_without_retrying() -> None:
     """A blocked prompt surfaces from AiClient as ContentFilteredError after exactly one request."""
-    responses.add(responses.POST, f"{BASE}/v1beta/models/gemini-2.0-flash:generateContent", json=load("response_blocked_prompt"), status=200)
+    responses.add(
+        responses.POST, f"{BASE}/v1beta/models/gemini-2.0-flash:generateContent", json=load("response_blocked_prompt"), status=200
+    )
     client = AiClient(Provider.GEMINI, options=ConnectionOptions(api_key=KEY, base_url=BASE, retry_delay=0.0))
     with pytest.raises(ContentFilteredError):
         client.chat_completion(ChatCompletionRequest("auto", [Message.user("something bad")]))

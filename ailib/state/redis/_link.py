@@ -75,7 +75,10 @@ class Link:
         if was_up:
             log.warning(
                 "Redis state store %s is unreachable (%s: %s); using local in-process state, retrying every %gs",
-                self._where, type(exc).__name__, exc, self._retry_interval,
+                self._where,
+                type(exc).__name__,
+                exc,
+                self._retry_interval,
             )
 
 
@@ -86,4 +89,3 @@ def text(value: Any) -> str:
 def transitions(values: list[Any]) -> list[tuple[CircuitState, CircuitState]]:
     it = iter(text(v) for v in values)
     return [(CircuitState(old), CircuitState(new)) for old, new in zip(it, it)]
-

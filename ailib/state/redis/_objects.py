@@ -39,9 +39,19 @@ class RedisCircuitBreaker(CircuitBreaker):
     endpoint stays isolated while Redis is down.
     """
 
-    def __init__(self, link: Link, scripts: Scripts, key: str, policy: CircuitBreakerPolicy, *,
-                 name: str, clock: Clock, key_ttl: float, rng: Callable[[], float] = random.random,
-                 on_transition: Optional[TransitionCallback] = None) -> None:
+    def __init__(
+        self,
+        link: Link,
+        scripts: Scripts,
+        key: str,
+        policy: CircuitBreakerPolicy,
+        *,
+        name: str,
+        clock: Clock,
+        key_ttl: float,
+        rng: Callable[[], float] = random.random,
+        on_transition: Optional[TransitionCallback] = None,
+    ) -> None:
         super().__init__(policy, name=name, clock=clock, rng=rng, on_transition=on_transition)
         self.key = key
         self._link = link
@@ -70,8 +80,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         if probe_timeout is not None and not probe_timeout > 0:
             raise ValueError(f"probe_timeout must be > 0, got {probe_timeout!r}")
         timeout = probe_timeout if probe_timeout is not None else self.policy.recovery_timeout or 1.0
-        res = self._link.run(self._scripts.breaker_acquire, keys=self._keys,
-                             args=[timeout, self.policy.half_open_max_calls, self._ttl_ms])
+        res = self._link.run(self._scripts.breaker_acquire, keys=self._keys, args=[timeout, self.policy.half_open_max_calls, self._ttl_ms])
         if res is LOCAL:
             return super().acquire(probe_timeout)
         status = text(res[0])
@@ -113,9 +122,17 @@ class RedisCircuitBreaker(CircuitBreaker):
     def _record(self, op: str, permit: Permit) -> None:
         policy = self.policy
         args = [
-            op, permit.generation, "" if permit.probe_id is None else permit.probe_id,
-            policy.failure_threshold, self._ratio, policy.window / WINDOW_BUCKETS, WINDOW_BUCKETS,
-            policy.min_calls, self._open_for(), _circuit.RATIO_EPS, self._ttl_ms,
+            op,
+            permit.generation,
+            "" if permit.probe_id is None else permit.probe_id,
+            policy.failure_threshold,
+            self._ratio,
+            policy.window / WINDOW_BUCKETS,
+            WINDOW_BUCKETS,
+            policy.min_calls,
+            self._open_for(),
+            _circuit.RATIO_EPS,
+            self._ttl_ms,
         ]
         res = self._link.run(self._scripts.breaker_record, keys=self._keys, args=args)
         if res is not LOCAL and res:
@@ -152,8 +169,7 @@ class RedisRateLimiter(RateLimiter):
     Redis and sleeps the returned wait on the caller's clock.
     """
 
-    def __init__(self, link: Link, scripts: Scripts, key: str, policy: RateLimitPolicy, *,
-                 name: str, clock: Clock, key_ttl: float) -> None:
+    def __init__(self, link: Link, scripts: Scripts, key: str, policy: RateLimitPolicy, *, name: str, clock: Clock, key_ttl: float) -> None:
         super().__init__(policy, name=name, clock=clock)
         self.key = key
         self._link = link
@@ -161,8 +177,10 @@ class RedisRateLimiter(RateLimiter):
         self._keys = [key]
         self._key_ttl = key_ttl
         self._acquire_args = [
-            "" if self._req_interval is None else self._req_interval, self._req_tau,
-            "" if self._tok_interval is None else self._tok_interval, self._tok_tau,
+            "" if self._req_interval is None else self._req_interval,
+            self._req_tau,
+            "" if self._tok_interval is None else self._tok_interval,
+            self._tok_tau,
         ]
         self._shared_factor = 1.0  # as of this process's last round trip
 
@@ -182,8 +200,9 @@ class RedisRateLimiter(RateLimiter):
         if tokens < 0:
             raise ValueError(f"tokens must be >= 0, got {tokens!r}")
         limit = self.policy.max_wait if max_wait is None else max_wait
-        res = self._link.run(self._scripts.limiter_acquire, keys=self._keys,
-                             args=[*self._acquire_args, tokens, limit, _rl.WAIT_EPS, self._key_ttl])
+        res = self._link.run(
+            self._scripts.limiter_acquire, keys=self._keys, args=[*self._acquire_args, tokens, limit, _rl.WAIT_EPS, self._key_ttl]
+        )
         if res is LOCAL:
             return super().acquire(tokens, max_wait=max_wait)
         wait = float(res[1])
@@ -197,8 +216,7 @@ class RedisRateLimiter(RateLimiter):
     def reconcile(self, estimated: int, actual: int) -> None:
         if self._tok_interval is None or actual == estimated:
             return
-        res = self._link.run(self._scripts.limiter_reconcile, keys=self._keys,
-                             args=[actual - estimated, self._tok_interval, self._key_ttl])
+        res = self._link.run(self._scripts.limiter_reconcile, keys=self._keys, args=[actual - estimated, self._tok_interval, self._key_ttl])
         if res is LOCAL:
             super().reconcile(estimated, actual)
 
@@ -236,8 +254,9 @@ class RedisRatioBudget(RatioBudget):
 
     __slots__ = ("_args", "_keys", "_link", "_script", "key")
 
-    def __init__(self, link: Link, scripts: Scripts, key: str, ratio: float, *, floor: int,
-                 clock: Clock, key_ttl: float, window: float = 10.0) -> None:
+    def __init__(
+        self, link: Link, scripts: Scripts, key: str, ratio: float, *, floor: int, clock: Clock, key_ttl: float, window: float = 10.0
+    ) -> None:
         super().__init__(ratio, floor=floor, window=window, clock=clock)
         self.key = key
         self._link = link
@@ -263,4 +282,3 @@ class RedisRatioBudget(RatioBudget):
 
     def __repr__(self) -> str:
         return f"RedisRatioBudget(key={self.key!r}, ratio={self.ratio:g}, floor={self.floor}, window={self.window:g})"
-

@@ -26,7 +26,9 @@ end
 """
 
 # -- limiter: ARGV numbers mirror RateLimiter's fields; times are server seconds --
-_LIMITER = _PRELUDE + """
+_LIMITER = (
+    _PRELUDE
+    + """
 local function expire(ttl, a, b, c)
   local last = now
   if a and a > last then last = a end
@@ -35,9 +37,12 @@ local function expire(ttl, a, b, c)
   redis.call('PEXPIRE', key, math.ceil((ttl + last - now) * 1000))
 end
 """
+)
 
 # ARGV: req_interval|'', req_tau, tok_interval|'', tok_tau, tokens, max_wait, eps, ttl
-_LIMITER_ACQUIRE = _LIMITER + """
+_LIMITER_ACQUIRE = (
+    _LIMITER
+    + """
 local h = redis.call('HMGET', key, 'tat_req', 'tat_tok', 'hold', 'factor')
 local tat_req, tat_tok, hold = tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
 local factor = tonumber(h[4]) or 1
@@ -72,9 +77,12 @@ end
 expire(tonumber(ARGV[8]), tat_req, tat_tok, hold)
 return {1, fmt(wait), fmt(factor)}
 """
+)
 
 # ARGV: extra tokens (actual - estimated), tok_interval, ttl
-_LIMITER_RECONCILE = _LIMITER + """
+_LIMITER_RECONCILE = (
+    _LIMITER
+    + """
 local h = redis.call('HMGET', key, 'tat_tok', 'factor', 'tat_req', 'hold')
 local factor = tonumber(h[2]) or 1
 local tat = math.max(tonumber(h[1]) or now, now) + tonumber(ARGV[1]) * tonumber(ARGV[2]) / factor
@@ -82,9 +90,12 @@ redis.call('HSET', key, 'tat_tok', fmt(tat))
 expire(tonumber(ARGV[3]), tat, tonumber(h[3]), tonumber(h[4]))
 return 1
 """
+)
 
 # ARGV: decrease, min_factor, cooldown, retry_after|'', max_hold, req_interval|'', req_tau, ttl
-_LIMITER_RATE_LIMITED = _LIMITER + """
+_LIMITER_RATE_LIMITED = (
+    _LIMITER
+    + """
 local h = redis.call('HMGET', key, 'factor', 'last_dec', 'hold', 'tat_req', 'tat_tok')
 local factor = tonumber(h[1]) or 1
 local last_dec = tonumber(h[2])
@@ -109,9 +120,12 @@ end
 expire(tonumber(ARGV[8]), tat_req, tonumber(h[5]), hold)
 return fmt(factor)
 """
+)
 
 # ARGV: increase
-_LIMITER_SUCCESS = _LIMITER + """
+_LIMITER_SUCCESS = (
+    _LIMITER
+    + """
 local factor = tonumber(redis.call('HGET', key, 'factor'))
 if factor and factor < 1 then
   factor = math.min(1, factor + tonumber(ARGV[1]))
@@ -119,18 +133,24 @@ if factor and factor < 1 then
 end
 return fmt(factor or 1)
 """
+)
 
 # ARGV: seconds, max_hold, ttl
-_LIMITER_HOLD = _LIMITER + """
+_LIMITER_HOLD = (
+    _LIMITER
+    + """
 local h = redis.call('HMGET', key, 'hold', 'tat_req', 'tat_tok')
 local hold = math.max(tonumber(h[1]) or -math.huge, now + math.min(tonumber(ARGV[1]), tonumber(ARGV[2])))
 redis.call('HSET', key, 'hold', fmt(hold))
 expire(tonumber(ARGV[3]), hold, tonumber(h[2]), tonumber(h[3]))
 return 1
 """
+)
 
 # -- breaker --
-_BREAKER = _PRELUDE + """
+_BREAKER = (
+    _PRELUDE
+    + """
 local trans = {}
 local function transition(h, new, open_for)
   local old = h.state or 'closed'
@@ -158,10 +178,13 @@ local function touch(h, ttl_ms)
   if h.isolated then redis.call('PERSIST', key) else redis.call('PEXPIRE', key, ttl_ms) end
 end
 """
+)
 
 # ARGV: probe_timeout, half_open_max_calls, ttl_ms
 # -> {'ok'|'probe'|'open', generation, probe_id|'', expires_at|'', retry_after|'', old, new, ...}
-_BREAKER_ACQUIRE = _BREAKER + """
+_BREAKER_ACQUIRE = (
+    _BREAKER
+    + """
 local s = redis.call('HMGET', key, 'state', 'gen', 'open_until', 'isolated')
 local state = s[1] or 'closed'
 local gen = tonumber(s[2]) or 0
@@ -199,10 +222,13 @@ touch(h, ARGV[3])
 for _, v in ipairs(trans) do result[#result + 1] = v end
 return result
 """
+)
 
 # ARGV: op (success|failure|release), generation, probe_id|'', failure_threshold,
 #       failure_ratio|'', slice width, slices, min_calls, open_for, eps, ttl_ms -> {old, new, ...}
-_BREAKER_RECORD = _BREAKER + """
+_BREAKER_RECORD = (
+    _BREAKER
+    + """
 local h = load()
 if (tonumber(h.gen) or 0) ~= tonumber(ARGV[2]) then return trans end
 local op, pid = ARGV[1], ARGV[3]
@@ -260,9 +286,12 @@ end
 touch(h, ARGV[11])
 return trans
 """
+)
 
 # ARGV: open_for, ttl_ms -> {old, new}
-_BREAKER_ISOLATE = _BREAKER + """
+_BREAKER_ISOLATE = (
+    _BREAKER
+    + """
 local h = load()
 redis.call('HSET', key, 'isolated', '1')
 h.isolated = '1'
@@ -270,9 +299,12 @@ transition(h, 'open', tonumber(ARGV[1]))
 touch(h, ARGV[2])
 return trans
 """
+)
 
 # ARGV: ttl_ms -> {old, new}
-_BREAKER_RESET = _BREAKER + """
+_BREAKER_RESET = (
+    _BREAKER
+    + """
 local h = load()
 redis.call('HDEL', key, 'isolated')
 h.isolated = nil
@@ -280,17 +312,23 @@ transition(h, 'closed', 0)
 touch(h, ARGV[1])
 return trans
 """
+)
 
 # -> {state as of now, isolated 0|1}
-_BREAKER_STATE = _PRELUDE + """
+_BREAKER_STATE = (
+    _PRELUDE
+    + """
 local s = redis.call('HMGET', key, 'state', 'open_until', 'isolated')
 local state = s[1] or 'closed'
 if state == 'open' and not s[3] and now >= (tonumber(s[2]) or 0) then state = 'half_open' end
 return {state, s[3] and 1 or 0}
 """
+)
 
 # -- budget -- ARGV: op (call|spend|available), ratio, floor, slice width, slices, eps, ttl_ms
-_BUDGET = _PRELUDE + """
+_BUDGET = (
+    _PRELUDE
+    + """
 local h = load()
 local width, n = tonumber(ARGV[4]), tonumber(ARGV[5])
 local idx = math.floor(now / width)
@@ -325,6 +363,7 @@ redis.call('HSET', key, tostring(slot), fmt(idx) .. ' ' .. cur_c .. ' ' .. cur_s
 redis.call('PEXPIRE', key, ARGV[7])
 return 1
 """
+)
 
 
 class Scripts:
@@ -344,4 +383,3 @@ class Scripts:
         self.breaker_reset = reg(_BREAKER_RESET)
         self.breaker_state = reg(_BREAKER_STATE)
         self.budget = reg(_BUDGET)
-

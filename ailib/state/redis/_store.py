@@ -57,8 +57,9 @@ class RedisStateStore:
     raises ``ConfigurationError``. Thread-safe; build one per process.
     """
 
-    def __init__(self, url: str, *, namespace: str = "ailib", key_ttl: float = 3600.0,
-                 socket_timeout: float = 0.25, retry_interval: float = 5.0) -> None:
+    def __init__(
+        self, url: str, *, namespace: str = "ailib", key_ttl: float = 3600.0, socket_timeout: float = 0.25, retry_interval: float = 5.0
+    ) -> None:
         redis = _import_redis()
         if not isinstance(url, str) or not url:
             raise ConfigurationError(f"RedisStateStore needs a redis:// URL, got {url!r}")
@@ -106,17 +107,27 @@ class RedisStateStore:
             return obj
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
-        return self._get("budget", name, lambda key: RedisRatioBudget(
-            self._link, self._scripts, key, ratio, floor=floor, clock=clock, key_ttl=self.key_ttl))
+        return self._get(
+            "budget",
+            name,
+            lambda key: RedisRatioBudget(self._link, self._scripts, key, ratio, floor=floor, clock=clock, key_ttl=self.key_ttl),
+        )
 
     def breaker(self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Any = None) -> CircuitBreaker:
-        return self._get("breaker", name, lambda key: RedisCircuitBreaker(
-            self._link, self._scripts, key, policy, name=name, clock=clock, key_ttl=self.key_ttl,
-            on_transition=on_transition))
+        return self._get(
+            "breaker",
+            name,
+            lambda key: RedisCircuitBreaker(
+                self._link, self._scripts, key, policy, name=name, clock=clock, key_ttl=self.key_ttl, on_transition=on_transition
+            ),
+        )
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
-        return self._get("limiter", name, lambda key: RedisRateLimiter(
-            self._link, self._scripts, key, policy, name=name, clock=clock, key_ttl=self.key_ttl))
+        return self._get(
+            "limiter",
+            name,
+            lambda key: RedisRateLimiter(self._link, self._scripts, key, policy, name=name, clock=clock, key_ttl=self.key_ttl),
+        )
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: drop the parent's connections unclosed (they are the parent's to
