@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 import urllib3
 
+from ..clock import Clock
 from ..errors import AiLibError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
 from ._types import Deadlines
@@ -15,7 +16,18 @@ from ._types import Deadlines
 if TYPE_CHECKING:
     from .._sse import SseEvent
     from ._chunked import ChunkedBody
-    from ._socket import SocketTransport
+
+
+class BodySource(Protocol):
+    """What reading a body needs from the transport that sent the request (``SocketTransport``)."""
+
+    clock: Clock
+    timed: bool  # the clock is the real one: reads are bounded by socket timeouts
+    max_response_bytes: int
+
+    def translate(self, exc: BaseException, dl: Deadlines, handle: AttemptHandle, phase: str, *, mid_body: bool = False) -> AiLibError:
+        """The AiLibError for a lower-level exception raised while reading."""
+
 
 __all__ = ["StreamResponse", "read_body", "release", "discard", "MAX_EVENT_BYTES"]
 
@@ -38,7 +50,7 @@ def _bound_read(handle: AttemptHandle, dl: Deadlines, clock: Any, end: float, pe
     handle.per_read = per_read if per_read < left else left
 
 
-def read_body(transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> bytes:
+def read_body(transport: BodySource, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> bytes:
     """The whole body, bounded in size; each read bounded as described in ``_socket``."""
     limit_bytes = transport.max_response_bytes
     length = resp.headers.get("content-length")
@@ -90,7 +102,7 @@ def discard(resp: Any, handle: AttemptHandle) -> None:
 class StreamResponse:
     """An open streaming response: ``status``, ``headers``, ``read_all()``, ``events()``, ``close()``."""
 
-    def __init__(self, transport: SocketTransport, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> None:
+    def __init__(self, transport: BodySource, resp: urllib3.BaseHTTPResponse, dl: Deadlines, handle: AttemptHandle) -> None:
         self._transport = transport
         self._resp = resp
         self._dl = dl
