@@ -32,7 +32,7 @@ from urllib3 import exceptions as u3
 
 from .._fork import register_after_fork
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, NetworkError, ProtocolError
+from ..errors import AiLibError, ClientClosedError, NetworkError, ProtocolError
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
 from ._stream import StreamResponse, discard, read_body, release
@@ -125,7 +125,7 @@ class SocketTransport:
         if handle.cancelled:
             raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
         if self.closed:
-            raise NetworkError("the client is closed", request_sent=False, should_retry=False)
+            raise ClientClosedError("the client is closed; build a new client to make calls")
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
         handle.deadlines = dl
         handle.phase = "send"
