@@ -273,7 +273,12 @@ def test_closed_client_refuses_calls(mock, req):
     client.close()
     with pytest.raises(ClientClosedError, match="closed") as info:
         client.chat_completion(req)
-    assert not isinstance(info.value, NetworkError) and info.value.is_retryable() is False and info.value.attempts == () and mock.request_count == 0
+    assert (
+        not isinstance(info.value, NetworkError)
+        and info.value.is_retryable() is False
+        and info.value.attempts == ()
+        and mock.request_count == 0
+    )
     with pytest.raises(ClientClosedError, match="closed"):
         client.chat_completion_stream(req)
     with pytest.raises(ClientClosedError, match="closed"):
