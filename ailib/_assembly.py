@@ -26,7 +26,7 @@ from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
 from .routing.endpoint import Endpoint, build_endpoint
 from .state.memory import EndpointState, MemoryStateStore
-from .transport import Transport
+from .transport import SocketTransport
 from .types import ChatCompletionRequest
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
@@ -219,7 +219,7 @@ class Assembly:
         retry = retry_policy(config, config.options)
         pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in all_endpoints)
         self.owns_transport = config.transport is None
-        self.transport = Transport(pool_size=pool_size, clock=config.clock) if config.transport is None else config.transport
+        self.transport = SocketTransport(pool_size=pool_size, clock=config.clock) if config.transport is None else config.transport
         states = {ep.name: self.state_for(ep, retry) for ep in all_endpoints}
         hedge = config.hedge
         self.prices = config.prices if config.prices is not None else PriceTable.from_env()
