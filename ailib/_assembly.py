@@ -243,7 +243,7 @@ class Assembly:
         from .cache import ResponseCache
 
         c = self.config
-        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only)
+        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only, clock=c.clock)
 
     def endpoint_for(
         self,
