@@ -204,9 +204,9 @@ class TimeoutError(AiLibError, builtins.TimeoutError):
         self.phase = phase
         self.strerror = self.message  # OSError's slots; errno stays None (no OS error number)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: Optional[dict[str, Any]]) -> None:
         """Unpickling: restore the attributes, and ``strerror`` (an OSError slot, not in them)."""
-        self.__dict__.update(state)
+        self.__dict__.update(state or {})
         self.strerror = self.__dict__.get("message", "")
 
 

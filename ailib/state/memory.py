@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
-from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
+from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
 
 if TYPE_CHECKING:
     from ..reliability._model_scope import ModelBreakers
@@ -82,7 +82,9 @@ class MemoryStateStore:
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
         return self._get(("retry_budget", name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
 
-    def breaker(self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Any = None) -> CircuitBreaker:
+    def breaker(
+        self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Optional[TransitionCallback] = None
+    ) -> CircuitBreaker:
         return self._get(("breaker", name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:

@@ -23,7 +23,7 @@ def _free_port() -> int:
 def _fail(base_url: str, **options: object) -> NetworkError:
     """The error of one call, without retries, to ``base_url``."""
     provider = CustomProviderBuilder("local").with_base_url(base_url).with_api_key(KEY).build_provider()
-    client = AiClientBuilder(provider).with_options(ConnectionOptions(**options)).without_retry().build()
+    client = AiClientBuilder(provider).with_connection_options(ConnectionOptions(**options)).without_retry().build()
     with client, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # plain http:// to a non-loopback proxy target warns
         with pytest.raises(NetworkError) as info:
