@@ -179,4 +179,5 @@ class ChatCompletionRequest(Record):
 
     @property
     def has_images(self) -> bool:
+        """Whether any message has an image part."""
         return any(p.is_image for m in self.messages if not isinstance(m.content, str) for p in m.parts())

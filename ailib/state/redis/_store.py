@@ -107,6 +107,7 @@ class RedisStateStore:
             return obj
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        """The retry budget of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "budget",
             name,
@@ -116,6 +117,7 @@ class RedisStateStore:
     def breaker(
         self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Optional[TransitionCallback] = None
     ) -> CircuitBreaker:
+        """The circuit breaker of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "breaker",
             name,
@@ -125,6 +127,7 @@ class RedisStateStore:
         )
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        """The rate limiter of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "limiter",
             name,
