@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from .clock import Clock
 from .errors import ConfigurationError
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported on first use
     from .client import AiClient
     from .reliability.hedge import HedgePolicy
     from .reliability.ratelimit import RateLimitPolicy
+    from .routing.base import RoutingStrategy
     from .routing.fallback import FallbackChain
     from .routing.health import HealthCheck
     from .routing.model_array import ModelArray
@@ -86,7 +87,7 @@ class AiClientBuilder:
         self._config.model_array = array
         return self
 
-    def with_strategy(self, strategy: Any) -> AiClientBuilder:  # a provider, or any object with select()
+    def with_strategy(self, strategy: Union[ProviderLike, RoutingStrategy]) -> AiClientBuilder:
         """A custom provider (tried after the builder's provider) or a routing strategy
         object with ``select(endpoints, request) -> ordered endpoints``."""
         if callable(getattr(strategy, "select", None)):
@@ -96,7 +97,7 @@ class AiClientBuilder:
                 raise ConfigurationError(f"two routing strategies: {self._config.routing} and a custom strategy; choose one")
             self._config.custom_strategy = strategy
             return self
-        return self._add_chain([strategy], self._config.routing or "failover")
+        return self._add_chain([cast("ProviderLike", strategy)], self._config.routing or "failover")
 
     def fallback(self, chain: FallbackChain) -> AiClientBuilder:
         """Walk ``chain``'s steps on failure: each names the model to try next for the
