@@ -64,3 +64,19 @@ def test_a_proxy_failure_names_the_target_and_the_proxy_not_a_connection_object(
 def test_shown_url_keeps_scheme_host_port_path_only(url, shown):
     """shown_url gives scheme://host:port/path: the default port filled in, no user, password, query or fragment."""
     assert shown_url(url) == shown
+
+
+def test_an_unreachable_redis_cache_warns_once_and_never_fails_a_call(caplog):
+    """with_cache("redis://...") to a port where nothing listens: every call is answered, and one warning is logged, not one per call."""
+    from ailib import ChatCompletionRequest, Message
+    from ailib.testing import MockProvider
+
+    req = ChatCompletionRequest("auto", [Message.user("hi")], temperature=0)
+    with MockProvider() as mock, caplog.at_level("WARNING", logger="ailib"):
+        builder = AiClientBuilder(mock.provider()).with_cache(f"redis://127.0.0.1:{_free_port()}/0")
+        with builder.build() as client:
+            answers = [client.chat_completion(req).text for _ in range(5)]
+    warnings_logged = [r for r in caplog.records if "response cache" in r.getMessage()]
+    assert answers == [answers[0]] * 5 and answers[0] and mock.request_count == 5
+    assert len(warnings_logged) == 1, [r.getMessage() for r in warnings_logged]
+    assert "skipping the cache for 1s" in warnings_logged[0].getMessage()
