@@ -129,12 +129,12 @@ class AiClientBuilder:
         self._config.options = options
         return self
 
-    def with_options(self, options: Optional[ConnectionOptions] = None, /, **overrides: Any) -> AiClientBuilder:
+    def with_options(self, options: Optional[ConnectionOptions] = None, **overrides: Any) -> AiClientBuilder:
         """This client's options, as ``AiClient.with_options`` takes them: ``timeout``
         (seconds per attempt), ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline``
         (seconds, or None) and ``hedging=None`` (off), applied at ``build()`` over every
         other setting, exactly as ``client.with_options(...)`` would apply them to the built
-        client. A ``ConnectionOptions`` given positionally is ``with_connection_options``.
+        client. A ``ConnectionOptions`` (positionally or as ``options=``) is ``with_connection_options``.
         """
         if options is None and not overrides:
             raise ConfigurationError("with_options takes a ConnectionOptions or keywords: " + ", ".join(sorted(_override_keys())))

@@ -75,8 +75,6 @@ def run(args: argparse.Namespace) -> int:
                 print(f"ailib chat: the answer has no text (finish reason: {finish or 'none'})", file=sys.stderr)
             if args.verbose:
                 print_attempts(attempts, out=sys.stderr)
-            if args.verbose:
-                print_attempts(attempts, out=sys.stderr)
     except AiLibError as err:
         print(f"ailib chat: error: {type(err).__name__}: {err}", file=sys.stderr)
         if args.verbose:

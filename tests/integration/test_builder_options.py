@@ -68,13 +68,16 @@ def test_builder_with_options_hedging_none_turns_a_hedge_policy_off(mock):
 
 
 def test_builder_with_options_still_takes_a_connection_options(mock):
-    """with_options(ConnectionOptions(...)) is with_connection_options: the API.md form keeps working, keywords may follow."""
-    builder = AiClientBuilder(mock.provider()).with_options(ConnectionOptions(max_retries=0), deadline=5)
-    with builder.build() as client:
-        mock.enqueue(Fault.http_status(503))
-        with pytest.raises(ProviderError) as info:
-            client.chat_completion(REQ)
-    assert len(info.value.attempts) == 1
+    """with_options(ConnectionOptions(...)) (or options=...) is with_connection_options: the API.md form keeps working, keywords may follow."""
+    for builder in (
+        AiClientBuilder(mock.provider()).with_options(ConnectionOptions(max_retries=0), deadline=5),
+        AiClientBuilder(mock.provider()).with_options(options=ConnectionOptions(max_retries=0)),
+    ):
+        with builder.build() as client:
+            mock.enqueue(Fault.http_status(503))
+            with pytest.raises(ProviderError) as info:
+                client.chat_completion(REQ)
+        assert len(info.value.attempts) == 1
 
 
 @pytest.mark.parametrize(
