@@ -19,6 +19,7 @@ from .errors import (
     AllProvidersFailedError,
     AuthenticationError,
     CircuitOpenError,
+    ClientClosedError,
     ConfigurationError,
     ContentFilteredError,
     ContextLengthExceededError,
@@ -139,5 +140,6 @@ __all__ = [
     "StreamInterruptedError",
     "CircuitOpenError",
     "LocalRateLimitError",
+    "ClientClosedError",
     "AllProvidersFailedError",
 ]

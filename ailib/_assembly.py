@@ -26,7 +26,7 @@ from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
 from .routing.endpoint import Endpoint, build_endpoint
 from .state.memory import EndpointState, MemoryStateStore
-from .transport import Transport
+from .transport import SocketTransport
 from .types import ChatCompletionRequest
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
@@ -36,7 +36,17 @@ if TYPE_CHECKING:  # imported on first use: a default client never loads them
     from .routing.health import HealthCheck
     from .routing.model_array import ModelArray
 
-__all__ = ["Config", "Assembly", "UNSET", "retry_policy", "RETRY_BUDGET_MIN_RETRIES", "HEDGE_BUDGET_MIN"]
+__all__ = [
+    "Config",
+    "Assembly",
+    "UNSET",
+    "retry_policy",
+    "check_overrides",
+    "apply_overrides",
+    "OVERRIDE_KEYS",
+    "RETRY_BUDGET_MIN_RETRIES",
+    "HEDGE_BUDGET_MIN",
+]
 
 UNSET: Any = object()
 _MISSING: Any = object()  # a Config field left to its default factory
@@ -186,6 +196,72 @@ class Config:
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value: unhashable
 
 
+OVERRIDE_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging"})
+
+
+def _seconds(name: str, value: Any, *, none_ok: bool) -> Optional[float]:
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"with_options({name}=...) needs a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of ``with_options`` (client and builder alike), validated: ``timeout``
+    and ``deadline`` as floats (``deadline=None``: none), ``retry`` a ``RetryPolicy``,
+    ``max_retries`` an int >= 0, ``hedging`` False. ConfigurationError for anything else."""
+    unknown = set(overrides) - OVERRIDE_KEYS
+    if unknown:
+        raise ConfigurationError(f"with_options takes {', '.join(sorted(OVERRIDE_KEYS))}; not {', '.join(sorted(unknown))}")
+    out: dict[str, Any] = {}
+    if "timeout" in overrides:
+        out["timeout"] = _seconds("timeout", overrides["timeout"], none_ok=False)
+    if "deadline" in overrides:
+        out["deadline"] = _seconds("deadline", overrides["deadline"], none_ok=True)
+    if "retry" in overrides:
+        if not isinstance(overrides["retry"], RetryPolicy):
+            raise ConfigurationError("with_options(retry=...) takes a RetryPolicy")
+        out["retry"] = overrides["retry"]
+    if "max_retries" in overrides:
+        n = overrides["max_retries"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ConfigurationError(f"with_options(max_retries=...) needs an int >= 0, got {n!r}")
+        out["max_retries"] = n
+    if "hedging" in overrides:
+        if overrides["hedging"] not in (None, False):
+            raise ConfigurationError("with_options(hedging=None) turns hedging off; a HedgePolicy is set on the builder")
+        out["hedging"] = False
+    return out
+
+
+def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
+    """``config`` with checked ``with_options`` keywords applied, as ``AiClient.with_options``
+    applies them to a built client: the timeout to every endpoint, ``max_retries`` on top
+    of the retry policy, ``hedging=False`` turning a HedgePolicy off."""
+    if not overrides:
+        return config
+    changes: dict[str, Any] = {}
+    options = config.options
+    if "timeout" in overrides:
+        t = overrides["timeout"]
+        options = attrs.evolve(options or ConnectionOptions(), timeout=t)
+        changes["provider_options"] = {name: attrs.evolve(o, timeout=t) for name, o in config.provider_options.items()}
+    retry = overrides.get("retry", config.retry)
+    if "max_retries" in overrides:
+        n = overrides["max_retries"]
+        if retry is UNSET:
+            options = attrs.evolve(options or ConnectionOptions(), max_retries=n)
+        else:
+            retry = attrs.evolve(retry, max_attempts=n + 1)
+    changes.update(options=options, retry=retry)
+    if "deadline" in overrides:
+        changes["deadline"] = overrides["deadline"]
+    if overrides.get("hedging") is False:
+        changes["hedge"] = None
+    return config.evolve(**changes)
+
+
 def retry_policy(config: Config, options: Optional[ConnectionOptions]) -> RetryPolicy:
     """The builder's policy, else ``RetryPolicy()`` shaped by ``max_retries``/``retry_delay``."""
     if config.retry is not UNSET:
@@ -219,7 +295,7 @@ class Assembly:
         retry = retry_policy(config, config.options)
         pool_size = max((ep.options.pool_size or DEFAULT_POOL_SIZE) for ep in all_endpoints)
         self.owns_transport = config.transport is None
-        self.transport = Transport(pool_size=pool_size, clock=config.clock) if config.transport is None else config.transport
+        self.transport = SocketTransport(pool_size=pool_size, clock=config.clock) if config.transport is None else config.transport
         states = {ep.name: self.state_for(ep, retry) for ep in all_endpoints}
         hedge = config.hedge
         self.prices = config.prices if config.prices is not None else PriceTable.from_env()
@@ -243,7 +319,7 @@ class Assembly:
         from .cache import ResponseCache
 
         c = self.config
-        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only)
+        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only, clock=c.clock)
 
     def endpoint_for(
         self,

@@ -2,36 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union, cast
 
 from .clock import Clock
 from .errors import ConfigurationError
-from .metrics import as_metrics
+from .metrics import Metrics, as_metrics
 from .options import ConnectionOptions
-from .providers._registry import resolve_provider
+from .providers._registry import ProviderLike, resolve_provider
 from .reliability.circuit import CircuitBreakerPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported on first use
+    from .cache import Cache
+    from .call.usage import PriceTable
     from .client import AiClient
     from .reliability.hedge import HedgePolicy
     from .reliability.ratelimit import RateLimitPolicy
+    from .routing.base import RoutingStrategy
     from .routing.fallback import FallbackChain
     from .routing.health import HealthCheck
     from .routing.model_array import ModelArray
+    from .state import StateStore
+    from .transport import BaseTransport
 
 __all__ = ["AiClientBuilder"]
+
+
+def _override_keys() -> frozenset[str]:
+    from ._assembly import OVERRIDE_KEYS
+
+    return OVERRIDE_KEYS
 
 
 class AiClientBuilder:
     """Compose routing and reliability at build time; ``build()`` validates the whole."""
 
-    def __init__(self, provider: Any) -> None:
+    def __init__(self, provider: ProviderLike) -> None:
+        """A builder whose client tries ``provider`` first (a ``Provider``, its name, or a
+        custom provider); ``ConfigurationError`` for an unknown one."""
         resolve_provider(provider)  # fail early on an unknown provider
         from ._assembly import Config  # the call machinery loads with the first client built
 
         self._config = Config(provider=provider)
+        self._overrides: dict[str, Any] = {}  # with_options keywords, applied by build()
 
     def _set_routing(self, kind: str) -> None:
         current = self._config.routing
@@ -41,7 +56,7 @@ class AiClientBuilder:
             raise ConfigurationError(f"two routing strategies: a custom strategy and {kind}; choose one")
         self._config.routing = kind
 
-    def _add_chain(self, providers: Sequence[Any], kind: str) -> AiClientBuilder:
+    def _add_chain(self, providers: Sequence[ProviderLike], kind: str) -> AiClientBuilder:
         providers = list(providers) if not isinstance(providers, (str, bytes)) else [providers]
         if not providers:
             raise ConfigurationError(f"an empty {kind.replace('_', ' ')} chain")
@@ -51,11 +66,11 @@ class AiClientBuilder:
         self._config.chain.extend(providers)
         return self
 
-    def with_round_robin_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+    def with_round_robin_chain(self, providers: Sequence[ProviderLike]) -> AiClientBuilder:
         """Rotate calls over [provider, *providers]; a failed call fails over to the others."""
         return self._add_chain(providers, "round_robin")
 
-    def with_failover_chain(self, providers: Sequence[Any]) -> AiClientBuilder:
+    def with_failover_chain(self, providers: Sequence[ProviderLike]) -> AiClientBuilder:
         """Try provider, then each of ``providers`` in order."""
         return self._add_chain(providers, "failover")
 
@@ -72,7 +87,7 @@ class AiClientBuilder:
         self._config.model_array = array
         return self
 
-    def with_strategy(self, strategy: Any) -> AiClientBuilder:
+    def with_strategy(self, strategy: Union[ProviderLike, RoutingStrategy]) -> AiClientBuilder:
         """A custom provider (tried after the builder's provider) or a routing strategy
         object with ``select(endpoints, request) -> ordered endpoints``."""
         if callable(getattr(strategy, "select", None)):
@@ -82,9 +97,11 @@ class AiClientBuilder:
                 raise ConfigurationError(f"two routing strategies: {self._config.routing} and a custom strategy; choose one")
             self._config.custom_strategy = strategy
             return self
-        return self._add_chain([strategy], self._config.routing or "failover")
+        return self._add_chain([cast("ProviderLike", strategy)], self._config.routing or "failover")
 
     def fallback(self, chain: FallbackChain) -> AiClientBuilder:
+        """Walk ``chain``'s steps on failure: each names the model to try next for the
+        errors it matches (``ConfigurationError`` for a second chain or an invalid one)."""
         from .routing.fallback import FallbackChain  # imported on first use
 
         if not isinstance(chain, FallbackChain):
@@ -96,6 +113,7 @@ class AiClientBuilder:
         return self
 
     def with_health_check(self, check: HealthCheck) -> AiClientBuilder:
+        """Probe unhealthy endpoints as ``check`` says, putting them back once a probe passes."""
         from .routing.health import HealthCheck  # imported on first use
 
         if not isinstance(check, HealthCheck):
@@ -103,45 +121,70 @@ class AiClientBuilder:
         self._config.health_check = check
         return self
 
-    def with_options(self, options: ConnectionOptions) -> AiClientBuilder:
+    def with_connection_options(self, options: ConnectionOptions) -> AiClientBuilder:
+        """Connection defaults (key, base URL, timeouts, proxy, retries, pool...) for every
+        provider of the client; ``with_provider_options`` overrides them for one provider."""
         if not isinstance(options, ConnectionOptions):
-            raise ConfigurationError("with_options takes a ConnectionOptions")
+            raise ConfigurationError(f"with_connection_options takes a ConnectionOptions, not {type(options).__name__}")
         self._config.options = options
         return self
 
-    def with_provider_options(self, provider: Any, options: ConnectionOptions) -> AiClientBuilder:
+    def with_options(self, options: Optional[ConnectionOptions] = None, **overrides: Any) -> AiClientBuilder:
+        """This client's options, as ``AiClient.with_options`` takes them: ``timeout``
+        (seconds per attempt), ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline``
+        (seconds, or None) and ``hedging=None`` (off), applied at ``build()`` over every
+        other setting, exactly as ``client.with_options(...)`` would apply them to the built
+        client. A ``ConnectionOptions`` (positionally or as ``options=``) is ``with_connection_options``.
+        """
+        if options is None and not overrides:
+            raise ConfigurationError("with_options takes a ConnectionOptions or keywords: " + ", ".join(sorted(_override_keys())))
+        if options is not None:
+            self.with_connection_options(options)
+        if overrides:
+            from ._assembly import check_overrides
+
+            self._overrides.update(check_overrides(overrides))
+        return self
+
+    def with_provider_options(self, provider: ProviderLike, options: ConnectionOptions) -> AiClientBuilder:
+        """Connection options for one provider of the client, over ``with_connection_options``'s."""
         if not isinstance(options, ConnectionOptions):
             raise ConfigurationError("with_provider_options takes a ConnectionOptions")
         self._config.provider_options[resolve_provider(provider).name] = options
         return self
 
     def with_retry(self, policy: RetryPolicy) -> AiClientBuilder:
+        """Retry failed attempts as ``policy`` says (default: ``RetryPolicy()``)."""
         if not isinstance(policy, RetryPolicy):
             raise ConfigurationError("with_retry takes a RetryPolicy")
         self._config.retry = policy
         return self
 
     def without_retry(self) -> AiClientBuilder:
+        """One attempt per target: no retries."""
         self._config.retry = NO_RETRY
         return self
 
     def with_deadline(self, seconds: float) -> AiClientBuilder:
+        """One budget of ``seconds`` over every attempt, wait and fallback of a call."""
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
             raise ConfigurationError(f"with_deadline needs a positive number of seconds, got {seconds!r}")
         self._config.deadline = float(seconds)
         return self
 
     def with_circuit_breaker(self, policy: CircuitBreakerPolicy) -> AiClientBuilder:
+        """A circuit breaker per endpoint with ``policy`` (default: ``CircuitBreakerPolicy()``)."""
         if not isinstance(policy, CircuitBreakerPolicy):
             raise ConfigurationError("with_circuit_breaker takes a CircuitBreakerPolicy")
         self._config.breaker = policy
         return self
 
     def without_circuit_breaker(self) -> AiClientBuilder:
+        """No circuit breaker: every call reaches its endpoints."""
         self._config.breaker = None
         return self
 
-    def with_rate_limit(self, policy: RateLimitPolicy, *, provider: Any = None) -> AiClientBuilder:
+    def with_rate_limit(self, policy: RateLimitPolicy, *, provider: Optional[ProviderLike] = None) -> AiClientBuilder:
         """A rate limit per endpoint, or one shared by every endpoint of ``provider``."""
         from .reliability.ratelimit import RateLimitPolicy  # loaded by the first rate-limited client
 
@@ -153,7 +196,7 @@ class AiClientBuilder:
             self._config.provider_rate_limits[resolve_provider(provider).name] = policy
         return self
 
-    def with_state_store(self, store: Any) -> AiClientBuilder:
+    def with_state_store(self, store: StateStore) -> AiClientBuilder:
         """Share breakers, buckets and budgets with every client given the same store."""
         for method in ("retry_budget", "breaker", "limiter"):
             if not callable(getattr(store, method, None)):
@@ -171,7 +214,7 @@ class AiClientBuilder:
         self._config.hedge = policy
         return self
 
-    def with_prices(self, prices: Any) -> AiClientBuilder:
+    def with_prices(self, prices: Union[PriceTable, Mapping[str, Any]]) -> AiClientBuilder:
         """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
         {"input": 0.25, "output": 1.25}}``; gives ``response.cost`` and COST_BASED routing.
         Without it, the ``AILIB_PRICES`` environment variable (JSON, or a JSON file's path)."""
@@ -180,7 +223,7 @@ class AiClientBuilder:
         self._config.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
         return self
 
-    def with_transport(self, transport: Any) -> AiClientBuilder:
+    def with_transport(self, transport: BaseTransport) -> AiClientBuilder:
         """Send every request through ``transport``: an object with one method,
         ``send(request, deadlines, handle)`` (``ailib.testing.MockTransport`` runs the whole
         pipeline in-process). The client does not close a transport it was given."""
@@ -189,7 +232,9 @@ class AiClientBuilder:
         self._config.transport = transport
         return self
 
-    def with_cache(self, backend: Any, *, ttl: Optional[float] = None, reproducible_only: bool = True) -> AiClientBuilder:
+    def with_cache(
+        self, backend: Union[str, os.PathLike[str], Cache], *, ttl: Optional[float] = None, reproducible_only: bool = True
+    ) -> AiClientBuilder:
         """Answer repeated requests from a cache: ``"memory"`` (in-process LRU), a
         ``redis://`` URL, a SQLite file (any other string, or a ``Path``), or a cache object
         (``ailib.cache``). By default only reproducible requests (temperature 0 or a seed)
@@ -212,7 +257,9 @@ class AiClientBuilder:
         self._config.tracing = Tracing(enabled, tracer_provider=tracer_provider, capture_content=capture_content)
         return self
 
-    def with_metrics(self, metrics: Any) -> AiClientBuilder:
+    def with_metrics(self, metrics: Metrics) -> AiClientBuilder:
+        """Report counters and timings to ``metrics`` (an object with only ``incr_counter``
+        is adapted); ``ConfigurationError`` when it has no ``incr_counter``."""
         as_metrics(metrics)
         self._config.metrics = metrics
         return self
@@ -224,9 +271,9 @@ class AiClientBuilder:
 
     def build(self) -> AiClient:
         """The ``AiClient`` (raises ``ConfigurationError`` for invalid or conflicting settings)."""
+        from ._assembly import apply_overrides
         from .client import AiClient
 
         c = self._config
-        return AiClient._from_config(
-            c.evolve(chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
-        )
+        config = c.evolve(chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
+        return AiClient._from_config(apply_overrides(config, self._overrides))

@@ -24,14 +24,19 @@ from .types import Attempt
 
 
 def _attempts(attempts: Sequence[Attempt], out: TextIO) -> None:
+    """One line per attempt. In a raced call, the first attempt is the primary (it starts
+    before any hedge; ``Attempt.hedge`` also marks a cancelled primary, as every loser of a
+    race is), and the later ones are labelled hedges."""
+    raced = any(a.hedge for a in attempts)
     for i, a in enumerate(attempts, 1):
         err = f"  {type(a.error).__name__}: {a.error}" if a.error is not None else ""
         wait = f"  then waited {a.wait_after:.2f}s" if a.wait_after is not None else ""
-        hedge = " (hedge)" if a.hedge else ""
-        print(f"    attempt {i}: {a.provider}/{a.model} {a.outcome:<9} {a.elapsed * 1000:7.1f} ms{hedge}{err}{wait}", file=out)
+        role = (" (primary)" if i == 1 else " (hedge)" if a.hedge else "") if raced else ""
+        print(f"    attempt {i}: {a.provider}/{a.model} {a.outcome:<9} {a.elapsed * 1000:7.1f} ms{role}{err}{wait}", file=out)
 
 
 def run(out: TextIO) -> int:
+    """Run the tour, printing to ``out``; the exit status (0)."""
     fast = RetryPolicy(initial_delay=0.05, max_delay=0.2)
     req = ChatCompletionRequest("auto", [Message.user("Tell me about reliability.")])
     metrics = InMemoryMetrics()

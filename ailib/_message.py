@@ -21,6 +21,8 @@ AUTO_MODELS = frozenset({"auto", "default", ""})
 
 
 class Role(str, enum.Enum):
+    """Who a message is from: the system prompt, the user, the model, or a tool's result."""
+
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
@@ -55,12 +57,14 @@ class Content(Record):
 
     @classmethod
     def text(cls, text: str) -> Content:
+        """A text part; ``InvalidRequestError`` if ``text`` is not a str."""
         if not isinstance(text, str):
             raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
         return cls("text", text)
 
     @classmethod
     def image_url(cls, url: str) -> Content:
+        """An image part by URL; a ``data:`` URL becomes a base64 image."""
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
@@ -69,10 +73,12 @@ class Content(Record):
 
     @classmethod
     def image_base64(cls, data: str, media_type: str = "image/png") -> Content:
+        """An image part from base64 ``data`` of type ``media_type``."""
         return cls("image_base64", data, media_type)
 
     @classmethod
     def image_file(cls, path: Union[str, Path]) -> Content:
+        """An image part read from the file at ``path`` (sent as base64); ``InvalidRequestError`` if it cannot be read."""
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -85,11 +91,13 @@ class Content(Record):
 
     @classmethod
     def json(cls, obj: Any) -> Content:
+        """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable."""
         _check_json(obj, "Content.json")
         return cls("json", obj)
 
     @property
     def is_image(self) -> bool:
+        """Whether this part is an image (by URL or base64)."""
         return self.kind in ("image_url", "image_base64")
 
     def as_text(self) -> str:
@@ -101,6 +109,7 @@ class Content(Record):
         raise InvalidRequestError("an image part has no text form")
 
     def data_url(self) -> str:
+        """The image as a URL: its own URL, or a ``data:`` URL of its base64 bytes."""
         if self.kind == "image_url":
             return str(self.value)
         return f"data:{self.media_type};base64,{self.value}"
@@ -122,6 +131,7 @@ class ToolCall(Record):
     arguments: Any = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """``{"id", "name", "arguments"}``, the arguments as the decoded JSON object."""
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
@@ -145,6 +155,9 @@ class Tool(Record):
 
     @classmethod
     def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
+        """A function tool the model may call: ``name``, what it does, and its parameters as a JSON Schema (default: no
+        parameters). ``InvalidRequestError`` for an empty name or a schema that is not JSON.
+        """
         if not name or not isinstance(name, str):
             raise InvalidRequestError("a tool needs a non-empty name")
         params = parameters_json_schema if parameters_json_schema is not None else {"type": "object", "properties": {}}
@@ -228,18 +241,22 @@ class Message(Record):
 
     @classmethod
     def system(cls, content: Any) -> Message:
+        """A system message: instructions for the model."""
         return cls(Role.SYSTEM, content)
 
     @classmethod
     def user(cls, content: Any, name: Optional[str] = None) -> Message:
+        """A user message, optionally from the participant ``name``."""
         return cls(Role.USER, content, name)
 
     @classmethod
     def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> Message:
+        """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation."""
         return cls(Role.ASSISTANT, content, tool_calls=tool_calls)
 
     @classmethod
     def tool(cls, tool_call_id: str, content: Any) -> Message:
+        """A tool message: the result ``content`` of the tool call ``tool_call_id`` (a ``ToolCall.id``), sent back to the model."""
         return cls(Role.TOOL, content, tool_call_id=tool_call_id)
 
     @classmethod

@@ -16,6 +16,8 @@ __all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk"
 
 @attrs.frozen(slots=True, repr=False, eq=False)
 class Usage(Record):
+    """Tokens a call used, as the provider counted them."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
@@ -44,6 +46,8 @@ class Attempt(Record):
 
 @attrs.frozen(slots=True, repr=False, eq=False)
 class Choice(Record):
+    """One of a response's answers: its ``index``, the assistant ``message`` and why it ended."""
+
     index: int
     message: Message
     finish_reason: Optional[str] = None
@@ -75,18 +79,21 @@ class ChatCompletionResponse(Record):
 
     @property
     def text(self) -> str:
+        """The first choice's text, or ``""`` when it has none (e.g. only tool calls)."""
         if not self.choices or self.choices[0].message.content is None:
             return ""
         return self.choices[0].message.text()
 
     @property
     def tool_calls(self) -> tuple[ToolCall, ...]:
+        """The first choice's tool calls (empty when there are none)."""
         if not self.choices:
             return ()
         return self.choices[0].message.tool_calls or ()
 
     @property
     def finish_reason(self) -> Optional[str]:
+        """Why the first choice ended (``"stop"``, ``"length"``, ``"tool_calls"``...), or None."""
         return self.choices[0].finish_reason if self.choices else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,6 +109,7 @@ class ChatCompletionResponse(Record):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ChatCompletionResponse:
+        """The response ``to_dict`` wrote (as a batch checkpoint stores it)."""
         usage = d.get("usage")
         return cls(
             id=d.get("id", ""),

@@ -27,7 +27,6 @@ __all__ = [
     "mask_state",
     "mask_exception_chain",
     "clip",
-    "scrub",
     "is_secret_header",
     "redact_headers",
     "redact_url",
@@ -91,11 +90,6 @@ def remember_url(url: Optional[str]) -> None:
     if password:
         remember(password)
         remember(unquote(password))
-
-
-def scrub(text: str) -> str:
-    """``text`` with anything shaped like an API key replaced by ``***`` (remembered or not)."""
-    return re.sub(_KEY_LIKE, MASK, text)
 
 
 def mask(text: str) -> str:

@@ -5,20 +5,24 @@ How a client is put together lives in ``_assembly``; the builder in ``_builder``
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import attrs
 
-from .errors import ConfigurationError, InvalidRequestError
+from .errors import AiLibError, ConfigurationError, InvalidRequestError
+from .metrics import Metrics
 from .options import ConnectionOptions
-from .providers._registry import resolve_provider
+from .providers._registry import ProviderLike, resolve_provider
 from .reliability.retry import RetryPolicy
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 if TYPE_CHECKING:
     from ._assembly import Config
+    from .batch import BatchContext, BatchProgress
+    from .call import Pipeline
     from .call.stream import ChatStream
     from .call.usage import UsageTotal
     from .reliability._model_scope import ModelBreakers
@@ -36,7 +40,10 @@ class AiClient:
     >>> client.chat("Say hi")
     """
 
-    def __init__(self, provider: Any, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> None:
+    def __init__(self, provider: ProviderLike, *, options: Optional[ConnectionOptions] = None, metrics: Optional[Metrics] = None) -> None:
+        """A client of ``provider`` (a ``Provider``, its name, or a custom provider), with
+        ``options`` for its connection and ``metrics`` to report to. Raises
+        ``ConfigurationError`` for an unknown provider, a missing key or a bad option."""
         from ._assembly import Config  # the call machinery loads with the first client built
 
         self._setup(Config(provider=provider, options=options, metrics=metrics))
@@ -64,7 +71,9 @@ class AiClient:
         self._prices = parts.prices
         self._pipeline = parts.pipeline
 
-    def circuit_breaker(self, target: Any = None, *, model: Optional[str] = None) -> Optional[CircuitBreaker | ModelBreakers]:
+    def circuit_breaker(
+        self, target: Optional[ProviderLike] = None, *, model: Optional[str] = None
+    ) -> Optional[CircuitBreaker | ModelBreakers]:
         """The circuit breaker of an endpoint (by name, provider, or the first), for
         inspection and manual ``isolate()`` / ``reset()``. Under ``scope="model"`` it is
         the endpoint's ``ModelBreakers``; pass ``model=`` for one model's breaker."""
@@ -74,7 +83,7 @@ class AiClient:
             return breaker.for_model(model)
         return breaker
 
-    def _find_endpoint(self, target: Any) -> Endpoint:
+    def _find_endpoint(self, target: Optional[ProviderLike]) -> Endpoint:
         if target is None:
             return self._endpoints[0]
         name = target if isinstance(target, str) else resolve_provider(target).name
@@ -92,7 +101,9 @@ class AiClient:
         """A light view of this client for some calls: ``timeout`` (seconds per attempt),
         ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline`` (seconds, or None for
         none) and ``hedging=None`` (off). It shares this client's connection pool, breakers,
-        limiters, budgets and usage totals; closing it is a no-op (close the parent)."""
+        limiters, budgets and usage totals; closing it is a no-op (close the parent).
+        ``AiClientBuilder.with_options`` takes the same keywords for the client it builds.
+        Raises ``ConfigurationError`` for another keyword or a bad value."""
         view = AiClient.__new__(AiClient)
         view.__dict__.update(self.__dict__)
         view._view_of = self
@@ -133,7 +144,7 @@ class AiClient:
             clients.append(AiClient._from_config(single))
         return clients
 
-    def with_failover(self, providers: Sequence[Any]) -> AiClient:
+    def with_failover(self, providers: Sequence[ProviderLike]) -> AiClient:
         """A new client that tries this client's targets first, then ``providers`` in order."""
         providers = list(providers)
         if not providers:
@@ -143,7 +154,9 @@ class AiClient:
         return AiClient._from_config(self._config.evolve(chain=[*self._config.chain, *providers], routing=None))
 
     @classmethod
-    def with_model_array(cls, array: ModelArray, *, options: Optional[ConnectionOptions] = None, metrics: Any = None) -> AiClient:
+    def with_model_array(
+        cls, array: ModelArray, *, options: Optional[ConnectionOptions] = None, metrics: Optional[Metrics] = None
+    ) -> AiClient:
         """A client routing over ``array``'s endpoints with its strategy."""
         from .routing.model_array import ModelArray
 
@@ -175,16 +188,16 @@ class AiClient:
 
     def chat_completion_batch(
         self,
-        requests: Sequence[Any],
+        requests: Sequence[Union[ChatCompletionRequest, Mapping[str, Any]]],
         *,
         concurrency: int = 8,
-        progress: Any = False,
+        progress: Union[bool, Callable[[BatchProgress], None]] = False,
         return_exceptions: bool = True,
-        checkpoint: Any = None,
+        checkpoint: Union[None, str, os.PathLike[str]] = None,
         mode: str = "live",
-        shard: Any = None,
+        shard: Union[None, str, tuple[int, int]] = None,
         cancel_remote: bool = False,
-    ) -> list[Any]:
+    ) -> list[Union[ChatCompletionResponse, AiLibError]]:
         """Run many requests, ``concurrency`` at a time, live or by the provider's batch API.
 
         Results come back in input order: a response, or the ``AiLibError`` it ended with
@@ -207,7 +220,7 @@ class AiClient:
             cancel_remote=cancel_remote,
         )
 
-    def batch_context(self) -> Any:
+    def batch_context(self) -> BatchContext:
         """What a batch run needs from this client (``ailib.batch.BatchContext``): its
         endpoints in plan order, its transport and its prices. Read-only."""
         from .batch import BatchContext
@@ -232,6 +245,7 @@ class AiClient:
 
     @property
     def provider(self) -> str:
+        """The name of this client's first target's provider (``"openai"``, a custom name...)."""
         return self._endpoints[0].provider
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -250,9 +264,11 @@ class AiClient:
             self._transport.close()
 
     def __enter__(self) -> AiClient:
+        """The client itself; leaving the block closes it."""
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
+        """Close the client."""
         self.close()
 
     def __repr__(self) -> str:
@@ -266,40 +282,13 @@ def _cache_use(cache: Any) -> Optional[bool]:
     return cache
 
 
-_VIEW_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging"})
-
-
-def _seconds(name: str, value: Any, *, none_ok: bool) -> Optional[float]:
-    if value is None and none_ok:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-        raise ConfigurationError(f"with_options({name}=...) needs a number of seconds > 0, got {value!r}")
-    return float(value)
-
-
-def _view_overrides(pipeline: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+def _view_overrides(pipeline: Pipeline, overrides: dict[str, Any]) -> dict[str, Any]:
     """``with_options`` keywords, validated, as ``Pipeline.view`` arguments."""
-    unknown = set(overrides) - _VIEW_KEYS
-    if unknown:
-        raise ConfigurationError(f"with_options takes {', '.join(sorted(_VIEW_KEYS))}; not {', '.join(sorted(unknown))}")
-    out: dict[str, Any] = {}
-    if "timeout" in overrides:
-        out["timeout"] = _seconds("timeout", overrides["timeout"], none_ok=False)
-    if "deadline" in overrides:
-        out["deadline"] = _seconds("deadline", overrides["deadline"], none_ok=True)
-    if "retry" in overrides:
-        if not isinstance(overrides["retry"], RetryPolicy):
-            raise ConfigurationError("with_options(retry=...) takes a RetryPolicy")
-        out["retry"] = overrides["retry"]
-    if "max_retries" in overrides:
-        n = overrides["max_retries"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ConfigurationError(f"with_options(max_retries=...) needs an int >= 0, got {n!r}")
-        out["retry"] = _retry_with(out.get("retry", pipeline.retry), n + 1)
-    if "hedging" in overrides:
-        if overrides["hedging"] not in (None, False):
-            raise ConfigurationError("with_options(hedging=None) turns hedging off; a HedgePolicy is set on the builder")
-        out["hedging"] = False
+    from ._assembly import check_overrides
+
+    out = check_overrides(overrides)
+    if "max_retries" in out:
+        out["retry"] = _retry_with(out.get("retry", pipeline.retry), out.pop("max_retries") + 1)
     return out
 
 

@@ -48,14 +48,17 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:
+        """The fake monotonic time, in seconds."""
         with self._lock:
             return self._now
 
     def time(self) -> float:
+        """The fake wall-clock time (``wall_start`` plus the time advanced)."""
         with self._lock:
             return self._now + self._wall_offset
 
     def sleep(self, seconds: float) -> None:
+        """Record the sleep and advance the clock by ``seconds`` at once (never really sleeps)."""
         with self._lock:
             self.sleeps.append(seconds)
             if seconds > 0:

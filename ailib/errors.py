@@ -19,7 +19,13 @@
     ├── StreamInterruptedError      failed after content was delivered; .partial_text (not retried)
     ├── CircuitOpenError            fast fail; .retry_after until the next probe
     ├── LocalRateLimitError         client-side limiter could not admit within max_wait
+    ├── ClientClosedError           a call on a closed client (not retryable, no attempt made)
     └── AllProvidersFailedError     every target of a chain of two or more failed
+
+``TimeoutError`` is also the built-in ``TimeoutError`` (so also an ``OSError``): code that
+already catches ``TimeoutError`` or ``OSError`` around network calls keeps working, and
+``from ailib import *`` cannot hide a built-in that is not caught. Like ``socket.timeout``,
+it has ``errno`` None and its message as ``strerror``.
 
 Whether an error is retried is decided by its class (``retryable``), except that a
 server may veto a retry with ``x-should-retry: false`` (kept in ``should_retry``).
@@ -57,10 +63,9 @@ __all__ = [
     "StreamInterruptedError",
     "CircuitOpenError",
     "LocalRateLimitError",
+    "ClientClosedError",
     "AllProvidersFailedError",
 ]
-
-scrub = mask  # the old name (batch.py imports it from here); see ailib._secrets
 
 
 class AiLibError(Exception):
@@ -186,13 +191,23 @@ class QuotaExceededError(RateLimitExceeded):
 
 
 class TimeoutError(AiLibError, builtins.TimeoutError):
-    """An attempt took too long in one phase (``phase``: connect, send, first_byte, idle, total)."""
+    """An attempt took too long in one phase (``phase``: connect, send, first_byte, idle, total).
+
+    Also a ``builtins.TimeoutError`` (and so an ``OSError``): ``errno`` is None and
+    ``strerror`` the message, as for ``socket.timeout``; ``str()`` is ailib's.
+    """
 
     retryable = True
 
     def __init__(self, message: str = "", *, phase: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.phase = phase
+        self.strerror = self.message  # OSError's slots; errno stays None (no OS error number)
+
+    def __setstate__(self, state: Optional[dict[str, Any]]) -> None:
+        """Unpickling: restore the attributes, and ``strerror`` (an OSError slot, not in them)."""
+        self.__dict__.update(state or {})
+        self.strerror = self.__dict__.get("message", "")
 
 
 class DeadlineExceededError(TimeoutError):
@@ -238,6 +253,13 @@ class LocalRateLimitError(AiLibError):
     """The client-side rate limiter could not admit the call within ``max_wait``."""
 
 
+class ClientClosedError(AiLibError):
+    """A call on a client that was closed (``close()`` or the end of its ``with`` block).
+
+    Raised at once, with no attempt made, and never retried: build a new client.
+    """
+
+
 class AllProvidersFailedError(AiLibError):
     """Every target of a chain failed; ``errors`` in attempt order."""
 
@@ -247,4 +269,5 @@ class AllProvidersFailedError(AiLibError):
 
     @property
     def last_error(self) -> Optional[AiLibError]:
+        """The error of the last target tried (None when no target was tried)."""
         return self.errors[-1] if self.errors else None

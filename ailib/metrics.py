@@ -14,7 +14,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Optional, Protocol, runtime_checkable
 
 from ._fork import register_after_fork
@@ -46,6 +46,7 @@ COUNTERS = (
     "cache.hit",
     "cache.miss",
     "cache.error",
+    "cache.skipped",
 )
 
 Tags = Optional[Mapping[str, str]]
@@ -53,25 +54,48 @@ Tags = Optional[Mapping[str, str]]
 
 @runtime_checkable
 class Metrics(Protocol):
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None: ...
+    """What ailib reports to: counters, observed durations and timers.
 
-    def observe(self, name: str, seconds: float, tags: Tags = None) -> None: ...
+    Give any object with these methods to ``AiClient(metrics=...)`` or
+    ``AiClientBuilder.with_metrics``; one with only ``incr_counter`` (and maybe ``observe``
+    or a ``start_timer`` returning a timer with ``stop()``) is adapted by ``as_metrics``.
+    """
 
-    def start_timer(self, name: str, tags: Tags = None) -> Any: ...
+    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+        """Add ``value`` to the counter ``name`` for the series ``tags``."""
+        ...
+
+    def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
+        """Record one observed duration (or other value) of ``name``."""
+        ...
+
+    def start_timer(self, name: str, tags: Tags = None) -> AbstractContextManager[Any]:
+        """A context manager that observes the seconds spent inside it as ``name``."""
+        ...
+
+
+@contextmanager
+def _observed(metrics: Metrics, name: str, tags: Tags) -> Iterator[None]:
+    """The one ``start_timer`` of this module: observe the seconds spent inside the block."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.observe(name, time.perf_counter() - start, tags)
 
 
 class NoopMetrics:
     """Records nothing (the default)."""
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
-        pass
+        """Do nothing."""
 
     def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
-        pass
+        """Do nothing."""
 
-    @contextmanager
-    def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
-        yield
+    def start_timer(self, name: str, tags: Tags = None) -> AbstractContextManager[None]:
+        """A context manager that does nothing."""
+        return nullcontext()
 
 
 def _key(tags: Tags) -> tuple[tuple[str, str], ...]:
@@ -91,22 +115,20 @@ class InMemoryMetrics:
         self._lock = threading.Lock()  # what was counted carries over
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+        """Add ``value`` to the counter ``name``'s series for ``tags``."""
         key = _key(tags)
         with self._lock:
             series = self._counters.setdefault(name, {})
             series[key] = series.get(key, 0) + value
 
     def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
+        """Record one observation of ``name`` (see ``observations``)."""
         with self._lock:
             self._observations.setdefault(name, []).append((seconds, dict(tags or {})))
 
-    @contextmanager
-    def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe(name, time.perf_counter() - start, tags)
+    def start_timer(self, name: str, tags: Tags = None) -> AbstractContextManager[None]:
+        """A context manager that observes the seconds spent inside it as ``name``."""
+        return _observed(self, name, tags)
 
     def counter(self, name: str, **tags: str) -> int:
         """A counter's total over all tags, or over the series matching ``tags``."""
@@ -116,6 +138,7 @@ class InMemoryMetrics:
             return sum(v for k, v in series.items() if want <= set(k))
 
     def observations(self, name: str) -> list[float]:
+        """Every value observed for ``name``, in order (all tags together)."""
         with self._lock:
             return [s for s, _ in self._observations.get(name, [])]
 
@@ -183,12 +206,11 @@ class _Adapted:
 
     @contextmanager
     def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
+        """The object's own timer (a context manager, or one with ``stop()``), else one
+        made from ``observe``."""
         if self._start is None:
-            start = time.perf_counter()
-            try:
+            with _observed(self, name, tags):
                 yield
-            finally:
-                self.observe(name, time.perf_counter() - start, tags)
             return
         timer = self._start(name, tags) if self._start_n >= 2 else self._start(name)
         if timer is not None and hasattr(timer, "__enter__") and hasattr(timer, "__exit__"):
@@ -292,36 +314,37 @@ class PrometheusMetrics:
         return metric.labels(*[clean.get(n, "") for n in names])
 
     def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+        """Add ``value`` to the Prometheus counter for ``name`` (``.`` becomes ``_``)."""
         try:
             self._series("counter", name, tags).inc(value)
         except (ValueError, TypeError) as exc:
             log.debug("PrometheusMetrics: counter %s not recorded: %s", name, exc)
 
     def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
+        """Observe ``seconds`` on the Prometheus histogram for ``name``."""
         try:
             self._series("histogram", name, tags).observe(seconds)
         except (ValueError, TypeError) as exc:
             log.debug("PrometheusMetrics: observation %s not recorded: %s", name, exc)
 
-    @contextmanager
-    def start_timer(self, name: str, tags: Tags = None) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.observe(name, time.perf_counter() - start, tags)
+    def start_timer(self, name: str, tags: Tags = None) -> AbstractContextManager[None]:
+        """A context manager that observes the seconds spent inside it (a histogram)."""
+        return _observed(self, name, tags)
 
     def exposition(self) -> str:
         """The registry in the Prometheus text format (what ``/metrics`` serves)."""
         return self._prom.generate_latest(self.registry).decode("utf-8")
 
 
-def as_metrics(obj: Any) -> Any:
-    """A ``Metrics`` for ``obj``: itself if it is complete, else an adapter; None → NoopMetrics."""
+def as_metrics(obj: object) -> Metrics:
+    """A ``Metrics`` for ``obj``: itself if it is complete, else an adapter; None → NoopMetrics.
+
+    Raises ``ConfigurationError`` for an object without ``incr_counter``.
+    """
     if obj is None:
         return NoopMetrics()
     if all(callable(getattr(obj, m, None)) for m in ("incr_counter", "observe", "start_timer")):
-        return obj
+        return obj  # type: ignore[return-value]
     if callable(getattr(obj, "incr_counter", None)):
         return _Adapted(obj)
     from .errors import ConfigurationError

@@ -34,17 +34,22 @@ __all__ = [
 ]
 
 
+_EXPECTED = "a list of Message objects or OpenAI-style dicts, e.g. [{'role': 'user', 'content': 'hi'}]"
+
+
 def _to_messages(value: Any) -> tuple[Message, ...]:
+    if isinstance(value, (Message, Mapping)):  # one message where a list of them is expected
+        raise InvalidRequestError(f"messages must be {_EXPECTED}; got one {type(value).__name__}: wrap it in a list")
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise InvalidRequestError("messages must be a list of Message objects or OpenAI-style dicts")
+        raise InvalidRequestError(f"messages must be {_EXPECTED}; got a {type(value).__name__}")
     out = []
-    for m in value:
+    for i, m in enumerate(value):
         if isinstance(m, Message):
             out.append(m)
         elif isinstance(m, Mapping):
             out.append(Message.from_dict(m))
         else:
-            raise InvalidRequestError(f"a message must be a Message or a dict, not {type(m).__name__}")
+            raise InvalidRequestError(f"messages[{i}] must be a Message or an OpenAI-style dict, got a {type(m).__name__}")
     if not out:
         raise InvalidRequestError("a request needs at least one message")
     for i, m in enumerate(out):
@@ -174,4 +179,5 @@ class ChatCompletionRequest(Record):
 
     @property
     def has_images(self) -> bool:
+        """Whether any message has an image part."""
         return any(p.is_image for m in self.messages if not isinstance(m.content, str) for p in m.parts())

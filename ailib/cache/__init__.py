@@ -9,7 +9,7 @@ by processes), ``RedisCache`` (extra ``redis``). ``make_cache`` turns the argume
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Optional, Protocol, Union, runtime_checkable
 
 from ..errors import ConfigurationError
 from ._entry import CachedAnswer
@@ -18,12 +18,39 @@ from ._layer import ResponseCache
 from .memory import MemoryCache
 from .sqlite import SQLiteCache
 
-__all__ = ["MemoryCache", "SQLiteCache", "RedisCache", "ResponseCache", "CachedAnswer", "cache_key", "is_reproducible", "make_cache"]
+__all__ = [
+    "Cache",
+    "MemoryCache",
+    "SQLiteCache",
+    "RedisCache",
+    "ResponseCache",
+    "CachedAnswer",
+    "cache_key",
+    "is_reproducible",
+    "make_cache",
+]
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-def make_cache(backend: Any) -> Any:
+@runtime_checkable
+class Cache(Protocol):
+    """A cache backend: bytes under string keys (``delete``, ``clear`` and ``close`` are
+    optional). Any object with these two methods can be given to ``with_cache``."""
+
+    def get(self, key: str) -> Optional[bytes]:
+        """The bytes stored under ``key``, or None."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl: Optional[float] = None) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (None: the backend's default)."""
+        ...
+
+
+CacheLike = Union[str, "os.PathLike[str]", Cache]
+
+
+def make_cache(backend: CacheLike) -> Cache:
     """``"memory"`` → ``MemoryCache()``; ``"redis://..."`` → ``RedisCache``; any other
     string or path → ``SQLiteCache`` on that file; an object with ``get``/``set`` as is."""
     if isinstance(backend, str):

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Optional
 
+from ..clock import SYSTEM_CLOCK, Clock
 from ..types import ChatCompletionRequest, ChatCompletionResponse, ToolCall, Usage
 from ._entry import CachedAnswer, decode, encode_response, encode_stream
 from ._key import cache_key, is_reproducible
@@ -18,6 +19,7 @@ __all__ = ["ResponseCache"]
 
 log = logging.getLogger("ailib")
 _MEMO = 256  # decoded answers kept per cache: a hit on a recent entry skips JSON decoding
+_FIRST_BACKOFF, _MAX_BACKOFF = 1.0, 60.0  # seconds a failed backend is left alone
 
 
 class ResponseCache:
@@ -27,18 +29,26 @@ class ResponseCache:
     stored; ``reproducible_only=False`` caches every request. Per call, ``use=False``
     bypasses the cache and ``use=True`` uses it whatever the request. Only complete
     answers are stored: never an error, never a stream that did not end normally.
-    A backend that fails (Redis down, a locked file) counts ``cache.error`` and the call
-    goes to the provider as on a miss.
+    A backend that fails (Redis down, a locked file) counts ``cache.error``, logs one
+    warning, and the call goes to the provider as on a miss. The backend is then left
+    alone for a backoff (1 s, doubling to 60 s while it keeps failing): calls in between
+    skip it (``cache.skipped``) without a wait or a warning; the first call after the
+    backoff tries it again, and a success ends the backoff.
     """
 
-    def __init__(self, backend: Any, *, metrics: Any, ttl: Optional[float] = None, reproducible_only: bool = True) -> None:
+    def __init__(
+        self, backend: Any, *, metrics: Any, ttl: Optional[float] = None, reproducible_only: bool = True, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         _check_ttl(ttl)
         self.backend = backend
         self.metrics = metrics
         self.ttl = ttl
         self.reproducible_only = reproducible_only
+        self.clock = clock
         self._memo: OrderedDict[str, tuple[bytes, CachedAnswer]] = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._down_until = 0.0  # monotonic time until which the backend is skipped
+        self._backoff = 0.0  # the current backoff; 0 while the backend works
 
     def key(self, request: ChatCompletionRequest, *, provider: str, model: str, use: Optional[bool] = None) -> Optional[str]:
         """The entry's key, or None when this call does not use the cache."""
@@ -49,11 +59,14 @@ class ResponseCache:
     def lookup(self, key: str, *, provider: str) -> Optional[CachedAnswer]:
         """The cached answer (counting ``cache.hit``), or None (counting ``cache.miss``)."""
         tags = {"provider": provider}
-        try:
-            value = self.backend.get(key)
-        except Exception as exc:
-            self._failed("get", exc, tags)
-            value = None
+        value = None
+        if self._usable(tags):
+            try:
+                value = self.backend.get(key)
+            except Exception as exc:
+                self._failed("get", exc, tags)
+            else:
+                self._backoff = 0.0
         answer = self._decode(key, value) if value is not None else None
         self.metrics.incr_counter("cache.hit" if answer is not None else "cache.miss", tags=tags)
         return answer
@@ -75,6 +88,7 @@ class ResponseCache:
         return answer
 
     def store_response(self, key: str, response: ChatCompletionResponse) -> None:
+        """Store a complete answer under ``key``."""
         self._set(key, encode_response(response), response.provider)
 
     def store_stream(
@@ -95,16 +109,37 @@ class ResponseCache:
         self._set(key, value, provider)
 
     def _set(self, key: str, value: bytes, provider: str) -> None:
+        tags = {"provider": provider}
+        if not self._usable(tags):
+            return
         try:
             self.backend.set(key, value, self.ttl)
         except Exception as exc:
-            self._failed("set", exc, {"provider": provider})
+            self._failed("set", exc, tags)
+        else:
+            self._backoff = 0.0
+
+    def _usable(self, tags: dict[str, str]) -> bool:
+        """False (counting ``cache.skipped``) while a failed backend's backoff runs."""
+        if self._down_until and self.clock.monotonic() < self._down_until:
+            self.metrics.incr_counter("cache.skipped", tags=tags)
+            return False
+        return True
 
     def _failed(self, op: str, exc: Exception, tags: dict[str, str]) -> None:
         self.metrics.incr_counter("cache.error", tags=tags)
-        log.warning("response cache %r: %s failed (%s); calling the provider", self.backend, op, type(exc).__name__)
+        self._backoff = min(_MAX_BACKOFF, self._backoff * 2) if self._backoff else _FIRST_BACKOFF
+        self._down_until = self.clock.monotonic() + self._backoff
+        log.warning(
+            "response cache %r: %s failed (%s); calling the provider, and skipping the cache for %gs",
+            self.backend,
+            op,
+            type(exc).__name__,
+            self._backoff,
+        )
 
     def close(self) -> None:
+        """Close the backend (when it has a ``close``)."""
         close = getattr(self.backend, "close", None)
         if callable(close):
             close()

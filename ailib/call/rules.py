@@ -12,9 +12,9 @@ from ..errors import (
     AiLibError,
     AllProvidersFailedError,
     CircuitOpenError,
+    ClientClosedError,
     DeadlineExceededError,
     LocalRateLimitError,
-    NetworkError,
     TimeoutError,
 )
 from ..types import Attempt
@@ -28,7 +28,7 @@ class HedgeCancelledError(AiLibError):
 
 def closed_error() -> AiLibError:
     """What a call on a closed client raises, at once: not retryable, no attempt made."""
-    return NetworkError("the client is closed; build a new client to make calls", request_sent=False, should_retry=False)
+    return ClientClosedError("the client is closed; build a new client to make calls")
 
 
 def moves_on(err: AiLibError) -> bool:

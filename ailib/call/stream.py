@@ -46,6 +46,7 @@ class ChatStream:
 
     @property
     def attempts(self) -> tuple[Attempt, ...]:
+        """Every attempt so far, in order (the stream's own included)."""
         return tuple(self._call.attempts)
 
     @property

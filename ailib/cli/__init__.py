@@ -30,6 +30,7 @@ def parse_faults(spec: str) -> list[Fault]:
 
 
 def build_parser() -> Parser:
+    """The ``ailib`` argument parser, with a subparser per subcommand."""
     from .. import __version__
 
     parser = Parser(prog="ailib", description="One client API over many LLM providers.")
@@ -50,8 +51,13 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``ailib`` command with ``argv`` (default: ``sys.argv[1:]``); the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = build_parser().parse_args(argv)
+        if args_list[:2] == ["batch", "merge"]:  # its own parser, so `ailib batch merge --help` is its help
+            args = batch.merge_parser().parse_args(args_list[2:])
+        else:
+            args = build_parser().parse_args(args_list)
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"ailib {exc.command}: error: {exc}", file=sys.stderr)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from ._common import Subcommands, UsageError, print_attempts
+from ._common import Subcommands, UsageError, check_provider, print_attempts, provider_name
 
 _EPILOG = """environment:
   Each provider reads its key from <PREFIX>_API_KEY and an optional base URL from
@@ -30,37 +31,48 @@ def add_parser(sub: Subcommands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("text", help="the message")
-    p.add_argument("--provider", default="openai", metavar="P", help=f"one of: {names} (default: openai)")
+    p.add_argument("--provider", type=provider_name, default="openai", metavar="P", help=f"one of: {names} (default: openai)")
     p.add_argument("--model", default="auto", help="a model name (default: the provider's default chat model)")
-    p.add_argument("--stream", action="store_true", help="print the answer as it streams")
-    p.add_argument("-v", "--verbose", action="store_true", help="print the attempts on stderr")
+    p.add_argument("--stream", action="store_true", help="print the answer as it streams (default: print it at the end)")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the attempts on stderr (default: only errors)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Send the message and print the answer (its text, then any tool calls); the exit status."""
     from .. import AiClient, ChatCompletionRequest, Message
     from ..errors import AiLibError, ConfigurationError
 
+    check_provider("chat", args.provider)
     try:
         client = AiClient(args.provider)
     except ConfigurationError as err:
-        raise UsageError("chat", str(err)) from None
-    except ValueError:
-        raise UsageError("chat", f"unknown provider {args.provider!r} (see 'ailib chat --help')") from None
+        raise UsageError("chat", err.message) from None
     try:
         with client:
             req = ChatCompletionRequest(args.model, [Message.user(args.text)])
             if args.stream:
                 with client.chat_completion_stream(req) as stream:
+                    has_text = False
                     for chunk in stream:
-                        sys.stdout.write(chunk.delta_text)
-                        sys.stdout.flush()
-                print()
+                        if chunk.delta_text:
+                            sys.stdout.write(chunk.delta_text)
+                            sys.stdout.flush()
+                            has_text = True
+                    if has_text:
+                        print()
+                    tool_calls, finish = stream.tool_calls, stream.finish_reason
                 attempts = stream.attempts
             else:
                 resp = client.chat_completion(req)
-                print(resp.text)
-                attempts = resp.attempts
+                has_text = bool(resp.text)
+                if has_text:
+                    print(resp.text)
+                tool_calls, finish, attempts = resp.tool_calls, resp.finish_reason, resp.attempts
+            for call in tool_calls:
+                print(f"tool call {call.id}: {call.name}({json.dumps(call.arguments, ensure_ascii=False)})")
+            if not tool_calls and not has_text:
+                print(f"ailib chat: the answer has no text (finish reason: {finish or 'none'})", file=sys.stderr)
             if args.verbose:
                 print_attempts(attempts, out=sys.stderr)
     except AiLibError as err:

@@ -40,7 +40,8 @@ class Provider(enum.Enum):
     ZHIPU = "zhipu"
 
     @classmethod
-    def _missing_(cls, value: object) -> Optional[Provider]:
+    def lookup(cls, value: object) -> Optional[Provider]:
+        """The provider named ``value`` (any case, ``-`` or ``_``), or None when there is none."""
         if isinstance(value, str):
             key = value.strip().lower().replace("-", "_")
             for member in cls:
@@ -48,8 +49,19 @@ class Provider(enum.Enum):
                     return member
         return None
 
+    @classmethod
+    def _missing_(cls, value: object) -> Provider:
+        # Enum's documented hook for values that are not a member's: accept any case and
+        # ``-``, and make an unknown name a ConfigurationError (also a ValueError) that lists
+        # the known ones.
+        member = cls.lookup(value)
+        if member is None:
+            raise ConfigurationError(f"unknown provider {value!r}; known: {', '.join(m.value for m in cls)}")
+        return member
+
     @property
     def spec(self) -> ProviderSpec:
+        """The provider's row of the table: key variable, base URL, default model, format."""
         return PROVIDERS[self]
 
     def __str__(self) -> str:
@@ -165,11 +177,11 @@ def resolve_provider(p: Any) -> ProviderSpec:
     if isinstance(p, Provider):
         return PROVIDERS[p]
     if isinstance(p, str):
-        try:
-            return PROVIDERS[Provider(p)]
-        except ValueError:
+        member = Provider.lookup(p)
+        if member is None:
             known = ", ".join(m.value for m in Provider)
-            raise ConfigurationError(f"unknown provider {p!r}; known: {known}") from None
+            raise ConfigurationError(f"unknown provider {p!r}; known: {known}")
+        return PROVIDERS[member]
     spec = getattr(p, "spec", None)  # objects that carry a spec (e.g. a custom provider wrapper)
     if isinstance(spec, ProviderSpec):
         return spec
@@ -199,7 +211,7 @@ def split_model(model: str) -> tuple[Optional[Provider], str]:
     """
     head, sep, tail = model.partition("/")
     if sep:
-        provider = Provider._missing_(head)
+        provider = Provider.lookup(head)
         if provider is not None:
             return provider, tail
     return None, model

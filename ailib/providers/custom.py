@@ -31,9 +31,11 @@ class CustomProviderBuilder:
         return self
 
     def with_base_url(self, url: str) -> CustomProviderBuilder:
+        """The provider's base URL (http or https; for the OpenAI format, up to the version segment)."""
         return self._set(base_url=check_base_url(url, self._spec.name))
 
     def with_api_key_env(self, variable: str) -> CustomProviderBuilder:
+        """Read the key from the environment variable ``variable`` (then required); ``ConfigurationError`` for a bad name."""
         if not isinstance(variable, str) or not re.match(_ENV_NAME, variable):
             raise ConfigurationError(f"not an environment variable name: {variable!r}")
         return self._set(api_key_env=variable, key_required=True)
@@ -47,9 +49,11 @@ class CustomProviderBuilder:
         return self._set(api_key=key, key_required=True)
 
     def with_default_chat_model(self, model: str) -> CustomProviderBuilder:
+        """The model ``"auto"`` resolves to on this provider."""
         return self._set(default_model=model)
 
     def with_wire_format(self, fmt: str) -> CustomProviderBuilder:
+        """The wire format it speaks: ``"openai"`` (default), ``"anthropic"`` or ``"gemini"``."""
         if fmt not in USER_FORMATS:
             raise ConfigurationError(f"unknown wire format {fmt!r}; expected one of {', '.join(USER_FORMATS)}")
         return self._set(wire_format=fmt)
@@ -80,6 +84,7 @@ class CustomProviderBuilder:
         return self._set(stream_usage=bool(enabled))
 
     def build_provider(self) -> ProviderSpec:
+        """The provider, usable wherever a ``Provider`` is; ``ConfigurationError`` without a base URL."""
         if not self._spec.base_url:
             raise ConfigurationError(f"custom provider {self._spec.name!r} needs with_base_url(...)")
         return self._spec

@@ -1,1 +1,1 @@
-"""Reliability primitives: clock, retry, budgets, circuit breaker, rate limiter, hedging."""
+"""Reliability primitives: retry, budgets, circuit breaker, rate limiter, hedging."""

@@ -93,6 +93,8 @@ class CircuitBreakerPolicy(Record):
 
 
 class CircuitState(enum.Enum):
+    """A breaker's state: CLOSED (calls pass), OPEN (calls fail fast), HALF_OPEN (probes pass)."""
+
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"

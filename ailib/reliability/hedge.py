@@ -57,6 +57,7 @@ class HedgePolicy:
 
     @property
     def percentile(self) -> Optional[float]:
+        """The latency percentile of a ``delay="pNN"`` policy (0.95 for ``"p95"``), else None."""
         return _percentile_of(self.delay) if isinstance(self.delay, str) else None
 
 

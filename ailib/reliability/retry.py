@@ -55,6 +55,7 @@ class RetryPolicy(Record):
 
     @property
     def enabled(self) -> bool:
+        """Whether the policy retries at all (``max_attempts > 1``)."""
         return self.max_attempts > 1
 
     def retries(self, error: AiLibError) -> bool:

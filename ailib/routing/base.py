@@ -8,11 +8,22 @@ statistics are read, never fetched.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from ..types import ChatCompletionRequest
 from .endpoint import Endpoint, Target
 
-__all__ = ["Router", "StaticRouter", "Target", "Endpoint"]
+__all__ = ["Router", "StaticRouter", "RoutingStrategy", "Target", "Endpoint"]
+
+
+class RoutingStrategy(Protocol):
+    """A custom routing strategy (``AiClientBuilder.with_strategy``): orders the endpoints
+    a call may use. Endpoints it leaves out are tried after the ones it returns; a strategy
+    that raises or returns nothing usable leaves the order as it was."""
+
+    def select(self, endpoints: Sequence[Endpoint], request: ChatCompletionRequest) -> Sequence[Endpoint]:
+        """The endpoints to try for ``request``, best first (a subset of ``endpoints``)."""
+        ...
 
 
 class Router:

@@ -81,17 +81,21 @@ class FallbackChain:
         return self
 
     def primary(self, model: str) -> FallbackChain:
+        """The first model tried (must be the first step)."""
         if self.steps:
             raise ConfigurationError("primary(...) must be the first step of a FallbackChain")
         return self._add(model, None, "primary")
 
     def on_timeout(self, model: Union[str, ModelArray]) -> FallbackChain:
+        """Then try ``model`` after a timeout."""
         return self._add(model, is_timeout, "on_timeout")
 
     def on_rate_limit(self, model: Union[str, ModelArray]) -> FallbackChain:
+        """Then try ``model`` after a rate limit (429, or the local limiter)."""
         return self._add(model, is_rate_limit, "on_rate_limit")
 
     def on_error(self, model: Union[str, ModelArray]) -> FallbackChain:
+        """Then try ``model`` after a provider failure (5xx, network, protocol errors)."""
         return self._add(model, is_provider_failure, "on_error")
 
     def on_status(self, codes: Iterable[int], model: Union[str, ModelArray]) -> FallbackChain:
@@ -108,9 +112,11 @@ class FallbackChain:
         return self._add(model, lambda err: err.status_code in wanted, "on_status")
 
     def always(self, model: Union[str, ModelArray]) -> FallbackChain:
+        """Then try ``model`` after any error."""
         return self._add(model, always, "always")
 
     def on_condition(self, predicate: Condition) -> FallbackChain:
+        """Start a step matched by ``predicate(error) -> bool``; name its model with ``.fallback(model)``."""
         if not callable(predicate):
             raise ConfigurationError("on_condition takes a callable(error) -> bool")
         if self._pending is not None:
@@ -119,12 +125,14 @@ class FallbackChain:
         return self
 
     def fallback(self, model: Union[str, ModelArray]) -> FallbackChain:
+        """The model to try when the preceding ``on_condition`` predicate matches the error."""
         if self._pending is None:
             raise ConfigurationError("fallback(model) must follow on_condition(predicate)")
         predicate, self._pending = self._pending, None
         return self._add(model, _safe(predicate), "on_condition")
 
     def validate(self) -> None:
+        """``ConfigurationError`` for an empty chain or an ``on_condition`` without its ``fallback``."""
         if self._pending is not None:
             raise ConfigurationError("on_condition(...) was not followed by .fallback(model)")
         if not self.steps:

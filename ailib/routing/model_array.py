@@ -61,12 +61,14 @@ class ModelArray:
         self.endpoints: list[ModelEndpoint] = []
 
     def add_endpoint(self, endpoint: ModelEndpoint) -> ModelArray:
+        """Add ``endpoint`` to the array; returns the array."""
         if not isinstance(endpoint, ModelEndpoint):
             raise ConfigurationError("add_endpoint takes a ModelEndpoint")
         self.endpoints.append(endpoint)
         return self
 
     def with_strategy(self, strategy: LoadBalancingStrategy) -> ModelArray:
+        """Route with ``strategy``; returns the array."""
         if not isinstance(strategy, LoadBalancingStrategy):
             raise ConfigurationError(f"strategy must be a LoadBalancingStrategy, got {strategy!r}")
         self.strategy = strategy

@@ -5,11 +5,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
+from ..clock import Clock
+from ..reliability.budget import RatioBudget
+from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
 from .memory import EndpointState, MemoryStateStore
 
-__all__ = ["EndpointState", "MemoryStateStore", "RedisStateStore"]
+if TYPE_CHECKING:  # the limiter loads with the first rate-limited client
+    from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
+
+__all__ = ["StateStore", "EndpointState", "MemoryStateStore", "RedisStateStore"]
+
+
+class StateStore(Protocol):
+    """Where a client keeps each endpoint's live reliability state
+    (``AiClientBuilder.with_state_store``): one object per endpoint name and kind, the same
+    one for every client given the same store. ``MemoryStateStore`` and ``RedisStateStore``
+    are the two kept here."""
+
+    def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        """The retry budget of endpoint ``name``."""
+        ...
+
+    def breaker(
+        self,
+        name: str,
+        policy: CircuitBreakerPolicy,
+        clock: Clock,
+        on_transition: Optional[TransitionCallback] = None,
+    ) -> CircuitBreaker:
+        """The circuit breaker of endpoint ``name``."""
+        ...
+
+    def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        """The rate limiter of endpoint ``name``."""
+        ...
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
-from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
+from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
 
 if TYPE_CHECKING:
     from ..reliability._model_scope import ModelBreakers
@@ -80,12 +80,17 @@ class MemoryStateStore:
             return cast(_T, obj)
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        """The retry budget of endpoint ``name`` (in this process)."""
         return self._get(("retry_budget", name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
 
-    def breaker(self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Any = None) -> CircuitBreaker:
+    def breaker(
+        self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Optional[TransitionCallback] = None
+    ) -> CircuitBreaker:
+        """The circuit breaker of endpoint ``name`` (in this process)."""
         return self._get(("breaker", name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        """The rate limiter of endpoint ``name`` (in this process)."""
         from ..reliability.ratelimit import RateLimiter  # only a rate-limited client loads the limiter
 
         return self._get(("limiter", name), lambda: RateLimiter(policy, name=name, clock=clock))

@@ -92,6 +92,7 @@ class MockTransport:
         self._lock = threading.Lock()
 
     def send(self, request: HttpRequest, deadlines: Deadlines, handle: AttemptHandle) -> Any:
+        """Record ``request`` and answer it with the handler's ``MockResponse`` (a ``StreamResponse`` for a streaming request)."""
         if handle.cancelled:
             raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
         with self._lock:

@@ -110,6 +110,7 @@ class MockProvider:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> MockProvider:
+        """Start serving (done by the constructor and ``with``); returns the provider."""
         if self._server is not None:
             return self
         self._server = MockServer(self, self._port)
@@ -148,10 +149,12 @@ class MockProvider:
     # -- what tests use -------------------------------------------------------------------------
     @property
     def port(self) -> int:
+        """The port it listens on (on 127.0.0.1)."""
         return self._port
 
     @property
     def url(self) -> str:
+        """``http://127.0.0.1:PORT`` (``https`` with TLS), without the format's path."""
         scheme = "https" if self.ssl_context is not None else "http"
         return f"{scheme}://127.0.0.1:{self._port}"
 
@@ -189,14 +192,17 @@ class MockProvider:
         return self
 
     def pending_faults(self) -> list[Fault]:
+        """The faults still queued, in order."""
         with self._lock:
             return list(self._faults)
 
     def clear_faults(self) -> None:
+        """Drop every fault still queued."""
         with self._lock:
             self._faults.clear()
 
     def clear_requests(self) -> None:
+        """Forget the requests received so far."""
         with self._lock:
             self.requests.clear()
             self._chat_count = 0

@@ -51,6 +51,7 @@ class Route:
     handler: Handler
 
     def match(self, method: str, route: str) -> re.Match[str] | None:
+        """The match of ``route`` when ``method`` is this route's, else None."""
         if method != self.method:
             return None
         return re.fullmatch(self.pattern, route)

@@ -3,7 +3,7 @@
 ``BaseTransport`` is the seam: one method, ``send(request, deadlines, handle)``. The
 default is ``SocketTransport`` (a pooled requests/urllib3 session with phase timeouts,
 socket timeouts cut to each phase's end, and cancellation); ``ailib.testing.MockTransport`` runs the
-whole pipeline in-process. ``Transport`` names the socket transport (kept for callers).
+whole pipeline in-process.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from ._types import Deadlines, HttpRequest, HttpResponse, StreamingResponse, is_
 __all__ = [
     "BaseTransport",
     "SocketTransport",
-    "Transport",
     "HttpRequest",
     "HttpResponse",
     "StreamResponse",
@@ -44,6 +43,3 @@ class BaseTransport(Protocol):
     def send(self, request: HttpRequest, deadlines: Deadlines, handle: AttemptHandle) -> Union[HttpResponse, StreamingResponse]: ...
 
     def close(self) -> None: ...
-
-
-Transport = SocketTransport

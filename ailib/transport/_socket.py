@@ -31,8 +31,9 @@ from requests.structures import CaseInsensitiveDict
 from urllib3 import exceptions as u3
 
 from .._fork import register_after_fork
+from .._secrets import mask, redact_url
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, NetworkError, ProtocolError
+from ..errors import AiLibError, ClientClosedError, NetworkError, ProtocolError, TimeoutError
 from ._handle import AttemptHandle, timeout_error
 from ._pool import TrackedAdapter, current, drop_pools
 from ._stream import StreamResponse, discard, read_body, release
@@ -125,7 +126,7 @@ class SocketTransport:
         if handle.cancelled:
             raise handle.reason or NetworkError("attempt cancelled before it was sent", request_sent=False)
         if self.closed:
-            raise NetworkError("the client is closed", request_sent=False, should_retry=False)
+            raise ClientClosedError("the client is closed; build a new client to make calls")
         timeout = (min(dl.connect, left), min(dl.first_byte, left))
         handle.deadlines = dl
         handle.phase = "send"
@@ -137,7 +138,7 @@ class SocketTransport:
             raw = self._send_on_session(req, timeout)
         except Exception as exc:
             handle.detach()
-            raise self.translate(exc, dl, handle, handle.phase) from exc
+            raise self.translate(exc, dl, handle, handle.phase, url=req.url, proxy=self._proxy_for(req)) from exc
         finally:
             current.handle = None
         if raw.status < 200:  # an interim response still unanswered, or a 101 nobody asked for
@@ -212,6 +213,11 @@ class SocketTransport:
             self._proxy_cache[key] = proxies
         return proxies
 
+    def _proxy_for(self, req: HttpRequest) -> Optional[str]:
+        """The proxy ``req`` goes through (its own, or the environment's), if any."""
+        proxies = self._proxies(req)
+        return proxies.get(urlsplit(req.url).scheme) or proxies.get("all")
+
     def _check_url(self, req: HttpRequest) -> None:
         """Warn once per host about plain http:// to a non-loopback host, or verify=False."""
         host = urlsplit(req.url).hostname or ""
@@ -227,8 +233,21 @@ class SocketTransport:
             )
 
     # -- errors --------------------------------------------------------------------------
-    def translate(self, exc: BaseException, dl: Deadlines, handle: AttemptHandle, phase: str, *, mid_body: bool = False) -> AiLibError:
-        """The classified error for a failure of the socket layer (most specific first)."""
+    def translate(
+        self,
+        exc: BaseException,
+        dl: Deadlines,
+        handle: AttemptHandle,
+        phase: str,
+        *,
+        mid_body: bool = False,
+        url: Optional[str] = None,
+        proxy: Optional[str] = None,
+    ) -> AiLibError:
+        """The classified error for a failure of the socket layer (most specific first).
+
+        With ``url`` (and the ``proxy`` used, if any), connection failures name where they
+        tried to go as ``scheme://host:port/path``: no credentials, no query."""
         if isinstance(exc, AiLibError):
             return exc
         if handle.cancelled:
@@ -237,19 +256,24 @@ class SocketTransport:
             return ProtocolError(f"the response header block is too large: {_reason(exc)}")
         exc = _unwrap(exc)
         now = self.clock.monotonic()
+        to = f" to {shown_url(url)}" if url else ""
+        if isinstance(exc, u3.ProxyError):
+            via = f" through the proxy {shown_url(proxy)}" if proxy else " through its proxy"
+            return NetworkError(f"could not connect{to}{via}: {_os_reason(exc)}", request_sent=False)
         if isinstance(exc, u3.NewConnectionError) and not isinstance(exc.__context__, socket.timeout):
-            return NetworkError(f"could not connect: {_reason(exc)}", request_sent=False)
+            return NetworkError(f"could not connect{to}: {_os_reason(exc)}", request_sent=False)
         if isinstance(exc, u3.ConnectTimeoutError):
-            return timeout_error(dl, now, "connect")
+            err = timeout_error(dl, now, "connect")
+            if url and type(err) is TimeoutError:
+                err = TimeoutError(f"timed out connecting{to}", phase="connect")
+            return err
         if _caused_by(exc, _timed_out):
             return timeout_error(dl, now, phase)
         if isinstance(exc, u3.SSLError):
-            return NetworkError(f"TLS failure: {_reason(exc)}", request_sent=False, should_retry=False)
-        if isinstance(exc, u3.ProxyError):
-            return NetworkError(f"proxy failure: {_reason(exc)}", request_sent=False)
+            return NetworkError(f"TLS failure{to.replace(' to ', ' with ')}: {_reason(exc)}", request_sent=False, should_retry=False)
         if isinstance(exc, (u3.ProtocolError, u3.IncompleteRead, u3.InvalidChunkLength, OSError)):
             where = "mid-body" if mid_body else "before the response"
-            return NetworkError(f"connection broken {where}: {_reason(exc)}", request_sent=True if mid_body else None)
+            return NetworkError(f"connection{to} broken {where}: {_reason(exc)}", request_sent=True if mid_body else None)
         if isinstance(exc, u3.DecodeError):
             return ProtocolError(f"could not decode the response body: {_reason(exc)}")
         if isinstance(exc, (u3.HTTPError, requests.RequestException)):
@@ -309,6 +333,39 @@ def _unwrap(exc: BaseException) -> BaseException:
             break
         exc = inner
     return exc
+
+
+def shown_url(url: Any) -> str:
+    """``url`` as an error message shows it: ``scheme://host:port/path``, never a user,
+    password, query or fragment (the port is the scheme's default when none is given)."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except (TypeError, ValueError, AttributeError):
+        return redact_url(url)
+    if not host or not parts.scheme:
+        return redact_url(url)
+    if ":" in host:
+        host = f"[{host}]"
+    port = port or {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return mask(f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path}")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for a failed connect ("[Errno 111] Connection refused",
+    "[Errno -2] Name or service not known"), without urllib3's connection object repr."""
+    seen: list[Any] = [exc]
+    for _ in range(8):
+        if not seen:
+            break
+        e = seen.pop()
+        if isinstance(e, OSError) and not isinstance(e, (u3.HTTPError, requests.RequestException)) and str(e):
+            return str(e)
+        seen.extend(a for a in (*e.args, getattr(e, "reason", None), e.__cause__, e.__context__) if isinstance(a, BaseException))
+    return _CONNECTION_REPR.sub("", _reason(exc))
+
+
+_CONNECTION_REPR = re.compile(r"<?\w*Connection(?:Pool)?\b(?:\(host=[^)]*\)| object at 0x[0-9a-f]+>)[:,]?\s*")
 
 
 def _reason(exc: BaseException) -> str:

@@ -11,6 +11,7 @@ from ailib import (
     AiClient,
     AiClientBuilder,
     ChatCompletionRequest,
+    ClientClosedError,
     ConnectionOptions,
     DeadlineExceededError,
     Message,
@@ -267,13 +268,18 @@ def test_connection_refused_is_a_network_error(req):
 
 
 def test_closed_client_refuses_calls(mock, req):
-    """After close(), a call fails at once with a non-retryable NetworkError saying so: no attempt, no retry, nothing sent."""
+    """After close(), a call fails at once with a non-retryable ClientClosedError: no attempt, no retry, nothing sent."""
     client = AiClient(mock.provider())
     client.close()
-    with pytest.raises(NetworkError, match="closed") as info:
+    with pytest.raises(ClientClosedError, match="closed") as info:
         client.chat_completion(req)
-    assert info.value.is_retryable() is False and info.value.attempts == () and mock.request_count == 0
-    with pytest.raises(NetworkError, match="closed"):
+    assert (
+        not isinstance(info.value, NetworkError)
+        and info.value.is_retryable() is False
+        and info.value.attempts == ()
+        and mock.request_count == 0
+    )
+    with pytest.raises(ClientClosedError, match="closed"):
         client.chat_completion_stream(req)
-    with pytest.raises(NetworkError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         client.list_models()

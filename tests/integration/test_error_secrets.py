@@ -272,6 +272,14 @@ def _all_failed(server: EchoServer, stream: bool) -> AiLibError:
         return call(client, stream)
 
 
+def _closed(server: EchoServer, stream: bool) -> AiLibError:
+    server.default = ok
+    client = builder(server).build()
+    client.chat_completion(REQ)
+    client.close()
+    return call(client, stream)
+
+
 SCENARIOS: dict[type, Callable[[EchoServer, bool], AiLibError]] = {
     errors.ConfigurationError: _configuration,
     errors.InvalidRequestError: _status_scenario(400),
@@ -289,6 +297,7 @@ SCENARIOS: dict[type, Callable[[EchoServer, bool], AiLibError]] = {
     errors.StreamInterruptedError: _interrupted,
     errors.CircuitOpenError: _circuit_open,
     errors.LocalRateLimitError: _local_rate_limit,
+    errors.ClientClosedError: _closed,
     errors.AllProvidersFailedError: _all_failed,
 }
 

@@ -285,7 +285,7 @@ def test_a_hedge_that_wins_wakes_the_caller_from_a_slow_primary():
 
 def test_close_returns_within_a_second_with_hedges_in_flight():
     """close() while hedged calls are stalled returns within 1 s; the callers get a non-retryable 'closed' error."""
-    from ailib import NetworkError
+    from ailib import ClientClosedError
 
     with MockProvider() as mock:
         mock.enqueue(*[Fault.stall()] * 8)
@@ -309,7 +309,7 @@ def test_close_returns_within_a_second_with_hedges_in_flight():
         for t in threads:
             t.join(5)
     assert len(outcomes) == 4
-    assert all(isinstance(e, NetworkError) and "closed" in str(e) and not e.is_retryable() for e in outcomes)
+    assert all(isinstance(e, ClientClosedError) and "closed" in str(e) and not e.is_retryable() for e in outcomes)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

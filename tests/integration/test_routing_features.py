@@ -124,7 +124,7 @@ def test_with_options_hedging_none_sends_one_request():
 
 def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent():
     """Unknown or ill-typed overrides raise ConfigurationError; closing a view leaves the parent open, closing the parent closes the view."""
-    from ailib import ConfigurationError, NetworkError
+    from ailib import ClientClosedError, ConfigurationError
 
     with MockProvider() as mock:
         client = AiClientBuilder(mock.provider()).build()
@@ -135,7 +135,7 @@ def test_with_options_checks_its_arguments_and_a_view_does_not_close_the_parent(
         view.close()
         assert client.chat_completion(REQ).text and view.chat_completion(REQ).text
         client.close()
-        with pytest.raises(NetworkError, match="closed"):
+        with pytest.raises(ClientClosedError, match="closed"):
             view.chat_completion(REQ)
 
 

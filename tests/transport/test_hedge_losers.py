@@ -11,7 +11,7 @@ import threading
 import time
 
 from ailib import AiClientBuilder, ConnectionOptions, CustomProviderBuilder, HedgePolicy
-from ailib.errors import NetworkError
+from ailib.errors import ClientClosedError
 from tests.chaos._support import eventually, socket_inodes
 
 from ._server import RawServer
@@ -96,7 +96,7 @@ def test_close_returns_within_1_s_while_hedged_calls_are_stuck():
 def test_close_ends_a_hedged_call_whose_hedge_has_not_fired():
     """A hedged call whose primary runs alone (its 60 s hedge delay far off) on a stalled
     server ends when the client closes: ``close()`` returns in < 1 s and the call raises the
-    client-closed ``NetworkError`` (not retryable), not the stall's timeout."""
+    ``ClientClosedError`` (not retryable), not the stall's timeout."""
     with RawServer("http10", "stall_headers") as stalled:
         client = (
             AiClientBuilder(CustomProviderBuilder("stalled").with_base_url(stalled.base_url).with_api_key("sk-raw-0").build_provider())
@@ -112,5 +112,5 @@ def test_close_ends_a_hedged_call_whose_hedge_has_not_fired():
         assert time.monotonic() - start < 1.0 * SLACK
         caller.join(5.0 * SLACK)
         assert not caller.is_alive()
-        assert len(errors) == 1 and isinstance(errors[0], NetworkError) and errors[0].should_retry is False, errors
+        assert len(errors) == 1 and isinstance(errors[0], ClientClosedError) and not errors[0].is_retryable(), errors
         assert "closed" in str(errors[0])

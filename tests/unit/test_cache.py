@@ -284,13 +284,63 @@ class _Broken:
 
 
 def test_a_failing_backend_is_a_miss_not_an_error(caplog):
-    """Backend errors count cache.error, log a warning, and the lookup is a miss."""
+    """A backend error counts cache.error, logs a warning, and the lookup is a miss; the next store skips the backend."""
     metrics = InMemoryMetrics()
-    rc = ResponseCache(_Broken(), metrics=metrics)
+    rc = ResponseCache(_Broken(), metrics=metrics, clock=FakeClock())
     assert rc.lookup("k", provider="p") is None
     rc.store_response("k", RESP)
-    assert metrics.counter("cache.error") == 2 and metrics.counter("cache.miss") == 1
+    assert metrics.counter("cache.error") == 1 and metrics.counter("cache.skipped") == 1 and metrics.counter("cache.miss") == 1
     assert "calling the provider" in caplog.text
+
+
+class _Flaky:
+    """A backend that fails while ``down`` and counts the calls that reach it."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.calls = 0
+        self.store = MemoryCache()
+
+    def get(self, key):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("redis unreachable")
+        return self.store.get(key)
+
+    def set(self, key, value, ttl=None):
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("redis unreachable")
+        self.store.set(key, value, ttl)
+
+
+def test_an_unreachable_backend_warns_once_per_backoff_and_recovers(caplog):
+    """While the backend is down it is tried, and warned about, once per backoff (1 s, then 2 s); once back it is used at once."""
+    clock, backend, metrics = FakeClock(), _Flaky(), InMemoryMetrics()
+    rc = ResponseCache(backend, metrics=metrics, clock=clock)
+    for _ in range(50):  # fifty calls inside the first backoff: one try, one warning
+        assert rc.lookup("k", provider="p") is None
+        rc.store_response("k", RESP)
+    assert (backend.calls, caplog.text.count("response cache")) == (1, 1) and "skipping the cache for 1s" in caplog.text
+    clock.advance(1.0)
+    assert rc.lookup("k", provider="p") is None  # tried again, still down: the backoff doubles
+    clock.advance(1.5)
+    rc.store_response("k", RESP)
+    assert (backend.calls, caplog.text.count("response cache")) == (2, 2) and "skipping the cache for 2s" in caplog.text
+    backend.down = False
+    clock.advance(0.5)
+    rc.store_response("k", RESP)
+    assert rc.lookup("k", provider="p").response.text == "hello"
+    assert backend.calls == 4 and caplog.text.count("response cache") == 2 and metrics.counter("cache.error") == 2
+
+
+def test_a_redis_cache_without_the_redis_package_fails_at_build(monkeypatch):
+    """with_cache("redis://...") without the redis extra raises ConfigurationError with the install hint when the client is built."""
+    from ailib import AiClientBuilder
+
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if not installed: `import redis` raises ImportError
+    with pytest.raises(ConfigurationError, match=r"pip install 'ailib\[redis\]'"):
+        AiClientBuilder("openai").with_cache("redis://127.0.0.1:6379/0")
 
 
 def test_a_changed_entry_is_decoded_again():

@@ -182,6 +182,8 @@ def test_auth_error_never_shows_the_key():
     [
         (b'{"choices": [', "application/json", "malformed JSON"),
         (b"<html>oops</html>", "text/html", "content type"),
+        (b"<html>oops</html>", None, "got no content type"),
+        (b'{"choices": [', None, "got no content type"),
         (b"", "application/json", "empty"),
         (b'{"choices": []}', "application/json", "no choices"),
         (b'{"id": "x"}', "application/json", "response shape"),
@@ -196,6 +198,15 @@ def test_bad_bodies_are_protocol_errors(body, content_type, fragment):
     with pytest.raises(ProtocolError, match=fragment):
         make_client().chat_completion(ChatCompletionRequest("m", [Message.user("x")]))
     assert len(responses.calls) == 1  # a protocol error is not retried
+
+
+@responses.activate
+def test_a_json_body_without_content_type_is_parsed():
+    """A 200 whose body is valid JSON but carries no Content-Type (requests-mock's json=) is decoded as openai-python does."""
+    responses.post(URL, body=json.dumps(OK), content_type=None)
+    resp = make_client().chat_completion(ChatCompletionRequest("m", [Message.user("x")]))
+    assert "content-type" not in {k.lower() for k in responses.calls[0].response.headers}
+    assert resp.text == "hi there" and resp.usage.total_tokens == 5
 
 
 @responses.activate

@@ -1,16 +1,20 @@
-"""ailib.clock: injected time (the old path ailib.reliability.clock re-exports it)."""
+"""ailib.clock: injected time, in one place (no second import path before the first release)."""
 
 from __future__ import annotations
 
-import ailib.reliability.clock as old
+import importlib
+
+import pytest
+
 from ailib import clock
 from ailib.testing import FakeClock
 
 
-def test_old_import_path_names_the_same_objects():
-    """ailib.reliability.clock re-exports the very objects of ailib.clock, so both paths interoperate."""
-    assert old.FakeClock is clock.FakeClock is FakeClock
-    assert old.SYSTEM_CLOCK is clock.SYSTEM_CLOCK and old.SystemClock is clock.SystemClock
+def test_clock_has_one_import_path():
+    """ailib.testing.FakeClock is ailib.clock's, and the pre-release alias ailib.reliability.clock is gone."""
+    assert FakeClock is clock.FakeClock
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("ailib.reliability.clock")
 
 
 def test_fake_clock_sleep_advances_at_once_and_is_recorded():

@@ -47,11 +47,34 @@ def test_tree_shape():
         (E.ProtocolError, False),
         (E.StreamInterruptedError, False),
         (E.CircuitOpenError, False),
+        (E.ClientClosedError, False),
     ],
 )
 def test_retryability_is_decided_by_class(cls, retryable):
     """is_retryable() follows the class, as the contract lists."""
     assert cls("x").is_retryable() is retryable
+
+
+def test_ailib_timeout_is_also_the_builtin_timeout_error():
+    """ailib.TimeoutError is caught by `except TimeoutError`/`except OSError`, keeps OSError's fields sane, and pickles whole."""
+    err = E.TimeoutError("no first byte within 5s", phase="first_byte", provider="openai")
+    for builtin in (builtins.TimeoutError, OSError):
+        with pytest.raises(builtin):
+            raise err
+    assert err.errno is None and err.strerror == "no first byte within 5s" and err.args == ("no first byte within 5s",)
+    assert str(err) == "no first byte within 5s [openai]"
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is E.TimeoutError and isinstance(copy, builtins.TimeoutError)
+    assert (copy.phase, copy.provider, copy.errno, copy.strerror, str(copy)) == ("first_byte", "openai", None, err.strerror, str(err))
+    deadline = pickle.loads(pickle.dumps(E.DeadlineExceededError("out of time")))
+    assert isinstance(deadline, builtins.TimeoutError) and deadline.strerror == "out of time" and not deadline.is_retryable()
+
+
+def test_client_closed_error_is_its_own_exported_class():
+    """ClientClosedError is exported at top level, is not a NetworkError, and is not retryable."""
+    assert ailib.ClientClosedError is E.ClientClosedError and "ClientClosedError" in ailib.__all__
+    assert not issubclass(E.ClientClosedError, E.NetworkError) and not E.ClientClosedError("closed").is_retryable()
+    assert "ClientClosedError" in E.__doc__
 
 
 def test_should_retry_false_vetoes_a_retryable_class():

@@ -26,6 +26,14 @@ def test_every_documented_provider_exists_with_a_row():
         assert Provider(name.lower()) is Provider[name]
 
 
+def test_an_unknown_provider_name_is_a_configuration_error_listing_the_known_ones():
+    """Provider("opneai") raises ConfigurationError (still a ValueError) naming the value and every known provider."""
+    with pytest.raises(ConfigurationError, match="unknown provider 'opneai'; known: openai, anthropic") as info:
+        Provider("opneai")
+    assert isinstance(info.value, ValueError) and all(p.value in str(info.value) for p in Provider)
+    assert Provider("OpenAI") is Provider.OPENAI and Provider("azure-openai") is Provider.AZURE_OPENAI and Provider.lookup("opneai") is None
+
+
 def test_missing_key_names_the_variable():
     """A missing key raises ConfigurationError naming <PREFIX>_API_KEY."""
     with pytest.raises(ConfigurationError, match="GROQ_API_KEY"):

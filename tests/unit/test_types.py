@@ -70,6 +70,22 @@ def test_invalid_requests_fail_at_construction(kwargs, fragment):
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    "messages, fragment",
+    [
+        ({"role": "user", "content": "hi"}, "got one dict: wrap it in a list"),
+        (Message.user("hi"), "got one Message: wrap it in a list"),
+        (42, "got a int"),
+        ([Message.user("a"), "hi"], r"messages\[1\] must be a Message or an OpenAI-style dict, got a str"),
+    ],
+)
+def test_messages_of_the_wrong_shape_say_what_was_passed_and_what_is_expected(messages, fragment):
+    """A dict (or Message) instead of a list of them, or a bad item, names what was given and the expected list of messages."""
+    with pytest.raises(InvalidRequestError, match=fragment) as info:
+        ChatCompletionRequest("m", messages)
+    assert "a list of Message objects or OpenAI-style dicts" in str(info.value) or "messages[1]" in str(info.value)
+
+
 def test_model_none_means_auto():
     """A missing model means the serving provider's default."""
     assert ChatCompletionRequest(None, [Message.user("x")]).model == "auto"

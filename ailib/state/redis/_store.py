@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 from urllib.parse import urlsplit
 
 from ..._fork import register_after_fork
 from ...clock import Clock
 from ...errors import ConfigurationError
 from ...reliability.budget import RatioBudget
-from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy
+from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
 from ...reliability.ratelimit import RateLimiter, RateLimitPolicy
 from ._link import Link
 from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget
@@ -107,13 +107,17 @@ class RedisStateStore:
             return obj
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        """The retry budget of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "budget",
             name,
             lambda key: RedisRatioBudget(self._link, self._scripts, key, ratio, floor=floor, clock=clock, key_ttl=self.key_ttl),
         )
 
-    def breaker(self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Any = None) -> CircuitBreaker:
+    def breaker(
+        self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Optional[TransitionCallback] = None
+    ) -> CircuitBreaker:
+        """The circuit breaker of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "breaker",
             name,
@@ -123,6 +127,7 @@ class RedisStateStore:
         )
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
+        """The rate limiter of endpoint ``name`` (in Redis, shared)."""
         return self._get(
             "limiter",
             name,
