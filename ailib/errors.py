@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from ._secrets import mask, mask_exception_chain, mask_state
-
-if TYPE_CHECKING:
-    from .types import Attempt
+from ._value import value
 
 __all__ = [
     "AiLibError",
@@ -248,3 +246,22 @@ class AllProvidersFailedError(AiLibError):
     @property
     def last_error(self) -> Optional[AiLibError]:
         return self.errors[-1] if self.errors else None
+
+
+@value
+class Attempt:
+    """One wire attempt (or a target skipped without one), in call order.
+
+    Defined with the errors (every error carries the attempts of its call, and an attempt the
+    error it ended with), so neither module needs the other; ``ailib.types`` exports it.
+    """
+
+    provider: str
+    model: str
+    started_at: float  # wall-clock seconds (time.time())
+    elapsed: float  # seconds
+    outcome: str  # "ok" | "error" | "cancelled" | "skipped"
+    error: Optional[AiLibError] = None
+    hedge: bool = False
+    endpoint: str = ""
+    wait_after: Optional[float] = None  # the backoff slept before the next attempt

@@ -30,7 +30,6 @@ from typing import Any
 
 import attrs
 
-from ailib._record import Record
 from ailib._validators import number, one_of, status_codes, status_set
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import (
@@ -44,6 +43,8 @@ from ailib.errors import (
 )
 from ailib.reliability._window import _SlidingCounts
 
+from .._value import value
+
 __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
@@ -56,8 +57,8 @@ _EPS = 1e-9
 RATIO_EPS = _EPS  # public within ailib: the Redis breaker's Lua script uses the same slack
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class CircuitBreakerPolicy(Record):
+@value(kw_only=True)
+class CircuitBreakerPolicy:
     """When a breaker opens and how it recovers. Invalid values raise ConfigurationError.
 
     ``failure_threshold`` counts consecutive failures; ``window`` and ``min_calls`` apply

@@ -7,10 +7,12 @@ from typing import Any, Optional
 
 import attrs
 
+from .._value import value
+
 __all__ = ["Fault", "Reply"]
 
 
-@attrs.frozen
+@value
 class Reply:
     """What a successful answer contains."""
 
@@ -21,7 +23,7 @@ class Reply:
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
 
 
-@attrs.frozen
+@value
 class Fault:
     """One scripted behaviour. Build with the named constructors."""
 

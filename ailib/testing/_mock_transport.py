@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Union
 import attrs
 
 from .._sse import SseEvent
+from .._value import value
 from ..errors import AiLibError, NetworkError
 from ..transport import AttemptHandle, Deadlines, HttpRequest, HttpResponse
 from ..transport._handle import timeout_error
@@ -33,7 +34,7 @@ _INF = float("inf")
 _POLL = 0.002
 
 
-@attrs.frozen
+@value
 class MockResponse:
     """What a handler may return for full control over the answer."""
 
