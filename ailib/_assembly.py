@@ -39,7 +39,21 @@ if TYPE_CHECKING:  # imported on first use: a default client never loads them
 
 __all__ = ["Config", "Assembly", "UNSET", "retry_policy", "RETRY_BUDGET_MIN_RETRIES", "HEDGE_BUDGET_MIN"]
 
-UNSET: Any = object()
+
+class _Unset:
+    """The marker of a setting left to its default: one object, also after a pickle round trip."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
 # The retry budget always allows this many retries per endpoint per 10 s window (one a
 # second, and never fewer than one full retry sequence), plus retry_budget x recent calls.
 RETRY_BUDGET_MIN_RETRIES = 10

@@ -34,6 +34,8 @@ import builtins
 from collections.abc import Sequence
 from typing import Any, ClassVar, Optional
 
+import attrs
+
 from ._secrets import mask, mask_exception_chain, mask_state
 from ._value import value
 
@@ -248,6 +250,11 @@ class AllProvidersFailedError(AiLibError):
         return self.errors[-1] if self.errors else None
 
 
+def _error_key(error: Optional[AiLibError]) -> Optional[tuple[type, str]]:
+    """What an attempt's error is compared and hashed by: its class and its text."""
+    return None if error is None else (type(error), str(error))
+
+
 @value
 class Attempt:
     """One wire attempt (or a target skipped without one), in call order.
@@ -261,7 +268,7 @@ class Attempt:
     started_at: float  # wall-clock seconds (time.time())
     elapsed: float  # seconds
     outcome: str  # "ok" | "error" | "cancelled" | "skipped"
-    error: Optional[AiLibError] = None
+    error: Optional[AiLibError] = attrs.field(default=None, eq=_error_key)  # compared by class and text (an error is equal only to itself)
     hedge: bool = False
     endpoint: str = ""
     wait_after: Optional[float] = None  # the backoff slept before the next attempt

@@ -26,13 +26,18 @@ def _query_repr(query: str) -> str:
     return repr("&".join(f"{name}={MASK}" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&"))) if query else "")
 
 
+def _format_name(wire: WireFormat) -> str:
+    """A wire format in a repr: its name (the translator is shared and stateless)."""
+    return repr(wire.name)
+
+
 @value
 class Endpoint:
     """One place requests can go. Static after client construction; runtime state lives elsewhere."""
 
     name: str
     spec: ProviderSpec
-    wire: WireFormat
+    wire: WireFormat = attrs.field(eq=False, repr=_format_name)  # the shared translator of spec.wire_format
     base_url: str = attrs.field(repr=redacted_url_repr)  # scheme://host[:port]/path: no userinfo, query or trailing slash
     api_key: Optional[str] = attrs.field(repr=secret_repr)
     headers: dict[str, str] = attrs.field(repr=redacted_headers_repr, hash=False)

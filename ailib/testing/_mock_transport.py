@@ -39,10 +39,10 @@ class MockResponse:
     """What a handler may return for full control over the answer."""
 
     status: int = 200
-    json: Any = None
+    json: Any = attrs.field(default=None, hash=False)
     body: Optional[bytes] = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    events: Optional[Iterable[Any]] = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    events: Optional[Iterable[Any]] = attrs.field(default=None, hash=False)
     delay: float = 0.0
 
 

@@ -1,4 +1,4 @@
-"""The internal value classes that are plain slotted classes (not attrs) keep attrs' behaviour."""
+"""Value classes on the call path (SSE events, deadlines, requests, endpoint state, Config) keep attrs' behaviour."""
 
 from __future__ import annotations
 
