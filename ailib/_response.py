@@ -1,4 +1,4 @@
-"""Responses, stream chunks, usage and attempt records (frozen attrs classes)."""
+"""Responses, choices, stream chunks and usage (value classes); ``Attempt`` is in ``errors``."""
 
 from __future__ import annotations
 

@@ -6,12 +6,15 @@ Every value class in ailib is written the same way::
     class RetryPolicy:
         max_attempts: int = attrs.field(default=3, validator=...)
 
-``value`` makes it an attrs class with slots (frozen; the few mutable ones use ``@mutable_value``): fields, validators, converters, ``__init__``, ``attrs.evolve``,
-``attrs.fields`` and pickling are attrs' own. Its ``repr``, ``==`` and ``hash`` are the ones
-attrs would generate, written once here instead of compiled per class: attrs compiles each
-class's methods from generated source when the class is made, and those three were about a
-third of ``import ailib``. So a value class cannot compare by identity by accident (there is no
-base class to forget), and the rules hold for every class at once:
+``value`` makes it an attrs class with slots, frozen (``@mutable_value``: the same, for the
+few classes whose fields are assigned after construction, like the builder's ``Config``).
+Fields, validators, converters, ``__init__``, ``attrs.evolve``, ``attrs.fields`` and pickling
+are attrs' own. Its ``repr``, ``==`` and ``hash`` behave as the ones attrs would generate but
+are written once here rather than compiled per class: attrs compiles each method from
+generated source when the class is made, and generating these three for every class would
+cost about 5 ms more of ``import ailib`` + one client (measured: 12 ms for the 26 classes such
+a client loads, against 7 ms). No base class is involved, so no class can forget one and
+compare by identity, and the rules hold for every class at once:
 
 - ``repr``: ``Name(a=1, b='x')`` over every field, in order (a field's ``repr=`` callable
   formats its value, e.g. to mask a key); ``...`` for an instance already being shown on this

@@ -1,7 +1,9 @@
 """Messages, requests, responses, stream chunks and attempt records (frozen attrs classes).
 
-The request is defined here; messages live in ``_message`` and responses in ``_response``,
-and every name is importable from here.
+The request is defined here; messages live in ``_message``, responses in ``_response`` and
+attempt records beside the errors that carry them (``errors``); every name is importable from
+here. Within the bottom layer the imports run one way: ``types`` → ``_response`` →
+``_message`` → ``errors`` → ``_secrets``, ``_value``.
 """
 
 from __future__ import annotations
