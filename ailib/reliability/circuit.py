@@ -117,6 +117,7 @@ def is_breaker_failure(error: BaseException) -> bool:
     return isinstance(error, (TimeoutError, NetworkError, ProviderError, ProtocolError))
 
 
+@value
 class Permit:
     """Leave to make one call; report it back exactly once.
 
@@ -125,21 +126,13 @@ class Permit:
     by every caller of that generation.
     """
 
-    __slots__ = ("expires_at", "generation", "probe_id")
-
-    def __init__(self, generation: int, probe_id: int | None = None, expires_at: float | None = None) -> None:
-        self.generation = generation
-        self.probe_id = probe_id
-        self.expires_at = expires_at
+    generation: int
+    probe_id: int | None = None
+    expires_at: float | None = None
 
     @property
     def is_probe(self) -> bool:
         return self.probe_id is not None
-
-    def __repr__(self) -> str:
-        if self.probe_id is None:
-            return f"Permit(generation={self.generation})"
-        return f"Permit(generation={self.generation}, probe_id={self.probe_id}, expires_at={self.expires_at:.3f})"
 
 
 TransitionCallback = Callable[[str, CircuitState, CircuitState], Any]

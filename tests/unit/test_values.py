@@ -108,12 +108,14 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.call.usage import Price, UsageTotal
     from ailib.errors import Attempt, RateLimitExceeded
     from ailib.providers._registry import PROVIDERS, Provider
+    from ailib.reliability.circuit import Permit
     from ailib.routing._topology import Topology
     from ailib.routing.endpoint import ArrayStep, Endpoint, Target, build_endpoint
     from ailib.routing.fallback import FallbackStep, always, is_timeout
     from ailib.routing.health import HealthCheck
     from ailib.routing.model_array import LoadBalancingStrategy, ModelEndpoint
     from ailib.state.memory import EndpointState
+    from ailib.state.redis._objects import _SharedPermit
     from ailib.testing import Fault
     from ailib.testing._faults import Reply
     from ailib.testing._mock_transport import MockResponse
@@ -154,6 +156,8 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.options.ConnectionOptions": lambda: opts,
         "ailib.providers._registry.ProviderSpec": lambda: attrs.evolve(PROVIDERS[Provider.OPENAI], api_key=key, headers={"X-A": "1"}),
         "ailib.reliability.circuit.CircuitBreakerPolicy": lambda: CircuitBreakerPolicy(failure_ratio=0.5, failure_status=[500, 503]),
+        "ailib.reliability.circuit.Permit": lambda: Permit(3, 7, 1234.5),
+        "ailib.state.redis._objects._SharedPermit": lambda: _SharedPermit(3),
         "ailib.reliability.hedge.HedgePolicy": lambda: HedgePolicy(delay="p95", max_hedges=2),
         "ailib.reliability.ratelimit.RateLimitPolicy": lambda: RateLimitPolicy(requests_per_second=2, burst=4),
         "ailib.reliability.retry.RetryPolicy": lambda: RetryPolicy(max_attempts=5, retry_on_status=[503]),
