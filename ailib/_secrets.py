@@ -244,6 +244,11 @@ def redacted_headers_repr(headers: Optional[Mapping[str, str]]) -> str:
     return "None" if headers is None else repr(redact_headers(headers))
 
 
+def redacted_query_repr(query: str) -> str:
+    """``repr`` of a raw URL query with every value masked (a key may ride in one): an attrs field's ``repr=``."""
+    return repr(redact_url(f"?{query}")[1:] if query else "")
+
+
 def secret_repr(secret: Any) -> str:
     """``'***'`` for a set secret (a key), ``None`` as is: an attrs field's ``repr=`` for keys."""
     return "None" if secret is None else repr(MASK)

@@ -6,7 +6,7 @@ from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .._secrets import MASK, redacted_headers_repr, redacted_url_repr, secret_repr
+from .._secrets import redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
 from .._validators import check_headers
 from .._value import value
 from ..errors import ConfigurationError
@@ -19,11 +19,6 @@ from ..providers._urls import add_query, split_base_url
 from ..types import AUTO_MODELS
 
 __all__ = ["Endpoint", "Target", "build_endpoint"]
-
-
-def _query_repr(query: str) -> str:
-    """A base URL's query in a repr: names kept, values masked (a key may ride in one)."""
-    return repr("&".join(f"{name}={MASK}" if eq else name for name, eq, _ in (p.partition("=") for p in query.split("&"))) if query else "")
 
 
 def _format_name(wire: WireFormat) -> str:
@@ -51,7 +46,9 @@ class Endpoint:
     total_timeout: float = DEFAULT_TIMEOUT
     verify: Union[bool, str] = True
     proxy: Optional[str] = attrs.field(default=None, repr=redacted_url_repr)
-    base_query: str = attrs.field(default="", repr=_query_repr)  # the base URL's raw query ("" when none), merged into every request URL
+    base_query: str = attrs.field(
+        default="", repr=redacted_query_repr
+    )  # the base URL's raw query ("" when none), merged into every request URL
 
     def renamed(self, name: str) -> Endpoint:
         """This endpoint under another name (its own state is kept by name)."""

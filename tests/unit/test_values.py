@@ -4,6 +4,7 @@ attrs' contract: repr shows every field, ``==``/``hash`` agree, and a pickle rou
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import pickle
 import pkgutil
@@ -58,7 +59,9 @@ VALUES = sorted(name for name, cls in CLASSES.items() if attrs.has(cls))
 
 
 def _looks_like_a_value(cls: type) -> bool:
-    """Compares by value by hand, or holds data and does nothing else (slots or ``__init__`` only)."""
+    """A dataclass or NamedTuple, compares by value by hand, or holds data and does nothing else (slots or ``__init__`` only)."""
+    if dataclasses.is_dataclass(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields")):
+        return True
     own = vars(cls)
     if own.get("__eq__", object.__eq__) is not object.__eq__:
         return True
@@ -108,6 +111,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.call.usage import Price, UsageTotal
     from ailib.errors import Attempt, RateLimitExceeded
     from ailib.providers._registry import PROVIDERS, Provider
+    from ailib.providers._urls import BaseUrl
     from ailib.reliability.circuit import Permit
     from ailib.routing._topology import Topology
     from ailib.routing.endpoint import ArrayStep, Endpoint, Target, build_endpoint
@@ -156,6 +160,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.options.ConnectionOptions": lambda: opts,
         "ailib.providers._registry.ProviderSpec": lambda: attrs.evolve(PROVIDERS[Provider.OPENAI], api_key=key, headers={"X-A": "1"}),
         "ailib.reliability.circuit.CircuitBreakerPolicy": lambda: CircuitBreakerPolicy(failure_ratio=0.5, failure_status=[500, 503]),
+        "ailib.providers._urls.BaseUrl": lambda: BaseUrl("https://gw.example/v1", "api_key=k&v=1", "Basic dTpwdw=="),
         "ailib.reliability.circuit.Permit": lambda: Permit(3, 7, 1234.5),
         "ailib.state.redis._objects._SharedPermit": lambda: _SharedPermit(3),
         "ailib.reliability.hedge.HedgePolicy": lambda: HedgePolicy(delay="p95", max_hedges=2),
@@ -215,7 +220,7 @@ def test_value_class_contract(name):
     text = repr(obj)
     shown = (f"{f.name}={f.repr(getattr(obj, f.name)) if callable(f.repr) else repr(getattr(obj, f.name))}" for f in fields)
     assert text == f"{cls.__name__}({', '.join(shown)})"
-    assert "sk-test-values-0123456789" not in text and ":pw@" not in text
+    assert "sk-test-values-0123456789" not in text and ":pw@" not in text and "dTpwdw==" not in text and "key=k" not in text
 
     for again in (attrs.evolve(obj), copy.copy(obj), copy.deepcopy(obj), pickle.loads(pickle.dumps(obj))):
         assert type(again) is cls
