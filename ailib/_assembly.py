@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
+from ._value import mutable_value
 from .call import Pipeline
 from .call.extras import make_extras
 from .call.usage import PriceTable
@@ -48,8 +49,21 @@ __all__ = [
     "HEDGE_BUDGET_MIN",
 ]
 
-UNSET: Any = object()
-_MISSING: Any = object()  # a Config field left to its default factory
+
+class _Unset:
+    """The marker of a setting left to its default: one object, also after a pickle round trip."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
 # The retry budget always allows this many retries per endpoint per 10 s window (one a
 # second, and never fewer than one full retry sequence), plus retry_budget x recent calls.
 RETRY_BUDGET_MIN_RETRIES = 10
@@ -59,141 +73,43 @@ HEDGE_BUDGET_MIN = 10
 log = logging.getLogger("ailib")
 
 
+@mutable_value
 class Config:
     """Everything a client is built from; the builder fills it, ``AiClient`` reads it.
 
-    A plain slotted class, not attrs: attrs takes about 2.7 ms to make a class of 25 fields,
-    a third of building the first client (when this module loads); ``evolve`` copies it.
+    Mutable (the builder sets its fields one call at a time); ``evolve`` copies it.
+    Adding a setting is one line here.
     """
 
-    __slots__ = (
-        "provider",
-        "chain",
-        "routing",
-        "model_array",
-        "custom_strategy",
-        "fallback",
-        "health_check",
-        "options",
-        "provider_options",
-        "retry",
-        "deadline",
-        "metrics",
-        "clock",
-        "breaker",
-        "rate_limit",
-        "provider_rate_limits",
-        "state_store",
-        "hedge",
-        "prices",
-        "transport",
-        "cache",
-        "cache_ttl",
-        "cache_reproducible_only",
-        "cache_owned",
-        "tracing",
-    )
-
     provider: Any  # the builder's provider (None for AiClient.with_model_array)
-    chain: list[Any]  # more providers after it
-    routing: Optional[str]  # None (failover order), "round_robin", "model_array"
-    model_array: Optional[ModelArray]
-    custom_strategy: Any
-    fallback: Optional[FallbackChain]
-    health_check: Optional[HealthCheck]
-    options: Optional[ConnectionOptions]
-    provider_options: dict[str, ConnectionOptions]
-    retry: Any  # RetryPolicy, or UNSET for "from options / defaults"
-    deadline: Optional[float]
-    metrics: Any
-    clock: Clock
-    breaker: Optional[CircuitBreakerPolicy]
-    rate_limit: Optional[RateLimitPolicy]  # per endpoint
-    provider_rate_limits: dict[str, RateLimitPolicy]  # per provider name
-    state_store: Any
-    hedge: Optional[HedgePolicy]
-    prices: Optional[PriceTable]
-    transport: Any  # an object with send(request, deadlines, handle); None: the socket transport
-    cache: Any  # a cache backend (ailib.cache), or None
-    cache_ttl: Optional[float]
-    cache_reproducible_only: bool
-    cache_owned: bool  # made by with_cache from a string or path: the client closes it
-    tracing: Any  # a Tracing (with_tracing); None: on once the application imports opentelemetry
-
-    def __init__(
-        self,
-        provider: Any,
-        chain: Any = _MISSING,
-        routing: Optional[str] = None,
-        model_array: Optional[ModelArray] = None,
-        custom_strategy: Any = None,
-        fallback: Optional[FallbackChain] = None,
-        health_check: Optional[HealthCheck] = None,
-        options: Optional[ConnectionOptions] = None,
-        provider_options: Any = _MISSING,
-        retry: Any = UNSET,
-        deadline: Optional[float] = None,
-        metrics: Any = None,
-        clock: Clock = SYSTEM_CLOCK,
-        breaker: Any = _MISSING,
-        rate_limit: Optional[RateLimitPolicy] = None,
-        provider_rate_limits: Any = _MISSING,
-        state_store: Any = None,
-        hedge: Optional[HedgePolicy] = None,
-        prices: Optional[PriceTable] = None,
-        transport: Any = None,
-        cache: Any = None,
-        cache_ttl: Optional[float] = None,
-        cache_reproducible_only: bool = True,
-        cache_owned: bool = False,
-        tracing: Any = None,
-    ) -> None:
-        self.provider = provider
-        self.chain = [] if chain is _MISSING else chain
-        self.routing = routing
-        self.model_array = model_array
-        self.custom_strategy = custom_strategy
-        self.fallback = fallback
-        self.health_check = health_check
-        self.options = options
-        self.provider_options = {} if provider_options is _MISSING else provider_options
-        self.retry = retry
-        self.deadline = deadline
-        self.metrics = metrics
-        self.clock = clock
-        self.breaker = CircuitBreakerPolicy() if breaker is _MISSING else breaker
-        self.rate_limit = rate_limit
-        self.provider_rate_limits = {} if provider_rate_limits is _MISSING else provider_rate_limits
-        self.state_store = state_store
-        self.hedge = hedge
-        self.prices = prices
-        self.transport = transport
-        self.cache = cache
-        self.cache_ttl = cache_ttl
-        self.cache_reproducible_only = cache_reproducible_only
-        self.cache_owned = cache_owned
-        self.tracing = tracing
+    chain: list[Any] = attrs.field(factory=list)  # more providers after it
+    routing: Optional[str] = None  # None (failover order), "round_robin", "model_array"
+    model_array: Optional[ModelArray] = None
+    custom_strategy: Any = None
+    fallback: Optional[FallbackChain] = None
+    health_check: Optional[HealthCheck] = None
+    options: Optional[ConnectionOptions] = None
+    provider_options: dict[str, ConnectionOptions] = attrs.field(factory=dict)
+    retry: Any = UNSET  # RetryPolicy, or UNSET for "from options / defaults"
+    deadline: Optional[float] = None
+    metrics: Any = None
+    clock: Clock = SYSTEM_CLOCK
+    breaker: Optional[CircuitBreakerPolicy] = attrs.field(factory=CircuitBreakerPolicy)
+    rate_limit: Optional[RateLimitPolicy] = None  # per endpoint
+    provider_rate_limits: dict[str, RateLimitPolicy] = attrs.field(factory=dict)  # per provider name
+    state_store: Any = None
+    hedge: Optional[HedgePolicy] = None
+    prices: Optional[PriceTable] = None
+    transport: Any = None  # an object with send(request, deadlines, handle); None: the socket transport
+    cache: Any = None  # a cache backend (ailib.cache), or None
+    cache_ttl: Optional[float] = None
+    cache_reproducible_only: bool = True
+    cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
+    tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
 
     def evolve(self, **changes: Any) -> Config:
-        """A copy with ``changes`` applied (as ``attrs.evolve`` did: the other values shared)."""
-        values = {name: getattr(self, name) for name in self.__slots__}
-        values.update(changes)
-        return Config(**values)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Config({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Config:
-            return NotImplemented
-        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value: unhashable
+        """A copy with ``changes`` applied (``attrs.evolve``: the other values shared)."""
+        return attrs.evolve(self, **changes)
 
 
 OVERRIDE_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging"})

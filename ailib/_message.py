@@ -12,7 +12,7 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from ._record import Record
+from ._value import value
 from .errors import InvalidRequestError
 
 __all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "Message", "MessageContent"]
@@ -43,8 +43,8 @@ def _to_role(value: Any) -> Role:
         raise InvalidRequestError(f"unknown role {value!r}; expected one of system, user, assistant, tool") from None
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Content(Record):
+@value
+class Content:
     """One part of a message: text, an image (URL or inline base64) or a JSON object.
 
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
@@ -52,7 +52,7 @@ class Content(Record):
     """
 
     kind: str  # "text" | "image_url" | "image_base64" | "json"
-    value: Any
+    value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
 
     @classmethod
@@ -122,21 +122,21 @@ def _check_json(obj: Any, what: str) -> None:
         raise InvalidRequestError(f"{what} is not JSON-serialisable: {exc}") from None
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class ToolCall(Record):
+@value
+class ToolCall:
     """A call the model asked for; ``arguments`` is the decoded JSON object."""
 
     id: str
     name: str
-    arguments: Any = attrs.field(factory=dict)
+    arguments: Any = attrs.field(factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"id", "name", "arguments"}``, the arguments as the decoded JSON object."""
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class ToolCallDelta(Record):
+@value
+class ToolCallDelta:
     """A fragment of a streamed tool call: ``arguments_delta`` is raw JSON text."""
 
     index: int
@@ -145,13 +145,13 @@ class ToolCallDelta(Record):
     arguments_delta: str = ""
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Tool(Record):
+@value
+class Tool:
     """A function the model may call. Build with ``Tool.function(...)``."""
 
     name: str
     description: str = ""
-    parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}}, hash=False)
 
     @classmethod
     def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
@@ -223,8 +223,8 @@ def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
     return tuple(out)
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Message(Record):
+@value
+class Message:
     """One chat message. Build with ``Message.user(..)``, ``.system``, ``.assistant``, ``.tool``."""
 
     role: Role = attrs.field(converter=_to_role)

@@ -1,4 +1,4 @@
-"""Responses, stream chunks, usage and attempt records (frozen attrs classes)."""
+"""Responses, choices, stream chunks and usage (value classes); ``Attempt`` is in ``errors``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ from typing import Any, Optional
 import attrs
 
 from ._message import Message, ToolCall, ToolCallDelta
-from ._record import Record
-from .errors import AiLibError
+from ._value import value
+from .errors import AiLibError, Attempt
 
 __all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk"]
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Usage(Record):
+def _summary(raw: Any) -> str:
+    """A provider's raw answer in a repr: its type only (it may be large)."""
+    return "None" if raw is None else f"<{type(raw).__name__}>"
+
+
+@value
+class Usage:
     """Tokens a call used, as the provider counted them."""
 
     prompt_tokens: int = 0
@@ -23,29 +28,8 @@ class Usage(Record):
     total_tokens: int = 0
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Attempt(Record):
-    """One wire attempt (or a target skipped without one), in call order."""
-
-    provider: str
-    model: str
-    started_at: float  # wall-clock seconds (time.time())
-    elapsed: float  # seconds
-    outcome: str  # "ok" | "error" | "cancelled" | "skipped"
-    error: Optional[AiLibError] = None
-    hedge: bool = False
-    endpoint: str = ""
-    wait_after: Optional[float] = None  # the backoff slept before the next attempt
-
-    def __repr__(self) -> str:
-        err = f", error={type(self.error).__name__}" if self.error is not None else ""
-        hedge = ", hedge=True" if self.hedge else ""
-        wait = f", wait_after={self.wait_after:.3f}" if self.wait_after is not None else ""
-        return f"Attempt({self.provider}/{self.model}, {self.outcome}, {self.elapsed * 1000:.1f}ms{err}{hedge}{wait})"
-
-
-@attrs.frozen(slots=True, repr=False, eq=False)
-class Choice(Record):
+@value
+class Choice:
     """One of a response's answers: its ``index``, the assistant ``message`` and why it ended."""
 
     index: int
@@ -53,8 +37,8 @@ class Choice(Record):
     finish_reason: Optional[str] = None
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class ChatCompletionResponse(Record):
+@value
+class ChatCompletionResponse:
     """A provider-neutral answer, with every attempt it took."""
 
     id: str
@@ -63,7 +47,7 @@ class ChatCompletionResponse(Record):
     choices: tuple[Choice, ...]
     usage: Optional[Usage] = None
     attempts: tuple[Attempt, ...] = ()
-    raw: Any = attrs.field(default=None, repr=False, eq=False)
+    raw: Any = attrs.field(default=None, repr=_summary, eq=False)
     cost: Optional[float] = None
 
     def first_text(self) -> str:
@@ -124,8 +108,8 @@ class ChatCompletionResponse(Record):
         )
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class StreamChunk(Record):
+@value
+class StreamChunk:
     """One piece of a streamed answer. ``usage`` and complete ``tool_calls`` come on the last chunk."""
 
     delta_text: str = ""

@@ -231,3 +231,18 @@ def redacted_url_repr(url: Any) -> str:
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Headers safe to log: credentials replaced by ``***``, other values masked."""
     return {k: (MASK if is_secret_header(k) else mask(v) if isinstance(v, str) else v) for k, v in headers.items()}
+
+
+def redacted_headers_repr(headers: Optional[Mapping[str, str]]) -> str:
+    """``repr`` of ``redact_headers(headers)`` (``None`` as is): an attrs field's ``repr=`` for headers."""
+    return "None" if headers is None else repr(redact_headers(headers))
+
+
+def redacted_query_repr(query: str) -> str:
+    """``repr`` of a raw URL query with every value masked (a key may ride in one): an attrs field's ``repr=``."""
+    return repr(redact_url(f"?{query}")[1:] if query else "")
+
+
+def secret_repr(secret: Any) -> str:
+    """``'***'`` for a set secret (a key), ``None`` as is: an attrs field's ``repr=`` for keys."""
+    return "None" if secret is None else repr(MASK)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Optional
 
-from ._frozen import Frozen
+from ._value import value
 
 if TYPE_CHECKING:
     import codecs
@@ -13,19 +13,13 @@ if TYPE_CHECKING:
 __all__ = ["SseEvent", "SseParser"]
 
 
-class SseEvent(Frozen):
-    """One server-sent event (immutable, by value; a ``Frozen``, not attrs, for import time)."""
+@value
+class SseEvent:
+    """One server-sent event."""
 
-    __slots__ = ("event", "data", "id")
-    event: str
-    data: str
-    id: Optional[str]
-
-    def __init__(self, event: str = "message", data: str = "", id: Optional[str] = None) -> None:
-        _set = object.__setattr__
-        _set(self, "event", event)
-        _set(self, "data", data)
-        _set(self, "id", id)
+    event: str = "message"
+    data: str = ""
+    id: Optional[str] = None
 
 
 class SseParser:

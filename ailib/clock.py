@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 __all__ = ["Clock", "SystemClock", "FakeClock", "SYSTEM_CLOCK"]
 
@@ -31,8 +31,15 @@ class SystemClock:
     def __repr__(self) -> str:
         return "SystemClock()"
 
+    def __reduce__(self) -> tuple[Callable[[], SystemClock], tuple[()]]:
+        return _system_clock, ()  # unpickles as the one system clock, so a value holding it stays equal
+
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def _system_clock() -> SystemClock:
+    return SYSTEM_CLOCK
 
 
 class FakeClock:

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional
+
+import attrs
 
 from ._secrets import mask, mask_exception_chain, mask_state
-
-if TYPE_CHECKING:
-    from .types import Attempt
+from ._value import value
 
 __all__ = [
     "AiLibError",
@@ -271,3 +271,27 @@ class AllProvidersFailedError(AiLibError):
     def last_error(self) -> Optional[AiLibError]:
         """The error of the last target tried (None when no target was tried)."""
         return self.errors[-1] if self.errors else None
+
+
+def _error_key(error: Optional[AiLibError]) -> Optional[tuple[type, str]]:
+    """What an attempt's error is compared and hashed by: its class and its text."""
+    return None if error is None else (type(error), str(error))
+
+
+@value
+class Attempt:
+    """One wire attempt (or a target skipped without one), in call order.
+
+    Defined with the errors (every error carries the attempts of its call, and an attempt the
+    error it ended with), so neither module needs the other; ``ailib.types`` exports it.
+    """
+
+    provider: str
+    model: str
+    started_at: float  # wall-clock seconds (time.time())
+    elapsed: float  # seconds
+    outcome: str  # "ok" | "error" | "cancelled" | "skipped"
+    error: Optional[AiLibError] = attrs.field(default=None, eq=_error_key)  # compared by class and text (an error is equal only to itself)
+    hedge: bool = False
+    endpoint: str = ""
+    wait_after: Optional[float] = None  # the backoff slept before the next attempt

@@ -7,9 +7,9 @@ from typing import Any, Optional, Union
 
 import attrs
 
-from ._record import Record
-from ._secrets import redact_url, redacted_url_repr, remember_url
+from ._secrets import redact_url, redacted_headers_repr, redacted_url_repr, remember_url, secret_repr
 from ._validators import check_headers, clean_key, number
+from ._value import value
 from .errors import ConfigurationError
 
 __all__ = ["ConnectionOptions"]
@@ -56,8 +56,8 @@ def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
         raise ConfigurationError("ConnectionOptions.verify must be a bool or a CA bundle path")
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class ConnectionOptions(Record):
+@value(kw_only=True)
+class ConnectionOptions:
     """Connection settings; ``None`` means "inherit" (builder defaults, then built-ins).
 
     ``timeout`` is the total per attempt; ``first_byte_timeout`` bounds the wait for the
@@ -66,18 +66,18 @@ class ConnectionOptions(Record):
     max_retries + 1, initial_delay=retry_delay)``.
     """
 
-    api_key: Optional[str] = attrs.field(default=None, repr=False, converter=_clean_key)
+    api_key: Optional[str] = attrs.field(default=None, repr=secret_repr, converter=_clean_key)
     base_url: Optional[str] = attrs.field(default=None, validator=_check_url, repr=redacted_url_repr)
     timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     connect_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     first_byte_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
     stream_idle_timeout: Optional[float] = attrs.field(default=None, validator=_positive)
-    proxy: Optional[str] = attrs.field(default=None, validator=_check_proxy, repr=False)
+    proxy: Optional[str] = attrs.field(default=None, validator=_check_proxy, repr=redacted_url_repr)
     max_retries: Optional[int] = attrs.field(default=None, validator=number("an int >= 0", low=0, integer=True, optional=True))
     retry_delay: Optional[float] = attrs.field(default=None, validator=number("a number >= 0", low=0, optional=True, finite=False))
     pool_size: Optional[int] = attrs.field(default=None, validator=number("an int >= 1", low=1, integer=True, optional=True))
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
-    extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=False)
+    extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=redacted_headers_repr, hash=False)
 
     def merged_over(self, base: Optional[ConnectionOptions]) -> ConnectionOptions:
         """These options, with unset fields taken from ``base``."""

@@ -1,7 +1,9 @@
 """Messages, requests, responses, stream chunks and attempt records (frozen attrs classes).
 
-The request is defined here; messages live in ``_message`` and responses in ``_response``,
-and every name is importable from here.
+The request is defined here; messages live in ``_message``, responses in ``_response`` and
+attempt records beside the errors that carry them (``errors``); every name is importable from
+here. Within the bottom layer the imports run one way: ``types`` → ``_response`` →
+``_message`` → ``errors`` → ``_secrets``, ``_value``.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import attrs
 
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
 from ._message import Content, Message, Role, Tool, ToolCall, ToolCallDelta, _check_json
-from ._record import Record
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
+from ._value import value
 from .errors import InvalidRequestError
 
 __all__ = [
@@ -122,8 +124,8 @@ def _to_model(value: Any) -> str:
     return value
 
 
-@attrs.frozen(slots=True, repr=False, eq=False)
-class ChatCompletionRequest(Record):
+@value
+class ChatCompletionRequest:
     """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here."""
 
     model: str = attrs.field(converter=_to_model)
@@ -133,9 +135,9 @@ class ChatCompletionRequest(Record):
     top_p: Optional[float] = attrs.field(default=None, kw_only=True, validator=_check_optional_number("top_p", 0, 1))
     stop: Optional[tuple[str, ...]] = attrs.field(default=None, kw_only=True, converter=_to_stop)
     tools: Optional[tuple[Tool, ...]] = attrs.field(default=None, kw_only=True, converter=_to_tools)
-    tool_choice: Any = attrs.field(default=None, kw_only=True)
-    response_format: Any = attrs.field(default=None, kw_only=True)
-    extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra)
+    tool_choice: Any = attrs.field(default=None, kw_only=True, hash=False)
+    response_format: Any = attrs.field(default=None, kw_only=True, hash=False)
+    extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra, hash=False)
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> ChatCompletionRequest:

@@ -6,12 +6,12 @@ import sys
 import time
 from typing import Any, Callable, Optional
 
-import attrs
+from .._value import value
 
 __all__ = ["BatchProgress", "Reporter"]
 
 
-@attrs.frozen
+@value
 class BatchProgress:
     """One progress event: counts so far, ``elapsed`` seconds, ``rate`` results per second
     finished in this run, ``cost`` (USD, when prices are configured) of this run's answers.

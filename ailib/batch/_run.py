@@ -6,8 +6,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
-import attrs
-
+from .._value import value
 from ..errors import AiLibError, ConfigurationError, InvalidRequestError
 from ..types import ChatCompletionRequest
 from ._checkpoint import Checkpoint, request_keys
@@ -21,7 +20,7 @@ MODES = ("live", "provider", "auto")
 AUTO_THRESHOLD = 100  # mode="auto": a provider batch from this many requests (of one provider) up
 
 
-@attrs.frozen
+@value
 class BatchContext:
     """What a batch run needs from a client (``AiClient.batch_context()``): its endpoints in
     plan order, its transport (the one door to the network) and its price table."""

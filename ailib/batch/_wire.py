@@ -14,6 +14,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Optional
 
+import attrs
+
+from .._value import value
 from ..errors import AiLibError, InvalidRequestError, TimeoutError
 from ..providers._base import decode_body, error_from_response
 from ..providers._urls import segment
@@ -39,11 +42,18 @@ def _gemini_batch(name: Any) -> str:
     return "batches/" + _id(name[len("batches/") :] if name.startswith("batches/") else name)
 
 
+def _counts(counts: Optional[dict[str, Any]]) -> dict[str, Any]:
+    return counts or {}
+
+
+@value
 class Status:
     """A job's remote state: ``done`` once results can be read; ``failed`` when the whole job failed."""
 
-    def __init__(self, state: str, *, done: bool, failed: Optional[str] = None, counts: Optional[dict[str, Any]] = None) -> None:
-        self.state, self.done, self.failed, self.counts = state, done, failed, counts or {}
+    state: str
+    done: bool = attrs.field(kw_only=True)
+    failed: Optional[str] = attrs.field(default=None, kw_only=True)
+    counts: dict[str, Any] = attrs.field(factory=dict, kw_only=True, converter=_counts, hash=False)
 
 
 class BatchWire:

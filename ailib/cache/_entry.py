@@ -6,8 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Optional
 
-import attrs
-
+from .._value import value
 from ..types import ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, Usage
 
 __all__ = ["CachedAnswer", "encode_response", "encode_stream"]
@@ -15,7 +14,7 @@ __all__ = ["CachedAnswer", "encode_response", "encode_stream"]
 _VERSION = 1
 
 
-@attrs.frozen
+@value
 class CachedAnswer:
     """A decoded entry: the response, and the text pieces it was streamed in (if it was)."""
 

@@ -11,8 +11,7 @@ from typing import Any, Optional
 import attrs
 
 from .._fork import register_after_fork
-from .._frozen import Frozen
-from .._record import MutableRecord
+from .._value import mutable_value, value
 from ..errors import ConfigurationError
 from ..types import ChatCompletionRequest, Usage
 
@@ -21,16 +20,12 @@ __all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
 PRICES_ENV = "AILIB_PRICES"  # a JSON object, or the path of a JSON file
 
 
-class Price(Frozen):
-    """USD per million input (prompt) and output (completion) tokens (immutable, by value)."""
+@value
+class Price:
+    """USD per million input (prompt) and output (completion) tokens."""
 
-    __slots__ = ("input_per_million", "output_per_million")
     input_per_million: float
     output_per_million: float
-
-    def __init__(self, input_per_million: float, output_per_million: float) -> None:
-        object.__setattr__(self, "input_per_million", input_per_million)
-        object.__setattr__(self, "output_per_million", output_per_million)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1_000_000
@@ -97,8 +92,8 @@ class PriceTable:
         return price.cost(prompt, completion)
 
 
-@attrs.define(repr=False, eq=False)
-class UsageTotal(MutableRecord):
+@mutable_value
+class UsageTotal:
     """Totals for one provider/model on one client."""
 
     calls: int = 0

@@ -10,9 +10,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from .._record import Record
-from .._secrets import redact_url, redacted_url_repr, remember_url
+from .._secrets import redact_url, redacted_headers_repr, redacted_url_repr, remember_url, secret_repr
 from .._validators import clean_key
+from .._value import value
 from ..errors import ConfigurationError
 
 __all__ = ["Provider", "ProviderSpec", "PROVIDERS", "resolve_provider", "provider_for_model", "check_base_url"]
@@ -68,8 +68,8 @@ class Provider(enum.Enum):
         return self.value
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class ProviderSpec(Record):
+@value(kw_only=True)
+class ProviderSpec:
     """Everything needed to talk to one provider. Custom providers are specs too."""
 
     name: str
@@ -81,9 +81,9 @@ class ProviderSpec(Record):
     streaming: bool = True
     tools: bool = True
     images: bool = True
-    api_key: Optional[str] = attrs.field(default=None, repr=False)
+    api_key: Optional[str] = attrs.field(default=None, repr=secret_repr)
     api_key_env: Optional[str] = None
-    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=redacted_headers_repr, hash=False)
     idempotency_header: Optional[str] = None  # sent with one key per call, reused by its retries
     stream_usage: Optional[bool] = None  # ask for usage in streams (OpenAI format); None: the built-in list decides
 

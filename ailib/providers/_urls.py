@@ -19,22 +19,26 @@ path or the query, and ``""``, ``.`` and ``..`` are refused before anything is s
 from __future__ import annotations
 
 import base64
-from typing import NamedTuple, Optional
+from typing import Optional
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from .._secrets import is_secret_name, redact_url, remember
+import attrs
+
+from .._secrets import is_secret_name, redact_url, redacted_query_repr, remember, secret_repr
+from .._value import value
 from ..errors import ConfigurationError, InvalidRequestError
 
 __all__ = ["BaseUrl", "split_base_url", "add_query", "segment"]
 
 
-class BaseUrl(NamedTuple):
+@value
+class BaseUrl:
     """A base URL split for sending: ``url`` (scheme, host, port, path; no trailing slash),
     its raw ``query`` (``""`` when none) and the ``Authorization`` value its userinfo gave."""
 
     url: str
-    query: str
-    basic_auth: Optional[str]
+    query: str = attrs.field(repr=redacted_query_repr)
+    basic_auth: Optional[str] = attrs.field(repr=secret_repr)
 
     @property
     def has_credentials(self) -> bool:
@@ -57,9 +61,9 @@ def split_base_url(url: str, name: str) -> BaseUrl:
         remember(password)
         basic = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         remember(basic)
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+    for key, val in parse_qsl(parts.query, keep_blank_values=True):
         if is_secret_name(key):
-            remember(value)
+            remember(val)
     return BaseUrl(f"{parts.scheme}://{host}{parts.path.rstrip('/')}", parts.query, basic)
 
 

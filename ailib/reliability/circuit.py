@@ -30,7 +30,6 @@ from typing import Any
 
 import attrs
 
-from ailib._record import Record
 from ailib._validators import number, one_of, status_codes, status_set
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import (
@@ -44,6 +43,8 @@ from ailib.errors import (
 )
 from ailib.reliability._window import _SlidingCounts
 
+from .._value import value
+
 __all__ = [
     "CircuitBreaker",
     "CircuitBreakerPolicy",
@@ -56,8 +57,8 @@ _EPS = 1e-9
 RATIO_EPS = _EPS  # public within ailib: the Redis breaker's Lua script uses the same slack
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class CircuitBreakerPolicy(Record):
+@value(kw_only=True)
+class CircuitBreakerPolicy:
     """When a breaker opens and how it recovers. Invalid values raise ConfigurationError.
 
     ``failure_threshold`` counts consecutive failures; ``window`` and ``min_calls`` apply
@@ -118,6 +119,7 @@ def is_breaker_failure(error: BaseException) -> bool:
     return isinstance(error, (TimeoutError, NetworkError, ProviderError, ProtocolError))
 
 
+@value
 class Permit:
     """Leave to make one call; report it back exactly once.
 
@@ -126,21 +128,13 @@ class Permit:
     by every caller of that generation.
     """
 
-    __slots__ = ("expires_at", "generation", "probe_id")
-
-    def __init__(self, generation: int, probe_id: int | None = None, expires_at: float | None = None) -> None:
-        self.generation = generation
-        self.probe_id = probe_id
-        self.expires_at = expires_at
+    generation: int
+    probe_id: int | None = None
+    expires_at: float | None = None
 
     @property
     def is_probe(self) -> bool:
         return self.probe_id is not None
-
-    def __repr__(self) -> str:
-        if self.probe_id is None:
-            return f"Permit(generation={self.generation})"
-        return f"Permit(generation={self.generation}, probe_id={self.probe_id}, expires_at={self.expires_at:.3f})"
 
 
 TransitionCallback = Callable[[str, CircuitState, CircuitState], Any]

@@ -10,6 +10,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from .._validators import fail, number
+from .._value import value
 
 __all__ = ["HedgePolicy", "LatencyWindow", "P95_MIN_SAMPLES", "P95_INITIAL_DELAY", "P95_FLOOR"]
 
@@ -41,7 +42,7 @@ def _percentile_of(value: str) -> Optional[float]:
     return None
 
 
-@attrs.frozen(kw_only=True)
+@value(kw_only=True)
 class HedgePolicy:
     """Race or hedge a call over the next targets of its plan.
 

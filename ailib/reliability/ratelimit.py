@@ -39,7 +39,7 @@ from ailib._validators import boolean, number
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError, LocalRateLimitError
 
-from .._record import Record
+from .._value import value
 
 __all__ = ["RateLimitPolicy", "RateLimiter", "estimate_tokens", "parse_reset_duration", "parse_reset_timestamp"]
 
@@ -64,8 +64,8 @@ _DEFAULT_COMPLETION_TOKENS = 256
 _positive = number("None or a number > 0", low=0, low_open=True, optional=True)
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class RateLimitPolicy(Record):
+@value(kw_only=True)
+class RateLimitPolicy:
     """Rates for one endpoint. Set ``requests_per_second`` or ``requests_per_minute`` (not
     both) and/or ``tokens_per_minute``. ``burst`` is the request bucket's capacity
     (default: one second's worth, at least 1); ``max_wait`` bounds an ``acquire``'s wait.

@@ -18,8 +18,8 @@ from typing import Any, Callable, Optional
 import attrs
 import tenacity
 
-from .._record import Record
 from .._validators import boolean, number, one_of, status_codes, status_set
+from .._value import value
 from ..clock import Clock
 from ..errors import AiLibError
 
@@ -31,8 +31,8 @@ _JITTERS = ("full", "equal", "decorrelated", None)
 _seconds = number("a number >= 0", low=0, finite=False)
 
 
-@attrs.frozen(kw_only=True, repr=False, eq=False)
-class RetryPolicy(Record):
+@value(kw_only=True)
+class RetryPolicy:
     """How a call retries on one target. ``max_attempts`` counts the first attempt.
 
     ``retry_on_status`` (None: the error classes decide) is a collection of HTTP status

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
-from .._frozen import Frozen
+from .._value import value
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
 from .endpoint import ArrayStep, Endpoint, Target
@@ -20,33 +20,16 @@ __all__ = ["Topology", "build_topology"]
 EndpointFactory = Callable[..., Endpoint]  # (provider, *, options=None, name=None, model=None, weight=1.0)
 
 
-class Topology(Frozen):
-    """A client's routing, resolved once at build (immutable, by value)."""
+@value
+class Topology:
+    """A client's routing, resolved once at build."""
 
-    __slots__ = ("endpoints", "steps", "default", "strategy", "unhealthy", "primary_model")
     endpoints: tuple[Endpoint, ...]  # routed endpoints, in declared order
     steps: tuple[Target, ...]  # FallbackChain steps after the first, as conditional targets
     default: Optional[Endpoint]  # last resort when no routed endpoint is healthy
     strategy: Optional[LoadBalancingStrategy]
     unhealthy: frozenset[str]  # endpoint names marked healthy=False
     primary_model: Optional[str]
-
-    def __init__(
-        self,
-        endpoints: tuple[Endpoint, ...],
-        steps: tuple[Target, ...],
-        default: Optional[Endpoint],
-        strategy: Optional[LoadBalancingStrategy],
-        unhealthy: frozenset[str],
-        primary_model: Optional[str],
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "endpoints", endpoints)
-        _set(self, "steps", steps)
-        _set(self, "default", default)
-        _set(self, "strategy", strategy)
-        _set(self, "unhealthy", unhealthy)
-        _set(self, "primary_model", primary_model)
 
     @property
     def all_endpoints(self) -> tuple[Endpoint, ...]:
@@ -128,7 +111,7 @@ def build_topology(
             if not isinstance(step.model, str):  # a ModelArray: its endpoints, its strategy
                 members = _unique(tuple(_model_endpoint(me, make) for me in step.model.endpoints), taken)
                 taken.update(ep.name for ep in members)
-                steps.append(ArrayStep(members, step.model.strategy, step.condition, step.label))
+                steps.append(ArrayStep.of(members, step.model.strategy, step.condition, step.label))
                 continue
             ep = _step_endpoint(step.model, routed, routed[0], make)
             steps.append(Target(ep, ep.resolve_model(step.model), step.condition, step.label))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from .._frozen import Frozen
-from .._secrets import redact_url
+import attrs
+
+from .._secrets import redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
 from .._validators import check_headers
+from .._value import value
 from ..errors import ConfigurationError
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, ConnectionOptions
 from ..providers._base import WireFormat
@@ -19,96 +21,38 @@ from ..types import AUTO_MODELS
 __all__ = ["Endpoint", "Target", "build_endpoint"]
 
 
-class Endpoint(Frozen):
-    """One place requests can go. Static after client construction; runtime state lives elsewhere.
+def _format_name(wire: WireFormat) -> str:
+    """A wire format in a repr: its name (the translator is shared and stateless)."""
+    return repr(wire.name)
 
-    Immutable and equal only to itself (a ``Frozen``, not attrs, for import time).
-    """
 
-    __slots__ = (
-        "name",
-        "spec",
-        "wire",
-        "base_url",
-        "api_key",
-        "headers",
-        "stream_headers",
-        "options",
-        "model",
-        "weight",
-        "connect_timeout",
-        "first_byte_timeout",
-        "idle_timeout",
-        "total_timeout",
-        "verify",
-        "proxy",
-        "base_query",
-    )
+@value
+class Endpoint:
+    """One place requests can go. Static after client construction; runtime state lives elsewhere."""
+
     name: str
     spec: ProviderSpec
-    wire: WireFormat
-    base_url: str  # scheme://host[:port]/path: no userinfo, query or trailing slash
-    api_key: Optional[str]
-    headers: dict[str, str]
-    stream_headers: dict[str, str]
+    wire: WireFormat = attrs.field(eq=False, repr=_format_name)  # the shared translator of spec.wire_format
+    base_url: str = attrs.field(repr=redacted_url_repr)  # scheme://host[:port]/path: no userinfo, query or trailing slash
+    api_key: Optional[str] = attrs.field(repr=secret_repr)
+    headers: dict[str, str] = attrs.field(repr=redacted_headers_repr, hash=False)
+    stream_headers: dict[str, str] = attrs.field(repr=redacted_headers_repr, hash=False)
     options: ConnectionOptions
-    model: Optional[str]  # the endpoint's own model, overriding the request's
-    weight: float
-    connect_timeout: float
-    first_byte_timeout: float
-    idle_timeout: float
-    total_timeout: float
-    verify: Union[bool, str]
-    proxy: Optional[str]
-    base_query: str  # the base URL's raw query ("" when none), merged into every request URL
-
-    def __init__(
-        self,
-        name: str,
-        spec: ProviderSpec,
-        wire: WireFormat,
-        base_url: str,
-        api_key: Optional[str],
-        headers: dict[str, str],
-        stream_headers: dict[str, str],
-        options: ConnectionOptions,
-        model: Optional[str] = None,
-        weight: float = 1.0,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        first_byte_timeout: float = DEFAULT_TIMEOUT,
-        idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
-        total_timeout: float = DEFAULT_TIMEOUT,
-        verify: Union[bool, str] = True,
-        proxy: Optional[str] = None,
-        base_query: str = "",
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "name", name)
-        _set(self, "spec", spec)
-        _set(self, "wire", wire)
-        _set(self, "base_url", base_url)
-        _set(self, "api_key", api_key)
-        _set(self, "headers", headers)
-        _set(self, "stream_headers", stream_headers)
-        _set(self, "options", options)
-        _set(self, "model", model)
-        _set(self, "weight", weight)
-        _set(self, "connect_timeout", connect_timeout)
-        _set(self, "first_byte_timeout", first_byte_timeout)
-        _set(self, "idle_timeout", idle_timeout)
-        _set(self, "total_timeout", total_timeout)
-        _set(self, "verify", verify)
-        _set(self, "proxy", proxy)
-        _set(self, "base_query", base_query)
-
-    __eq__ = object.__eq__  # by identity, as before (attrs eq=False)
-    __hash__ = object.__hash__
+    model: Optional[str] = None  # the endpoint's own model, overriding the request's
+    weight: float = 1.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    first_byte_timeout: float = DEFAULT_TIMEOUT
+    idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT
+    total_timeout: float = DEFAULT_TIMEOUT
+    verify: Union[bool, str] = True
+    proxy: Optional[str] = attrs.field(default=None, repr=redacted_url_repr)
+    base_query: str = attrs.field(
+        default="", repr=redacted_query_repr
+    )  # the base URL's raw query ("" when none), merged into every request URL
 
     def renamed(self, name: str) -> Endpoint:
         """This endpoint under another name (its own state is kept by name)."""
-        values = dict(zip(self.__slots__, self._values()))
-        values["name"] = name
-        return Endpoint(**values)
+        return attrs.evolve(self, name=name)
 
     @property
     def provider(self) -> str:
@@ -146,46 +90,33 @@ class Endpoint(Frozen):
             return name
         return hint_model_name(requested)
 
-    def __repr__(self) -> str:
-        return f"Endpoint({self.name!r}, provider={self.spec.name!r}, base_url={redact_url(self.full_base_url)!r})"
 
-
-class Target(Frozen):
+@value
+class Target:
     """One entry of a call's plan: where to send and which model.
 
     A FallbackChain step carries ``condition``: it is tried only when the latest error
-    matches it (``label`` names the step, e.g. "on_timeout"). Immutable; equal only to itself.
+    matches it (``label`` names the step, e.g. "on_timeout").
     """
 
-    __slots__ = ("endpoint", "model", "condition", "label")
     endpoint: Endpoint
     model: str
-    condition: Optional[Callable[[Any], bool]]
-    label: str
-
-    def __init__(self, endpoint: Endpoint, model: str, condition: Optional[Callable[[Any], bool]] = None, label: str = "") -> None:
-        _set = object.__setattr__
-        _set(self, "endpoint", endpoint)
-        _set(self, "model", model)
-        _set(self, "condition", condition)
-        _set(self, "label", label)
-
-    __eq__ = object.__eq__  # by identity, as before (attrs eq=False)
-    __hash__ = object.__hash__
+    condition: Optional[Callable[[Any], bool]] = None
+    label: str = ""
 
 
+@value
 class ArrayStep(Target):
     """A FallbackChain step that names a ``ModelArray``: ``members`` (the array's endpoints)
     are ordered per call by the array's ``strategy``; ``endpoint`` is the first member."""
 
-    __slots__ = ("members", "strategy")
-    members: tuple[Endpoint, ...]
-    strategy: Any
+    members: tuple[Endpoint, ...] = attrs.field(kw_only=True)
+    strategy: Any = attrs.field(kw_only=True)
 
-    def __init__(self, members: tuple[Endpoint, ...], strategy: Any, condition: Optional[Callable[[Any], bool]], label: str) -> None:
-        super().__init__(members[0], members[0].resolve_model(""), condition, label)
-        object.__setattr__(self, "members", members)
-        object.__setattr__(self, "strategy", strategy)
+    @classmethod
+    def of(cls, members: tuple[Endpoint, ...], strategy: Any, condition: Optional[Callable[[Any], bool]], label: str) -> ArrayStep:
+        """The step served by ``members`` (first member and its default model as the target)."""
+        return cls(members[0], members[0].resolve_model(""), condition, label, members=members, strategy=strategy)
 
 
 def build_endpoint(

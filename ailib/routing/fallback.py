@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Callable, Optional, Union
 
-import attrs
-
+from .._value import value
 from ..errors import (
     AiLibError,
     AuthenticationError,
@@ -43,7 +42,7 @@ def always(err: AiLibError) -> bool:
     return True
 
 
-@attrs.frozen
+@value
 class FallbackStep:
     model: Union[str, ModelArray]  # a ModelArray: the step is served by the array's strategy
     condition: Optional[Condition] = None  # None: the primary step

@@ -17,6 +17,7 @@ import attrs
 
 from .._fork import register_after_fork
 from .._validators import number
+from .._value import value
 from ..clock import SYSTEM_CLOCK, Clock
 
 __all__ = ["HealthCheck", "HealthMonitor", "Probe"]
@@ -28,7 +29,7 @@ Probe = Callable[[Any, "HealthCheck"], bool]  # (endpoint, check) -> healthy?
 _positive = number("a number > 0", low=0, low_open=True, finite=False)
 
 
-@attrs.frozen
+@value
 class HealthCheck:
     """Probe ``base_url + path`` (the format's models listing for the default path)."""
 

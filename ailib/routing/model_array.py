@@ -9,6 +9,7 @@ import attrs
 
 from .._secrets import redact_url, redacted_url_repr, remember_url
 from .._validators import number
+from .._value import value
 from ..errors import ConfigurationError
 from ..options import ConnectionOptions
 
@@ -26,7 +27,7 @@ class LoadBalancingStrategy(enum.Enum):
     COST_BASED = "cost_based"
 
 
-@attrs.frozen
+@value
 class ModelEndpoint:
     """One endpoint of a ModelArray: a provider (built-in or custom) or the URL of an
     OpenAI-compatible endpoint, optionally pinned to a model.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, cast
 
+from .._value import mutable_value
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
 from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
@@ -20,46 +21,15 @@ if TYPE_CHECKING:
 __all__ = ["EndpointState", "MemoryStateStore"]
 
 
+@mutable_value
 class EndpointState:
-    """The live reliability state of one endpoint (each part optional; mutable, by value).
+    """The live reliability state of one endpoint: a holder of its parts (each optional, set
+    once the client is built or later), compared by value."""
 
-    A plain slotted class, not attrs: it is defined on every client's import path.
-    """
-
-    __slots__ = ("retry_budget", "breaker", "limiter", "hedge_budget")
-
-    def __init__(
-        self,
-        retry_budget: Optional[RatioBudget] = None,
-        breaker: Optional[CircuitBreaker | ModelBreakers] = None,
-        limiter: Optional[RateLimiter] = None,
-        hedge_budget: Optional[RatioBudget] = None,
-    ) -> None:
-        self.retry_budget = retry_budget
-        self.breaker = breaker
-        self.limiter = limiter
-        self.hedge_budget = hedge_budget
-
-    def _values(self) -> tuple[Any, ...]:
-        return (self.retry_budget, self.breaker, self.limiter, self.hedge_budget)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, EndpointState)
-        return self._values() == other._values()
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value: unhashable
-
-    def __repr__(self) -> str:
-        return (
-            f"EndpointState(retry_budget={self.retry_budget!r}, breaker={self.breaker!r}, "
-            f"limiter={self.limiter!r}, hedge_budget={self.hedge_budget!r})"
-        )
+    retry_budget: Optional[RatioBudget] = None
+    breaker: Optional[CircuitBreaker | ModelBreakers] = None
+    limiter: Optional[RateLimiter] = None
+    hedge_budget: Optional[RatioBudget] = None
 
 
 _T = TypeVar("_T")

@@ -6,8 +6,6 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from ._faults import Fault, Reply
 from ._mock_base import MockFormat
 
@@ -16,17 +14,24 @@ if TYPE_CHECKING:
     from ._provider import MockProvider
 
 
-@attrs.define
 class Call:
-    """What a behaviour needs: where to write, what to do, in which format, for which request."""
+    """What a behaviour needs: where to write, what to do, in which format, for which request.
 
-    ex: Exchange
-    fault: Fault
-    fmt: MockFormat
-    stream: bool
-    model: str
-    rec: RecordedRequest
-    owner: MockProvider
+    A live object of one exchange (not a value: it holds the connection), so not attrs.
+    """
+
+    __slots__ = ("ex", "fault", "fmt", "stream", "model", "rec", "owner")
+
+    def __init__(
+        self, ex: Exchange, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest, owner: MockProvider
+    ) -> None:
+        self.ex = ex
+        self.fault = fault
+        self.fmt = fmt
+        self.stream = stream
+        self.model = model
+        self.rec = rec
+        self.owner = owner
 
     @property
     def reply(self) -> Reply:

@@ -7,21 +7,23 @@ from typing import Any, Optional
 
 import attrs
 
+from .._value import value
+
 __all__ = ["Fault", "Reply"]
 
 
-@attrs.frozen
+@value
 class Reply:
     """What a successful answer contains."""
 
     text: str = "Hello from MockProvider"
-    tool_calls: tuple[tuple[str, str, Any], ...] = ()  # (id, name, arguments dict)
+    tool_calls: tuple[tuple[str, str, Any], ...] = attrs.field(default=(), hash=False)  # (id, name, arguments dict)
     prompt_tokens: int = 10
     completion_tokens: int = 5
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
 
 
-@attrs.frozen
+@value
 class Fault:
     """One scripted behaviour. Build with the named constructors."""
 
@@ -29,7 +31,7 @@ class Fault:
     status: int = 200
     seconds: Optional[float] = None
     after: int = 0
-    headers: Mapping[str, str] = attrs.field(factory=dict)
+    headers: Mapping[str, str] = attrs.field(factory=dict, hash=False)
     body: Optional[bytes] = None
     content_type: str = "application/json"
     error_type: Optional[str] = None

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional, Union
 import attrs
 
 from .._sse import SseEvent
+from .._value import value
 from ..errors import AiLibError, NetworkError
 from ..transport import AttemptHandle, Deadlines, HttpRequest, HttpResponse
 from ..transport._handle import timeout_error
@@ -33,15 +34,15 @@ _INF = float("inf")
 _POLL = 0.002
 
 
-@attrs.frozen
+@value
 class MockResponse:
     """What a handler may return for full control over the answer."""
 
     status: int = 200
-    json: Any = None
+    json: Any = attrs.field(default=None, hash=False)
     body: Optional[bytes] = None
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    events: Optional[Iterable[Any]] = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, hash=False)
+    events: Optional[Iterable[Any]] = attrs.field(default=None, hash=False)
     delay: float = 0.0
 
 

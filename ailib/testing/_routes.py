@@ -21,8 +21,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Callable
 
-import attrs
-
+from .._value import value
 from ._answers import BEHAVIOURS as _ANSWERS
 from ._call import Call
 from ._connection_faults import BEHAVIOURS as _CONNECTION
@@ -42,7 +41,7 @@ BEHAVIOURS: dict[str, Callable[[Call], None]] = {**_ANSWERS, **_CONNECTION, **_S
 Handler = Callable[["MockProvider", "Exchange", "RecordedRequest", "re.Match[str]"], None]
 
 
-@attrs.frozen
+@value
 class Route:
     """One extra path the server answers: ``method`` and a regex for the path (no query)."""
 

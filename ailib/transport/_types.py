@@ -6,8 +6,10 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Optional, Protocol, Union
 
-from .._frozen import Frozen
-from .._secrets import redact_headers
+import attrs
+
+from .._secrets import redact_headers, redacted_headers_repr, redacted_url_repr
+from .._value import value
 
 if TYPE_CHECKING:
     from .._sse import SseEvent
@@ -26,65 +28,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class HttpRequest(Frozen):
+def _size(body: Optional[bytes]) -> str:
+    """A body in a repr: its size only."""
+    return "None" if body is None else f"<{len(body)} bytes>"
+
+
+@value
+class HttpRequest:
     """An HTTP request description, as a wire format builds it (no I/O).
 
-    ``stream=True`` asks ``send`` for a streaming response (read as SSE events). Immutable,
-    by value; its repr redacts secret headers, sizes the body and leaves out the proxy.
+    ``stream=True`` asks ``send`` for a streaming response (read as SSE events). Its repr
+    redacts secret headers and the proxy's credentials and sizes the body.
     """
 
-    __slots__ = ("method", "url", "headers", "body", "verify", "proxy", "stream")
     method: str
-    url: str
-    headers: Mapping[str, str]
-    body: Optional[bytes]
-    verify: Union[bool, str]  # True, False or a CA bundle path
-    proxy: Optional[str]
-    stream: bool
-
-    def __init__(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Optional[bytes] = None,
-        verify: Union[bool, str] = True,
-        proxy: Optional[str] = None,
-        stream: bool = False,
-    ) -> None:
-        _set = object.__setattr__
-        _set(self, "method", method)
-        _set(self, "url", url)
-        _set(self, "headers", headers)
-        _set(self, "body", body)
-        _set(self, "verify", verify)
-        _set(self, "proxy", proxy)
-        _set(self, "stream", stream)
-
-    def __repr__(self) -> str:
-        body = f"<{len(self.body)} bytes>" if self.body else "None"
-        return (
-            f"HttpRequest(method={self.method!r}, url={self.url!r}, headers={redact_headers(self.headers)!r}, "
-            f"body={body}, verify={self.verify!r}, stream={self.stream!r})"
-        )
+    url: str = attrs.field(repr=redacted_url_repr)
+    headers: Mapping[str, str] = attrs.field(repr=redacted_headers_repr, hash=False)
+    body: Optional[bytes] = attrs.field(default=None, repr=_size)
+    verify: Union[bool, str] = True  # True, False or a CA bundle path
+    proxy: Optional[str] = attrs.field(default=None, repr=redacted_url_repr)
+    stream: bool = False
 
 
-class HttpResponse(Frozen):
-    """A response read to its end (``stream=False``). Immutable, by value."""
+@value
+class HttpResponse:
+    """A response read to its end (``stream=False``)."""
 
-    __slots__ = ("status", "headers", "body")
     status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
-        _set = object.__setattr__
-        _set(self, "status", status)
-        _set(self, "headers", headers)
-        _set(self, "body", body)
-
-    def __repr__(self) -> str:
-        return f"HttpResponse(status={self.status!r}, headers={self.headers!r}, body=<{len(self.body)} bytes>)"
+    headers: Mapping[str, str] = attrs.field(repr=redacted_headers_repr, hash=False)
+    body: bytes = attrs.field(repr=_size)
 
 
 class StreamingResponse(Protocol):
@@ -107,20 +79,12 @@ class StreamingResponse(Protocol):
 Response = Union[HttpResponse, StreamingResponse]
 
 
-class Deadlines(Frozen):
+@value
+class Deadlines:
     """Absolute monotonic instants bounding one attempt, and its phase timeouts (seconds)."""
 
-    __slots__ = ("connect", "first_byte", "idle", "attempt_end", "call_end")
     connect: float
     first_byte: float
     idle: float
-    attempt_end: float  # start + total timeout per attempt
-    call_end: float  # the call's overall deadline
-
-    def __init__(self, connect: float, first_byte: float, idle: float, attempt_end: float = _INF, call_end: float = _INF) -> None:
-        _set = object.__setattr__
-        _set(self, "connect", connect)
-        _set(self, "first_byte", first_byte)
-        _set(self, "idle", idle)
-        _set(self, "attempt_end", attempt_end)
-        _set(self, "call_end", call_end)
+    attempt_end: float = _INF  # start + total timeout per attempt
+    call_end: float = _INF  # the call's overall deadline

@@ -1,4 +1,4 @@
-"""The internal value classes that are plain slotted classes (not attrs) keep attrs' behaviour."""
+"""Value classes on the call path (SSE events, deadlines, requests, endpoint state, Config) keep attrs' behaviour."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_frozen_value_survives_pickle_and_copy():
 
 
 def test_http_request_repr_hides_the_key_the_body_and_the_proxy():
-    """HttpRequest's repr redacts the Authorization header, shows the body's size only and leaves out the proxy."""
+    """HttpRequest's repr redacts the Authorization header and the proxy's credentials and shows the body's size only."""
     req = HttpRequest("POST", "http://127.0.0.1/v1", {"Authorization": "Bearer sk-secret-123456"}, b"{}", proxy="http://u:p@proxy")
     text = repr(req)
     assert "sk-secret-123456" not in text and "u:p@proxy" not in text

@@ -29,7 +29,7 @@ from ailib._secrets import redact_url
 from ailib.errors import InvalidRequestError
 from ailib.providers._formats import get_wire_format
 from ailib.providers._registry import PROVIDERS
-from ailib.providers._urls import add_query, segment, split_base_url
+from ailib.providers._urls import BaseUrl, add_query, segment, split_base_url
 from ailib.providers.gemini import model_path
 
 # Shaped like no known key format: only ailib's own care keeps it out of messages.
@@ -318,4 +318,4 @@ def test_registry_default_urls_are_untouched() -> None:
     """Every built-in default base URL splits into itself (no query, no userinfo)."""
     for spec in PROVIDERS.values():
         if spec.base_url:
-            assert split_base_url(spec.base_url, spec.name) == (spec.base_url, "", None)
+            assert split_base_url(spec.base_url, spec.name) == BaseUrl(spec.base_url, "", None)

@@ -10,6 +10,7 @@ import math
 import random
 from typing import Any, Callable, Optional
 
+from ..._value import value
 from ...clock import Clock
 from ...errors import CircuitOpenError, LocalRateLimitError
 from ...reliability import budget as _budget
@@ -25,10 +26,9 @@ from ._scripts import Scripts
 __all__ = ["RedisCircuitBreaker", "RedisRateLimiter", "RedisRatioBudget"]
 
 
+@value
 class _SharedPermit(Permit):
     """A permit issued by the Redis breaker (a plain ``Permit`` comes from local state)."""
-
-    __slots__ = ()
 
 
 class RedisCircuitBreaker(CircuitBreaker):
