@@ -13,10 +13,12 @@ server's pid and URL are kept in a private directory (``$XDG_RUNTIME_DIR/ailib``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -237,12 +240,24 @@ def _write_state(data: dict[str, Any]) -> None:
     os.replace(tmp, directory / _STATE)
 
 
-def _answers(url: str, timeout: float = 1.0) -> bool:
+def _answers(url: str, timeout: float = 3.0) -> bool:
     """Whether a mock server answers its control endpoint at ``url``."""
     try:
         with urllib.request.urlopen(url + "/_mock/script", timeout=timeout) as resp:
             return bool(resp.status == 200 and "pending" in json.loads(resp.read()))
     except (OSError, ValueError):
+        return False
+
+
+def _refused(url: str) -> bool:
+    """Whether nothing listens at ``url`` any more (a slow answer is not a refusal)."""
+    host, _, port = url.rsplit("/", 1)[-1].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
         return False
 
 
@@ -264,7 +279,28 @@ def _running() -> Optional[dict[str, Any]]:
     return None
 
 
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """Hold the state directory's lock, so two starts at once make one server (POSIX; elsewhere a no-op)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(state_dir() / "mock-server.lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _start_background(args: argparse.Namespace) -> int:
+    with _locked():
+        return _start_locked(args)
+
+
+def _start_locked(args: argparse.Namespace) -> int:
     running = _running()
     if running is not None:
         if args.faults or args.script or args.tool_call or args.reply is not None or args.port:
@@ -359,6 +395,20 @@ def _run_child(args: argparse.Namespace) -> int:
             (state_dir() / _STATE).unlink(missing_ok=True)
 
 
+def _ended(pid: int, url: str, signum: int, seconds: float) -> bool:
+    """Send ``signum`` to ``pid``; whether within ``seconds`` it is gone or nothing listens at ``url`` any more."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid) or _refused(url):
+            return True
+        time.sleep(0.1)
+    return not _alive(pid) or _refused(url)
+
+
 def _stop() -> int:
     state = _read_state()
     if state is None or not _alive(state["pid"]):
@@ -366,17 +416,15 @@ def _stop() -> int:
         print("ailib mock-server: no background server is running", file=sys.stderr)
         print(unset_line(), end="")
         return 0
-    if not _answers(state["url"]):
-        (state_dir() / _STATE).unlink(missing_ok=True)  # that pid is some other process now
-        print(f"ailib mock-server: nothing answers at {state['url']}; forgot it", file=sys.stderr)
+    if _refused(state["url"]):
+        (state_dir() / _STATE).unlink(missing_ok=True)  # the server is gone and that pid is some other process now
+        print(f"ailib mock-server: nothing listens at {state['url']}; forgot it", file=sys.stderr)
         print(unset_line(), end="")
         return 0
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _alive(state["pid"]) and _answers(state["url"], timeout=0.2) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _answers(state["url"], timeout=0.5):
-        raise UsageError("mock-server", f"pid {state['pid']} did not stop")
+    if not _ended(state["pid"], state["url"], signal.SIGTERM, 5.0):
+        kill = getattr(signal, "SIGKILL", signal.SIGTERM)  # it did not close in time: end it
+        if not _ended(state["pid"], state["url"], kill, 5.0):
+            raise UsageError("mock-server", f"pid {state['pid']} did not stop")
     (state_dir() / _STATE).unlink(missing_ok=True)
     print(f"ailib mock-server: stopped the server at {state['url']} (pid {state['pid']})", file=sys.stderr)
     print(unset_line(), end="")

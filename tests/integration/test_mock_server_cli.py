@@ -56,7 +56,18 @@ def background(tmp_path: Path) -> Iterator[tuple[dict[str, str], subprocess.Comp
     try:
         yield env, started
     finally:
-        mock_server("--stop", env=env)
+        assert mock_server("--stop", env=env).returncode == 0
+
+
+@pytest.fixture(scope="module")
+def shared_background(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, str], subprocess.CompletedProcess]]:
+    """One background server for the tests that only call it; stopped after them."""
+    env = _env(tmp_path_factory.mktemp("shared"))
+    started = mock_server("--background", env=env)
+    try:
+        yield env, started
+    finally:
+        assert mock_server("--stop", env=env).returncode == 0
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])
@@ -80,10 +91,10 @@ def test_background_exports_every_provider_and_returns(background: tuple[dict[st
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "gemini", "cohere", "groq", "mistral", "azure_openai"])
 def test_each_wire_format_answers_with_the_exported_variables(
-    provider: str, background: tuple[dict[str, str], subprocess.CompletedProcess], monkeypatch: pytest.MonkeyPatch
+    provider: str, shared_background: tuple[dict[str, str], subprocess.CompletedProcess], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A client built from nothing but the exported variables gets the mock's answer, in every wire format."""
-    env, started = background
+    env, started = shared_background
     for name, value in exported(started.stdout).items():
         monkeypatch.setenv(name, value)
     with AiClient(Provider(provider)) as client:
@@ -169,3 +180,18 @@ def test_the_foreground_server_prints_the_same_exports(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_two_starts_at_once_make_one_server(tmp_path: Path) -> None:
+    """Two `--background` starts racing each other print the same exports: one server runs, and one `--stop` stops it."""
+    env = _env(tmp_path)
+    cmd = [sys.executable, "-m", "ailib", "mock-server", "--background"]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0] and outs[0] == outs[1] and outs[0]
+    finally:
+        mock_server("--stop", env=env)
+    url = exported(outs[0])["OPENAI_BASE_URL"].rsplit("/v1", 1)[0]
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "/_mock/script", timeout=5)
