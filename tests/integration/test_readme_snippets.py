@@ -24,7 +24,7 @@ from ailib.providers._registry import PROVIDERS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-DOCS = ("README.md", "docs/testing.md", "docs/batch.md", "docs/tracing.md", "docs/connections.md")
+DOCS = ("README.md", "docs/testing.md", "docs/batch.md", "docs/tracing.md", "docs/connections.md", "docs/cache.md")
 BLOCKS = [(doc, b) for doc in DOCS for b in re.findall(r"```python\n(.*?)```", (ROOT / doc).read_text(encoding="utf-8"), re.S)]
 # Variables that would let a block reach a provider without the offline step.
 PROVIDER_VARIABLES = re.compile(r".*(_API_KEY|_BASE_URL|_API_VERSION)$|AILIB_.*|GATEWAY_KEY|OTEL_.*")
