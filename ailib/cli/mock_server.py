@@ -7,13 +7,14 @@ stderr how to script it. ``--background`` starts a detached server, prints the s
 it is listening and returns, so ``eval "$(ailib mock-server --background)"`` points the shell
 at it; ``--stop`` stops that server and prints the matching ``unset`` line. The background
 server's pid and URL are kept in a private directory (``$XDG_RUNTIME_DIR/ailib``, else
-``<tmp>/ailib-<user>``, mode 0700).
+``<tmp>/ailib-<uid>``, mode 0700).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import shlex
@@ -209,10 +210,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def state_dir() -> Path:
-    """A directory only this user can enter: ``$XDG_RUNTIME_DIR/ailib``, else ``<tmp>/ailib-<user>``."""
+    """A directory only this user can enter: ``$XDG_RUNTIME_DIR/ailib``, else ``<tmp>/ailib-<uid>``."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     uid = os.getuid() if hasattr(os, "getuid") else None
-    path = Path(runtime) / "ailib" if runtime else Path(tempfile.gettempdir()) / f"ailib-{uid if uid is not None else os.getlogin()}"
+    path = Path(runtime) / "ailib" if runtime else Path(tempfile.gettempdir()) / f"ailib-{uid if uid is not None else getpass.getuser()}"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.lstat(path)
