@@ -29,7 +29,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 from ._common import Subcommands, UsageError
 
@@ -198,12 +198,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         print(export_lines(mock.url, args.api_key or MOCK_KEY), end="", flush=True)
         print(_note(mock, len(mock.pending_faults()), "Ctrl-C to stop"), file=sys.stderr, flush=True)
-        while True:
-            time.sleep(3600)
+        _serve_until_signalled()
     except KeyboardInterrupt:
         return 0  # Ctrl-C is how a foreground server is stopped
     finally:
         mock.close()
+
+
+def _serve_until_signalled() -> NoReturn:
+    """Sleep in short steps: a signal delivered to a server thread instead of this one runs its
+    Python handler only when this thread wakes up, so one long sleep could ignore Ctrl-C or
+    SIGTERM for as long as it lasts."""
+    while True:
+        time.sleep(0.1)
 
 
 # -- the background server ----------------------------------------------------------------------
@@ -387,8 +394,7 @@ def _run_child(args: argparse.Namespace) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # the starting process reads up to here, then returns
         os.close(devnull)
         print(_note(mock, len(mock.pending_faults()), "stop it with: ailib mock-server --stop"), file=sys.stderr, flush=True)
-        while True:
-            time.sleep(3600)
+        _serve_until_signalled()
     finally:
         mock.close()
         state = _read_state()
@@ -426,6 +432,7 @@ def _stop() -> int:
         kill = getattr(signal, "SIGKILL", signal.SIGTERM)  # it did not close in time: end it
         if not _ended(state["pid"], state["url"], kill, 5.0):
             raise UsageError("mock-server", f"pid {state['pid']} did not stop")
+        print(f"ailib mock-server: pid {state['pid']} did not stop within 5 s of SIGTERM; killed it", file=sys.stderr)
     (state_dir() / _STATE).unlink(missing_ok=True)
     print(f"ailib mock-server: stopped the server at {state['url']} (pid {state['pid']})", file=sys.stderr)
     print(unset_line(), end="")

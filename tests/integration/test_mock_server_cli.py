@@ -195,3 +195,12 @@ def test_two_starts_at_once_make_one_server(tmp_path: Path) -> None:
     url = exported(outs[0])["OPENAI_BASE_URL"].rsplit("/v1", 1)[0]
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/_mock/script", timeout=5)
+
+
+def test_every_stop_ends_the_server_on_sigterm(tmp_path: Path) -> None:
+    """Five starts and stops in a row: each server closes on SIGTERM (its main thread wakes for the signal), none needs killing."""
+    env = _env(tmp_path)
+    for _ in range(5):
+        assert mock_server("--background", env=env).returncode == 0
+        stopped = mock_server("--stop", env=env)
+        assert stopped.returncode == 0 and "stopped the server" in stopped.stderr and "killed" not in stopped.stderr, stopped.stderr
