@@ -1,6 +1,6 @@
 """Per-call overhead and import time: the ``call`` and ``import`` sections of the suite, one run.
 
-Kept for ``ailib bench overhead`` and old instructions; the figures in the README come from
+Kept for ``ailib bench overhead`` and old instructions; the figures in docs/benchmarks.md come from
 ``python -m bench.run --runs 3`` (every section, three runs, ranges).
 
     python bench/bench_overhead.py [--runs N] [--quick]

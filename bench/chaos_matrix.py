@@ -1,7 +1,7 @@
 """Render the chaos suite's fault matrix (tests/chaos/matrix.py) as a markdown table.
 
     python bench/chaos_matrix.py            print the table
-    python bench/chaos_matrix.py --write    refresh README.md and bench/README.md between their markers
+    python bench/chaos_matrix.py --write    refresh docs/chaos.md and bench/README.md between their markers
     python bench/chaos_matrix.py --check    exit 1 when either file differs from the table
 
 The table is the suite's own case list, so the docs cannot drift from the tests:
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = (ROOT / "README.md", ROOT / "bench" / "README.md")
+DOCS = (ROOT / "docs" / "chaos.md", ROOT / "bench" / "README.md")
 
 
 def main(argv: list[str]) -> int:

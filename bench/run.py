@@ -20,7 +20,7 @@ measures, finely interleaved (every client in every cycle, order rotated):
   fresh interpreters.
 
 The parent prints one markdown table with every figure as its range over the runs (low–high,
-never a single best run) and a table of the issue's targets. ``--quick`` is for development.
+never a single best run) and a table of the performance targets. ``--quick`` is for development.
 """
 
 from __future__ import annotations
@@ -365,8 +365,8 @@ def render(runs: list[dict], out: TextIO) -> None:
     ]
     hedge = [(label, _get(runs, "hedge", key)) for label, key in (("loopback", "loopback_us"), ("in process", "in_process_us"))]
     for where, xs in hedge:
-        targets.append((f"hedged (no hedge fired) minus unhedged, {where} (issue 13)", xs, 10.0 if where == "loopback" else None, "µs"))
-    print("| target (issue 23; 13 for the hedge) | measured, low–high | median of runs | goal | met |", file=out)
+        targets.append((f"hedged (no hedge fired) minus unhedged, {where}", xs, 10.0 if where == "loopback" else None, "µs"))
+    print("| target | measured, low–high | median of runs | goal | met |", file=out)
     print("|---|---:|---:|---:|---|", file=out)
     for label, xs, goal, op in targets:
         if not xs:
@@ -389,7 +389,7 @@ def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--no-nginx", action="store_true", help="use the Python server even when nginx is installed")
     parser.add_argument("--json", metavar="PATH", help="also write every run's raw figures here")
-    parser.add_argument("--write", action="store_true", help="also put the tables into README.md and bench/README.md")
+    parser.add_argument("--write", action="store_true", help="also put the tables into docs/benchmarks.md and bench/README.md")
     parser.add_argument("--from-json", metavar="PATH", help="print (and --write) the tables of runs saved with --json; measure nothing")
     parser.add_argument("--one-run", metavar="PATH", help=argparse.SUPPRESS)  # a child: its figures as JSON to PATH
     args = parser.parse_args(argv)
@@ -429,12 +429,13 @@ def _report(runs: list[dict], args: argparse.Namespace, out: TextIO) -> int:
     render(runs, text)
     out.write(text.getvalue())
     if args.write:
-        for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+        for path in DOCS:
             write_block(path, text.getvalue(), len(runs), max((r.get("at", 0.0) for r in runs), default=0.0))
     return 0
 
 
 START, END = "<!-- perf-table:start -->", "<!-- perf-table:end -->"
+DOCS = (ROOT / "docs" / "benchmarks.md", ROOT / "bench" / "README.md")  # the files whose perf-table block --write refreshes
 
 
 def write_block(path: Path, tables: str, runs: int, at: float = 0.0) -> None:

@@ -1,7 +1,8 @@
 """The control endpoint of a running MockProvider (``ailib mock-server`` scripted from outside).
 
-- ``POST /_mock/script``: a JSON list of faults (see ``_script``) appended to the queue;
-  ``?replace=1`` drops the pending ones first. Answers ``{"enqueued": n, "pending": m}``.
+- ``POST /_mock/script``: a JSON list of faults (see ``_script``) that replaces the pending
+  ones, so ``[]`` clears the queue; ``?append=1`` adds them after the pending ones instead.
+  Answers ``{"enqueued": n, "pending": m}``.
 - ``GET /_mock/script``: the pending faults' kinds. ``DELETE /_mock/script``: drop them.
 - ``POST /_mock/reply``: the default answer from now on (a string, or an object with
   ``text`` and ``tool_calls``).
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
 
 from ._script import ScriptError, faults_from_json, reply_from_json
 
@@ -25,7 +27,8 @@ def handle(owner: MockProvider, ex: Exchange, rec: RecordedRequest) -> None:
     try:
         if route == "/_mock/script" and method == "POST":
             faults = faults_from_json(rec.body or b"[]")
-            if "replace=1" in rec.path or "replace=true" in rec.path:
+            query = parse_qs(urlsplit(rec.path).query)
+            if query.get("append", ["0"])[-1].lower() not in ("1", "true", "yes"):
                 owner.clear_faults()
             owner.enqueue(*faults)
             ex.send_json(200, {"enqueued": len(faults), "pending": len(owner.pending_faults())})

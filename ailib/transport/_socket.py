@@ -42,14 +42,24 @@ from ._types import Deadlines, HttpRequest, HttpResponse, is_loopback
 __all__ = ["SocketTransport", "MAX_RESPONSE_BYTES"]
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-_SESSION_SEND = requests.Session.send
-_ADAPTER_SEND = HTTPAdapter.send
+
+
+def _unpatched(method: object, module: str) -> object:
+    """``method`` if it is requests' own (defined in ``module``), else None: this module may be
+    imported first while ``responses`` or ``requests-mock`` has patched it, and what is then
+    patched must never be taken for the original."""
+    return method if getattr(method, "__module__", None) == module else None
+
+
+_SESSION_SEND = _unpatched(requests.Session.send, "requests.sessions")
+_ADAPTER_SEND = _unpatched(HTTPAdapter.send, "requests.adapters")
 
 
 def _intercepted() -> bool:
     """Whether a mocking library (requests-mock) has patched ``Session.send``: then every
     request goes through the session, as a plain requests user's would."""
-    return requests.Session.send is not _SESSION_SEND
+    send = requests.Session.send
+    return send is not _SESSION_SEND and getattr(send, "__module__", None) != "requests.sessions"
 
 
 class SocketTransport:

@@ -2,7 +2,7 @@
 
 One table drives both the tests (``test_matrix.py`` runs every row for every wire format,
 non-streaming and streaming) and the documentation (``render()`` turns it into the
-markdown table in README.md and bench/README.md; ``bench/chaos_matrix.py --write``
+markdown table in docs/chaos.md and bench/README.md; ``bench/chaos_matrix.py --write``
 refreshes them and a test keeps them identical). Change an outcome here and the tests
 and the docs change together; change the behaviour and the tests fail.
 
@@ -560,7 +560,7 @@ CASES: tuple[Case, ...] = (
 
 
 def render() -> str:
-    """The matrix as a markdown table (what README.md and bench/README.md show)."""
+    """The matrix as a markdown table (what docs/chaos.md and bench/README.md show)."""
     opts = ", ".join(f"{k}={v:g}" for k, v in OPTIONS.items())
     lines = [
         "Generated from `tests/chaos/matrix.py` by `python bench/chaos_matrix.py --write`; every cell is a test",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -118,8 +119,9 @@ def mock_server(tmp_path):
     )
     try:
         assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().strip().split("=", 1) for _ in range(2))
-        yield lines, proc
+        first = shlex.split(proc.stdout.readline())  # export OPENAI_API_KEY=... OPENAI_BASE_URL=...
+        assert first[0] == "export"
+        yield dict(item.split("=", 1) for item in first[1:]), proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -129,7 +131,7 @@ def mock_server(tmp_path):
 
 
 def test_mock_server_prints_env_lines_runs_its_script_and_answers_tool_calls(mock_server) -> None:
-    """The printed OPENAI_BASE_URL/OPENAI_API_KEY lines point a client at it; --script runs first, then the tool-call reply."""
+    """The first printed line exports OPENAI_API_KEY/OPENAI_BASE_URL, which point a client at it; --script runs first, then the tool-call reply."""
     env, proc = mock_server
     assert set(env) == {"OPENAI_BASE_URL", "OPENAI_API_KEY"} and env["OPENAI_BASE_URL"].startswith("http://127.0.0.1:")
     with AiClient("openai", options=ConnectionOptions(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"])) as client:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ailib.testing import MockProvider, Route, _routes
+from ailib.testing import Fault, MockProvider, Route, _routes
 
 OPENAI_BODY = {"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -115,3 +115,22 @@ def test_control_endpoint_refuses_a_bad_script() -> None:
     with MockProvider() as mock:
         got = requests.post(mock.url + "/_mock/script", json=["teleport"], timeout=5)
         assert got.status_code == 400 and "teleport" in got.json()["error"] and mock.pending_faults() == []
+
+
+def test_posting_an_empty_script_clears_the_queued_faults() -> None:
+    """POST /_mock/script [] leaves no fault pending: a script replaces the queue, so the next request is answered normally."""
+    with MockProvider(script=[Fault.http_status(503), Fault.reset()]) as mock:
+        cleared = requests.post(mock.url + "/_mock/script", json=[], timeout=5)
+        listed = requests.get(mock.url + "/_mock/script", timeout=5).json()
+        got = requests.post(mock.base_url + "/chat/completions", json=OPENAI_BODY, timeout=5)
+    assert cleared.json() == {"enqueued": 0, "pending": 0} and listed == {"pending": []} and got.status_code == 200
+
+
+def test_a_posted_script_replaces_the_queue_unless_appended() -> None:
+    """POST /_mock/script replaces what was pending; ?append=1 adds after it."""
+    with MockProvider() as mock:
+        requests.post(mock.url + "/_mock/script", json=["500", "500"], timeout=5)
+        replaced = requests.post(mock.url + "/_mock/script", json=["401"], timeout=5).json()
+        appended = requests.post(mock.url + "/_mock/script?append=1", json=["reset"], timeout=5).json()
+        kinds = [f.kind for f in mock.pending_faults()]
+    assert replaced == {"enqueued": 1, "pending": 1} and appended == {"enqueued": 1, "pending": 2} and kinds == ["status", "reset"]

@@ -9,11 +9,18 @@ from bench import run as bench_run
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_both_readmes_carry_the_perf_table_block():
-    """README.md and bench/README.md each hold one perf-table block for `python -m bench.run --write`."""
-    for path in (ROOT / "README.md", ROOT / "bench" / "README.md"):
+def test_both_benchmark_pages_carry_the_perf_table_block():
+    """docs/benchmarks.md and bench/README.md, the files `python -m bench.run --write` refreshes, each hold one perf-table block."""
+    assert [p.relative_to(ROOT).as_posix() for p in bench_run.DOCS] == ["docs/benchmarks.md", "bench/README.md"]
+    for path in bench_run.DOCS:
         text = path.read_text(encoding="utf-8")
         assert text.count(bench_run.START) == 1 and text.count(bench_run.END) == 1, path
+
+
+def test_the_readme_links_the_benchmarks_instead_of_carrying_them():
+    """README.md links docs/benchmarks.md and holds no perf-table block of its own."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(docs/benchmarks.md)" in text and bench_run.START not in text
 
 
 def test_write_block_replaces_only_the_block(tmp_path):
