@@ -4,7 +4,7 @@ from ..clock import FakeClock
 from ._faults import Fault, Reply
 from ._http import RecordedRequest
 from ._mock_transport import MockResponse, MockTransport
+from ._owner import Route
 from ._provider import MockProvider
-from ._routes import Route
 
 __all__ = ["MockProvider", "MockTransport", "MockResponse", "Fault", "Reply", "RecordedRequest", "Route", "FakeClock"]

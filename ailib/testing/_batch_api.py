@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional
 from urllib.parse import quote, unquote
 
 from ._faults import Reply
+from ._owner import Route
 
 __all__ = ["BatchApi", "batch_api", "ROUTES"]
 
@@ -413,11 +414,7 @@ def _gemini_get(mock: Any, ex: Any, rec: Any, m: Any) -> None:
         ex.send_json(200, _gemini_view(mock, b))
 
 
-def _routes() -> list[Any]:
-    try:
-        from ._routes import Route
-    except ImportError:  # pragma: no cover - a server without extra routes
-        return []
+def _routes() -> list[Route]:
     return [
         Route("POST", r"/v1/files", _openai_upload),
         Route("GET", r"/v1/files/([^/]+)/content", _openai_file_content),

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._faults import Fault, Reply
+from ._http import Exchange, RecordedRequest
 from ._mock_base import MockFormat
-
-if TYPE_CHECKING:
-    from ._http import Exchange, RecordedRequest
-    from ._provider import MockProvider
+from ._owner import MockOwner
 
 
 class Call:
@@ -23,7 +21,7 @@ class Call:
     __slots__ = ("ex", "fault", "fmt", "stream", "model", "rec", "owner")
 
     def __init__(
-        self, ex: Exchange, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest, owner: MockProvider
+        self, ex: Exchange, fault: Fault, fmt: MockFormat, stream: bool, model: str, rec: RecordedRequest, owner: MockOwner
     ) -> None:
         self.ex = ex
         self.fault = fault

@@ -12,17 +12,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from ._http import Exchange, RecordedRequest
+from ._owner import MockOwner
 from ._script import ScriptError, faults_from_json, reply_from_json
 
-if TYPE_CHECKING:
-    from ._http import Exchange, RecordedRequest
-    from ._provider import MockProvider
 
-
-def handle(owner: MockProvider, ex: Exchange, rec: RecordedRequest) -> None:
+def handle(owner: MockOwner, ex: Exchange, rec: RecordedRequest) -> None:
     route, method = rec.route, rec.method
     try:
         if route == "/_mock/script" and method == "POST":

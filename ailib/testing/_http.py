@@ -18,15 +18,14 @@ import select
 import socket
 import ssl
 import struct
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 
-if TYPE_CHECKING:
-    from ._faults import Fault
-    from ._provider import MockProvider
+from ._faults import Fault
 
-__all__ = ["FRAMINGS", "Exchange", "MockServer", "RecordedRequest"]
+__all__ = ["FRAMINGS", "Exchange", "MockServer", "RecordedRequest", "ServerOwner"]
 
 FRAMINGS = ("chunked", "length", "close", "http10")
 
@@ -72,12 +71,23 @@ class RecordedRequest:
         return f"RecordedRequest({self.method} {self.path}, fault={self.fault.kind if self.fault else None})"
 
 
+class ServerOwner(Protocol):
+    """What the server needs from the MockProvider that runs it."""
+
+    framing: str
+    ssl_context: Optional[ssl.SSLContext]
+    _stopping: threading.Event
+
+    def _dispatch(self, ex: Exchange) -> None: ...
+    def _track(self, conn: socket.socket, *, add: bool) -> None: ...
+
+
 class MockServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, owner: MockProvider, port: int) -> None:
+    def __init__(self, owner: ServerOwner, port: int) -> None:
         self.owner = owner
         super().__init__(("127.0.0.1", port), Exchange)
 

@@ -23,7 +23,8 @@ from ..providers._registry import ProviderSpec
 from ._faults import Fault, Reply
 from ._http import FRAMINGS, Exchange, MockServer, RecordedRequest
 from ._mock_base import MockFormat
-from ._routes import Handler, Route, dispatch, module_routes
+from ._owner import Handler, Route
+from ._routes import dispatch, module_routes
 
 __all__ = ["MockProvider", "RecordedRequest"]
 

@@ -19,41 +19,22 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from .._value import value
 from ._answers import BEHAVIOURS as _ANSWERS
 from ._call import Call
 from ._connection_faults import BEHAVIOURS as _CONNECTION
+from ._control import handle
 from ._faults import Fault
+from ._http import Exchange
+from ._owner import MockOwner, Route
 from ._stream_faults import BEHAVIOURS as _STREAM
 
-if TYPE_CHECKING:
-    from ._http import Exchange, RecordedRequest
-    from ._provider import MockProvider
-
-__all__ = ["Route", "ROUTE_MODULES", "BEHAVIOURS", "dispatch", "module_routes"]
+__all__ = ["ROUTE_MODULES", "BEHAVIOURS", "dispatch", "module_routes"]
 
 ROUTE_MODULES: list[str] = ["ailib.testing._batch_api"]
 
 BEHAVIOURS: dict[str, Callable[[Call], None]] = {**_ANSWERS, **_CONNECTION, **_STREAM}
-
-Handler = Callable[["MockProvider", "Exchange", "RecordedRequest", "re.Match[str]"], None]
-
-
-@value
-class Route:
-    """One extra path the server answers: ``method`` and a regex for the path (no query)."""
-
-    method: str
-    pattern: str
-    handler: Handler
-
-    def match(self, method: str, route: str) -> re.Match[str] | None:
-        """The match of ``route`` when ``method`` is this route's, else None."""
-        if method != self.method:
-            return None
-        return re.fullmatch(self.pattern, route)
 
 
 def module_routes() -> list[Route]:
@@ -68,20 +49,18 @@ def module_routes() -> list[Route]:
     return out
 
 
-def _extra(owner: MockProvider, method: str, route: str) -> Iterator[tuple[Route, re.Match[str]]]:
+def _extra(owner: MockOwner, method: str, route: str) -> Iterator[tuple[Route, re.Match[str]]]:
     for r in owner.routes:
         m = r.match(method, route)
         if m is not None:
             yield r, m
 
 
-def dispatch(owner: MockProvider, ex: Exchange) -> None:
+def dispatch(owner: MockOwner, ex: Exchange) -> None:
     """Answer one request."""
     rec = ex.read_request()
     method, route = rec.method, rec.route
     if route.startswith("/_mock/"):
-        from ._control import handle
-
         handle(owner, ex, rec)
         return
     own = owner.format

@@ -123,7 +123,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.testing import Fault
     from ailib.testing._faults import Reply
     from ailib.testing._mock_transport import MockResponse
-    from ailib.testing._routes import Route
+    from ailib.testing._owner import Route
     from ailib.transport import Deadlines, HttpRequest, HttpResponse
 
     key = "sk-test-values-0123456789"
@@ -188,7 +188,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.testing._faults.Reply": lambda: Reply("hi", (("c1", "f", {"x": 1}),)),
         "ailib.testing._faults.Fault": lambda: Fault.http_status(429, retry_after="2"),
         "ailib.testing._mock_transport.MockResponse": lambda: MockResponse(json={"ok": True}, headers={"X-A": "1"}, events=["a", "b"]),
-        "ailib.testing._routes.Route": lambda: Route("GET", "/x", always),
+        "ailib.testing._owner.Route": lambda: Route("GET", "/x", always),
         "ailib.transport._types.HttpRequest": lambda: HttpRequest(
             "POST", "http://h/v1?key=k", {"Authorization": f"Bearer {key}"}, b"{}", proxy="http://u:pw@p"
         ),
