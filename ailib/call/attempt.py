@@ -72,7 +72,8 @@ class Wire:
     # -- attempts --------------------------------------------------------------------------
     def chat(self, branch: Branch, target: Target) -> Answer:
         """One non-streamed chat attempt: the decoded response, or a classified error."""
-        return self._attempt(branch, target, self._chat, True)
+        answer: Answer = self._attempt(branch, target, self._chat, True)
+        return answer
 
     def stream(self, branch: Branch, target: Target) -> Primed:
         """One streamed attempt, read up to its commit point (the first content chunk)."""
@@ -81,7 +82,8 @@ class Wire:
 
     def models(self, branch: Branch, target: Target) -> Answer:
         """One models-listing attempt (``GET`` the format's models URL): model ids."""
-        return self._attempt(branch, target, self._models, False)
+        answer: Answer = self._attempt(branch, target, self._models, False)
+        return answer
 
     def _attempt(self, branch: Branch, target: Target, exchange: Exchange, traced: bool) -> Any:
         """The scaffolding of every attempt: its handle, its span (``traced``), the exchange
