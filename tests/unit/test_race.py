@@ -199,11 +199,11 @@ def test_a_claim_and_the_primary_ending_alone_never_both_win():
         go = threading.Barrier(9)
         got: list[Any] = []
 
-        def claim() -> None:
+        def claim(call: HedgedCall, go: threading.Barrier, got: list[Any]) -> None:
             go.wait()
             got.append(call.claim())
 
-        threads = [threading.Thread(target=claim) for _ in range(8)]
+        threads = [threading.Thread(target=claim, args=(call, go, got)) for _ in range(8)]
         for t in threads:
             t.start()
         go.wait()
