@@ -123,9 +123,7 @@ def _hedger(n: int, run_target: Any, metrics: Any) -> Hedger:
 
 @pytest.mark.parametrize("round_", range(25))
 def test_concurrent_finishes_have_one_winner_every_loser_cancelled_and_every_attempt_once(round_):
-    """Eight branches (the primary and seven hedges) answering at the same instant: exactly one result is
-    returned and never closed, every other is closed exactly once or its branch was cancelled, hedge.won counts
-    one, and the call's log holds exactly one record per branch, in start order, hedge=True on every hedge's."""
+    """Eight branches answering at once: one winner, every loser closed once or cancelled, one record per branch in start order."""
     n = 8
     metrics = InMemoryMetrics()
     run = _Targets(n)
@@ -153,8 +151,7 @@ def test_concurrent_finishes_have_one_winner_every_loser_cancelled_and_every_att
 
 @pytest.mark.parametrize("round_", range(10))
 def test_when_every_branch_fails_at_once_the_call_fails_once_with_every_error(round_):
-    """Six branches failing at the same instant: the call raises one error, after the caller took each branch's
-    error once (the call's log has six errors and six records), and no result is left open."""
+    """Six branches failing at once: the call raises once, after taking each branch's error once (six errors, six records)."""
     n = 6
     run = _Targets(n, fail={f"e{i}" for i in range(n)})
     hedger = _hedger(n, run, InMemoryMetrics())
@@ -189,9 +186,7 @@ class _Host:
 
 
 def test_a_claim_and_the_primary_ending_alone_never_both_win():
-    """Claims from eight threads racing the primary's end, 300 times: when the primary ended with no race,
-    every claim got None; when a race was made, every claim got that one race; either way the call leaves
-    both registries empty."""
+    """Claims racing the primary's end: either no race and every claim None, or one race every claim shares; registries left empty."""
     for _ in range(300):
         registry = _Registry()
         call = HedgedCall(_Host(), registry, _spec(), AttemptLog(), _targets(2), False, None, 1.0, lambda *a: None, None, 0.0)  # type: ignore[arg-type]
@@ -257,8 +252,7 @@ def test_a_plain_branch_cannot_be_cancelled_and_takes_no_lock():
 
 
 def test_a_log_closed_by_the_merge_records_nothing_more_and_reports_the_attempt_in_flight():
-    """After the race's merge closes a hedge's log, the branch's late record is dropped (the merge recorded it
-    as cancelled, from the in-flight start it returned)."""
+    """A hedge's log closed by the race's merge reports the attempt in flight and drops the branch's late record."""
     lock = threading.Lock()
     log = AttemptLog(lock)
     log.record(Attempt("p", "m", 1.0, 0.1, "error", None, True, "e"))
@@ -271,8 +265,7 @@ def test_a_log_closed_by_the_merge_records_nothing_more_and_reports_the_attempt_
 
 
 def test_the_call_spec_is_immutable_and_shares_derived_values_across_branches():
-    """A CallSpec refuses assignment; its idempotency key is the same from sixteen threads asking at once, and a
-    traced copy shares the same memo (bodies encoded once per call)."""
+    """A CallSpec refuses assignment; sixteen threads get one idempotency key; a traced copy shares the memo."""
     spec = _spec()
     with pytest.raises(AttributeError):
         spec.deadline = 1.0  # type: ignore[misc]
