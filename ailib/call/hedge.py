@@ -119,8 +119,8 @@ class Hedger:
         budgets = self._budgets
         if name in budgets:
             budget = budgets[name]
-        else:  # one budget both records the calls and pays for the hedges
-            budget = budgets[name] = self.budget_for(primary.endpoint)
+        else:  # one budget both records the calls and pays for the hedges (the first one stored wins)
+            budget = budgets.setdefault(name, self.budget_for(primary.endpoint))
         if budget is not None:
             budget.record_call()
         delay = self.fixed_delay if self.fixed_delay is not None else self.window(name).hedge_delay(self.policy)
@@ -159,9 +159,10 @@ class Hedger:
                 return result
             return race.primary_ok(result)
         finally:
-            race = call.end()
-            if race is not None:
-                race.finish()
+            if not call.over:  # set only by this thread, and only once no race can be made
+                race = call.end()
+                if race is not None:
+                    race.finish()
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:

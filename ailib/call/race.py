@@ -158,12 +158,13 @@ class HedgedCall:
             return race
 
     def primary_done(self) -> Optional[Race]:
-        """The primary ended: None if no race was made (the call is then over, and no race
-        ever will be), else the race, which decides what follows."""
+        """The primary ended: None if no race was made (the call is then over, out of the
+        registry, and no race ever will be), else the race, which decides what follows."""
         with self.lock:
             race = self.race
             if race is None:
                 self.over = True
+                self.registry.pending.pop(self, None)
             return race
 
     def end(self) -> Optional[Race]:
