@@ -137,6 +137,12 @@ class CancelToken:
         if event is not None:
             event.set()
 
+    def release(self) -> None:
+        """The branch has ended: forget the reason (the error it was raised as holds, through
+        its frames, this token: a cycle only the garbage collector would free)."""
+        with self.lock:
+            self.reason = self.handle = None
+
     def sleep(self, seconds: float) -> None:
         """A backoff that a cancellation ends at once (real time only)."""
         with self.lock:

@@ -36,7 +36,7 @@ from ..errors import AiLibError, DeadlineExceededError, NetworkError
 from ..routing.endpoint import Target
 from ..types import Attempt
 from .branch import AttemptLog, Branch, CancelToken
-from .rules import HedgeCancelledError, moves_on
+from .rules import HedgeCancelledError, moves_on, release_frames
 from .spec import CallSpec
 
 __all__ = ["Host", "HedgedCall", "Race", "RunTarget", "count_start", "count_won"]
@@ -98,6 +98,12 @@ def count_won(host: Host, spec: CallSpec, target: Target, index: int) -> None:
         tags = _tags(target, attempt="primary" if index == 0 else f"hedge{index}")
         host.metrics.incr_counter("hedge.won", tags=tags)
         spec.trace.event("hedge.won", **tags)
+
+
+def _drop_frames(err: AiLibError) -> None:
+    """Let go of the frames of an error nobody will read (a branch's cancellation)."""
+    release_frames(err)
+    err.__traceback__ = None
 
 
 class HedgedCall:
@@ -171,6 +177,7 @@ class HedgedCall:
         """The caller is done with the call (whatever the outcome): no race from now on.
         The race it had, if any, now out of the registries, for the caller to ``finish``."""
         registry = self.registry
+        self.token.release()  # the primary has ended
         with self.lock:
             self.over = True
             race, self.race = self.race, None  # the race's branches watch this call: no cycle left
@@ -292,6 +299,7 @@ class Race:
         """A hedge's outcome: a success wins unless the race is decided (the others are then
         cancelled at once, which also wakes the caller's primary); a failure is handed to
         the caller. A branch that lost, or a success that came second, is closed here."""
+        runner.branch.token.release()  # the branch has ended (this is its own thread)
         losers: list[_Runner] = []
         with self.lock:
             keep = runner.state == _RUNNING
@@ -305,8 +313,11 @@ class Race:
                 if keep:
                     self.done.append((runner, ok, payload))
                     self._cond.notify()
-        if ok and not keep:
-            payload.close()
+        if not keep:
+            if ok:
+                payload.close()
+            else:  # a loser's cancellation, read by nobody: its frames hold its token, which holds it
+                _drop_frames(payload)
         self._cancel(losers)
 
     # -- the caller's side --------------------------------------------------------------------
@@ -331,7 +342,9 @@ class Race:
         with self.lock:
             lost = primary.state == _CANCELLED_STATE
             primary.state = _DONE
-        if not lost:
+        if lost:
+            _drop_frames(err)  # its cancellation: its frames hold the primary's token, which holds it
+        else:
             self._failed(err)
         return self._wait()
 
@@ -407,13 +420,20 @@ class Race:
         with self.lock:
             for r in hedges:
                 recorded, in_flight = r.branch.log.close_locked()
+                r.branch.log.clear()  # merged: a thread's frames still holding the branch lead to none of it
                 merged.extend(recorded)
+                for a in recorded:  # a hedge's error: its frames hold its branch, whose log holds it
+                    if a.error is not None:
+                        release_frames(a.error)
                 if r.state == _CANCELLED_STATE and in_flight is not None:
                     ep = r.target.endpoint
                     merged.append(
                         Attempt(ep.provider, r.target.model, wall - (now - in_flight), now - in_flight, "cancelled", None, True, ep.name)
                     )
             unread = [payload for _r, ok, payload in self.done if ok]
+            for _r, ok, payload in self.done:
+                if not ok:
+                    release_frames(payload)
             self.done.clear()
         attempts = self.call.log.attempts  # the caller's own (the primary's records)
         attempts.extend(merged)
