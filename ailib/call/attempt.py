@@ -92,7 +92,7 @@ class Wire:
         ep = target.endpoint
         started_at = clock.time()
         start = clock.monotonic()
-        handle = branch.begin(start)
+        handle = branch.token.begin(branch.log, start)  # Branch.begin, inlined
         span = branch.spec.trace.attempt(ep.provider, target.model, hedge=branch.hedge, endpoint=ep.name) if traced else NOOP_ATTEMPT
         try:
             result = exchange(branch.spec, target, handle, self._deadlines(ep, start, branch.spec.deadline), started_at)

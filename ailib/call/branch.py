@@ -11,8 +11,8 @@ and never changed, bundling:
 - its ``CancelToken``: lets another thread (the race) cancel the attempt in flight and
   any backoff; ``NO_CANCEL`` for a branch nobody can cancel (a plain call: no lock);
 - ``hedge`` (its attempts are recorded with ``hedge=True``) and ``watch``: the observer,
-  passed in by whoever made the branch, told of every failed wire attempt (the hedger's:
-  it starts the next hedge at once), or None.
+  passed in by whoever made the branch, told by the guard of every failed wire attempt
+  (the hedger's: it starts the next hedge at once), or None.
 
 Outcomes flow up as return values or exceptions; nothing below writes into an object a
 layer above reads later, except through the log and token it was handed for that purpose.
@@ -47,18 +47,9 @@ class AttemptLog:
     def __init__(self, lock: Optional[threading.Lock] = None) -> None:
         self.attempts: list[Attempt] = []
         self.errors: list[AiLibError] = []
-        self.in_flight: Optional[float] = None  # the monotonic start of the attempt in flight
+        self.in_flight: Optional[float] = None  # the monotonic start of the attempt in flight (set by the token)
         self.lock = lock
         self.closed = False
-
-    def start(self, at: float) -> None:
-        """An attempt starts at monotonic ``at``."""
-        lock = self.lock
-        if lock is None:
-            self.in_flight = at
-            return
-        with lock:
-            self.in_flight = at
 
     def record(self, attempt: Attempt) -> None:
         """The attempt in flight (or one the guard refused) ended as ``attempt``."""
@@ -115,11 +106,13 @@ class CancelToken:
         self.reason: Optional[AiLibError] = None
         self._event: Optional[threading.Event] = None
 
-    def begin(self) -> AttemptHandle:
-        """The handle of a new attempt of this branch (cancelled already if the branch is)."""
+    def begin(self, log: AttemptLog, start: float) -> AttemptHandle:
+        """The handle of a new attempt of this branch, started at monotonic ``start`` (noted
+        in the branch's ``log``, under the same lock); cancelled already if the branch is."""
         handle = AttemptHandle()
         with self.lock:
             self.handle = handle
+            log.in_flight = start
             reason = self.reason
         if reason is not None:
             handle.cancel(reason)
@@ -162,7 +155,8 @@ class _NoCancel:
 
     cancellable = False
 
-    def begin(self) -> AttemptHandle:
+    def begin(self, log: AttemptLog, start: float) -> AttemptHandle:
+        log.in_flight = start
         return AttemptHandle()
 
 
@@ -180,6 +174,5 @@ class Branch(NamedTuple):
 
     def begin(self, start: float) -> AttemptHandle:
         """An attempt of this branch starts at monotonic ``start``: its handle."""
-        self.log.start(start)
-        handle: AttemptHandle = self.token.begin()
+        handle: AttemptHandle = self.token.begin(self.log, start)
         return handle

@@ -36,11 +36,18 @@ class Guard:
         admitted: bool = False,
     ) -> Any:
         """``attempt(branch, target)`` behind the endpoint's limiter and breaker.
-        ``admitted``: routing already took this attempt's rate-limit permit."""
+        ``admitted``: routing already took this attempt's rate-limit permit. A failed
+        attempt (not one refused here) is told to the branch's observer, ``branch.watch``."""
         limiter, breaker = state.limiter, state.breaker
         observer = self.observer
         if limiter is None and breaker is None and observer is None:
-            return attempt(branch, target)
+            if branch.watch is None:
+                return attempt(branch, target)
+            try:
+                return attempt(branch, target)
+            except AiLibError as err:
+                _tell(branch, err)
+                raise
         spec = branch.spec
         ep = target.endpoint
         metrics = self.metrics
@@ -80,6 +87,8 @@ class Guard:
         try:
             result = attempt(branch, target)
         except AiLibError as err:
+            if branch.watch is not None:
+                _tell(branch, err)
             if observer is not None:  # a cancelled race loser says nothing about the endpoint
                 observer.on_end(ep, self.clock.monotonic() - started, None if isinstance(err, HedgeCancelledError) else False)
             if breaker is not None and permit is not None:
@@ -109,3 +118,9 @@ class Guard:
             if tokens and usage is not None:
                 limiter.reconcile(tokens, usage.total_tokens)
         return result
+
+
+def _tell(branch: Branch, err: AiLibError) -> None:
+    """A failed attempt, told to the branch's observer (a cancellation is not a failure)."""
+    if not isinstance(err, HedgeCancelledError):
+        branch.watch(err)  # type: ignore[misc]  # called only when there is one

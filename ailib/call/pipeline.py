@@ -28,7 +28,7 @@ from ..types import ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
-from .rules import HedgeCancelledError, closed_error, final_error, moves_on, release_frames, short, timeout_step
+from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .spec import CallSpec, Primed
 from .usage import PriceTable, UsageLedger
 
@@ -53,21 +53,6 @@ def _timed(metrics: Any, attempt: AttemptFn) -> AttemptFn:
             return attempt(branch, target)
 
     return timed
-
-
-def _watched(attempt: AttemptFn) -> AttemptFn:
-    """``attempt``, telling its branch's observer (``Branch.watch``) of every failed wire
-    attempt, even one about to be retried (a race then hedges at once)."""
-
-    def watched(branch: Branch, target: Target) -> Any:
-        try:
-            return attempt(branch, target)
-        except AiLibError as err:
-            if not isinstance(err, HedgeCancelledError):
-                branch.watch(err)  # type: ignore[misc]  # only a watched branch gets here
-            raise
-
-    return watched
 
 
 class _Life:
@@ -362,8 +347,6 @@ class Pipeline:
             state.retry_budget.record_call()
         if self._timers:  # one attempt.duration timer around each wire attempt
             attempt = _timed(self.metrics, attempt)
-        if branch.watch is not None:  # a hedged call's branch: its race hears of each failed attempt
-            attempt = _watched(attempt)
         guard = self.guard
         try:
             return guard.run(branch, target, state, attempt, body_size, admitted)

@@ -219,11 +219,12 @@ def test_a_claim_and_the_primary_ending_alone_never_both_win():
 def test_an_attempt_begun_after_its_branch_was_cancelled_is_cancelled_at_once():
     """A token cancelled between two attempts hands the next attempt a handle already cancelled, with the reason."""
     token = CancelToken(threading.Lock())
-    first = token.begin()
+    log = AttemptLog(token.lock)
+    first = token.begin(log, 1.0)
     reason = HedgeCancelledError("lost")
     token.cancel(reason)
     assert first.cancelled and first.reason is reason
-    second = token.begin()
+    second = token.begin(log, 2.0)
     assert second.cancelled and second.reason is reason
 
 
@@ -248,7 +249,8 @@ def test_a_cancel_wakes_a_backoff_at_once():
 
 def test_a_plain_branch_cannot_be_cancelled_and_takes_no_lock():
     """A plain call's token (NO_CANCEL) hands each attempt a fresh handle and has no state; its log has no lock."""
-    assert NO_CANCEL.cancellable is False and NO_CANCEL.begin() is not NO_CANCEL.begin()
+    log = AttemptLog()
+    assert NO_CANCEL.cancellable is False and NO_CANCEL.begin(log, 1.0) is not NO_CANCEL.begin(log, 2.0)
     assert not hasattr(NO_CANCEL, "__dict__")
     assert AttemptLog().lock is None
 
@@ -258,7 +260,7 @@ def test_a_log_closed_by_the_merge_records_nothing_more_and_reports_the_attempt_
     lock = threading.Lock()
     log = AttemptLog(lock)
     log.record(Attempt("p", "m", 1.0, 0.1, "error", None, True, "e"))
-    log.start(5.0)
+    CancelToken(lock).begin(log, 5.0)
     with lock:
         recorded, in_flight = log.close_locked()
     assert [a.started_at for a in recorded] == [1.0] and in_flight == 5.0
