@@ -13,15 +13,17 @@ against the caller's ending alone).
 A branch (``branch.py``: the call's spec, its own attempt log and cancellation token)
 runs one target through ``run_target`` (the pipeline's rate limiter, breaker and
 retries). Every branch is given the call's ``attempt_failed`` as its observer: a failed
-attempt, even one about to be retried, starts the next hedge at once. The first success wins; every other branch is cancelled: its socket is shut
-down through its token (which also wakes the caller's thread when a hedge beats the
-primary) and its in-flight attempt is recorded as ``Attempt(outcome="cancelled",
-hedge=True)``. A result that arrives after the race was decided is closed, never orphaned.
+attempt, even one about to be retried, starts the next hedge at once. The first success
+wins; every other branch is cancelled: its socket is shut down through its token (which
+also wakes the caller's thread when a hedge beats the primary) and its in-flight attempt
+is recorded as ``Attempt(outcome="cancelled", hedge=True)``. A result that arrives after
+the race was decided is closed, never orphaned. A hedged call leaves no reference cycle:
+a token forgets its reason once its branch has ended, merged logs are emptied.
 
 Threads: a hedger's clock thread and executor start on first use and end with ``close()``,
 or when the hedger is garbage collected (a client dropped without ``close()``, as a
-notebook cell re-run does): neither thread refers to the hedger, so it can be collected,
-and its finalizer stops them.
+notebook cell re-run does): neither thread refers to the hedger while no call is in
+flight, so it can be collected, and its finalizer stops them.
 """
 
 from __future__ import annotations
