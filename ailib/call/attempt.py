@@ -1,7 +1,8 @@
 """One wire attempt: encode, send through the transport, decode, record.
 
 Every attempt record (``Attempt``), its latency observation and its log line are made
-here, and nowhere else.
+here, and nowhere else: into the branch's own ``AttemptLog``. An attempt's outcome goes
+back up as its return value or its raised error, never through a callback.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 from typing import Any, Callable, Optional
 
 from .._secrets import redact_url
+from .._trace_api import NOOP_ATTEMPT
 from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
 from ..metrics import NoopMetrics
@@ -18,12 +20,16 @@ from ..providers._base import decode_body, error_from_response
 from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
 from ..types import Attempt, StreamChunk
-from .context import Answer, CallState, Primed
+from .branch import Branch
 from .rules import HedgeCancelledError, short
+from .spec import Answer, CallSpec, Primed
 
 __all__ = ["Wire"]
 
 log = logging.getLogger("ailib")
+
+# What an attempt exchanges over the wire: (spec, target, handle, deadlines, started_at) -> its result.
+Exchange = Callable[[CallSpec, Target, AttemptHandle, Deadlines, float], Any]
 
 
 class Wire:
@@ -45,60 +51,73 @@ class Wire:
         return wire
 
     # -- requests --------------------------------------------------------------------------
-    def _deadlines(self, ep: Endpoint, start: float, call: CallState) -> Deadlines:
+    def _deadlines(self, ep: Endpoint, start: float, deadline: float) -> Deadlines:
         total = self.timeout
         if total is None:
-            return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, call.deadline)
+            return Deadlines(ep.connect_timeout, ep.first_byte_timeout, ep.idle_timeout, start + ep.total_timeout, deadline)
         opts = ep.options
         first_byte = total if opts.first_byte_timeout is None else min(opts.first_byte_timeout, total)
-        return Deadlines(min(ep.connect_timeout, total), first_byte, min(ep.idle_timeout, total), start + total, call.deadline)
+        return Deadlines(min(ep.connect_timeout, total), first_byte, min(ep.idle_timeout, total), start + total, deadline)
 
-    def _chat_request(self, call: CallState, target: Target, stream: bool) -> HttpRequest:
+    def _chat_request(self, spec: CallSpec, target: Target, stream: bool) -> HttpRequest:
         ep = target.endpoint
         headers = ep.stream_headers if stream else ep.headers
         if ep.spec.idempotency_header:
-            headers = {**headers, ep.spec.idempotency_header: call.idempotency_key()}
-        req = HttpRequest("POST", ep.chat_url(target.model, stream), headers, call.body(target, stream), ep.verify, ep.proxy, stream=stream)
+            headers = {**headers, ep.spec.idempotency_header: spec.idempotency_key()}
+        req = HttpRequest("POST", ep.chat_url(target.model, stream), headers, spec.body(target, stream), ep.verify, ep.proxy, stream=stream)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("POST %s headers=%s body=%d bytes", redact_url(req.url), redact_headers(req.headers), len(req.body or b""))
         return req
 
     # -- attempts --------------------------------------------------------------------------
-    def chat(self, call: CallState, target: Target) -> Answer:
+    def chat(self, branch: Branch, target: Target) -> Answer:
         """One non-streamed chat attempt: the decoded response, or a classified error."""
+        answer: Answer = self._attempt(branch, target, self._chat, True)
+        return answer
+
+    def stream(self, branch: Branch, target: Target) -> Primed:
+        """One streamed attempt, read up to its commit point (the first content chunk)."""
+        primed: Primed = self._attempt(branch, target, self._stream, True)
+        return primed
+
+    def models(self, branch: Branch, target: Target) -> Answer:
+        """One models-listing attempt (``GET`` the format's models URL): model ids."""
+        answer: Answer = self._attempt(branch, target, self._models, False)
+        return answer
+
+    def _attempt(self, branch: Branch, target: Target, exchange: Exchange, traced: bool) -> Any:
+        """The scaffolding of every attempt: its handle, its span (``traced``), the exchange
+        itself, and its record (``Attempt``, latency, log line). Raises the attempt's error."""
         clock = self.clock
         ep = target.endpoint
         started_at = clock.time()
         start = clock.monotonic()
-        handle = call.new_handle(start)
-        span = call.trace.attempt(ep.provider, target.model, hedge=call.hedge, endpoint=ep.name)  # tracing: the attempt's span
+        handle = branch.token.begin(branch.log, start)  # Branch.begin, inlined
+        span = branch.spec.trace.attempt(ep.provider, target.model, hedge=branch.hedge, endpoint=ep.name) if traced else NOOP_ATTEMPT
         try:
-            req = self._chat_request(call, target, False)
-            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
-            result = decode_body(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
+            result = exchange(branch.spec, target, handle, self._deadlines(ep, start, branch.spec.deadline), started_at)
         except AiLibError as err:
             span.end("cancelled" if isinstance(err, HedgeCancelledError) else "error", err)
-            self._record_failure(call, target, err, started_at, start)
+            self._record_failure(branch, target, err, started_at, start)
             raise
         except BaseException:
             span.end("error")
             raise
         span.end()
-        self._record_success(call, target, started_at, start)
+        self._record_success(branch, target, started_at, start)
+        return result
+
+    def _chat(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
+        ep = target.endpoint
+        resp = self.transport.send(self._chat_request(spec, target, False), deadlines, handle)
+        result = decode_body(ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at)
         return Answer(result, resp.headers, result.usage)
 
-    def stream(self, call: CallState, target: Target) -> Primed:
-        """One streamed attempt, read up to its commit point (the first content chunk)."""
-        clock = self.clock
+    def _stream(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Primed:
         ep = target.endpoint
-        started_at = clock.time()
-        start = clock.monotonic()
-        handle = call.new_handle(start)
-        span = call.trace.attempt(ep.provider, target.model, hedge=call.hedge, endpoint=ep.name)  # tracing: the attempt's span
         resp: Any = None
         try:
-            req = self._chat_request(call, target, True)
-            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
+            resp = self.transport.send(self._chat_request(spec, target, True), deadlines, handle)
             if not 200 <= resp.status < 300:
                 body = resp.read_all()
                 raise error_from_response(
@@ -119,41 +138,23 @@ class Wire:
                     break
             else:
                 decoder.finish()
-        except AiLibError as err:
-            span.end("cancelled" if isinstance(err, HedgeCancelledError) else "error", err)
+        except AiLibError:
             if resp is not None:
                 resp.close()
-            self._record_failure(call, target, err, started_at, start)
             raise
-        except BaseException:
-            span.end("error")
-            raise
-        span.end()
-        self._record_success(call, target, started_at, start)
         return Primed(resp, events, decoder, chunks, target)
 
-    def models(self, call: CallState, target: Target) -> Answer:
-        """One models-listing attempt (``GET`` the format's models URL): model ids."""
-        clock = self.clock
+    def _models(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
         ep = target.endpoint
-        started_at = clock.time()
-        start = clock.monotonic()
-        handle = call.new_handle(start)
+        resp = self.transport.send(HttpRequest("GET", ep.models_url(), ep.headers, None, ep.verify, ep.proxy), deadlines, handle)
+        if not 200 <= resp.status < 300:
+            raise error_from_response(
+                ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
+            )
         try:
-            req = HttpRequest("GET", ep.models_url(), ep.headers, None, ep.verify, ep.proxy)
-            resp = self.transport.send(req, self._deadlines(ep, start, call), handle)
-            if not 200 <= resp.status < 300:
-                raise error_from_response(
-                    ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
-                )
-            try:
-                ids = ep.wire.decode_models(json.loads(resp.body))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ProtocolError(f"unexpected models list from {ep.provider}: {exc}", provider=ep.provider) from None
-        except AiLibError as err:
-            self._record_failure(call, target, err, started_at, start)
-            raise
-        self._record_success(call, target, started_at, start)
+            ids = ep.wire.decode_models(json.loads(resp.body))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProtocolError(f"unexpected models list from {ep.provider}: {exc}", provider=ep.provider) from None
         return Answer(ids, resp.headers)
 
     def probe(self, ep: Endpoint, check: Any) -> bool:
@@ -169,36 +170,35 @@ class Wire:
         return 200 <= status < 300
 
     # -- records ---------------------------------------------------------------------------
-    def record_skip(self, call: CallState, target: Target, err: AiLibError) -> None:
+    def record_skip(self, branch: Branch, target: Target, err: AiLibError) -> None:
         """An attempt the guard refused (open circuit, no rate-limit permit): nothing sent."""
         ep = target.endpoint
         err.provider = err.provider or ep.provider
         err.model = err.model or target.model
-        call.record(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, call.hedge, ep.name))
+        branch.log.record(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, branch.hedge, ep.name))
 
-    def _record_success(self, call: CallState, target: Target, started_at: float, start: float) -> None:
+    def _record_success(self, branch: Branch, target: Target, started_at: float, start: float) -> None:
         ep = target.endpoint
         elapsed = self.clock.monotonic() - start
-        call.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=call.hedge, endpoint=ep.name))
+        branch.log.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=branch.hedge, endpoint=ep.name))
         if self.observing:  # the default NoopMetrics records nothing: no tags built for it
             self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
         if self.on_latency is not None:
             self.on_latency(ep.name, elapsed)
 
-    def _record_failure(self, call: CallState, target: Target, err: AiLibError, started_at: float, start: float) -> None:
+    def _record_failure(self, branch: Branch, target: Target, err: AiLibError, started_at: float, start: float) -> None:
         ep = target.endpoint
         cancelled = isinstance(err, HedgeCancelledError)  # shared and never raised: left as is
         if not cancelled:
             err.provider = err.provider or ep.provider
             err.model = err.model or target.model
         outcome = "cancelled" if cancelled else "error"
-        hedge = call.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
+        hedge = branch.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
         elapsed = self.clock.monotonic() - start
-        call.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name))
+        attempts = branch.log
+        attempts.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name))
         if cancelled:
             return
         self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "error"})
         if log.isEnabledFor(logging.INFO):
-            log.info("attempt %d to %s/%s failed: %s", len(call.attempts), ep.provider, target.model, short(err))
-        if call.on_failure is not None:
-            call.on_failure(call, err)
+            log.info("attempt %d to %s/%s failed: %s", len(attempts.attempts), ep.provider, target.model, short(err))

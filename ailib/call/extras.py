@@ -24,7 +24,8 @@ import attrs
 from .._trace_api import NOOP_CALL, CallTrace
 from ..routing.endpoint import Endpoint
 from ..types import ChatCompletionResponse
-from .context import CallState, Primed
+from .branch import AttemptLog
+from .spec import CallSpec, Primed
 
 if TYPE_CHECKING:
     from .stream import ChatStream
@@ -57,7 +58,7 @@ class CallExtras:
         tracing = self.tracing
         return self.cache is None and (tracing is False or (tracing is None and "opentelemetry.trace" not in sys.modules))
 
-    def _start(self, call: CallState, stream: bool, provider: str, model: str) -> CallTrace:
+    def _start(self, spec: CallSpec, stream: bool, provider: str, model: str) -> CallTrace:
         tracing = self.tracing
         if tracing is None:
             if "opentelemetry.trace" not in sys.modules:  # the application has not set up OpenTelemetry
@@ -67,35 +68,36 @@ class CallExtras:
             tracing = self.tracing = Tracing()
         elif tracing is False:
             return NOOP_CALL
-        trace: CallTrace = tracing.start_call(call.request, stream=stream, system=provider, model=model)
+        trace: CallTrace = tracing.start_call(spec.request, stream=stream, system=provider, model=model)
         return trace
 
-    def _names(self, call: CallState) -> tuple[str, str]:
-        ep, model = self.primary, call.request.model
+    def _names(self, spec: CallSpec) -> tuple[str, str]:
+        ep, model = self.primary, spec.request.model
         return (ep.provider, ep.resolve_model(model)) if ep is not None else ("", model)
 
-    def _lookup(self, call: CallState, trace: CallTrace, provider: str, model: str, use: Optional[bool]) -> tuple[Optional[str], Any]:
+    def _lookup(self, spec: CallSpec, trace: CallTrace, provider: str, model: str, use: Optional[bool]) -> tuple[Optional[str], Any]:
         """The call's cache key (None when it is not cached) and the entry found under it, if any."""
         if self.cache is None:
             return None, None
-        key = self.cache.key(call.request, provider=provider, model=model, use=use)
+        key = self.cache.key(spec.request, provider=provider, model=model, use=use)
         if key is None:
             return None, None
         hit = self.cache.lookup(key, provider=provider)
         trace.cached(hit is not None)
         return key, hit
 
-    def run(self, call: CallState, run: Callable[[CallState], ChatCompletionResponse], use: Optional[bool]) -> ChatCompletionResponse:
-        provider, model = self._names(call)
-        trace = call.trace = self._start(call, False, provider, model)
+    def run(self, spec: CallSpec, run: Callable[[CallSpec], ChatCompletionResponse], use: Optional[bool]) -> ChatCompletionResponse:
+        provider, model = self._names(spec)
+        trace = self._start(spec, False, provider, model)
+        spec = spec.traced(trace)
         token = trace.activate()
         try:
-            key, hit = self._lookup(call, trace, provider, model, use)
+            key, hit = self._lookup(spec, trace, provider, model, use)
             if hit is not None:
                 resp: ChatCompletionResponse = attrs.evolve(hit.response, cost=self.hit_cost)
                 trace.finish(resp)
                 return resp
-            resp = run(call)
+            resp = run(spec)
             if key is not None:
                 self.cache.store_response(key, resp)
         except BaseException as err:
@@ -107,21 +109,26 @@ class CallExtras:
         return resp
 
     def stream(
-        self, call: CallState, open_stream: Callable[[CallState], Primed], account: Callable[[ChatStream], None], use: Optional[bool]
+        self,
+        spec: CallSpec,
+        open_stream: Callable[[CallSpec], tuple[Primed, AttemptLog]],
+        account: Callable[[ChatStream], None],
+        use: Optional[bool],
     ) -> ChatStream:
         from .stream import ChatStream  # loaded by the first stream
 
-        provider, model = self._names(call)
-        trace = call.trace = self._start(call, True, provider, model)
+        provider, model = self._names(spec)
+        trace = self._start(spec, True, provider, model)
+        spec = spec.traced(trace)
         token = trace.activate()
         try:
-            key, hit = self._lookup(call, trace, provider, model, use)
+            key, hit = self._lookup(spec, trace, provider, model, use)
             if hit is not None:
-                replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), call)  # type: ignore[arg-type]  # a Target's two fields
+                replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), AttemptLog())  # type: ignore[arg-type]  # a Target's two fields
                 replay.cost = self.hit_cost
                 replay.trace = trace  # its span ends when the replay ends or is closed
                 return replay
-            primed = open_stream(call)
+            primed, log = open_stream(spec)
         except BaseException as err:
             trace.fail(err)
             raise
@@ -143,7 +150,7 @@ class CallExtras:
                     usage=s.usage,
                 )
 
-        stream = ChatStream(primed, call, on_finish)
+        stream = ChatStream(primed, log, on_finish)
         stream.trace = trace
         return stream
 

@@ -9,33 +9,46 @@ from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState
-from .context import CallState
+from .branch import Branch
 from .rules import HedgeCancelledError
 
 __all__ = ["Guard"]
 
-Attempt = Callable[[CallState, Target], Any]
+Attempt = Callable[[Branch, Target], Any]
 
 
 class Guard:
     """Admits an attempt (limiter permit, breaker permit), runs it, and reports back."""
 
-    def __init__(
-        self, clock: Clock, metrics: Any, record_skip: Callable[[CallState, Target, AiLibError], None], observer: Any = None
-    ) -> None:
+    def __init__(self, clock: Clock, metrics: Any, record_skip: Callable[[Branch, Target, AiLibError], None], observer: Any = None) -> None:
         self.clock = clock
         self.metrics = metrics
         self.record_skip = record_skip
         self.observer = observer  # a router with on_start / on_end, or None
 
     def run(
-        self, call: CallState, target: Target, state: EndpointState, attempt: Attempt, body_size: Optional[Callable[[], int]] = None
+        self,
+        branch: Branch,
+        target: Target,
+        state: EndpointState,
+        attempt: Attempt,
+        body_size: Optional[Callable[[], int]] = None,
+        admitted: bool = False,
     ) -> Any:
-        """``attempt(call, target)`` behind the endpoint's limiter and breaker."""
+        """``attempt(branch, target)`` behind the endpoint's limiter and breaker.
+        ``admitted``: routing already took this attempt's rate-limit permit. A failed
+        attempt (not one refused here) is told to the branch's observer, ``branch.watch``."""
         limiter, breaker = state.limiter, state.breaker
         observer = self.observer
         if limiter is None and breaker is None and observer is None:
-            return attempt(call, target)
+            if branch.watch is None:
+                return attempt(branch, target)
+            try:
+                return attempt(branch, target)
+            except AiLibError as err:
+                _tell(branch, err)
+                raise
+        spec = branch.spec
         ep = target.endpoint
         metrics = self.metrics
         tokens = 0
@@ -43,17 +56,16 @@ class Guard:
             if limiter.policy.tokens_per_minute and body_size is not None:
                 from ..reliability.ratelimit import estimate_tokens  # only a limited client loads the limiter
 
-                tokens = estimate_tokens(body_size(), call.request.max_tokens if call.request is not None else None)
-            max_wait = min(limiter.policy.max_wait, max(0.0, call.deadline - self.clock.monotonic()))
+                tokens = estimate_tokens(body_size(), spec.request.max_tokens if spec.request is not None else None)
+            max_wait = min(limiter.policy.max_wait, max(0.0, spec.deadline - self.clock.monotonic()))
             try:
-                if call.preadmitted is ep:  # routing took this permit when it chose the endpoint
-                    call.preadmitted = None
+                if admitted:  # routing took this permit when it chose the endpoint
                     waited = 0.0
                 else:
                     waited = limiter.acquire(tokens, max_wait=max_wait)
             except LocalRateLimitError as err:
                 metrics.incr_counter("ratelimit.rejected", tags={"provider": ep.provider})
-                self.record_skip(call, target, err)
+                self.record_skip(branch, target, err)
                 raise
             if waited > 0:
                 metrics.incr_counter("ratelimit.waited", tags={"provider": ep.provider})
@@ -65,16 +77,18 @@ class Guard:
                 permit = breaker.acquire(probe_timeout=ep.total_timeout)
             except CircuitOpenError as err:
                 metrics.incr_counter("circuit.rejected", tags={"provider": ep.provider})
-                call.trace.event("circuit.rejected", provider=ep.provider, endpoint=ep.name)
-                self.record_skip(call, target, err)
+                spec.trace.event("circuit.rejected", provider=ep.provider, endpoint=ep.name)
+                self.record_skip(branch, target, err)
                 raise
         started = 0.0
         if observer is not None:
             observer.on_start(ep)
             started = self.clock.monotonic()
         try:
-            result = attempt(call, target)
+            result = attempt(branch, target)
         except AiLibError as err:
+            if branch.watch is not None:
+                _tell(branch, err)
             if observer is not None:  # a cancelled race loser says nothing about the endpoint
                 observer.on_end(ep, self.clock.monotonic() - started, None if isinstance(err, HedgeCancelledError) else False)
             if breaker is not None and permit is not None:
@@ -104,3 +118,9 @@ class Guard:
             if tokens and usage is not None:
                 limiter.reconcile(tokens, usage.total_tokens)
         return result
+
+
+def _tell(branch: Branch, err: AiLibError) -> None:
+    """A failed attempt, told to the branch's observer (a cancellation is not a failure)."""
+    if not isinstance(err, HedgeCancelledError):
+        branch.watch(err)  # type: ignore[misc]  # called only when there is one

@@ -3,21 +3,27 @@
 The primary runs on the caller's own thread. A hedge starts on the executor only when
 ``delay`` passes without an answer (the timer thread fires it, spending the primary's
 hedge budget), or at once when an attempt fails; ``delay=0`` starts the hedges at once.
-A hedged call where no hedge fires is only an entry in the hedge clock (``timer.py``),
-joined with one dictionary store and left with one ``pop``: no race object, no lock, no
-thread hand-off. The race (``race.py``) is made when the call needs one: its hedge is
-due, an attempt failed, the call failed, ``delay=0``, or the client closes (``claim``).
+A hedged call where no hedge fires is only a ``HedgedCall`` (``race.py``: its settings
+and its one lock) in the hedge clock's ``pending`` (``timer.py``), joined with one
+dictionary store and left under its lock: no race object, no thread hand-off. The race is
+made when the call needs one: its hedge is due, an attempt failed, the call failed,
+``delay=0``, or the client closes (``HedgedCall.claim``, decided under the call's lock
+against the caller's ending alone).
 
-A branch runs one target through ``run_target`` (the pipeline's rate limiter, breaker and
-retries). The first success wins; every other branch is cancelled: its socket is shut
-down through its attempt handle (which also wakes the caller's thread when a hedge beats
-the primary) and its in-flight attempt is recorded as ``Attempt(outcome="cancelled",
-hedge=True)``. A result that arrives after the race was decided is closed, never orphaned.
+A branch (``branch.py``: the call's spec, its own attempt log and cancellation token)
+runs one target through ``run_target`` (the pipeline's rate limiter, breaker and
+retries). Every branch is given the call's ``attempt_failed`` as its observer: a failed
+attempt, even one about to be retried, starts the next hedge at once. The first success
+wins; every other branch is cancelled: its socket is shut down through its token (which
+also wakes the caller's thread when a hedge beats the primary) and its in-flight attempt
+is recorded as ``Attempt(outcome="cancelled", hedge=True)``. A result that arrives after
+the race was decided is closed, never orphaned. A hedged call leaves no reference cycle:
+a token forgets its reason once its branch has ended, merged logs are emptied.
 
 Threads: a hedger's clock thread and executor start on first use and end with ``close()``,
 or when the hedger is garbage collected (a client dropped without ``close()``, as a
-notebook cell re-run does): neither thread refers to the hedger, so it can be collected,
-and its finalizer stops them.
+notebook cell re-run does): neither thread refers to the hedger while no call is in
+flight, so it can be collected, and its finalizer stops them.
 """
 
 from __future__ import annotations
@@ -35,16 +41,16 @@ from ..errors import AiLibError
 from ..metrics import NoopMetrics
 from ..reliability.hedge import HedgePolicy, LatencyWindow
 from ..routing.endpoint import Endpoint, Target
-from .context import CallState
-from .race import Race, count_start, count_won
-from .rules import closed_error, moves_on
+from .branch import AttemptLog
+from .race import HedgedCall, Race, RunTarget, count_start, count_won
+from .rules import closed_error
+from .spec import CallSpec
 from .timer import HedgeClock
 
 __all__ = ["Hedger"]
 
 log = logging.getLogger("ailib")
 _INF = float("inf")
-RunTarget = Callable[[CallState, Target, bool], Any]
 
 
 class Hedger:
@@ -71,9 +77,8 @@ class Hedger:
         self.cap = policy.max_hedges + 1  # branches running at once
         self.count_selected = count_selected
         self.max_workers = max_workers
-        self.timer = HedgeClock(_weak_claim(self), clock)
+        self.timer = HedgeClock(_claim, clock)  # the claim holds no reference to the hedger
         self.poll = self.timer.poll  # None, or how often (real seconds) an injected clock is re-read
-        self._on_failure = self._attempt_failed  # bound once: set on every hedged call
         self.latency: dict[str, LatencyWindow] = {}  # endpoint name -> successful attempt latencies
         self.fixed_delay: Optional[float] = float(policy.delay) if policy.percentile is None else None
         self.closed = False
@@ -96,9 +101,19 @@ class Hedger:
             raise closed_error()
 
     # -- one call ---------------------------------------------------------------------------
-    def run(self, call: CallState, targets: list[Target], stream: bool, run_target: Optional[RunTarget] = None) -> Any:
-        """Race ``targets`` for ``call``; return the winner's result or raise the error.
-        ``run_target`` overrides the hedger's own (a per-call view's retries and timeouts)."""
+    def run(
+        self,
+        spec: CallSpec,
+        log: AttemptLog,
+        targets: list[Target],
+        stream: bool,
+        run_target: Optional[RunTarget] = None,
+        admitted: bool = False,
+    ) -> Any:
+        """Race ``targets`` for the call ``spec`` (its attempts into ``log``); return the
+        winner's result or raise the error. ``run_target`` overrides the hedger's own (a
+        per-call view's retries and timeouts); ``admitted``: the primary's first attempt
+        already holds its rate-limit permit."""
         if len(targets) == 1:  # a single target hedges to itself
             targets = targets * self.cap
         primary = targets[0]
@@ -106,88 +121,50 @@ class Hedger:
         budgets = self._budgets
         if name in budgets:
             budget = budgets[name]
-        else:  # one budget both records the calls and pays for the hedges
-            budget = budgets[name] = self.budget_for(primary.endpoint)
+        else:  # one budget both records the calls and pays for the hedges (the first one stored wins)
+            budget = budgets.setdefault(name, self.budget_for(primary.endpoint))
         if budget is not None:
             budget.record_call()
         delay = self.fixed_delay if self.fixed_delay is not None else self.window(name).hedge_delay(self.policy)
         run_target = run_target or self.run_target
         if primary.condition is not None or self.count_selected:
-            count_start(self, call, primary, False)
-        call.branch = True  # racing: a cancelled primary wakes from its backoff at once
-        call.on_failure = self._on_failure
+            count_start(self, spec, primary, False)
         timer = self.timer
-        pending = timer.pending
         due = self.clock.monotonic() + delay if delay > 0 else _INF
-        pending[call] = (due, targets, stream, budget, delay, run_target, contextvars.copy_context())
+        call = HedgedCall(self, timer, spec, log, targets, stream, budget, delay, run_target, contextvars.copy_context(), due)
+        timer.pending[call] = None  # joined: the clock may claim it from now on
         try:
             if delay > 0:
                 timer.lead = delay
                 if due < timer.wake_at:
                     timer.wake()
-            elif (race := self.claim(call)) is not None:  # delay=0: race them all at once
+            elif (race := call.claim()) is not None:  # delay=0: race them all at once
                 while race.launch(spend=True):
                     pass
             if self.closed:  # checked after joining: close() sets closed, then claims what is pending
                 raise closed_error()
             try:
-                result = run_target(call, primary, stream)
+                result = run_target(call.primary(), primary, stream, admitted)
             except AiLibError as err:
-                race = self.claim(call)  # made now unless it exists: the race decides what follows
+                race = call.claim()  # made now unless it exists: the race decides what follows
                 if race is None:
                     raise
                 return race.primary_failed(err)
             except BaseException:
-                if pending.pop(call, None) is None and call.race is not None:
-                    call.race.primary_ended()
+                race = call.primary_done()
+                if race is not None:
+                    race.primary_ended()
                 raise
-            if pending.pop(call, None) is not None:  # no race was made: the primary won alone
-                count_won(self, call, primary, 0)
+            race = call.primary_done()
+            if race is None:  # no race was made, and none will be: the primary won alone
+                count_won(self, spec, primary, 0)
                 return result
-            race = call.race
-            assert race is not None  # whoever took the call from pending made its race first
             return race.primary_ok(result)
         finally:
-            pending.pop(call, None)
-            call.on_failure = None
-            call.branch = False
-            race = call.race
-            if race is not None:
-                call.race = None
-                timer.races.pop(race, None)
-                race.finish()
-
-    def claim(self, call: CallState) -> Optional[Race]:
-        """The race of ``call``, made now if its primary still runs alone; None once the
-        call has ended. Claims are rare (a hedge due, a failed attempt, close) and go one at
-        a time under the clock's lock; the caller finishing alone takes the call from
-        ``pending`` without it, so the ``pop`` below decides which of them got it."""
-        timer = self.timer
-        with timer.lock:
-            made: Optional[Race] = call.race
-            if made is not None:
-                return made
-            entry = timer.pending.get(call)
-            if entry is None:
-                return None
-            due, targets, stream, budget, delay, run_target, context = entry
-            race = Race(self, call, targets, stream, budget, delay, run_target, context)
-            race.due = due
-            call.race = race
-            timer.races[race] = None
-            if timer.pending.pop(call, None) is None:  # the primary finished meanwhile
-                timer.races.pop(race, None)
-                call.race = None
-                return None
-            return race
-
-    def _attempt_failed(self, call: CallState, err: AiLibError) -> None:
-        """The primary's failed attempt (even one about to be retried) sends the next hedge
-        at once, unless its error ends the call (a 401 is not hedged around)."""
-        if moves_on(err):
-            race = self.claim(call)
-            if race is not None:
-                race.launch(spend=False)
+            if not call.over:  # set only by this thread, and only once no race can be made
+                race = call.end()
+                if race is not None:
+                    race.finish()
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self, timeout: float = 1.0) -> None:
@@ -196,7 +173,7 @@ class Hedger:
         end = SYSTEM_CLOCK.monotonic() + timeout
         self.closed = True
         for call in list(self.timer.pending):  # primaries running alone get a race to abort
-            self.claim(call)
+            call.claim()
         for race in list(self.timer.races):
             race.abort(closed_error())
         self.timer.close(timeout)
@@ -257,12 +234,6 @@ def _stop(timer: HedgeClock, pool: _Pool) -> None:
     timer.stop()
 
 
-def _weak_claim(hedger: Hedger) -> Callable[[CallState], Optional[Race]]:
-    """``hedger.claim`` for its clock, without keeping the hedger alive."""
-    ref = weakref.ref(hedger)
-
-    def claim(call: CallState) -> Optional[Race]:
-        live = ref()
-        return None if live is None else live.claim(call)
-
-    return claim
+def _claim(call: HedgedCall) -> Optional[Race]:
+    """The hedge clock's claim: a pending call's race (None if its primary ended alone)."""
+    return call.claim()

@@ -16,6 +16,7 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
@@ -23,11 +24,12 @@ from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
 from ..state.memory import EndpointState
-from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
+from ..types import ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
-from .context import CallState
+from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
 from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
+from .spec import CallSpec, Primed
 from .usage import PriceTable, UsageLedger
 
 if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, only a stream ChatStream
@@ -37,15 +39,18 @@ if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, 
 
 __all__ = ["Pipeline"]
 
-log = logging.getLogger("ailib")
+logger = logging.getLogger("ailib")
 _INF = float("inf")
 _KEEP: Any = object()
 
 
-def _timed(metrics: Any, attempt: Callable[[CallState, Target], Any]) -> Callable[[CallState, Target], Any]:
-    def timed(call: CallState, target: Target) -> Any:
+AttemptFn = Callable[[Branch, Target], Any]
+
+
+def _timed(metrics: Any, attempt: AttemptFn) -> AttemptFn:
+    def timed(branch: Branch, target: Target) -> Any:
         with metrics.start_timer("attempt.duration", {"provider": target.endpoint.provider}):
-            return attempt(call, target)
+            return attempt(branch, target)
 
     return timed
 
@@ -113,39 +118,41 @@ class Pipeline:
             if hedge.percentile is not None:  # only delay="pNN" reads observed latencies
                 self.wire.on_latency = self.hedger.observe
 
-    def _around_limits(self, call: CallState, plan: list[Target]) -> list[Target]:
+    def _around_limits(self, plan: list[Target]) -> tuple[list[Target], bool]:
         """Route around rate limits: when the first target's limiter cannot admit the call
         now and another of the plan's routed targets can, that one goes first (its permit
         taken here; ``routing_mvp.rerouted``). When none can, the one free soonest goes
-        first and the call waits for it in the guard."""
+        first and the call waits for it in the guard. Also whether the new first target's
+        permit was taken here (its first attempt is then admitted: passed down to the guard)."""
         states = self.states
         soonest, soonest_wait = 0, _INF
         for i, target in enumerate(plan):
             if target.condition is not None:
                 break  # FallbackChain steps are not routed targets
             limiter = states.get(target.endpoint.name, _NO_STATE).limiter
+            admitted = False
             if limiter is None:
-                wait = 0.0
+                pass
             elif limiter.policy.tokens_per_minute:
-                return plan  # a token budget needs the request's size: the guard decides
+                return plan, False  # a token budget needs the request's size: the guard decides
             else:
                 try:
-                    wait = limiter.acquire(0, max_wait=0.0)
+                    limiter.acquire(0, max_wait=0.0)
                 except LocalRateLimitError as err:
                     wait = err.retry_after if err.retry_after is not None else _INF
                     if wait < soonest_wait:
                         soonest, soonest_wait = i, wait
                     continue
-                call.preadmitted = target.endpoint
+                admitted = True
             if i == 0:
-                return plan
+                return plan, admitted
             self.metrics.incr_counter(
                 "routing_mvp.rerouted", tags={"provider": target.endpoint.provider, "from": plan[0].endpoint.provider}
             )
-            return [target, *plan[:i], *plan[i + 1 :]]
+            return [target, *plan[:i], *plan[i + 1 :]], admitted
         if soonest == 0:
-            return plan
-        return [plan[soonest], *plan[:soonest], *plan[soonest + 1 :]]
+            return plan, False
+        return [plan[soonest], *plan[:soonest], *plan[soonest + 1 :]], False
 
     @property
     def closed(self) -> bool:
@@ -184,50 +191,55 @@ class Pipeline:
     def run(
         self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
     ) -> ChatCompletionResponse:
-        call = CallState(request, self._call_deadline(deadline))
+        spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            cached: ChatCompletionResponse = extras.run(call, self._run, cache)
+            cached: ChatCompletionResponse = extras.run(spec, self._run, cache)
             return cached
-        return self._run(call)
+        return self._run(spec)
 
-    def _run(self, call: CallState) -> ChatCompletionResponse:
+    def _run(self, spec: CallSpec) -> ChatCompletionResponse:
+        log = AttemptLog()
         if self._timers:
             with self.metrics.start_timer("request.duration", None):
-                answer = self._execute(call, stream=False)
+                answer = self._execute(spec, log, stream=False)
         else:
-            answer = self._execute(call, stream=False)
+            answer = self._execute(spec, log, stream=False)
         resp = answer.value
         cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
-        return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(call.attempts), resp.raw, cost)
+        return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost)
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
-        call = CallState(request, self._call_deadline(deadline))
+        spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            stream: ChatStream = extras.stream(call, self._open_stream, self._account_stream, cache)
+            stream: ChatStream = extras.stream(spec, self._open_stream, self._account_stream, cache)
             return stream
         from .stream import ChatStream  # loaded by the first stream
 
-        return ChatStream(self._open_stream(call), call, self._account_stream)
+        primed, log = self._open_stream(spec)
+        return ChatStream(primed, log, self._account_stream)
 
-    def _open_stream(self, call: CallState) -> Any:
-        """A streamed call up to its commit point (``request.duration`` covers that part)."""
+    def _open_stream(self, spec: CallSpec) -> tuple[Primed, AttemptLog]:
+        """A streamed call up to its commit point (``request.duration`` covers that part):
+        the stream, and the call's attempt log (the stream keeps adding to its last record)."""
+        log = AttemptLog()
         if self._timers:
             with self.metrics.start_timer("request.duration", None):
-                return self._execute(call, stream=True)
-        return self._execute(call, stream=True)
+                return self._execute(spec, log, stream=True), log
+        return self._execute(spec, log, stream=True), log
 
     def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
         """Model ids ``endpoint`` reports, through the same retry, breaker and metrics as chat."""
-        call = CallState(None, self._call_deadline(deadline))
+        log = AttemptLog()
+        branch = Branch(CallSpec(None, self._call_deadline(deadline), NOOP_CALL, {}), log, NO_CANCEL)
         target = Target(endpoint, "")
         try:
-            models: list[str] = self._retrying(call, target, self.wire.models).value
+            models: list[str] = self._retrying(branch, target, self.wire.models).value
             return models
         except AiLibError as err:
-            error = final_error(err, [err], call.attempts, False)
+            error = final_error(err, [err], log.attempts, False)
             release_frames(error)
             raise error from None
 
@@ -249,24 +261,25 @@ class Pipeline:
         return self.clock.monotonic() + float(seconds)
 
     # -- plan and failover ---------------------------------------------------------------------
-    def _execute(self, call: CallState, *, stream: bool) -> Any:
+    def _execute(self, spec: CallSpec, log: AttemptLog, *, stream: bool) -> Any:
         try:
-            return self._failover(call, stream)
+            return self._failover(spec, log, stream)
         except AiLibError as err:
             release_frames(err)
-            call.errors, call.attempts = [], []  # the error has its own; the frames above hold the call
+            log.clear()  # the error has its own records; the frames above hold the log
             raise
 
-    def _failover(self, call: CallState, stream: bool) -> Any:
+    def _failover(self, spec: CallSpec, log: AttemptLog, stream: bool) -> Any:
         router = self.router
-        plan = router.plan(call.request)
+        plan = router.plan(spec.request)
         multi = len(plan) > 1
         counted = router.multi_target
         metrics = self.metrics
+        admitted = False  # whether plan[0]'s first attempt already holds its rate-limit permit
         if counted:
             metrics.incr_counter("routing_mvp.request")
             if self._limited:
-                plan = self._around_limits(call, plan)
+                plan, admitted = self._around_limits(plan)
         last: Optional[AiLibError] = None
         rest = plan
         if self.hedger is not None:
@@ -282,45 +295,52 @@ class Pipeline:
                     race = [*race, step]
                     rest = [t for t in rest if t is not step]
             try:
-                return self.hedger.run(call, race, stream, self.run_target)
+                return self.hedger.run(spec, log, race, stream, self.run_target, admitted)
             except AiLibError as err:
                 last = err
                 if isinstance(err, DeadlineExceededError) or self.closed:
-                    raise final_error(err, call.errors, call.attempts, multi) from None
+                    raise final_error(err, log.errors, log.attempts, multi) from None
+            admitted = False
+        branch = Branch(spec, log, NO_CANCEL)
         for target in rest:
             if last is not None:
                 if target.condition is not None:  # a FallbackChain step: only for errors it matches
                     if not target.condition(last):
                         continue
                     metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
-                    call.trace.event("fallback.step", step=target.label, provider=target.endpoint.provider, model=target.model)
-                    log.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, short(last))
+                    spec.trace.event("fallback.step", step=target.label, provider=target.endpoint.provider, model=target.model)
+                    logger.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, short(last))
                 elif not moves_on(last):
                     continue  # plain failover does not apply; a later matching step still may
-            if self.clock.monotonic() >= call.deadline:
+            if self.clock.monotonic() >= spec.deadline:
                 last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
-                call.errors.append(last)
+                log.errors.append(last)
                 break
             if counted:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
             try:
-                return self.run_target(call, target, stream)
+                return self.run_target(branch, target, stream, admitted)
             except AiLibError as err:
-                call.errors.append(err)
+                log.errors.append(err)
                 last = err
                 if isinstance(err, DeadlineExceededError):
                     break
+            admitted = False
         assert last is not None
-        raise final_error(last, call.errors, call.attempts, multi)
+        raise final_error(last, log.errors, log.attempts, multi)
 
     # -- one target: retries around guarded attempts --------------------------------------------
-    def run_target(self, call: CallState, target: Target, stream: bool) -> Any:
-        """One target of a chat call, with its retries (what a hedge branch runs)."""
+    def run_target(self, branch: Branch, target: Target, stream: bool, admitted: bool = False) -> Any:
+        """One target of a chat call, with its retries (what a hedge branch runs).
+        ``admitted``: its first attempt's rate-limit permit is already taken."""
         ep = target.endpoint
-        ep.wire.check_supported(call.request, ep.spec, stream=stream)
-        return self._retrying(call, target, self.wire.stream if stream else self.wire.chat, lambda: len(call.body(target, stream)))
+        spec = branch.spec
+        ep.wire.check_supported(spec.request, ep.spec, stream=stream)
+        return self._retrying(
+            branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted
+        )
 
-    def _retrying(self, call: CallState, target: Target, attempt: Callable[[CallState, Target], Any], body_size: Any = None) -> Any:
+    def _retrying(self, branch: Branch, target: Target, attempt: AttemptFn, body_size: Any = None, admitted: bool = False) -> Any:
         """The target's first attempt, then (only after a failure) its retry policy."""
         state = self.states.get(target.endpoint.name, _NO_STATE)
         if state.retry_budget is not None:
@@ -329,41 +349,40 @@ class Pipeline:
             attempt = _timed(self.metrics, attempt)
         guard = self.guard
         try:
-            return guard.run(call, target, state, attempt, body_size)
+            return guard.run(branch, target, state, attempt, body_size, admitted)
         except AiLibError as err:
             first = err
-        return self._retry(first, call, target, state, lambda: guard.run(call, target, state, attempt, body_size))
+        return self._retry(first, branch, target, state, lambda: guard.run(branch, target, state, attempt, body_size))
 
-    def _retry(self, first: AiLibError, call: CallState, target: Target, state: EndpointState, again: Callable[[], Any]) -> Any:
+    def _retry(self, first: AiLibError, branch: Branch, target: Target, state: EndpointState, again: Callable[[], Any]) -> Any:
         """Retries of a target whose first attempt failed with ``first``, under the retry policy."""
         ep = target.endpoint
         tags = {"provider": ep.provider}
         metrics = self.metrics
+        spec = branch.spec
 
         def on_retry(error: AiLibError, wait: float) -> None:
             metrics.incr_counter("retry.attempt", tags=tags)
-            call.trace.event("retry", wait_seconds=wait, provider=ep.provider, **{"error.type": type(error).__name__})
-            if call.attempts:
-                a = call.attempts[-1]
-                call.attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, a.outcome, a.error, a.hedge, a.endpoint, wait)
-            if log.isEnabledFor(logging.DEBUG):  # the failure itself was logged at INFO
-                log.debug("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, short(error))
+            spec.trace.event("retry", wait_seconds=wait, provider=ep.provider, **{"error.type": type(error).__name__})
+            branch.log.note_wait(wait)
+            if logger.isEnabledFor(logging.DEBUG):  # the failure itself was logged at INFO
+                logger.debug("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, short(error))
 
         def on_stop(reason: str, error: AiLibError) -> None:
             if reason == "exhausted":
                 metrics.incr_counter("retry.exhausted", tags=tags)
             elif reason == "budget_exhausted":
                 metrics.incr_counter("retry.budget_exhausted", tags=tags)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error))
 
         sleep = self.clock.sleep
-        if call.branch and self.clock is SYSTEM_CLOCK:
-            sleep = call.sleep_unless_cancelled  # a cancelled hedge branch wakes from its backoff at once
+        if branch.token.cancellable and self.clock is SYSTEM_CLOCK:
+            sleep = branch.token.sleep  # a cancelled hedge branch wakes from its backoff at once
         run = RetryRun(
             self.retry,
             clock=self.clock,
-            deadline=call.deadline,
+            deadline=spec.deadline,
             budget=state.retry_budget,
             rng=self._rng,
             on_stop=on_stop,

@@ -9,7 +9,8 @@ from typing import Any, Callable, Optional
 from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
 from ..types import Attempt, ChatCompletionResponse, StreamChunk, ToolCall, Usage
-from .context import CallState, Primed
+from .branch import AttemptLog
+from .spec import Primed
 
 __all__ = ["ChatStream"]
 
@@ -26,12 +27,12 @@ class ChatStream:
     ``tool_calls``, ``usage``, ``finish_reason``, ``attempts``.
     """
 
-    def __init__(self, primed: Primed, call: CallState, on_finish: Optional[Callable[[ChatStream], None]] = None) -> None:
+    def __init__(self, primed: Primed, log: AttemptLog, on_finish: Optional[Callable[[ChatStream], None]] = None) -> None:
         self._resp = primed.resp
         self._events = primed.events
         self._decoder = primed.decoder
         self._pending: deque[StreamChunk] = deque(primed.chunks)
-        self._call = call
+        self._log = log  # the call's attempt records (this stream's own from here on)
         self._on_finish = on_finish  # the client's usage ledger
         self.cost: Optional[float] = None
         self.provider = primed.target.endpoint.provider
@@ -47,7 +48,7 @@ class ChatStream:
     @property
     def attempts(self) -> tuple[Attempt, ...]:
         """Every attempt so far, in order (the stream's own included)."""
-        return tuple(self._call.attempts)
+        return tuple(self._log.attempts)
 
     @property
     def text(self) -> str:
@@ -115,7 +116,7 @@ class ChatStream:
     def _interrupted(self, cause: AiLibError) -> StreamInterruptedError:
         self.trace.fail(cause, error_type="StreamInterruptedError")
         self.close()
-        attempts = self._call.attempts
+        attempts = self._log.attempts
         if attempts and attempts[-1].outcome == "ok":
             a = attempts[-1]
             attempts[-1] = Attempt(a.provider, a.model, a.started_at, a.elapsed, "error", cause, a.hedge, a.endpoint)

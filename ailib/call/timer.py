@@ -2,15 +2,15 @@
 
 Two registries, both dicts used as sets:
 
-- ``pending``: calls whose primary runs alone (no hedge started yet), each with its entry,
-  a tuple whose first item is ``due``, the monotonic instant its first hedge starts. A
-  hedged call where no hedge fires joins with one dictionary store and leaves with one
-  ``pop``, no lock and no heap: that ``pop`` also decides, atomically, between the caller
-  finishing alone and anyone claiming the call for a race (``claim``, under the lock).
+- ``pending``: calls whose primary runs alone (no race made yet), each with ``due``, the
+  monotonic instant its first hedge starts. A hedged call where no hedge fires joins with
+  one dictionary store and leaves with one ``pop`` (no heap). Whether it ended alone or
+  was claimed for a race is decided under the call's own lock (``race.HedgedCall``), not
+  by who pops first: the registries are only where the thread looks.
 - ``races``: the races made so far (a hedge started, an attempt failed, or ``delay=0``),
   each with its own ``due`` (``inf`` while none is armed) and ``on_due()``.
 
-A caller joins with ``pending[call] = entry``, sets ``lead`` to its delay, and calls
+A caller joins with ``pending[call] = None``, sets ``lead`` to its delay, and calls
 ``wake()`` if its due is before ``wake_at``. The thread and that wake-up protocol are
 ``ailib._watch.Watcher``'s: calls whose hedges never fire cost no thread hand-off and no
 system call.
@@ -34,7 +34,7 @@ class HedgeClock(Watcher):
     """The hedged calls in flight and the one thread that starts their hedges when due.
 
     ``claim(call)`` (given by the hedger) turns a pending call into a race, or returns None
-    when its primary already finished alone. ``lock`` also serialises claims."""
+    when its primary already finished alone."""
 
     def __init__(
         self,
@@ -51,7 +51,7 @@ class HedgeClock(Watcher):
 
     def _reset(self) -> None:
         super()._reset()
-        self.pending: dict[Any, tuple[Any, ...]] = {}  # call -> (due, ...): primaries running alone
+        self.pending: dict[Any, None] = {}  # calls (each with .due) whose primaries run alone
         self.races: dict[Any, None] = {}  # races made so far, each with .due and .on_due()
 
     def _busy(self) -> bool:
@@ -67,8 +67,8 @@ class HedgeClock(Watcher):
         calls: list[Any] = []
         races: list[Any] = []
         earliest = _INF
-        for call, entry in list(self.pending.items()):  # a snapshot: callers add and remove meanwhile
-            at = entry[0]
+        for call in list(self.pending):  # a snapshot: callers add and remove meanwhile
+            at = call.due
             if at <= now:
                 calls.append(call)
             elif at < earliest:

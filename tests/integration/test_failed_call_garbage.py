@@ -12,6 +12,7 @@ dozen small objects per retried call, and no frame.)
 from __future__ import annotations
 
 import gc
+import time
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,4 +80,33 @@ def test_a_failed_call_leaves_no_cycle(shape):
                     arm()
                     _fail(client)
     heavy = (BaseException, types.TracebackType, types.FrameType, Attempt)
+    assert [type(o).__name__ for o in garbage if isinstance(o, heavy)] == []
+
+
+@pytest.mark.parametrize("shape", ["hedge wins", "every branch fails"])
+def test_a_hedged_call_leaves_no_cycle(shape):
+    """A hedged call whose hedge beats a stalled primary (the loser cancelled), or whose every branch fails, leaves no error, frame, attempt or race for the garbage collector."""
+    from ailib import HedgePolicy
+    from ailib.call.race import Race
+
+    with MockProvider() as a, MockProvider() as b:
+        builder = _retrying(a.provider()).with_failover_chain([b.provider()]).with_hedging(HedgePolicy(delay=0.02))
+
+        def call(client) -> None:
+            if shape == "hedge wins":
+                a.enqueue(Fault.delay(0.5))
+                assert client.chat_completion(REQ).attempts[0].outcome == "cancelled"
+            else:
+                a.enqueue(*[Fault.http_status(500)] * 3)
+                b.enqueue(*[Fault.http_status(500)] * 3)
+                _fail(client)
+
+        with builder.build() as client:
+            call(client)  # warm: lazy imports, pools, the hedger's threads
+            time.sleep(0.6)  # the warm-up's loser has ended
+            with _collected() as garbage:
+                for _ in range(3):
+                    call(client)
+                time.sleep(0.6)  # every loser has ended and dropped what it held
+    heavy = (BaseException, types.TracebackType, types.FrameType, Attempt, Race)  # tenacity's own cycle may hold the rest
     assert [type(o).__name__ for o in garbage if isinstance(o, heavy)] == []

@@ -40,8 +40,9 @@ def _clock(clock: object, **kw: float) -> HedgeClock:
     leaves ``pending`` and becomes a race (here, itself) in ``races``."""
 
     def claim(call: _Race) -> _Race | None:
-        if hc.pending.pop(call, None) is None:
+        if call not in hc.pending:
             return None
+        del hc.pending[call]
         call.claimed_by = threading.current_thread().name
         hc.races[call] = None
         return call
@@ -52,7 +53,7 @@ def _clock(clock: object, **kw: float) -> HedgeClock:
 
 def _join(hc: HedgeClock, call: _Race, lead: float) -> None:
     """Join ``call`` the way the hedger does (its primary running alone)."""
-    hc.pending[call] = (call.due,)
+    hc.pending[call] = None
     hc.lead = lead
     if call.due < hc.wake_at:
         hc.wake()
@@ -197,7 +198,7 @@ def test_a_clock_stopped_from_its_own_thread_mid_scan_ends_its_thread() -> None:
             return super()._scan(now)
 
     hc = StoppedMidScan(lambda call: None, SYSTEM_CLOCK)
-    hc.pending[object()] = (float("inf"),)
+    hc.pending[_Race(float("inf"))] = None
     hc.lead = 60.0
     hc.wake()
     thread = hc._thread
