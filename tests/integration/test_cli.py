@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import socket
@@ -17,23 +16,9 @@ import requests
 from ailib import AiClient, ChatCompletionRequest, ConnectionOptions, Message, __version__
 from ailib.testing import Fault, MockProvider
 
+from ._cli import ailib, no_keys, one_error_line
+
 KEY = "sk-cli-0123456789abcdef"
-
-
-def ailib(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ailib", *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def no_keys(**extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(extra)
-    return env
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 def test_version() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,26 +12,9 @@ from ailib.cli import build_parser
 from ailib.cli.batch import merge_parser
 from ailib.testing import MockProvider, Reply
 
+from ._cli import ailib, no_keys, one_error_line
+
 KEY = "sk-cli-args-0123456789abcdef"
-
-
-def ailib(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run `python -m ailib ARGS` and capture its output."""
-    return subprocess.run([sys.executable, "-m", "ailib", *args], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def no_keys(**extra: str) -> dict:
-    """The environment without any provider key or base URL, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(extra)
-    return env
-
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    """The only line on stderr (asserting there is one, and no traceback)."""
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 @pytest.fixture

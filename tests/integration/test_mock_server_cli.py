@@ -18,6 +18,8 @@ import requests
 from ailib import AiClient, ChatCompletionRequest, Message, Provider
 from ailib.providers._registry import PROVIDERS
 
+from ._cli import one_error_line as cli_error_line
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,9 +45,9 @@ def exported(stdout: str) -> dict[str, str]:
 
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
+    """The only line on stderr of a run that exited 2 (a usage error), with no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    return cli_error_line(proc)
 
 
 @pytest.fixture
