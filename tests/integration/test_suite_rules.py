@@ -85,8 +85,8 @@ def test_a_test_over_the_time_limit_fails_naming_its_phases(tmp_path: Path) -> N
     assert proc.returncode == 1
 
 
-def test_an_alone_test_overlaps_no_other_test_on_three_workers(tmp_path: Path) -> None:
-    """Under pytest-xdist (3 workers) ordinary tests overlap one another, and no test marked alone overlaps any test."""
+def test_an_alone_test_overlaps_no_other_test_on_two_workers(tmp_path: Path) -> None:
+    """Under pytest-xdist (2 workers) ordinary tests overlap one another, and no test marked alone overlaps any test."""
     log = tmp_path / "turns.jsonl"
     proc = run_pytest(
         tmp_path,
@@ -96,11 +96,11 @@ def test_an_alone_test_overlaps_no_other_test_on_three_workers(tmp_path: Path) -
 
         def record(name):
             start = time.monotonic()
-            time.sleep(0.3)
+            time.sleep(0.2)
             with open(os.environ["TURNS_LOG"], "a") as f:
                 f.write(json.dumps([name, start, time.monotonic()]) + "\\n")
 
-        @pytest.mark.parametrize("i", range(3))
+        @pytest.mark.parametrize("i", range(2))
         def test_first(i):
             record("ordinary")
 
@@ -108,7 +108,7 @@ def test_an_alone_test_overlaps_no_other_test_on_three_workers(tmp_path: Path) -
         def test_alone_early():
             record("alone")
 
-        @pytest.mark.parametrize("i", range(5))
+        @pytest.mark.parametrize("i", range(4))
         def test_then(i):
             record("ordinary")
 
@@ -116,17 +116,17 @@ def test_an_alone_test_overlaps_no_other_test_on_three_workers(tmp_path: Path) -
         def test_alone_late():
             record("alone")
 
-        @pytest.mark.parametrize("i", range(3))
+        @pytest.mark.parametrize("i", range(2))
         def test_last(i):
             record("ordinary")
         """,
         "-n",
-        "3",
+        "2",
         TURNS_LOG=str(log),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [json.loads(line) for line in log.read_text().splitlines()]
-    assert len(runs) == 13
+    assert len(runs) == 10
 
     def overlap(a: list, b: list) -> bool:
         return a[1] < b[2] and b[1] < a[2]
