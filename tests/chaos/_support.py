@@ -54,12 +54,8 @@ def eventually(predicate: Callable[[], bool], timeout: float = 2.0, interval: fl
 
 
 def ailib_threads() -> list[threading.Thread]:
-    """Live threads a client started (their names start with ``ailib``).
-
-    The transport's one timer thread (``ailib-timer``) is process-wide, not a client's:
-    it is not counted (``test_timer.py`` proves there is only ever one).
-    """
-    return [t for t in threading.enumerate() if t.name.lower().startswith("ailib") and t.name != "ailib-timer"]
+    """Live threads a client started (their names start with ``ailib``)."""
+    return [t for t in threading.enumerate() if t.name.lower().startswith("ailib")]
 
 
 def socket_inodes() -> set[int]:

@@ -26,6 +26,8 @@ import time
 from itertools import groupby
 from typing import Any, Optional
 
+import pytest
+
 from ailib import AiClientBuilder, CircuitBreakerPolicy, ConnectionOptions, HedgePolicy, RetryPolicy
 from ailib.errors import (
     AiLibError,
@@ -131,6 +133,7 @@ def groups(attempts: tuple) -> list[list]:
     return [list(g) for _, g in groupby(attempts, key=lambda a: a.endpoint)]
 
 
+@pytest.mark.alone
 def test_64_threads_x_100_calls_with_20_percent_faults_account_for_every_call() -> None:
     """Every call ends in a response or a documented error; counters add up exactly; nothing leaks after close()."""
     sockets_before = socket_inodes()
@@ -249,11 +252,13 @@ def hedged_load(streams: bool) -> None:
     assert metrics.counter("hedge.fired") >= 1
 
 
+@pytest.mark.alone
 def test_hedged_calls_under_faults_leave_no_thread_or_socket_after_close() -> None:
     """With hedging (an executor of ailib-hedge threads) under 20% faults, every call is accounted for and close() joins every thread and socket."""
     hedged_load(streams=False)
 
 
+@pytest.mark.alone
 def test_hedged_streams_under_faults_leave_no_socket_after_close() -> None:
     """With hedging and streamed calls, close() leaves no socket open (a late second winner is closed, not orphaned)."""
     hedged_load(streams=True)

@@ -22,6 +22,19 @@ from ._support import eventually
 RETRY = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.02)
 # Short phases so each cell costs little: drips are only caught by the 0.6 s total.
 OPTIONS = dict(connect_timeout=0.5, first_byte_timeout=0.2, stream_idle_timeout=0.2, timeout=0.6)
+# The timeout each fault tests; the others only guard against a hang and scale with SLACK (a
+# loaded machine must not turn a stalled body's prompt headers into a first-byte timeout).
+TESTED = {
+    "stall_headers": "first_byte_timeout",
+    "drip_headers": "first_byte_timeout",
+    "stall_body": "stream_idle_timeout",
+    "drip_body": "timeout",
+}
+
+
+def options_for(fault: str) -> dict[str, float]:
+    return {name: value if name == TESTED[fault] else value * SLACK for name, value in OPTIONS.items()}
+
 
 # fault -> (streamed?) -> (error class, timeout phase, attempts)
 OUTCOMES = {
@@ -46,7 +59,7 @@ def test_timing_fault_on_every_connection_shape(fault, tls):
     def cell(shape: str, stream: bool):
         def run():
             with RawServer(shape, fault, ssl_context=ctx) as server:
-                with client_for(server.base_url, ca=ca, deadline=10.0, retry=RETRY, **OPTIONS) as client:
+                with client_for(server.base_url, ca=ca, deadline=10.0, retry=RETRY, **options_for(fault)) as client:
                     elapsed, err, text = timed_call(client, stream)
                 closed = eventually(lambda: all(c.closed_at is not None for c in server.connections), timeout=2.0)
                 return elapsed, err, text, server.request_count, closed

@@ -359,6 +359,7 @@ def _big_client(mock: MockProvider):
     return AiClientBuilder(mock.provider("mock")).with_retry(BATCH_RETRY).with_circuit_breaker(BATCH_BREAKER).build()
 
 
+@pytest.mark.alone
 def test_2000_requests_killed_halfway_resume_without_resending_and_match_an_uninterrupted_run(tmp_path):
     """SIGKILL mid-batch, then a re-run: finished requests are not re-sent and results equal an uninterrupted run."""
     whole, killed = tmp_path / "whole.jsonl", tmp_path / "killed.jsonl"

@@ -94,6 +94,7 @@ def drive(client, req, threads: int, t0: float, seconds: float) -> tuple[list[fl
     return started, errors
 
 
+@pytest.mark.alone
 def test_sixteen_threads_admit_rate_times_seconds_plus_burst(mock, req):
     """16 threads on a 50 rps limit for 4 s admit 200 +- 3 % plus the burst, never more than rate + burst in one second."""
     policy = RateLimitPolicy(requests_per_second=RATE)

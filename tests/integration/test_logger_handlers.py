@@ -14,7 +14,7 @@ _USE_EVERYTHING = textwrap.dedent(
     """
     import importlib, logging, pkgutil, sys, tempfile, os
     import ailib
-    from ailib import AiClientBuilder, ChatCompletionRequest, FallbackChain, Message, RetryPolicy, CircuitBreakerPolicy
+    from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, FallbackChain, Message, RetryPolicy, CircuitBreakerPolicy
     from ailib.testing import Fault, MockProvider
 
     for mod in pkgutil.walk_packages(ailib.__path__, "ailib."):
@@ -31,15 +31,18 @@ _USE_EVERYTHING = textwrap.dedent(
         mock.enqueue(Fault.http_status(503), Fault.http_status(500))
         builder = AiClientBuilder(mock.provider()).with_retry(RetryPolicy(initial_delay=0.01, max_attempts=2))
         # a short recovery: the batch below meets the open breaker, pauses and probes (logging
-        # all the way) in a fraction of a second instead of the default 30 s per pause
+        # all the way) in a fraction of a second instead of the default 30 s per pause; a short
+        # attempt timeout: a worker that meets the other's probe in flight pauses for as long as
+        # the probe may last (the attempt timeout, 600 s by default, a pause of 5 s at most)
         breaker = CircuitBreakerPolicy(failure_threshold=1, recovery_timeout=0.2)
         builder = builder.fallback(FallbackChain().always("backup")).with_circuit_breaker(breaker)
-        with builder.build() as client:
+        with builder.with_options(ConnectionOptions(timeout=1.0)).build() as client:
             for call in (lambda: client.chat_completion(req), lambda: list(client.chat_completion_stream(req))):
                 try:
                     call()
-                except ailib.AiLibError:
-                    pass  # failures are the point: they log
+                    print("answered")
+                except ailib.AiLibError as err:  # failures are the point: they log
+                    print(type(err).__name__, *(type(e).__name__ for e in getattr(err, "errors", ())))
             client.chat_completion_batch([req, req], concurrency=2)
     ailib_logger = logging.getLogger("ailib")
     print(len(ailib_logger.handlers), ailib_logger.level, ailib_logger.propagate, len(logging.getLogger().handlers))
@@ -53,6 +56,8 @@ def test_using_the_library_configures_no_logging():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", _USE_EVERYTHING], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    counts, with_handlers = out.stdout.strip().splitlines()
+    plain, stream, counts, with_handlers = out.stdout.strip().splitlines()
+    # the 503 opens the breaker, the retry and the fallback step meet it open; then the stream does
+    assert (plain, stream) == ("AllProvidersFailedError CircuitOpenError CircuitOpenError",) * 2, out.stdout
     assert counts == "0 0 True 0"  # no handler on "ailib", level NOTSET, propagates to root, root untouched
     assert with_handlers == "[]"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from ailib import AiClientBuilder, ChatCompletionRequest, CircuitBreakerPolicy, FallbackChain, Message, RetryPolicy
+from ailib.errors import AllProvidersFailedError, CircuitOpenError, ProviderError
 from ailib.testing import Fault, MockProvider
 
 REQ = ChatCompletionRequest("auto", [Message.user("hi")])
@@ -31,10 +34,10 @@ def test_fallback_and_circuit_changes_are_logged(caplog):
         builder = AiClientBuilder(mock.provider()).without_retry().fallback(FallbackChain().always("backup-model"))
         with builder.with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=1)).build() as client:
             mock.enqueue(Fault.http_status(500))
-            try:
+            # the 500 opens the one breaker of the endpoint; the fallback step then meets it open
+            with pytest.raises(AllProvidersFailedError) as info:
                 client.chat_completion(REQ)
-            except Exception:
-                pass
+    assert [type(e) for e in info.value.errors] == [ProviderError, CircuitOpenError]
     lines = info_lines(caplog)
     assert any(line.startswith("fallback step always") for line in lines)
     assert any("circuit for mock: closed -> open" in line for line in lines)

@@ -243,6 +243,7 @@ def test_no_healthy_endpoint_falls_back_to_the_builders_provider(trio, dead_url)
     assert metrics.counter("routing_mvp.no_endpoint") == 1 and metrics.counter("routing_mvp.fallback_default") == 1
 
 
+@pytest.mark.alone
 def test_32_threads_200_calls_round_robin_is_exact(trio):
     """32 threads x 200 calls over a 3-endpoint round robin give each endpoint 2,133 +- 1 calls."""
     a, b, c = trio

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from ailib import AiClientBuilder, ConnectionOptions
 from ailib.batch import run_batch
 from ailib.testing import Fault, MockProvider
@@ -47,6 +49,7 @@ def _finish(proc: subprocess.Popen) -> None:
     assert proc.returncode == 0, err
 
 
+@pytest.mark.alone
 def test_four_shards_share_one_limit_and_merge_to_the_single_process_output(tmp_path: Path, own_redis) -> None:
     """4 shard processes on a shared 50 req/s Redis limit admit 50 +- 3% req/s together; the merged output equals one process's, byte for byte."""
     n = SHARDS * PER_SHARD

@@ -38,6 +38,7 @@ def collect(procs: list[Any], results: Any) -> list[dict]:
     return out
 
 
+@pytest.mark.alone
 def test_four_processes_share_one_rate_limit(mock, redis_server, namespace):
     """4 processes x 4 threads on one shared 50 rps limit for 4 s admit 200 +- 3 % plus the burst in total, never more than rate + burst a second."""
     rate, seconds, procs_n = 50.0, 4.0, 4

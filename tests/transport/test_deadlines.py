@@ -15,6 +15,8 @@ import textwrap
 import threading
 import time
 
+import pytest
+
 from ailib.errors import AiLibError, TimeoutError
 
 from ._support import SLACK, client_for, request
@@ -134,8 +136,9 @@ _SILENT_SERVER = textwrap.dedent(
 )
 
 
-def test_2000_deadlines_from_200_threads_end_on_time():
-    """200 threads x 10 calls with a 1 s deadline against a silent server (its own process; the threads start
+@pytest.mark.alone
+def test_1000_deadlines_from_200_threads_end_on_time():
+    """200 threads x 5 calls with a 1 s deadline against a silent server (its own process; the threads start
     5 ms apart, as requests arrive): every call ends with a TimeoutError, >= 99% within +10% (1.1 s)."""
     server = subprocess.Popen([sys.executable, "-c", _SILENT_SERVER], stdout=subprocess.PIPE, text=True)
     elapsed: list[float] = []
@@ -143,7 +146,7 @@ def test_2000_deadlines_from_200_threads_end_on_time():
 
     def worker(i: int) -> None:
         time.sleep(i * 0.005)
-        for _ in range(10):
+        for _ in range(5):
             t = time.monotonic()
             try:
                 client.chat_completion(request())
@@ -166,6 +169,6 @@ def test_2000_deadlines_from_200_threads_end_on_time():
         server.kill()
         server.wait()
     assert wrong == []
-    assert len(elapsed) == 2000
+    assert len(elapsed) == 1000
     late = sorted(elapsed)[int(len(elapsed) * 0.99) - 1]
     assert late <= 1.1, f"p99 {late:.3f} s; worst {max(elapsed):.3f} s"

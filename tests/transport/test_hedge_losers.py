@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ailib import AiClientBuilder, ConnectionOptions, CustomProviderBuilder, HedgePolicy
 from ailib.errors import ClientClosedError
 from tests.chaos._support import eventually, socket_inodes
@@ -48,6 +50,7 @@ def _stuck_call(client, errors: list) -> threading.Thread:
     return thread
 
 
+@pytest.mark.alone
 def test_500_hedged_calls_with_http10_losers_cancel_every_loser_within_100_ms_and_leak_nothing():
     """500 races whose losers stall mid-body on HTTP/1.0: every loser closed <= 100 ms after its winner answered; threads and sockets end where they started (+-2)."""
     with RawServer("http10", "stall_body") as loser, RawServer("length", "slow_ok", slow_seconds=0.005) as winner:

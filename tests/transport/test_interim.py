@@ -15,6 +15,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from ailib.errors import AiLibError, ProtocolError
 
 from ._support import Listener, client_for, content_length, read_head, request
@@ -85,6 +87,7 @@ class _InterimServer(Listener):
                     return
 
 
+@pytest.mark.alone
 def test_16_threads_300_calls_each_never_get_another_calls_answer():
     """16 threads x 300 calls on one client, every 5th answer preceded by a 103 or a 102: every call gets its own answer, none fails, connections stay kept alive."""
     server = _InterimServer()
