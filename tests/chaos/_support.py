@@ -58,6 +58,15 @@ def ailib_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.lower().startswith("ailib")]
 
 
+def no_thread_left_after_close() -> bool:
+    """Right after ``close()``: no client thread is alive, except ``ailib-connect`` threads,
+    which belong to no client (one connects a socket and ends by itself, maybe just after
+    handing its socket over); those must end within the hang guard."""
+    if any(not t.name.startswith("ailib-connect") for t in ailib_threads()):
+        return False
+    return eventually(lambda: ailib_threads() == [])
+
+
 def socket_inodes() -> set[int]:
     """Inodes of the sockets this process holds open (from ``/proc/self/fd``)."""
     out = set()
