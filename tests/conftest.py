@@ -107,6 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    while _turns:  # every process (workers too) closes its lock files
+        _turns.pop().close()
     path = config.stash.get(_MADE_LOCK, None)
     if path is not None:
         del os.environ["AILIB_TEST_LOCK"]
@@ -125,6 +127,10 @@ class _Turns:
     def __init__(self, path: str) -> None:
         self.main = open(path, "ab")  # both held open for the whole run
         self.gate = open(path + ".gate", "ab")
+
+    def close(self) -> None:
+        self.main.close()
+        self.gate.close()
 
     @contextmanager
     def turn(self, alone: bool) -> Iterator[None]:
