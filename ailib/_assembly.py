@@ -8,6 +8,7 @@ resolved here, once, never per call.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
@@ -123,7 +124,7 @@ def _seconds(name: str, value: Any, *, none_ok: bool) -> Optional[float]:
     return float(value)
 
 
-def check_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The keywords of ``with_options`` (client and builder alike), validated: ``timeout``
     and ``deadline`` as floats (``deadline=None``: none), ``retry`` a ``RetryPolicy``,
     ``max_retries`` an int >= 0, ``hedging`` False. ConfigurationError for anything else."""

@@ -15,9 +15,11 @@ from .reliability.circuit import CircuitBreakerPolicy
 from .reliability.retry import NO_RETRY, RetryPolicy
 
 if TYPE_CHECKING:  # imported on first use
+    from typing_extensions import Unpack  # the type checker's own (typeshed); never imported at run time
+
     from .cache import Cache
     from .call.usage import PriceTable
-    from .client import AiClient
+    from .client import AiClient, CallOptions
     from .reliability.hedge import HedgePolicy
     from .reliability.ratelimit import RateLimitPolicy
     from .routing.base import RoutingStrategy
@@ -129,7 +131,7 @@ class AiClientBuilder:
         self._config.options = options
         return self
 
-    def with_options(self, options: Optional[ConnectionOptions] = None, **overrides: Any) -> AiClientBuilder:
+    def with_options(self, options: Optional[ConnectionOptions] = None, **overrides: Unpack[CallOptions]) -> AiClientBuilder:
         """This client's options, as ``AiClient.with_options`` takes them: ``timeout``
         (seconds per attempt), ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline``
         (seconds, or None) and ``hedging=None`` (off), applied at ``build()`` over every

@@ -20,6 +20,10 @@ from .reliability.retry import RetryPolicy
 from .types import ChatCompletionRequest, ChatCompletionResponse, Message
 
 if TYPE_CHECKING:
+    from typing import Literal
+
+    from typing_extensions import TypedDict, Unpack  # the type checker's own (typeshed); never imported at run time
+
     from ._assembly import Config
     from .batch import BatchContext, BatchProgress
     from .call import Pipeline
@@ -29,6 +33,16 @@ if TYPE_CHECKING:
     from .reliability.circuit import CircuitBreaker
     from .routing.endpoint import Endpoint
     from .routing.model_array import ModelArray
+
+    class CallOptions(TypedDict, total=False):
+        """The keywords of ``AiClient.with_options`` and ``AiClientBuilder.with_options``."""
+
+        timeout: float
+        max_retries: int
+        retry: RetryPolicy
+        deadline: Optional[float]
+        hedging: Optional[Literal[False]]
+
 
 __all__ = ["AiClient"]
 
@@ -97,7 +111,7 @@ class AiClient:
         return self._pipeline.ledger.snapshot()
 
     # -- routing views ----------------------------------------------------------------------
-    def with_options(self, **overrides: Any) -> AiClient:
+    def with_options(self, **overrides: Unpack[CallOptions]) -> AiClient:
         """A light view of this client for some calls: ``timeout`` (seconds per attempt),
         ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline`` (seconds, or None for
         none) and ``hedging=None`` (off). It shares this client's connection pool, breakers,
@@ -282,7 +296,7 @@ def _cache_use(cache: Any) -> Optional[bool]:
     return cache
 
 
-def _view_overrides(pipeline: Pipeline, overrides: dict[str, Any]) -> dict[str, Any]:
+def _view_overrides(pipeline: Pipeline, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``with_options`` keywords, validated, as ``Pipeline.view`` arguments."""
     from ._assembly import check_overrides
 
