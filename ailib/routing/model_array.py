@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Optional
+from typing import Optional
 
 import attrs
 
@@ -12,6 +12,7 @@ from .._validators import number
 from .._value import value
 from ..errors import ConfigurationError
 from ..options import ConnectionOptions
+from ..providers._registry import ProviderLike
 
 __all__ = ["LoadBalancingStrategy", "ModelEndpoint", "ModelArray"]
 
@@ -37,7 +38,7 @@ class ModelEndpoint:
 
     name: Optional[str] = None
     url: Optional[str] = attrs.field(default=None, repr=redacted_url_repr)
-    provider: Any = attrs.field(default=None, kw_only=True)
+    provider: Optional[ProviderLike] = attrs.field(default=None, kw_only=True)
     model: Optional[str] = attrs.field(default=None, kw_only=True)
     weight: float = attrs.field(default=1.0, kw_only=True, validator=number("a finite number > 0", low=0, low_open=True))
     healthy: bool = attrs.field(default=True, kw_only=True)
