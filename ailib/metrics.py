@@ -170,7 +170,7 @@ def _arity(fn: Any) -> int:
 class _Adapted:
     """Wraps a user's object that has ``incr_counter`` (and maybe ``start_timer``/``observe``).
 
-    The seed's shape is accepted: ``incr_counter(name, value)`` without tags and
+    A simpler shape is accepted too: ``incr_counter(name, value)`` without tags and
     ``start_timer(name)`` returning ``None``, a context manager, or a timer with ``stop()``.
     How many arguments each method takes is read once here, so a ``TypeError`` raised
     inside the user's method is never mistaken for a signature mismatch.

@@ -1,4 +1,4 @@
-"""A custom OpenAI-compatible gateway injected into the strategy builder (the seed's example), offline.
+"""A custom OpenAI-compatible gateway injected into the strategy builder, offline.
 
 ``with_strategy(custom_provider)`` adds the gateway after the builder's provider; a
 routing strategy object (``select(endpoints, request)``) may order them instead.

@@ -13,7 +13,7 @@ with MockProvider(name="openai") as a, MockProvider("anthropic", name="anthropic
 
     a.enqueue(*[Fault.http_status(503)] * 3)
     last_error = None
-    for single in client.fallback_chain():  # the seed's resilient_chat loop
+    for single in client.fallback_chain():  # a resilient_chat loop of your own
         try:
             print("own loop ->", single.chat_completion(req).first_text(), f"(from {single.provider})")
             break

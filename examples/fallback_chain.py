@@ -1,4 +1,4 @@
-"""Conditional fallback from model to model (the seed's FallbackChain example), offline.
+"""Conditional fallback from model to model with a FallbackChain, offline.
 
 Each step is used only when the previous failure matches its condition.
 """

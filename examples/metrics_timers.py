@@ -1,4 +1,4 @@
-"""Seed-shaped custom metrics, offline: an object with ``incr_counter`` and ``start_timer``
+"""Custom metrics of your own, offline: an object with ``incr_counter`` and ``start_timer``
 (returning a timer with ``stop()``) gets one ``request.duration`` timer per call and one
 ``attempt.duration`` timer per wire attempt."""
 

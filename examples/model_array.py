@@ -1,4 +1,4 @@
-"""A ModelArray with health-based routing (the seed's ModelArray example), offline."""
+"""A ModelArray with health-based routing, offline."""
 
 from __future__ import annotations
 

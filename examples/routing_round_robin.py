@@ -1,4 +1,4 @@
-"""Round-robin load distribution across providers (the seed's routing_mvp example), offline.
+"""Round-robin load distribution across providers (the routing_mvp counters), offline.
 
 Three MockProviders stand in for OpenAI, Groq and Mistral; calls rotate over them and a
 failed one fails over to the others. The routing counters show what happened.
