@@ -51,3 +51,16 @@ def test_the_readme_links_the_reference_pages_and_speaks_no_internal_words():
     for page in ("docs/API.md", "docs/architecture.md", "docs/chaos.md", "docs/benchmarks.md"):
         assert f"]({page})" in readme, page
     assert re.findall(r"\bissues? \d+|\bthe seed\b|seed-shaped", readme, re.I) == []
+
+
+def test_user_facing_files_speak_no_internal_words():
+    """The docs pages, examples and the package's own text name no issue numbers or internal drafts."""
+    import re
+
+    paths = [*ROOT.glob("docs/*.md"), *ROOT.glob("examples/**/*.py"), *ROOT.glob("ailib/**/*.py"), ROOT / "bench" / "README.md"]
+    found = []
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.search(r"\bissues? \d+|\bthe seed\b|\bseed's|seed-shaped", line, re.I):
+                found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert found == []
