@@ -10,7 +10,7 @@
     ├── AuthenticationError         401/403
     ├── ModelNotFoundError          404 / unknown model
     ├── RateLimitExceeded           429 (retryable; .retry_after from the response)
-    │   └── QuotaExceededError      429 meaning the account is out of credit (not retryable)
+    │   └── QuotaExceededError      no wait fixes it: out of credit (402, insufficient_quota), or a request above the per-minute limit (not retryable)
     ├── TimeoutError                (also builtins.TimeoutError) connect/first-byte/idle/total (retryable)
     │   └── DeadlineExceededError   the call's overall deadline ran out (not retryable)
     ├── NetworkError                reset, refused, DNS (retryable)
@@ -185,7 +185,14 @@ class RateLimitExceeded(AiLibError):
 
 
 class QuotaExceededError(RateLimitExceeded):
-    """A 429 meaning the account is out of credit; waiting will not help."""
+    """A limit that waiting will not lift, so the call is not retried on this endpoint.
+
+    The account is out of credit (HTTP 402: DeepSeek "Insufficient Balance", Anthropic
+    ``billing_error``; OpenAI ``insufficient_quota``; Anthropic's 400 "credit balance is too
+    low"), or the request alone is larger than the per-minute limit (OpenAI's 429 "Request too
+    large ... Limit 30000, Requested 250011"). Still a ``RateLimitExceeded``, so a fallback
+    step ``on_rate_limit`` moves to another provider or account.
+    """
 
     retryable = False
 

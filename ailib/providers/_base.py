@@ -48,6 +48,15 @@ _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tok
 _CONTEXT_TEXT = r"(?i)context[ _-]length|maximum context|context window|prompt is too long|too many tokens|exceeds the maximum number of tokens|input is too long"
 _FILTER_CODES = {"content_filter", "content_policy_violation", "safety", "prohibited_content", "blocked"}
 _QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "quota_exceeded"}
+# Where a provider says "no wait will fix this" only in its message text (DESIGN principle 5),
+# the text is matched narrowly, together with the status and code it comes with:
+# - Anthropic, 400 invalid_request_error: "Your credit balance is too low to access the Anthropic API. ..."
+_CREDIT_TEXT = r"(?i)\bcredit balance is too low\b"
+# - OpenAI, 429 rate_limit_exceeded: "Request too large for gpt-4o in organization org-x on tokens per
+#   min (TPM): Limit 30000, Requested 250011. ..." A request above the limit itself (Requested >
+#   Limit) can never fit in a window; "Limit 30000, Used 29937, Requested 385" waits and fits.
+_LIMIT_TEXT = r"\bLimit (\d[\d,]*), (?:Used \d[\d,]*, )?Requested (\d[\d,]*)"
+_TOO_LARGE_TEXT = "Request too large"
 _NOT_FOUND_CODES = {"model_not_found", "not_found", "not_found_error"}
 # Provider codes meaning a bad/missing key even when the status is not 401/403 (Gemini: 400 API_KEY_INVALID).
 _AUTH_CODES = {"api_key_invalid"}
@@ -69,16 +78,22 @@ def classify_http_error(
     model: Optional[str] = None,
     now: float = 0.0,
     body: Any = None,
+    retry_after: Optional[float] = None,
 ) -> AiLibError:
-    """Map an HTTP status plus the provider's error codes/message onto the error tree."""
+    """Map an HTTP status plus the provider's error codes/message onto the error tree.
+
+    ``retry_after`` is a wait the error body asked for (Gemini's ``RetryInfo``), used when
+    the headers (``retry-after-ms``, ``Retry-After``) give none.
+    """
     codes_l = {c.lower() for c in codes if c}
     message = mask_secrets(message)
+    header_wait = parse_retry_after(headers, now)
     kw: dict[str, Any] = dict(
         provider=provider,
         model=model,
         status_code=status,
         request_id=request_id(headers),
-        retry_after=parse_retry_after(headers, now),
+        retry_after=header_wait if header_wait is not None else retry_after,
         should_retry=parse_should_retry(headers),
         body=body,
     )
@@ -86,9 +101,11 @@ def classify_http_error(
         return ContextLengthExceededError(message or "context length exceeded", **kw)
     if codes_l & _FILTER_CODES:
         return ContentFilteredError(message or "content filtered", **kw)
+    if _out_of_credit(status, codes_l, message):
+        return QuotaExceededError(message or "quota exceeded", **kw)
     if status == 429:
-        if codes_l & _QUOTA_CODES:
-            return QuotaExceededError(message or "quota exceeded", **kw)
+        if _larger_than_limit(message):
+            return QuotaExceededError(message, **kw)
         return RateLimitExceeded(message or "rate limited", **kw)
     if status in (401, 403) or codes_l & _AUTH_CODES:
         return AuthenticationError(message or "authentication failed", **kw)
@@ -104,6 +121,24 @@ def classify_http_error(
         location = headers.get("location", "")
         return ProtocolError(f"unexpected redirect ({status}) to {_host_of(location)!r}; redirects are not followed", **kw)
     return ProtocolError(message or f"unexpected HTTP status {status}", **kw)
+
+
+def _out_of_credit(status: int, codes: set[str], message: str) -> bool:
+    """The account cannot pay for the call: 402 Payment Required (DeepSeek "Insufficient Balance",
+    Anthropic ``billing_error``), a quota code (OpenAI ``insufficient_quota``) with any 4xx, or
+    Anthropic's 400 "credit balance is too low"."""
+    if status == 402 or (status < 500 and codes & _QUOTA_CODES):
+        return True
+    return status == 400 and "invalid_request_error" in codes and re.search(_CREDIT_TEXT, message) is not None
+
+
+def _larger_than_limit(message: str) -> bool:
+    """A 429 whose request alone is above the per-minute limit: no wait lets it through."""
+    found = re.search(_LIMIT_TEXT, message)
+    if found is None:
+        return message.startswith(_TOO_LARGE_TEXT)
+    limit, requested = (int(n.replace(",", "")) for n in found.groups())
+    return requested > limit
 
 
 def _host_of(url: str) -> str:
@@ -134,7 +169,10 @@ def error_from_response(
     if not message:
         snippet = _snippet(body) if body else ""
         message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
-    return classify_http_error(status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data)
+    wait = wire.retry_delay(data) if data is not None else None
+    return classify_http_error(
+        status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data, retry_after=wait
+    )
 
 
 # -- building decoded values fast -------------------------------------------------------------------
@@ -341,6 +379,10 @@ class WireFormat:
             return str(top.get("message") or ""), ()
         message = str(err.get("message") or top.get("message") or "")
         return message, tuple(str(err[k]) for k in self.error_code_keys if err.get(k))
+
+    def retry_delay(self, data: Any) -> Optional[float]:
+        """The wait (seconds) a parsed error body asks for, when the format puts one there."""
+        return None
 
     def decode_models(self, data: Any) -> list[str]:
         raise NotImplementedError

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -237,7 +238,28 @@ def _error(data: Any, provider: str, model: str) -> AiLibError:
     err = data.get("error") if isinstance(data, Mapping) else None
     status = err.get("code") if isinstance(err, Mapping) else None
     status = status if isinstance(status, int) and 400 <= status < 600 else 500
-    return classify_http_error(status, {}, message=message or "error in response", codes=codes, provider=provider, model=model, body=data)
+    wait = WIRE_FORMAT.retry_delay(data)
+    return classify_http_error(
+        status, {}, message=message or "error in response", codes=codes, provider=provider, model=model, body=data, retry_after=wait
+    )
+
+
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)s\s*")
+
+
+def _duration(value: Any) -> Optional[float]:
+    """Seconds in a protobuf ``Duration``: its JSON form (``"34.4s"``, ``"58s"``) or ``{seconds, nanos}``."""
+    if isinstance(value, str):
+        found = _DURATION.fullmatch(value)
+        return float(found.group(1)) if found else None
+    if isinstance(value, Mapping):
+        try:
+            seconds = float(value.get("seconds") or 0) + float(value.get("nanos") or 0) / 1e9
+        except (TypeError, ValueError):
+            return None
+        return seconds if seconds >= 0 and seconds != float("inf") else None
+    return None
 
 
 def _calls(parts: list[Any], response_id: str, start: int) -> list[ToolCall]:
@@ -344,6 +366,16 @@ class GeminiFormat(WireFormat):
             if isinstance(detail, Mapping) and detail.get("reason"):
                 codes.append(str(detail["reason"]))
         return message, tuple(codes)
+
+    def retry_delay(self, data: Any) -> Optional[float]:
+        """``retryDelay`` of the ``google.rpc.RetryInfo`` entry in ``error.details`` (a 429's
+        "retry in 34.4s"), Gemini's only statement of the wait: it sends no Retry-After."""
+        err = error_object(data).get("error")
+        details = err.get("details") if isinstance(err, Mapping) else None
+        for detail in details if isinstance(details, list) else ():
+            if isinstance(detail, Mapping) and detail.get("@type") == _RETRY_INFO:
+                return _duration(detail.get("retryDelay"))
+        return None
 
     def decode_models(self, data: Any) -> list[str]:
         return [str(m["name"]).removeprefix("models/") for m in data["models"]]
