@@ -279,6 +279,110 @@ def _text(parts: list[Any]) -> str:
     return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought"))
 
 
+# -- function-call arguments streamed in pieces (Vertex AI ``streamFunctionCallArguments``) ----------
+# With ``toolConfig.functionCallingConfig.streamFunctionCallArguments`` on, Vertex AI sends one call
+# over many chunks: ``{"name": "getWeather", "willContinue": true}``, then pieces
+# ``{"partialArgs": [{"jsonPath": "$.location", "stringValue": "Bos", "willContinue": true}],
+# "willContinue": true}`` (a later piece of the same path continues its string), then a closing
+# ``{}`` (no ``willContinue``). Only the first piece names the function. Shapes: the FunctionCall
+# and PartialArg messages of google/cloud/aiplatform/v1/tool.proto (googleapis/googleapis).
+_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+
+
+def _is_streamed(fc: Mapping[str, Any]) -> bool:
+    return "partialArgs" in fc or bool(fc.get("willContinue"))
+
+
+def _json_path(path: str) -> list[Any]:
+    """The steps of an RFC 9535 JSON path in the form Vertex sends (``$.recipe.steps[0]``,
+    ``$['a b']``): names (str) and indexes (int). A bare name is a top-level argument."""
+    if not path.startswith("$"):
+        return [path]
+    steps: list[Any] = []
+    at = 1
+    while at < len(path):
+        found = _PATH_STEP.match(path, at)
+        if found is None:
+            raise ValueError(f"unsupported jsonPath {path!r} in partialArgs")
+        name, index, quoted, dquoted = found.groups()
+        steps.append(int(index) if index is not None else next(v for v in (name, quoted, dquoted) if v is not None))
+        at = found.end()
+    if not steps or not isinstance(steps[0], str):
+        raise ValueError(f"jsonPath {path!r} does not name an argument")
+    return steps
+
+
+def _slot(node: Any, step: Any, child: Any) -> Any:
+    """``node[step]``, made ``child`` (an empty dict or list) when it holds no container yet."""
+    if isinstance(step, int):
+        if not isinstance(node, list):
+            raise ValueError("an index step into something that is not an array")
+        node.extend([None] * (step + 1 - len(node)))
+    elif not isinstance(node, dict):
+        raise ValueError("a name step into something that is not an object")
+    if not isinstance(node[step] if isinstance(step, int) else node.get(step), (dict, list)):
+        node[step] = child
+    return node[step]
+
+
+class _StreamedCall:
+    """One function call whose arguments arrive as ``partialArgs`` pieces."""
+
+    __slots__ = ("id", "name", "args", "open_path")
+
+    def __init__(self, fc: Mapping[str, Any]) -> None:
+        self.id = fc.get("id")
+        self.name = fc.get("name")
+        self.args: dict[str, Any] = dict(fc.get("args") or {})
+        self.open_path: Optional[str] = None  # the path whose string the next piece continues
+
+    def same_call(self, fc: Mapping[str, Any]) -> bool:
+        """A piece that names another function (or id) starts a new call instead."""
+        name, call_id = fc.get("name"), fc.get("id")
+        return not ((name and self.name and name != self.name) or (call_id and self.id and call_id != self.id))
+
+    def add(self, fc: Mapping[str, Any]) -> None:
+        self.id = self.id or fc.get("id")
+        self.name = self.name or fc.get("name")
+        if fc.get("args"):
+            self.args.update(fc["args"])
+        for piece in fc.get("partialArgs") or ():
+            self._apply(piece)
+
+    def _apply(self, piece: Mapping[str, Any]) -> None:
+        path = str(piece["jsonPath"])
+        steps = _json_path(path)
+        if "stringValue" in piece:
+            value: Any = str(piece["stringValue"])
+            if self.open_path == path:
+                held = self._get(steps)
+                value = (held if isinstance(held, str) else "") + value
+        elif "numberValue" in piece:
+            value = piece["numberValue"]
+        elif "boolValue" in piece:
+            value = bool(piece["boolValue"])
+        elif "nullValue" in piece:
+            value = None
+        else:  # no value in this piece
+            self.open_path = path if piece.get("willContinue") else None
+            return
+        node: Any = self.args
+        for step, following in zip(steps, steps[1:]):
+            node = _slot(node, step, [] if isinstance(following, int) else {})
+        _slot(node, steps[-1], None)  # makes room (an index past the end, a name not yet there)
+        node[steps[-1]] = value
+        self.open_path = path if piece.get("willContinue") else None
+
+    def _get(self, steps: list[Any]) -> Any:
+        node: Any = self.args
+        for step in steps:
+            if isinstance(step, int):
+                node = node[step] if isinstance(node, list) and step < len(node) else None
+            else:
+                node = node.get(step) if isinstance(node, dict) else None
+        return node
+
+
 class GeminiFormat(WireFormat):
     name = "gemini"
 
@@ -398,6 +502,7 @@ class GeminiStreamDecoder(StreamDecoder):
         super().__init__(provider=provider, model=model)
         self._usage: Usage | None = None
         self._calls: list[ToolCall] = []
+        self._streamed: Optional[_StreamedCall] = None  # a call whose arguments are still arriving
         self._emitted = False
         self._response_id = ""
         self._finish = "stop"
@@ -450,7 +555,8 @@ class GeminiStreamDecoder(StreamDecoder):
         cand = candidates[0]
         parts = (cand.get("content") or {}).get("parts") or []
         text = _text(parts)
-        calls = _calls(parts, self._response_id, len(self._calls))
+        parts, streamed = self._streamed_calls(parts, ending=bool(cand.get("finishReason")))
+        calls = streamed + _calls(parts, self._response_id, len(self._calls) + len(streamed))
         deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
         self._calls.extend(calls)
         out = []
@@ -466,6 +572,44 @@ class GeminiStreamDecoder(StreamDecoder):
             self._finish = _finish(reason, bool(self._calls))
             out.append(self._last_chunk())
         return out
+
+    def _streamed_calls(self, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
+        """(the other parts, the calls completed here) after feeding this chunk's streamed-argument
+        pieces to the call they belong to. A call is complete at a piece without ``willContinue``
+        (Vertex sends ``{}``), at a piece naming another function, or at the finishing chunk."""
+        pieces = [fc for fc in (p.get("functionCall") for p in parts) if fc is not None]
+        if self._streamed is None and not any(not fc or _is_streamed(fc) for fc in pieces):
+            return parts, []
+        rest: list[Any] = []
+        done: list[ToolCall] = []
+        for p in parts:
+            fc = p.get("functionCall")
+            if fc is None:
+                rest.append(p)
+                continue
+            if self._streamed is not None and not self._streamed.same_call(fc):
+                done.append(self._complete(len(done)))
+            if self._streamed is None:
+                if not _is_streamed(fc):
+                    if fc:  # an ordinary whole call; an empty one closes nothing and is dropped
+                        rest.append(p)
+                    continue
+                self._streamed = _StreamedCall(fc)
+            self._streamed.add(fc)
+            if not fc.get("willContinue"):
+                done.append(self._complete(len(done)))
+        if ending and self._streamed is not None:
+            done.append(self._complete(len(done)))
+        return rest, done
+
+    def _complete(self, offset: int) -> ToolCall:
+        call, self._streamed = self._streamed, None
+        assert call is not None
+        if not call.name:
+            raise ProtocolError("a streamed functionCall ended without naming its function", provider=self.provider, model=self.model)
+        name = str(call.name)
+        call_id = call.id or synthetic_call_id(self._response_id, len(self._calls) + offset, name, call.args)
+        return ToolCall(str(call_id), name, call.args)
 
 
 WIRE_FORMAT = GeminiFormat()
