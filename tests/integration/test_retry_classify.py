@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ailib import AiClientBuilder, ChatCompletionRequest, Message, QuotaExceededError, RateLimitExceeded, RetryPolicy
+from ailib import AiClientBuilder, ChatCompletionRequest, FallbackChain, Message, QuotaExceededError, RateLimitExceeded, RetryPolicy
 from ailib.testing import Fault, MockProvider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -64,3 +64,14 @@ def test_limits_no_wait_can_lift_are_tried_once(fmt: str, status: int, case: str
             client.chat_completion(req())
     assert server.request_count == 1 and len(info.value.attempts) == 1
     assert info.value.status_code == status and not info.value.is_retryable()
+
+
+def test_a_request_too_large_moves_to_the_on_rate_limit_step_without_retrying() -> None:
+    """After OpenAI's too-large 429, an on_rate_limit step takes over at once: no retry of the same request."""
+    with MockProvider("openai") as server:
+        server.enqueue(Fault.http_status(429, body=body("openai", "request_too_large")))
+        chain = FallbackChain().on_rate_limit("bigger-limit-model")
+        with AiClientBuilder(server.provider()).fallback(chain).build() as client:
+            resp = client.chat_completion(req())
+    assert server.request_count == 2 and resp.model == "bigger-limit-model"
+    assert [a.outcome for a in resp.attempts] == ["error", "ok"] and isinstance(resp.attempts[0].error, QuotaExceededError)
