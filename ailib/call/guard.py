@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable, Optional
 
 from ..clock import Clock
-from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, RateLimitExceeded
+from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, QuotaExceededError, RateLimitExceeded
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState
 from .branch import Branch
@@ -96,8 +96,8 @@ class Guard:
                     breaker.record_failure(permit)
                 else:
                     breaker.release(permit)
-            if limiter is not None and isinstance(err, RateLimitExceeded):
-                limiter.on_rate_limited(err.retry_after)
+            if limiter is not None and isinstance(err, RateLimitExceeded) and not isinstance(err, QuotaExceededError):
+                limiter.on_rate_limited(err.retry_after)  # out of credit, or too large for any wait: no pacing signal
             raise
         except BaseException:
             if observer is not None:

@@ -17,6 +17,7 @@ from ailib import (
     InvalidRequestError,
     LocalRateLimitError,
     ProviderError,
+    QuotaExceededError,
     RateLimitExceeded,
     RateLimitPolicy,
 )
@@ -173,6 +174,18 @@ def test_429_slows_the_limiter_and_leaves_the_breaker_closed(mock, req):
         factor = store.limiter("mock", policy, FakeClock()).factor
     assert mock.request_count == 2
     assert factor == pytest.approx(0.5 + 0.05)  # halved by the 429, +5 % back for the success
+
+
+def test_an_out_of_credit_429_leaves_the_limiter_rate_alone(mock, req):
+    """A 429 meaning the account is out of credit (insufficient_quota) says nothing about pace: the limiter's rate stays whole."""
+    store = MemoryStateStore()
+    policy = RateLimitPolicy(requests_per_second=10)
+    with AiClientBuilder(mock.provider()).without_retry().with_rate_limit(policy).with_state_store(store).build() as client:
+        mock.enqueue(Fault.http_status(429, error_type="insufficient_quota", message="You exceeded your current quota"))
+        with pytest.raises(QuotaExceededError):
+            client.chat_completion(req)
+        factor = store.limiter("mock", policy, FakeClock()).factor
+    assert factor == pytest.approx(1.0)
 
 
 def test_400_does_not_trip_the_breaker(mock, req):
