@@ -9,6 +9,8 @@ Translation rules (ailib → Anthropic):
 * Tool results become user-role ``tool_result`` blocks; consecutive messages of one role
   are merged into one message (the API wants user/assistant alternation), with the
   ``tool_result`` blocks first in a merged user message, as the API requires.
+* ``temperature``, ``top_p`` and ``stop_sequences`` are sent only when the request sets them
+  (newer models reject a ``temperature`` they were not asked for with a 400).
 * ``max_tokens`` is required by the API: without one, ``default_max_tokens(model)`` is
   sent (4096 for Claude 3 and unknown models, 8192 for Claude 3.5 and later).
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
