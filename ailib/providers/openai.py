@@ -1,4 +1,9 @@
-"""The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service)."""
+"""The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service).
+
+* More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
+  before anything is sent (the API's documented limit); OpenAI-compatible services get the
+  list as given, since each sets its own limit.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..errors import AiLibError, ProtocolError
+from ..errors import AiLibError, InvalidRequestError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
@@ -31,6 +36,20 @@ __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
 _STREAM_USAGE = frozenset({"openai", "azure_openai", "openrouter", "deepseek", "together", "fireworks", "groq", "xai"})
 # OpenAI reasoning models take max_completion_tokens and reject max_tokens.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# The most stop sequences a provider accepts ("Up to 4 sequences", OpenAI's API reference; Azure
+# OpenAI the same). OpenAI-compatible services set their own limits (DeepSeek takes 16), so they
+# get the list as given and answer for themselves.
+_MAX_STOP = {"openai": 4, "azure_openai": 4}
+
+
+def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
+    limit = _MAX_STOP.get(spec.name)
+    if limit is not None and request.stop is not None and len(request.stop) > limit:
+        raise InvalidRequestError(
+            f"{spec.name} accepts at most {limit} stop sequences, got {len(request.stop)}; nothing was sent",
+            provider=spec.name,
+            model=request.model,
+        )
 
 
 def _part(p: Content) -> dict[str, Any]:
@@ -129,6 +148,10 @@ class OpenAIFormat(WireFormat):
     def models_url(self, base_url: str) -> str:
         return base_url + "/models"
 
+    def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
+        super().check_supported(request, spec, stream=stream)
+        _check_stop(request, spec)
+
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
         if request.temperature is not None:
@@ -139,6 +162,7 @@ class OpenAIFormat(WireFormat):
         if request.top_p is not None:
             body["top_p"] = request.top_p
         if request.stop is not None:
+            _check_stop(request, spec)  # also here: batch uploads encode without check_supported
             body["stop"] = list(request.stop)
         if request.tools:
             body["tools"] = [
