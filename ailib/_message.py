@@ -135,6 +135,12 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
+def arguments_json(arguments: Any) -> str:
+    """Tool-call arguments as the JSON text a format sends: a str (arguments kept as the raw text
+    the model sent, because it was not valid JSON) goes back as it came; anything else is encoded."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 @value
 class ToolCallDelta:
     """A fragment of a streamed tool call: ``arguments_delta`` is raw JSON text."""
@@ -214,9 +220,9 @@ def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
             args = fn.get("arguments", tc.get("arguments", {}))
             if isinstance(args, str):
                 try:
-                    args = json.loads(args) if args else {}
+                    args = json.loads(args) if args.strip() else {}
                 except ValueError:
-                    raise InvalidRequestError(f"tool call {tc.get('id')!r} has arguments that are not JSON") from None
+                    pass  # not JSON: kept as the raw text, as a decoded answer keeps it, and sent back as it came
             out.append(ToolCall(str(tc.get("id", "")), str(fn.get("name", tc.get("name", ""))), args))
         else:
             raise InvalidRequestError(f"unsupported tool call {type(tc).__name__}")
@@ -302,7 +308,7 @@ class Message:
             d["name"] = self.name
         if self.tool_calls:
             d["tool_calls"] = [
-                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
+                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": arguments_json(t.arguments)}}
                 for t in self.tool_calls
             ]
         if self.tool_call_id:

@@ -21,10 +21,10 @@ Translation rules (ailib → Cohere):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._message import arguments_json
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError, ProviderError
 from ..types import (
@@ -80,7 +80,7 @@ def _message(m: Message) -> dict[str, Any]:
             {
                 "id": t.id,
                 "type": "function",
-                "function": {"name": t.name, "arguments": t.arguments if isinstance(t.arguments, str) else json.dumps(t.arguments)},
+                "function": {"name": t.name, "arguments": arguments_json(t.arguments)},
             }
             for t in m.tool_calls
         ]

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
+from .._message import arguments_json
 from ..errors import AiLibError, InvalidRequestError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
@@ -71,7 +72,7 @@ def _message(m: Message) -> dict[str, Any]:
         d["name"] = m.name
     if m.tool_calls:
         d["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}} for t in m.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": arguments_json(t.arguments)}} for t in m.tool_calls
         ]
     if m.tool_call_id is not None:
         d["tool_call_id"] = m.tool_call_id
@@ -88,16 +89,18 @@ def decode_arguments(raw: Any) -> Any:
     """Tool-call arguments as sent (a JSON string) → the decoded object.
 
     A model can emit arguments that are not valid JSON; the answer is kept, not lost:
-    such arguments come back as the raw string.
+    such arguments come back as the raw string (and are sent back as they came). ``null``
+    (Cohere sends it for a call without arguments) is ``{}``, which every format can send.
     """
     if not isinstance(raw, str):
         return raw if raw is not None else {}
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        args = json.loads(raw)
     except (ValueError, RecursionError):
         return raw
+    return {} if args is None else args
 
 
 _CODE_STATUS = (

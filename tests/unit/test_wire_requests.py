@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
 import pytest
 
 from ailib import AiClientBuilder, ChatCompletionRequest, ConnectionOptions, Message
+from ailib._sse import SseEvent
 from ailib.errors import InvalidRequestError
 from ailib.providers._formats import get_wire_format
 from ailib.providers._registry import PROVIDERS, Provider, ProviderSpec
 from ailib.testing import MockTransport
+from ailib.types import ToolCall
 
 FORMATS = ("openai", "anthropic", "gemini", "cohere")
 PROVIDER_OF = {"openai": Provider.OPENAI, "anthropic": Provider.ANTHROPIC, "gemini": Provider.GEMINI, "cohere": Provider.COHERE}
@@ -102,3 +105,97 @@ def test_the_stop_limit_is_checked_before_any_network_call() -> None:
         with pytest.raises(InvalidRequestError, match="at most 4"):
             client.chat_completion(ChatCompletionRequest("m", [Message.user("hi")], stop=FIVE_STOPS))
     assert transport.requests == []
+
+
+# -- 3. raw-string tool arguments, Cohere "null" arguments ----------------------------------------
+
+RAW = '{"city": "Par'  # what a model sent: not valid JSON, kept as the raw text
+
+
+def _replay(arguments: Any) -> ChatCompletionRequest:
+    call = ToolCall("call_1", "get_weather", arguments)
+    return ChatCompletionRequest(
+        "m", [Message.user("weather?"), Message.assistant(None, [call]), Message.tool("call_1", "sunny"), Message.user("thanks")]
+    )
+
+
+def test_raw_string_arguments_go_back_to_openai_and_cohere_as_they_came() -> None:
+    """Arguments kept as the raw invalid-JSON text are sent back byte for byte, not JSON-encoded a second time."""
+    openai = encode("openai", _replay(RAW))["messages"][1]
+    assert openai == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": RAW}}],
+    }
+    cohere = encode("cohere", _replay(RAW))["messages"][1]
+    assert cohere["tool_calls"][0]["function"]["arguments"] == RAW
+
+
+def test_a_decoded_invalid_answer_replays_unchanged_to_openai() -> None:
+    """An OpenAI answer whose arguments are not JSON, replayed as the assistant turn, sends the very same arguments string."""
+    answer = {
+        "id": "r",
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": RAW}}],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+    }
+    message = get_wire_format("openai").decode(answer, provider="openai", model="m", headers={}).choices[0].message
+    req = ChatCompletionRequest("m", [Message.user("weather?"), message, Message.tool("call_1", "sunny")])
+    assert encode("openai", req)["messages"][1]["tool_calls"] == answer["choices"][0]["message"]["tool_calls"]
+
+
+def test_raw_string_arguments_survive_to_dict_and_from_dict() -> None:
+    """Message.to_dict keeps raw arguments as they came, and from_dict keeps invalid JSON as the raw text (no error)."""
+    message = Message.assistant(None, [ToolCall("call_1", "get_weather", RAW)])
+    d = message.to_dict()
+    assert d["tool_calls"][0]["function"]["arguments"] == RAW
+    assert Message.from_dict(d) == message
+    assert Message.from_dict(Message.assistant(None, [ToolCall("c", "f", {"a": 1})]).to_dict()).tool_calls == (
+        ToolCall("c", "f", {"a": 1}),
+    )
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "gemini"])
+def test_raw_string_arguments_cannot_go_to_formats_that_need_an_object(fmt: str) -> None:
+    """Anthropic and Gemini need an object: invalid raw arguments raise InvalidRequestError before sending."""
+    with pytest.raises(InvalidRequestError, match="not a JSON object"):
+        encode(fmt, _replay(RAW))
+
+
+def test_cohere_null_arguments_decode_as_an_empty_object_and_replay_everywhere() -> None:
+    """Cohere's "null" arguments (a call without arguments) decode as {}, which Anthropic and Gemini accept back."""
+    answer = {
+        "id": "r",
+        "finish_reason": "TOOL_CALL",
+        "message": {
+            "role": "assistant",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "null"}}],
+        },
+    }
+    message = get_wire_format("cohere").decode(answer, provider="cohere", model="m", headers={}).choices[0].message
+    assert message.tool_calls == (ToolCall("call_1", "get_time", {}),)
+    req = ChatCompletionRequest("m", [Message.user("time?"), message, Message.tool("call_1", "12:00")])
+    assert encode("anthropic", req)["messages"][1]["content"] == [{"type": "tool_use", "id": "call_1", "name": "get_time", "input": {}}]
+    assert encode("gemini", req)["contents"][1]["parts"] == [{"functionCall": {"name": "get_time", "args": {}}}]
+
+
+def test_cohere_streamed_null_arguments_decode_as_an_empty_object() -> None:
+    """A streamed Cohere tool call whose arguments are "null" ends as a ToolCall with {}."""
+    decoder = get_wire_format("cohere").stream_decoder(provider="cohere", model="m")
+    start = {
+        "type": "tool-call-start",
+        "index": 0,
+        "delta": {"message": {"tool_calls": {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "null"}}}},
+    }
+    end = {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}
+    chunks = [c for e in (start, end) for c in decoder.feed(SseEvent(e["type"], json.dumps(e)))]
+    assert chunks[-1].tool_calls == (ToolCall("call_1", "get_time", {}),)
