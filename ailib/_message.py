@@ -21,12 +21,23 @@ AUTO_MODELS = frozenset({"auto", "default", ""})
 
 
 class Role(str, enum.Enum):
-    """Who a message is from: the system prompt, the user, the model, or a tool's result."""
+    """Who a message is from: the system prompt, the user, the model, or a tool's result.
+
+    ``DEVELOPER`` is OpenAI's newer name for system instructions: the OpenAI service (and Azure
+    OpenAI) gets it as ``developer``; every other provider, OpenAI-compatible ones included,
+    gets it as a system message.
+    """
 
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
+    DEVELOPER = "developer"
+
+    @property
+    def is_system(self) -> bool:
+        """Whether the message holds instructions (``SYSTEM`` or ``DEVELOPER``)."""
+        return self is Role.SYSTEM or self is Role.DEVELOPER
 
     def __str__(self) -> str:
         return self.value
@@ -38,9 +49,7 @@ def _to_role(value: Any) -> Role:
     try:
         return Role(str(value).lower())
     except ValueError:
-        if value == "developer":  # OpenAI's newer name for system
-            return Role.SYSTEM
-        raise InvalidRequestError(f"unknown role {value!r}; expected one of system, user, assistant, tool") from None
+        raise InvalidRequestError(f"unknown role {value!r}; expected one of system, developer, user, assistant, tool") from None
 
 
 @value
@@ -48,12 +57,15 @@ class Content:
     """One part of a message: text, an image (URL or inline base64) or a JSON object.
 
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
-    ``Content.image_file(path)``, ``Content.json(obj)``.
+    ``Content.image_file(path)``, ``Content.json(obj)``. An image's ``detail`` (``"auto"``,
+    ``"low"``, ``"high"``) is sent to the formats that take it (OpenAI, Cohere); Anthropic and
+    Gemini have no such setting and ignore it.
     """
 
     kind: str  # "text" | "image_url" | "image_base64" | "json"
     value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
+    detail: Optional[str] = attrs.field(default=None, kw_only=True, validator=lambda _i, _a, v: _check_detail(v))
 
     @classmethod
     def text(cls, text: str) -> Content:
@@ -63,22 +75,24 @@ class Content:
         return cls("text", text)
 
     @classmethod
-    def image_url(cls, url: str) -> Content:
-        """An image part by URL; a ``data:`` URL becomes a base64 image."""
+    def image_url(cls, url: str, detail: Optional[str] = None) -> Content:
+        """An image part by URL; a ``data:`` URL becomes a base64 image. ``detail``: OpenAI's
+        (and Cohere's) ``"auto"``/``"low"``/``"high"``, sent only when given."""
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
-            return cls("image_base64", data, media)
-        return cls("image_url", url)
+            return cls("image_base64", data, media, detail=detail)
+        return cls("image_url", url, detail=detail)
 
     @classmethod
-    def image_base64(cls, data: str, media_type: str = "image/png") -> Content:
-        """An image part from base64 ``data`` of type ``media_type``."""
-        return cls("image_base64", data, media_type)
+    def image_base64(cls, data: str, media_type: str = "image/png", *, detail: Optional[str] = None) -> Content:
+        """An image part from base64 ``data`` of type ``media_type`` (``detail`` as for ``image_url``)."""
+        return cls("image_base64", data, media_type, detail=detail)
 
     @classmethod
-    def image_file(cls, path: Union[str, Path]) -> Content:
-        """An image part read from the file at ``path`` (sent as base64); ``InvalidRequestError`` if it cannot be read."""
+    def image_file(cls, path: Union[str, Path], *, detail: Optional[str] = None) -> Content:
+        """An image part read from the file at ``path`` (sent as base64; ``detail`` as for ``image_url``);
+        ``InvalidRequestError`` if it cannot be read."""
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -87,7 +101,7 @@ class Content:
         media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         if not media.startswith("image/"):
             raise InvalidRequestError(f"{p.name!r} does not look like an image ({media})")
-        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media)
+        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media, detail=detail)
 
     @classmethod
     def json(cls, obj: Any) -> Content:
@@ -108,11 +122,25 @@ class Content:
             return json.dumps(self.value, ensure_ascii=False)
         raise InvalidRequestError("an image part has no text form")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The part as an OpenAI content part: ``image_url`` (with its ``detail`` when set) or ``text``."""
+        if not self.is_image:
+            return {"type": "text", "text": self.as_text()}
+        image: dict[str, Any] = {"url": self.data_url()}
+        if self.detail is not None:
+            image["detail"] = self.detail
+        return {"type": "image_url", "image_url": image}
+
     def data_url(self) -> str:
         """The image as a URL: its own URL, or a ``data:`` URL of its base64 bytes."""
         if self.kind == "image_url":
             return str(self.value)
         return f"data:{self.media_type};base64,{self.value}"
+
+
+def _check_detail(detail: Any) -> None:
+    if detail is not None and (not isinstance(detail, str) or not detail):
+        raise InvalidRequestError(f"an image detail must be a non-empty string such as 'low' or 'high', got {detail!r}")
 
 
 def _check_json(obj: Any, what: str) -> None:
@@ -153,22 +181,44 @@ class ToolCallDelta:
 
 @value
 class Tool:
-    """A function the model may call. Build with ``Tool.function(...)``."""
+    """A function the model may call. Build with ``Tool.function(...)``.
+
+    ``strict`` (OpenAI's structured outputs for tool arguments) is sent as ``function.strict`` to
+    the OpenAI format only when set; the other formats have no such field and ignore it.
+    """
 
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}}, hash=False)
+    strict: Optional[bool] = attrs.field(default=None, kw_only=True)
 
     @classmethod
-    def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
+    def function(
+        cls,
+        name: str,
+        description: str = "",
+        parameters_json_schema: Optional[Mapping[str, Any]] = None,
+        *,
+        strict: Optional[bool] = None,
+    ) -> Tool:
         """A function tool the model may call: ``name``, what it does, and its parameters as a JSON Schema (default: no
-        parameters). ``InvalidRequestError`` for an empty name or a schema that is not JSON.
+        parameters); ``strict=True`` asks OpenAI to follow the schema exactly. ``InvalidRequestError`` for an empty
+        name, a schema that is not JSON, or a ``strict`` that is not a bool.
         """
         if not name or not isinstance(name, str):
             raise InvalidRequestError("a tool needs a non-empty name")
         params = parameters_json_schema if parameters_json_schema is not None else {"type": "object", "properties": {}}
         _check_json(params, f"tool {name!r} parameters")
-        return cls(name, description, params)
+        if strict is not None and not isinstance(strict, bool):
+            raise InvalidRequestError(f"tool {name!r}: strict must be True, False or None, got {strict!r}")
+        return cls(name, description, params, strict=strict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI function tool: ``{"type": "function", "function": {...}}``, ``strict`` only when set."""
+        fn: dict[str, Any] = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        if self.strict is not None:
+            fn["strict"] = self.strict
+        return {"type": "function", "function": fn}
 
 
 MessageContent = Union[str, Content, tuple[Content, ...], None]
@@ -200,11 +250,11 @@ def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
     if kind == "text":
         return Content.text(d.get("text", ""))
     if kind == "image_url":
-        url = d.get("image_url")
-        url = url.get("url") if isinstance(url, Mapping) else url
+        image = d.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
         if not isinstance(url, str):
             raise InvalidRequestError("image_url part without a url")
-        return Content.image_url(url)
+        return Content.image_url(url, image.get("detail") if isinstance(image, Mapping) else None)
     raise InvalidRequestError(f"unsupported content part type {kind!r}")
 
 
@@ -300,10 +350,7 @@ class Message:
         if c is None or isinstance(c, str):
             d["content"] = c
         else:
-            d["content"] = [
-                {"type": "image_url", "image_url": {"url": p.data_url()}} if p.is_image else {"type": "text", "text": p.as_text()}
-                for p in self.parts()
-            ]
+            d["content"] = [p.to_dict() for p in self.parts()]
         if self.name:
             d["name"] = self.name
         if self.tool_calls:

@@ -69,7 +69,7 @@ def _to_tools(value: Any) -> Optional[tuple[Tool, ...]]:
             out.append(t)
         elif isinstance(t, Mapping):  # OpenAI shape {"type": "function", "function": {...}}
             fn = t.get("function", t)
-            out.append(Tool.function(fn.get("name", ""), fn.get("description", ""), fn.get("parameters")))
+            out.append(Tool.function(fn.get("name", ""), fn.get("description", ""), fn.get("parameters"), strict=fn.get("strict")))
         else:
             raise InvalidRequestError(f"a tool must be a Tool or a dict, not {type(t).__name__}")
     return tuple(out)
@@ -171,10 +171,7 @@ class ChatCompletionRequest:
         if self.stop is not None:
             d["stop"] = list(self.stop)
         if self.tools:
-            d["tools"] = [
-                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in self.tools
-            ]
+            d["tools"] = [t.to_dict() for t in self.tools]
         if self.extra:
             d.update(self.extra)
         return d

@@ -4,7 +4,7 @@ Translation rules (ailib → Anthropic):
 
 * ``x-api-key`` and ``anthropic-version: 2023-06-01`` headers (a custom provider's own
   headers may override the version or add ``anthropic-beta``).
-* System messages, wherever they are, are lifted into the top-level ``system`` string
+* System (and developer) messages, wherever they are, are lifted into the top-level ``system`` string
   (joined by a blank line).
 * Tool results become user-role ``tool_result`` blocks; consecutive messages of one role
   are merged into one message (the API wants user/assistant alternation), with the
@@ -127,7 +127,7 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     system: list[str] = []
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
-        if m.role is Role.SYSTEM:
+        if m.role.is_system:  # system and developer
             text = m.text() if m.content is not None else ""
             if text:
                 system.append(text)

@@ -57,15 +57,12 @@ def _user_content(m: Message) -> Any:
         return m.content
     items: list[dict[str, Any]] = []
     for p in m.parts():
-        if p.is_image:
-            items.append({"type": "image_url", "image_url": {"url": p.data_url()}})
-        else:
-            items.append({"type": "text", "text": p.as_text()})
+        items.append(p.to_dict())  # text, or image_url with its detail (Cohere takes OpenAI's shape)
     return items
 
 
 def _message(m: Message) -> dict[str, Any]:
-    if m.role is Role.SYSTEM:
+    if m.role.is_system:  # system and developer
         return {"role": "system", "content": m.text() if m.content is not None else ""}
     if m.role is Role.USER:
         return {"role": "user", "content": _user_content(m)}

@@ -6,7 +6,7 @@
 Translation rules (ailib → Gemini):
 
 * The key goes in the ``x-goog-api-key`` header, never in the URL.
-* Roles: user → ``user``, assistant → ``model``; system messages → ``systemInstruction``;
+* Roles: user → ``user``, assistant → ``model``; system (and developer) messages → ``systemInstruction``;
   tool results → ``functionResponse`` parts in a ``user`` turn. Consecutive turns of one
   role are merged (parallel tool results travel in one turn, as Gemini expects).
 * Gemini has no tool-call ids. A ``functionCall`` without an ``id`` gets a stable synthetic
@@ -158,7 +158,7 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     turns: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
     for m in request.messages:
-        if m.role is Role.SYSTEM:
+        if m.role.is_system:  # system and developer
             system.extend(_parts(m.parts(), provider, model))
             continue
         if m.role is Role.TOOL:

@@ -1,5 +1,9 @@
 """The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service).
 
+* A ``Role.DEVELOPER`` message goes to OpenAI and Azure OpenAI as ``developer``, to every
+  OpenAI-compatible service as ``system`` (the role they all take, and the same meaning).
+* ``Tool.function(..., strict=True)`` → ``function.strict``; an image's ``detail`` →
+  ``image_url.detail``.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
   before anything is sent (the API's documented limit); OpenAI-compatible services get the
   list as given, since each sets its own limit.
@@ -19,7 +23,6 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
-    Content,
     Message,
     Role,
     StreamChunk,
@@ -41,6 +44,9 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 # OpenAI the same). OpenAI-compatible services set their own limits (DeepSeek takes 16), so they
 # get the list as given and answer for themselves.
 _MAX_STOP = {"openai": 4, "azure_openai": 4}
+# Providers that take the ``developer`` role; the rest get such a message as ``system``.
+_DEVELOPER_ROLE = frozenset({"openai", "azure_openai"})
+_DEVELOPER = Role.DEVELOPER
 
 
 def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
@@ -53,21 +59,16 @@ def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
         )
 
 
-def _part(p: Content) -> dict[str, Any]:
-    if p.is_image:
-        return {"type": "image_url", "image_url": {"url": p.data_url()}}
-    return {"type": "text", "text": p.as_text()}
-
-
-def _message(m: Message) -> dict[str, Any]:
+def _message(m: Message, developer: bool) -> dict[str, Any]:
     c = m.content
-    d: dict[str, Any] = {"role": m.role.value}
+    role = m.role
+    d: dict[str, Any] = {"role": "system" if role is _DEVELOPER and not developer else role.value}
     if c is None or isinstance(c, str):
         d["content"] = c
-    elif m.role is Role.TOOL or m.role is Role.SYSTEM:
+    elif role is Role.TOOL or role.is_system:
         d["content"] = m.text()
     else:
-        d["content"] = [_part(p) for p in m.parts()]
+        d["content"] = [p.to_dict() for p in m.parts()]
     if m.name:
         d["name"] = m.name
     if m.tool_calls:
@@ -156,7 +157,8 @@ class OpenAIFormat(WireFormat):
         _check_stop(request, spec)
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
+        developer = spec.name in _DEVELOPER_ROLE
+        body: dict[str, Any] = {"model": model, "messages": [_message(m, developer) for m in request.messages]}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -168,10 +170,7 @@ class OpenAIFormat(WireFormat):
             _check_stop(request, spec)  # also here: batch uploads encode without check_supported
             body["stop"] = list(request.stop)
         if request.tools:
-            body["tools"] = [
-                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in request.tools
-            ]
+            body["tools"] = [t.to_dict() for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:

@@ -14,10 +14,11 @@ from ailib.errors import InvalidRequestError
 from ailib.providers._formats import get_wire_format
 from ailib.providers._registry import PROVIDERS, Provider, ProviderSpec
 from ailib.testing import MockTransport
-from ailib.types import ToolCall
+from ailib.types import Content, Role, Tool, ToolCall
 
 FORMATS = ("openai", "anthropic", "gemini", "cohere")
 PROVIDER_OF = {"openai": Provider.OPENAI, "anthropic": Provider.ANTHROPIC, "gemini": Provider.GEMINI, "cohere": Provider.COHERE}
+IMAGE_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 SAMPLING = {"temperature", "top_p", "p", "topP", "stop", "stop_sequences", "stopSequences", "max_tokens", "maxOutputTokens"}
 
 
@@ -199,3 +200,114 @@ def test_cohere_streamed_null_arguments_decode_as_an_empty_object() -> None:
     end = {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}
     chunks = [c for e in (start, end) for c in decoder.feed(SseEvent(e["type"], json.dumps(e)))]
     assert chunks[-1].tool_calls == (ToolCall("call_1", "get_time", {}),)
+
+
+# -- 4. tool strict, image detail, the developer role ---------------------------------------------
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
+
+
+def test_tool_strict_is_sent_to_openai_as_function_strict() -> None:
+    """Tool.function(..., strict=True) becomes function.strict; a tool without strict sends no such key."""
+    tools = [Tool.function("get_weather", "Weather", WEATHER, strict=True), Tool.function("noop")]
+    body = encode("openai", ChatCompletionRequest("m", [Message.user("hi")], tools=tools))
+    assert body["tools"] == [
+        {"type": "function", "function": {"name": "get_weather", "description": "Weather", "parameters": WEATHER, "strict": True}},
+        {"type": "function", "function": {"name": "noop", "description": "", "parameters": {"type": "object", "properties": {}}}},
+    ]
+
+
+def test_tool_strict_false_is_sent_as_set() -> None:
+    """strict=False is the user's choice too, and is sent."""
+    body = encode("openai", ChatCompletionRequest("m", [Message.user("hi")], tools=[Tool.function("f", strict=False)]))
+    assert body["tools"][0]["function"]["strict"] is False
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "gemini", "cohere"])
+def test_tool_strict_is_ignored_by_formats_without_it(fmt: str) -> None:
+    """Anthropic, Gemini and Cohere tools have no per-tool strict: the body is the one a non-strict tool gives."""
+    strict = ChatCompletionRequest("m", [Message.user("hi")], tools=[Tool.function("get_weather", "Weather", WEATHER, strict=True)])
+    plain = ChatCompletionRequest("m", [Message.user("hi")], tools=[Tool.function("get_weather", "Weather", WEATHER)])
+    assert encode(fmt, strict) == encode(fmt, plain)
+
+
+def test_tool_strict_from_an_openai_dict_and_back() -> None:
+    """An OpenAI tool dict with strict keeps it, and to_dict writes it back; a non-bool strict is refused."""
+    tool = {"type": "function", "function": {"name": "f", "description": "", "parameters": WEATHER, "strict": True}}
+    req = ChatCompletionRequest.from_dict({"messages": [{"role": "user", "content": "hi"}], "tools": [tool]})
+    assert req.tools == (Tool.function("f", "", WEATHER, strict=True),)
+    assert req.to_dict()["tools"] == [tool]
+    with pytest.raises(InvalidRequestError, match="strict"):
+        Tool.function("f", strict="yes")  # type: ignore[arg-type]
+
+
+def _image_request(part: Content) -> ChatCompletionRequest:
+    return ChatCompletionRequest("m", [Message.user([Content.text("what is it?"), part])])
+
+
+def test_image_detail_is_sent_to_openai_and_cohere() -> None:
+    """Content.image_url(url, detail="low") becomes image_url.detail for OpenAI and Cohere, for URLs and inline images."""
+    url_part = {"type": "image_url", "image_url": {"url": "https://x/cat.png", "detail": "low"}}
+    data_part = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}", "detail": "high"}}
+    for fmt in ("openai", "cohere"):
+        assert encode(fmt, _image_request(Content.image_url("https://x/cat.png", detail="low")))["messages"][0]["content"][1] == url_part
+        inline = Content.image_url(f"data:image/png;base64,{IMAGE_B64}", detail="high")
+        assert encode(fmt, _image_request(inline))["messages"][0]["content"][1] == data_part
+    assert Content.image_base64(IMAGE_B64, detail="high") == Content.image_url(f"data:image/png;base64,{IMAGE_B64}", detail="high")
+
+
+def test_image_without_detail_sends_no_detail_key() -> None:
+    """An image without detail is sent as {"url": ...} alone."""
+    part = encode("openai", _image_request(Content.image_url("https://x/cat.png")))["messages"][0]["content"][1]
+    assert part == {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}
+
+
+def test_image_detail_is_ignored_by_anthropic_and_gemini() -> None:
+    """Anthropic and Gemini have no image detail: the body is the one an image without detail gives."""
+    for fmt, part in (
+        ("anthropic", Content.image_url("https://x/cat.png", detail="low")),
+        ("gemini", Content.image_base64(IMAGE_B64, detail="low")),
+    ):
+        plain = attrs.evolve(part, detail=None)
+        assert encode(fmt, _image_request(part)) == encode(fmt, _image_request(plain))
+
+
+def test_image_detail_from_an_openai_dict_and_back() -> None:
+    """An OpenAI image_url part with detail keeps it through Message.from_dict and to_dict; a bad detail is refused."""
+    d = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/cat.png", "detail": "high"}}]}
+    message = Message.from_dict(d)
+    assert message.parts() == (Content.image_url("https://x/cat.png", detail="high"),)
+    assert message.to_dict() == d
+    with pytest.raises(InvalidRequestError, match="detail"):
+        Content.image_url("https://x/cat.png", detail="")
+
+
+def _developer_request() -> ChatCompletionRequest:
+    return ChatCompletionRequest("m", [Message(Role.DEVELOPER, "Answer in French."), Message.user("hi")])
+
+
+def test_developer_role_goes_to_openai_as_developer() -> None:
+    """Role.DEVELOPER (or a {"role": "developer"} dict) is sent as developer to OpenAI and Azure OpenAI."""
+    assert encode("openai", _developer_request())["messages"][0] == {"role": "developer", "content": "Answer in French."}
+    from_dict = ChatCompletionRequest("m", [{"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "hi"}])
+    assert from_dict == _developer_request()
+    azure = PROVIDERS[Provider.AZURE_OPENAI]
+    body = get_wire_format(azure.wire_format).encode(_developer_request(), "m", stream=False, spec=azure)
+    assert body["messages"][0]["role"] == "developer"
+
+
+def test_developer_role_is_system_everywhere_else() -> None:
+    """OpenAI-compatible services get a developer message as system; Anthropic, Gemini and Cohere as their system prompt."""
+    deepseek = PROVIDERS[Provider.DEEPSEEK]
+    body = get_wire_format("openai").encode(_developer_request(), "m", stream=False, spec=deepseek)
+    assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert encode("anthropic", _developer_request())["system"] == "Answer in French."
+    assert encode("gemini", _developer_request())["systemInstruction"] == {"parts": [{"text": "Answer in French."}]}
+    assert encode("cohere", _developer_request())["messages"][0] == {"role": "system", "content": "Answer in French."}
+
+
+def test_developer_message_with_parts_is_flattened_like_system() -> None:
+    """A developer message given as parts is sent as one text, as a system message is."""
+    req = ChatCompletionRequest("m", [Message(Role.DEVELOPER, [Content.text("a"), Content.text("b")]), Message.user("hi")])
+    assert encode("openai", req)["messages"][0] == {"role": "developer", "content": "ab"}
+    assert Role.DEVELOPER.is_system and Role.SYSTEM.is_system and not Role.USER.is_system
