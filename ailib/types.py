@@ -126,7 +126,13 @@ def _to_model(value: Any) -> str:
 
 @value
 class ChatCompletionRequest:
-    """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here."""
+    """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here.
+
+    Only what is set is sent: ``temperature``, ``top_p``, ``stop`` and ``max_tokens`` left at
+    None are left out of every format's body (Anthropic alone requires ``max_tokens``: a default
+    is sent there). ``extra`` holds further body fields in the serving format's own names; it is
+    merged deeply into the body each format builds (objects key by key, any other value replaces).
+    """
 
     model: str = attrs.field(converter=_to_model)
     messages: tuple[Message, ...] = attrs.field(converter=_to_messages)

@@ -37,7 +37,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, remember_headers, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -251,7 +251,7 @@ class AnthropicFormat(WireFormat):
         if stream:
             body["stream"] = True
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

@@ -47,7 +47,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -301,7 +301,7 @@ class GeminiFormat(WireFormat):
         if request.tool_choice is not None:
             body["toolConfig"] = _tool_config(request.tool_choice, spec.name, model)
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

@@ -4,6 +4,8 @@
   OpenAI-compatible service as ``system`` (the role they all take, and the same meaning).
 * ``Tool.function(..., strict=True)`` → ``function.strict``; an image's ``detail`` →
   ``image_url.detail``.
+* ``extra`` is merged deeply into the body (objects key by key, other values replace), as
+  in every format.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
   before anything is sent (the API's documented limit); OpenAI-compatible services get the
   list as given, since each sets its own limit.
@@ -30,7 +32,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -180,7 +182,7 @@ class OpenAIFormat(WireFormat):
             if (spec.name in _STREAM_USAGE) if spec.stream_usage is None else spec.stream_usage:
                 body["stream_options"] = {"include_usage": True}
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

@@ -311,3 +311,84 @@ def test_developer_message_with_parts_is_flattened_like_system() -> None:
     req = ChatCompletionRequest("m", [Message(Role.DEVELOPER, [Content.text("a"), Content.text("b")]), Message.user("hi")])
     assert encode("openai", req)["messages"][0] == {"role": "developer", "content": "ab"}
     assert Role.DEVELOPER.is_system and Role.SYSTEM.is_system and not Role.USER.is_system
+
+
+# -- 5. extra merged deeply ------------------------------------------------------------------------
+
+
+def test_gemini_thinking_config_through_extra_keeps_the_generation_config() -> None:
+    """extra={"generationConfig": {"thinkingConfig": ...}} adds to ailib's generationConfig instead of replacing it."""
+    thinking = {"generationConfig": {"thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}}}
+    req = ChatCompletionRequest("m", [Message.user("hi")], temperature=0.3, max_tokens=500, extra=thinking)
+    assert encode("gemini", req)["generationConfig"] == {
+        "temperature": 0.3,
+        "maxOutputTokens": 500,
+        "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True},
+    }
+
+
+def test_extra_replaces_non_object_values_and_adds_new_keys() -> None:
+    """A list or scalar in extra replaces the body's value; new keys are added; objects merge at every depth."""
+    req = ChatCompletionRequest(
+        "m",
+        [Message.user("hi")],
+        stop=["END"],
+        temperature=0.5,
+        extra={"stop": ["X"], "temperature": 1.0, "seed": 7, "stream_options": {"include_obfuscation": False}},
+    )
+    body = encode("openai", req, stream=True)
+    assert body["stop"] == ["X"] and body["temperature"] == 1.0 and body["seed"] == 7
+    assert body["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+
+
+JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}}}
+
+
+@pytest.mark.parametrize(
+    ("fmt", "kwargs", "extra", "key", "expected"),
+    [
+        (
+            "openai",
+            {"response_format": JSON_SCHEMA},
+            {"response_format": {"json_schema": {"strict": True}}},
+            "response_format",
+            {"type": "json_schema", "json_schema": {"name": "r", "schema": {"type": "object"}, "strict": True}},
+        ),
+        (
+            "anthropic",
+            {"tools": [Tool.function("f")], "tool_choice": "auto"},
+            {"tool_choice": {"disable_parallel_tool_use": True}},
+            "tool_choice",
+            {"type": "auto", "disable_parallel_tool_use": True},
+        ),
+        (
+            "gemini",
+            {"response_format": {"type": "json_object"}},
+            {"generationConfig": {"topK": 5}},
+            "generationConfig",
+            {"responseMimeType": "application/json", "topK": 5},
+        ),
+        (
+            "cohere",
+            {"response_format": JSON_SCHEMA},
+            {"response_format": {"json_schema": {"required": ["a"]}}},
+            "response_format",
+            {"type": "json_object", "json_schema": {"type": "object", "required": ["a"]}},
+        ),
+    ],
+)
+def test_extra_is_merged_deeply_in_every_format(fmt: str, kwargs: dict[str, Any], extra: dict[str, Any], key: str, expected: Any) -> None:
+    """Each format merges extra into its own body key by key, never replacing a whole section it built."""
+    req = ChatCompletionRequest("m", [Message.user("hi")], extra=extra, **kwargs)
+    assert encode(fmt, req)[key] == expected
+
+
+def test_merging_extra_changes_neither_the_request_nor_the_callers_objects() -> None:
+    """The user's response_format and extra are left as they were after encoding (the merge copies what it changes)."""
+    response_format = {"type": "json_schema", "json_schema": {"name": "r"}}
+    extra = {"response_format": {"json_schema": {"strict": True}}}
+    req = ChatCompletionRequest("m", [Message.user("hi")], response_format=response_format, extra=extra)
+    encode("openai", req)
+    encode("openai", req)
+    assert response_format == {"type": "json_schema", "json_schema": {"name": "r"}}
+    assert extra == {"response_format": {"json_schema": {"strict": True}}}
