@@ -59,39 +59,49 @@ class Content:
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
     ``Content.image_file(path)``, ``Content.json(obj)``. An image's ``detail`` (``"auto"``,
     ``"low"``, ``"high"``) is sent to the formats that take it (OpenAI, Cohere); Anthropic and
-    Gemini have no such setting and ignore it.
+    Gemini have no such setting and ignore it. ``cache_control`` (e.g. ``{"type": "ephemeral"}``)
+    marks the end of a cacheable prefix for Anthropic's prompt caching and is sent on the part's
+    Anthropic block; the other formats cache without marks and ignore it.
     """
 
     kind: str  # "text" | "image_url" | "image_base64" | "json"
     value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
     detail: Optional[str] = attrs.field(default=None, kw_only=True, validator=lambda _i, _a, v: _check_detail(v))
+    cache_control: Optional[Mapping[str, Any]] = attrs.field(
+        default=None, kw_only=True, hash=False, validator=lambda _i, _a, v: _check_cache_control(v)
+    )
 
     @classmethod
-    def text(cls, text: str) -> Content:
-        """A text part; ``InvalidRequestError`` if ``text`` is not a str."""
+    def text(cls, text: str, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """A text part; ``InvalidRequestError`` if ``text`` is not a str. ``cache_control``: Anthropic's
+        prompt-caching mark for the prompt up to and including this part (``{"type": "ephemeral"}``)."""
         if not isinstance(text, str):
             raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
-        return cls("text", text)
+        return cls("text", text, cache_control=cache_control)
 
     @classmethod
-    def image_url(cls, url: str, detail: Optional[str] = None) -> Content:
+    def image_url(cls, url: str, detail: Optional[str] = None, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
         """An image part by URL; a ``data:`` URL becomes a base64 image. ``detail``: OpenAI's
-        (and Cohere's) ``"auto"``/``"low"``/``"high"``, sent only when given."""
+        (and Cohere's) ``"auto"``/``"low"``/``"high"``, sent only when given; ``cache_control`` as for ``text``."""
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
-            return cls("image_base64", data, media, detail=detail)
-        return cls("image_url", url, detail=detail)
+            return cls("image_base64", data, media, detail=detail, cache_control=cache_control)
+        return cls("image_url", url, detail=detail, cache_control=cache_control)
 
     @classmethod
-    def image_base64(cls, data: str, media_type: str = "image/png", *, detail: Optional[str] = None) -> Content:
-        """An image part from base64 ``data`` of type ``media_type`` (``detail`` as for ``image_url``)."""
-        return cls("image_base64", data, media_type, detail=detail)
+    def image_base64(
+        cls, data: str, media_type: str = "image/png", *, detail: Optional[str] = None, cache_control: Optional[Mapping[str, Any]] = None
+    ) -> Content:
+        """An image part from base64 ``data`` of type ``media_type`` (``detail``, ``cache_control`` as for ``image_url``)."""
+        return cls("image_base64", data, media_type, detail=detail, cache_control=cache_control)
 
     @classmethod
-    def image_file(cls, path: Union[str, Path], *, detail: Optional[str] = None) -> Content:
-        """An image part read from the file at ``path`` (sent as base64; ``detail`` as for ``image_url``);
+    def image_file(
+        cls, path: Union[str, Path], *, detail: Optional[str] = None, cache_control: Optional[Mapping[str, Any]] = None
+    ) -> Content:
+        """An image part read from the file at ``path`` (sent as base64; ``detail``, ``cache_control`` as for ``image_url``);
         ``InvalidRequestError`` if it cannot be read."""
         p = Path(path)
         try:
@@ -101,13 +111,13 @@ class Content:
         media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         if not media.startswith("image/"):
             raise InvalidRequestError(f"{p.name!r} does not look like an image ({media})")
-        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media, detail=detail)
+        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media, detail=detail, cache_control=cache_control)
 
     @classmethod
-    def json(cls, obj: Any) -> Content:
-        """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable."""
+    def json(cls, obj: Any, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable (``cache_control`` as for ``text``)."""
         _check_json(obj, "Content.json")
-        return cls("json", obj)
+        return cls("json", obj, cache_control=cache_control)
 
     @property
     def is_image(self) -> bool:
@@ -141,6 +151,13 @@ class Content:
 def _check_detail(detail: Any) -> None:
     if detail is not None and (not isinstance(detail, str) or not detail):
         raise InvalidRequestError(f"an image detail must be a non-empty string such as 'low' or 'high', got {detail!r}")
+
+
+def _check_cache_control(mark: Any) -> None:
+    if mark is not None:
+        if not isinstance(mark, Mapping):
+            raise InvalidRequestError(f"cache_control must be a dict such as {{'type': 'ephemeral'}}, got {type(mark).__name__}")
+        _check_json(mark, "cache_control")
 
 
 def _check_json(obj: Any, what: str) -> None:
@@ -248,13 +265,14 @@ def _to_content_part(value: Any) -> Content:
 def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
     kind = d.get("type")
     if kind == "text":
-        return Content.text(d.get("text", ""))
+        return Content.text(d.get("text", ""), cache_control=d.get("cache_control"))
     if kind == "image_url":
         image = d.get("image_url")
         url = image.get("url") if isinstance(image, Mapping) else image
         if not isinstance(url, str):
             raise InvalidRequestError("image_url part without a url")
-        return Content.image_url(url, image.get("detail") if isinstance(image, Mapping) else None)
+        detail = image.get("detail") if isinstance(image, Mapping) else None
+        return Content.image_url(url, detail, cache_control=d.get("cache_control"))
     raise InvalidRequestError(f"unsupported content part type {kind!r}")
 
 

@@ -13,6 +13,8 @@ Translation rules (ailib → Anthropic):
   (newer models reject a ``temperature`` they were not asked for with a 400).
 * ``max_tokens`` is required by the API: without one, ``default_max_tokens(model)`` is
   sent (4096 for Claude 3 and unknown models, 8192 for Claude 3.5 and later).
+* A part's ``cache_control`` (prompt caching) is sent on its block; a message or system prompt
+  holding such a part goes as blocks (the system prompt as a list of text blocks), not a string.
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
 * ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
   raise ``InvalidRequestError`` before anything is sent.
@@ -89,14 +91,23 @@ def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
         if p.kind == "image_base64":
-            out.append({"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}})
+            block: dict[str, Any] = {"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}}
         elif p.kind == "image_url":
-            out.append({"type": "image", "source": {"type": "url", "url": p.value}})
+            block = {"type": "image", "source": {"type": "url", "url": p.value}}
         else:
             text = p.as_text()
-            if text:  # the API rejects empty text blocks
-                out.append({"type": "text", "text": text})
+            if not text:  # the API rejects empty text blocks
+                continue
+            block = {"type": "text", "text": text}
+        if p.cache_control is not None:
+            block["cache_control"] = dict(p.cache_control)
+        out.append(block)
     return out
+
+
+def _cached(m: Message) -> bool:
+    """Whether a part of ``m`` carries a prompt-caching mark (its content must then go as blocks)."""
+    return not isinstance(m.content, str) and any(p.cache_control is not None for p in m.parts())
 
 
 def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
@@ -104,7 +115,7 @@ def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
         raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=provider, model=model)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
     parts = m.parts()
-    if any(p.is_image for p in parts):
+    if any(p.is_image or p.cache_control is not None for p in parts):
         block["content"] = _blocks(parts)
     else:
         block["content"] = m.text() if m.content is not None else ""
@@ -122,15 +133,18 @@ def _tool_use(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
     return {"type": "tool_use", "id": t.id, "name": t.name, "input": dict(args)}
 
 
-def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """(system texts, alternating messages)."""
-    system: list[str] = []
+def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system text blocks, alternating messages)."""
+    system: list[dict[str, Any]] = []
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
         if m.role.is_system:  # system and developer
+            if _cached(m):  # each part its own block, to carry its mark
+                system.extend(b for b in _blocks(m.parts()) if b["type"] == "text")
+                continue
             text = m.text() if m.content is not None else ""
             if text:
-                system.append(text)
+                system.append({"type": "text", "text": text})
             continue
         if m.role is Role.TOOL:
             role, blocks = "user", [_tool_result(m, provider, model)]
@@ -149,7 +163,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     for role, blocks in turns:
         if role == "user":  # tool results must lead a user message
             blocks.sort(key=lambda b: b["type"] != "tool_result")
-        content: Any = blocks[0]["text"] if len(blocks) == 1 and blocks[0]["type"] == "text" else blocks
+        one_text = len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]
+        content: Any = blocks[0]["text"] if one_text else blocks
         messages.append({"role": role, "content": content})
     return system, messages
 
@@ -236,7 +251,10 @@ class AnthropicFormat(WireFormat):
             "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model),
         }
         if system:
-            body["system"] = "\n\n".join(system)
+            if any("cache_control" in b for b in system):  # marks need the block form
+                body["system"] = system
+            else:
+                body["system"] = "\n\n".join(b["text"] for b in system)
         body["messages"] = messages
         if request.temperature is not None:
             body["temperature"] = request.temperature

@@ -147,7 +147,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
 
     samples: dict[str, Callable[[], Any]] = {
         "ailib._assembly.Config": lambda: Config(provider="openai", chain=["anthropic"], options=opts, deadline=9.0),
-        "ailib._message.Content": lambda: Content.image_url("https://x/cat.png", detail="low"),
+        "ailib._message.Content": lambda: Content.image_url("https://x/cat.png", detail="low", cache_control={"type": "ephemeral"}),
         "ailib._message.ToolCall": lambda: ToolCall("c1", "lookup", {"q": "x"}),
         "ailib._message.ToolCallDelta": lambda: ToolCallDelta(0, "c1", "lookup", '{"q"'),
         "ailib._message.Tool": lambda: Tool.function(

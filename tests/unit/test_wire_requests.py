@@ -392,3 +392,87 @@ def test_merging_extra_changes_neither_the_request_nor_the_callers_objects() -> 
     encode("openai", req)
     assert response_format == {"type": "json_schema", "json_schema": {"name": "r"}}
     assert extra == {"response_format": {"json_schema": {"strict": True}}}
+
+
+# -- 6. Anthropic block-level cache_control ---------------------------------------------------------
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def test_cache_control_on_a_system_part_sends_the_system_prompt_as_marked_blocks() -> None:
+    """A marked system part makes Anthropic's system a list of text blocks, the mark on its block (as the docs show)."""
+    long_doc = "The whole manual. " * 3
+    req = ChatCompletionRequest(
+        "m",
+        [
+            Message.system("You answer questions about the manual."),
+            Message.system([Content.text(long_doc, cache_control=EPHEMERAL)]),
+            Message.user("What does page 2 say?"),
+        ],
+    )
+    body = encode("anthropic", req, model="claude-sonnet-4-5")
+    assert body["system"] == [
+        {"type": "text", "text": "You answer questions about the manual."},
+        {"type": "text", "text": long_doc, "cache_control": {"type": "ephemeral"}},
+    ]
+    assert body["messages"] == [{"role": "user", "content": "What does page 2 say?"}]
+
+
+def test_cache_control_on_a_user_part_is_sent_on_its_block() -> None:
+    """A marked user text (even a single one) goes as a block carrying cache_control, never collapsed to a string."""
+    req = ChatCompletionRequest(
+        "m",
+        [
+            Message.user([Content.text("big context", cache_control={"type": "ephemeral", "ttl": "1h"})]),
+            Message.assistant("ok"),
+            Message.user("q"),
+        ],
+    )
+    assert encode("anthropic", req)["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "big context", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "q"},
+    ]
+
+
+def test_cache_control_on_images_and_tool_results() -> None:
+    """Marked image parts carry cache_control on the image block; a marked tool result is sent as blocks."""
+    req = ChatCompletionRequest(
+        "m",
+        [
+            Message.user([Content.image_base64(IMAGE_B64, cache_control=EPHEMERAL)]),
+            Message.assistant(None, [ToolCall("call_1", "read", {})]),
+            Message.tool("call_1", [Content.text("file text", cache_control=EPHEMERAL)]),
+        ],
+    )
+    messages = encode("anthropic", req)["messages"]
+    assert messages[0]["content"] == [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": IMAGE_B64}, "cache_control": EPHEMERAL}
+    ]
+    assert messages[2]["content"] == [
+        {"type": "tool_result", "tool_use_id": "call_1", "content": [{"type": "text", "text": "file text", "cache_control": EPHEMERAL}]}
+    ]
+
+
+def test_unmarked_system_prompt_stays_one_string() -> None:
+    """Without marks, system messages still go as one string joined by a blank line (the body as before)."""
+    req = ChatCompletionRequest("m", [Message.system("a"), Message.system([Content.text("b")]), Message.user("q")])
+    assert encode("anthropic", req)["system"] == "a\n\nb"
+
+
+@pytest.mark.parametrize("fmt", ["openai", "gemini", "cohere"])
+def test_cache_control_is_ignored_by_other_formats(fmt: str) -> None:
+    """OpenAI, Gemini and Cohere have no block marks: a marked request encodes as the unmarked one."""
+    marked = ChatCompletionRequest(
+        "m", [Message.system([Content.text("doc", cache_control=EPHEMERAL)]), Message.user([Content.text("q", cache_control=EPHEMERAL)])]
+    )
+    plain = ChatCompletionRequest("m", [Message.system([Content.text("doc")]), Message.user([Content.text("q")])])
+    assert encode(fmt, marked) == encode(fmt, plain)
+
+
+def test_cache_control_from_a_dict_part_and_validation() -> None:
+    """A dict text part with cache_control keeps it; a cache_control that is not a dict is refused at construction."""
+    message = Message.from_dict({"role": "user", "content": [{"type": "text", "text": "doc", "cache_control": EPHEMERAL}]})
+    assert message.parts() == (Content.text("doc", cache_control=EPHEMERAL),)
+    with pytest.raises(InvalidRequestError, match="cache_control"):
+        Content.text("doc", cache_control="ephemeral")  # type: ignore[arg-type]
