@@ -67,10 +67,10 @@ class Content:
     kind: str  # "text" | "image_url" | "image_base64" | "json"
     value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
-    detail: Optional[str] = attrs.field(default=None, kw_only=True, validator=lambda _i, _a, v: _check_detail(v))
-    cache_control: Optional[Mapping[str, Any]] = attrs.field(
-        default=None, kw_only=True, hash=False, validator=lambda _i, _a, v: _check_cache_control(v)
-    )
+    # Checked by the named constructors, not by validators: ``parts()`` builds a part for every
+    # string message on every encode, and validators would run there too.
+    detail: Optional[str] = attrs.field(default=None, kw_only=True)
+    cache_control: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, hash=False)
 
     @classmethod
     def text(cls, text: str, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
@@ -78,12 +78,16 @@ class Content:
         prompt-caching mark for the prompt up to and including this part (``{"type": "ephemeral"}``)."""
         if not isinstance(text, str):
             raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
-        return cls("text", text, cache_control=cache_control)
+        if cache_control is None:
+            return cls("text", text)
+        return cls("text", text, cache_control=_checked_cache_control(cache_control))
 
     @classmethod
     def image_url(cls, url: str, detail: Optional[str] = None, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
         """An image part by URL; a ``data:`` URL becomes a base64 image. ``detail``: OpenAI's
         (and Cohere's) ``"auto"``/``"low"``/``"high"``, sent only when given; ``cache_control`` as for ``text``."""
+        _check_detail(detail)
+        cache_control = _checked_cache_control(cache_control)
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
@@ -95,7 +99,8 @@ class Content:
         cls, data: str, media_type: str = "image/png", *, detail: Optional[str] = None, cache_control: Optional[Mapping[str, Any]] = None
     ) -> Content:
         """An image part from base64 ``data`` of type ``media_type`` (``detail``, ``cache_control`` as for ``image_url``)."""
-        return cls("image_base64", data, media_type, detail=detail, cache_control=cache_control)
+        _check_detail(detail)
+        return cls("image_base64", data, media_type, detail=detail, cache_control=_checked_cache_control(cache_control))
 
     @classmethod
     def image_file(
@@ -103,6 +108,8 @@ class Content:
     ) -> Content:
         """An image part read from the file at ``path`` (sent as base64; ``detail``, ``cache_control`` as for ``image_url``);
         ``InvalidRequestError`` if it cannot be read."""
+        _check_detail(detail)
+        cache_control = _checked_cache_control(cache_control)
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -117,7 +124,7 @@ class Content:
     def json(cls, obj: Any, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
         """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable (``cache_control`` as for ``text``)."""
         _check_json(obj, "Content.json")
-        return cls("json", obj, cache_control=cache_control)
+        return cls("json", obj, cache_control=_checked_cache_control(cache_control))
 
     @property
     def is_image(self) -> bool:
@@ -153,11 +160,13 @@ def _check_detail(detail: Any) -> None:
         raise InvalidRequestError(f"an image detail must be a non-empty string such as 'low' or 'high', got {detail!r}")
 
 
-def _check_cache_control(mark: Any) -> None:
-    if mark is not None:
-        if not isinstance(mark, Mapping):
-            raise InvalidRequestError(f"cache_control must be a dict such as {{'type': 'ephemeral'}}, got {type(mark).__name__}")
-        _check_json(mark, "cache_control")
+def _checked_cache_control(mark: Any) -> Optional[Mapping[str, Any]]:
+    if mark is None:
+        return None
+    if not isinstance(mark, Mapping):
+        raise InvalidRequestError(f"cache_control must be a dict such as {{'type': 'ephemeral'}}, got {type(mark).__name__}")
+    _check_json(mark, "cache_control")
+    return mark
 
 
 def _check_json(obj: Any, what: str) -> None:

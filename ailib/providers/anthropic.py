@@ -50,6 +50,7 @@ DEFAULT_MAX_TOKENS = 4096
 # Claude 3 (Haiku/Sonnet/Opus) and older cap output at 4096 tokens; later models take more.
 _SMALL_OUTPUT_PREFIXES = ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-2", "claude-instant")
 _LARGE_OUTPUT_DEFAULT = 8192
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER  # both go to the top-level system prompt
 
 _FINISH = {
     "end_turn": "stop",
@@ -105,6 +106,11 @@ def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
     return out
 
 
+def _text_block(text: str) -> list[dict[str, Any]]:
+    """``_blocks`` of a message whose content is one string (no part to build)."""
+    return [{"type": "text", "text": text}] if text else []
+
+
 def _cached(m: Message) -> bool:
     """Whether a part of ``m`` carries a prompt-caching mark (its content must then go as blocks)."""
     return not isinstance(m.content, str) and any(p.cache_control is not None for p in m.parts())
@@ -138,7 +144,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     system: list[dict[str, Any]] = []
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
-        if m.role.is_system:  # system and developer
+        sender = m.role
+        if sender is _SYSTEM or sender is _DEVELOPER:
             if _cached(m):  # each part its own block, to carry its mark
                 system.extend(b for b in _blocks(m.parts()) if b["type"] == "text")
                 continue
@@ -149,10 +156,11 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         if m.role is Role.TOOL:
             role, blocks = "user", [_tool_result(m, provider, model)]
         elif m.role is Role.USER:
-            role, blocks = "user", _blocks(m.parts())
+            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
         else:
             role = "assistant"
-            blocks = _blocks(m.parts()) + [_tool_use(t, provider, model) for t in m.tool_calls or ()]
+            blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
         if not blocks:
             continue
         if turns and turns[-1][0] == role:

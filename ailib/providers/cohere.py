@@ -44,6 +44,7 @@ from .openai import decode_arguments
 
 __all__ = ["WIRE_FORMAT", "CohereFormat", "CohereStreamDecoder"]
 
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER
 _FINISH = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",
@@ -62,7 +63,8 @@ def _user_content(m: Message) -> Any:
 
 
 def _message(m: Message) -> dict[str, Any]:
-    if m.role.is_system:  # system and developer
+    sender = m.role
+    if sender is _SYSTEM or sender is _DEVELOPER:  # both are Cohere's system role
         return {"role": "system", "content": m.text() if m.content is not None else ""}
     if m.role is Role.USER:
         return {"role": "user", "content": _user_content(m)}

@@ -58,6 +58,7 @@ API_VERSION = "v1beta"
 _FILTER_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", **{r: "content_filter" for r in _FILTER_REASONS}}
 _SCHEMA_DROP = frozenset({"$schema", "additionalProperties"})
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER
 
 
 _COLLECTIONS = ("models/", "tunedModels/")
@@ -125,6 +126,11 @@ def _parts(parts: tuple[Content, ...], provider: str, model: str) -> list[dict[s
     return out
 
 
+def _text_part(text: str) -> list[dict[str, Any]]:
+    """``_parts`` of a message whose content is one string (no part to build)."""
+    return [{"text": text}] if text else []
+
+
 def _call_args(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
     args = t.arguments
     if isinstance(args, str):
@@ -158,7 +164,8 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     turns: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
     for m in request.messages:
-        if m.role.is_system:  # system and developer
+        sender = m.role
+        if sender is _SYSTEM or sender is _DEVELOPER:  # both go to systemInstruction
             system.extend(_parts(m.parts(), provider, model))
             continue
         if m.role is Role.TOOL:
@@ -172,9 +179,9 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
                 )
             role, parts = "user", [{"functionResponse": {"name": name, "response": _function_response(m)}}]
         elif m.role is Role.USER:
-            role, parts = "user", _parts(m.parts(), provider, model)
+            role, parts = "user", _text_part(m.content) if isinstance(m.content, str) else _parts(m.parts(), provider, model)
         else:
-            role, parts = "model", _parts(m.parts(), provider, model)
+            role, parts = "model", _text_part(m.content) if isinstance(m.content, str) else _parts(m.parts(), provider, model)
             for t in m.tool_calls or ():
                 names[t.id] = t.name
                 parts.append({"functionCall": {"name": t.name, "args": _call_args(t, provider, model)}})

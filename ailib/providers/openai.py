@@ -48,7 +48,7 @@ _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 _MAX_STOP = {"openai": 4, "azure_openai": 4}
 # Providers that take the ``developer`` role; the rest get such a message as ``system``.
 _DEVELOPER_ROLE = frozenset({"openai", "azure_openai"})
-_DEVELOPER = Role.DEVELOPER
+_DEVELOPER, _SYSTEM, _TOOL = Role.DEVELOPER, Role.SYSTEM, Role.TOOL
 
 
 def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
@@ -67,7 +67,7 @@ def _message(m: Message, developer: bool) -> dict[str, Any]:
     d: dict[str, Any] = {"role": "system" if role is _DEVELOPER and not developer else role.value}
     if c is None or isinstance(c, str):
         d["content"] = c
-    elif role is Role.TOOL or role.is_system:
+    elif role is _TOOL or role is _SYSTEM or role is _DEVELOPER:
         d["content"] = m.text()
     else:
         d["content"] = [p.to_dict() for p in m.parts()]
