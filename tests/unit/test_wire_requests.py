@@ -134,7 +134,7 @@ def test_raw_string_arguments_go_back_to_openai_and_cohere_as_they_came() -> Non
 
 def test_a_decoded_invalid_answer_replays_unchanged_to_openai() -> None:
     """An OpenAI answer whose arguments are not JSON, replayed as the assistant turn, sends the very same arguments string."""
-    answer = {
+    answer: dict[str, Any] = {
         "id": "r",
         "model": "m",
         "choices": [
@@ -192,12 +192,12 @@ def test_cohere_null_arguments_decode_as_an_empty_object_and_replay_everywhere()
 def test_cohere_streamed_null_arguments_decode_as_an_empty_object() -> None:
     """A streamed Cohere tool call whose arguments are "null" ends as a ToolCall with {}."""
     decoder = get_wire_format("cohere").stream_decoder(provider="cohere", model="m")
-    start = {
+    start: dict[str, Any] = {
         "type": "tool-call-start",
         "index": 0,
         "delta": {"message": {"tool_calls": {"id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": "null"}}}},
     }
-    end = {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}
+    end: dict[str, Any] = {"type": "message-end", "delta": {"finish_reason": "TOOL_CALL"}}
     chunks = [c for e in (start, end) for c in decoder.feed(SseEvent(e["type"], json.dumps(e)))]
     assert chunks[-1].tool_calls == (ToolCall("call_1", "get_time", {}),)
 
