@@ -21,12 +21,23 @@ AUTO_MODELS = frozenset({"auto", "default", ""})
 
 
 class Role(str, enum.Enum):
-    """Who a message is from: the system prompt, the user, the model, or a tool's result."""
+    """Who a message is from: the system prompt, the user, the model, or a tool's result.
+
+    ``DEVELOPER`` is OpenAI's newer name for system instructions: the OpenAI service (and Azure
+    OpenAI) gets it as ``developer``; every other provider, OpenAI-compatible ones included,
+    gets it as a system message.
+    """
 
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
     TOOL = "tool"
+    DEVELOPER = "developer"
+
+    @property
+    def is_system(self) -> bool:
+        """Whether the message holds instructions (``SYSTEM`` or ``DEVELOPER``)."""
+        return self is Role.SYSTEM or self is Role.DEVELOPER
 
     def __str__(self) -> str:
         return self.value
@@ -38,9 +49,7 @@ def _to_role(value: Any) -> Role:
     try:
         return Role(str(value).lower())
     except ValueError:
-        if value == "developer":  # OpenAI's newer name for system
-            return Role.SYSTEM
-        raise InvalidRequestError(f"unknown role {value!r}; expected one of system, user, assistant, tool") from None
+        raise InvalidRequestError(f"unknown role {value!r}; expected one of system, developer, user, assistant, tool") from None
 
 
 @value
@@ -48,37 +57,59 @@ class Content:
     """One part of a message: text, an image (URL or inline base64) or a JSON object.
 
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
-    ``Content.image_file(path)``, ``Content.json(obj)``.
+    ``Content.image_file(path)``, ``Content.json(obj)``. An image's ``detail`` (``"auto"``,
+    ``"low"``, ``"high"``) is sent to the formats that take it (OpenAI, Cohere); Anthropic and
+    Gemini have no such setting and ignore it. ``cache_control`` (e.g. ``{"type": "ephemeral"}``)
+    marks the end of a cacheable prefix for Anthropic's prompt caching and is sent on the part's
+    Anthropic block; the other formats cache without marks and ignore it.
     """
 
     kind: str  # "text" | "image_url" | "image_base64" | "json"
     value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
+    # Checked by the named constructors, not by validators: ``parts()`` builds a part for every
+    # string message on every encode, and validators would run there too.
+    detail: Optional[str] = attrs.field(default=None, kw_only=True)
+    cache_control: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, hash=False)
 
     @classmethod
-    def text(cls, text: str) -> Content:
-        """A text part; ``InvalidRequestError`` if ``text`` is not a str."""
+    def text(cls, text: str, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """A text part; ``InvalidRequestError`` if ``text`` is not a str. ``cache_control``: Anthropic's
+        prompt-caching mark for the prompt up to and including this part (``{"type": "ephemeral"}``)."""
         if not isinstance(text, str):
             raise InvalidRequestError(f"Content.text needs a str, got {type(text).__name__}")
-        return cls("text", text)
+        if cache_control is None:
+            return cls("text", text)
+        return cls("text", text, cache_control=_checked_cache_control(cache_control))
 
     @classmethod
-    def image_url(cls, url: str) -> Content:
-        """An image part by URL; a ``data:`` URL becomes a base64 image."""
+    def image_url(cls, url: str, detail: Optional[str] = None, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """An image part by URL; a ``data:`` URL becomes a base64 image. ``detail``: OpenAI's
+        (and Cohere's) ``"auto"``/``"low"``/``"high"``, sent only when given; ``cache_control`` as for ``text``."""
+        _check_detail(detail)
+        cache_control = _checked_cache_control(cache_control)
         if url.startswith("data:"):
             header, _, data = url.partition(",")
             media = header[5:].split(";")[0] or "image/png"
-            return cls("image_base64", data, media)
-        return cls("image_url", url)
+            return cls("image_base64", data, media, detail=detail, cache_control=cache_control)
+        return cls("image_url", url, detail=detail, cache_control=cache_control)
 
     @classmethod
-    def image_base64(cls, data: str, media_type: str = "image/png") -> Content:
-        """An image part from base64 ``data`` of type ``media_type``."""
-        return cls("image_base64", data, media_type)
+    def image_base64(
+        cls, data: str, media_type: str = "image/png", *, detail: Optional[str] = None, cache_control: Optional[Mapping[str, Any]] = None
+    ) -> Content:
+        """An image part from base64 ``data`` of type ``media_type`` (``detail``, ``cache_control`` as for ``image_url``)."""
+        _check_detail(detail)
+        return cls("image_base64", data, media_type, detail=detail, cache_control=_checked_cache_control(cache_control))
 
     @classmethod
-    def image_file(cls, path: Union[str, Path]) -> Content:
-        """An image part read from the file at ``path`` (sent as base64); ``InvalidRequestError`` if it cannot be read."""
+    def image_file(
+        cls, path: Union[str, Path], *, detail: Optional[str] = None, cache_control: Optional[Mapping[str, Any]] = None
+    ) -> Content:
+        """An image part read from the file at ``path`` (sent as base64; ``detail``, ``cache_control`` as for ``image_url``);
+        ``InvalidRequestError`` if it cannot be read."""
+        _check_detail(detail)
+        cache_control = _checked_cache_control(cache_control)
         p = Path(path)
         try:
             raw = p.read_bytes()
@@ -87,13 +118,13 @@ class Content:
         media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
         if not media.startswith("image/"):
             raise InvalidRequestError(f"{p.name!r} does not look like an image ({media})")
-        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media)
+        return cls("image_base64", base64.b64encode(raw).decode("ascii"), media, detail=detail, cache_control=cache_control)
 
     @classmethod
-    def json(cls, obj: Any) -> Content:
-        """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable."""
+    def json(cls, obj: Any, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """A JSON part holding ``obj``; ``InvalidRequestError`` if it is not JSON-serialisable (``cache_control`` as for ``text``)."""
         _check_json(obj, "Content.json")
-        return cls("json", obj)
+        return cls("json", obj, cache_control=_checked_cache_control(cache_control))
 
     @property
     def is_image(self) -> bool:
@@ -108,11 +139,34 @@ class Content:
             return json.dumps(self.value, ensure_ascii=False)
         raise InvalidRequestError("an image part has no text form")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The part as an OpenAI content part: ``image_url`` (with its ``detail`` when set) or ``text``."""
+        if not self.is_image:
+            return {"type": "text", "text": self.as_text()}
+        image: dict[str, Any] = {"url": self.data_url()}
+        if self.detail is not None:
+            image["detail"] = self.detail
+        return {"type": "image_url", "image_url": image}
+
     def data_url(self) -> str:
         """The image as a URL: its own URL, or a ``data:`` URL of its base64 bytes."""
         if self.kind == "image_url":
             return str(self.value)
         return f"data:{self.media_type};base64,{self.value}"
+
+
+def _check_detail(detail: Any) -> None:
+    if detail is not None and (not isinstance(detail, str) or not detail):
+        raise InvalidRequestError(f"an image detail must be a non-empty string such as 'low' or 'high', got {detail!r}")
+
+
+def _checked_cache_control(mark: Any) -> Optional[Mapping[str, Any]]:
+    if mark is None:
+        return None
+    if not isinstance(mark, Mapping):
+        raise InvalidRequestError(f"cache_control must be a dict such as {{'type': 'ephemeral'}}, got {type(mark).__name__}")
+    _check_json(mark, "cache_control")
+    return mark
 
 
 def _check_json(obj: Any, what: str) -> None:
@@ -135,6 +189,12 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
+def arguments_json(arguments: Any) -> str:
+    """Tool-call arguments as the JSON text a format sends: a str (arguments kept as the raw text
+    the model sent, because it was not valid JSON) goes back as it came; anything else is encoded."""
+    return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+
 @value
 class ToolCallDelta:
     """A fragment of a streamed tool call: ``arguments_delta`` is raw JSON text."""
@@ -147,22 +207,44 @@ class ToolCallDelta:
 
 @value
 class Tool:
-    """A function the model may call. Build with ``Tool.function(...)``."""
+    """A function the model may call. Build with ``Tool.function(...)``.
+
+    ``strict`` (OpenAI's structured outputs for tool arguments) is sent as ``function.strict`` to
+    the OpenAI format only when set; the other formats have no such field and ignore it.
+    """
 
     name: str
     description: str = ""
     parameters: Mapping[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}}, hash=False)
+    strict: Optional[bool] = attrs.field(default=None, kw_only=True)
 
     @classmethod
-    def function(cls, name: str, description: str = "", parameters_json_schema: Optional[Mapping[str, Any]] = None) -> Tool:
+    def function(
+        cls,
+        name: str,
+        description: str = "",
+        parameters_json_schema: Optional[Mapping[str, Any]] = None,
+        *,
+        strict: Optional[bool] = None,
+    ) -> Tool:
         """A function tool the model may call: ``name``, what it does, and its parameters as a JSON Schema (default: no
-        parameters). ``InvalidRequestError`` for an empty name or a schema that is not JSON.
+        parameters); ``strict=True`` asks OpenAI to follow the schema exactly. ``InvalidRequestError`` for an empty
+        name, a schema that is not JSON, or a ``strict`` that is not a bool.
         """
         if not name or not isinstance(name, str):
             raise InvalidRequestError("a tool needs a non-empty name")
         params = parameters_json_schema if parameters_json_schema is not None else {"type": "object", "properties": {}}
         _check_json(params, f"tool {name!r} parameters")
-        return cls(name, description, params)
+        if strict is not None and not isinstance(strict, bool):
+            raise InvalidRequestError(f"tool {name!r}: strict must be True, False or None, got {strict!r}")
+        return cls(name, description, params, strict=strict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI function tool: ``{"type": "function", "function": {...}}``, ``strict`` only when set."""
+        fn: dict[str, Any] = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        if self.strict is not None:
+            fn["strict"] = self.strict
+        return {"type": "function", "function": fn}
 
 
 MessageContent = Union[str, Content, tuple[Content, ...], None]
@@ -192,13 +274,14 @@ def _to_content_part(value: Any) -> Content:
 def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
     kind = d.get("type")
     if kind == "text":
-        return Content.text(d.get("text", ""))
+        return Content.text(d.get("text", ""), cache_control=d.get("cache_control"))
     if kind == "image_url":
-        url = d.get("image_url")
-        url = url.get("url") if isinstance(url, Mapping) else url
+        image = d.get("image_url")
+        url = image.get("url") if isinstance(image, Mapping) else image
         if not isinstance(url, str):
             raise InvalidRequestError("image_url part without a url")
-        return Content.image_url(url)
+        detail = image.get("detail") if isinstance(image, Mapping) else None
+        return Content.image_url(url, detail, cache_control=d.get("cache_control"))
     raise InvalidRequestError(f"unsupported content part type {kind!r}")
 
 
@@ -214,9 +297,9 @@ def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
             args = fn.get("arguments", tc.get("arguments", {}))
             if isinstance(args, str):
                 try:
-                    args = json.loads(args) if args else {}
+                    args = json.loads(args) if args.strip() else {}
                 except ValueError:
-                    raise InvalidRequestError(f"tool call {tc.get('id')!r} has arguments that are not JSON") from None
+                    pass  # not JSON: kept as the raw text, as a decoded answer keeps it, and sent back as it came
             out.append(ToolCall(str(tc.get("id", "")), str(fn.get("name", tc.get("name", ""))), args))
         else:
             raise InvalidRequestError(f"unsupported tool call {type(tc).__name__}")
@@ -294,15 +377,12 @@ class Message:
         if c is None or isinstance(c, str):
             d["content"] = c
         else:
-            d["content"] = [
-                {"type": "image_url", "image_url": {"url": p.data_url()}} if p.is_image else {"type": "text", "text": p.as_text()}
-                for p in self.parts()
-            ]
+            d["content"] = [p.to_dict() for p in self.parts()]
         if self.name:
             d["name"] = self.name
         if self.tool_calls:
             d["tool_calls"] = [
-                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}}
+                {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": arguments_json(t.arguments)}}
                 for t in self.tool_calls
             ]
         if self.tool_call_id:

@@ -69,7 +69,7 @@ def _to_tools(value: Any) -> Optional[tuple[Tool, ...]]:
             out.append(t)
         elif isinstance(t, Mapping):  # OpenAI shape {"type": "function", "function": {...}}
             fn = t.get("function", t)
-            out.append(Tool.function(fn.get("name", ""), fn.get("description", ""), fn.get("parameters")))
+            out.append(Tool.function(fn.get("name", ""), fn.get("description", ""), fn.get("parameters"), strict=fn.get("strict")))
         else:
             raise InvalidRequestError(f"a tool must be a Tool or a dict, not {type(t).__name__}")
     return tuple(out)
@@ -126,7 +126,13 @@ def _to_model(value: Any) -> str:
 
 @value
 class ChatCompletionRequest:
-    """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here."""
+    """A provider-neutral chat request. Invalid input raises ``InvalidRequestError`` here.
+
+    Only what is set is sent: ``temperature``, ``top_p``, ``stop`` and ``max_tokens`` left at
+    None are left out of every format's body (Anthropic alone requires ``max_tokens``: a default
+    is sent there). ``extra`` holds further body fields in the serving format's own names; it is
+    merged deeply into the body each format builds (objects key by key, any other value replaces).
+    """
 
     model: str = attrs.field(converter=_to_model)
     messages: tuple[Message, ...] = attrs.field(converter=_to_messages)
@@ -171,10 +177,7 @@ class ChatCompletionRequest:
         if self.stop is not None:
             d["stop"] = list(self.stop)
         if self.tools:
-            d["tools"] = [
-                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in self.tools
-            ]
+            d["tools"] = [t.to_dict() for t in self.tools]
         if self.extra:
             d.update(self.extra)
         return d

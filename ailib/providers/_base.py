@@ -41,6 +41,7 @@ __all__ = [
     "remember_headers",
     "mask_secrets",
     "clip",
+    "merge_extra",
 ]
 
 _CONTEXT_CODES = {"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded", "request_too_large"}
@@ -173,6 +174,22 @@ def error_from_response(
     return classify_http_error(
         status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data, retry_after=wait
     )
+
+
+def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Merge a request's ``extra`` into the encoded ``body``, deeply: where both hold an object
+    the two are merged key by key (so ``{"generationConfig": {"thinkingConfig": ...}}`` keeps the
+    ``maxOutputTokens`` ailib put there); any other value (a list, a string, a number) replaces
+    the body's. ``extra`` and the objects it holds are never changed; a body object it reaches
+    into is copied first (it may be the caller's, e.g. a ``response_format``)."""
+    for key, value in extra.items():
+        old = body.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            merged = dict(old)
+            merge_extra(merged, value)
+            body[key] = merged
+        else:
+            body[key] = value
 
 
 # -- building decoded values fast -------------------------------------------------------------------

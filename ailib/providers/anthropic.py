@@ -4,13 +4,17 @@ Translation rules (ailib → Anthropic):
 
 * ``x-api-key`` and ``anthropic-version: 2023-06-01`` headers (a custom provider's own
   headers may override the version or add ``anthropic-beta``).
-* System messages, wherever they are, are lifted into the top-level ``system`` string
+* System (and developer) messages, wherever they are, are lifted into the top-level ``system`` string
   (joined by a blank line).
 * Tool results become user-role ``tool_result`` blocks; consecutive messages of one role
   are merged into one message (the API wants user/assistant alternation), with the
   ``tool_result`` blocks first in a merged user message, as the API requires.
+* ``temperature``, ``top_p`` and ``stop_sequences`` are sent only when the request sets them
+  (newer models reject a ``temperature`` they were not asked for with a 400).
 * ``max_tokens`` is required by the API: without one, ``default_max_tokens(model)`` is
   sent (4096 for Claude 3 and unknown models, 8192 for Claude 3.5 and later).
+* A part's ``cache_control`` (prompt caching) is sent on its block; a message or system prompt
+  holding such a part goes as blocks (the system prompt as a list of text blocks), not a string.
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
 * ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
   raise ``InvalidRequestError`` before anything is sent.
@@ -35,7 +39,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, remember_headers, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -46,6 +50,7 @@ DEFAULT_MAX_TOKENS = 4096
 # Claude 3 (Haiku/Sonnet/Opus) and older cap output at 4096 tokens; later models take more.
 _SMALL_OUTPUT_PREFIXES = ("claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-2", "claude-instant")
 _LARGE_OUTPUT_DEFAULT = 8192
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER  # both go to the top-level system prompt
 
 _FINISH = {
     "end_turn": "stop",
@@ -87,14 +92,28 @@ def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
         if p.kind == "image_base64":
-            out.append({"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}})
+            block: dict[str, Any] = {"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}}
         elif p.kind == "image_url":
-            out.append({"type": "image", "source": {"type": "url", "url": p.value}})
+            block = {"type": "image", "source": {"type": "url", "url": p.value}}
         else:
             text = p.as_text()
-            if text:  # the API rejects empty text blocks
-                out.append({"type": "text", "text": text})
+            if not text:  # the API rejects empty text blocks
+                continue
+            block = {"type": "text", "text": text}
+        if p.cache_control is not None:
+            block["cache_control"] = dict(p.cache_control)
+        out.append(block)
     return out
+
+
+def _text_block(text: str) -> list[dict[str, Any]]:
+    """``_blocks`` of a message whose content is one string (no part to build)."""
+    return [{"type": "text", "text": text}] if text else []
+
+
+def _cached(m: Message) -> bool:
+    """Whether a part of ``m`` carries a prompt-caching mark (its content must then go as blocks)."""
+    return not isinstance(m.content, str) and any(p.cache_control is not None for p in m.parts())
 
 
 def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
@@ -102,7 +121,7 @@ def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
         raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=provider, model=model)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
     parts = m.parts()
-    if any(p.is_image for p in parts):
+    if any(p.is_image or p.cache_control is not None for p in parts):
         block["content"] = _blocks(parts)
     else:
         block["content"] = m.text() if m.content is not None else ""
@@ -120,23 +139,28 @@ def _tool_use(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
     return {"type": "tool_use", "id": t.id, "name": t.name, "input": dict(args)}
 
 
-def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """(system texts, alternating messages)."""
-    system: list[str] = []
+def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system text blocks, alternating messages)."""
+    system: list[dict[str, Any]] = []
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
-        if m.role is Role.SYSTEM:
+        sender = m.role
+        if sender is _SYSTEM or sender is _DEVELOPER:
+            if _cached(m):  # each part its own block, to carry its mark
+                system.extend(b for b in _blocks(m.parts()) if b["type"] == "text")
+                continue
             text = m.text() if m.content is not None else ""
             if text:
-                system.append(text)
+                system.append({"type": "text", "text": text})
             continue
         if m.role is Role.TOOL:
             role, blocks = "user", [_tool_result(m, provider, model)]
         elif m.role is Role.USER:
-            role, blocks = "user", _blocks(m.parts())
+            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
         else:
             role = "assistant"
-            blocks = _blocks(m.parts()) + [_tool_use(t, provider, model) for t in m.tool_calls or ()]
+            blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
         if not blocks:
             continue
         if turns and turns[-1][0] == role:
@@ -147,7 +171,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     for role, blocks in turns:
         if role == "user":  # tool results must lead a user message
             blocks.sort(key=lambda b: b["type"] != "tool_result")
-        content: Any = blocks[0]["text"] if len(blocks) == 1 and blocks[0]["type"] == "text" else blocks
+        one_text = len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]
+        content: Any = blocks[0]["text"] if one_text else blocks
         messages.append({"role": role, "content": content})
     return system, messages
 
@@ -234,7 +259,10 @@ class AnthropicFormat(WireFormat):
             "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model),
         }
         if system:
-            body["system"] = "\n\n".join(system)
+            if any("cache_control" in b for b in system):  # marks need the block form
+                body["system"] = system
+            else:
+                body["system"] = "\n\n".join(b["text"] for b in system)
         body["messages"] = messages
         if request.temperature is not None:
             body["temperature"] = request.temperature
@@ -249,7 +277,7 @@ class AnthropicFormat(WireFormat):
         if stream:
             body["stream"] = True
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

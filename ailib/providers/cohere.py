@@ -21,10 +21,10 @@ Translation rules (ailib → Cohere):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._message import arguments_json
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError, ProviderError
 from ..types import (
@@ -38,12 +38,13 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, response
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
 __all__ = ["WIRE_FORMAT", "CohereFormat", "CohereStreamDecoder"]
 
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER
 _FINISH = {
     "COMPLETE": "stop",
     "STOP_SEQUENCE": "stop",
@@ -57,15 +58,13 @@ def _user_content(m: Message) -> Any:
         return m.content
     items: list[dict[str, Any]] = []
     for p in m.parts():
-        if p.is_image:
-            items.append({"type": "image_url", "image_url": {"url": p.data_url()}})
-        else:
-            items.append({"type": "text", "text": p.as_text()})
+        items.append(p.to_dict())  # text, or image_url with its detail (Cohere takes OpenAI's shape)
     return items
 
 
 def _message(m: Message) -> dict[str, Any]:
-    if m.role is Role.SYSTEM:
+    sender = m.role
+    if sender is _SYSTEM or sender is _DEVELOPER:  # both are Cohere's system role
         return {"role": "system", "content": m.text() if m.content is not None else ""}
     if m.role is Role.USER:
         return {"role": "user", "content": _user_content(m)}
@@ -80,7 +79,7 @@ def _message(m: Message) -> dict[str, Any]:
             {
                 "id": t.id,
                 "type": "function",
-                "function": {"name": t.name, "arguments": t.arguments if isinstance(t.arguments, str) else json.dumps(t.arguments)},
+                "function": {"name": t.name, "arguments": arguments_json(t.arguments)},
             }
             for t in m.tool_calls
         ]
@@ -184,7 +183,7 @@ class CohereFormat(WireFormat):
         if stream:
             body["stream"] = True
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

@@ -6,7 +6,7 @@
 Translation rules (ailib → Gemini):
 
 * The key goes in the ``x-goog-api-key`` header, never in the URL.
-* Roles: user → ``user``, assistant → ``model``; system messages → ``systemInstruction``;
+* Roles: user → ``user``, assistant → ``model``; system (and developer) messages → ``systemInstruction``;
   tool results → ``functionResponse`` parts in a ``user`` turn. Consecutive turns of one
   role are merged (parallel tool results travel in one turn, as Gemini expects).
 * Gemini has no tool-call ids. A ``functionCall`` without an ``id`` gets a stable synthetic
@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -59,6 +59,7 @@ API_VERSION = "v1beta"
 _FILTER_REASONS = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", **{r: "content_filter" for r in _FILTER_REASONS}}
 _SCHEMA_DROP = frozenset({"$schema", "additionalProperties"})
+_SYSTEM, _DEVELOPER = Role.SYSTEM, Role.DEVELOPER
 
 
 _COLLECTIONS = ("models/", "tunedModels/")
@@ -126,6 +127,11 @@ def _parts(parts: tuple[Content, ...], provider: str, model: str) -> list[dict[s
     return out
 
 
+def _text_part(text: str) -> list[dict[str, Any]]:
+    """``_parts`` of a message whose content is one string (no part to build)."""
+    return [{"text": text}] if text else []
+
+
 def _call_args(t: ToolCall, provider: str, model: str) -> dict[str, Any]:
     args = t.arguments
     if isinstance(args, str):
@@ -159,7 +165,8 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     turns: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
     for m in request.messages:
-        if m.role is Role.SYSTEM:
+        sender = m.role
+        if sender is _SYSTEM or sender is _DEVELOPER:  # both go to systemInstruction
             system.extend(_parts(m.parts(), provider, model))
             continue
         if m.role is Role.TOOL:
@@ -173,9 +180,9 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
                 )
             role, parts = "user", [{"functionResponse": {"name": name, "response": _function_response(m)}}]
         elif m.role is Role.USER:
-            role, parts = "user", _parts(m.parts(), provider, model)
+            role, parts = "user", _text_part(m.content) if isinstance(m.content, str) else _parts(m.parts(), provider, model)
         else:
-            role, parts = "model", _parts(m.parts(), provider, model)
+            role, parts = "model", _text_part(m.content) if isinstance(m.content, str) else _parts(m.parts(), provider, model)
             for t in m.tool_calls or ():
                 names[t.id] = t.name
                 parts.append({"functionCall": {"name": t.name, "args": _call_args(t, provider, model)}})
@@ -427,7 +434,7 @@ class GeminiFormat(WireFormat):
         if request.tool_choice is not None:
             body["toolConfig"] = _tool_config(request.tool_choice, spec.name, model)
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

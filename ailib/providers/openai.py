@@ -1,4 +1,15 @@
-"""The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service)."""
+"""The OpenAI chat-completions wire format (OpenAI and every OpenAI-compatible service).
+
+* A ``Role.DEVELOPER`` message goes to OpenAI and Azure OpenAI as ``developer``, to every
+  OpenAI-compatible service as ``system`` (the role they all take, and the same meaning).
+* ``Tool.function(..., strict=True)`` → ``function.strict``; an image's ``detail`` →
+  ``image_url.detail``.
+* ``extra`` is merged deeply into the body (objects key by key, other values replace), as
+  in every format.
+* More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
+  before anything is sent (the API's documented limit); OpenAI-compatible services get the
+  list as given, since each sets its own limit.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +19,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
-from ..errors import AiLibError, ProtocolError
+from .._message import arguments_json
+from ..errors import AiLibError, InvalidRequestError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
-    Content,
     Message,
     Role,
     StreamChunk,
@@ -21,7 +32,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -31,28 +42,40 @@ __all__ = ["OpenAIFormat", "AzureOpenAIFormat", "WIRE_FORMAT"]
 _STREAM_USAGE = frozenset({"openai", "azure_openai", "openrouter", "deepseek", "together", "fireworks", "groq", "xai"})
 # OpenAI reasoning models take max_completion_tokens and reject max_tokens.
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
+# The most stop sequences a provider accepts ("Up to 4 sequences", OpenAI's API reference; Azure
+# OpenAI the same). OpenAI-compatible services set their own limits (DeepSeek takes 16), so they
+# get the list as given and answer for themselves.
+_MAX_STOP = {"openai": 4, "azure_openai": 4}
+# Providers that take the ``developer`` role; the rest get such a message as ``system``.
+_DEVELOPER_ROLE = frozenset({"openai", "azure_openai"})
+_DEVELOPER, _SYSTEM, _TOOL = Role.DEVELOPER, Role.SYSTEM, Role.TOOL
 
 
-def _part(p: Content) -> dict[str, Any]:
-    if p.is_image:
-        return {"type": "image_url", "image_url": {"url": p.data_url()}}
-    return {"type": "text", "text": p.as_text()}
+def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
+    limit = _MAX_STOP.get(spec.name)
+    if limit is not None and request.stop is not None and len(request.stop) > limit:
+        raise InvalidRequestError(
+            f"{spec.name} accepts at most {limit} stop sequences, got {len(request.stop)}; nothing was sent",
+            provider=spec.name,
+            model=request.model,
+        )
 
 
-def _message(m: Message) -> dict[str, Any]:
+def _message(m: Message, developer: bool) -> dict[str, Any]:
     c = m.content
-    d: dict[str, Any] = {"role": m.role.value}
+    role = m.role
+    d: dict[str, Any] = {"role": "system" if role is _DEVELOPER and not developer else role.value}
     if c is None or isinstance(c, str):
         d["content"] = c
-    elif m.role is Role.TOOL or m.role is Role.SYSTEM:
+    elif role is _TOOL or role is _SYSTEM or role is _DEVELOPER:
         d["content"] = m.text()
     else:
-        d["content"] = [_part(p) for p in m.parts()]
+        d["content"] = [p.to_dict() for p in m.parts()]
     if m.name:
         d["name"] = m.name
     if m.tool_calls:
         d["tool_calls"] = [
-            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": json.dumps(t.arguments)}} for t in m.tool_calls
+            {"id": t.id, "type": "function", "function": {"name": t.name, "arguments": arguments_json(t.arguments)}} for t in m.tool_calls
         ]
     if m.tool_call_id is not None:
         d["tool_call_id"] = m.tool_call_id
@@ -69,16 +92,18 @@ def decode_arguments(raw: Any) -> Any:
     """Tool-call arguments as sent (a JSON string) → the decoded object.
 
     A model can emit arguments that are not valid JSON; the answer is kept, not lost:
-    such arguments come back as the raw string.
+    such arguments come back as the raw string (and are sent back as they came). ``null``
+    (Cohere sends it for a call without arguments) is ``{}``, which every format can send.
     """
     if not isinstance(raw, str):
         return raw if raw is not None else {}
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        args = json.loads(raw)
     except (ValueError, RecursionError):
         return raw
+    return {} if args is None else args
 
 
 _CODE_STATUS = (
@@ -129,8 +154,13 @@ class OpenAIFormat(WireFormat):
     def models_url(self, base_url: str) -> str:
         return base_url + "/models"
 
+    def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
+        super().check_supported(request, spec, stream=stream)
+        _check_stop(request, spec)
+
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
+        developer = spec.name in _DEVELOPER_ROLE
+        body: dict[str, Any] = {"model": model, "messages": [_message(m, developer) for m in request.messages]}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         if request.max_tokens is not None:
@@ -139,12 +169,10 @@ class OpenAIFormat(WireFormat):
         if request.top_p is not None:
             body["top_p"] = request.top_p
         if request.stop is not None:
+            _check_stop(request, spec)  # also here: batch uploads encode without check_supported
             body["stop"] = list(request.stop)
         if request.tools:
-            body["tools"] = [
-                {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
-                for t in request.tools
-            ]
+            body["tools"] = [t.to_dict() for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
@@ -154,7 +182,7 @@ class OpenAIFormat(WireFormat):
             if (spec.name in _STREAM_USAGE) if spec.stream_usage is None else spec.stream_usage:
                 body["stream_options"] = {"include_usage": True}
         if request.extra:
-            body.update(request.extra)
+            merge_extra(body, request.extra)  # deeply: objects merged key by key, other values replace
         return body
 
     def decode(self, data: dict[str, Any], *, provider: str, model: str, headers: Mapping[str, str]) -> ChatCompletionResponse:

@@ -147,10 +147,12 @@ def _samples() -> dict[str, Callable[[], Any]]:
 
     samples: dict[str, Callable[[], Any]] = {
         "ailib._assembly.Config": lambda: Config(provider="openai", chain=["anthropic"], options=opts, deadline=9.0),
-        "ailib._message.Content": lambda: Content.json({"a": [1, 2]}),
+        "ailib._message.Content": lambda: Content.image_url("https://x/cat.png", detail="low", cache_control={"type": "ephemeral"}),
         "ailib._message.ToolCall": lambda: ToolCall("c1", "lookup", {"q": "x"}),
         "ailib._message.ToolCallDelta": lambda: ToolCallDelta(0, "c1", "lookup", '{"q"'),
-        "ailib._message.Tool": lambda: Tool.function("lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}}),
+        "ailib._message.Tool": lambda: Tool.function(
+            "lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}}, strict=True
+        ),
         "ailib._message.Message": message,
         "ailib._response.Usage": lambda: Usage(1, 2, 3),
         "ailib._response.Choice": lambda: Choice(0, message(), "tool_calls"),
