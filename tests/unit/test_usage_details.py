@@ -253,3 +253,12 @@ def test_response_dict_round_trip_keeps_the_details() -> None:
     assert ChatCompletionResponse.from_dict(json.loads(json.dumps(resp.to_dict()))).usage == CACHE_USAGE
     old = dict(resp.to_dict(), usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})
     assert ChatCompletionResponse.from_dict(old).usage == Usage(1, 2, 3)
+
+
+def test_mock_script_replies_take_usage_details() -> None:
+    """A scripted reply (mock-server ``/_mock/script``) may set cached, cache-write and reasoning tokens."""
+    from ailib.testing import Reply
+    from ailib.testing._script import reply_from_json
+
+    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "reasoning_tokens": 1}
+    assert reply_from_json(obj) == Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=1)
