@@ -217,10 +217,11 @@ def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any]:
 def _usage(u: Mapping[str, Any] | None) -> Usage | None:
     """``usageMetadata``: ``promptTokenCount`` includes ``cachedContentTokenCount``, and
     ``candidatesTokenCount`` leaves out ``thoughtsTokenCount``, which completion tokens add (as
-    Gemini bills thoughts as output)."""
+    Gemini bills thoughts as output); prompt tokens add ``toolUsePromptTokenCount`` (the results
+    of Gemini's own tools, input too), so that prompt + completion is ``totalTokenCount``."""
     if not u:
         return None
-    prompt = int(u.get("promptTokenCount") or 0)
+    prompt = int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0)
     thoughts = token_count(u.get("thoughtsTokenCount"))
     completion = int(u.get("candidatesTokenCount") or 0) + (thoughts or 0)
     total = int(u.get("totalTokenCount") or prompt + completion)

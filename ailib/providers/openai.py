@@ -121,9 +121,9 @@ def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
     prompt = int(u.get("prompt_tokens") or 0)
     completion = int(u.get("completion_tokens") or 0)
     prompt_details = u.get("prompt_tokens_details")
-    prompt_details = prompt_details if isinstance(prompt_details, Mapping) else {}
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
     completion_details = u.get("completion_tokens_details")
-    completion_details = completion_details if isinstance(completion_details, Mapping) else {}
+    completion_details = completion_details if isinstance(completion_details, dict) else {}
     cached = token_count(prompt_details.get("cached_tokens"))
     if cached is None:
         cached = token_count(u.get("prompt_cache_hit_tokens"))

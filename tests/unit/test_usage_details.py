@@ -262,3 +262,11 @@ def test_mock_script_replies_take_usage_details() -> None:
 
     obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "reasoning_tokens": 1}
     assert reply_from_json(obj) == Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=1)
+
+
+def test_gemini_tool_use_prompt_tokens_are_prompt_tokens() -> None:
+    """toolUsePromptTokenCount (input from Gemini's own tools) joins prompt tokens, so prompt + completion is the total."""
+    data = load("gemini", "response_usage_details")
+    data["usageMetadata"].update(toolUsePromptTokenCount=90, totalTokenCount=2893)
+    usage = decode("gemini", data).usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (2400, 493, 2893)
