@@ -218,8 +218,10 @@ class AiClientBuilder:
 
     def with_prices(self, prices: Union[PriceTable, Mapping[str, Any]]) -> AiClientBuilder:
         """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
-        {"input": 0.25, "output": 1.25}}``; gives ``response.cost`` and COST_BASED routing.
-        Without it, the ``AILIB_PRICES`` environment variable (JSON, or a JSON file's path)."""
+        {"input": 0.25, "output": 1.25, "cached_input": 0.03, "cache_write": 0.30}}``; gives
+        ``response.cost`` and COST_BASED routing. Cached reads and cache writes without their own
+        price cost 0.1 x and 1.25 x input (``Price``). Without it, the ``AILIB_PRICES`` environment
+        variable (JSON, or a JSON file's path)."""
         from .call.usage import PriceTable
 
         self._config.prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)

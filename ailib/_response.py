@@ -21,11 +21,22 @@ def _summary(raw: Any) -> str:
 
 @value
 class Usage:
-    """Tokens a call used, as the provider counted them."""
+    """Tokens a call used, as the provider counted them.
+
+    ``prompt_tokens`` is every input token the model read, cached or not (for Anthropic:
+    ``input_tokens`` + cache reads + cache writes); ``completion_tokens`` every output token,
+    reasoning included. ``cached_tokens`` (read from a prompt cache) and ``cache_write_tokens``
+    (written to it) are parts of ``prompt_tokens``; ``reasoning_tokens`` is part of
+    ``completion_tokens``. A detail is None when the provider did not report it. Cohere's
+    counts are its ``billed_units`` (what is charged) when it reports them.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: Optional[int] = None
+    cache_write_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
 
 
 @value

@@ -252,6 +252,10 @@ def _usage_attributes(attrs: dict[str, Any], usage: Any) -> None:
     if usage is not None:
         attrs["gen_ai.usage.input_tokens"] = usage.prompt_tokens
         attrs["gen_ai.usage.output_tokens"] = usage.completion_tokens
+        if usage.cached_tokens is not None:  # both are parts of input_tokens, as the conventions say
+            attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
+        if usage.cache_write_tokens is not None:
+            attrs["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
 
 
 def _output(text: str, finish_reason: Optional[str]) -> list[dict[str, Any]]:

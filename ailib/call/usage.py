@@ -20,27 +20,63 @@ __all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
 PRICES_ENV = "AILIB_PRICES"  # a JSON object, or the path of a JSON file
 
 
+CACHED_INPUT_FACTOR = 0.1  # a cached read without its own price: 0.1 x input (Anthropic's documented rate)
+CACHE_WRITE_FACTOR = 1.25  # a cache write without its own price: 1.25 x input (Anthropic's 5-minute write)
+_KINDS = ("input", "output", "cached_input", "cache_write")
+
+
 @value
 class Price:
-    """USD per million input (prompt) and output (completion) tokens."""
+    """USD per million input (prompt) and output (completion) tokens, and per million cached
+    input tokens (read from a prompt cache) and cache-write tokens.
+
+    Unset, a cached read costs ``CACHED_INPUT_FACTOR`` (0.1) x input and a cache write
+    ``CACHE_WRITE_FACTOR`` (1.25) x input: Anthropic's documented rates (5-minute writes).
+    Other rates (OpenAI's gpt-4o reads at 0.5 x, gpt-4.1 and o-series at 0.25 x; Anthropic's
+    1-hour writes at 2 x) need ``cached_input`` / ``cache_write`` in the table.
+    """
 
     input_per_million: float
     output_per_million: float
+    cached_input_per_million: Optional[float] = None
+    cache_write_per_million: Optional[float] = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Cost of ``prompt_tokens`` uncached input and ``completion_tokens`` output, in USD."""
         return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1_000_000
+
+    def usage_cost(self, usage: Usage) -> float:
+        """Cost of ``usage`` in USD: cached reads and cache writes at their own prices, the rest of
+        the prompt at the input price, every completion token (reasoning included) at the output price."""
+        cached = usage.cached_tokens or 0
+        written = usage.cache_write_tokens or 0
+        uncached = max(usage.prompt_tokens - cached - written, 0)
+        read_price = (
+            self.input_per_million * CACHED_INPUT_FACTOR if self.cached_input_per_million is None else self.cached_input_per_million
+        )
+        write_price = self.input_per_million * CACHE_WRITE_FACTOR if self.cache_write_per_million is None else self.cache_write_per_million
+        return self.cost(uncached, usage.completion_tokens) + (cached * read_price + written * write_price) / 1_000_000
 
 
 def _price(key: str, value: Any) -> Price:
     try:
         if isinstance(value, Mapping):
-            p = Price(float(value["input"]), float(value["output"]))
+            unknown = set(value) - set(_KINDS)
+            if unknown:
+                raise ConfigurationError(f"price for {key!r} has unknown kinds {sorted(map(str, unknown))}; kinds are {', '.join(_KINDS)}")
+            extra = [None if value.get(k) is None else float(value[k]) for k in _KINDS[2:]]
+            p = Price(float(value["input"]), float(value["output"]), *extra)
         else:
-            inp, out = value
-            p = Price(float(inp), float(out))
+            if isinstance(value, (str, bytes)) or not 2 <= len(value) <= 4:
+                raise TypeError
+            floats = [float(v) for v in value]
+            p = Price(*floats)
     except (KeyError, TypeError, ValueError):
-        raise ConfigurationError(f"price for {key!r} must be (input, output) or {{'input': x, 'output': y}} per million tokens") from None
-    if p.input_per_million < 0 or p.output_per_million < 0:
+        raise ConfigurationError(
+            f"price for {key!r} must be (input, output[, cached_input[, cache_write]]) or "
+            f"{{'input': x, 'output': y, 'cached_input': z, 'cache_write': w}} per million tokens"
+        ) from None
+    if any(v is not None and v < 0 for v in attrs.astuple(p)):
         raise ConfigurationError(f"price for {key!r} must not be negative")
     return p
 
@@ -78,7 +114,7 @@ class PriceTable:
         price = self.lookup(provider, model)
         if price is None or usage is None:
             return None
-        return price.cost(usage.prompt_tokens, usage.completion_tokens)
+        return price.usage_cost(usage)
 
     def estimate(self, provider: str, model: str, request: ChatCompletionRequest, body_chars: int) -> Optional[float]:
         """Estimated cost of ``request`` before sending (prompt ~ chars/4, output = max_tokens or 256)."""
@@ -94,13 +130,16 @@ class PriceTable:
 
 @mutable_value
 class UsageTotal:
-    """Totals for one provider/model on one client."""
+    """Totals for one provider/model on one client (details a provider did not report count as 0)."""
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cost: Optional[float] = None
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 class UsageLedger:
@@ -145,6 +184,9 @@ class UsageLedger:
                 t.prompt_tokens += usage.prompt_tokens
                 t.completion_tokens += usage.completion_tokens
                 t.total_tokens += usage.total_tokens
+                t.cached_tokens += usage.cached_tokens or 0
+                t.cache_write_tokens += usage.cache_write_tokens or 0
+                t.reasoning_tokens += usage.reasoning_tokens or 0
             if cost is not None:
                 t.cost = (t.cost or 0.0) + cost
 

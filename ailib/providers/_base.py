@@ -233,6 +233,17 @@ def response(id: str, model: str, provider: str, choices: tuple[Choice, ...], us
     return ChatCompletionResponse(id=id, model=model, provider=provider, choices=choices, usage=usage, raw=raw)
 
 
+def token_count(value: Any) -> Optional[int]:
+    """A usage detail's token count, or None when the provider did not report one (absent, null
+    or not a number): a detail left out is "not reported", never 0."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _shape_error(message: str, headers: Mapping[str, str], status: int, provider: str, model: str) -> ProtocolError:
     # The request id is read here, on the error path only: a good answer never pays for it.
     return ProtocolError(message, provider=provider, model=model, status_code=status, request_id=request_id(headers))

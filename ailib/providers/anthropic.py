@@ -39,7 +39,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response, token_count
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -201,12 +201,18 @@ def _usage(u: Mapping[str, Any] | None) -> Usage | None:
         return None
     prompt = _input_tokens(u)
     completion = int(u.get("output_tokens") or 0)
-    return Usage(prompt, completion, prompt + completion)
+    return Usage(prompt, completion, prompt + completion, *_cache_tokens(u))
 
 
 def _input_tokens(u: Mapping[str, Any]) -> int:
-    """Every prompt token processed: uncached input plus cache writes and cache reads."""
+    """Every prompt token processed: uncached input plus cache writes and cache reads (Anthropic's
+    ``input_tokens`` counts only the uncached part)."""
     return int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) + int(u.get("cache_read_input_tokens") or 0)
+
+
+def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(cached_tokens, cache_write_tokens)``: cache reads and cache writes, None when not reported."""
+    return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens"))
 
 
 def _finish(stop_reason: str | None, has_calls: bool) -> str:
@@ -336,8 +342,10 @@ class AnthropicStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._stop_reason: str | None = None
-        self._input_tokens: int | None = None
+        self._input_tokens: int | None = None  # uncached input, as Anthropic counts it
         self._output_tokens: int | None = None
+        self._cache_read: int | None = None
+        self._cache_write: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
 
     quiet_events = frozenset({"ping", "content_block_stop"})
@@ -376,8 +384,9 @@ class AnthropicStreamDecoder(StreamDecoder):
                 self.model = str(msg["model"])
             usage = msg.get("usage") or {}
             if usage:
-                self._input_tokens = _input_tokens(usage)
+                self._input_tokens = int(usage.get("input_tokens") or 0)
                 self._output_tokens = int(usage.get("output_tokens") or 0)
+                self._cache_read, self._cache_write = _cache_tokens(usage)
             return []
         if kind == "message_delta":
             reason = (data.get("delta") or {}).get("stop_reason")
@@ -386,8 +395,11 @@ class AnthropicStreamDecoder(StreamDecoder):
             usage = data.get("usage") or {}
             if "output_tokens" in usage:
                 self._output_tokens = int(usage["output_tokens"] or 0)
-            if usage.get("input_tokens") is not None:  # newer API versions repeat the cumulative input count
-                self._input_tokens = _input_tokens(usage)
+            if usage.get("input_tokens") is not None:  # newer API versions repeat the cumulative input counts
+                self._input_tokens = int(usage["input_tokens"] or 0)
+            read, write = _cache_tokens(usage)  # each count replaces the earlier one only when given
+            self._cache_read = self._cache_read if read is None else read
+            self._cache_write = self._cache_write if write is None else write
             return []
         if kind == "message_stop":
             self.done = True
@@ -403,8 +415,9 @@ class AnthropicStreamDecoder(StreamDecoder):
         )
         usage = None
         if self._input_tokens is not None or self._output_tokens is not None:
-            prompt, completion = self._input_tokens or 0, self._output_tokens or 0
-            usage = Usage(prompt, completion, prompt + completion)
+            prompt = (self._input_tokens or 0) + (self._cache_read or 0) + (self._cache_write or 0)
+            completion = self._output_tokens or 0
+            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write)
         return StreamChunk(
             finish_reason=_finish(self._stop_reason, bool(calls)),
             usage=usage,

@@ -48,7 +48,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response, token_count
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -223,11 +223,17 @@ def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any]:
 
 
 def _usage(u: Mapping[str, Any] | None) -> Usage | None:
+    """``usageMetadata``: ``promptTokenCount`` includes ``cachedContentTokenCount``, and
+    ``candidatesTokenCount`` leaves out ``thoughtsTokenCount``, which completion tokens add (as
+    Gemini bills thoughts as output); prompt tokens add ``toolUsePromptTokenCount`` (the results
+    of Gemini's own tools, input too), so that prompt + completion is ``totalTokenCount``."""
     if not u:
         return None
-    prompt = int(u.get("promptTokenCount") or 0)
-    completion = int(u.get("candidatesTokenCount") or 0) + int(u.get("thoughtsTokenCount") or 0)
-    return Usage(prompt, completion, int(u.get("totalTokenCount") or prompt + completion))
+    prompt = int(u.get("promptTokenCount") or 0) + int(u.get("toolUsePromptTokenCount") or 0)
+    thoughts = token_count(u.get("thoughtsTokenCount"))
+    completion = int(u.get("candidatesTokenCount") or 0) + (thoughts or 0)
+    total = int(u.get("totalTokenCount") or prompt + completion)
+    return Usage(prompt, completion, total, token_count(u.get("cachedContentTokenCount")), None, thoughts)
 
 
 def _finish(reason: str | None, has_calls: bool) -> str:

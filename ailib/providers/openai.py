@@ -32,7 +32,7 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response, token_count
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -138,11 +138,28 @@ def status_for(data: Any, codes: tuple[str, ...], default: int) -> int:
 
 
 def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
+    """``usage``: prompt tokens include the cached ones and completion tokens the reasoning ones,
+    as OpenAI counts them (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.
+    reasoning_tokens``); DeepSeek's ``prompt_cache_hit_tokens`` is read as cached tokens too."""
     if not u:
         return None
     prompt = int(u.get("prompt_tokens") or 0)
     completion = int(u.get("completion_tokens") or 0)
-    return Usage(prompt, completion, int(u.get("total_tokens") or prompt + completion))
+    prompt_details = u.get("prompt_tokens_details")
+    prompt_details = prompt_details if isinstance(prompt_details, dict) else {}
+    completion_details = u.get("completion_tokens_details")
+    completion_details = completion_details if isinstance(completion_details, dict) else {}
+    cached = token_count(prompt_details.get("cached_tokens"))
+    if cached is None:
+        cached = token_count(u.get("prompt_cache_hit_tokens"))
+    return Usage(
+        prompt,
+        completion,
+        int(u.get("total_tokens") or prompt + completion),
+        cached,
+        token_count(prompt_details.get("cache_write_tokens")),
+        token_count(completion_details.get("reasoning_tokens")),
+    )
 
 
 class OpenAIFormat(WireFormat):

@@ -18,9 +18,12 @@ class Reply:
 
     text: str = "Hello from MockProvider"
     tool_calls: tuple[tuple[str, str, Any], ...] = attrs.field(default=(), hash=False)  # (id, name, arguments dict)
-    prompt_tokens: int = 10
-    completion_tokens: int = 5
+    prompt_tokens: int = 10  # every input token, cached and cache-written ones included
+    completion_tokens: int = 5  # every output token, reasoning included
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
+    cached_tokens: int = 0  # of prompt_tokens, read from a prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to a prompt cache (reported by the Anthropic format)
+    reasoning_tokens: int = 0  # of completion_tokens, spent reasoning
 
 
 @value

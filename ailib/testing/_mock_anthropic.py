@@ -86,7 +86,16 @@ class AnthropicMock(MockFormat):
             "content": content,
             "stop_reason": self._stop_reason(reply),
             "stop_sequence": None,
-            "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+            "usage": self._usage(reply, reply.completion_tokens),
+        }
+
+    def _usage(self, reply: Reply, output_tokens: int) -> dict[str, Any]:
+        # Anthropic's input_tokens leaves out cache reads and writes, which it reports on their own.
+        return {
+            "input_tokens": max(reply.prompt_tokens - reply.cached_tokens - reply.cache_write_tokens, 0),
+            "cache_creation_input_tokens": reply.cache_write_tokens,
+            "cache_read_input_tokens": reply.cached_tokens,
+            "output_tokens": output_tokens,
         }
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -100,7 +109,7 @@ class AnthropicMock(MockFormat):
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1},
+                "usage": self._usage(reply, 1),
             },
         }
         opening = [sse(start, "message_start"), sse({"type": "ping"}, "ping")]

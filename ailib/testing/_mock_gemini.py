@@ -72,11 +72,18 @@ class GeminiMock(MockFormat):
         return route.split("/models/", 1)[1] if "/models/" in route else route.rsplit("/", 1)[-1]
 
     def _usage(self, reply: Reply) -> dict[str, int]:
-        return {
+        # promptTokenCount includes cachedContentTokenCount; candidatesTokenCount leaves out
+        # thoughtsTokenCount; Gemini omits the two details when there are none.
+        usage = {
             "promptTokenCount": reply.prompt_tokens,
-            "candidatesTokenCount": reply.completion_tokens,
+            "candidatesTokenCount": reply.completion_tokens - reply.reasoning_tokens,
             "totalTokenCount": reply.prompt_tokens + reply.completion_tokens,
         }
+        if reply.cached_tokens:
+            usage["cachedContentTokenCount"] = reply.cached_tokens
+        if reply.reasoning_tokens:
+            usage["thoughtsTokenCount"] = reply.reasoning_tokens
+        return usage
 
     def _finish(self, reply: Reply) -> str:
         common = reply.finish_reason or "stop"

@@ -84,13 +84,16 @@ def tool_calls_from_json(items: Any) -> tuple[tuple[str, str, Any], ...]:
     return tuple(out)
 
 
+_REPLY_FIELDS = ("prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):
         raise ScriptError("a reply is a string or an object")
-    kw = {k: obj[k] for k in ("prompt_tokens", "completion_tokens", "finish_reason") if k in obj}
+    kw = {k: obj[k] for k in _REPLY_FIELDS if k in obj}
     calls = tool_calls_from_json(obj.get("tool_calls"))
     return Reply(obj.get("text", "" if calls else Reply().text), calls, **kw)
 
@@ -101,9 +104,7 @@ def _fault_from_object(obj: dict[str, Any]) -> Fault:
     if name not in _CONSTRUCTORS:
         raise ScriptError(f"unknown fault {name!r}; known: {', '.join(_CONSTRUCTORS)}")
     if name == "ok":
-        reply = reply_from_json(
-            {k: kw.pop(k) for k in ("text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason") if k in kw}
-        )
+        reply = reply_from_json({k: kw.pop(k) for k in ("text", "tool_calls", *_REPLY_FIELDS) if k in kw})
         fault = Fault.ok(delay=float(kw.pop("delay", 0.0)))
         if kw:
             raise ScriptError(f"unknown arguments for ok: {sorted(kw)}")

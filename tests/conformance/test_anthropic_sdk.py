@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ailib.testing import Fault, MockProvider
+from ailib.testing import Fault, MockProvider, Reply
 
 from .conftest import KEY, TEXT, TOOL, WEATHER_TOOL_SCHEMA, served
 
@@ -144,3 +144,15 @@ def test_a_system_role_message_is_refused_as_anthropic_does(sdk) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
         sdk.messages.create(model="claude-3-5-haiku-latest", max_tokens=64, messages=[{"role": "system", "content": "x"}])
     assert info.value.body["error"]["type"] == "invalid_request_error" and "system" in info.value.body["error"]["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_cache_usage_as_the_sdk_reads_it(sdk, mock: MockProvider, stream: bool) -> None:
+    """The mock's cache reads and writes are separate from input_tokens, as the SDK's Usage type reads them."""
+    mock.enqueue(Fault("ok", reply=Reply(TEXT, prompt_tokens=100, completion_tokens=30, cached_tokens=60, cache_write_tokens=20)))
+    if stream:
+        with sdk.messages.stream(model="claude-3-5-haiku-latest", max_tokens=64, messages=MESSAGES) as s:
+            usage = s.get_final_message().usage
+    else:
+        usage = create(sdk).usage
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens, usage.output_tokens) == (20, 60, 20, 30)

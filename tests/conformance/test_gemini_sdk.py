@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ailib.testing import Fault, MockProvider
+from ailib.testing import Fault, MockProvider, Reply
 
 from .conftest import KEY, TEXT, TOOL, served
 
@@ -137,3 +137,11 @@ def test_an_unknown_role_is_refused_as_gemini_does(sdk) -> None:
     with pytest.raises(errors.ClientError) as info:
         sdk.models.generate_content(model=MODEL, contents=[types.Content(role="wizard", parts=[types.Part(text="hi")])])
     assert (info.value.code, info.value.status) == (400, "INVALID_ARGUMENT")
+
+
+def test_usage_details_as_the_sdk_reads_them(sdk, mock: MockProvider) -> None:
+    """The mock's cached and thought tokens are where the SDK's usage_metadata puts them; candidates exclude thoughts."""
+    mock.enqueue(Fault("ok", reply=Reply(TEXT, prompt_tokens=100, completion_tokens=30, cached_tokens=60, reasoning_tokens=12)))
+    usage = generate(sdk).usage_metadata
+    assert (usage.prompt_token_count, usage.cached_content_token_count) == (100, 60)
+    assert (usage.candidates_token_count, usage.thoughts_token_count, usage.total_token_count) == (18, 12, 130)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ailib.testing import Fault, MockProvider
+from ailib.testing import Fault, MockProvider, Reply
 
 from .conftest import KEY, TEXT, TOOL, WEATHER_TOOL_SCHEMA, served
 
@@ -150,3 +150,11 @@ def test_empty_messages_are_refused_as_openai_does(sdk) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         sdk.chat.completions.create(model="gpt-4o-mini", messages=[])
     assert info.value.body["param"] == "messages" and info.value.body["code"] == "empty_array"
+
+
+def test_usage_details_as_the_sdk_reads_them(sdk, mock: MockProvider) -> None:
+    """The mock's cached and reasoning tokens are where the SDK's CompletionUsage types put them."""
+    mock.enqueue(Fault("ok", reply=Reply(TEXT, prompt_tokens=100, completion_tokens=30, cached_tokens=60, reasoning_tokens=12)))
+    usage = create(sdk).usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (100, 30, 130)
+    assert (usage.prompt_tokens_details.cached_tokens, usage.completion_tokens_details.reasoning_tokens) == (60, 12)

@@ -27,7 +27,7 @@ from ailib.errors import (
     RateLimitExceeded,
     StreamInterruptedError,
 )
-from ailib.testing import Fault, MockProvider
+from ailib.testing import Fault, MockProvider, Reply
 from ailib.types import Content, Tool, Usage
 
 FORMATS = ("openai", "anthropic", "gemini", "cohere")
@@ -40,6 +40,22 @@ WEATHER = Tool.function(
     "get_weather", "Current weather for a city", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 )
 CALL = (("call_1", "get_weather", {"city": "Paris"}),)
+# The mock's default usage as each format reports it: OpenAI and Anthropic send their zero details.
+USAGE = {
+    "openai": Usage(10, 5, 15, cached_tokens=0, reasoning_tokens=0),
+    "anthropic": Usage(10, 5, 15, cached_tokens=0, cache_write_tokens=0),
+    "gemini": Usage(10, 5, 15),
+    "cohere": Usage(10, 5, 15),
+}
+# A reply that read 60 of its 100 prompt tokens from a cache, wrote 20 and reasoned for 12 of 30 output tokens,
+# and the usage each format can carry of it (only Anthropic reports cache writes; Cohere reports no details).
+DETAILED = Reply(REPLY, prompt_tokens=100, completion_tokens=30, cached_tokens=60, cache_write_tokens=20, reasoning_tokens=12)
+DETAILED_USAGE = {
+    "openai": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
+    "anthropic": Usage(100, 30, 130, cached_tokens=60, cache_write_tokens=20),
+    "gemini": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
+    "cohere": Usage(100, 30, 130),
+}
 
 CHAT_PATH = {
     "openai": "/v1/chat/completions",
@@ -123,7 +139,7 @@ IMAGE_SENT = {
 def test_plain_call(fmt: str, server: MockProvider, ai: AiClient) -> None:
     """A plain call reaches the format's path with its auth header and returns text, finish reason and usage."""
     resp = ai.chat_completion(ask())
-    assert (resp.text, resp.finish_reason, resp.usage, len(resp.attempts)) == (REPLY, "stop", Usage(10, 5, 15), 1)
+    assert (resp.text, resp.finish_reason, resp.usage, len(resp.attempts)) == (REPLY, "stop", USAGE[fmt], 1)
     rec = server.chat_requests[0]
     header, value = AUTH[fmt]
     assert rec.path == CHAT_PATH[fmt] and rec.headers[header] == value
@@ -135,9 +151,29 @@ def test_streamed_call(fmt: str, server: MockProvider, ai: AiClient) -> None:
     with ai.chat_completion_stream(ask()) as stream:
         pieces = [c.delta_text for c in stream if c.delta_text]
     assert len(pieces) > 1 and "".join(pieces) == REPLY
-    assert (stream.text, stream.finish_reason, stream.usage) == (REPLY, "stop", Usage(10, 5, 15))
+    assert (stream.text, stream.finish_reason, stream.usage) == (REPLY, "stop", USAGE[fmt])
     path = server.chat_requests[0].path
     assert path.endswith(":streamGenerateContent?alt=sse") if fmt == "gemini" else server.chat_requests[0].json["stream"] is True
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["plain", "streamed"])
+def test_usage_details_as_each_format_reports_them(fmt: str, server: MockProvider, ai: AiClient, streamed: bool) -> None:
+    """Cached, cache-write and reasoning tokens the mock reports reach Usage, plain and streamed, and the totals."""
+    server.enqueue(Fault("ok", reply=DETAILED))
+    if streamed:
+        with ai.chat_completion_stream(ask()) as stream:
+            list(stream)
+        usage = stream.usage
+    else:
+        usage = ai.chat_completion(ask()).usage
+    assert usage == DETAILED_USAGE[fmt]
+    (total,) = ai.usage_totals().values()
+    expected = DETAILED_USAGE[fmt]
+    assert (total.cached_tokens, total.cache_write_tokens, total.reasoning_tokens) == (
+        expected.cached_tokens or 0,
+        expected.cache_write_tokens or 0,
+        expected.reasoning_tokens or 0,
+    )
 
 
 def test_list_models(ai: AiClient) -> None:

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -212,3 +213,15 @@ def test_the_span_is_named_after_the_resolved_model_and_may_name_another_error_t
     (span,) = exporter.get_finished_spans()
     assert (span.name, span.attributes["gen_ai.request.model"], span.attributes["gen_ai.system"]) == ("chat g-1", "g-1", "gcp.gemini")
     assert span.attributes["error.type"] == "StreamInterruptedError"
+
+
+def test_cache_usage_attributes(provider, exporter):
+    """Reported cache reads and writes are gen_ai.usage.cache_read/cache_creation.input_tokens; unreported ones are left out."""
+    tracing = Tracing(tracer_provider=provider)
+    call = tracing.start_call(REQ, stream=False, system="anthropic")
+    call.finish(attrs.evolve(RESP, usage=Usage(100, 7, 107, cached_tokens=60, cache_write_tokens=20)))
+    call = tracing.start_call(REQ, stream=False, system="openai")
+    call.finish(RESP)
+    detailed, plain = (s.attributes for s in exporter.get_finished_spans())
+    assert (detailed["gen_ai.usage.cache_read.input_tokens"], detailed["gen_ai.usage.cache_creation.input_tokens"]) == (60, 20)
+    assert "gen_ai.usage.cache_read.input_tokens" not in plain and "gen_ai.usage.cache_creation.input_tokens" not in plain

@@ -192,12 +192,14 @@ def test_refusal_with_no_content_decodes_with_content_filter_finish() -> None:
 
 
 def test_cache_tokens_count_as_prompt_tokens() -> None:
-    """Prompt tokens include cache writes and cache reads as well as uncached input."""
+    """Prompt tokens include cache writes and cache reads as well as uncached input; each is also reported on its own."""
     data = dict(
         load("response_text"),
         usage={"input_tokens": 5, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 20, "output_tokens": 7},
     )
-    assert WIRE_FORMAT.decode(data, provider="anthropic", model="m", headers={}).usage == Usage(125, 7, 132)
+    assert WIRE_FORMAT.decode(data, provider="anthropic", model="m", headers={}).usage == Usage(
+        125, 7, 132, cached_tokens=20, cache_write_tokens=100
+    )
 
 
 def test_models_list_reads_ids() -> None:
@@ -212,7 +214,7 @@ def test_stream_text_reads_named_events_and_ignores_ping() -> None:
     """The recorded stream gives its text deltas, then a final chunk with usage from message_start and message_delta."""
     chunks = feed_all(events("stream_text"))
     assert [c.delta_text for c in chunks] == ["It is sunny", " and 21 degrees", " in Paris.", ""]
-    assert chunks[-1].usage == Usage(25, 11, 36) and chunks[-1].model == "claude-3-5-haiku-20241022"
+    assert chunks[-1].usage == Usage(25, 11, 36, 0, 0) and chunks[-1].model == "claude-3-5-haiku-20241022"
 
 
 def test_stream_never_decodes_the_data_of_pings_and_block_ends() -> None:
@@ -333,7 +335,7 @@ def test_client_call_sends_native_request_and_decodes_answer() -> None:
     responses.add(responses.POST, "https://api.anthropic.com/v1/messages", json=load("response_text"), status=200)
     client = AiClient(Provider.ANTHROPIC, options=ConnectionOptions(api_key=KEY, base_url="https://api.anthropic.com", max_retries=0))
     resp = client.chat_completion(ChatCompletionRequest("auto", [Message.system("Be brief."), Message.user("Weather in Paris?")]))
-    assert resp.text == "It is sunny and 21 degrees in Paris." and resp.usage == Usage(25, 11, 36)
+    assert resp.text == "It is sunny and 21 degrees in Paris." and resp.usage == Usage(25, 11, 36, 0, 0)
     sent = responses.calls[0].request
     assert sent.headers["x-api-key"] == KEY and sent.headers["anthropic-version"] == "2023-06-01"
     assert json.loads(sent.body) == {

@@ -32,6 +32,10 @@ FORMATS = ("openai", "anthropic", "gemini", "cohere")
 PROVIDER_OF = {"openai": Provider.OPENAI, "anthropic": Provider.ANTHROPIC, "gemini": Provider.GEMINI, "cohere": Provider.COHERE}
 TEXT = "It is sunny and 21 degrees in Paris."
 USAGE = Usage(25, 11, 36)
+TEXT_USAGE = {
+    **dict.fromkeys(FORMATS, USAGE),
+    "anthropic": Usage(25, 11, 36, cached_tokens=0, cache_write_tokens=0),
+}  # it reports zero cache use
 TOOL_USAGE = Usage(60, 18, 78)
 IMAGE_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 STREAM_TEXT = {"openai": "stream_text", "anthropic": "stream_text", "gemini": "stream_text", "cohere": "stream_text"}
@@ -209,7 +213,7 @@ def test_text_response_decodes_to_the_same_shape(fmt: str) -> None:
     resp = decode(fmt, "response_text")
     assert isinstance(resp, ChatCompletionResponse)
     assert len(resp.choices) == 1 and resp.choices[0].message.role.value == "assistant"
-    assert (resp.text, resp.finish_reason, resp.usage, resp.tool_calls, resp.provider) == (TEXT, "stop", USAGE, (), fmt)
+    assert (resp.text, resp.finish_reason, resp.usage, resp.tool_calls, resp.provider) == (TEXT, "stop", TEXT_USAGE[fmt], (), fmt)
     assert resp.id
 
 
@@ -220,7 +224,7 @@ def test_text_stream_decodes_to_the_same_chunks(fmt: str) -> None:
     assert all(isinstance(c, StreamChunk) and c.provider == fmt for c in chunks)
     assert "".join(c.delta_text for c in chunks) == TEXT
     last = chunks[-1]
-    assert (last.finish_reason, last.usage, last.tool_calls) == ("stop", USAGE, ())
+    assert (last.finish_reason, last.usage, last.tool_calls) == ("stop", TEXT_USAGE[fmt], ())
     assert all(c.finish_reason is None and c.usage is None for c in chunks[:-1])
     assert [c.delta_text for c in chunks[:-1]] == ["It is sunny", " and 21 degrees", " in Paris."]
 

@@ -220,12 +220,12 @@ def test_finish_reasons_map_to_common_values() -> None:
 
 
 def test_thought_parts_are_not_answer_text_and_thought_tokens_count() -> None:
-    """Parts marked ``thought`` are left out of the text; thoughtsTokenCount counts as completion tokens."""
+    """Parts marked ``thought`` are left out of the text; thoughtsTokenCount counts as completion and as reasoning tokens."""
     data = load("response_text")
     data["candidates"][0]["content"]["parts"].insert(0, {"text": "thinking...", "thought": True})
     data["usageMetadata"] = {"promptTokenCount": 10, "candidatesTokenCount": 5, "thoughtsTokenCount": 20, "totalTokenCount": 35}
     resp = decode(data)
-    assert resp.text == "It is sunny and 21 degrees in Paris." and resp.usage == Usage(10, 25, 35)
+    assert resp.text == "It is sunny and 21 degrees in Paris." and resp.usage == Usage(10, 25, 35, reasoning_tokens=20)
 
 
 def test_models_list_strips_the_models_prefix() -> None:

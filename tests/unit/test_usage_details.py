@@ -1,0 +1,272 @@
+"""Usage details (cached, cache-write, reasoning, billed tokens) from each format, and costs per kind of token.
+
+The fixtures are in ``tests/fixtures/<format>/``; ``usage_sources.md`` there names where each shape comes from.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from ailib import AiClient, AiClientBuilder, ChatCompletionRequest, ConfigurationError, ConnectionOptions, Message, Provider
+from ailib._sse import SseEvent, SseParser
+from ailib.call.usage import Price, PriceTable, UsageLedger
+from ailib.providers._formats import get_wire_format
+from ailib.types import ChatCompletionResponse, Choice, StreamChunk, Usage
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TEXT = "It is sunny and 21 degrees in Paris."
+KEY = "sk-ant-api03-test-key-0123456789"
+
+# Anthropic's documented prices for Claude Sonnet 4.5, USD per million tokens (anthropic.com/pricing).
+SONNET_INPUT, SONNET_OUTPUT, SONNET_CACHE_WRITE_5M, SONNET_CACHE_READ = 3.00, 15.00, 3.75, 0.30
+CACHE_USAGE = Usage(21 + 188 + 1557, 393, 21 + 188 + 1557 + 393, cached_tokens=1557, cache_write_tokens=188)
+
+
+def load(fmt: str, name: str) -> Any:
+    return json.loads((FIXTURES / fmt / f"{name}.json").read_text())
+
+
+def sse_events(fmt: str, name: str) -> list[SseEvent]:
+    parser = SseParser()
+    return parser.feed((FIXTURES / fmt / f"{name}.txt").read_bytes()) + parser.flush()
+
+
+def decode(fmt: str, data: Any) -> ChatCompletionResponse:
+    return get_wire_format(fmt).decode(data, provider=fmt, model="m", headers={})
+
+
+def stream(fmt: str, events: list[SseEvent]) -> list[StreamChunk]:
+    decoder = get_wire_format(fmt).stream_decoder(provider=fmt, model="m")
+    chunks = [c for e in events for c in decoder.feed(e)]
+    decoder.finish()
+    return chunks
+
+
+def bill(usage: Any) -> float:
+    """The bill for an Anthropic ``usage`` object, from Anthropic's documented Sonnet 4.5 prices."""
+    return (
+        usage["input_tokens"] * SONNET_INPUT
+        + usage["cache_creation_input_tokens"] * SONNET_CACHE_WRITE_5M
+        + usage["cache_read_input_tokens"] * SONNET_CACHE_READ
+        + usage["output_tokens"] * SONNET_OUTPUT
+    ) / 1e6
+
+
+# -- decoding, per format ------------------------------------------------------------------------
+
+DETAILED = {
+    "openai": ("response_usage_details", "stream_usage_details", Usage(2006, 300, 2306, cached_tokens=1920, reasoning_tokens=256)),
+    "anthropic": ("response_cache_usage", "stream_cache_usage", CACHE_USAGE),
+    "gemini": ("response_usage_details", "stream_usage_details", Usage(2310, 11 + 482, 2803, cached_tokens=2048, reasoning_tokens=482)),
+    "cohere": ("response_billed_units", "stream_billed_units", Usage(12, 11, 23)),
+}
+
+
+@pytest.mark.parametrize("fmt", DETAILED)
+def test_body_usage_carries_the_details_the_format_reports(fmt: str) -> None:
+    """A recorded-shape body's usage keeps cached, cache-write and reasoning counts (Cohere: its billed units)."""
+    body, _, expected = DETAILED[fmt]
+    resp = decode(fmt, load(fmt, body))
+    assert (resp.text, resp.usage) == (TEXT, expected)
+
+
+@pytest.mark.parametrize("fmt", DETAILED)
+def test_stream_usage_carries_the_details_the_format_reports(fmt: str) -> None:
+    """A recorded-shape stream's last chunk has the same usage, details included, as the body would."""
+    _, events, expected = DETAILED[fmt]
+    chunks = stream(fmt, sse_events(fmt, events))
+    assert "".join(c.delta_text for c in chunks) == TEXT
+    assert chunks[-1].usage == expected and all(c.usage is None for c in chunks[:-1])
+
+
+def test_openai_usage_without_details_reports_none_not_zero() -> None:
+    """A server that sends no *_details leaves the details None ("not reported")."""
+    assert decode("openai", load("openai", "response_text")).usage == Usage(25, 11, 36)
+
+
+def test_deepseek_cache_hits_are_cached_tokens() -> None:
+    """DeepSeek's prompt_cache_hit_tokens is read as cached tokens (part of prompt_tokens)."""
+    assert decode("openai", load("openai", "response_deepseek_cache")).usage == Usage(1500, 11, 1511, cached_tokens=1408)
+
+
+def test_openai_details_win_over_deepseek_counts() -> None:
+    """When both are sent, prompt_tokens_details.cached_tokens is the one read."""
+    data = load("openai", "response_deepseek_cache")
+    data["usage"]["prompt_tokens_details"] = {"cached_tokens": 1400}
+    assert decode("openai", data).usage.cached_tokens == 1400
+
+
+def test_malformed_details_are_not_reported() -> None:
+    """A detail that is not a number, or details that are not objects, read as None rather than failing."""
+    data = load("openai", "response_usage_details")
+    data["usage"]["prompt_tokens_details"] = {"cached_tokens": "many"}
+    data["usage"]["completion_tokens_details"] = ["reasoning_tokens"]
+    assert decode("openai", data).usage == Usage(2006, 300, 2306)
+
+
+def test_anthropic_stream_keeps_cache_counts_a_later_delta_leaves_out() -> None:
+    """A message_delta with only output_tokens keeps message_start's cache reads and writes."""
+    text = (FIXTURES / "anthropic" / "stream_cache_usage.txt").read_text()
+    text = text.replace(
+        '"usage":{"input_tokens":21,"cache_creation_input_tokens":188,"cache_read_input_tokens":1557,"output_tokens":393}',
+        '"usage":{"output_tokens":393}',
+    )
+    parser = SseParser()
+    events = parser.feed(text.encode()) + parser.flush()
+    assert stream("anthropic", events)[-1].usage == CACHE_USAGE
+
+
+def test_cohere_falls_back_to_tokens_without_billed_token_counts() -> None:
+    """billed_units without token counts (only search units) leave the processed tokens as the counts."""
+    data = load("cohere", "response_billed_units")
+    data["usage"]["billed_units"] = {"search_units": 1}
+    assert decode("cohere", data).usage == Usage(507, 13, 520)
+
+
+# -- prices --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        (1, 2),
+        [1, 2],
+        {"input": 1, "output": 2},
+        (1, 2, 0.5),
+        (1, 2, 0.5, 3),
+        {"input": 1, "output": 2, "cached_input": 0.5, "cache_write": 3},
+    ],
+)
+def test_price_forms(given: Any) -> None:
+    """A price is (input, output[, cached_input[, cache_write]]) or a dict of those kinds; unset kinds stay None."""
+    price = PriceTable({"m": given}).lookup("p", "m")
+    values = list(given.values()) if isinstance(given, dict) else list(given)
+    assert price == Price(*[float(v) for v in values])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"input": 1, "output": 2, "cache_read": 0.1}, (1, 2, 3, 4, 5), "12", {"input": 1, "output": 2, "cached_input": -1}, (1, 2, "x")],
+)
+def test_bad_per_kind_prices_are_configuration_errors(bad: Any) -> None:
+    """Unknown kinds, too many values, strings and negative per-kind prices raise ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        PriceTable({"m": bad})
+
+
+def test_unset_cache_prices_default_to_anthropic_rates() -> None:
+    """Without cached_input/cache_write, reads cost 0.1 x input and writes 1.25 x input."""
+    usage = Usage(1000, 100, 1100, cached_tokens=600, cache_write_tokens=300)
+    cost = Price(2.0, 8.0).usage_cost(usage)
+    assert cost == pytest.approx((100 * 2.0 + 600 * 0.2 + 300 * 2.5 + 100 * 8.0) / 1e6)
+
+
+def test_given_cache_prices_are_used() -> None:
+    """cached_input and cache_write, when given, price cached reads and cache writes."""
+    usage = Usage(1000, 100, 1100, cached_tokens=600, cache_write_tokens=300)
+    assert Price(2.0, 8.0, 1.0, 4.0).usage_cost(usage) == pytest.approx((100 * 2.0 + 600 * 1.0 + 300 * 4.0 + 100 * 8.0) / 1e6)
+
+
+def test_reasoning_tokens_are_not_counted_twice() -> None:
+    """Reasoning tokens are part of completion tokens: they cost the output price once."""
+    with_reasoning = Usage(100, 50, 150, reasoning_tokens=40)
+    assert Price(1.0, 4.0).usage_cost(with_reasoning) == Price(1.0, 4.0).usage_cost(Usage(100, 50, 150)) == pytest.approx(300 / 1e6)
+
+
+def test_usage_without_details_costs_as_before() -> None:
+    """Usage with no details costs prompt x input + completion x output, as before per-kind prices."""
+    assert PriceTable({"m": (1.0, 3.0)}).cost("p", "m", Usage(10, 5, 15)) == pytest.approx((10 + 15) / 1e6)
+
+
+def test_inconsistent_details_never_give_a_negative_uncached_part() -> None:
+    """Cached counts larger than the prompt (a server's mistake) price no negative uncached input."""
+    assert Price(1.0, 1.0, 0.5).usage_cost(Usage(10, 0, 10, cached_tokens=20)) == pytest.approx(20 * 0.5 / 1e6)
+
+
+# -- the Anthropic cache bill --------------------------------------------------------------------
+
+
+def anthropic_client(prices: Any) -> AiClient:
+    opts = ConnectionOptions(api_key=KEY, base_url="https://api.anthropic.com", max_retries=0)
+    return AiClientBuilder(Provider.ANTHROPIC).with_connection_options(opts).with_prices(prices).build()
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {"claude-sonnet-4-5-20250929": (SONNET_INPUT, SONNET_OUTPUT)},
+        {
+            "anthropic/claude-sonnet-4-5-20250929": {
+                "input": SONNET_INPUT,
+                "output": SONNET_OUTPUT,
+                "cached_input": SONNET_CACHE_READ,
+                "cache_write": SONNET_CACHE_WRITE_5M,
+            }
+        },
+    ],
+    ids=["default-cache-rates", "per-kind-prices"],
+)
+@responses.activate
+def test_anthropic_cache_cost_matches_the_bill(prices: Any) -> None:
+    """The cost of the cache recording, plain and streamed, is Anthropic's bill from its documented prices within 1%."""
+    body = load("anthropic", "response_cache_usage")
+    expected = bill(body["usage"])
+    url = "https://api.anthropic.com/v1/messages"
+    responses.add(responses.POST, url, json=body, status=200)
+    stream_body = (FIXTURES / "anthropic" / "stream_cache_usage.txt").read_bytes()
+    responses.add(responses.POST, url, body=stream_body, status=200, content_type="text/event-stream")
+    request = ChatCompletionRequest("claude-sonnet-4-5-20250929", [Message.user("Weather in Paris?")])
+    with anthropic_client(prices) as client:
+        resp = client.chat_completion(request)
+        with client.chat_completion_stream(request) as s:
+            list(s)
+        (total,) = client.usage_totals().values()
+    assert resp.usage == s.usage == CACHE_USAGE
+    assert resp.cost == pytest.approx(expected, rel=0.01) and s.cost == pytest.approx(expected, rel=0.01)
+    assert total.cost == pytest.approx(2 * expected, rel=0.01)
+    assert (total.cached_tokens, total.cache_write_tokens, total.reasoning_tokens) == (2 * 1557, 2 * 188, 0)
+
+
+# -- totals and round trips ----------------------------------------------------------------------
+
+
+def test_ledger_sums_details_and_counts_unreported_as_zero() -> None:
+    """usage_totals() adds cached, cache-write and reasoning tokens; a detail not reported adds 0."""
+    ledger = UsageLedger()
+    ledger.add("p", "m", Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12), None)
+    ledger.add("p", "m", Usage(50, 10, 60, cached_tokens=5, cache_write_tokens=20), None)
+    ledger.add("p", "m", Usage(1, 1, 2), None)
+    t = ledger.snapshot()[("p", "m")]
+    assert (t.calls, t.prompt_tokens, t.cached_tokens, t.cache_write_tokens, t.reasoning_tokens) == (3, 151, 65, 20, 12)
+
+
+def test_response_dict_round_trip_keeps_the_details() -> None:
+    """to_dict/from_dict keep usage details; a dict written before they existed still loads."""
+    from ailib import Message as M
+
+    resp = ChatCompletionResponse("r", "m", "p", (Choice(0, M.assistant("hi"), "stop"),), CACHE_USAGE)
+    assert ChatCompletionResponse.from_dict(json.loads(json.dumps(resp.to_dict()))).usage == CACHE_USAGE
+    old = dict(resp.to_dict(), usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3})
+    assert ChatCompletionResponse.from_dict(old).usage == Usage(1, 2, 3)
+
+
+def test_mock_script_replies_take_usage_details() -> None:
+    """A scripted reply (mock-server ``/_mock/script``) may set cached, cache-write and reasoning tokens."""
+    from ailib.testing import Reply
+    from ailib.testing._script import reply_from_json
+
+    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "reasoning_tokens": 1}
+    assert reply_from_json(obj) == Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=1)
+
+
+def test_gemini_tool_use_prompt_tokens_are_prompt_tokens() -> None:
+    """toolUsePromptTokenCount (input from Gemini's own tools) joins prompt tokens, so prompt + completion is the total."""
+    data = load("gemini", "response_usage_details")
+    data["usageMetadata"].update(toolUsePromptTokenCount=90, totalTokenCount=2893)
+    usage = decode("gemini", data).usage
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (2400, 493, 2893)
