@@ -208,7 +208,10 @@ class Pipeline:
         resp = answer.value
         cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
-        return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost)
+        headers = answer.headers  # the answer keeps them (read-only; credentials and cookies left out when read)
+        return ChatCompletionResponse(
+            resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
+        )
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})

@@ -254,6 +254,7 @@ class StreamDecoder:
             )
 
     format_name = "stream"  # named in shape errors
+    response_id: Optional[str] = None  # the provider's id for the answer, once an event has named it
     # Event names (the ``event:`` field) that carry nothing a stream needs (keep-alive pings,
     # ends of content blocks): their data is never decoded.
     quiet_events: frozenset[str] = frozenset()

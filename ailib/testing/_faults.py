@@ -21,6 +21,7 @@ class Reply:
     prompt_tokens: int = 10
     completion_tokens: int = 5
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
+    refusal: Optional[str] = None  # the model refuses with this text (OpenAI ``refusal``, Anthropic ``stop_reason: "refusal"``)
 
 
 @value
@@ -44,6 +45,12 @@ class Fault:
         """A normal answer (optionally with given text/tool calls, after ``delay``)."""
         reply = Reply(text if text is not None else Reply().text, tuple(tool_calls))
         return cls("ok", reply=reply, seconds=delay or None)
+
+    @classmethod
+    def refused(cls, text: str = "I'm sorry, but I can't help with that.") -> Fault:
+        """The model refuses, as each format says it: OpenAI ``message.refusal`` / ``delta.refusal``,
+        Anthropic ``stop_reason: "refusal"`` with ``stop_details`` (``text`` as its explanation)."""
+        return cls("ok", reply=Reply("", refusal=text))
 
     @classmethod
     def http_status(

@@ -78,7 +78,8 @@ class OpenAIMock(MockFormat):
         }
 
     def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text if not reply.tool_calls or reply.text else None}
+        text = reply.text if (not reply.tool_calls or reply.text) and reply.refusal is None else None
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": reply.refusal}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
@@ -115,6 +116,11 @@ class OpenAIMock(MockFormat):
         content: list[bytes] = []
         closing: list[bytes] = []
         for c in range(_choices(body)):
+            if reply.refusal is not None:  # as the API streams a refusal: refusal pieces instead of content
+                opening.append(sse(self._chunk(model, {"role": "assistant", "content": None, "refusal": ""}, index=c, usage=usage)))
+                content.extend(sse(self._chunk(model, {"refusal": piece}, index=c, usage=usage)) for piece in chunks_of(reply.refusal))
+                closing.append(sse(self._chunk(model, {}, "stop", index=c, usage=usage)))
+                continue
             opening.append(sse(self._chunk(model, {"role": "assistant", "content": ""}, index=c, usage=usage)))
             content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
             for i, (cid, name, args) in enumerate(reply.tool_calls):
