@@ -327,6 +327,7 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
+        self.raw = data
         return [] if data is None else self._dispatch(self._handle, data.get("type") or event.event, data)
 
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
