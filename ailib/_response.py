@@ -108,6 +108,9 @@ class Choice:
     refusal: Optional[str] = None
     # What the provider said about the refusal beyond its text (Anthropic ``stop_details``).
     refusal_details: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
+    # Token log probabilities as the provider sent them (OpenAI ``choices[].logprobs``:
+    # ``{"content": [...], "refusal": [...]}``), when asked for; None otherwise.
+    logprobs: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
 
 
 @value
@@ -197,6 +200,7 @@ class ChatCompletionResponse:
                     c.get("finish_reason"),
                     c.get("refusal"),
                     c.get("refusal_details"),
+                    c.get("logprobs"),
                 )
                 for i, c in enumerate(d.get("choices", []))
             ),
@@ -211,6 +215,8 @@ def _choice_dict(c: Choice) -> dict[str, Any]:
         d["refusal"] = c.refusal
     if c.refusal_details is not None:
         d["refusal_details"] = dict(c.refusal_details)
+    if c.logprobs is not None:
+        d["logprobs"] = dict(c.logprobs)
     return d
 
 
@@ -229,6 +235,8 @@ class StreamChunk:
     # Anthropic's explanation). Refusal text is content: it is the streaming commit point.
     refusal: Optional[str] = None
     choice_index: int = 0  # which choice the chunk belongs to (``n > 1``)
+    # This chunk's token log probabilities as sent (OpenAI ``choices[].logprobs``), when asked for.
+    logprobs: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
     # The decoded event the chunk came from, as received (None for a chunk made at the end).
     raw: Any = attrs.field(default=None, repr=_summary, eq=False, hash=False)
 

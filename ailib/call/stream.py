@@ -22,12 +22,24 @@ __all__ = ["ChatStream"]
 _BODY_END_WAIT = 0.05
 
 
+def _merge_logprobs(acc: Optional[dict[str, Any]], piece: Mapping[str, Any]) -> dict[str, Any]:
+    """A stream's logprobs so far with one chunk's added: each list (``content``, ``refusal``) extended."""
+    acc = {} if acc is None else acc
+    for key, val in piece.items():
+        if isinstance(val, list):
+            acc.setdefault(key, []).extend(val)
+        elif key not in acc:
+            acc[key] = val
+    return acc
+
+
 class _ChoiceParts:
     """What a stream delivered for one further choice (``n > 1``), for ``collect()``."""
 
-    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason")
+    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs")
 
     def __init__(self) -> None:
+        self.logprobs: Optional[dict[str, Any]] = None
         self.parts: list[str] = []
         self.refusal: Optional[list[str]] = None
         self.tool_calls: tuple[ToolCall, ...] = ()
@@ -38,6 +50,8 @@ class _ChoiceParts:
             self.parts.append(chunk.delta_text)
         if chunk.refusal is not None:
             self.refusal = (self.refusal or []) + [chunk.refusal]
+        if chunk.logprobs:
+            self.logprobs = _merge_logprobs(self.logprobs, chunk.logprobs)
         if chunk.tool_calls:
             self.tool_calls = chunk.tool_calls
         if chunk.finish_reason is not None:
@@ -46,7 +60,7 @@ class _ChoiceParts:
     def choice(self, index: int) -> Choice:
         message = Message(Role.ASSISTANT, "".join(self.parts) or None, tool_calls=self.tool_calls or None)
         refusal = "".join(self.refusal) if self.refusal is not None else ("" if self.finish_reason == "refusal" else None)
-        return Choice(index, message, self.finish_reason, refusal)
+        return Choice(index, message, self.finish_reason, refusal, None, self.logprobs)
 
 
 class ChatStream:
@@ -72,6 +86,7 @@ class ChatStream:
         self._parts: list[str] = []
         self._refusal: Optional[list[str]] = None  # the first choice's refusal pieces, once it refuses
         self._others: dict[int, _ChoiceParts] = {}  # choices with index >= 1 (``n > 1``)
+        self._logprobs: Optional[dict[str, Any]] = None  # the first choice's, when the provider sends them
         self.headers: ResponseHeaders = ResponseHeaders(getattr(self._resp, "headers", None) or {})
         self.tool_calls: tuple[ToolCall, ...] = ()
         self.usage: Optional[Usage] = None
@@ -166,6 +181,8 @@ class ChatStream:
             if self._refusal is None:
                 self._refusal = []
             self._refusal.append(chunk.refusal)
+        if chunk.logprobs:
+            self._logprobs = _merge_logprobs(self._logprobs, chunk.logprobs)
         if chunk.delta_text:
             self._parts.append(chunk.delta_text)
         if chunk.tool_calls:
@@ -201,7 +218,7 @@ class ChatStream:
             pass
         message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
         refusal = self.refusal if self.refusal is not None or self.finish_reason != "refusal" else ""
-        choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details)]
+        choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]
         for index, parts in sorted(self._others.items()):
             choices.append(parts.choice(index))
         return ChatCompletionResponse(

@@ -181,8 +181,14 @@ class OpenAIFormat(WireFormat):
             if content is not None and content.__class__ is not str and not isinstance(content, str):
                 raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
             refusal = msg.get("refusal")
+            logprobs = c.get("logprobs")
             if refusal is not None:  # the model refused: its own outcome, never an empty "stop"
-                choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), "refusal", str(refusal)))
+                choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), "refusal", str(refusal), None, logprobs))
+                continue
+            if logprobs is not None:
+                choices.append(
+                    Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason"), None, None, logprobs)
+                )
                 continue
             choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason")))
         return response(str(data.get("id", "")), str(data.get("model") or model), provider, tuple(choices), _usage(data.get("usage")), data)
@@ -257,8 +263,18 @@ class OpenAIStreamDecoder(StreamDecoder):
             if refusal is not None:
                 self._refused.add(index)
             if text or deltas or refusal:
+                logprobs = choice.get("logprobs")
                 out.append(
-                    StreamChunk(text, deltas, provider=self.provider, model=self.model, refusal=refusal, choice_index=index, raw=data)
+                    StreamChunk(
+                        text,
+                        deltas,
+                        provider=self.provider,
+                        model=self.model,
+                        refusal=refusal,
+                        choice_index=index,
+                        raw=data,
+                        logprobs=logprobs,
+                    )
                 )
         return out
 

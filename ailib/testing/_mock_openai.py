@@ -91,7 +91,7 @@ class OpenAIMock(MockFormat):
             "object": "chat.completion",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": i, "message": message, "finish_reason": self._finish(reply)} for i in range(n)],
+            "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": self._finish(reply)} for i in range(n)],
             "usage": self._usage(reply),
         }
 
@@ -103,7 +103,7 @@ class OpenAIMock(MockFormat):
             "object": "chat.completion.chunk",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if usage:  # with include_usage every chunk carries "usage": null until the last one
             chunk["usage"] = None

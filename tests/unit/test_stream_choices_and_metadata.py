@@ -95,3 +95,22 @@ def test_response_headers_are_read_only_case_insensitive_and_without_secrets() -
     resp = ChatCompletionResponse("r", "m", "p", (), headers={"request-id": "req_2"})
     assert resp.request_id == "req_2" and ChatCompletionResponse("r", "m", "p", ()).request_id is None
     assert "request-id" not in repr(resp) and "<1 headers>" in repr(resp)
+
+
+def test_openai_logprobs_are_kept_on_the_choice() -> None:
+    """A body's ``choices[].logprobs`` is kept on the Choice as sent."""
+    import json
+
+    data = json.loads((FIXTURES / "openai" / "response_logprobs.json").read_text())
+    resp = openai.WIRE_FORMAT.decode(data, provider="openai", model="m", headers={})
+    assert resp.choices[0].logprobs == data["choices"][0]["logprobs"] and resp.text == "Foo!"
+
+
+def test_streamed_logprobs_come_on_chunks_and_collect_into_one_list() -> None:
+    """Each chunk carries its logprobs; a collected stream has the choice's whole ``content`` list."""
+    from ailib.call.branch import AttemptLog
+
+    chunks, decoder = feed(openai.WIRE_FORMAT, "openai", "stream_logprobs")
+    assert [c.logprobs["content"][0]["token"] for c in chunks if c.logprobs] == ["Foo", "!"]
+    resp = ChatStream(_Primed(chunks, decoder), AttemptLog()).collect()  # type: ignore[arg-type]
+    assert [t["token"] for t in resp.choices[0].logprobs["content"]] == ["Foo", "!"]

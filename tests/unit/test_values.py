@@ -156,7 +156,9 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib._message.Tool": lambda: Tool.function("lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}}),
         "ailib._message.Message": message,
         "ailib._response.Usage": lambda: Usage(1, 2, 3),
-        "ailib._response.Choice": lambda: Choice(0, message(), "refusal", "I can't help with that.", {"type": "refusal"}),
+        "ailib._response.Choice": lambda: Choice(
+            0, message(), "refusal", "I can't help with that.", {"type": "refusal"}, {"content": [], "refusal": []}
+        ),
         "ailib._response.ChatCompletionResponse": response,
         "ailib._response.StreamChunk": lambda: StreamChunk(
             delta_text="d", tool_call_deltas=(ToolCallDelta(0),), provider="p", refusal="no", choice_index=1, raw={"id": "c1"}
