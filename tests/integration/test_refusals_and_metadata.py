@@ -74,15 +74,32 @@ def test_success_exposes_headers_request_id_and_ids(server: MockProvider, ai: Ai
     assert stream.id and collected.id == stream.id and collected.request_id == stream.request_id
 
 
-def test_fallback_on_refusal_through_on_condition(server: MockProvider) -> None:
-    """A chain's condition sees errors only: a refusal is an answer, so the chain stops there (the caller checks finish_reason)."""
+def test_on_condition_step_takes_a_refusal(server: MockProvider) -> None:
+    """A FallbackChain on_condition predicate sees a refusal as ContentFilteredError and moves the chain on; an `always` step before it does not."""
     chain = (
-        FallbackChain().primary("mock-model").on_condition(lambda err: isinstance(err, ContentFilteredError)).fallback("mock-model-large")
+        FallbackChain()
+        .primary("mock-model")
+        .always("mock-model-always")
+        .on_condition(lambda err: isinstance(err, ContentFilteredError) and "refused" in err.message)
+        .fallback("mock-model-large")
     )
     c = AiClientBuilder(server.provider(api_key=KEY)).with_retry(FAST).fallback(chain).build()
     try:
         server.enqueue(Fault.refused(REFUSAL))
         resp = c.chat_completion(ask())
-        assert resp.finish_reason == "refusal" and len(resp.attempts) == 1
+        assert resp.finish_reason == "stop" and resp.model == "mock-model-large"
+        assert [a.model for a in resp.attempts] == ["mock-model", "mock-model-large"]
+    finally:
+        c.close()
+
+
+def test_refusal_is_the_answer_when_no_condition_takes_it(server: MockProvider) -> None:
+    """Built-in conditions act on failures only: with `always` and `on_error` steps, a refusal is returned as the answer."""
+    chain = FallbackChain().primary("mock-model").on_error("mock-model-large").always("mock-model-always")
+    c = AiClientBuilder(server.provider(api_key=KEY)).with_retry(FAST).fallback(chain).build()
+    try:
+        server.enqueue(Fault.refused(REFUSAL))
+        resp = c.chat_completion(ask())
+        assert (resp.finish_reason, resp.refusal, len(resp.attempts)) == ("refusal", REFUSAL, 1)
     finally:
         c.close()
