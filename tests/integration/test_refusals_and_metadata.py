@@ -103,3 +103,11 @@ def test_refusal_is_the_answer_when_no_condition_takes_it(server: MockProvider) 
         assert (resp.finish_reason, resp.refusal, len(resp.attempts)) == ("refusal", REFUSAL, 1)
     finally:
         c.close()
+
+
+def test_mock_scripts_name_a_refusal() -> None:
+    """A text or JSON fault script can ask MockProvider for a refusal."""
+    from ailib.testing._script import faults_from_json, parse_faults
+
+    assert parse_faults("refused") == [Fault.refused()]
+    assert faults_from_json([{"fault": "refused", "text": "No."}]) == [Fault.refused("No.")]
