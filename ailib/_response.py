@@ -2,16 +2,84 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
 import attrs
 
+from ._headers import request_id as _request_id
 from ._message import Message, ToolCall, ToolCallDelta
+from ._secrets import is_secret_header
 from ._value import value
-from .errors import AiLibError, Attempt
+from .errors import AiLibError, Attempt, ContentFilteredError
 
-__all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk"]
+__all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk", "ResponseHeaders"]
+
+# Response headers never kept on a response: credentials (a gateway may echo one) and cookies.
+_DROPPED_HEADERS = frozenset({"set-cookie", "set-cookie2"})
+
+
+class ResponseHeaders(Mapping[str, str]):
+    """The HTTP headers a provider answered with: read-only, names matched case-insensitively
+    (kept lowercase), credentials and cookies left out. Built lazily: a call that never looks
+    pays nothing but this wrapper."""
+
+    __slots__ = ("_source", "_items")
+
+    def __init__(self, source: Optional[Mapping[str, str]] = None) -> None:
+        self._source = source
+        self._items: Optional[dict[str, str]] = None
+
+    def _all(self) -> dict[str, str]:
+        items = self._items
+        if items is None:
+            items = {}
+            for name, val in (self._source or {}).items():
+                lower = name.lower()
+                if lower not in _DROPPED_HEADERS and not is_secret_header(lower):
+                    items[lower] = val if lower not in items else f"{items[lower]}, {val}"
+            self._items = items
+            self._source = None
+        return items
+
+    def __getitem__(self, name: str) -> str:
+        return self._all()[name.lower()] if isinstance(name, str) else self._all()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ResponseHeaders):
+            return self._all() == other._all()
+        if isinstance(other, Mapping):
+            return self._all() == {str(k).lower(): v for k, v in other.items()}
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping: unhashable, as dict
+
+    def __repr__(self) -> str:
+        return f"ResponseHeaders({self._all()!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ResponseHeaders, (dict(self._all()),))
+
+
+_NO_HEADERS = ResponseHeaders({})
+
+
+def _headers(source: Optional[Mapping[str, str]]) -> ResponseHeaders:
+    return source if isinstance(source, ResponseHeaders) else ResponseHeaders(source) if source else _NO_HEADERS
+
+
+def _headers_repr(headers: Mapping[str, str]) -> str:
+    """Headers in a response's repr: their count only (they are many, and rarely the point)."""
+    return f"<{len(headers)} headers>"
 
 
 def _summary(raw: Any) -> str:
@@ -46,6 +114,14 @@ class Choice:
     index: int
     message: Message
     finish_reason: Optional[str] = None
+    # The model's refusal (``finish_reason == "refusal"``): its text as the provider gave it
+    # (OpenAI ``message.refusal``; Anthropic's explanation, or ``""`` when it gave none).
+    refusal: Optional[str] = None
+    # What the provider said about the refusal beyond its text (Anthropic ``stop_details``).
+    refusal_details: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
+    # Token log probabilities as the provider sent them (OpenAI ``choices[].logprobs``:
+    # ``{"content": [...], "refusal": [...]}``), when asked for; None otherwise.
+    logprobs: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
 
 
 @value
@@ -60,12 +136,30 @@ class ChatCompletionResponse:
     attempts: tuple[Attempt, ...] = ()
     raw: Any = attrs.field(default=None, repr=_summary, eq=False)
     cost: Optional[float] = None
+    # The HTTP headers of the answer (``x-ratelimit-*``, ``x-request-id``...): read-only,
+    # case-insensitive, never credentials or cookies. Empty for a response not read off the wire.
+    headers: Mapping[str, str] = attrs.field(default=_NO_HEADERS, converter=_headers, repr=_headers_repr, eq=False, hash=False)
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The provider's id for the HTTP request (``x-request-id``, ``request-id``...), or None."""
+        return _request_id(self.headers)
+
+    @property
+    def refusal(self) -> Optional[str]:
+        """The first choice's refusal text when the model refused (``finish_reason == "refusal"``), else None."""
+        return self.choices[0].refusal if self.choices else None
 
     def first_text(self) -> str:
-        """The first choice's text; raises ``AiLibError`` when it has none."""
+        """The first choice's text; raises ``AiLibError`` when it has none
+        (``ContentFilteredError`` when the model refused)."""
         if not self.choices:
             raise AiLibError("the response has no choices", provider=self.provider, model=self.model)
-        msg = self.choices[0].message
+        first = self.choices[0]
+        if first.refusal is not None or first.finish_reason == "refusal":
+            said = f": {first.refusal}" if first.refusal else ""
+            raise ContentFilteredError(f"the model refused to answer{said}", provider=self.provider, model=self.model)
+        msg = first.message
         text = msg.text() if msg.content is not None else ""
         if not text:
             what = "only tool calls" if msg.tool_calls else "no text"
@@ -97,7 +191,7 @@ class ChatCompletionResponse:
             "id": self.id,
             "model": self.model,
             "provider": self.provider,
-            "choices": [{"index": c.index, "message": c.message.to_dict(), "finish_reason": c.finish_reason} for c in self.choices],
+            "choices": [_choice_dict(c) for c in self.choices],
             "usage": attrs.asdict(self.usage) if self.usage else None,
             "cost": self.cost,
         }
@@ -111,12 +205,30 @@ class ChatCompletionResponse:
             model=d.get("model", ""),
             provider=d.get("provider", ""),
             choices=tuple(
-                Choice(c.get("index", i), Message.from_dict(c["message"]), c.get("finish_reason"))
+                Choice(
+                    c.get("index", i),
+                    Message.from_dict(c["message"]),
+                    c.get("finish_reason"),
+                    c.get("refusal"),
+                    c.get("refusal_details"),
+                    c.get("logprobs"),
+                )
                 for i, c in enumerate(d.get("choices", []))
             ),
             usage=Usage(**usage) if usage else None,
             cost=d.get("cost"),
         )
+
+
+def _choice_dict(c: Choice) -> dict[str, Any]:
+    d: dict[str, Any] = {"index": c.index, "message": c.message.to_dict(), "finish_reason": c.finish_reason}
+    if c.refusal is not None:
+        d["refusal"] = c.refusal
+    if c.refusal_details is not None:
+        d["refusal_details"] = dict(c.refusal_details)
+    if c.logprobs is not None:
+        d["logprobs"] = dict(c.logprobs)
+    return d
 
 
 @value
@@ -130,8 +242,16 @@ class StreamChunk:
     provider: str = ""
     model: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
+    # A piece of the model's refusal text (OpenAI ``delta.refusal``; on the last chunk,
+    # Anthropic's explanation). Refusal text is content: it is the streaming commit point.
+    refusal: Optional[str] = None
+    choice_index: int = 0  # which choice the chunk belongs to (``n > 1``)
+    # This chunk's token log probabilities as sent (OpenAI ``choices[].logprobs``), when asked for.
+    logprobs: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
+    # The decoded event the chunk came from, as received (None for a chunk made at the end).
+    raw: Any = attrs.field(default=None, repr=_summary, eq=False, hash=False)
 
     @property
     def has_content(self) -> bool:
         """True when the chunk carries something the caller sees (the streaming commit point)."""
-        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls)
+        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls or self.refusal)

@@ -29,7 +29,12 @@ class CachedAnswer:
         out = [StreamChunk(delta_text=p, provider=resp.provider, model=resp.model) for p in pieces if p]
         out.append(
             StreamChunk(
-                finish_reason=resp.finish_reason, usage=resp.usage, provider=resp.provider, model=resp.model, tool_calls=resp.tool_calls
+                finish_reason=resp.finish_reason,
+                usage=resp.usage,
+                provider=resp.provider,
+                model=resp.model,
+                tool_calls=resp.tool_calls,
+                refusal=resp.refusal,
             )
         )
         return out

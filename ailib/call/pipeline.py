@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
+from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
@@ -208,7 +208,10 @@ class Pipeline:
         resp = answer.value
         cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
-        return ChatCompletionResponse(resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost)
+        headers = answer.headers  # the answer keeps them (read-only; credentials and cookies left out when read)
+        return ChatCompletionResponse(
+            resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
+        )
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
@@ -302,8 +305,11 @@ class Pipeline:
                     raise final_error(err, log.errors, log.attempts, multi) from None
             admitted = False
         branch = Branch(spec, log, NO_CANCEL)
+        refused: Optional[AiLibError] = None  # a refusal moving the chain on: only on_condition steps take it
         for target in rest:
             if last is not None:
+                if refused is not None and last is refused and target.label != "on_condition":
+                    continue
                 if target.condition is not None:  # a FallbackChain step: only for errors it matches
                     if not target.condition(last):
                         continue
@@ -319,12 +325,18 @@ class Pipeline:
             if counted:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
             try:
-                return self.run_target(branch, target, stream, admitted)
+                result = self.run_target(branch, target, stream, admitted)
             except AiLibError as err:
                 log.errors.append(err)
                 last = err
                 if isinstance(err, DeadlineExceededError):
                     break
+            else:
+                refused = None if stream else _refusal_to_fall_back_from(result.value, rest, target)
+                if refused is None:
+                    return result
+                log.errors.append(refused)
+                last = refused
             admitted = False
         assert last is not None
         raise final_error(last, log.errors, log.attempts, multi)
@@ -390,3 +402,20 @@ class Pipeline:
             sleep=sleep,
         )
         return run.after(first, again)
+
+
+def _refusal_to_fall_back_from(resp: Any, plan: list[Target], target: Target) -> Optional[AiLibError]:
+    """A refused answer (``finish_reason == "refusal"``) as the ``ContentFilteredError`` a later
+    ``FallbackChain.on_condition`` step matches, so the chain moves on; None (the refusal is the
+    answer) when the answer is not a refusal or no later ``on_condition`` step takes it. Only
+    ``on_condition`` steps see refusals: the built-in conditions (``always``, ``on_error``...) act
+    on failures only."""
+    choices = getattr(resp, "choices", None)
+    if not choices or choices[0].finish_reason != "refusal":
+        return None
+    said = f": {choices[0].refusal}" if choices[0].refusal else ""
+    err = ContentFilteredError(f"the model refused to answer{said}", provider=resp.provider, model=resp.model)
+    later = plan[plan.index(target) + 1 :] if target in plan else []
+    if any(t.label == "on_condition" and t.condition is not None and t.condition(err) for t in later):
+        return err
+    return None

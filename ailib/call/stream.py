@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
+from .._headers import request_id
+from .._response import ResponseHeaders
 from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
-from ..types import Attempt, ChatCompletionResponse, StreamChunk, ToolCall, Usage
+from ..types import Attempt, ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, Usage
 from .branch import AttemptLog
 from .spec import Primed
 
@@ -19,12 +22,55 @@ __all__ = ["ChatStream"]
 _BODY_END_WAIT = 0.05
 
 
+def _merge_logprobs(acc: Optional[dict[str, Any]], piece: Mapping[str, Any]) -> dict[str, Any]:
+    """A stream's logprobs so far with one chunk's added: each list (``content``, ``refusal``) extended."""
+    acc = {} if acc is None else acc
+    for key, val in piece.items():
+        if isinstance(val, list):
+            acc.setdefault(key, []).extend(val)
+        elif key not in acc:
+            acc[key] = val
+    return acc
+
+
+class _ChoiceParts:
+    """What a stream delivered for one further choice (``n > 1``), for ``collect()``."""
+
+    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs")
+
+    def __init__(self) -> None:
+        self.logprobs: Optional[dict[str, Any]] = None
+        self.parts: list[str] = []
+        self.refusal: Optional[list[str]] = None
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        self.finish_reason: Optional[str] = None
+
+    def take(self, chunk: StreamChunk) -> None:
+        if chunk.delta_text:
+            self.parts.append(chunk.delta_text)
+        if chunk.refusal is not None:
+            self.refusal = (self.refusal or []) + [chunk.refusal]
+        if chunk.logprobs:
+            self.logprobs = _merge_logprobs(self.logprobs, chunk.logprobs)
+        if chunk.tool_calls:
+            self.tool_calls = chunk.tool_calls
+        if chunk.finish_reason is not None:
+            self.finish_reason = chunk.finish_reason
+
+    def choice(self, index: int) -> Choice:
+        message = Message(Role.ASSISTANT, "".join(self.parts) or None, tool_calls=self.tool_calls or None)
+        refusal = "".join(self.refusal) if self.refusal is not None else ("" if self.finish_reason == "refusal" else None)
+        return Choice(index, message, self.finish_reason, refusal, None, self.logprobs)
+
+
 class ChatStream:
     """An iterator of ``StreamChunk`` and a context manager; leaving early closes the connection.
 
     Failures after the first content chunk raise ``StreamInterruptedError`` with the text
     delivered so far; a stream never ends short silently. After the end: ``text``,
-    ``tool_calls``, ``usage``, ``finish_reason``, ``attempts``.
+    ``refusal``, ``tool_calls``, ``usage``, ``finish_reason``, ``attempts`` (all of the first
+    choice; ``collect()`` gives every choice). From the start: ``headers``, ``request_id``;
+    ``id`` once the provider has named its answer.
     """
 
     def __init__(self, primed: Primed, log: AttemptLog, on_finish: Optional[Callable[[ChatStream], None]] = None) -> None:
@@ -38,6 +84,10 @@ class ChatStream:
         self.provider = primed.target.endpoint.provider
         self.model = primed.target.model
         self._parts: list[str] = []
+        self._refusal: Optional[list[str]] = None  # the first choice's refusal pieces, once it refuses
+        self._others: dict[int, _ChoiceParts] = {}  # choices with index >= 1 (``n > 1``)
+        self._logprobs: Optional[dict[str, Any]] = None  # the first choice's, when the provider sends them
+        self.headers: ResponseHeaders = ResponseHeaders(getattr(self._resp, "headers", None) or {})
         self.tool_calls: tuple[ToolCall, ...] = ()
         self.usage: Optional[Usage] = None
         self.finish_reason: Optional[str] = None
@@ -54,6 +104,27 @@ class ChatStream:
     def text(self) -> str:
         """The text delivered so far."""
         return "".join(self._parts)
+
+    @property
+    def refusal(self) -> Optional[str]:
+        """The model's refusal text so far (``finish_reason == "refusal"``), or None when it has not refused."""
+        return None if self._refusal is None else "".join(self._refusal)
+
+    @property
+    def refusal_details(self) -> Optional[Mapping[str, Any]]:
+        """What the provider said about a refusal beyond its text (Anthropic ``stop_details``), or None."""
+        details: Optional[Mapping[str, Any]] = getattr(self._decoder, "refusal_details", None)
+        return details
+
+    @property
+    def id(self) -> str:
+        """The provider's id for the answer (``""`` until an event has named it)."""
+        return getattr(self._decoder, "response_id", None) or ""  # a cache replay's stand-in has none
+
+    @property
+    def request_id(self) -> Optional[str]:
+        """The provider's id for the HTTP request (``x-request-id``, ``request-id``...), or None."""
+        return request_id(self.headers)
 
     def __iter__(self) -> ChatStream:
         return self
@@ -103,6 +174,15 @@ class ChatStream:
             self._on_finish(self)
 
     def _deliver(self, chunk: StreamChunk) -> StreamChunk:
+        if chunk.choice_index:
+            self._others.setdefault(chunk.choice_index, _ChoiceParts()).take(chunk)
+            return chunk
+        if chunk.refusal is not None:
+            if self._refusal is None:
+                self._refusal = []
+            self._refusal.append(chunk.refusal)
+        if chunk.logprobs:
+            self._logprobs = _merge_logprobs(self._logprobs, chunk.logprobs)
         if chunk.delta_text:
             self._parts.append(chunk.delta_text)
         if chunk.tool_calls:
@@ -111,6 +191,8 @@ class ChatStream:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
+            if chunk.finish_reason == "refusal" and self._refusal is None:
+                self._refusal = []
         return chunk
 
     def _interrupted(self, cause: AiLibError) -> StreamInterruptedError:
@@ -132,13 +214,15 @@ class ChatStream:
 
     def collect(self) -> ChatCompletionResponse:
         """Read the rest of the stream and return it as one response."""
-        from ..types import Choice, Message, Role
-
         for _ in self:
             pass
         message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
+        refusal = self.refusal if self.refusal is not None or self.finish_reason != "refusal" else ""
+        choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]
+        for index, parts in sorted(self._others.items()):
+            choices.append(parts.choice(index))
         return ChatCompletionResponse(
-            "", self.model, self.provider, (Choice(0, message, self.finish_reason),), self.usage, self.attempts, cost=self.cost
+            self.id, self.model, self.provider, tuple(choices), self.usage, self.attempts, cost=self.cost, headers=self.headers
         )
 
     def close(self) -> None:

@@ -320,6 +320,8 @@ class StreamDecoder:
             )
 
     format_name = "stream"  # named in shape errors
+    response_id: Optional[str] = None  # the provider's id for the answer, once an event has named it
+    raw: Any = None  # the event being decoded (its JSON object), which the chunks it gives carry as ``raw``
     # Event names (the ``event:`` field) that carry nothing a stream needs (keep-alive pings,
     # ends of content blocks): their data is never decoded.
     quiet_events: frozenset[str] = frozenset()
@@ -351,7 +353,7 @@ class StreamDecoder:
             ) from None
 
     def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
-        return [StreamChunk(text, deltas, provider=self.provider, model=self.model)]
+        return [StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=self.raw)]
 
     def _json(self, data: str) -> Any:
         try:

@@ -23,7 +23,7 @@ Translation rules (ailib → Anthropic):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Optional
 
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError
@@ -58,7 +58,7 @@ _FINISH = {
     "max_tokens": "length",
     "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "refusal": "refusal",
 }
 
 # Error ``type`` → the HTTP status Anthropic documents for it (used for stream error events).
@@ -215,6 +215,12 @@ def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None]:
     return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens"))
 
 
+def _refusal_text(details: Any) -> str:
+    """A refusal's text: the explanation in Anthropic's ``stop_details``, or ``""`` when it gave none."""
+    explanation = details.get("explanation") if isinstance(details, dict) else None
+    return str(explanation) if explanation else ""
+
+
 def _finish(stop_reason: str | None, has_calls: bool) -> str:
     if stop_reason is None:
         return "tool_calls" if has_calls else "stop"
@@ -298,6 +304,10 @@ class AnthropicFormat(WireFormat):
             elif kind == "tool_use":
                 calls.append(ToolCall(str(block["id"]), str(block["name"]), block.get("input") or {}))
         message = assistant_message("".join(texts) if texts else None, tuple(calls) or None)
+        if data.get("stop_reason") == "refusal":  # its own outcome, with what Anthropic said of it
+            details = data.get("stop_details")
+            choices = (Choice(0, message, "refusal", _refusal_text(details), details if isinstance(details, dict) else None),)
+            return response(str(data.get("id", "")), str(data.get("model") or model), provider, choices, _usage(data.get("usage")), data)
         choices = (Choice(0, message, _finish(data.get("stop_reason"), bool(calls))),)
         return response(str(data.get("id", "")), str(data.get("model") or model), provider, choices, _usage(data.get("usage")), data)
 
@@ -342,6 +352,7 @@ class AnthropicStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._stop_reason: str | None = None
+        self.refusal_details: Optional[dict[str, Any]] = None  # Anthropic's stop_details, when it refused
         self._input_tokens: int | None = None  # uncached input, as Anthropic counts it
         self._output_tokens: int | None = None
         self._cache_read: int | None = None
@@ -352,6 +363,7 @@ class AnthropicStreamDecoder(StreamDecoder):
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
+        self.raw = data
         return [] if data is None else self._dispatch(self._handle, data.get("type") or event.event, data)
 
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
@@ -382,6 +394,8 @@ class AnthropicStreamDecoder(StreamDecoder):
             msg = data.get("message") or {}
             if msg.get("model"):
                 self.model = str(msg["model"])
+            if msg.get("id"):
+                self.response_id = str(msg["id"])
             usage = msg.get("usage") or {}
             if usage:
                 self._input_tokens = int(usage.get("input_tokens") or 0)
@@ -389,9 +403,12 @@ class AnthropicStreamDecoder(StreamDecoder):
                 self._cache_read, self._cache_write = _cache_tokens(usage)
             return []
         if kind == "message_delta":
-            reason = (data.get("delta") or {}).get("stop_reason")
+            delta = data.get("delta") or {}
+            reason = delta.get("stop_reason")
             if reason:
                 self._stop_reason = reason
+            if isinstance(delta.get("stop_details"), dict):
+                self.refusal_details = delta["stop_details"]
             usage = data.get("usage") or {}
             if "output_tokens" in usage:
                 self._output_tokens = int(usage["output_tokens"] or 0)
@@ -418,12 +435,14 @@ class AnthropicStreamDecoder(StreamDecoder):
             prompt = (self._input_tokens or 0) + (self._cache_read or 0) + (self._cache_write or 0)
             completion = self._output_tokens or 0
             usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write)
+        refused = self._stop_reason == "refusal"
         return StreamChunk(
             finish_reason=_finish(self._stop_reason, bool(calls)),
             usage=usage,
             provider=self.provider,
             model=self.model,
             tool_calls=calls,
+            refusal=_refusal_text(self.refusal_details) if refused else None,
         )
 
 

@@ -254,6 +254,9 @@ class CohereStreamDecoder(StreamDecoder):
         data = self._event_object(event)
         if data is None:
             return []
+        self.raw = data
+        if self.response_id is None and data.get("id"):  # message-start names the answer
+            self.response_id = str(data["id"])
         return self._dispatch(self._handle, data.get("type") or data.get("event_type") or event.event, data)
 
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:

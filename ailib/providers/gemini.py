@@ -556,7 +556,7 @@ class GeminiStreamDecoder(StreamDecoder):
         if data.get("modelVersion"):
             self.model = str(data["modelVersion"])
         if data.get("responseId") and not self._response_id:
-            self._response_id = str(data["responseId"])
+            self._response_id = self.response_id = str(data["responseId"])
         if data.get("usageMetadata"):
             self._usage = _usage(data["usageMetadata"])
         candidates = [c for c in data.get("candidates") or () if int(c.get("index", 0)) == 0]
@@ -575,7 +575,7 @@ class GeminiStreamDecoder(StreamDecoder):
         out = []
         if text or deltas:
             self._emitted = True
-            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model))
+            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=data))
         reason = cand.get("finishReason")
         if reason:
             if reason in _FILTER_REASONS and not self._emitted:

@@ -225,6 +225,16 @@ class OpenAIFormat(WireFormat):
             content = msg.get("content")
             if content is not None and content.__class__ is not str and not isinstance(content, str):
                 raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
+            refusal = msg.get("refusal")
+            logprobs = c.get("logprobs")
+            if refusal is not None:  # the model refused: its own outcome, never an empty "stop"
+                choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), "refusal", str(refusal), None, logprobs))
+                continue
+            if logprobs is not None:
+                choices.append(
+                    Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason"), None, None, logprobs)
+                )
+                continue
             choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason")))
         return response(str(data.get("id", "")), str(data.get("model") or model), provider, tuple(choices), _usage(data.get("usage")), data)
 
@@ -240,16 +250,18 @@ class OpenAIStreamDecoder(StreamDecoder):
 
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
-        self._finish: Optional[str] = None
+        self._finish: dict[int, str] = {}  # choice index -> its finish reason
+        self._refused: set[int] = set()  # choices that sent refusal text
         self._usage: Optional[Usage] = None
-        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument fragments]
+        self._calls: dict[int, dict[int, list[Any]]] = {}  # choice index -> call index -> [id, name, argument fragments]
+        self._seen: set[int] = {0}  # choice indexes the stream spoke of (0 always ends the stream)
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         if self.done:
             return []
         if event.data == "[DONE]":
             self.done = True
-            return [self._last_chunk()]
+            return self._last_chunks()
         data = self._json(event.data)
         try:
             if event.event == "error":
@@ -279,25 +291,42 @@ class OpenAIStreamDecoder(StreamDecoder):
             )
         if data.get("model"):
             self.model = data["model"]
+        if self.response_id is None and data.get("id"):
+            self.response_id = str(data["id"])
         if data.get("usage"):
             self._usage = _usage(data["usage"])
         out: list[StreamChunk] = []
         for choice in data.get("choices") or ():
-            if choice.get("index", 0) != 0:
-                continue
+            index = int(choice.get("index") or 0)
+            self._seen.add(index)
             delta = choice.get("delta") or {}
             text = delta.get("content") or ""
-            deltas = tuple(self._tool_delta(t) for t in delta.get("tool_calls") or ())
+            refusal = delta.get("refusal") or None
+            deltas = tuple(self._tool_delta(index, t) for t in delta.get("tool_calls") or ())
             if choice.get("finish_reason"):
-                self._finish = choice["finish_reason"]
-            if text or deltas:
-                out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model))
+                self._finish[index] = choice["finish_reason"]
+            if refusal is not None:
+                self._refused.add(index)
+            if text or deltas or refusal:
+                logprobs = choice.get("logprobs")
+                out.append(
+                    StreamChunk(
+                        text,
+                        deltas,
+                        provider=self.provider,
+                        model=self.model,
+                        refusal=refusal,
+                        choice_index=index,
+                        raw=data,
+                        logprobs=logprobs,
+                    )
+                )
         return out
 
-    def _tool_delta(self, t: Mapping[str, Any]) -> ToolCallDelta:
+    def _tool_delta(self, choice: int, t: Mapping[str, Any]) -> ToolCallDelta:
         index = int(t.get("index", 0))
         fn = t.get("function") or {}
-        slot = self._calls.setdefault(index, [None, None, []])
+        slot = self._calls.setdefault(choice, {}).setdefault(index, [None, None, []])
         if t.get("id"):
             slot[0] = t["id"]
         if fn.get("name"):
@@ -306,18 +335,30 @@ class OpenAIStreamDecoder(StreamDecoder):
         slot[2].append(args)
         return ToolCallDelta(index, t.get("id"), fn.get("name"), args)
 
-    def _last_chunk(self) -> StreamChunk:
-        calls = tuple(
-            ToolCall(str(cid or ""), str(name or ""), decode_arguments("".join(parts)))
-            for _, (cid, name, parts) in sorted(self._calls.items())
-        )
-        return StreamChunk(
-            finish_reason=self._finish or ("tool_calls" if calls else "stop"),
-            usage=self._usage,
-            provider=self.provider,
-            model=self.model,
-            tool_calls=calls,
-        )
+    def _last_chunks(self) -> list[StreamChunk]:
+        """One closing chunk per choice (its finish reason and complete tool calls); choice 0's
+        comes last and carries the usage, so a caller reading only choice 0 sees it all."""
+        out = []
+        for index in sorted(self._seen, key=lambda i: (i == 0, i)):
+            calls = tuple(
+                ToolCall(str(cid or ""), str(name or ""), decode_arguments("".join(parts)))
+                for _, (cid, name, parts) in sorted(self._calls.get(index, {}).items())
+            )
+            if index in self._refused:
+                finish = "refusal"
+            else:
+                finish = self._finish.get(index) or ("tool_calls" if calls else "stop")
+            out.append(
+                StreamChunk(
+                    finish_reason=finish,
+                    usage=self._usage if index == 0 else None,
+                    provider=self.provider,
+                    model=self.model,
+                    tool_calls=calls,
+                    choice_index=index,
+                )
+            )
+        return out
 
 
 class AzureOpenAIFormat(OpenAIFormat):

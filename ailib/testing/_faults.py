@@ -24,6 +24,7 @@ class Reply:
     cached_tokens: int = 0  # of prompt_tokens, read from a prompt cache
     cache_write_tokens: int = 0  # of prompt_tokens, written to a prompt cache (reported by the Anthropic format)
     reasoning_tokens: int = 0  # of completion_tokens, spent reasoning
+    refusal: Optional[str] = None  # the model refuses with this text (OpenAI ``refusal``, Anthropic ``stop_reason: "refusal"``)
 
 
 @value
@@ -47,6 +48,12 @@ class Fault:
         """A normal answer (optionally with given text/tool calls, after ``delay``)."""
         reply = Reply(text if text is not None else Reply().text, tuple(tool_calls))
         return cls("ok", reply=reply, seconds=delay or None)
+
+    @classmethod
+    def refused(cls, text: str = "I'm sorry, but I can't help with that.") -> Fault:
+        """The model refuses, as each format says it: OpenAI ``message.refusal`` / ``delta.refusal``,
+        Anthropic ``stop_reason: "refusal"`` with ``stop_details`` (``text`` as its explanation)."""
+        return cls("ok", reply=Reply("", refusal=text))
 
     @classmethod
     def http_status(

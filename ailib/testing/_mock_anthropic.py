@@ -69,6 +69,8 @@ class AnthropicMock(MockFormat):
         return method == "GET" and path.split("?", 1)[0].endswith("/v1/models")
 
     def _stop_reason(self, reply: Reply) -> str:
+        if reply.refusal is not None:
+            return "refusal"
         common = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
         return _STOP_REASONS.get(common, common)
 
@@ -86,6 +88,7 @@ class AnthropicMock(MockFormat):
             "content": content,
             "stop_reason": self._stop_reason(reply),
             "stop_sequence": None,
+            **_stop_details(reply),
             "usage": self._usage(reply, reply.completion_tokens),
         }
 
@@ -155,7 +158,7 @@ class AnthropicMock(MockFormat):
             sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": self._stop_reason(reply), "stop_sequence": None},
+                    "delta": {"stop_reason": self._stop_reason(reply), "stop_sequence": None, **_stop_details(reply)},
                     "usage": {"output_tokens": reply.completion_tokens},
                 },
                 "message_delta",
@@ -182,3 +185,10 @@ class AnthropicMock(MockFormat):
             "first_id": "mock-model",
             "last_id": "mock-model-large",
         }
+
+
+def _stop_details(reply: Reply) -> dict[str, Any]:
+    """A refusal's ``stop_details`` (the reply's refusal text as its explanation); nothing otherwise."""
+    if reply.refusal is None:
+        return {}
+    return {"stop_details": {"type": "refusal", "category": None, "explanation": reply.refusal or None}}

@@ -87,7 +87,8 @@ class OpenAIMock(MockFormat):
         }
 
     def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": reply.text if not reply.tool_calls or reply.text else None}
+        text = reply.text if (not reply.tool_calls or reply.text) and reply.refusal is None else None
+        message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": reply.refusal}
         if reply.tool_calls:
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
@@ -99,7 +100,7 @@ class OpenAIMock(MockFormat):
             "object": "chat.completion",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": i, "message": message, "finish_reason": self._finish(reply)} for i in range(n)],
+            "choices": [{"index": i, "message": message, "logprobs": None, "finish_reason": self._finish(reply)} for i in range(n)],
             "usage": self._usage(reply),
         }
 
@@ -111,7 +112,7 @@ class OpenAIMock(MockFormat):
             "object": "chat.completion.chunk",
             "created": 1700000000,
             "model": model,
-            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
         }
         if usage:  # with include_usage every chunk carries "usage": null until the last one
             chunk["usage"] = None
@@ -124,6 +125,11 @@ class OpenAIMock(MockFormat):
         content: list[bytes] = []
         closing: list[bytes] = []
         for c in range(_choices(body)):
+            if reply.refusal is not None:  # as the API streams a refusal: refusal pieces instead of content
+                opening.append(sse(self._chunk(model, {"role": "assistant", "content": None, "refusal": ""}, index=c, usage=usage)))
+                content.extend(sse(self._chunk(model, {"refusal": piece}, index=c, usage=usage)) for piece in chunks_of(reply.refusal))
+                closing.append(sse(self._chunk(model, {}, "stop", index=c, usage=usage)))
+                continue
             opening.append(sse(self._chunk(model, {"role": "assistant", "content": ""}, index=c, usage=usage)))
             content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
             for i, (cid, name, args) in enumerate(reply.tool_calls):

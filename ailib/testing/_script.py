@@ -20,6 +20,7 @@ __all__ = ["ScriptError", "parse_faults", "faults_from_json", "reply_from_json",
 _CONSTRUCTORS = (
     "ok", "http_status", "delay", "stall", "reset", "reset_mid_body", "malformed", "cut_stream",
     "reset_stream", "stall_stream", "error_event", "garbage_stream", "drip", "mislabeled", "interleave", "giant",
+    "refused",
 )  # fmt: skip
 
 
@@ -62,9 +63,11 @@ def parse_faults(spec: str) -> list[Fault]:
             faults.append(Fault.drip(_number(arg or "1", item)))
         elif name == "malformed":
             faults.append(Fault.malformed())
+        elif name == "refused":
+            faults.append(Fault.refused())
         else:
             raise ScriptError(
-                f"unknown fault {item!r} (known: STATUS[:retry-after=S], ok, reset, stall[:S], delay:S, cut:N, error-event:N, drip:S, malformed)"
+                f"unknown fault {item!r} (known: STATUS[:retry-after=S], ok, reset, stall[:S], delay:S, cut:N, error-event:N, drip:S, malformed, refused)"
             )
     return faults
 

@@ -21,6 +21,7 @@ from ailib._value import is_value, mutable_value, value
 # state or are runtime objects, not values. A new entry needs a reason as good as these.
 LIVE = {
     "ailib._value._Plan": "the value machinery's own per-class cache",
+    "ailib._response.ResponseHeaders": "a read-only Mapping over a response's HTTP headers, filtered when first read",
     "ailib._tracing._Api": "handles to the OpenTelemetry API",
     "ailib.call.pipeline._Life": "a client's open/closed flag, shared by its views",
     "ailib.call.spec.CallSpec": "one call's description, made per call on the hot path; holds its live span and body memo",
@@ -143,7 +144,9 @@ def _samples() -> dict[str, Callable[[], Any]]:
         return Message.assistant("hi", tool_calls=[ToolCall("c1", "f", {"x": 1})])
 
     def response() -> ChatCompletionResponse:
-        return ChatCompletionResponse("r1", "gpt", "openai", (Choice(0, message(), "stop"),), Usage(1, 2, 3), raw={"id": "r1"})
+        return ChatCompletionResponse(
+            "r1", "gpt", "openai", (Choice(0, message(), "stop"),), Usage(1, 2, 3), raw={"id": "r1"}, headers={"x-request-id": "req_1"}
+        )
 
     samples: dict[str, Callable[[], Any]] = {
         "ailib._assembly.Config": lambda: Config(provider="openai", chain=["anthropic"], options=opts, deadline=9.0),
@@ -155,9 +158,13 @@ def _samples() -> dict[str, Callable[[], Any]]:
         ),
         "ailib._message.Message": message,
         "ailib._response.Usage": lambda: Usage(10, 6, 16, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=3),
-        "ailib._response.Choice": lambda: Choice(0, message(), "tool_calls"),
+        "ailib._response.Choice": lambda: Choice(
+            0, message(), "refusal", "I can't help with that.", {"type": "refusal"}, {"content": [], "refusal": []}
+        ),
         "ailib._response.ChatCompletionResponse": response,
-        "ailib._response.StreamChunk": lambda: StreamChunk(delta_text="d", tool_call_deltas=(ToolCallDelta(0),), provider="p"),
+        "ailib._response.StreamChunk": lambda: StreamChunk(
+            delta_text="d", tool_call_deltas=(ToolCallDelta(0),), provider="p", refusal="no", choice_index=1, raw={"id": "c1"}
+        ),
         "ailib._sse.SseEvent": lambda: SseEvent("delta", '{"a":1}', "7"),
         "ailib.batch._progress.BatchProgress": lambda: BatchProgress(3, 1, 9, 1.5, 2.0, cost=0.01),
         "ailib.batch._run.BatchContext": lambda: BatchContext((endpoint(),), None),

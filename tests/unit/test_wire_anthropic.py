@@ -177,7 +177,7 @@ def test_text_and_tool_use_blocks_both_survive_decoding() -> None:
 
 @pytest.mark.parametrize(
     ("stop_reason", "finish"),
-    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("refusal", "content_filter")],
+    [("end_turn", "stop"), ("stop_sequence", "stop"), ("max_tokens", "length"), ("tool_use", "tool_calls"), ("refusal", "refusal")],
 )
 def test_stop_reasons_map_to_common_finish_reasons(stop_reason: str, finish: str) -> None:
     """Anthropic stop reasons map onto the common finish_reason values."""
@@ -185,10 +185,10 @@ def test_stop_reasons_map_to_common_finish_reasons(stop_reason: str, finish: str
     assert WIRE_FORMAT.decode(data, provider="anthropic", model="m", headers={}).finish_reason == finish
 
 
-def test_refusal_with_no_content_decodes_with_content_filter_finish() -> None:
-    """A refusal answer has no text and finish_reason content_filter (it is an answer, not a transport error)."""
+def test_refusal_with_no_content_decodes_with_refusal_finish() -> None:
+    """A refusal answer has no text, finish_reason refusal and an empty refusal text (it is an answer, not a transport error)."""
     resp = WIRE_FORMAT.decode(load("response_refusal"), provider="anthropic", model="m", headers={})
-    assert (resp.text, resp.finish_reason, resp.tool_calls) == ("", "content_filter", ())
+    assert (resp.text, resp.finish_reason, resp.tool_calls, resp.refusal) == ("", "refusal", (), "")
 
 
 def test_cache_tokens_count_as_prompt_tokens() -> None:
