@@ -1,0 +1,240 @@
+"""OpenAI bodies against the published OpenAPI spec (openai/openai-openapi, extracted into
+tests/fixtures/openai/openapi/; SOURCE.md names the commit): every request body ailib's OpenAI
+encoder builds validates against ``CreateChatCompletionRequest``, and what MockProvider answers
+in the OpenAI format against ``CreateChatCompletionResponse`` (bodies) and
+``CreateChatCompletionStreamResponse`` (each streamed chunk)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ailib import AiClient, ChatCompletionRequest, Message, Provider
+from ailib._message import Content, Role
+from ailib.providers._registry import PROVIDERS
+from ailib.providers.openai import WIRE_FORMAT
+from ailib.testing import Fault, MockProvider
+from ailib.testing._faults import Reply
+from ailib.types import Tool, ToolCall
+
+jsonschema = pytest.importorskip("jsonschema")
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "openai" / "openapi" / "chat_completions.schema.json"
+SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+KEY = "sk-schema-0123456789"
+WEATHER = Tool.function(
+    "get_weather",
+    "The weather in a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False},
+    strict=True,
+)
+CALL = ToolCall("call_1", "get_weather", {"city": "Paris"})
+JSON_SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "city",
+        "strict": True,
+        "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": False},
+    },
+}
+
+
+def validator(name: str) -> Any:
+    """A Draft 2020-12 validator for the component schema ``name`` (its $refs resolved in the extract)."""
+    return jsonschema.Draft202012Validator({**SCHEMA, "$ref": f"#/$defs/{name}"})
+
+
+REQUEST, RESPONSE, CHUNK = (
+    validator(n) for n in ("CreateChatCompletionRequest", "CreateChatCompletionResponse", "CreateChatCompletionStreamResponse")
+)
+
+
+def errors(v: Any, body: Any) -> list[str]:
+    """Every place ``body`` breaks the schema, as "path: message" (best-match first)."""
+    found = sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message[:300]}" for e in found]
+
+
+REQUESTS = {
+    "text": (ChatCompletionRequest("m", [Message.user("hi")]), {}),
+    "system and sampling": (
+        ChatCompletionRequest("m", [Message.system("Be brief."), Message.user("hi")], temperature=0.2, top_p=0.9, max_tokens=50),
+        {},
+    ),
+    "developer": (ChatCompletionRequest("m", [Message(Role.DEVELOPER, "Be brief."), Message.user("hi")]), {}),
+    "reasoning model max_completion_tokens": (ChatCompletionRequest("m", [Message.user("hi")], max_tokens=100), {"model": "o3-mini"}),
+    "named user": (ChatCompletionRequest("m", [Message.user("hi", name="ada")]), {}),
+    "images with detail": (
+        ChatCompletionRequest(
+            "m",
+            [
+                Message.user(
+                    [
+                        Content.text("What is in these?"),
+                        Content.image_url("https://example.com/a.png", detail="high"),
+                        Content.image_base64("iVBORw0KGgo=", "image/png", detail="low"),
+                        Content.image_url("https://example.com/b.png"),
+                        Content.json({"k": 1}),
+                    ]
+                )
+            ],
+        ),
+        {},
+    ),
+    "tools strict and tool choice": (
+        ChatCompletionRequest("m", [Message.user("weather?")], tools=[WEATHER, Tool.function("noop")], tool_choice="required"),
+        {},
+    ),
+    "named tool choice": (ChatCompletionRequest("m", [Message.user("weather?")], tools=[WEATHER], tool_choice="get_weather"), {}),
+    "tool results": (
+        ChatCompletionRequest(
+            "m",
+            [
+                Message.user("weather?"),
+                Message.assistant(None, [CALL, ToolCall("call_2", "get_weather", "{not json")]),
+                Message.tool("call_1", "sunny"),
+                Message.tool("call_2", [Content.json({"error": "bad arguments"})]),
+                Message.assistant("It is sunny."),
+            ],
+            tools=[WEATHER],
+        ),
+        {},
+    ),
+    "stop": (ChatCompletionRequest("m", [Message.user("count")], stop=["4", "\n\n"]), {}),
+    "single stop": (ChatCompletionRequest("m", [Message.user("count")], stop="4"), {}),
+    "response_format json_schema": (ChatCompletionRequest("m", [Message.user("a city")], response_format=JSON_SCHEMA_FORMAT), {}),
+    "response_format json_object": (ChatCompletionRequest("m", [Message.user("json")], response_format={"type": "json_object"}), {}),
+    "stream with stream_options": (ChatCompletionRequest("m", [Message.user("hi")]), {"stream": True}),
+    "extra": (
+        ChatCompletionRequest(
+            "m",
+            [Message.user("hi")],
+            extra={
+                "seed": 7,
+                "n": 2,
+                "logprobs": True,
+                "top_logprobs": 3,
+                "user": "u-1",
+                "reasoning_effort": "low",
+                "parallel_tool_calls": False,
+            },
+        ),
+        {},
+    ),
+    "extra merged into stream_options": (
+        ChatCompletionRequest("m", [Message.user("hi")], extra={"stream_options": {"include_obfuscation": False}}),
+        {"stream": True},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REQUESTS))
+def test_encoded_request_validates(case: str) -> None:
+    """The body the OpenAI encoder builds for a representative request validates against CreateChatCompletionRequest."""
+    request, options = REQUESTS[case]
+    model = options.get("model", "gpt-4o-mini")
+    body = WIRE_FORMAT.encode(request, model, stream=options.get("stream", False), spec=PROVIDERS[Provider.OPENAI])
+    assert errors(REQUEST, json.loads(json.dumps(body))) == []
+
+
+@pytest.fixture(scope="module")
+def mock() -> Iterator[MockProvider]:
+    with MockProvider("openai", api_key=KEY) as m:
+        yield m
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+@pytest.mark.parametrize("case", list(REQUESTS))
+def test_bodies_sent_over_http_validate(mock: MockProvider, case: str, stream: bool) -> None:
+    """What the client sends MockProvider(openai) on the wire, streamed or not, validates against CreateChatCompletionRequest."""
+    request, _ = REQUESTS[case]
+    mock.reset()
+    with AiClient(mock.provider(api_key=KEY)) as client:
+        if stream:
+            with client.chat_completion_stream(request) as s:
+                list(s)
+        else:
+            client.chat_completion(request)
+    [sent] = mock.chat_requests
+    assert errors(REQUEST, sent.json) == []
+
+
+REPLIES = {
+    "text": Reply("Hello there, how are you today?", prompt_tokens=12, completion_tokens=8),
+    "tool call": Reply("", (("call_1", "get_weather", {"city": "Paris"}),)),
+    "parallel tool calls": Reply("", (("call_1", "get_weather", {"city": "Paris"}), ("call_2", "get_weather", {"city": "Rome"}))),
+    "text and tool call": Reply("Let me check.", (("call_1", "get_weather", {"city": "Paris"}),)),
+    "length": Reply("Cut sh", finish_reason="length"),
+    "cached and reasoning usage": Reply("ok", prompt_tokens=2000, completion_tokens=300, cached_tokens=1536, reasoning_tokens=256),
+    "refusal": Reply("", refusal="I'm sorry, but I can't help with that."),
+    "empty text": Reply(""),
+}
+
+
+def _post(mock: MockProvider, reply: Reply, body: dict[str, Any]) -> requests.Response:
+    mock.reset()
+    mock.enqueue(Fault("ok", reply=reply))
+    resp = requests.post(f"{mock.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("case", list(REPLIES))
+def test_mock_response_validates(mock: MockProvider, case: str, n: int) -> None:
+    """MockProvider's non-streamed OpenAI body validates against CreateChatCompletionResponse."""
+    data = _post(mock, REPLIES[case], {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "n": n}).json()
+    assert len(data["choices"]) == n
+    assert errors(RESPONSE, data) == []
+
+
+@pytest.mark.parametrize("usage", [True, False], ids=["include_usage", "no_usage"])
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("case", list(REPLIES))
+def test_mock_stream_chunks_validate(mock: MockProvider, case: str, n: int, usage: bool) -> None:
+    """Each chunk MockProvider streams in the OpenAI format validates against CreateChatCompletionStreamResponse."""
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True, "n": n}
+    if usage:
+        body["stream_options"] = {"include_usage": True}
+    text = _post(mock, REPLIES[case], body).text
+    datas = [line[len("data: ") :] for line in text.splitlines() if line.startswith("data: ")]
+    assert datas[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in datas[:-1]]
+    assert chunks and all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert usage == any(c.get("usage") for c in chunks)
+    assert {i: errors(CHUNK, c) for i, c in enumerate(chunks) if errors(CHUNK, c)} == {}
+
+
+@pytest.mark.parametrize(
+    "schema, body, where",
+    [
+        (REQUEST, {"model": "m", "messages": []}, "messages"),
+        (REQUEST, {"model": "m", "messages": [{"role": "user", "content": "x"}], "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        (REQUEST, {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 3}, "temperature"),
+        (
+            RESPONSE,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "m",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            },
+            "choices/0",
+        ),
+        (
+            CHUNK,
+            {"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [{"index": 0, "delta": {}}]},
+            "choices/0",
+        ),
+    ],
+    ids=["empty messages", "five stops", "temperature 3", "no refusal or logprobs", "chunk without finish_reason"],
+)
+def test_schema_rejects_known_bad_bodies(schema: Any, body: Any, where: str) -> None:
+    """The extract is not vacuous: bodies the real API refuses or never sends fail it where expected."""
+    assert any(e.startswith(where + ":") for e in errors(schema, body)), errors(schema, body)
