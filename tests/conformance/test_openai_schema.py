@@ -7,6 +7,9 @@ in the OpenAI format against ``CreateChatCompletionResponse`` (bodies) and
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from ailib.types import Tool, ToolCall
 
 jsonschema = pytest.importorskip("jsonschema")
 
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "openai" / "openapi" / "chat_completions.schema.json"
 SCHEMA = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 KEY = "sk-schema-0123456789"
@@ -238,3 +242,63 @@ def test_mock_stream_chunks_validate(mock: MockProvider, case: str, n: int, usag
 def test_schema_rejects_known_bad_bodies(schema: Any, body: Any, where: str) -> None:
     """The extract is not vacuous: bodies the real API refuses or never sends fail it where expected."""
     assert any(e.startswith(where + ":") for e in errors(schema, body)), errors(schema, body)
+
+
+# The tests whose OpenAI-format bodies are recorded and validated: the OpenAI wire and client
+# tests and the ones that send request fields, native formats, refusals, keys, usage, cache and
+# batch uploads through the OpenAI encoder (about 12 s). Run over tests/unit and tests/integration
+# whole (about 9,400 bodies), the only failures were the deliberate ones ALLOWED names.
+RECORDED = (
+    "tests/unit/test_wire_openai.py",
+    "tests/unit/test_wire_requests.py",
+    "tests/unit/test_wire_common.py",
+    "tests/unit/test_client_wire.py",
+    "tests/unit/test_custom_stream_usage.py",
+    "tests/unit/test_batch.py",
+    "tests/integration/test_client_openai.py",
+    "tests/integration/test_native_formats.py",
+    "tests/integration/test_refusals_and_metadata.py",
+    "tests/integration/test_request_fields.py",
+    "tests/integration/test_keys_and_urls.py",
+    "tests/integration/test_usage_cost.py",
+    "tests/integration/test_cache_calls.py",
+    "tests/integration/test_provider_batch.py",
+)
+_OPENAI_ITSELF = ("openai", "azure_openai")
+
+
+def _allowed(record: dict[str, Any], errs: list[str]) -> bool:
+    """OpenAI-compatible services get every stop sequence (each sets its own limit; see
+    ailib/providers/openai.py): more than OpenAI's 4 breaks OpenAI's schema on purpose."""
+    return record["provider"] not in _OPENAI_ITSELF and all(e.startswith("stop:") for e in errs)
+
+
+def test_every_body_the_openai_tests_build_validates(tmp_path: Path) -> None:
+    """Every body the OpenAI encoder builds while the OpenAI tests run validates against CreateChatCompletionRequest."""
+    env = {
+        **os.environ,
+        "AILIB_RECORD_OPENAI_BODIES": str(tmp_path),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-p",
+        "tests.conformance._record_openai_bodies",
+    ]
+    run = subprocess.run([*command, *RECORDED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    records = [json.loads(line) for f in sorted(tmp_path.glob("bodies-*.jsonl")) for line in f.read_text(encoding="utf-8").splitlines()]
+    assert len(records) >= 300 and {r["provider"] for r in records} >= {"openai", "azure_openai", "mock"}
+    failures = {}
+    for r in records:
+        errs = ["body cannot be encoded as JSON"] if r.get("unserialisable") else errors(REQUEST, r["body"])
+        if errs and not _allowed(r, errs):
+            failures.setdefault(r["test"], errs[:3])
+    assert failures == {}
