@@ -6,6 +6,7 @@ in the OpenAI format against ``CreateChatCompletionResponse`` (bodies) and
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -302,3 +303,53 @@ def test_every_body_the_openai_tests_build_validates(tmp_path: Path) -> None:
         if errs and not _allowed(r, errs):
             failures.setdefault(r["test"], errs[:3])
     assert failures == {}
+
+
+FIXTURES = SCHEMA_FILE.parents[1]
+# Recorded from DeepSeek, which leaves out message.refusal: a compatible service, not OpenAI.
+NOT_OPENAI = {"response_deepseek_cache.json"}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json") if p.name.startswith(("response_", "request_"))))
+def test_recorded_openai_bodies_validate(name: str) -> None:
+    """The OpenAI bodies recorded in tests/fixtures/openai validate too: the extract is not stricter than the real API."""
+    data = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    found = errors(REQUEST if name.startswith("request_") else RESPONSE, data)
+    if name in NOT_OPENAI:
+        assert found == ["choices/0/message: 'refusal' is a required property"]
+    else:
+        assert found == []
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("stream_*.txt")))
+def test_recorded_openai_chunks_validate(name: str) -> None:
+    """Each chunk of the OpenAI streams recorded in tests/fixtures/openai validates against CreateChatCompletionStreamResponse."""
+    lines = (FIXTURES / name).read_text(encoding="utf-8").splitlines()
+    chunks = [json.loads(line[len("data: ") :]) for line in lines if line.startswith("data: ") and line != "data: [DONE]"]
+    assert chunks and [errors(CHUNK, c) for c in chunks] == [[] for _ in chunks]
+
+
+def test_extract_resolves_refs_and_nullable() -> None:
+    """extract.py moves $refs to $defs, keeps only what the roots reach, and turns nullable into null in type, enum or anyOf."""
+    loader = importlib.util.spec_from_file_location("_openapi_extract", SCHEMA_FILE.with_name("extract.py"))
+    assert loader is not None and loader.loader is not None
+    extract = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(extract)
+    ref = {"$ref": "#/components/schemas/Part"}
+    spec = {
+        "components": {
+            "schemas": {
+                "CreateChatCompletionRequest": {"type": "object", "properties": {"description": {"type": "string", "nullable": True}}},
+                "CreateChatCompletionResponse": {"properties": {"p": {**ref, "nullable": True, "description": "x"}}},
+                "CreateChatCompletionStreamResponse": {"type": "string", "enum": ["a"], "nullable": True, "x-oaiMeta": {}},
+                "Part": {"type": "integer", "example": 1},
+                "Unused": {"type": "string"},
+            }
+        }
+    }
+    out = extract.extract(spec)["$defs"]
+    assert sorted(out) == ["CreateChatCompletionRequest", "CreateChatCompletionResponse", "CreateChatCompletionStreamResponse", "Part"]
+    assert out["CreateChatCompletionRequest"]["properties"]["description"] == {"type": ["string", "null"]}
+    assert out["CreateChatCompletionResponse"]["properties"]["p"] == {"anyOf": [{"$ref": "#/$defs/Part"}, {"type": "null"}]}
+    assert out["CreateChatCompletionStreamResponse"] == {"type": ["string", "null"], "enum": ["a", None]}
+    assert out["Part"] == {"type": "integer"}
