@@ -247,7 +247,7 @@ def test_schema_rejects_known_bad_bodies(schema: Any, body: Any, where: str) -> 
 
 # The tests whose OpenAI-format bodies are recorded and validated: the OpenAI wire and client
 # tests and the ones that send request fields, native formats, refusals, keys, usage, cache and
-# batch uploads through the OpenAI encoder (about 12 s). Run over tests/unit and tests/integration
+# batch uploads through the OpenAI encoder (about 12 s in all). Run over tests/unit and tests/integration
 # whole (about 9,400 bodies), the only failures were the deliberate ones ALLOWED names.
 RECORDED = {  # three groups, each run in its own process (a test of its own stays well under 15 s)
     "unit": (
