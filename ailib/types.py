@@ -15,7 +15,7 @@ from typing import Any, Optional
 import attrs
 
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
-from ._message import Content, Message, Role, Tool, ToolCall, ToolCallDelta, _check_json
+from ._message import Content, Message, ReasoningPart, Role, Tool, ToolCall, ToolCallDelta, _check_json
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
 from ._value import value
 from .errors import InvalidRequestError
@@ -27,6 +27,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "ReasoningPart",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
     "Choice",
