@@ -20,6 +20,10 @@ Translation rules (ailib → Anthropic):
   ``signature``, ``redacted_thinking`` with its ``data``) go back as the blocks they came as, in
   their place among the text and ``tool_use`` blocks, so a thinking-enabled tool loop sends the
   turn the official SDK sends; another format's reasoning parts are dropped (never sent).
+* ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "budget_tokens": N}``:
+  a budget as given, an effort as 1024 (low), 4096 (medium) or 16384 (high) tokens. The API
+  wants ``max_tokens`` above the budget: without a ``max_tokens`` the default is sent on top
+  of the budget; a ``max_tokens`` at or below it raises ``InvalidRequestError`` before sending.
 * ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
   raise ``InvalidRequestError`` before anything is sent.
 """
@@ -43,6 +47,7 @@ from ..types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reasoning_budget,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response, token_count
 from ._registry import ProviderSpec
@@ -302,12 +307,20 @@ class AnthropicFormat(WireFormat):
                 _tool_use(t, spec.name, request.model)
         if request.tool_choice is not None:
             _tool_choice(request.tool_choice, spec.name, request.model)
+        if request.reasoning is not None and request.max_tokens is not None and request.max_tokens <= reasoning_budget(request.reasoning):
+            raise InvalidRequestError(
+                f"max_tokens ({request.max_tokens}) must be above the thinking budget ({reasoning_budget(request.reasoning)}) "
+                f"for {spec.name}; raise max_tokens or lower reasoning",
+                provider=spec.name,
+                model=request.model,
+            )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         system, messages = _messages(request, spec.name, model)
+        budget = reasoning_budget(request.reasoning) if request.reasoning is not None else 0
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model),
+            "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model) + budget,
         }
         if system:
             if any("cache_control" in b for b in system):  # marks need the block form
@@ -325,6 +338,8 @@ class AnthropicFormat(WireFormat):
             body["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice, spec.name, model)
+        if budget:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if stream:
             body["stream"] = True
         if request.extra:

@@ -28,6 +28,9 @@ Translation rules (ailib → Gemini):
   thought parts back in their place and each signature back on its part (Gemini 3 rejects a tool
   loop without them); another format's reasoning parts are dropped. A streamed answer is kept as
   one thought part, one text part and its calls, in that order.
+* ``ChatCompletionRequest(reasoning=...)`` → ``generationConfig.thinkingConfig``: an effort as
+  ``thinkingLevel`` (Gemini 3), a token budget as ``thinkingBudget`` (Gemini 2.5); the rest of
+  ``generationConfig`` is kept, and ``extra`` may add ``includeThoughts``.
 * A blocked prompt (``promptFeedback.blockReason``) or an answer stopped by a safety
   finish reason with no content raises ``ContentFilteredError``.
 """
@@ -479,6 +482,9 @@ class GeminiFormat(WireFormat):
             config["stopSequences"] = list(request.stop)
         if request.response_format is not None:
             config.update(_response_format(request.response_format, spec.name, model))
+        if request.reasoning is not None:
+            key = "thinkingLevel" if isinstance(request.reasoning, str) else "thinkingBudget"
+            config["thinkingConfig"] = {key: request.reasoning}
         if config:
             body["generationConfig"] = config
         if request.tools:

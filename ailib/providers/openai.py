@@ -15,6 +15,9 @@
   a reasoning part of the assistant message, but never sent back: DeepSeek documents that a
   request holding ``reasoning_content`` is rejected, and no other service reads it on input.
   (OpenAI itself shows no reasoning text in chat completions.)
+* ``ChatCompletionRequest(reasoning=...)`` → ``reasoning_effort`` (the effort as given; a token
+  budget as the effort it falls in: up to 1024 ``"low"``, up to 4096 ``"medium"``, else ``"high"``),
+  for every service of the format (DeepSeek, OpenRouter, Groq... take the same field).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reasoning_effort,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response, token_count
 from ._registry import ProviderSpec
@@ -201,6 +205,8 @@ class OpenAIFormat(WireFormat):
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
             body["response_format"] = request.response_format
+        if request.reasoning is not None:
+            body["reasoning_effort"] = reasoning_effort(request.reasoning)
         if stream:
             body["stream"] = True
             if (spec.name in _STREAM_USAGE) if spec.stream_usage is None else spec.stream_usage:
