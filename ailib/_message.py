@@ -383,9 +383,12 @@ class Message:
         return cls(Role.USER, content, name)
 
     @classmethod
-    def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> Message:
-        """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation."""
-        return cls(Role.ASSISTANT, content, tool_calls=tool_calls)
+    def assistant(
+        cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None, *, reasoning_parts: Sequence[ReasoningPart] = ()
+    ) -> Message:
+        """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation;
+        ``reasoning_parts`` (from the answer's message) go back to the format that produced them."""
+        return cls(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)
 
     @classmethod
     def tool(cls, tool_call_id: str, content: Any) -> Message:

@@ -65,8 +65,7 @@ def test_a_recorded_thinking_stream_gives_reasoning_deltas_and_the_signed_part()
     assert all(c.has_content for c in chunks if c.delta_reasoning)
     assert chunks[-1].reasoning_parts == (ReasoningPart("anthropic", "thinking", "".join(thoughts), signature, index=0),)
     assert "".join(c.delta_text for c in chunks).startswith("Hello! I'm Assistant")
-    message = Message.assistant("".join(c.delta_text for c in chunks))
-    message = Message(message.role, message.content, reasoning_parts=chunks[-1].reasoning_parts)
+    message = Message.assistant("".join(c.delta_text for c in chunks), reasoning_parts=chunks[-1].reasoning_parts)
     assert replayed(message) == [
         {"type": "thinking", "thinking": "".join(thoughts), "signature": signature},
         {"type": "text", "text": message.text()},
