@@ -15,7 +15,7 @@ import attrs
 from ._value import value
 from .errors import InvalidRequestError
 
-__all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "Message", "MessageContent"]
+__all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "ReasoningPart", "Message", "MessageContent"]
 
 AUTO_MODELS = frozenset({"auto", "default", ""})
 
@@ -247,6 +247,53 @@ class Tool:
         return {"type": "function", "function": fn}
 
 
+@value
+class ReasoningPart:
+    """One piece of a model's reasoning, kept on the assistant ``Message`` so that replaying the
+    message sends it back unchanged (a thinking-enabled tool loop needs it).
+
+    Opaque by design: ``format`` names the wire format that produced it (``"anthropic"``,
+    ``"gemini"``, ``"openai"``) and only that format sends it back; another format drops it,
+    since no provider accepts another's signatures. ``kind`` is the provider's own name for it:
+    ``"thinking"`` (Anthropic: ``text`` and its ``signature``), ``"redacted_thinking"``
+    (Anthropic: encrypted ``data``), ``"thought"`` (Gemini ``thought: true`` part: ``text``, maybe a
+    ``signature``), ``"signature"`` (Gemini: the ``thoughtSignature`` carried by the answer part at
+    ``index``), ``"reasoning_content"`` / ``"reasoning"`` (OpenAI-compatible reasoning text).
+    ``index`` is the part's position among the message's blocks (or parts) as received, so it
+    goes back in its place.
+    """
+
+    format: str
+    kind: str
+    text: str = ""
+    signature: Optional[str] = None
+    data: Optional[str] = None
+    index: Optional[int] = None
+
+
+def _to_reasoning_parts(value: Any) -> tuple[ReasoningPart, ...]:
+    if not value:
+        return ()
+    out = []
+    for part in value:
+        if isinstance(part, ReasoningPart):
+            out.append(part)
+        elif isinstance(part, Mapping):
+            try:
+                out.append(ReasoningPart(**part))
+            except TypeError as exc:
+                raise InvalidRequestError(f"bad reasoning part {dict(part)!r}: {exc}") from None
+        else:
+            raise InvalidRequestError(f"a reasoning part must be a ReasoningPart, not {type(part).__name__}")
+    return tuple(out)
+
+
+def reasoning_text(parts: Sequence[ReasoningPart]) -> Optional[str]:
+    """The readable text of reasoning ``parts`` joined, or None when none has text."""
+    texts = [p.text for p in parts if p.text]
+    return "".join(texts) if texts else None
+
+
 MessageContent = Union[str, Content, tuple[Content, ...], None]
 
 
@@ -315,6 +362,9 @@ class Message:
     name: Optional[str] = None
     tool_calls: Optional[tuple[ToolCall, ...]] = attrs.field(default=None, converter=_to_tool_calls)
     tool_call_id: Optional[str] = None
+    # The model's reasoning (thinking blocks, thought parts and signatures) as the provider sent
+    # it; sent back only to the format that produced it. Empty for every message but a decoded answer.
+    reasoning_parts: tuple[ReasoningPart, ...] = attrs.field(default=(), converter=_to_reasoning_parts, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         # Only an assistant message may lack content (one that only calls tools, or a decoded
@@ -333,9 +383,12 @@ class Message:
         return cls(Role.USER, content, name)
 
     @classmethod
-    def assistant(cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None) -> Message:
-        """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation."""
-        return cls(Role.ASSISTANT, content, tool_calls=tool_calls)
+    def assistant(
+        cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None, *, reasoning_parts: Sequence[ReasoningPart] = ()
+    ) -> Message:
+        """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation;
+        ``reasoning_parts`` (from the answer's message) go back to the format that produced them."""
+        return cls(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)
 
     @classmethod
     def tool(cls, tool_call_id: str, content: Any) -> Message:
@@ -347,10 +400,17 @@ class Message:
         """Accept an OpenAI-style message dict."""
         if "role" not in d:
             raise InvalidRequestError("message dict has no 'role'")
-        unknown = set(d) - {"role", "content", "name", "tool_calls", "tool_call_id"}
+        unknown = set(d) - {"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts"}
         if unknown:
             raise InvalidRequestError(f"message dict has unknown keys {sorted(unknown)}")
-        return cls(d["role"], d.get("content"), d.get("name"), d.get("tool_calls"), d.get("tool_call_id"))
+        return cls(
+            d["role"], d.get("content"), d.get("name"), d.get("tool_calls"), d.get("tool_call_id"), reasoning_parts=d.get("reasoning_parts")
+        )
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        """The readable reasoning text of the message (thinking, thoughts) joined, or None."""
+        return reasoning_text(self.reasoning_parts) if self.reasoning_parts else None
 
     def parts(self) -> tuple[Content, ...]:
         """The content as a tuple of parts (a string becomes one text part)."""
@@ -387,4 +447,6 @@ class Message:
             ]
         if self.tool_call_id:
             d["tool_call_id"] = self.tool_call_id
+        if self.reasoning_parts:  # ailib's own key (checkpoints, cache entries); never sent as is
+            d["reasoning_parts"] = [attrs.asdict(p) for p in self.reasoning_parts]
         return d

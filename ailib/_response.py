@@ -8,7 +8,7 @@ from typing import Any, Optional
 import attrs
 
 from ._headers import request_id as _request_id
-from ._message import Message, ToolCall, ToolCallDelta
+from ._message import Message, ReasoningPart, ToolCall, ToolCallDelta
 from ._secrets import is_secret_header
 from ._value import value
 from .errors import AiLibError, Attempt, ContentFilteredError
@@ -146,6 +146,12 @@ class ChatCompletionResponse:
         return _request_id(self.headers)
 
     @property
+    def reasoning(self) -> Optional[str]:
+        """The first choice's reasoning text (thinking, thoughts, ``reasoning_content``) joined, or None
+        when the model showed none. Its parts, signatures included, are ``choices[0].message.reasoning_parts``."""
+        return self.choices[0].message.reasoning if self.choices else None
+
+    @property
     def refusal(self) -> Optional[str]:
         """The first choice's refusal text when the model refused (``finish_reason == "refusal"``), else None."""
         return self.choices[0].refusal if self.choices else None
@@ -250,8 +256,14 @@ class StreamChunk:
     logprobs: Optional[Mapping[str, Any]] = attrs.field(default=None, hash=False)
     # The decoded event the chunk came from, as received (None for a chunk made at the end).
     raw: Any = attrs.field(default=None, repr=_summary, eq=False, hash=False)
+    # A piece of the model's readable reasoning (Anthropic ``thinking_delta``, Gemini thought
+    # parts, OpenAI-compatible ``delta.reasoning_content``); it is content the caller sees.
+    delta_reasoning: str = ""
+    # On the last chunk: the reasoning parts whole, signatures included (as ``tool_calls``), for
+    # the assistant message that replays the answer.
+    reasoning_parts: tuple[ReasoningPart, ...] = ()
 
     @property
     def has_content(self) -> bool:
         """True when the chunk carries something the caller sees (the streaming commit point)."""
-        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls or self.refusal)
+        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls or self.refusal or self.delta_reasoning)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import attrs
 
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
-from ._message import Content, Message, Role, Tool, ToolCall, ToolCallDelta, _check_json
+from ._message import Content, Message, ReasoningPart, Role, Tool, ToolCall, ToolCallDelta, _check_json
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
 from ._value import value
 from .errors import InvalidRequestError
@@ -27,6 +27,7 @@ __all__ = [
     "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "ReasoningPart",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
     "Choice",
@@ -116,6 +117,31 @@ def _check_extra(_inst: Any, _attr: Any, value: Any) -> None:
     _check_json(value, "extra")
 
 
+REASONING_EFFORTS = ("low", "medium", "high")
+# The thinking budget an effort stands for where a format takes only a budget (Anthropic, Cohere).
+REASONING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384}
+
+
+def _check_reasoning(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None or value in REASONING_EFFORTS:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidRequestError(f"reasoning must be 'low', 'medium', 'high' or a positive token budget (int), got {value!r}")
+
+
+def reasoning_budget(reasoning: Any) -> int:
+    """A request's ``reasoning`` as a thinking-token budget: an int as given, an effort by ``REASONING_BUDGETS``."""
+    return reasoning if isinstance(reasoning, int) else REASONING_BUDGETS[reasoning]
+
+
+def reasoning_effort(reasoning: Any) -> str:
+    """A request's ``reasoning`` as an effort: an effort as given; a budget up to 1024 tokens is
+    ``"low"``, up to 4096 ``"medium"``, more ``"high"`` (the ``REASONING_BUDGETS`` steps)."""
+    if isinstance(reasoning, str):
+        return reasoning
+    return "low" if reasoning <= REASONING_BUDGETS["low"] else "medium" if reasoning <= REASONING_BUDGETS["medium"] else "high"
+
+
 def _to_model(value: Any) -> str:
     if value is None:
         return "auto"
@@ -130,7 +156,9 @@ class ChatCompletionRequest:
 
     Only what is set is sent: ``temperature``, ``top_p``, ``stop`` and ``max_tokens`` left at
     None are left out of every format's body (Anthropic alone requires ``max_tokens``: a default
-    is sent there). ``extra`` holds further body fields in the serving format's own names; it is
+    is sent there). ``reasoning`` (``"low"``, ``"medium"``, ``"high"`` or a token budget) asks
+    for thinking: OpenAI format ``reasoning_effort``, Anthropic ``thinking`` with a budget,
+    Gemini ``thinkingConfig``, Cohere ``thinking`` (see each format). ``extra`` holds further body fields in the serving format's own names; it is
     merged deeply into the body each format builds (objects key by key, any other value replaces).
     """
 
@@ -144,6 +172,7 @@ class ChatCompletionRequest:
     tool_choice: Any = attrs.field(default=None, kw_only=True, hash=False)
     response_format: Any = attrs.field(default=None, kw_only=True, hash=False)
     extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra, hash=False)
+    reasoning: Union[str, int, None] = attrs.field(default=None, kw_only=True, validator=_check_reasoning)
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> ChatCompletionRequest:
@@ -151,6 +180,12 @@ class ChatCompletionRequest:
         if not isinstance(body, Mapping):
             raise InvalidRequestError("a request body must be a JSON object")
         known = {"model", "messages", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "response_format"}
+        reasoning = body.get("reasoning_effort") if body.get("reasoning_effort") in REASONING_EFFORTS else None
+        if reasoning is not None:
+            known.add("reasoning_effort")
+        elif "reasoning_budget" in body:  # ailib's own key, as to_dict writes a budget
+            reasoning = body["reasoning_budget"]
+            known.add("reasoning_budget")
         extra = {k: v for k, v in body.items() if k not in known and k != "stream"}
         if "messages" not in body:
             raise InvalidRequestError("a request body needs 'messages'")
@@ -165,6 +200,7 @@ class ChatCompletionRequest:
             tool_choice=body.get("tool_choice"),
             response_format=body.get("response_format"),
             extra=extra or None,
+            reasoning=reasoning,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +214,8 @@ class ChatCompletionRequest:
             d["stop"] = list(self.stop)
         if self.tools:
             d["tools"] = [t.to_dict() for t in self.tools]
+        if self.reasoning is not None:
+            d["reasoning_effort" if isinstance(self.reasoning, str) else "reasoning_budget"] = self.reasoning
         if self.extra:
             d.update(self.extra)
         return d

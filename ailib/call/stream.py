@@ -11,7 +11,7 @@ from .._headers import request_id
 from .._response import ResponseHeaders
 from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
-from ..types import Attempt, ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, Usage
+from ..types import Attempt, ChatCompletionResponse, Choice, Message, ReasoningPart, Role, StreamChunk, ToolCall, Usage
 from .branch import AttemptLog
 from .spec import Primed
 
@@ -36,9 +36,10 @@ def _merge_logprobs(acc: Optional[dict[str, Any]], piece: Mapping[str, Any]) -> 
 class _ChoiceParts:
     """What a stream delivered for one further choice (``n > 1``), for ``collect()``."""
 
-    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs")
+    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs", "reasoning_parts")
 
     def __init__(self) -> None:
+        self.reasoning_parts: tuple[ReasoningPart, ...] = ()
         self.logprobs: Optional[dict[str, Any]] = None
         self.parts: list[str] = []
         self.refusal: Optional[list[str]] = None
@@ -54,11 +55,15 @@ class _ChoiceParts:
             self.logprobs = _merge_logprobs(self.logprobs, chunk.logprobs)
         if chunk.tool_calls:
             self.tool_calls = chunk.tool_calls
+        if chunk.reasoning_parts:
+            self.reasoning_parts = chunk.reasoning_parts
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
 
     def choice(self, index: int) -> Choice:
-        message = Message(Role.ASSISTANT, "".join(self.parts) or None, tool_calls=self.tool_calls or None)
+        message = Message(
+            Role.ASSISTANT, "".join(self.parts) or None, tool_calls=self.tool_calls or None, reasoning_parts=self.reasoning_parts
+        )
         refusal = "".join(self.refusal) if self.refusal is not None else ("" if self.finish_reason == "refusal" else None)
         return Choice(index, message, self.finish_reason, refusal, None, self.logprobs)
 
@@ -68,7 +73,7 @@ class ChatStream:
 
     Failures after the first content chunk raise ``StreamInterruptedError`` with the text
     delivered so far; a stream never ends short silently. After the end: ``text``,
-    ``refusal``, ``tool_calls``, ``usage``, ``finish_reason``, ``attempts`` (all of the first
+    ``reasoning``, ``reasoning_parts``, ``refusal``, ``tool_calls``, ``usage``, ``finish_reason``, ``attempts`` (all of the first
     choice; ``collect()`` gives every choice). From the start: ``headers``, ``request_id``;
     ``id`` once the provider has named its answer.
     """
@@ -84,6 +89,8 @@ class ChatStream:
         self.provider = primed.target.endpoint.provider
         self.model = primed.target.model
         self._parts: list[str] = []
+        self._reasoning: list[str] = []  # the first choice's reasoning text pieces
+        self.reasoning_parts: tuple[ReasoningPart, ...] = ()  # whole, from the last chunk
         self._refusal: Optional[list[str]] = None  # the first choice's refusal pieces, once it refuses
         self._others: dict[int, _ChoiceParts] = {}  # choices with index >= 1 (``n > 1``)
         self._logprobs: Optional[dict[str, Any]] = None  # the first choice's, when the provider sends them
@@ -104,6 +111,11 @@ class ChatStream:
     def text(self) -> str:
         """The text delivered so far."""
         return "".join(self._parts)
+
+    @property
+    def reasoning(self) -> Optional[str]:
+        """The model's reasoning text delivered so far (``delta_reasoning`` joined), or None when it showed none."""
+        return "".join(self._reasoning) if self._reasoning else None
 
     @property
     def refusal(self) -> Optional[str]:
@@ -185,8 +197,12 @@ class ChatStream:
             self._logprobs = _merge_logprobs(self._logprobs, chunk.logprobs)
         if chunk.delta_text:
             self._parts.append(chunk.delta_text)
+        if chunk.delta_reasoning:
+            self._reasoning.append(chunk.delta_reasoning)
         if chunk.tool_calls:
             self.tool_calls = chunk.tool_calls
+        if chunk.reasoning_parts:
+            self.reasoning_parts = chunk.reasoning_parts
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
@@ -216,7 +232,9 @@ class ChatStream:
         """Read the rest of the stream and return it as one response."""
         for _ in self:
             pass
-        message = Message(Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None)
+        message = Message(
+            Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None, reasoning_parts=self._collected_reasoning()
+        )
         refusal = self.refusal if self.refusal is not None or self.finish_reason != "refusal" else ""
         choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]
         for index, parts in sorted(self._others.items()):
@@ -224,6 +242,13 @@ class ChatStream:
         return ChatCompletionResponse(
             self.id, self.model, self.provider, tuple(choices), self.usage, self.attempts, cost=self.cost, headers=self.headers
         )
+
+    def _collected_reasoning(self) -> tuple[ReasoningPart, ...]:
+        """The reasoning parts for ``collect()``'s message: the decoder's whole parts, or (a format
+        that has none) the streamed reasoning text as one part that no format sends back."""
+        if self.reasoning_parts or not self._reasoning:
+            return self.reasoning_parts
+        return (ReasoningPart("stream", "text", "".join(self._reasoning)),)
 
     def close(self) -> None:
         """Stop reading; an unfinished stream's connection is closed, not reused."""

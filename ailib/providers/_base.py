@@ -25,7 +25,17 @@ from ..errors import (
     RateLimitExceeded,
     TimeoutError,
 )
-from ..types import ChatCompletionRequest, ChatCompletionResponse, Choice, Message, Role, StreamChunk, ToolCall, ToolCallDelta
+from ..types import (
+    ChatCompletionRequest,
+    ChatCompletionResponse,
+    Choice,
+    Message,
+    ReasoningPart,
+    Role,
+    StreamChunk,
+    ToolCall,
+    ToolCallDelta,
+)
 from ._registry import ProviderSpec
 
 if TYPE_CHECKING:
@@ -199,7 +209,7 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
 _new = object.__new__
 _set = object.__setattr__
 _ASSISTANT = Role.ASSISTANT
-_MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id")
+_MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts")
 _FAST_MESSAGE = tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS and set(getattr(Message, "__slots__", ())) <= {
     *_MESSAGE_FIELDS,
     "__weakref__",
@@ -209,17 +219,21 @@ _RESPONSE_FIELDS = ("id", "model", "provider", "choices", "usage", "attempts", "
 _POSITIONAL_RESPONSE = tuple(a.name for a in attrs.fields(ChatCompletionResponse))[:7] == _RESPONSE_FIELDS
 
 
-def assistant_message(content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]] = None) -> Message:
-    """``Message(Role.ASSISTANT, content, tool_calls=tool_calls)`` for a str-or-None ``content`` and a
-    tuple-of-``ToolCall``-or-None ``tool_calls`` (what the converters would return unchanged)."""
+def assistant_message(
+    content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]] = None, reasoning_parts: tuple[ReasoningPart, ...] = ()
+) -> Message:
+    """``Message(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)`` for a
+    str-or-None ``content``, a tuple-of-``ToolCall``-or-None ``tool_calls`` and a tuple of
+    ``ReasoningPart`` (what the converters would return unchanged)."""
     if not _FAST_MESSAGE:
-        return Message(_ASSISTANT, content, tool_calls=tool_calls)
+        return Message(_ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)
     m = _new(Message)
     _set(m, "role", _ASSISTANT)
     _set(m, "content", content)
     _set(m, "name", None)
     _set(m, "tool_calls", tool_calls)
     _set(m, "tool_call_id", None)
+    _set(m, "reasoning_parts", reasoning_parts)
     if _message_post_init is not None:
         _message_post_init(m)
     return m

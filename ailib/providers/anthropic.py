@@ -16,6 +16,14 @@ Translation rules (ailib → Anthropic):
 * A part's ``cache_control`` (prompt caching) is sent on its block; a message or system prompt
   holding such a part goes as blocks (the system prompt as a list of text blocks), not a string.
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
+* Reasoning: an assistant message's Anthropic reasoning parts (``thinking`` with its
+  ``signature``, ``redacted_thinking`` with its ``data``) go back as the blocks they came as, in
+  their place among the text and ``tool_use`` blocks, so a thinking-enabled tool loop sends the
+  turn the official SDK sends; another format's reasoning parts are dropped (never sent).
+* ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "budget_tokens": N}``:
+  a budget as given, an effort as 1024 (low), 4096 (medium) or 16384 (high) tokens. The API
+  wants ``max_tokens`` above the budget: without a ``max_tokens`` the default is sent on top
+  of the budget; a ``max_tokens`` at or below it raises ``InvalidRequestError`` before sending.
 * ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
   raise ``InvalidRequestError`` before anything is sent.
 """
@@ -33,11 +41,13 @@ from ..types import (
     Choice,
     Content,
     Message,
+    ReasoningPart,
     Role,
     StreamChunk,
     ToolCall,
     ToolCallDelta,
     Usage,
+    reasoning_budget,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response, token_count
 from ._registry import ProviderSpec
@@ -161,6 +171,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
             role = "assistant"
             blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
             blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
+            if m.reasoning_parts:
+                blocks = _with_reasoning(blocks, m.reasoning_parts)
         if not blocks:
             continue
         if turns and turns[-1][0] == role:
@@ -175,6 +187,38 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         content: Any = blocks[0]["text"] if one_text else blocks
         messages.append({"role": role, "content": content})
     return system, messages
+
+
+def _reasoning_block(p: ReasoningPart) -> dict[str, Any]:
+    if p.kind == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": p.data or ""}
+    block: dict[str, Any] = {"type": "thinking", "thinking": p.text}
+    if p.signature is not None:
+        block["signature"] = p.signature
+    return block
+
+
+def _with_reasoning(blocks: list[dict[str, Any]], parts: tuple[ReasoningPart, ...]) -> list[dict[str, Any]]:
+    """``blocks`` with the message's Anthropic reasoning blocks put back where they were received
+    (another format's parts are dropped: Anthropic cannot read them)."""
+    ours = [p for p in parts if p.format == "anthropic" and p.kind in ("thinking", "redacted_thinking")]
+    if not ours:
+        return blocks
+    out = [_reasoning_block(p) for p in ours if p.index is None] + blocks
+    for p in sorted((p for p in ours if p.index is not None), key=lambda p: p.index or 0):
+        out.insert(min(p.index or 0, len(out)), _reasoning_block(p))  # in received order: each lands in its place
+    return out
+
+
+def _reasoning_part(block: Mapping[str, Any], index: int) -> Optional[ReasoningPart]:
+    """A thinking or redacted_thinking block as a reasoning part (None for other blocks)."""
+    kind = block.get("type")
+    if kind == "thinking":
+        sig = block.get("signature")
+        return ReasoningPart("anthropic", "thinking", str(block.get("thinking") or ""), None if sig is None else str(sig), index=index)
+    if kind == "redacted_thinking":
+        return ReasoningPart("anthropic", "redacted_thinking", data=str(block.get("data") or ""), index=index)
+    return None
 
 
 def _tool_choice(choice: Any, provider: str, model: str) -> dict[str, Any]:
@@ -263,12 +307,20 @@ class AnthropicFormat(WireFormat):
                 _tool_use(t, spec.name, request.model)
         if request.tool_choice is not None:
             _tool_choice(request.tool_choice, spec.name, request.model)
+        if request.reasoning is not None and request.max_tokens is not None and request.max_tokens <= reasoning_budget(request.reasoning):
+            raise InvalidRequestError(
+                f"max_tokens ({request.max_tokens}) must be above the thinking budget ({reasoning_budget(request.reasoning)}) "
+                f"for {spec.name}; raise max_tokens or lower reasoning",
+                provider=spec.name,
+                model=request.model,
+            )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         system, messages = _messages(request, spec.name, model)
+        budget = reasoning_budget(request.reasoning) if request.reasoning is not None else 0
         body: dict[str, Any] = {
             "model": model,
-            "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model),
+            "max_tokens": request.max_tokens if request.max_tokens is not None else default_max_tokens(model) + budget,
         }
         if system:
             if any("cache_control" in b for b in system):  # marks need the block form
@@ -286,6 +338,8 @@ class AnthropicFormat(WireFormat):
             body["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice, spec.name, model)
+        if budget:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         if stream:
             body["stream"] = True
         if request.extra:
@@ -297,13 +351,18 @@ class AnthropicFormat(WireFormat):
             raise _error_event(data, provider, model)
         texts: list[str] = []
         calls: list[ToolCall] = []
-        for block in data["content"]:
+        reasoning: list[ReasoningPart] = []
+        for index, block in enumerate(data["content"]):
             kind = block.get("type")
             if kind == "text":
                 texts.append(block["text"])
             elif kind == "tool_use":
                 calls.append(ToolCall(str(block["id"]), str(block["name"]), block.get("input") or {}))
-        message = assistant_message("".join(texts) if texts else None, tuple(calls) or None)
+            elif kind == "thinking" or kind == "redacted_thinking":
+                part = _reasoning_part(block, index)
+                if part is not None:
+                    reasoning.append(part)
+        message = assistant_message("".join(texts) if texts else None, tuple(calls) or None, tuple(reasoning))
         if data.get("stop_reason") == "refusal":  # its own outcome, with what Anthropic said of it
             details = data.get("stop_details")
             choices = (Choice(0, message, "refusal", _refusal_text(details), details if isinstance(details, dict) else None),)
@@ -358,6 +417,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._cache_read: int | None = None
         self._cache_write: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
+        self._thinking: dict[int, list[Any]] = {}  # content block index -> [block start, text pieces, signature pieces]
 
     quiet_events = frozenset({"ping", "content_block_stop"})
 
@@ -379,7 +439,20 @@ class AnthropicStreamDecoder(StreamDecoder):
                     return []
                 block.parts.append(partial)
                 return self._chunk(deltas=(ToolCallDelta(block.ordinal, None, None, partial),))
-            return []  # thinking, signature, citations ... carry no answer text
+            if dtype == "thinking_delta":
+                thinking = delta.get("thinking") or ""
+                held = self._thinking.get(int(data["index"]))
+                if held is not None:
+                    held[1].append(thinking)
+                if not thinking:
+                    return []
+                return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, delta_reasoning=thinking)]
+            if dtype == "signature_delta":
+                held = self._thinking.get(int(data["index"]))
+                if held is not None:
+                    held[2].append(delta.get("signature") or "")
+                return []
+            return []  # citations ... carry no answer text
         if kind == "content_block_start":
             block = data["content_block"]
             if block.get("type") == "tool_use":
@@ -389,6 +462,12 @@ class AnthropicStreamDecoder(StreamDecoder):
                 return self._chunk(deltas=(ToolCallDelta(tb.ordinal, tb.id, tb.name, ""),))
             if block.get("type") == "text" and block.get("text"):
                 return self._chunk(block["text"])
+            if block.get("type") in ("thinking", "redacted_thinking"):
+                start = block.get("thinking") or ""
+                sig = block.get("signature")
+                self._thinking[int(data["index"])] = [block, [start] if start else [], [sig] if sig else []]
+                if start:
+                    return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, delta_reasoning=start)]
             return []
         if kind == "message_start":
             msg = data.get("message") or {}
@@ -436,6 +515,12 @@ class AnthropicStreamDecoder(StreamDecoder):
             completion = self._output_tokens or 0
             usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write)
         refused = self._stop_reason == "refusal"
+        reasoning = []
+        for index, (start, texts, sigs) in sorted(self._thinking.items()):
+            if start.get("type") == "redacted_thinking":
+                reasoning.append(ReasoningPart("anthropic", "redacted_thinking", data=str(start.get("data") or ""), index=index))
+            else:  # a signature streamed only as signature_delta events, or (never seen) given at the start
+                reasoning.append(ReasoningPart("anthropic", "thinking", "".join(texts), "".join(sigs) if sigs else None, index=index))
         return StreamChunk(
             finish_reason=_finish(self._stop_reason, bool(calls)),
             usage=usage,
@@ -443,6 +528,7 @@ class AnthropicStreamDecoder(StreamDecoder):
             model=self.model,
             tool_calls=calls,
             refusal=_refusal_text(self.refusal_details) if refused else None,
+            reasoning_parts=tuple(reasoning),
         )
 
 

@@ -13,6 +13,9 @@ Translation rules (ailib → Cohere):
   ``{"type": "json_object", "json_schema": ...}``.
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
+* ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
+  (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. Cohere's
+  thinking text in answers is not read yet.
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -37,6 +40,7 @@ from ..types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reasoning_budget,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, response
 from ._registry import ProviderSpec
@@ -183,6 +187,8 @@ class CohereFormat(WireFormat):
             fmt = _response_format(request.response_format, spec.name, model)
             if fmt is not None:
                 body["response_format"] = fmt
+        if request.reasoning is not None:  # Command A Reasoning's thinking budget
+            body["thinking"] = {"type": "enabled", "token_budget": reasoning_budget(request.reasoning)}
         if stream:
             body["stream"] = True
         if request.extra:

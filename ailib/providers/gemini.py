@@ -22,6 +22,15 @@ Translation rules (ailib → Gemini):
   (Gemini reads remote files only through its Files API).
 * ``response_format`` ``json_object`` → ``responseMimeType: application/json``;
   ``json_schema`` → also ``responseJsonSchema``.
+* Reasoning: ``thought: true`` parts are the model's reasoning (``.reasoning``, ``delta_reasoning``),
+  kept with any ``thoughtSignature`` as reasoning parts of the assistant message, as is every
+  ``thoughtSignature`` on a ``functionCall`` or text part. Replaying the message to Gemini puts the
+  thought parts back in their place and each signature back on its part (Gemini 3 rejects a tool
+  loop without them); another format's reasoning parts are dropped. A streamed answer is kept as
+  one thought part, one text part and its calls, in that order.
+* ``ChatCompletionRequest(reasoning=...)`` → ``generationConfig.thinkingConfig``: an effort as
+  ``thinkingLevel`` (Gemini 3), a token budget as ``thinkingBudget`` (Gemini 2.5); the rest of
+  ``generationConfig`` is kept, and ``extra`` may add ``includeThoughts``.
 * A blocked prompt (``promptFeedback.blockReason``) or an answer stopped by a safety
   finish reason with no content raises ``ContentFilteredError``.
 """
@@ -42,6 +51,7 @@ from ..types import (
     Choice,
     Content,
     Message,
+    ReasoningPart,
     Role,
     StreamChunk,
     ToolCall,
@@ -186,6 +196,8 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
             for t in m.tool_calls or ():
                 names[t.id] = t.name
                 parts.append({"functionCall": {"name": t.name, "args": _call_args(t, provider, model)}})
+            if m.reasoning_parts:
+                parts = _with_reasoning(parts, m.reasoning_parts)
         if not parts:
             continue
         if turns and turns[-1]["role"] == role:
@@ -286,6 +298,43 @@ def _calls(parts: list[Any], response_id: str, start: int) -> list[ToolCall]:
         call_id = fc.get("id") or synthetic_call_id(response_id, start + len(out), name, args)
         out.append(ToolCall(str(call_id), name, args))
     return out
+
+
+def _with_reasoning(parts: list[dict[str, Any]], reasoning: tuple[ReasoningPart, ...]) -> list[dict[str, Any]]:
+    """A model turn's ``parts`` with its Gemini thought parts put back where they were received and
+    each ``thoughtSignature`` back on its part (another format's reasoning is dropped)."""
+    ours = [p for p in reasoning if p.format == "gemini"]
+    if not ours:
+        return parts
+    out = list(parts)
+    for p in sorted((p for p in ours if p.kind == "thought"), key=lambda p: p.index or 0):
+        thought: dict[str, Any] = {"text": p.text, "thought": True}
+        if p.signature is not None:
+            thought["thoughtSignature"] = p.signature
+        out.insert(min(p.index or 0, len(out)), thought)
+    for p in ours:
+        if p.kind != "signature" or p.signature is None or not out:
+            continue
+        at = p.index if p.index is not None and p.index < len(out) else len(out) - 1  # parts merged since: the last one
+        out[at] = {**out[at], "thoughtSignature": p.signature}
+    return out
+
+
+def _reasoning(parts: list[Any]) -> tuple[ReasoningPart, ...]:
+    """A candidate's thought parts and the ``thoughtSignature`` of its other parts, by part index."""
+    out: list[ReasoningPart] = []
+    for i, p in enumerate(parts):
+        sig = p.get("thoughtSignature")
+        sig = None if sig is None else str(sig)
+        if p.get("thought"):
+            out.append(ReasoningPart("gemini", "thought", str(p.get("text") or ""), sig, index=i))
+        elif sig is not None:
+            out.append(ReasoningPart("gemini", "signature", signature=sig, index=i))
+    return tuple(out)
+
+
+def _thoughts(parts: list[Any]) -> str:
+    return "".join(p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought"))
 
 
 def _text(parts: list[Any]) -> str:
@@ -433,6 +482,9 @@ class GeminiFormat(WireFormat):
             config["stopSequences"] = list(request.stop)
         if request.response_format is not None:
             config.update(_response_format(request.response_format, spec.name, model))
+        if request.reasoning is not None:
+            key = "thinkingLevel" if isinstance(request.reasoning, str) else "thinkingBudget"
+            config["thinkingConfig"] = {key: request.reasoning}
         if config:
             body["generationConfig"] = config
         if request.tools:
@@ -461,7 +513,7 @@ class GeminiFormat(WireFormat):
             reason = cand.get("finishReason")
             if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
                 raise _blocked(data, provider, model, f"answer ({reason})")
-            message = assistant_message(text or None, tuple(calls) or None)
+            message = assistant_message(text or None, tuple(calls) or None, _reasoning(parts))
             choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
         return response(
             response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
@@ -520,6 +572,11 @@ class GeminiStreamDecoder(StreamDecoder):
         self._response_id = ""
         self._finish = "stop"
         self._counted = False  # the final usageMetadata arrived (with or after the finishReason)
+        self._thoughts: list[str] = []  # thought text pieces
+        self._thought_sig: Optional[str] = None  # the last signature on a thought part
+        self._text_sig: Optional[str] = None  # the last signature on a text part
+        self._has_text = False
+        self._call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
 
     @property
     def complete(self) -> bool:
@@ -547,8 +604,42 @@ class GeminiStreamDecoder(StreamDecoder):
 
     def _last_chunk(self) -> StreamChunk:
         return StreamChunk(
-            finish_reason=self._finish, usage=self._usage, provider=self.provider, model=self.model, tool_calls=tuple(self._calls)
+            finish_reason=self._finish,
+            usage=self._usage,
+            provider=self.provider,
+            model=self.model,
+            tool_calls=tuple(self._calls),
+            reasoning_parts=self._reasoning_parts(),
         )
+
+    def _reasoning_parts(self) -> tuple[ReasoningPart, ...]:
+        """The streamed answer as one thought part, one text part and its calls: their reasoning parts."""
+        out: list[ReasoningPart] = []
+        at = 0
+        if self._thoughts or self._thought_sig is not None:
+            out.append(ReasoningPart("gemini", "thought", "".join(self._thoughts), self._thought_sig, index=0))
+            at = 1
+        if self._has_text or self._text_sig is not None:
+            if self._text_sig is not None:
+                out.append(ReasoningPart("gemini", "signature", signature=self._text_sig, index=at))
+            at += 1
+        for ordinal, sig in sorted(self._call_sigs.items()):
+            out.append(ReasoningPart("gemini", "signature", signature=sig, index=at + ordinal))
+        return tuple(out)
+
+    def _note_signatures(self, parts: list[Any], first_call: int) -> None:
+        ordinal = first_call
+        for p in parts:
+            sig = p.get("thoughtSignature")
+            if p.get("thought"):
+                self._thought_sig = self._thought_sig if sig is None else str(sig)
+            elif "functionCall" in p:
+                if sig is not None:
+                    self._call_sigs[ordinal] = str(sig)
+                if (p.get("functionCall") or {}).get("name"):  # a streamed call's later pieces name nothing
+                    ordinal += 1
+            elif sig is not None:
+                self._text_sig = str(sig)
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data and "candidates" not in data:
@@ -568,14 +659,19 @@ class GeminiStreamDecoder(StreamDecoder):
         cand = candidates[0]
         parts = (cand.get("content") or {}).get("parts") or []
         text = _text(parts)
+        thoughts = _thoughts(parts)
+        if thoughts:
+            self._thoughts.append(thoughts)
+        self._has_text = self._has_text or bool(text)
+        self._note_signatures(parts, len(self._calls))
         parts, streamed = self._streamed_calls(parts, ending=bool(cand.get("finishReason")))
         calls = streamed + _calls(parts, self._response_id, len(self._calls) + len(streamed))
         deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
         self._calls.extend(calls)
         out = []
-        if text or deltas:
+        if text or deltas or thoughts:
             self._emitted = True
-            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=data))
+            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=data, delta_reasoning=thoughts))
         reason = cand.get("finishReason")
         if reason:
             if reason in _FILTER_REASONS and not self._emitted:

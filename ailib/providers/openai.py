@@ -9,6 +9,15 @@
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
   before anything is sent (the API's documented limit); OpenAI-compatible services get the
   list as given, since each sets its own limit.
+* Reasoning: an OpenAI-compatible service's ``message.reasoning_content`` (DeepSeek, vLLM, Qwen...)
+  or ``message.reasoning`` (OpenRouter, Groq, Ollama...), streamed as ``delta.reasoning_content`` /
+  ``delta.reasoning``, is the answer's ``.reasoning`` (``delta_reasoning`` on chunks) and is kept as
+  a reasoning part of the assistant message, but never sent back: DeepSeek documents that a
+  request holding ``reasoning_content`` is rejected, and no other service reads it on input.
+  (OpenAI itself shows no reasoning text in chat completions.)
+* ``ChatCompletionRequest(reasoning=...)`` → ``reasoning_effort`` (the effort as given; a token
+  budget as the effort it falls in: up to 1024 ``"low"``, up to 4096 ``"medium"``, else ``"high"``),
+  for every service of the format (DeepSeek, OpenRouter, Groq... take the same field).
 """
 
 from __future__ import annotations
@@ -26,11 +35,13 @@ from ..types import (
     ChatCompletionResponse,
     Choice,
     Message,
+    ReasoningPart,
     Role,
     StreamChunk,
     ToolCall,
     ToolCallDelta,
     Usage,
+    reasoning_effort,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response, token_count
 from ._registry import ProviderSpec
@@ -194,6 +205,8 @@ class OpenAIFormat(WireFormat):
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
             body["response_format"] = request.response_format
+        if request.reasoning is not None:
+            body["reasoning_effort"] = reasoning_effort(request.reasoning)
         if stream:
             body["stream"] = True
             if (spec.name in _STREAM_USAGE) if spec.stream_usage is None else spec.stream_usage:
@@ -227,15 +240,14 @@ class OpenAIFormat(WireFormat):
                 raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
             refusal = msg.get("refusal")
             logprobs = c.get("logprobs")
+            answer = _answer(content, tool_calls, msg)
             if refusal is not None:  # the model refused: its own outcome, never an empty "stop"
-                choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), "refusal", str(refusal), None, logprobs))
+                choices.append(Choice(c.get("index", i), answer, "refusal", str(refusal), None, logprobs))
                 continue
             if logprobs is not None:
-                choices.append(
-                    Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason"), None, None, logprobs)
-                )
+                choices.append(Choice(c.get("index", i), answer, c.get("finish_reason"), None, None, logprobs))
                 continue
-            choices.append(Choice(c.get("index", i), assistant_message(content, tool_calls), c.get("finish_reason")))
+            choices.append(Choice(c.get("index", i), answer, c.get("finish_reason")))
         return response(str(data.get("id", "")), str(data.get("model") or model), provider, tuple(choices), _usage(data.get("usage")), data)
 
     def stream_decoder(self, *, provider: str, model: str) -> StreamDecoder:
@@ -243,6 +255,23 @@ class OpenAIFormat(WireFormat):
 
     def decode_models(self, data: Any) -> list[str]:
         return [str(m["id"]) for m in data["data"]]
+
+
+_REASONING_KEYS = ("reasoning_content", "reasoning")
+
+
+def _reasoning(msg: Mapping[str, Any]) -> tuple[str, str]:
+    """``(key, text)`` of a message's or delta's reasoning text (``reasoning_content`` or ``reasoning``), or ``("", "")``."""
+    for key in _REASONING_KEYS:
+        text = msg.get(key)
+        if isinstance(text, str) and text:
+            return key, text
+    return "", ""
+
+
+def _answer(content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]], msg: Mapping[str, Any]) -> Message:
+    key, text = _reasoning(msg) if ("reasoning_content" in msg or "reasoning" in msg) else ("", "")
+    return assistant_message(content, tool_calls, (ReasoningPart("openai", key, text),) if text else ())
 
 
 class OpenAIStreamDecoder(StreamDecoder):
@@ -255,6 +284,7 @@ class OpenAIStreamDecoder(StreamDecoder):
         self._usage: Optional[Usage] = None
         self._calls: dict[int, dict[int, list[Any]]] = {}  # choice index -> call index -> [id, name, argument fragments]
         self._seen: set[int] = {0}  # choice indexes the stream spoke of (0 always ends the stream)
+        self._reasoning: dict[int, tuple[str, list[str]]] = {}  # choice index -> (its reasoning key, text pieces)
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         if self.done:
@@ -303,11 +333,14 @@ class OpenAIStreamDecoder(StreamDecoder):
             text = delta.get("content") or ""
             refusal = delta.get("refusal") or None
             deltas = tuple(self._tool_delta(index, t) for t in delta.get("tool_calls") or ())
+            key, thought = _reasoning(delta) if ("reasoning_content" in delta or "reasoning" in delta) else ("", "")
+            if thought:
+                self._reasoning.setdefault(index, (key, []))[1].append(thought)
             if choice.get("finish_reason"):
                 self._finish[index] = choice["finish_reason"]
             if refusal is not None:
                 self._refused.add(index)
-            if text or deltas or refusal:
+            if text or deltas or refusal or thought:
                 logprobs = choice.get("logprobs")
                 out.append(
                     StreamChunk(
@@ -319,6 +352,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                         choice_index=index,
                         raw=data,
                         logprobs=logprobs,
+                        delta_reasoning=thought,
                     )
                 )
         return out
@@ -348,6 +382,8 @@ class OpenAIStreamDecoder(StreamDecoder):
                 finish = "refusal"
             else:
                 finish = self._finish.get(index) or ("tool_calls" if calls else "stop")
+            held = self._reasoning.get(index)
+            reasoning = (ReasoningPart("openai", held[0], "".join(held[1])),) if held else ()
             out.append(
                 StreamChunk(
                     finish_reason=finish,
@@ -356,6 +392,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                     model=self.model,
                     tool_calls=calls,
                     choice_index=index,
+                    reasoning_parts=reasoning,
                 )
             )
         return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -25,6 +27,14 @@ class Reply:
     cache_write_tokens: int = 0  # of prompt_tokens, written to a prompt cache (reported by the Anthropic format)
     reasoning_tokens: int = 0  # of completion_tokens, spent reasoning
     refusal: Optional[str] = None  # the model refuses with this text (OpenAI ``refusal``, Anthropic ``stop_reason: "refusal"``)
+    # The model thinks this first: Anthropic ``thinking`` block with a signature, Gemini
+    # ``thought: true`` part (and ``thoughtSignature``s), OpenAI-compatible ``reasoning_content``.
+    reasoning: Optional[str] = None
+
+
+def mock_signature(reasoning: str) -> str:
+    """The signature MockProvider gives ``reasoning`` (stable base64, as real signatures look)."""
+    return base64.b64encode(hashlib.sha256(reasoning.encode()).digest()).decode("ascii")
 
 
 @value
@@ -44,9 +54,16 @@ class Fault:
     size: int = 0
 
     @classmethod
-    def ok(cls, text: Optional[str] = None, *, tool_calls: tuple[tuple[str, str, Any], ...] = (), delay: float = 0.0) -> Fault:
-        """A normal answer (optionally with given text/tool calls, after ``delay``)."""
-        reply = Reply(text if text is not None else Reply().text, tuple(tool_calls))
+    def ok(
+        cls,
+        text: Optional[str] = None,
+        *,
+        tool_calls: tuple[tuple[str, str, Any], ...] = (),
+        delay: float = 0.0,
+        reasoning: Optional[str] = None,
+    ) -> Fault:
+        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``)."""
+        reply = Reply(text if text is not None else Reply().text, tuple(tool_calls), reasoning=reasoning)
         return cls("ok", reply=reply, seconds=delay or None)
 
     @classmethod

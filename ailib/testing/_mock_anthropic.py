@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from ._faults import Reply
+from ._faults import Reply, mock_signature
 from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _ERROR_TYPES = {
@@ -76,6 +76,8 @@ class AnthropicMock(MockFormat):
 
     def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if reply.reasoning is not None:
+            content.append({"type": "thinking", "thinking": reply.reasoning, "signature": mock_signature(reply.reasoning)})
         if reply.text:
             content.append({"type": "text", "text": reply.text})
         for cid, name, args in reply.tool_calls:
@@ -120,6 +122,20 @@ class AnthropicMock(MockFormat):
         # deltas); block starts and stops travel in the same frame as their first/last delta.
         content: list[bytes] = []
         index = 0
+        if reply.reasoning is not None:  # as the API streams thinking: its text, then its signature
+            thoughts = chunks_of(reply.reasoning) or [""]
+            opened: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+            for i, piece in enumerate(thoughts):
+                frame = (
+                    sse({"type": "content_block_start", "index": index, "content_block": opened}, "content_block_start") if i == 0 else b""
+                )
+                delta = {"type": "thinking_delta", "thinking": piece}
+                content.append(frame + sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"))
+            signature = {"type": "signature_delta", "signature": mock_signature(reply.reasoning)}
+            content[-1] += sse({"type": "content_block_delta", "index": index, "delta": signature}, "content_block_delta") + sse(
+                {"type": "content_block_stop", "index": index}, "content_block_stop"
+            )
+            index += 1
         pieces = chunks_of(reply.text)
         for i, piece in enumerate(pieces):
             frame = b""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 from urllib.parse import unquote
 
-from ._faults import Reply
+from ._faults import Reply, mock_signature
 from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _STATUS_NAMES = {
@@ -107,16 +107,29 @@ class GeminiMock(MockFormat):
         return [{"functionCall": {"name": name, "args": args}} for _cid, name, args in reply.tool_calls]
 
     def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text else []
+        parts: list[dict[str, Any]] = [{"text": reply.reasoning, "thought": True}] if reply.reasoning is not None else []
+        parts += [{"text": reply.text}] if reply.text else []
         parts.extend(self._call_parts(reply))
+        if reply.reasoning is not None:  # Gemini 3 signs the first call, else the last part
+            signed = next((p for p in parts if "functionCall" in p), parts[-1])
+            signed["thoughtSignature"] = mock_signature(reply.reasoning)
         return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
-        content = [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
-        for part in self._call_parts(reply):
+        content = []
+        if reply.reasoning is not None:
+            thoughts = chunks_of(reply.reasoning) or [""]
+            content += [sse(self._response([{"text": piece, "thought": True}], model, usage=partial_usage)) for piece in thoughts]
+        content += [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
+        for i, part in enumerate(self._call_parts(reply)):
+            if i == 0 and reply.reasoning is not None:
+                part["thoughtSignature"] = mock_signature(reply.reasoning)
             content.append(sse(self._response([part], model, usage=partial_usage)))
-        closing = [sse(self._response([{"text": ""}], model, finish=self._finish(reply), usage=self._usage(reply)))]
+        last: dict[str, Any] = {"text": ""}
+        if reply.reasoning is not None and not reply.tool_calls:  # the signature of a text answer comes last
+            last["thoughtSignature"] = mock_signature(reply.reasoning)
+        closing = [sse(self._response([last], model, finish=self._finish(reply), usage=self._usage(reply)))]
         return [], content, closing
 
     def _status(self, status: int, error_type: Optional[str]) -> str:

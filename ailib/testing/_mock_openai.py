@@ -94,6 +94,8 @@ class OpenAIMock(MockFormat):
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
                 for cid, name, args in reply.tool_calls
             ]
+        if reply.reasoning is not None:  # as DeepSeek (and OpenAI-compatible servers) show reasoning
+            message["reasoning_content"] = reply.reasoning
         n = _choices(body)
         return {
             "id": "chatcmpl-mock",
@@ -131,6 +133,9 @@ class OpenAIMock(MockFormat):
                 closing.append(sse(self._chunk(model, {}, "stop", index=c, usage=usage)))
                 continue
             opening.append(sse(self._chunk(model, {"role": "assistant", "content": ""}, index=c, usage=usage)))
+            if reply.reasoning is not None:  # DeepSeek streams its reasoning before the answer, content null
+                thoughts = chunks_of(reply.reasoning)
+                content.extend(sse(self._chunk(model, {"content": None, "reasoning_content": t}, index=c, usage=usage)) for t in thoughts)
             content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
             for i, (cid, name, args) in enumerate(reply.tool_calls):
                 raw = json.dumps(args)

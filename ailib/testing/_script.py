@@ -87,11 +87,19 @@ def tool_calls_from_json(items: Any) -> tuple[tuple[str, str, Any], ...]:
     return tuple(out)
 
 
-_REPLY_FIELDS = ("prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens")
+_REPLY_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "finish_reason",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "reasoning",
+)
 
 
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):

@@ -103,6 +103,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         HedgePolicy,
         Message,
         RateLimitPolicy,
+        ReasoningPart,
         RetryPolicy,
         StreamChunk,
         Tool,
@@ -153,6 +154,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib._message.Content": lambda: Content.image_url("https://x/cat.png", detail="low", cache_control={"type": "ephemeral"}),
         "ailib._message.ToolCall": lambda: ToolCall("c1", "lookup", {"q": "x"}),
         "ailib._message.ToolCallDelta": lambda: ToolCallDelta(0, "c1", "lookup", '{"q"'),
+        "ailib._message.ReasoningPart": lambda: ReasoningPart("anthropic", "thinking", "let me see", "sig==", index=0),
         "ailib._message.Tool": lambda: Tool.function(
             "lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}}, strict=True
         ),

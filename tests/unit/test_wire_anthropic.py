@@ -259,7 +259,7 @@ def test_unknown_event_types_are_ignored() -> None:
     assert (
         decoder.feed(
             SseEvent(
-                "content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hm"}}'
+                "content_block_delta", '{"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": {}}}'
             )
         )
         == []
