@@ -25,6 +25,23 @@ _PRUNE_EVERY = 256
 _ABANDONED: list[sqlite3.Connection] = []  # connections inherited through fork: never used, never closed in the child
 
 
+def _use_wal(conn: sqlite3.Connection, patience: float) -> None:
+    """``PRAGMA journal_mode=WAL``, retried for up to ``patience`` seconds: while other
+    processes open the same new file, switching its journal mode can fail with "database is
+    locked" at once, without SQLite calling the busy handler."""
+    end = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= end:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
 class SQLiteCache:
     """Entries in the SQLite file ``path``, each living ``ttl`` seconds (forever when None).
 
@@ -66,7 +83,7 @@ class SQLiteCache:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode=WAL")
+        _use_wal(conn, self.busy_timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
         self._conn, self._pid = conn, os.getpid()
