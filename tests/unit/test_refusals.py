@@ -10,28 +10,17 @@ from typing import Any
 import pytest
 
 from ailib import ChatCompletionResponse, Choice, Message, Role
-from ailib._sse import SseEvent, SseParser
 from ailib.errors import AiLibError, ContentFilteredError
 from ailib.providers import anthropic, openai
 from ailib.types import StreamChunk
+
+from ._recorded import feed
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def load(fmt: str, name: str) -> Any:
     return json.loads((FIXTURES / fmt / f"{name}.json").read_text())
-
-
-def events(fmt: str, name: str) -> list[SseEvent]:
-    parser = SseParser()
-    return parser.feed((FIXTURES / fmt / f"{name}.txt").read_bytes()) + parser.flush()
-
-
-def feed(wire: Any, fmt: str, name: str) -> tuple[list[StreamChunk], Any]:
-    decoder = wire.stream_decoder(provider=fmt, model="m")
-    chunks = [c for e in events(fmt, name) for c in decoder.feed(e)]
-    decoder.finish()
-    return chunks, decoder
 
 
 def test_openai_refusal_body_is_a_refusal_not_an_empty_stop() -> None:

@@ -7,24 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from ailib._response import ResponseHeaders
-from ailib._sse import SseEvent, SseParser
 from ailib.call.stream import ChatStream
 from ailib.providers import anthropic, cohere, openai
 from ailib.types import ChatCompletionResponse, StreamChunk
 
+from ._recorded import feed
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def events(fmt: str, name: str) -> list[SseEvent]:
-    parser = SseParser()
-    return parser.feed((FIXTURES / fmt / f"{name}.txt").read_bytes()) + parser.flush()
-
-
-def feed(wire: Any, fmt: str, name: str) -> tuple[list[StreamChunk], Any]:
-    decoder = wire.stream_decoder(provider=fmt, model="m")
-    chunks = [c for e in events(fmt, name) for c in decoder.feed(e)]
-    decoder.finish()
-    return chunks, decoder
 
 
 def test_openai_stream_keeps_every_choice_by_index() -> None:
