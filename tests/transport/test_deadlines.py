@@ -139,7 +139,7 @@ _SILENT_SERVER = textwrap.dedent(
 @pytest.mark.alone
 def test_1000_deadlines_from_200_threads_end_on_time():
     """200 threads x 5 calls with a 1 s deadline against a silent server (its own process; the threads start
-    5 ms apart, as requests arrive): every call ends with a TimeoutError, >= 99% within +10% (1.1 s) times the
+    5 ms apart, as requests arrive): every call ends with a TimeoutError, >= 99% within 1 s + 0.1 s x the
     suite's slack (``AILIB_TEST_SLACK=1`` checks the 1.1 s itself; 200 threads on a loaded 2-core machine wake late
     by scheduling alone, while a deadline left to the per-phase timeouts would end calls seconds late)."""
     server = subprocess.Popen([sys.executable, "-c", _SILENT_SERVER], stdout=subprocess.PIPE, text=True)
