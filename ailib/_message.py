@@ -253,12 +253,13 @@ class ReasoningPart:
     message sends it back unchanged (a thinking-enabled tool loop needs it).
 
     Opaque by design: ``format`` names the wire format that produced it (``"anthropic"``,
-    ``"gemini"``, ``"openai"``) and only that format sends it back; another format drops it,
+    ``"gemini"``, ``"openai"``, ``"cohere"``) and only that format sends it back; another format drops it,
     since no provider accepts another's signatures. ``kind`` is the provider's own name for it:
     ``"thinking"`` (Anthropic: ``text`` and its ``signature``), ``"redacted_thinking"``
     (Anthropic: encrypted ``data``), ``"thought"`` (Gemini ``thought: true`` part: ``text``, maybe a
     ``signature``), ``"signature"`` (Gemini: the ``thoughtSignature`` carried by the answer part at
-    ``index``), ``"reasoning_content"`` / ``"reasoning"`` (OpenAI-compatible reasoning text).
+    ``index``), ``"reasoning_content"`` / ``"reasoning"`` (OpenAI-compatible reasoning text),
+    ``"thinking"`` (Cohere: a ``thinking`` content item's ``text``).
     ``index`` is the part's position among the message's blocks (or parts) as received, so it
     goes back in its place.
     """

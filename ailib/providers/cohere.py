@@ -14,8 +14,11 @@ Translation rules (ailib → Cohere):
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
-  (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. Cohere's
-  thinking text in answers is not read yet.
+  (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. The answer's
+  ``thinking`` content items (streamed as ``content-start``/``content-delta`` with
+  ``content.thinking``) are kept as ``ReasoningPart("cohere", "thinking", text, index=i)`` and
+  sent back in their place as ``{"type": "thinking", "thinking": ...}`` content items when the
+  assistant message is replayed to Cohere (the v2 API's assistant content takes them).
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -27,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._message import arguments_json
+from .._message import ReasoningPart, arguments_json
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError, ProviderError
 from ..types import (
@@ -76,7 +79,13 @@ def _message(m: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text() if m.content is not None else ""}
     d: dict[str, Any] = {"role": "assistant"}
     text = m.text() if m.content is not None else ""
-    if text:  # text that accompanies tool calls is Cohere's "tool plan"
+    thinking = [p for p in m.reasoning_parts if p.format == "cohere" and p.kind == "thinking"]
+    if thinking:  # the answer's thinking items go back first, as received, then its text
+        items: list[dict[str, Any]] = [{"type": "thinking", "thinking": p.text} for p in thinking]
+        if text and not m.tool_calls:
+            items.append({"type": "text", "text": text})
+        d["content"] = items
+    if text and (m.tool_calls or not thinking):  # text that accompanies tool calls is Cohere's "tool plan"
         d["tool_plan" if m.tool_calls else "content"] = text
     if m.tool_calls:
         d["tool_calls"] = [
@@ -117,16 +126,21 @@ def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any] | No
 
 def _usage(u: Mapping[str, Any] | None) -> Usage | None:
     """``usage``: the ``billed_units`` (what Cohere charges; ``tokens`` also counts the prompt
-    template Cohere adds, 507 tokens where 12 were billed in one answer), else ``tokens``."""
+    template Cohere adds, 507 tokens where 12 were billed in one answer), else ``tokens``.
+    ``cached_tokens`` counts against ``tokens`` (1,344 cached of 1,394 processed, with 8 billed, in
+    one recorded answer), so it is reported only when the counts are ``tokens``: beside billed
+    units it would claim more cached input than was billed."""
     if not u:
         return None
     billed = u.get("billed_units") or {}
-    counts = billed if "input_tokens" in billed or "output_tokens" in billed else u.get("tokens") or {}
+    is_billed = "input_tokens" in billed or "output_tokens" in billed
+    counts = billed if is_billed else u.get("tokens") or {}
     if not counts:
         return None
     prompt = int(counts.get("input_tokens") or 0)
     completion = int(counts.get("output_tokens") or 0)
-    return Usage(prompt, completion, prompt + completion)
+    cached = None if is_billed or u.get("cached_tokens") is None else int(u["cached_tokens"])
+    return Usage(prompt, completion, prompt + completion, cached_tokens=cached)
 
 
 def _finish(reason: str | None, has_calls: bool, error: Any, provider: str, model: str) -> str:
@@ -201,13 +215,19 @@ class CohereFormat(WireFormat):
             raise classify_http_error(502, headers, message=message, codes=codes, provider=provider, model=model, body=data)
         msg = data["message"]
         content = msg.get("content") or []
+        reasoning: tuple[ReasoningPart, ...] = ()
         if isinstance(content, str):
             text = content
         else:
             text = "".join(c.get("text", "") for c in content if c.get("type", "text") == "text")
+            reasoning = tuple(
+                ReasoningPart("cohere", "thinking", str(c.get("thinking") or ""), index=i)
+                for i, c in enumerate(content)
+                if c.get("type") == "thinking"
+            )
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
-        answer = assistant_message(text or None, calls or None)
+        answer = assistant_message(text or None, calls or None, reasoning)
         return response(
             str(data.get("id", "")),
             str(data.get("model") or model),
@@ -253,6 +273,7 @@ class CohereStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._tools: dict[int, list[Any]] = {}  # event index -> [ordinal, id, name, argument fragments]
+        self._thinking: dict[int, list[str]] = {}  # content index -> thinking fragments
 
     quiet_events = frozenset({"content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"})
 
@@ -268,6 +289,13 @@ class CohereStreamDecoder(StreamDecoder):
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
         if kind in ("content-delta", "content-start"):
             content = data["delta"]["message"]["content"]
+            thought = content.get("thinking")
+            if content.get("type") == "thinking" or thought is not None:
+                pieces = self._thinking.setdefault(int(data.get("index") or 0), [])
+                if not thought:
+                    return []
+                pieces.append(thought)
+                return [StreamChunk(provider=self.provider, model=self.model, raw=data, delta_reasoning=thought)]
             text = content.get("text") or ""
             return self._chunk(text) if text else []
         if kind == "tool-call-start":
@@ -292,10 +320,16 @@ class CohereStreamDecoder(StreamDecoder):
                 for _, cid, name, parts in sorted(self._tools.values(), key=lambda s: s[0])
             )
             finish = _finish(delta.get("finish_reason"), bool(calls), delta.get("error"), self.provider, self.model)
+            reasoning = tuple(ReasoningPart("cohere", "thinking", "".join(pieces), index=i) for i, pieces in sorted(self._thinking.items()))
             self.done = True
             return [
                 StreamChunk(
-                    finish_reason=finish, usage=_usage(delta.get("usage")), provider=self.provider, model=self.model, tool_calls=calls
+                    finish_reason=finish,
+                    usage=_usage(delta.get("usage")),
+                    provider=self.provider,
+                    model=self.model,
+                    tool_calls=calls,
+                    reasoning_parts=reasoning,
                 )
             ]
         if kind == "error":

@@ -50,6 +50,8 @@ class CohereMock(MockFormat):
 
     def success(self, reply: Reply, model: str, body: Any = None) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": [{"type": "text", "text": reply.text}] if reply.text else []}
+        if reply.reasoning is not None:  # Command A Reasoning: a thinking item before the text
+            message["content"].insert(0, {"type": "thinking", "thinking": reply.reasoning})
         if reply.tool_calls:
             message["tool_plan"] = "I will call the tools."
             message["tool_calls"] = [
@@ -66,17 +68,20 @@ class CohereMock(MockFormat):
         }
         opening = [sse(start, "message-start")]
         content: list[bytes] = []
-        pieces = chunks_of(reply.text)
-        for i, piece in enumerate(pieces):
-            frame = b""
-            if i == 0:
-                frame += sse(
-                    {"type": "content-start", "index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}, "content-start"
-                )
-            frame += sse({"type": "content-delta", "index": 0, "delta": {"message": {"content": {"text": piece}}}}, "content-delta")
-            if i == len(pieces) - 1:
-                frame += sse({"type": "content-end", "index": 0}, "content-end")
-            content.append(frame)
+        items = [("text", reply.text)]
+        if reply.reasoning is not None:  # as Command A Reasoning streams: the thinking item first
+            items.insert(0, ("thinking", reply.reasoning))
+        for index, (kind, whole) in enumerate(items):
+            pieces = chunks_of(whole)
+            for i, piece in enumerate(pieces):
+                frame = b""
+                if i == 0:
+                    opened = {"type": "content-start", "index": index, "delta": {"message": {"content": {"type": kind, kind: ""}}}}
+                    frame += sse(opened, "content-start")
+                frame += sse({"type": "content-delta", "index": index, "delta": {"message": {"content": {kind: piece}}}}, "content-delta")
+                if i == len(pieces) - 1:
+                    frame += sse({"type": "content-end", "index": index}, "content-end")
+                content.append(frame)
         for i, (cid, name, args) in enumerate(reply.tool_calls):
             raw = json.dumps(args)
             half = len(raw) // 2

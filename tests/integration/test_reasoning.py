@@ -14,7 +14,7 @@ KEY = "sk-test-reasoning-0123456789abcdef"
 THINKING = "First I consider the question, then I answer it."
 
 
-@pytest.fixture(params=("anthropic", "gemini", "openai"))
+@pytest.fixture(params=("anthropic", "gemini", "openai", "cohere"))
 def server(request: pytest.FixtureRequest) -> Iterator[MockProvider]:
     with MockProvider(request.param, api_key=KEY) as m:
         yield m
@@ -28,9 +28,9 @@ def ai(server: MockProvider) -> Iterator[AiClient]:
 
 
 def signed(message: Message, server: MockProvider) -> bool:
-    """Anthropic and Gemini sign their reasoning; OpenAI-compatible reasoning text has no signature."""
+    """Anthropic and Gemini sign their reasoning; OpenAI-compatible and Cohere reasoning text has no signature."""
     signatures = [p.signature for p in message.reasoning_parts if p.signature]
-    return bool(signatures) if server.provider().wire_format != "openai" else not signatures
+    return bool(signatures) if server.provider().wire_format in ("anthropic", "gemini") else not signatures
 
 
 def ask() -> ChatCompletionRequest:
