@@ -259,7 +259,8 @@ class ReasoningPart:
     (Anthropic: encrypted ``data``), ``"thought"`` (Gemini ``thought: true`` part: ``text``, maybe a
     ``signature``), ``"signature"`` (Gemini: the ``thoughtSignature`` carried by the answer part at
     ``index``), ``"reasoning_content"`` / ``"reasoning"`` (OpenAI-compatible reasoning text),
-    ``"thinking"`` (Cohere: a ``thinking`` content item's ``text``).
+    ``"thinking"`` (Cohere: a ``thinking`` content item's ``text``), ``"tool_plan"`` (Cohere: the plan
+    the model states before its tool calls).
     ``index`` is the part's position among the message's blocks (or parts) as received, so it
     goes back in its place.
     """

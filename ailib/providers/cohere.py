@@ -3,9 +3,12 @@
 Translation rules (ailib → Cohere):
 
 * Messages keep their roles (system, user, assistant, tool); assistant tool calls are sent
-  as ``tool_calls`` with JSON-string arguments (the assistant's text beside them as
-  ``tool_plan``), tool results as ``tool`` messages with ``tool_call_id``. A response's
-  ``tool_plan`` is not part of the answer text.
+  as ``tool_calls`` with JSON-string arguments, tool results as ``tool`` messages with
+  ``tool_call_id``. A response's ``tool_plan`` (the model's "chain-of-thought style reflection
+  and plan" before its calls, streamed as ``tool-plan-delta``) is reasoning, not answer text: it
+  is kept as ``ReasoningPart("cohere", "tool_plan", text)`` and goes back as ``tool_plan``. An
+  assistant message built by hand with text beside its tool calls sends that text as
+  ``tool_plan``.
 * ``top_p`` → ``p``, ``stop`` → ``stop_sequences``; ``tool_choice`` ``required``/``none`` →
   ``REQUIRED``/``NONE`` (``auto`` is the default and sends nothing); forcing one named tool
   is not offered by Cohere and raises ``InvalidRequestError`` before sending.
@@ -79,14 +82,17 @@ def _message(m: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text() if m.content is not None else ""}
     d: dict[str, Any] = {"role": "assistant"}
     text = m.text() if m.content is not None else ""
-    thinking = [p for p in m.reasoning_parts if p.format == "cohere" and p.kind == "thinking"]
+    ours = [p for p in m.reasoning_parts if p.format == "cohere"]
+    plan = "".join(p.text for p in ours if p.kind == "tool_plan")
+    if m.tool_calls and text and not plan:  # text beside tool calls is Cohere's "tool plan"
+        plan, text = text, ""
+    if plan:
+        d["tool_plan"] = plan
+    thinking = [{"type": "thinking", "thinking": p.text} for p in ours if p.kind == "thinking"]
     if thinking:  # the answer's thinking items go back first, as received, then its text
-        items: list[dict[str, Any]] = [{"type": "thinking", "thinking": p.text} for p in thinking]
-        if text and not m.tool_calls:
-            items.append({"type": "text", "text": text})
-        d["content"] = items
-    if text and (m.tool_calls or not thinking):  # text that accompanies tool calls is Cohere's "tool plan"
-        d["tool_plan" if m.tool_calls else "content"] = text
+        d["content"] = thinking + ([{"type": "text", "text": text}] if text else [])
+    elif text:
+        d["content"] = text
     if m.tool_calls:
         d["tool_calls"] = [
             {
@@ -225,6 +231,8 @@ class CohereFormat(WireFormat):
                 for i, c in enumerate(content)
                 if c.get("type") == "thinking"
             )
+        if msg.get("tool_plan"):
+            reasoning += (ReasoningPart("cohere", "tool_plan", str(msg["tool_plan"])),)
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
         answer = assistant_message(text or None, calls or None, reasoning)
@@ -274,8 +282,9 @@ class CohereStreamDecoder(StreamDecoder):
         super().__init__(provider=provider, model=model)
         self._tools: dict[int, list[Any]] = {}  # event index -> [ordinal, id, name, argument fragments]
         self._thinking: dict[int, list[str]] = {}  # content index -> thinking fragments
+        self._plan: list[str] = []  # tool-plan-delta fragments
 
-    quiet_events = frozenset({"content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"})
+    quiet_events = frozenset({"content-end", "tool-call-end", "citation-start", "citation-end", "debug"})
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
@@ -298,6 +307,12 @@ class CohereStreamDecoder(StreamDecoder):
                 return [StreamChunk(provider=self.provider, model=self.model, raw=data, delta_reasoning=thought)]
             text = content.get("text") or ""
             return self._chunk(text) if text else []
+        if kind == "tool-plan-delta":
+            piece = ((data.get("delta") or {}).get("message") or {}).get("tool_plan") or ""
+            if not piece:
+                return []
+            self._plan.append(piece)
+            return [StreamChunk(provider=self.provider, model=self.model, raw=data, delta_reasoning=piece)]
         if kind == "tool-call-start":
             tc = data["delta"]["message"]["tool_calls"]
             index = int(data.get("index", len(self._tools)))
@@ -321,6 +336,8 @@ class CohereStreamDecoder(StreamDecoder):
             )
             finish = _finish(delta.get("finish_reason"), bool(calls), delta.get("error"), self.provider, self.model)
             reasoning = tuple(ReasoningPart("cohere", "thinking", "".join(pieces), index=i) for i, pieces in sorted(self._thinking.items()))
+            if self._plan:
+                reasoning += (ReasoningPart("cohere", "tool_plan", "".join(self._plan)),)
             self.done = True
             return [
                 StreamChunk(
@@ -334,7 +351,7 @@ class CohereStreamDecoder(StreamDecoder):
             ]
         if kind == "error":
             raise _stream_error(data, self.provider, self.model)
-        return []  # message-start, content-end, tool-plan-delta, tool-call-end, citations, debug ...
+        return []  # message-start, content-end, tool-call-end, citations, debug ...
 
 
 WIRE_FORMAT = CohereFormat()

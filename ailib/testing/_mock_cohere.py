@@ -10,6 +10,7 @@ from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
 
 _FINISH_REASONS = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
 _ROLES = ("user", "assistant", "system", "tool")
+_TOOL_PLAN = "I will call the tools."
 
 
 def _refuse(message: str) -> Refusal:
@@ -53,7 +54,7 @@ class CohereMock(MockFormat):
         if reply.reasoning is not None:  # Command A Reasoning: a thinking item before the text
             message["content"].insert(0, {"type": "thinking", "thinking": reply.reasoning})
         if reply.tool_calls:
-            message["tool_plan"] = "I will call the tools."
+            message["tool_plan"] = _TOOL_PLAN
             message["tool_calls"] = [
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
                 for cid, name, args in reply.tool_calls
@@ -82,6 +83,11 @@ class CohereMock(MockFormat):
                 if i == len(pieces) - 1:
                     frame += sse({"type": "content-end", "index": index}, "content-end")
                 content.append(frame)
+        if reply.tool_calls:  # the plan the model states before its calls, as Cohere streams it
+            content.extend(
+                sse({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": piece}}}, "tool-plan-delta")
+                for piece in chunks_of(_TOOL_PLAN)
+            )
         for i, (cid, name, args) in enumerate(reply.tool_calls):
             raw = json.dumps(args)
             half = len(raw) // 2

@@ -85,3 +85,37 @@ def test_usage_is_the_billed_units_and_cached_tokens_only_beside_processed_count
     unbilled = dict(RECORDED, usage={k: v for k, v in RECORDED["usage"].items() if k != "billed_units"})
     usage = cohere.WIRE_FORMAT.decode(unbilled, provider="cohere", model="m", headers={}).usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (1394, 582, 1344)
+
+
+TOOL_PLAN = json.loads((FIXTURES / "cohere" / "response_tool_plan.json").read_text())
+
+
+def test_a_tool_plan_is_reasoning_and_goes_back_as_the_tool_plan() -> None:
+    """The recorded tool_plan is the answer's reasoning (not its text); replayed to Cohere it is the tool_plan again, calls unchanged."""
+    resp = cohere.WIRE_FORMAT.decode(TOOL_PLAN, provider="cohere", model="m", headers={})
+    plan = TOOL_PLAN["message"]["tool_plan"]
+    assert resp.text == "" and resp.reasoning == plan
+    assert [c.name for c in resp.choices[0].message.tool_calls or ()] == ["weather", "cityAttractions"]
+    sent = _sent(resp.choices[0].message)
+    assert sent["tool_plan"] == plan and "content" not in sent
+    recorded = [json.loads(c["function"]["arguments"]) for c in TOOL_PLAN["message"]["tool_calls"]]
+    assert [json.loads(c["function"]["arguments"]) for c in sent["tool_calls"]] == recorded
+
+
+def test_streamed_tool_plan_is_delta_reasoning_and_the_calls_are_whole() -> None:
+    """Recorded tool-plan-delta events reach the caller as delta_reasoning; the last chunk holds the plan part and both
+    calls with the arguments the fragments spell."""
+    chunks, _ = feed(cohere.WIRE_FORMAT, "cohere", "stream_tool_plan")
+    events = [
+        json.loads(line[6:])
+        for line in (FIXTURES / "cohere" / "stream_tool_plan.txt").read_text().splitlines()
+        if line.startswith("data: ")
+    ]
+    plan = "".join(e["delta"]["message"]["tool_plan"] for e in events if e["type"] == "tool-plan-delta")
+    args: dict[int, str] = {}
+    for e in events:
+        if e["type"] in ("tool-call-start", "tool-call-delta"):
+            args[e["index"]] = args.get(e["index"], "") + e["delta"]["message"]["tool_calls"]["function"]["arguments"]
+    assert plan and "".join(c.delta_reasoning for c in chunks) == plan and not "".join(c.delta_text for c in chunks)
+    assert chunks[-1].reasoning_parts == (ReasoningPart("cohere", "tool_plan", plan),)
+    assert [c.arguments for c in chunks[-1].tool_calls] == [json.loads(args[i]) for i in sorted(args)]

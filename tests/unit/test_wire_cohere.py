@@ -177,18 +177,18 @@ def test_stream_type_is_read_from_event_name_when_json_has_none() -> None:
 
 
 def test_stream_never_decodes_the_data_of_events_that_carry_nothing() -> None:
-    """Named events that carry nothing a stream needs (content-end, tool-call-end,
-    tool-plan-delta, citations, debug) are not decoded: data that is not JSON there does not
-    fail the stream; the same data on a content event does."""
+    """Named events that carry nothing a stream needs (content-end, tool-call-end, citations,
+    debug) are not decoded: data that is not JSON there does not fail the stream; the same data
+    on a content event does."""
     decoder = WIRE_FORMAT.stream_decoder(provider="cohere", model="m")
-    for name in ("content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"):
+    for name in ("content-end", "tool-call-end", "citation-start", "citation-end", "debug"):
         assert decoder.feed(SseEvent(name, "not json")) == []
     with pytest.raises(ProtocolError):
         decoder.feed(SseEvent("content-delta", "not json"))
 
 
-def test_stream_tool_call_ignores_tool_plan_and_decodes_arguments() -> None:
-    """tool-plan-delta events give nothing; tool-call events give deltas and a final ToolCall with decoded arguments."""
+def test_stream_tool_call_keeps_tool_plan_out_of_the_text_and_decodes_arguments() -> None:
+    """tool-plan-delta events give no text; tool-call events give deltas and a final ToolCall with decoded arguments."""
     chunks = feed(events("stream_tool_call"))
     assert all(c.delta_text == "" for c in chunks)
     deltas = [d for c in chunks for d in c.tool_call_deltas]
