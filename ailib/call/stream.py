@@ -138,6 +138,12 @@ class ChatStream:
         """The provider's id for the HTTP request (``x-request-id``, ``request-id``...), or None."""
         return request_id(self.headers)
 
+    def reported_model(self) -> str:
+        """The model the provider said answered (a dated version of an alias, say), else ``model``
+        (the one the call asked for)."""
+        reported = getattr(self._decoder, "model", None)  # a cache replay's stand-in has none
+        return reported if isinstance(reported, str) and reported else self.model
+
     def __iter__(self) -> ChatStream:
         return self
 

@@ -30,6 +30,9 @@ class Reply:
     # The model thinks this first: Anthropic ``thinking`` block with a signature, Gemini
     # ``thought: true`` part (and ``thoughtSignature``s), OpenAI-compatible ``reasoning_content``.
     reasoning: Optional[str] = None
+    # The model the answer names (a dated version, as ``gpt-4o-2024-08-06`` answers ``gpt-4o``);
+    # default: the model the request asked for.
+    model: Optional[str] = None
 
 
 def mock_signature(reasoning: str) -> str:

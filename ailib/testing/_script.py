@@ -95,11 +95,12 @@ _REPLY_FIELDS = (
     "cache_write_tokens",
     "reasoning_tokens",
     "reasoning",
+    "model",
 )
 
 
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning", "model"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):
