@@ -238,6 +238,10 @@ class ChatStream:
         """Read the rest of the stream and return it as one response."""
         for _ in self:
             pass
+        return self.collected()
+
+    def collected(self) -> ChatCompletionResponse:
+        """What the stream has delivered so far as one response (``collect()`` without reading on)."""
         message = Message(
             Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None, reasoning_parts=self._collected_reasoning()
         )
