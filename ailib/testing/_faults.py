@@ -96,6 +96,18 @@ class Fault:
         return cls("status", status=status, headers=h, error_type=error_type, message=message, body=body)
 
     @classmethod
+    def rate_limited(cls, retry_after: float = 20.0, *, limit: str = "requests", headers: Optional[Mapping[str, str]] = None) -> Fault:
+        """A 429 as the real service sends it when a rate limit is reached, asking for a wait of
+        ``retry_after`` seconds: OpenAI's ``rate_limit_exceeded`` body with ``x-ratelimit-*`` and
+        ``retry-after``; Anthropic's ``rate_limit_error`` with ``anthropic-ratelimit-*``,
+        ``retry-after`` and ``request-id``; Gemini's ``RESOURCE_EXHAUSTED`` with ``QuotaFailure``
+        and ``RetryInfo``; Cohere's trial-key body. ``limit``: ``"requests"`` or ``"tokens"`` (which
+        limit was reached). ``headers`` are added to (or replace) the service's."""
+        if limit not in ("requests", "tokens"):
+            raise ValueError(f"limit must be 'requests' or 'tokens', got {limit!r}")
+        return cls("rate_limited", status=429, seconds=float(retry_after), error_type=limit, headers=dict(headers or {}))
+
+    @classmethod
     def delay(cls, seconds: float) -> Fault:
         """Answer normally after ``seconds`` (the server notices if the client goes away)."""
         return cls("ok", seconds=seconds)

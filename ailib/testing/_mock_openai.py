@@ -13,7 +13,6 @@ _ERROR_TYPES = {
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
-    429: "rate_limit_exceeded",
 }
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 
@@ -163,6 +162,8 @@ class OpenAIMock(MockFormat):
         return opening, content, closing
 
     def error_body(self, status: int, error_type: Optional[str], message: str) -> dict[str, Any]:
+        if status == 429 and error_type is None:  # as the API says it: the limit reached as the type (Fault.rate_limited)
+            return {"error": {"message": message, "type": "requests", "param": None, "code": "rate_limit_exceeded"}}
         etype = error_type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
         return {"error": {"message": message, "type": etype, "param": None, "code": error_type}}
 

@@ -20,7 +20,7 @@ __all__ = ["ScriptError", "parse_faults", "faults_from_json", "reply_from_json",
 _CONSTRUCTORS = (
     "ok", "http_status", "delay", "stall", "reset", "reset_mid_body", "malformed", "cut_stream",
     "reset_stream", "stall_stream", "error_event", "garbage_stream", "drip", "mislabeled", "interleave", "giant",
-    "refused",
+    "refused", "rate_limited",
 )  # fmt: skip
 
 
