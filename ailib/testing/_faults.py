@@ -65,8 +65,9 @@ class Fault:
         delay: float = 0.0,
         reasoning: Optional[str] = None,
     ) -> Fault:
-        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``)."""
-        reply = Reply(text if text is not None else Reply().text, tuple(tool_calls), reasoning=reasoning)
+        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``).
+        Without ``text``, an answer with tool calls has none (as models answer), any other the default text."""
+        reply = Reply(text if text is not None else "" if tool_calls else Reply().text, tuple(tool_calls), reasoning=reasoning)
         return cls("ok", reply=reply, seconds=delay or None)
 
     @classmethod

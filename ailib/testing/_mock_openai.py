@@ -6,7 +6,7 @@ import json
 from typing import Any, Optional
 
 from ._faults import Reply
-from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse, token_pieces
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -90,7 +90,7 @@ class OpenAIMock(MockFormat):
         message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": reply.refusal}
         if reply.tool_calls:
             message["tool_calls"] = [
-                {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                {"id": cid, "type": "function", "function": {"name": name, "arguments": _arguments(args)}}
                 for cid, name, args in reply.tool_calls
             ]
         if reply.reasoning is not None:  # as DeepSeek (and OpenAI-compatible servers) show reasoning
@@ -131,18 +131,19 @@ class OpenAIMock(MockFormat):
                 content.extend(sse(self._chunk(model, {"refusal": piece}, index=c, usage=usage)) for piece in chunks_of(reply.refusal))
                 closing.append(sse(self._chunk(model, {}, "stop", index=c, usage=usage)))
                 continue
-            opening.append(sse(self._chunk(model, {"role": "assistant", "content": ""}, index=c, usage=usage)))
+            # A tool-call answer opens with content null (and text, if any, before the calls), as the API streams it.
+            first = {"role": "assistant", "content": "" if reply.text or not reply.tool_calls else None, "refusal": None}
+            opening.append(sse(self._chunk(model, first, index=c, usage=usage)))
             if reply.reasoning is not None:  # DeepSeek streams its reasoning before the answer, content null
                 thoughts = chunks_of(reply.reasoning)
                 content.extend(sse(self._chunk(model, {"content": None, "reasoning_content": t}, index=c, usage=usage)) for t in thoughts)
             content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
-            for i, (cid, name, args) in enumerate(reply.tool_calls):
-                raw = json.dumps(args)
-                half = len(raw) // 2
-                first = {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": raw[:half]}}
-                content.append(sse(self._chunk(model, {"tool_calls": [first]}, index=c, usage=usage)))
-                content.append(
-                    sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": raw[half:]}}]}, index=c, usage=usage))
+            for i, (cid, name, args) in enumerate(reply.tool_calls):  # a call's header, then its arguments token by token
+                head = {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
+                content.append(sse(self._chunk(model, {"tool_calls": [head]}, index=c, usage=usage)))
+                content.extend(
+                    sse(self._chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, index=c, usage=usage))
+                    for piece in token_pieces(_arguments(args))
                 )
             closing.append(sse(self._chunk(model, {}, self._finish(reply), index=c, usage=usage)))
         if usage:  # only when asked for: a last chunk with no choices and the usage
@@ -183,6 +184,11 @@ class OpenAIMock(MockFormat):
                 {"id": "mock-model-large", "object": "model", "created": 1700000000, "owned_by": "mock"},
             ],
         }
+
+
+def _arguments(args: Any) -> str:
+    """Tool-call arguments as the API writes them: compact JSON (``{"city":"Paris"}``)."""
+    return json.dumps(args, separators=(",", ":"), ensure_ascii=False)
 
 
 def _choices(body: Any) -> int:
