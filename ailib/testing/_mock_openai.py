@@ -100,7 +100,7 @@ class OpenAIMock(MockFormat):
         logprobs = None
         if top is not None:  # asked for: one entry per token of the answer (its refusal's, when it refuses)
             refused = reply.refusal is not None
-            entries = _logprob_entries(token_pieces(reply.refusal if refused else text or ""), top)
+            entries = _logprob_entries(token_pieces((reply.refusal if refused else text) or ""), top)
             logprobs = {"content": None, "refusal": entries} if refused else {"content": entries, "refusal": None}
         return {
             "id": "chatcmpl-mock",
@@ -140,7 +140,7 @@ class OpenAIMock(MockFormat):
         top = _top_logprobs(body)
         # Asked for logprobs, the API streams one token a chunk, each with its entry; the first chunk
         # has an empty list, the last none (as openai-python's recorded logprobs stream has them).
-        opened = {"content": [], "refusal": None} if top is not None else None
+        opened: Optional[dict[str, Any]] = {"content": [], "refusal": None} if top is not None else None
         for c in range(_choices(body)):
             if reply.refusal is not None:  # as the API streams a refusal: refusal pieces instead of content
                 first = {"role": "assistant", "content": None, "refusal": ""}
