@@ -180,3 +180,27 @@ def test_the_reported_model_s_own_price_wins_over_the_requested_alias(stream):
         with _client(mock, InMemoryMetrics(), prices=prices) as client:
             resp = client.chat_completion_stream(REQ).collect() if stream else client.chat_completion(REQ)
     assert resp.cost == pytest.approx((10 + 5) * 1.0 / 1_000_000)
+
+
+# -- a user's own object (adapted) ---------------------------------------------------------------------
+class TaggedCounts:
+    """A user's object with only incr_counter(name, value, tags)."""
+
+    def __init__(self) -> None:
+        self.counts: list[tuple[str, float, dict[str, str]]] = []
+
+    def incr_counter(self, name: str, value: float, tags: dict[str, str]) -> None:
+        self.counts.append((name, value, dict(tags or {})))
+
+
+def test_a_users_own_metrics_object_receives_tokens_and_cost():
+    """An adapted object with only incr_counter gets the tokens per kind and the cost (a float) of a call."""
+    seen = TaggedCounts()
+    with MockProvider("anthropic", name="mock") as mock:
+        mock.reply = DETAILED
+        with _client(mock, seen) as client:
+            client.chat_completion(REQ)
+    tokens = {tags["kind"]: value for name, value, tags in seen.counts if name == "tokens"}
+    assert tokens == {"input": 100, "output": 30, "cached": 60, "cache_write": 20}
+    [(cost, tags)] = [(value, tags) for name, value, tags in seen.counts if name == "cost_usd"]
+    assert cost == pytest.approx(DETAILED_COST) and tags == {"provider": "mock", "model": "mock-model"}
