@@ -140,7 +140,7 @@ class CallExtras:
 
             def on_finish(s: ChatStream) -> None:  # only a stream that ended normally: never a partial one
                 account(s)
-                cache.store_stream(key, s.collected(), s._parts, s._reasoning, s._refusal or ())
+                cache.store_stream(key, s._collected(), s._parts, s._reasoning, s._refusal or ())
 
         stream = ChatStream(primed, log, on_finish)
         stream.trace = trace

@@ -265,7 +265,7 @@ class Pipeline:
 
     def _account_stream(self, stream: ChatStream) -> None:
         """A finished stream's usage and cost join the client's totals."""
-        reported = stream.reported_model()
+        reported = stream._reported_model()
         if self.prices is not None:
             stream.cost = self.prices.cost(stream.provider, reported, stream.usage, stream.model)
         self.ledger.add(stream.provider, reported, stream.usage, stream.cost)
