@@ -3,6 +3,26 @@ Prometheus exporter (extra ``prometheus``), and an adapter for a user's own obje
 
 Counter names emitted by ailib are listed in ``COUNTERS``. ``start_timer`` is a context
 manager on every implementation here (it records an ``observe`` of the elapsed seconds).
+
+Calls, attempts, tokens and cost (tags ``provider`` and ``model``: the target's, as
+``attempt.latency`` has them):
+
+- ``requests`` +1 per call that went to a provider, tagged ``outcome`` (``ok``/``error``);
+  a stream counts once, at its commit point (or its failure before it). A cache hit
+  counts ``cache.hit`` instead.
+- ``attempts`` +1 per wire attempt, tagged ``outcome`` (``ok``/``error``/``cancelled``:
+  a hedge race's loser).
+- ``tokens`` per successful call, tagged ``kind``: ``input`` (every prompt token),
+  ``output`` (every completion token), and the details the provider reported:
+  ``cached`` (part of input), ``cache_write`` (part of input), ``reasoning`` (part of
+  output). Summing over kinds double counts: sum ``input`` and ``output``.
+- ``cost_usd`` per successful call whose model has a price (``with_prices``).
+
+Tokens and cost are counted once per call, from the answer the caller got: a retried
+call counts only its last attempt, a hedged call only the winner (a cancelled loser's
+usage is never reported to ailib, so it cannot be counted, though the provider may bill
+it; ``attempts{outcome="cancelled"}`` shows how many there were). A stream counts them
+when it finishes with usage; a stream left early or interrupted counts none.
 """
 
 from __future__ import annotations
@@ -47,6 +67,10 @@ COUNTERS = (
     "cache.miss",
     "cache.error",
     "cache.skipped",
+    "requests",
+    "attempts",
+    "tokens",
+    "cost_usd",
 )
 
 Tags = Optional[Mapping[str, str]]
@@ -61,7 +85,7 @@ class Metrics(Protocol):
     or a ``start_timer`` returning a timer with ``stop()``) is adapted by ``as_metrics``.
     """
 
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+    def incr_counter(self, name: str, value: float = 1, tags: Tags = None) -> None:
         """Add ``value`` to the counter ``name`` for the series ``tags``."""
         ...
 
@@ -87,7 +111,7 @@ def _observed(metrics: Metrics, name: str, tags: Tags) -> Iterator[None]:
 class NoopMetrics:
     """Records nothing (the default)."""
 
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+    def incr_counter(self, name: str, value: float = 1, tags: Tags = None) -> None:
         """Do nothing."""
 
     def observe(self, name: str, seconds: float, tags: Tags = None) -> None:
@@ -107,14 +131,14 @@ class InMemoryMetrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counters: dict[str, dict[tuple[tuple[str, str], ...], int]] = {}
+        self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
         self._observations: dict[str, list[tuple[float, dict[str, Any]]]] = {}
         register_after_fork(self)
 
     def _after_fork_in_child(self) -> None:
         self._lock = threading.Lock()  # what was counted carries over
 
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+    def incr_counter(self, name: str, value: float = 1, tags: Tags = None) -> None:
         """Add ``value`` to the counter ``name``'s series for ``tags``."""
         key = _key(tags)
         with self._lock:
@@ -130,8 +154,9 @@ class InMemoryMetrics:
         """A context manager that observes the seconds spent inside it as ``name``."""
         return _observed(self, name, tags)
 
-    def counter(self, name: str, **tags: str) -> int:
-        """A counter's total over all tags, or over the series matching ``tags``."""
+    def counter(self, name: str, **tags: str) -> float:
+        """A counter's total over all tags, or over the series matching ``tags`` (an int while
+        only ints were added; ``cost_usd`` adds floats)."""
         with self._lock:
             series = self._counters.get(name, {})
             want = set(tags.items())
@@ -187,7 +212,7 @@ class _Adapted:
         self._start = start if callable(start) else None
         self._start_n = _arity(start) if self._start is not None else 0
 
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+    def incr_counter(self, name: str, value: float = 1, tags: Tags = None) -> None:
         n = self._incr_n
         if n >= 3:
             self._incr(name, value, tags)
@@ -313,7 +338,7 @@ class PrometheusMetrics:
             return metric
         return metric.labels(*[clean.get(n, "") for n in names])
 
-    def incr_counter(self, name: str, value: int = 1, tags: Tags = None) -> None:
+    def incr_counter(self, name: str, value: float = 1, tags: Tags = None) -> None:
         """Add ``value`` to the Prometheus counter for ``name`` (``.`` becomes ``_``)."""
         try:
             self._series("counter", name, tags).inc(value)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..types import ChatCompletionRequest, ChatCompletionResponse, ToolCall, Usage
+from ..types import ChatCompletionRequest, ChatCompletionResponse
 from ._entry import CachedAnswer, decode, encode_response, encode_stream
 from ._key import cache_key, is_reproducible
 from .memory import _check_ttl
@@ -94,19 +94,14 @@ class ResponseCache:
     def store_stream(
         self,
         key: str,
-        *,
-        provider: str,
-        model: str,
+        response: ChatCompletionResponse,
         pieces: Sequence[str],
-        tool_calls: Sequence[ToolCall],
-        finish_reason: Optional[str],
-        usage: Optional[Usage],
+        reasoning_pieces: Sequence[str] = (),
+        refusal_pieces: Sequence[str] = (),
     ) -> None:
-        """Store a stream that ended normally (the caller checks that it did)."""
-        value = encode_stream(
-            provider=provider, model=model, pieces=pieces, tool_calls=tool_calls, finish_reason=finish_reason, usage=usage
-        )
-        self._set(key, value, provider)
+        """Store a stream that ended normally (the caller checks that it did): its collected
+        ``response`` and the pieces its text, reasoning and refusal arrived in."""
+        self._set(key, encode_stream(response, pieces, reasoning_pieces, refusal_pieces), response.provider)
 
     def _set(self, key: str, value: bytes, provider: str) -> None:
         tags = {"provider": provider}

@@ -182,7 +182,9 @@ class Wire:
         elapsed = self.clock.monotonic() - start
         branch.log.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=branch.hedge, endpoint=ep.name))
         if self.observing:  # the default NoopMetrics records nothing: no tags built for it
-            self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "ok"})
+            tags = {"provider": ep.provider, "model": target.model, "outcome": "ok"}
+            self.metrics.observe("attempt.latency", elapsed, tags=tags)
+            self.metrics.incr_counter("attempts", tags=tags)
         if self.on_latency is not None:
             self.on_latency(ep.name, elapsed)
 
@@ -197,6 +199,8 @@ class Wire:
         elapsed = self.clock.monotonic() - start
         attempts = branch.log
         attempts.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name))
+        if self.observing:
+            self.metrics.incr_counter("attempts", tags={"provider": ep.provider, "model": target.model, "outcome": outcome})
         if cancelled:
             return
         self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "error"})

@@ -124,7 +124,7 @@ class CallExtras:
         try:
             key, hit = self._lookup(spec, trace, provider, model, use)
             if hit is not None:
-                replay = ChatStream(Primed(_Spent(), iter(()), _Spent(), hit.chunks(), _Where(hit.response)), AttemptLog())  # type: ignore[arg-type]  # a Target's two fields
+                replay = ChatStream(Primed(_Spent(), iter(()), _Spent(hit.response), hit.chunks(), _Where(hit.response)), AttemptLog())  # type: ignore[arg-type]  # a Target's two fields
                 replay.cost = self.hit_cost
                 replay.trace = trace  # its span ends when the replay ends or is closed
                 return replay
@@ -140,15 +140,7 @@ class CallExtras:
 
             def on_finish(s: ChatStream) -> None:  # only a stream that ended normally: never a partial one
                 account(s)
-                cache.store_stream(
-                    key,
-                    provider=s.provider,
-                    model=s.model,
-                    pieces=s._parts,
-                    tool_calls=s.tool_calls,
-                    finish_reason=s.finish_reason,
-                    usage=s.usage,
-                )
+                cache.store_stream(key, s._collected(), s._parts, s._reasoning, s._refusal or ())
 
         stream = ChatStream(primed, log, on_finish)
         stream.trace = trace
@@ -156,9 +148,14 @@ class CallExtras:
 
 
 class _Spent:
-    """The connection and decoder of a replayed stream: nothing left to read or close."""
+    """The connection and decoder of a replayed stream: nothing left to read or close. As the
+    decoder, it names the cached answer's id and refusal details, as the original's did."""
 
     complete = False  # the replay ends when its (empty) events do
+
+    def __init__(self, resp: Optional[ChatCompletionResponse] = None) -> None:
+        self.response_id = resp.id if resp is not None else None
+        self.refusal_details = resp.choices[0].refusal_details if resp is not None and resp.choices else None
 
     def close(self) -> None:
         pass

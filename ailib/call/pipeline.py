@@ -30,7 +30,7 @@ from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
 from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .spec import CallSpec, Primed
-from .usage import PriceTable, UsageLedger
+from .usage import PriceTable, UsageLedger, count_usage
 
 if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, only a stream ChatStream
     from ..reliability.hedge import HedgePolicy
@@ -201,13 +201,21 @@ class Pipeline:
     def _run(self, spec: CallSpec) -> ChatCompletionResponse:
         log = AttemptLog()
         if self._timers:
-            with self.metrics.start_timer("request.duration", None):
-                answer = self._execute(spec, log, stream=False)
+            try:
+                with self.metrics.start_timer("request.duration", None):
+                    answer = self._execute(spec, log, stream=False)
+            except AiLibError as err:
+                self._count_request(err.provider or "", err.model or "", "error")
+                raise
         else:
             answer = self._execute(spec, log, stream=False)
         resp = answer.value
-        cost = self.prices.cost(resp.provider, resp.model, resp.usage) if self.prices is not None else None
+        provider, requested = _winner(log.attempts, resp.provider)
+        cost = self.prices.cost(resp.provider, resp.model, resp.usage, requested) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
+        if self._timers:
+            self._count_request(provider, requested, "ok")
+            count_usage(self.metrics, provider, requested, resp.usage, cost)
         headers = answer.headers  # the answer keeps them (read-only; credentials and cookies left out when read)
         return ChatCompletionResponse(
             resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
@@ -228,10 +236,19 @@ class Pipeline:
         """A streamed call up to its commit point (``request.duration`` covers that part):
         the stream, and the call's attempt log (the stream keeps adding to its last record)."""
         log = AttemptLog()
-        if self._timers:
+        if not self._timers:
+            return self._execute(spec, log, stream=True), log
+        try:
             with self.metrics.start_timer("request.duration", None):
-                return self._execute(spec, log, stream=True), log
-        return self._execute(spec, log, stream=True), log
+                primed: Primed = self._execute(spec, log, stream=True)
+        except AiLibError as err:
+            self._count_request(err.provider or "", err.model or "", "error")
+            raise
+        self._count_request(primed.target.endpoint.provider, primed.target.model, "ok")
+        return primed, log
+
+    def _count_request(self, provider: str, model: str, outcome: str) -> None:
+        self.metrics.incr_counter("requests", tags={"provider": provider, "model": model, "outcome": outcome})
 
     def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
         """Model ids ``endpoint`` reports, through the same retry, breaker and metrics as chat."""
@@ -248,9 +265,12 @@ class Pipeline:
 
     def _account_stream(self, stream: ChatStream) -> None:
         """A finished stream's usage and cost join the client's totals."""
+        reported = stream._reported_model()
         if self.prices is not None:
-            stream.cost = self.prices.cost(stream.provider, stream.model, stream.usage)
-        self.ledger.add(stream.provider, stream.model, stream.usage, stream.cost)
+            stream.cost = self.prices.cost(stream.provider, reported, stream.usage, stream.model)
+        self.ledger.add(stream.provider, reported, stream.usage, stream.cost)
+        if self._timers:
+            count_usage(self.metrics, stream.provider, stream.model, stream.usage, stream.cost)
 
     def _call_deadline(self, seconds: Any) -> float:
         if self.closed:
@@ -402,6 +422,15 @@ class Pipeline:
             sleep=sleep,
         )
         return run.after(first, again)
+
+
+def _winner(attempts: list[Any], provider: str) -> tuple[str, str]:
+    """The provider and (requested) model of the attempt that gave a call's answer: the last
+    successful attempt to ``provider`` (the answer's)."""
+    for a in reversed(attempts):
+        if a.outcome == "ok" and a.provider == provider:
+            return a.provider, a.model
+    return provider, ""
 
 
 def _refusal_to_fall_back_from(resp: Any, plan: list[Target], target: Target) -> Optional[AiLibError]:

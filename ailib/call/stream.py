@@ -138,6 +138,12 @@ class ChatStream:
         """The provider's id for the HTTP request (``x-request-id``, ``request-id``...), or None."""
         return request_id(self.headers)
 
+    def _reported_model(self) -> str:
+        """The model the provider said answered (a dated version of an alias, say), else ``model``
+        (the one the call asked for)."""
+        reported = getattr(self._decoder, "model", None)  # a cache replay's stand-in has none
+        return reported if isinstance(reported, str) and reported else self.model
+
     def __iter__(self) -> ChatStream:
         return self
 
@@ -232,6 +238,10 @@ class ChatStream:
         """Read the rest of the stream and return it as one response."""
         for _ in self:
             pass
+        return self._collected()
+
+    def _collected(self) -> ChatCompletionResponse:
+        """What the stream has delivered so far as one response (``collect()`` without reading on)."""
         message = Message(
             Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None, reasoning_parts=self._collected_reasoning()
         )

@@ -15,7 +15,7 @@ from .._value import mutable_value, value
 from ..errors import ConfigurationError
 from ..types import ChatCompletionRequest, Usage
 
-__all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger"]
+__all__ = ["Price", "PriceTable", "UsageTotal", "UsageLedger", "count_usage"]
 
 PRICES_ENV = "AILIB_PRICES"  # a JSON object, or the path of a JSON file
 
@@ -110,11 +110,16 @@ class PriceTable:
     def lookup(self, provider: str, model: str) -> Optional[Price]:
         return self._prices.get(f"{provider}/{model}") or self._prices.get(model)
 
-    def cost(self, provider: str, model: str, usage: Optional[Usage]) -> Optional[float]:
-        price = self.lookup(provider, model)
-        if price is None or usage is None:
+    def cost(self, provider: str, model: str, usage: Optional[Usage], requested: Optional[str] = None) -> Optional[float]:
+        """Cost of ``usage`` in USD, priced by ``model`` (the model the provider reported) when the
+        table has it, else by ``requested`` (the name the call asked for: an alias such as
+        ``gpt-4o`` answered by ``gpt-4o-2024-08-06``); None when neither has a price."""
+        if usage is None:
             return None
-        return price.usage_cost(usage)
+        price = self.lookup(provider, model)
+        if price is None and requested and requested != model:
+            price = self.lookup(provider, requested)
+        return None if price is None else price.usage_cost(usage)
 
     def estimate(self, provider: str, model: str, request: ChatCompletionRequest, body_chars: int) -> Optional[float]:
         """Estimated cost of ``request`` before sending (prompt ~ chars/4, output = max_tokens or 256)."""
@@ -126,6 +131,23 @@ class PriceTable:
         prompt = estimate_tokens(body_chars, 0)
         completion = request.max_tokens or 256
         return price.cost(prompt, completion)
+
+
+def count_usage(metrics: Any, provider: str, model: str, usage: Optional[Usage], cost: Optional[float]) -> None:
+    """One successful call's ``tokens`` (per ``kind``) and ``cost_usd`` counters (see ``ailib.metrics``)."""
+    if usage is not None:
+        kinds = (
+            ("input", usage.prompt_tokens),
+            ("output", usage.completion_tokens),
+            ("cached", usage.cached_tokens),
+            ("cache_write", usage.cache_write_tokens),
+            ("reasoning", usage.reasoning_tokens),
+        )
+        for kind, n in kinds:
+            if n is not None:
+                metrics.incr_counter("tokens", n, {"provider": provider, "model": model, "kind": kind})
+    if cost is not None:
+        metrics.incr_counter("cost_usd", cost, {"provider": provider, "model": model})
 
 
 @mutable_value

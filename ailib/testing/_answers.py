@@ -7,6 +7,7 @@ import time
 
 from ._call import Call
 from ._faults import Reply
+from ._rate_limits import RATE_LIMITS
 
 __all__ = ["BEHAVIOURS"]
 
@@ -35,6 +36,14 @@ def status(call: Call) -> None:
         return
     message = fault.message or f"mock error {fault.status}"
     call.ex.send_json(fault.status, call.fmt.error_body(fault.status, fault.error_type, message), headers)
+
+
+def rate_limited(call: Call) -> None:
+    """A 429 with the body and rate-limit headers the real service sends (``_rate_limits``)."""
+    fault = call.fault
+    request_id = next(iter(call.ex.common_headers.values()), "")
+    body, headers = RATE_LIMITS[call.fmt.name](fault.seconds or 0.0, call.model, fault.error_type or "requests", request_id)
+    call.ex.send_json(429, body, {**headers, **fault.headers})
 
 
 def raw(call: Call) -> None:
@@ -90,4 +99,4 @@ def _giant_stream(call: Call) -> None:
         call.ex.end()
 
 
-BEHAVIOURS = {"ok": ok, "status": status, "raw": raw, "mislabeled": mislabeled, "giant": giant}
+BEHAVIOURS = {"ok": ok, "status": status, "rate_limited": rate_limited, "raw": raw, "mislabeled": mislabeled, "giant": giant}

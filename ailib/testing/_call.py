@@ -42,10 +42,12 @@ class Call:
 
     def events(self, reply: Reply | None = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         """(opening, content, closing) event frames of the answer, as this request asked for it."""
-        return self.fmt.stream_events(reply or self.reply, self.model, self.body)
+        reply = reply or self.reply
+        return self.fmt.stream_events(reply, reply.model or self.model, self.body)
 
     def success_bytes(self, reply: Reply | None = None) -> bytes:
-        return json.dumps(self.fmt.success(reply or self.reply, self.model, self.body), ensure_ascii=False).encode()
+        reply = reply or self.reply
+        return json.dumps(self.fmt.success(reply, reply.model or self.model, self.body), ensure_ascii=False).encode()
 
     def start_stream(self, length: int | None = None) -> None:
         self.ex.begin(200, "text/event-stream", length=length, stream=True)

@@ -30,6 +30,9 @@ class Reply:
     # The model thinks this first: Anthropic ``thinking`` block with a signature, Gemini
     # ``thought: true`` part (and ``thoughtSignature``s), OpenAI-compatible ``reasoning_content``.
     reasoning: Optional[str] = None
+    # The model the answer names (a dated version, as ``gpt-4o-2024-08-06`` answers ``gpt-4o``);
+    # default: the model the request asked for.
+    model: Optional[str] = None
 
 
 def mock_signature(reasoning: str) -> str:
@@ -62,8 +65,9 @@ class Fault:
         delay: float = 0.0,
         reasoning: Optional[str] = None,
     ) -> Fault:
-        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``)."""
-        reply = Reply(text if text is not None else Reply().text, tuple(tool_calls), reasoning=reasoning)
+        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``).
+        Without ``text``, an answer with tool calls has none (as models answer), any other the default text."""
+        reply = Reply(text if text is not None else "" if tool_calls else Reply().text, tuple(tool_calls), reasoning=reasoning)
         return cls("ok", reply=reply, seconds=delay or None)
 
     @classmethod
@@ -91,6 +95,18 @@ class Fault:
         if retry_after_ms is not None:
             h["retry-after-ms"] = str(retry_after_ms)
         return cls("status", status=status, headers=h, error_type=error_type, message=message, body=body)
+
+    @classmethod
+    def rate_limited(cls, retry_after: float = 20.0, *, limit: str = "requests", headers: Optional[Mapping[str, str]] = None) -> Fault:
+        """A 429 as the real service sends it when a rate limit is reached, asking for a wait of
+        ``retry_after`` seconds: OpenAI's ``rate_limit_exceeded`` body with ``x-ratelimit-*`` and
+        ``retry-after``; Anthropic's ``rate_limit_error`` with ``anthropic-ratelimit-*``,
+        ``retry-after`` and ``request-id``; Gemini's ``RESOURCE_EXHAUSTED`` with ``QuotaFailure``
+        and ``RetryInfo``; Cohere's trial-key body. ``limit``: ``"requests"`` or ``"tokens"`` (which
+        limit was reached). ``headers`` are added to (or replace) the service's."""
+        if limit not in ("requests", "tokens"):
+            raise ValueError(f"limit must be 'requests' or 'tokens', got {limit!r}")
+        return cls("rate_limited", status=429, seconds=float(retry_after), error_type=limit, headers=dict(headers or {}))
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:

@@ -6,7 +6,7 @@ import json
 from typing import Any, Optional
 
 from ._faults import Reply, mock_signature
-from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse, token_pieces
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -152,23 +152,14 @@ class AnthropicMock(MockFormat):
         if pieces:
             index += 1
         for cid, name, args in reply.tool_calls:
-            raw = json.dumps(args)
-            half = len(raw) // 2
+            # As the API streams a tool_use block: its start with empty input, an empty input_json_delta,
+            # then the JSON (with spaces after separators) token by token.
             block = {"type": "tool_use", "id": cid, "name": name, "input": {}}
             content.append(sse({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"))
-            content.append(
-                sse(
-                    {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[:half]}},
-                    "content_block_delta",
-                )
-            )
-            content.append(
-                sse(
-                    {"type": "content_block_delta", "index": index, "delta": {"type": "input_json_delta", "partial_json": raw[half:]}},
-                    "content_block_delta",
-                )
-                + sse({"type": "content_block_stop", "index": index}, "content_block_stop")
-            )
+            for piece in ["", *token_pieces(json.dumps(args, ensure_ascii=False))]:
+                delta = {"type": "input_json_delta", "partial_json": piece}
+                content.append(sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"))
+            content[-1] += sse({"type": "content_block_stop", "index": index}, "content_block_stop")
             index += 1
         closing = [
             sse(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Optional
 
 from ._faults import Reply
@@ -79,3 +80,14 @@ def int_below(body: dict[str, Any], key: str, minimum: int) -> bool:
     """True if ``body[key]`` is present and is not an integer >= ``minimum``."""
     value = body.get(key)
     return value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < minimum)
+
+
+# A token as a BPE tokenizer cuts JSON: a word or number with its leading space, a run of
+# spaces, or up to three punctuation characters (``{"``, ``":"``, ``"}``).
+_TOKEN = re.compile(r" ?[A-Za-z]+| ?\d+|\s+|[^\sA-Za-z\d]{1,3}")
+
+
+def token_pieces(text: str) -> list[str]:
+    """``text`` cut as a model emits it, about one token a piece (tool-call arguments arrive so:
+    ``{"`` ``city`` ``":"`` ``Paris`` ``"}``); the pieces join back to ``text``."""
+    return _TOKEN.findall(text)

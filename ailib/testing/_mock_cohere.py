@@ -6,7 +6,7 @@ import json
 from typing import Any, Optional
 
 from ._faults import Reply
-from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse
+from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse, token_pieces
 
 _FINISH_REASONS = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL"}
 _ROLES = ("user", "assistant", "system", "tool")
@@ -89,18 +89,14 @@ class CohereMock(MockFormat):
                 for piece in chunks_of(_TOOL_PLAN)
             )
         for i, (cid, name, args) in enumerate(reply.tool_calls):
-            raw = json.dumps(args)
-            half = len(raw) // 2
+            # As the API streams a call: its start with empty arguments, then the JSON (indented by 4,
+            # as Cohere writes it) token by token, then its end.
             call = {"id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
             content.append(sse({"type": "tool-call-start", "index": i, "delta": {"message": {"tool_calls": call}}}, "tool-call-start"))
-            for j, piece in enumerate((raw[:half], raw[half:])):
-                frame = sse(
-                    {"type": "tool-call-delta", "index": i, "delta": {"message": {"tool_calls": {"function": {"arguments": piece}}}}},
-                    "tool-call-delta",
-                )
-                if j == 1:
-                    frame += sse({"type": "tool-call-end", "index": i}, "tool-call-end")
-                content.append(frame)
+            for piece in token_pieces(json.dumps(args, indent=4, ensure_ascii=False)):
+                delta = {"message": {"tool_calls": {"function": {"arguments": piece}}}}
+                content.append(sse({"type": "tool-call-delta", "index": i, "delta": delta}, "tool-call-delta"))
+            content[-1] += sse({"type": "tool-call-end", "index": i}, "tool-call-end")
         end = {"type": "message-end", "delta": {"finish_reason": self._finish(reply), "usage": self._usage(reply)}}
         return opening, content, [sse(end, "message-end")]
 

@@ -20,7 +20,7 @@ __all__ = ["ScriptError", "parse_faults", "faults_from_json", "reply_from_json",
 _CONSTRUCTORS = (
     "ok", "http_status", "delay", "stall", "reset", "reset_mid_body", "malformed", "cut_stream",
     "reset_stream", "stall_stream", "error_event", "garbage_stream", "drip", "mislabeled", "interleave", "giant",
-    "refused",
+    "refused", "rate_limited",
 )  # fmt: skip
 
 
@@ -95,11 +95,12 @@ _REPLY_FIELDS = (
     "cache_write_tokens",
     "reasoning_tokens",
     "reasoning",
+    "model",
 )
 
 
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning", "model"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):

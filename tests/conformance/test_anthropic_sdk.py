@@ -156,3 +156,14 @@ def test_cache_usage_as_the_sdk_reads_it(sdk, mock: MockProvider, stream: bool) 
     else:
         usage = create(sdk).usage
     assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens, usage.output_tokens) == (20, 60, 20, 30)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_real_shaped_429(sdk, mock: MockProvider, stream: bool) -> None:
+    """Fault.rate_limited: RateLimitError with rate_limit_error, the body's request_id equal to the SDK's, and retry-after."""
+    mock.enqueue(Fault.rate_limited(20))
+    with pytest.raises(anthropic.RateLimitError) as info:
+        list(create(sdk, stream=True)) if stream else create(sdk)
+    err = info.value
+    assert err.body["error"]["type"] == "rate_limit_error" and err.body["request_id"] == err.request_id
+    assert err.response.headers["retry-after"] == "20" and err.response.headers["anthropic-ratelimit-requests-remaining"] == "0"

@@ -143,3 +143,12 @@ def test_empty_messages_are_refused_as_cohere_does(sdk) -> None:
     with pytest.raises(cohere.BadRequestError) as info:
         sdk.chat(model=MODEL, messages=[], request_options=NO_RETRY)
     assert "messages" in info.value.body["message"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_real_shaped_429(sdk, mock: MockProvider, stream: bool) -> None:
+    """Fault.rate_limited: TooManyRequestsError whose body is Cohere's trial-key message."""
+    mock.enqueue(Fault.rate_limited(20))
+    with pytest.raises(cohere.TooManyRequestsError) as info:
+        chat(sdk, stream=stream)
+    assert info.value.status_code == 429 and info.value.body["message"].startswith("You are using a Trial key")

@@ -145,3 +145,15 @@ def test_usage_details_as_the_sdk_reads_them(sdk, mock: MockProvider) -> None:
     usage = generate(sdk).usage_metadata
     assert (usage.prompt_token_count, usage.cached_content_token_count) == (100, 60)
     assert (usage.candidates_token_count, usage.thoughts_token_count, usage.total_token_count) == (18, 12, 130)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_real_shaped_429(sdk, mock: MockProvider, stream: bool) -> None:
+    """Fault.rate_limited: ClientError 429 RESOURCE_EXHAUSTED whose details hold QuotaFailure and RetryInfo's retryDelay."""
+    mock.enqueue(Fault.rate_limited(34.4))
+    with pytest.raises(errors.ClientError) as info:
+        generate(sdk, stream=stream)
+    err = info.value
+    assert (err.code, err.status) == (429, "RESOURCE_EXHAUSTED")
+    retry = [d for d in err.details["error"]["details"] if d["@type"].endswith("google.rpc.RetryInfo")]
+    assert retry == [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "34.4s"}]

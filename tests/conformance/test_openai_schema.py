@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import requests
@@ -371,3 +371,47 @@ def test_extract_resolves_refs_and_nullable() -> None:
     assert out["CreateChatCompletionResponse"]["properties"]["p"] == {"anyOf": [{"$ref": "#/$defs/Part"}, {"type": "null"}]}
     assert out["CreateChatCompletionStreamResponse"] == {"type": ["string", "null"], "enum": ["a", None]}
     assert out["Part"] == {"type": "integer"}
+
+
+LOGPROB_CASES = ("text", "refusal", "text and tool call", "tool call")
+
+
+@pytest.mark.parametrize("top", [None, 0, 3], ids=["logprobs", "top0", "top3"])
+@pytest.mark.parametrize("case", LOGPROB_CASES)
+def test_mock_logprobs_response_validates(mock: MockProvider, case: str, top: Optional[int]) -> None:
+    """Asked for logprobs, MockProvider's body has choices[].logprobs (an entry per token, top_logprobs of the size asked)
+    and validates against CreateChatCompletionResponse."""
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "logprobs": True, "n": 2}
+    if top is not None:
+        body["top_logprobs"] = top
+    data = _post(mock, REPLIES[case], body).json()
+    assert errors(RESPONSE, data) == []
+    for choice in data["choices"]:
+        logprobs = choice["logprobs"]
+        said = choice["message"]["refusal"] if case == "refusal" else choice["message"]["content"] or ""
+        entries = logprobs["refusal"] if case == "refusal" else logprobs["content"]
+        assert "".join(e["token"] for e in entries) == said
+        assert all(bytes(e["bytes"]) == e["token"].encode() and len(e["top_logprobs"]) == (top or 0) for e in entries)
+
+
+@pytest.mark.parametrize("top", [0, 2])
+@pytest.mark.parametrize("case", LOGPROB_CASES)
+def test_mock_logprobs_chunks_validate(mock: MockProvider, case: str, top: int) -> None:
+    """Asked for logprobs, MockProvider streams one token a chunk with its entry; every chunk validates against
+    CreateChatCompletionStreamResponse, and the entries' tokens join to what was said."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "stream": True, "logprobs": True, "top_logprobs": top}
+    text = _post(mock, REPLIES[case], body).text
+    chunks = [json.loads(line[len("data: ") :]) for line in text.splitlines() if line.startswith("data: ") and line != "data: [DONE]"]
+    assert {i: errors(CHUNK, c) for i, c in enumerate(chunks) if errors(CHUNK, c)} == {}
+    key = "refusal" if case == "refusal" else "content"
+    said = "".join(c["choices"][0]["delta"].get(key) or "" for c in chunks)
+    entries = [e for c in chunks if c["choices"][0]["logprobs"] for e in c["choices"][0]["logprobs"][key] or []]
+    assert "".join(e["token"] for e in entries) == said and bool(said) == (case != "tool call")
+    assert all(len(e["top_logprobs"]) == top for e in entries)
+    assert chunks[0]["choices"][0]["logprobs"] == {"content": [], "refusal": None}
+
+
+def test_no_logprobs_unless_asked(mock: MockProvider) -> None:
+    """Without logprobs in the request, choices[].logprobs is null, as the API sends it."""
+    data = _post(mock, REPLIES["text"], {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}).json()
+    assert data["choices"][0]["logprobs"] is None

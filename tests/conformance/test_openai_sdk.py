@@ -102,7 +102,7 @@ def test_429_with_retry_after(sdk, mock: MockProvider, stream: bool) -> None:
         list(create(sdk, stream=True)) if stream else create(sdk)
     err = info.value
     assert err.status_code == 429 and err.response.headers["retry-after"] == "7"
-    assert err.body["message"] == "Rate limit reached" and err.body["type"] == "rate_limit_exceeded"
+    assert err.body["message"] == "Rate limit reached" and (err.body["type"], err.body["code"]) == ("requests", "rate_limit_exceeded")
     assert err.request_id and err.request_id.startswith("req_mock")
 
 
@@ -158,3 +158,14 @@ def test_usage_details_as_the_sdk_reads_them(sdk, mock: MockProvider) -> None:
     usage = create(sdk).usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (100, 30, 130)
     assert (usage.prompt_tokens_details.cached_tokens, usage.completion_tokens_details.reasoning_tokens) == (60, 12)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_a_real_shaped_429(sdk, mock: MockProvider, stream: bool) -> None:
+    """Fault.rate_limited: RateLimitError with type "requests", code "rate_limit_exceeded", x-ratelimit-* and retry-after."""
+    mock.enqueue(Fault.rate_limited(20))
+    with pytest.raises(openai.RateLimitError) as info:
+        list(create(sdk, stream=True)) if stream else create(sdk)
+    err = info.value
+    assert (err.type, err.code) == ("requests", "rate_limit_exceeded") and "Please try again in 20s." in err.message
+    assert err.response.headers["retry-after"] == "20" and err.response.headers["x-ratelimit-remaining-requests"] == "0"

@@ -106,7 +106,7 @@ def test_control_endpoint_scripts_faults_and_lists_requests() -> None:
         second = requests.post(url, json=OPENAI_BODY, timeout=5)
         seen = requests.get(mock.url + "/_mock/requests", timeout=5).json()["requests"]
     assert first.status_code == 429 and first.headers["retry-after"] == "1"
-    assert second.json()["choices"][0]["message"]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a": 1}'}
+    assert second.json()["choices"][0]["message"]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
     assert [r["fault"] for r in seen] == ["status", "ok"] and "authorization" not in seen[0]["headers"]
 
 
