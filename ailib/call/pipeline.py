@@ -16,6 +16,8 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._response import with_parsed
+from .._schema import output_type
 from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
@@ -194,9 +196,11 @@ class Pipeline:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            cached: ChatCompletionResponse = extras.run(spec, self._run, cache)
-            return cached
-        return self._run(spec)
+            resp: ChatCompletionResponse = extras.run(spec, self._run, cache)
+        else:
+            resp = self._run(spec)
+        parse_as = output_type(request.response_format)
+        return resp if parse_as is None else with_parsed(resp, parse_as)
 
     def _run(self, spec: CallSpec) -> ChatCompletionResponse:
         log = AttemptLog()
@@ -218,11 +222,13 @@ class Pipeline:
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
             stream: ChatStream = extras.stream(spec, self._open_stream, self._account_stream, cache)
-            return stream
-        from .stream import ChatStream  # loaded by the first stream
+        else:
+            from .stream import ChatStream  # loaded by the first stream
 
-        primed, log = self._open_stream(spec)
-        return ChatStream(primed, log, self._account_stream)
+            primed, log = self._open_stream(spec)
+            stream = ChatStream(primed, log, self._account_stream)
+        stream.parse_as = output_type(request.response_format)  # ``parsed`` once the stream has ended
+        return stream
 
     def _open_stream(self, spec: CallSpec) -> tuple[Primed, AttemptLog]:
         """A streamed call up to its commit point (``request.duration`` covers that part):

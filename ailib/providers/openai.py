@@ -4,6 +4,9 @@
   OpenAI-compatible service as ``system`` (the role they all take, and the same meaning).
 * ``Tool.function(..., strict=True)`` → ``function.strict``; an image's ``detail`` →
   ``image_url.detail``.
+* ``response_format`` as given; a pydantic model class or dataclass as the body openai-python's
+  ``.parse(response_format=Model)`` sends (``json_schema`` with its strict schema, its class
+  name and ``strict: true``).
 * ``extra`` is merged deeply into the body (objects key by key, other values replace), as
   in every format.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
 from .._message import arguments_json
+from .._schema import wire_response_format
 from ..errors import AiLibError, InvalidRequestError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
@@ -204,7 +208,7 @@ class OpenAIFormat(WireFormat):
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
-            body["response_format"] = request.response_format
+            body["response_format"] = wire_response_format(request.response_format)  # a class as its strict schema
         if request.reasoning is not None:
             body["reasoning_effort"] = reasoning_effort(request.reasoning)
         if stream:
