@@ -245,11 +245,12 @@ def _strict(node: Any, root: dict[str, Any]) -> dict[str, Any]:
 def _resolve(root: dict[str, Any], ref: Any) -> dict[str, Any]:
     if not isinstance(ref, str) or not ref.startswith("#/"):
         raise InvalidRequestError(f"unexpected $ref {ref!r} (only '#/...' references are understood)")
-    node: Any = root
+    node: dict[str, Any] = root
     for key in ref[2:].split("/"):
-        node = node[key]
-        if not isinstance(node, dict):
+        found = node.get(key)
+        if not isinstance(found, dict):
             raise InvalidRequestError(f"$ref {ref!r} does not lead to a schema object")
+        node = found
     return node
 
 
@@ -375,7 +376,11 @@ def _pydantic_parse(run: Any) -> Any:
 def _summary(exc: Any) -> str:
     """A pydantic ``ValidationError`` in one line per problem, without the input echoed."""
     lines = []
-    for err in exc.errors(include_url=False, include_input=False):
+    try:
+        errors = exc.errors(include_url=False, include_input=False)
+    except TypeError:  # a pydantic 2 older than these keywords
+        errors = exc.errors()
+    for err in errors:
         where = ".".join(str(p) for p in err.get("loc", ())) or "$"
         lines.append(f"{where}: {err.get('msg', '')}")
     return f"{len(lines)} problem(s): " + "; ".join(lines[:10])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Optional
 
 import pydantic
@@ -116,3 +117,14 @@ def test_a_refusal_leaves_parsed_none_and_chat_raises(fmt: str) -> None:
         assert (resp.finish_reason, resp.parsed) == ("refusal", None)
         with pytest.raises(ContentFilteredError):
             ai.chat("anything", response_format=City)
+
+
+def test_a_batch_rerun_from_its_checkpoint_still_has_parsed(tmp_path: Path) -> None:
+    """Answers a re-run reads back from the batch checkpoint (nothing sent again) carry .parsed, built from the stored text."""
+    path = tmp_path / "run.jsonl"
+    with MockProvider("openai", api_key=KEY, reply=Reply(text=ANSWER)) as server:
+        with AiClientBuilder(server.provider(api_key=KEY)).build() as ai:
+            first = ai.chat_completion_batch([ask(City), ask(Place)], checkpoint=path)
+            again = ai.chat_completion_batch([ask(City), ask(Place)], checkpoint=path)
+        assert server.request_count == 2
+    assert [r.parsed for r in first] == [r.parsed for r in again] == [City(name="Paris", population=2102650), Place("Paris", 2102650)]
