@@ -9,7 +9,6 @@ import attrs
 
 from ._headers import request_id as _request_id
 from ._message import Message, ReasoningPart, ToolCall, ToolCallDelta
-from ._schema import ParseFailure, parse_json
 from ._secrets import is_secret_header
 from ._value import value
 from .errors import AiLibError, Attempt, ContentFilteredError, StructuredOutputError
@@ -235,6 +234,8 @@ def parse_answer(
 ) -> Any:
     """``text`` as an instance of ``cls``; ``StructuredOutputError`` (with the text and the
     attempts) when it is not JSON or does not fit the class."""
+    from ._schema import ParseFailure, parse_json  # loaded by the first typed answer
+
     try:
         return parse_json(cls, text)
     except ParseFailure as exc:

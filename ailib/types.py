@@ -17,7 +17,6 @@ import attrs
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
 from ._message import Content, Message, ReasoningPart, Role, Tool, ToolCall, ToolCallDelta, _check_json
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
-from ._schema import check_response_format, wire_response_format
 from ._value import value
 from .errors import InvalidRequestError
 
@@ -144,6 +143,10 @@ def reasoning_effort(reasoning: Any) -> str:
 
 
 def _check_response_format(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None or isinstance(value, Mapping):
+        return
+    from ._schema import check_response_format  # structured output by a class: loaded on first use
+
     check_response_format(value)
 
 
@@ -218,8 +221,12 @@ class ChatCompletionRequest:
             v = getattr(self, name)
             if v is not None:
                 d[name] = v
-        if self.response_format is not None:  # a class as the JSON schema it stands for
+        if isinstance(self.response_format, type):  # a class as the JSON schema it stands for
+            from ._schema import wire_response_format
+
             d["response_format"] = wire_response_format(self.response_format)
+        elif self.response_format is not None:
+            d["response_format"] = self.response_format
         if self.stop is not None:
             d["stop"] = list(self.stop)
         if self.tools:

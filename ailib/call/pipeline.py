@@ -16,8 +16,6 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .._response import with_parsed
-from .._schema import output_type
 from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
@@ -199,8 +197,11 @@ class Pipeline:
             resp: ChatCompletionResponse = extras.run(spec, self._run, cache)
         else:
             resp = self._run(spec)
-        parse_as = output_type(request.response_format)
-        return resp if parse_as is None else with_parsed(resp, parse_as)
+        if isinstance(request.response_format, type):  # a model class or dataclass (checked when the request was made)
+            from .._response import with_parsed
+
+            return with_parsed(resp, request.response_format)
+        return resp
 
     def _run(self, spec: CallSpec) -> ChatCompletionResponse:
         log = AttemptLog()
@@ -227,7 +228,8 @@ class Pipeline:
 
             primed, log = self._open_stream(spec)
             stream = ChatStream(primed, log, self._account_stream)
-        stream.parse_as = output_type(request.response_format)  # ``parsed`` once the stream has ended
+        if isinstance(request.response_format, type):  # ``parsed`` once the stream has ended
+            stream.parse_as = request.response_format
         return stream
 
     def _open_stream(self, spec: CallSpec) -> tuple[Primed, AttemptLog]:

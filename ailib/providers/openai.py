@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote
 
 from .._message import arguments_json
-from .._schema import wire_response_format
 from ..errors import AiLibError, InvalidRequestError, ProtocolError
 from ..types import (
     ChatCompletionRequest,
@@ -208,7 +207,12 @@ class OpenAIFormat(WireFormat):
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
-            body["response_format"] = wire_response_format(request.response_format)  # a class as its strict schema
+            fmt = request.response_format
+            if isinstance(fmt, type):  # a model class or dataclass: its strict schema
+                from .._schema import wire_response_format
+
+                fmt = wire_response_format(fmt)
+            body["response_format"] = fmt
         if request.reasoning is not None:
             body["reasoning_effort"] = reasoning_effort(request.reasoning)
         if stream:

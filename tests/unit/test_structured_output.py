@@ -284,6 +284,20 @@ def test_import_ailib_does_not_import_pydantic() -> None:
     assert out.strip() == "False"
 
 
+def test_structured_output_code_loads_only_when_a_class_is_given() -> None:
+    """import ailib, a client and a request with a dict response_format leave ailib._schema unloaded (import time stays as it was)."""
+    out = _run(
+        """
+        import sys
+        import ailib
+        ailib.AiClient("openai", options=ailib.ConnectionOptions(api_key="sk-test-0123456789"))
+        ailib.ChatCompletionRequest("m", [{"role": "user", "content": "x"}], response_format={"type": "json_object"}).to_dict()
+        print("ailib._schema" in sys.modules)
+        """
+    )
+    assert out.strip() == "False"
+
+
 def test_dataclasses_work_without_pydantic() -> None:
     """With pydantic unimportable, a dataclass gets ailib's own strict schema on the wire and its answer is parsed and checked."""
     out = _run(
