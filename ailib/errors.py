@@ -247,12 +247,13 @@ class ProtocolError(AiLibError):
 
 class StructuredOutputError(AiLibError, ValueError):
     """The model's answer is not valid JSON, or does not match the class given as
-    ``response_format``. ``raw_text`` is the answer as received; ``attempts`` the call's attempts.
+    ``response_format``. ``raw_text`` is the answer as received (an API key in it masked, as
+    everywhere in errors); ``attempts`` the call's attempts.
     Not retried: the call itself succeeded (send it again to ask for another answer)."""
 
     def __init__(self, message: str = "", *, raw_text: str = "", **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
-        self.raw_text = raw_text
+        self.raw_text = mask(raw_text)  # as the body: a remembered key the answer echoed is masked
 
 
 class StreamInterruptedError(AiLibError):
