@@ -33,6 +33,7 @@ from .errors import (
     QuotaExceededError,
     RateLimitExceeded,
     StreamInterruptedError,
+    StructuredOutputError,
     TimeoutError,
 )
 from .options import ConnectionOptions
@@ -140,6 +141,7 @@ __all__ = [
     "ProviderError",
     "ProtocolError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "CircuitOpenError",
     "LocalRateLimitError",
     "ClientClosedError",

@@ -209,8 +209,9 @@ class ToolCallDelta:
 class Tool:
     """A function the model may call. Build with ``Tool.function(...)``.
 
-    ``strict`` (OpenAI's structured outputs for tool arguments) is sent as ``function.strict`` to
-    the OpenAI format only when set; the other formats have no such field and ignore it.
+    ``strict`` (structured outputs for tool arguments) is sent only when set: OpenAI
+    ``function.strict``, Anthropic the tool's ``strict``, Cohere the request's ``strict_tools:
+    true`` when any tool is strict (Cohere's flag covers every tool); Gemini has no such flag.
     """
 
     name: str
@@ -228,7 +229,7 @@ class Tool:
         strict: Optional[bool] = None,
     ) -> Tool:
         """A function tool the model may call: ``name``, what it does, and its parameters as a JSON Schema (default: no
-        parameters); ``strict=True`` asks OpenAI to follow the schema exactly. ``InvalidRequestError`` for an empty
+        parameters); ``strict=True`` asks the model to follow the schema exactly (OpenAI, Anthropic, Cohere). ``InvalidRequestError`` for an empty
         name, a schema that is not JSON, or a ``strict`` that is not a bool.
         """
         if not name or not isinstance(name, str):

@@ -11,9 +11,9 @@ from ._headers import request_id as _request_id
 from ._message import Message, ReasoningPart, ToolCall, ToolCallDelta
 from ._secrets import is_secret_header
 from ._value import value
-from .errors import AiLibError, Attempt, ContentFilteredError
+from .errors import AiLibError, Attempt, ContentFilteredError, StructuredOutputError
 
-__all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk", "ResponseHeaders"]
+__all__ = ["Usage", "Attempt", "Choice", "ChatCompletionResponse", "StreamChunk", "ResponseHeaders", "with_parsed", "parse_answer"]
 
 # Response headers never kept on a response: credentials (a gateway may echo one) and cookies.
 _DROPPED_HEADERS = frozenset({"set-cookie", "set-cookie2"})
@@ -139,6 +139,9 @@ class ChatCompletionResponse:
     # The HTTP headers of the answer (``x-ratelimit-*``, ``x-request-id``...): read-only,
     # case-insensitive, never credentials or cookies. Empty for a response not read off the wire.
     headers: Mapping[str, str] = attrs.field(default=_NO_HEADERS, converter=_headers, repr=_headers_repr, eq=False, hash=False)
+    # The first choice's answer as an instance of the class given as ``response_format`` (a
+    # pydantic model or a dataclass); None without such a class, on a refusal, or with no text.
+    parsed: Any = attrs.field(default=None, eq=False, hash=False)
 
     @property
     def request_id(self) -> Optional[str]:
@@ -224,6 +227,35 @@ class ChatCompletionResponse:
             usage=Usage(**usage) if usage else None,
             cost=d.get("cost"),
         )
+
+
+def parse_answer(
+    cls: type, text: str, *, provider: str, model: str, attempts: tuple[Attempt, ...] = (), finish_reason: Optional[str] = None
+) -> Any:
+    """``text`` as an instance of ``cls``; ``StructuredOutputError`` (with the text and the
+    attempts) when it is not JSON or does not fit the class."""
+    from ._schema import ParseFailure, parse_json  # loaded by the first typed answer
+
+    try:
+        return parse_json(cls, text)
+    except ParseFailure as exc:
+        cut = " (the answer was cut off: finish_reason 'length')" if finish_reason == "length" else ""
+        raise StructuredOutputError(
+            f"the answer does not parse as {cls.__qualname__}{cut}: {exc}", raw_text=text, provider=provider, model=model, attempts=attempts
+        ) from None
+
+
+def with_parsed(resp: ChatCompletionResponse, cls: type) -> ChatCompletionResponse:
+    """``resp`` with ``parsed`` set from its first choice's text (left None on a refusal or
+    when there is no text, e.g. only tool calls). Raises ``StructuredOutputError``."""
+    first = resp.choices[0] if resp.choices else None
+    if first is None or first.refusal is not None or first.finish_reason == "refusal" or first.message.content is None:
+        return resp
+    text = first.message.text()
+    if not text:
+        return resp
+    parsed = parse_answer(cls, text, provider=resp.provider, model=resp.model, attempts=resp.attempts, finish_reason=first.finish_reason)
+    return attrs.evolve(resp, parsed=parsed)
 
 
 def _choice_dict(c: Choice) -> dict[str, Any]:

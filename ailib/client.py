@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
 
 import attrs
 
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["AiClient"]
+
+_T = TypeVar("_T")
 
 
 class AiClient:
@@ -241,13 +243,24 @@ class AiClient:
 
         return BatchContext(endpoints=tuple(self._endpoints), transport=self._transport, prices=self._prices)
 
-    def chat(self, text: str, *, model: str = "auto") -> str:
-        """One user message in, the answer's text out."""
+    @overload
+    def chat(self, text: str, *, model: str = "auto", response_format: Optional[Mapping[str, Any]] = None) -> str: ...
+
+    @overload
+    def chat(self, text: str, *, model: str = "auto", response_format: type[_T]) -> _T: ...
+
+    def chat(self, text: str, *, model: str = "auto", response_format: Any = None) -> Any:
+        """One user message in, the answer's text out. With a pydantic model class or a dataclass
+        as ``response_format``, the answer as an instance of it (``StructuredOutputError`` when it
+        does not parse; ``ContentFilteredError`` on a refusal); with a dict, the JSON text."""
         if not isinstance(text, str):
             raise InvalidRequestError(f"chat takes the message text as a str, got {type(text).__name__}")
         if not isinstance(model, str):
             raise InvalidRequestError(f"model must be a str, got {type(model).__name__}")
-        return self.chat_completion(ChatCompletionRequest(model, [Message.user(text)])).first_text()
+        resp = self.chat_completion(ChatCompletionRequest(model, [Message.user(text)], response_format=response_format))
+        if resp.parsed is not None:
+            return resp.parsed
+        return resp.first_text()
 
     def default_chat_model(self) -> str:
         """The model ``auto`` resolves to on this client's first target."""

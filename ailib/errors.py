@@ -16,6 +16,7 @@
     ├── NetworkError                reset, refused, DNS (retryable)
     ├── ProviderError               5xx, overloaded, error event inside a 200 stream (retryable)
     ├── ProtocolError               malformed JSON/SSE, wrong content type, unexpected redirect
+    ├── StructuredOutputError       (also ValueError) the answer does not parse into the requested response_format class; .raw_text
     ├── StreamInterruptedError      failed after content was delivered; .partial_text (not retried)
     ├── CircuitOpenError            fast fail; .retry_after until the next probe
     ├── LocalRateLimitError         client-side limiter could not admit within max_wait
@@ -60,6 +61,7 @@ __all__ = [
     "NetworkError",
     "ProviderError",
     "ProtocolError",
+    "StructuredOutputError",
     "StreamInterruptedError",
     "CircuitOpenError",
     "LocalRateLimitError",
@@ -241,6 +243,17 @@ class ProviderError(AiLibError):
 
 class ProtocolError(AiLibError):
     """The answer was not what the wire format promises (bad JSON/SSE, wrong type)."""
+
+
+class StructuredOutputError(AiLibError, ValueError):
+    """The model's answer is not valid JSON, or does not match the class given as
+    ``response_format``. ``raw_text`` is the answer as received (an API key in it masked, as
+    everywhere in errors); ``attempts`` the call's attempts.
+    Not retried: the call itself succeeded (send it again to ask for another answer)."""
+
+    def __init__(self, message: str = "", *, raw_text: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.raw_text = mask(raw_text)  # as the body: a remembered key the answer echoed is masked
 
 
 class StreamInterruptedError(AiLibError):

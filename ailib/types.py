@@ -142,6 +142,14 @@ def reasoning_effort(reasoning: Any) -> str:
     return "low" if reasoning <= REASONING_BUDGETS["low"] else "medium" if reasoning <= REASONING_BUDGETS["medium"] else "high"
 
 
+def _check_response_format(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None or isinstance(value, Mapping):
+        return
+    from ._schema import check_response_format  # structured output by a class: loaded on first use
+
+    check_response_format(value)
+
+
 def _to_model(value: Any) -> str:
     if value is None:
         return "auto"
@@ -158,7 +166,10 @@ class ChatCompletionRequest:
     None are left out of every format's body (Anthropic alone requires ``max_tokens``: a default
     is sent there). ``reasoning`` (``"low"``, ``"medium"``, ``"high"`` or a token budget) asks
     for thinking: OpenAI format ``reasoning_effort``, Anthropic ``thinking`` with a budget,
-    Gemini ``thinkingConfig``, Cohere ``thinking`` (see each format). ``extra`` holds further body fields in the serving format's own names; it is
+    Gemini ``thinkingConfig``, Cohere ``thinking`` (see each format). ``response_format`` is an
+    OpenAI-style dict (``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` or
+    ``{"type": "json_object"}``), or a pydantic model class or dataclass: its strict JSON schema is
+    sent in each format's form and the response's ``parsed`` holds the answer as an instance. ``extra`` holds further body fields in the serving format's own names; it is
     merged deeply into the body each format builds (objects key by key, any other value replaces).
     """
 
@@ -170,7 +181,7 @@ class ChatCompletionRequest:
     stop: Optional[tuple[str, ...]] = attrs.field(default=None, kw_only=True, converter=_to_stop)
     tools: Optional[tuple[Tool, ...]] = attrs.field(default=None, kw_only=True, converter=_to_tools)
     tool_choice: Any = attrs.field(default=None, kw_only=True, hash=False)
-    response_format: Any = attrs.field(default=None, kw_only=True, hash=False)
+    response_format: Any = attrs.field(default=None, kw_only=True, hash=False, validator=_check_response_format)
     extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra, hash=False)
     reasoning: Union[str, int, None] = attrs.field(default=None, kw_only=True, validator=_check_reasoning)
 
@@ -206,10 +217,16 @@ class ChatCompletionRequest:
     def to_dict(self) -> dict[str, Any]:
         """OpenAI-style body: a stable, JSON-serialisable form (checkpoint keys use it)."""
         d: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in self.messages]}
-        for name in ("temperature", "max_tokens", "top_p", "tool_choice", "response_format"):
+        for name in ("temperature", "max_tokens", "top_p", "tool_choice"):
             v = getattr(self, name)
             if v is not None:
                 d[name] = v
+        if isinstance(self.response_format, type):  # a class as the JSON schema it stands for
+            from ._schema import wire_response_format
+
+            d["response_format"] = wire_response_format(self.response_format)
+        elif self.response_format is not None:
+            d["response_format"] = self.response_format
         if self.stop is not None:
             d["stop"] = list(self.stop)
         if self.tools:

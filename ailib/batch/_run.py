@@ -6,9 +6,11 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
+from .._response import with_parsed
+from .._schema import output_type
 from .._value import value
 from ..errors import AiLibError, ConfigurationError, InvalidRequestError
-from ..types import ChatCompletionRequest
+from ..types import ChatCompletionRequest, ChatCompletionResponse
 from ._checkpoint import Checkpoint, request_keys
 from ._live import run_live
 from ._progress import Reporter
@@ -159,7 +161,27 @@ def run_batch(
         ckpt.close(compact=first_error is None)
     if first_error is not None:
         raise first_error
+    _parse_answers(parsed, share, results, return_exceptions)
     return [results[i] for i in share]
+
+
+def _parse_answers(
+    requests: Sequence[Optional[ChatCompletionRequest]], share: Iterable[int], results: Any, return_exceptions: bool
+) -> None:
+    """Set ``parsed`` on the answers that came without it (read back from a checkpoint, or from a
+    provider batch) to requests with a class as ``response_format``; one that does not parse
+    becomes its ``StructuredOutputError`` (raised when ``return_exceptions`` is False)."""
+    for i in share:
+        resp, req = results[i], requests[i]
+        cls = output_type(req.response_format) if req is not None else None
+        if cls is None or not isinstance(resp, ChatCompletionResponse) or resp.parsed is not None:
+            continue
+        try:
+            results[i] = with_parsed(resp, cls)
+        except AiLibError as err:
+            if not return_exceptions:
+                raise
+            results[i] = err
 
 
 def as_request(item: Any) -> ChatCompletionRequest:

@@ -194,9 +194,14 @@ class Pipeline:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            cached: ChatCompletionResponse = extras.run(spec, self._run, cache)
-            return cached
-        return self._run(spec)
+            resp: ChatCompletionResponse = extras.run(spec, self._run, cache)
+        else:
+            resp = self._run(spec)
+        if isinstance(request.response_format, type):  # a model class or dataclass (checked when the request was made)
+            from .._response import with_parsed
+
+            return with_parsed(resp, request.response_format)
+        return resp
 
     def _run(self, spec: CallSpec) -> ChatCompletionResponse:
         log = AttemptLog()
@@ -226,11 +231,14 @@ class Pipeline:
         extras = self.extras
         if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
             stream: ChatStream = extras.stream(spec, self._open_stream, self._account_stream, cache)
-            return stream
-        from .stream import ChatStream  # loaded by the first stream
+        else:
+            from .stream import ChatStream  # loaded by the first stream
 
-        primed, log = self._open_stream(spec)
-        return ChatStream(primed, log, self._account_stream)
+            primed, log = self._open_stream(spec)
+            stream = ChatStream(primed, log, self._account_stream)
+        if isinstance(request.response_format, type):  # ``parsed`` once the stream has ended
+            stream.parse_as = request.response_format
+        return stream
 
     def _open_stream(self, spec: CallSpec) -> tuple[Primed, AttemptLog]:
         """A streamed call up to its commit point (``request.duration`` covers that part):

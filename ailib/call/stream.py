@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from .._headers import request_id
-from .._response import ResponseHeaders
+from .._response import ResponseHeaders, parse_answer
 from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
 from ..types import Attempt, ChatCompletionResponse, Choice, Message, ReasoningPart, Role, StreamChunk, ToolCall, Usage
@@ -20,6 +20,7 @@ __all__ = ["ChatStream"]
 # How long the end of a stream's body may take to follow its terminal event (a server
 # normally sends both at once) before the connection is closed instead of pooled.
 _BODY_END_WAIT = 0.05
+_UNPARSED: Any = object()  # ChatStream.parsed not worked out yet
 
 
 def _merge_logprobs(acc: Optional[dict[str, Any]], piece: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +75,8 @@ class ChatStream:
     Failures after the first content chunk raise ``StreamInterruptedError`` with the text
     delivered so far; a stream never ends short silently. After the end: ``text``,
     ``reasoning``, ``reasoning_parts``, ``refusal``, ``tool_calls``, ``usage``, ``finish_reason``, ``attempts`` (all of the first
-    choice; ``collect()`` gives every choice). From the start: ``headers``, ``request_id``;
+    choice; ``collect()`` gives every choice), and ``parsed`` (the answer as an instance of the
+    class given as ``response_format``). From the start: ``headers``, ``request_id``;
     ``id`` once the provider has named its answer.
     """
 
@@ -101,6 +103,8 @@ class ChatStream:
         self.finished = False
         self._closed = False
         self.trace: CallTrace = NOOP_CALL  # the call's span: ends when the stream ends, fails or is closed
+        self.parse_as: Optional[type] = None  # the request's response_format class, when it gave one
+        self._parsed: Any = _UNPARSED
 
     @property
     def attempts(self) -> tuple[Attempt, ...]:
@@ -127,6 +131,19 @@ class ChatStream:
         """What the provider said about a refusal beyond its text (Anthropic ``stop_details``), or None."""
         details: Optional[Mapping[str, Any]] = getattr(self._decoder, "refusal_details", None)
         return details
+
+    @property
+    def parsed(self) -> Any:
+        """Once the stream has ended: the answer as an instance of the class given as
+        ``response_format`` (None without one, on a refusal, or with no text); None before the end.
+        Raises ``StructuredOutputError`` when the answer does not parse."""
+        if self.parse_as is None or not self.finished or self.refusal is not None or self.finish_reason == "refusal" or not self._parts:
+            return None
+        if self._parsed is _UNPARSED:
+            self._parsed = parse_answer(
+                self.parse_as, self.text, provider=self.provider, model=self.model, attempts=self.attempts, finish_reason=self.finish_reason
+            )
+        return self._parsed
 
     @property
     def id(self) -> str:
@@ -250,7 +267,15 @@ class ChatStream:
         for index, parts in sorted(self._others.items()):
             choices.append(parts.choice(index))
         return ChatCompletionResponse(
-            self.id, self.model, self.provider, tuple(choices), self.usage, self.attempts, cost=self.cost, headers=self.headers
+            self.id,
+            self.model,
+            self.provider,
+            tuple(choices),
+            self.usage,
+            self.attempts,
+            cost=self.cost,
+            headers=self.headers,
+            parsed=self.parsed,
         )
 
     def _collected_reasoning(self) -> tuple[ReasoningPart, ...]:

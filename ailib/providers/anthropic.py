@@ -24,8 +24,16 @@ Translation rules (ailib → Anthropic):
   a budget as given, an effort as 1024 (low), 4096 (medium) or 16384 (high) tokens. The API
   wants ``max_tokens`` above the budget: without a ``max_tokens`` the default is sent on top
   of the budget; a ``max_tokens`` at or below it raises ``InvalidRequestError`` before sending.
-* ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
-  raise ``InvalidRequestError`` before anything is sent.
+* Structured output, as anthropic-sdk-python sends it (``output_config``, no beta header):
+  ``response_format`` ``json_schema`` → ``output_config: {"format": {"type": "json_schema",
+  "schema": ...}}`` with its ``schema`` as given (the SDK sends a schema dict unchanged); a
+  pydantic model class or dataclass → its JSON schema rewritten as the SDK's ``transform_schema``
+  does for ``messages.parse(output_format=Model)``. ``json_object`` (JSON without a schema) has no
+  Anthropic form (the API wants a schema, its objects closed) and raises ``InvalidRequestError``:
+  give a schema or a class.
+* ``Tool.function(..., strict=...)`` → the tool's ``strict`` (when set).
+* ``temperature`` above 1 cannot be served and raises ``InvalidRequestError`` before anything is
+  sent.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from .._schema import anthropic_json_schema, json_schema_of, output_type
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError
 from ..types import (
@@ -44,6 +53,7 @@ from ..types import (
     ReasoningPart,
     Role,
     StreamChunk,
+    Tool,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -296,8 +306,8 @@ class AnthropicFormat(WireFormat):
         super().check_supported(request, spec, stream=stream)
         if request.temperature is not None and request.temperature > 1:
             raise _unsupported(spec.name, request.model, f"temperature above 1 (got {request.temperature})")
-        if request.response_format is not None and not _is_text_format(request.response_format):
-            raise _unsupported(spec.name, request.model, "response_format (JSON mode)")
+        if request.response_format is not None:
+            _output_format(request.response_format, spec.name, request.model)
         for m in request.messages:
             if m.role is Role.TOOL and not m.tool_call_id:
                 raise InvalidRequestError(
@@ -335,11 +345,15 @@ class AnthropicFormat(WireFormat):
         if request.stop is not None:
             body["stop_sequences"] = list(request.stop)
         if request.tools:
-            body["tools"] = [{"name": t.name, "description": t.description, "input_schema": dict(t.parameters)} for t in request.tools]
+            body["tools"] = [_tool(t) for t in request.tools]
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice, spec.name, model)
         if budget:
             body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        if request.response_format is not None:
+            fmt = _output_format(request.response_format, spec.name, model)
+            if fmt is not None:
+                body["output_config"] = {"format": fmt}
         if stream:
             body["stream"] = True
         if request.extra:
@@ -379,8 +393,35 @@ class AnthropicFormat(WireFormat):
         return [str(m["id"]) for m in data["data"]]
 
 
-def _is_text_format(fmt: Any) -> bool:
-    return isinstance(fmt, Mapping) and fmt.get("type") == "text"
+def _tool(t: Tool) -> dict[str, Any]:
+    tool: dict[str, Any] = {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+    if t.strict is not None:
+        tool["strict"] = t.strict
+    return tool
+
+
+def _output_format(fmt: Any, provider: str, model: str) -> Optional[dict[str, Any]]:
+    """``output_config.format`` for a ``response_format`` (None for text); InvalidRequestError for one
+    Anthropic cannot serve."""
+    cls = output_type(fmt)
+    if cls is not None:  # as messages.parse(output_format=cls) sends it
+        return {"type": "json_schema", "schema": anthropic_json_schema(json_schema_of(cls))}
+    kind = fmt.get("type") if isinstance(fmt, Mapping) else None
+    if kind == "text":
+        return None
+    if kind == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        if isinstance(schema, Mapping):
+            return {"type": "json_schema", "schema": dict(schema)}
+        raise _unsupported(provider, model, "response_format json_schema without a 'schema' object")
+    if kind == "json_object":
+        raise InvalidRequestError(
+            f"{provider} does not support response_format json_object (JSON without a schema: the API wants one, its "
+            "objects closed); give a json_schema response_format or a pydantic model class or dataclass. Nothing was sent",
+            provider=provider,
+            model=model,
+        )
+    raise _unsupported(provider, model, f"response_format {fmt!r}")
 
 
 def _error_event(data: Any, provider: str, model: str) -> AiLibError:

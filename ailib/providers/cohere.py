@@ -13,7 +13,11 @@ Translation rules (ailib → Cohere):
   ``REQUIRED``/``NONE`` (``auto`` is the default and sends nothing); forcing one named tool
   is not offered by Cohere and raises ``InvalidRequestError`` before sending.
 * ``response_format`` ``json_object`` → ``{"type": "json_object"}``; ``json_schema`` →
-  ``{"type": "json_object", "json_schema": ...}``.
+  ``{"type": "json_object", "json_schema": ...}`` (its ``schema`` as given); a pydantic model
+  class or dataclass → its strict schema (as OpenAI gets it) as ``json_schema``.
+* A tool's ``strict=True`` → ``strict_tools: true`` on the request: Cohere's flag covers every
+  tool of the request, so one strict tool makes them all strict (``strict=False`` on every tool,
+  or None, sends nothing).
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
@@ -34,6 +38,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._message import ReasoningPart, arguments_json
+from .._schema import wire_response_format
 from .._sse import SseEvent
 from ..errors import AiLibError, InvalidRequestError, ProviderError
 from ..types import (
@@ -118,6 +123,7 @@ def _tool_choice(choice: Any, provider: str, model: str) -> str | None:
 
 
 def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any] | None:
+    fmt = wire_response_format(fmt)  # a class as its strict json_schema form
     kind = fmt.get("type") if isinstance(fmt, Mapping) else None
     if kind == "text":
         return None
@@ -191,6 +197,8 @@ class CohereFormat(WireFormat):
                 {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": dict(t.parameters)}}
                 for t in request.tools
             ]
+        if request.tools and any(t.strict for t in request.tools):
+            body["strict_tools"] = True  # one flag for every tool of the request
         if request.tool_choice is not None:
             choice = _tool_choice(request.tool_choice, spec.name, model)
             if choice is not None:

@@ -21,7 +21,11 @@ Translation rules (ailib → Gemini):
 * Only inline images (base64) are accepted; an image URL raises ``InvalidRequestError``
   (Gemini reads remote files only through its Files API).
 * ``response_format`` ``json_object`` → ``responseMimeType: application/json``;
-  ``json_schema`` → also ``responseJsonSchema``.
+  ``json_schema`` → also ``responseJsonSchema`` (its ``schema`` as given); a pydantic model class
+  or dataclass → its JSON schema (``model_json_schema()``, as Google's documentation passes
+  ``response_json_schema=Model.model_json_schema()`` to google-genai) as ``responseJsonSchema``.
+* A tool's ``strict`` is not sent: Gemini has no such flag (function calling follows the
+  declared schema; ``functionCallingConfig`` mode ``ANY`` forces a call).
 * Reasoning: ``thought: true`` parts are the model's reasoning (``.reasoning``, ``delta_reasoning``),
   kept with any ``thoughtSignature`` as reasoning parts of the assistant message, as is every
   ``thoughtSignature`` on a ``functionCall`` or text part. Replaying the message to Gemini puts the
@@ -43,6 +47,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
+from .._schema import json_schema_of, output_type
 from .._sse import SseEvent
 from ..errors import AiLibError, ContentFilteredError, InvalidRequestError, ProtocolError
 from ..types import (
@@ -222,6 +227,9 @@ def _tool_config(choice: Any, provider: str, model: str) -> dict[str, Any]:
 
 
 def _response_format(fmt: Any, provider: str, model: str) -> dict[str, Any]:
+    cls = output_type(fmt)
+    if cls is not None:
+        return {"responseMimeType": "application/json", "responseJsonSchema": json_schema_of(cls)}
     kind = fmt.get("type") if isinstance(fmt, Mapping) else None
     if kind == "text":
         return {}

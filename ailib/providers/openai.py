@@ -4,6 +4,9 @@
   OpenAI-compatible service as ``system`` (the role they all take, and the same meaning).
 * ``Tool.function(..., strict=True)`` → ``function.strict``; an image's ``detail`` →
   ``image_url.detail``.
+* ``response_format`` as given; a pydantic model class or dataclass as the body openai-python's
+  ``.parse(response_format=Model)`` sends (``json_schema`` with its strict schema, its class
+  name and ``strict: true``).
 * ``extra`` is merged deeply into the body (objects key by key, other values replace), as
   in every format.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
@@ -204,7 +207,12 @@ class OpenAIFormat(WireFormat):
         if request.tool_choice is not None:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_format is not None:
-            body["response_format"] = request.response_format
+            fmt = request.response_format
+            if isinstance(fmt, type):  # a model class or dataclass: its strict schema
+                from .._schema import wire_response_format
+
+                fmt = wire_response_format(fmt)
+            body["response_format"] = fmt
         if request.reasoning is not None:
             body["reasoning_effort"] = reasoning_effort(request.reasoning)
         if stream:

@@ -6,6 +6,7 @@ in the OpenAI format against ``CreateChatCompletionResponse`` (bodies) and
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -47,6 +48,31 @@ JSON_SCHEMA_FORMAT = {
         "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"], "additionalProperties": False},
     },
 }
+
+
+@dataclasses.dataclass
+class CityRecord:
+    """A dataclass as response_format (its schema through pydantic's TypeAdapter, made strict)."""
+
+    name: str
+    population: int
+    region: Optional[str] = None
+
+
+# An answer both response_format classes parse (pydantic ignores the fields a class does not have).
+CITY_JSON = '{"name": "Paris", "population": 2102650, "aliases": ["Lutetia"], "record": {"name": "Paris", "population": 2102650}}'
+
+
+def _city_model() -> Any:
+    """A pydantic model as response_format (pydantic is optional for ailib, installed for the tests)."""
+    import pydantic
+
+    class City(pydantic.BaseModel):
+        name: str
+        aliases: list[str]
+        record: CityRecord
+
+    return City
 
 
 def validator(name: str) -> Any:
@@ -113,6 +139,8 @@ REQUESTS = {
     "stop": (ChatCompletionRequest("m", [Message.user("count")], stop=["4", "\n\n"]), {}),
     "single stop": (ChatCompletionRequest("m", [Message.user("count")], stop="4"), {}),
     "response_format json_schema": (ChatCompletionRequest("m", [Message.user("a city")], response_format=JSON_SCHEMA_FORMAT), {}),
+    "response_format pydantic model": (ChatCompletionRequest("m", [Message.user("a city")], response_format=_city_model()), {}),
+    "response_format dataclass": (ChatCompletionRequest("m", [Message.user("a city")], response_format=CityRecord), {}),
     "response_format json_object": (ChatCompletionRequest("m", [Message.user("json")], response_format={"type": "json_object"}), {}),
     "stream with stream_options": (ChatCompletionRequest("m", [Message.user("hi")]), {"stream": True}),
     "extra": (
@@ -159,6 +187,8 @@ def test_bodies_sent_over_http_validate(mock: MockProvider, case: str, stream: b
     """What the client sends MockProvider(openai) on the wire, streamed or not, validates against CreateChatCompletionRequest."""
     request, _ = REQUESTS[case]
     mock.reset()
+    if isinstance(request.response_format, type):  # a class: the answer is parsed, so it must be JSON that fits
+        mock.enqueue(Fault("ok", reply=Reply(CITY_JSON)))
     with AiClient(mock.provider(api_key=KEY)) as client:
         if stream:
             with client.chat_completion_stream(request) as s:

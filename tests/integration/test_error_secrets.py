@@ -8,6 +8,7 @@ real client call (or, for ``ConfigurationError``, a real misconfiguration) and c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import pickle
@@ -272,6 +273,23 @@ def _all_failed(server: EchoServer, stream: bool) -> AiLibError:
         return call(client, stream)
 
 
+@dataclasses.dataclass
+class _Answer:
+    """A class as response_format: the echoed text is not JSON, so it does not parse."""
+
+    text: str
+
+
+def _structured(server: EchoServer, stream: bool) -> AiLibError:
+    server.default = ok  # the answer (its text echoing the key) is whole, streamed or not: the parse fails after it
+    typed = ChatCompletionRequest("echo-model", [Message.user("hi")], response_format=_Answer)
+    with builder(server).build() as client, pytest.raises(AiLibError) as info:
+        client.chat_completion(typed)
+    assert getattr(info.value, "raw_text", "").startswith("your key is ")  # the answer is kept, its key masked (checked below)
+    assert KEY not in info.value.raw_text  # type: ignore[attr-defined]
+    return info.value
+
+
 def _closed(server: EchoServer, stream: bool) -> AiLibError:
     server.default = ok
     client = builder(server).build()
@@ -294,6 +312,7 @@ SCENARIOS: dict[type, Callable[[EchoServer, bool], AiLibError]] = {
     errors.NetworkError: _network,
     errors.ProviderError: _status_scenario(500),
     errors.ProtocolError: _protocol,
+    errors.StructuredOutputError: _structured,
     errors.StreamInterruptedError: _interrupted,
     errors.CircuitOpenError: _circuit_open,
     errors.LocalRateLimitError: _local_rate_limit,

@@ -146,7 +146,14 @@ def _samples() -> dict[str, Callable[[], Any]]:
 
     def response() -> ChatCompletionResponse:
         return ChatCompletionResponse(
-            "r1", "gpt", "openai", (Choice(0, message(), "stop"),), Usage(1, 2, 3), raw={"id": "r1"}, headers={"x-request-id": "req_1"}
+            "r1",
+            "gpt",
+            "openai",
+            (Choice(0, message(), "stop"),),
+            Usage(1, 2, 3),
+            raw={"id": "r1"},
+            headers={"x-request-id": "req_1"},
+            parsed={"answer": 4},
         )
 
     samples: dict[str, Callable[[], Any]] = {
