@@ -239,8 +239,11 @@ class ChatStream:
         choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]
         for index, parts in sorted(self._others.items()):
             choices.append(parts.choice(index))
+        # The model the provider named in its events (``gpt-4o-2024-08-06`` for ``gpt-4o``), as a
+        # non-streamed response has it; the requested one when no event named any.
+        model = getattr(self._decoder, "model", None) or self.model
         return ChatCompletionResponse(
-            self.id, self.model, self.provider, tuple(choices), self.usage, self.attempts, cost=self.cost, headers=self.headers
+            self.id, model, self.provider, tuple(choices), self.usage, self.attempts, cost=self.cost, headers=self.headers
         )
 
     def _collected_reasoning(self) -> tuple[ReasoningPart, ...]:
