@@ -558,3 +558,65 @@ def test_issue_25_numbers_come_from_these_recordings() -> None:
     assert (usage["tokens"]["input_tokens"], usage["billed_units"]["input_tokens"]) == (507, 12)
     n3 = _openai(load("openai", "stream_n3.txt"))
     assert len(n3.texts[1]) + len(n3.texts[2]) == 106
+
+
+def _second_request(server: ReplayServer) -> dict[str, Any]:
+    return json.loads(server.requests[-1][3])
+
+
+def test_a_recorded_gemini3_tool_call_goes_back_as_google_genai_sends_it() -> None:
+    """A live Gemini 3 function call (thoughtSignature on the call): the model turn ailib sends back in the
+    tool loop is byte-equal (keys sorted) to the one google-genai sends for the same recording."""
+    genai = pytest.importorskip("google.genai")
+    from google.genai import types
+
+    rec = load("gemini", "tool_call_gemini3.json")
+    model = "gemini-3-pro-preview"
+    with ReplayServer(rec) as server:
+        options = types.HttpOptions(base_url=server.url, timeout=10_000, retry_options=types.HttpRetryOptions(attempts=1))
+        client = genai.Client(api_key=KEY, http_options=options)
+        contents: list[Any] = [types.Content(role="user", parts=[types.Part(text="Weather in San Francisco?")])]
+        first = client.models.generate_content(model=model, contents=contents)
+        call = first.function_calls[0]
+        contents += [
+            first.candidates[0].content,
+            types.Content(role="user", parts=[types.Part.from_function_response(name=call.name, response={"output": "18C"})]),
+        ]
+        client.models.generate_content(model=model, contents=contents)
+        sdk_turn = _second_request(server)["contents"][1]
+        with AiClient(GEM, options=ConnectionOptions(base_url=server.url, api_key=KEY, max_retries=0)) as ai:
+            messages = [Message.user("Weather in San Francisco?")]
+            answer = ai.chat_completion(ChatCompletionRequest(model, messages)).choices[0].message
+            assert answer.tool_calls
+            follow = [*messages, answer, Message.tool(answer.tool_calls[0].id, "18C")]
+            ai.chat_completion(ChatCompletionRequest(model, follow))
+        ours = _second_request(server)["contents"][1]
+    recorded = json.loads(rec.body)["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
+    assert set("+/") & set(recorded)  # Gemini's standard base64 and the SDK's URL-safe form differ here
+    assert json.dumps(ours, sort_keys=True) == json.dumps(sdk_turn, sort_keys=True)
+
+
+def test_a_recorded_anthropic_thinking_turn_goes_back_as_the_sdk_sends_it() -> None:
+    """A live Claude answer with a signed thinking block: replayed as the assistant turn, it is byte-equal
+    (keys sorted) to the turn anthropic-sdk-python sends for the same recording."""
+    anthropic = pytest.importorskip("anthropic")
+    rec = load("anthropic", "thinking.json")
+    model = "claude-sonnet-4-5"
+    with ReplayServer(rec) as server:
+        sdk = anthropic.Anthropic(api_key=KEY, base_url=server.url, max_retries=0, timeout=10)
+        messages: list[Any] = [{"role": "user", "content": "And divided by 5?"}]
+        first = sdk.messages.create(model=model, max_tokens=2048, messages=messages)
+        sdk.messages.create(
+            model=model,
+            max_tokens=2048,
+            messages=[*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": "Thanks"}],
+        )
+        sdk.close()
+        sdk_turn = _second_request(server)["messages"][1]
+        with AiClient(ANT, options=ConnectionOptions(base_url=server.url, api_key=KEY, max_retries=0)) as ai:
+            asked = [Message.user("And divided by 5?")]
+            answer = ai.chat_completion(ChatCompletionRequest(model, asked, max_tokens=2048)).choices[0].message
+            ai.chat_completion(ChatCompletionRequest(model, [*asked, answer, Message.user("Thanks")], max_tokens=2048))
+        ours = _second_request(server)["messages"][1]
+    assert [b["type"] for b in sdk_turn["content"]] == ["thinking", "text"]
+    assert json.dumps(ours, sort_keys=True) == json.dumps(sdk_turn, sort_keys=True)
