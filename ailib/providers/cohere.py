@@ -14,8 +14,11 @@ Translation rules (ailib → Cohere):
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
-  (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. Cohere's
-  thinking text in answers is not read yet.
+  (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. An answer's
+  ``thinking`` content items (streamed as ``content-delta`` with ``thinking``) are its ``.reasoning``
+  (``delta_reasoning`` on chunks), kept as reasoning parts of the assistant message and sent back to
+  Cohere as ``thinking`` content items before the text (the request's assistant content takes them:
+  cohere-python's ``ThinkingAssistantMessageV2ContentOneItem``); other formats drop them.
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -35,6 +38,7 @@ from ..types import (
     ChatCompletionResponse,
     Choice,
     Message,
+    ReasoningPart,
     Role,
     StreamChunk,
     ToolCall,
@@ -76,8 +80,13 @@ def _message(m: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.text() if m.content is not None else ""}
     d: dict[str, Any] = {"role": "assistant"}
     text = m.text() if m.content is not None else ""
-    if text:  # text that accompanies tool calls is Cohere's "tool plan"
-        d["tool_plan" if m.tool_calls else "content"] = text
+    thinking = [{"type": "thinking", "thinking": p.text} for p in m.reasoning_parts if p.format == "cohere" and p.kind == "thinking"]
+    if text and m.tool_calls:  # text that accompanies tool calls is Cohere's "tool plan"
+        d["tool_plan"] = text
+    if thinking:  # the answer's thinking goes back as it came: content items before the text
+        d["content"] = thinking + ([{"type": "text", "text": text}] if text and not m.tool_calls else [])
+    elif text and not m.tool_calls:
+        d["content"] = text
     if m.tool_calls:
         d["tool_calls"] = [
             {
@@ -201,13 +210,19 @@ class CohereFormat(WireFormat):
             raise classify_http_error(502, headers, message=message, codes=codes, provider=provider, model=model, body=data)
         msg = data["message"]
         content = msg.get("content") or []
+        reasoning: tuple[ReasoningPart, ...] = ()
         if isinstance(content, str):
             text = content
         else:
             text = "".join(c.get("text", "") for c in content if c.get("type", "text") == "text")
+            reasoning = tuple(
+                ReasoningPart("cohere", "thinking", str(c.get("thinking") or ""), index=i)
+                for i, c in enumerate(content)
+                if c.get("type") == "thinking"
+            )
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
-        answer = assistant_message(text or None, calls or None)
+        answer = assistant_message(text or None, calls or None, reasoning)
         return response(
             str(data.get("id", "")),
             str(data.get("model") or model),
@@ -253,6 +268,7 @@ class CohereStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._tools: dict[int, list[Any]] = {}  # event index -> [ordinal, id, name, argument fragments]
+        self._thinking: dict[int, list[str]] = {}  # content index -> its thinking pieces
 
     quiet_events = frozenset({"content-end", "tool-call-end", "tool-plan-delta", "citation-start", "citation-end", "debug"})
 
@@ -268,6 +284,13 @@ class CohereStreamDecoder(StreamDecoder):
     def _handle(self, kind: str, data: dict[str, Any]) -> list[StreamChunk]:
         if kind in ("content-delta", "content-start"):
             content = data["delta"]["message"]["content"]
+            thought = content.get("thinking")
+            if thought is not None or content.get("type") == "thinking":
+                pieces = self._thinking.setdefault(int(data.get("index", 0)), [])
+                if thought:
+                    pieces.append(thought)
+                    return self._chunk(reasoning=thought)
+                return []
             text = content.get("text") or ""
             return self._chunk(text) if text else []
         if kind == "tool-call-start":
@@ -295,7 +318,14 @@ class CohereStreamDecoder(StreamDecoder):
             self.done = True
             return [
                 StreamChunk(
-                    finish_reason=finish, usage=_usage(delta.get("usage")), provider=self.provider, model=self.model, tool_calls=calls
+                    finish_reason=finish,
+                    usage=_usage(delta.get("usage")),
+                    provider=self.provider,
+                    model=self.model,
+                    tool_calls=calls,
+                    reasoning_parts=tuple(
+                        ReasoningPart("cohere", "thinking", "".join(pieces), index=i) for i, pieces in sorted(self._thinking.items())
+                    ),
                 )
             ]
         if kind == "error":

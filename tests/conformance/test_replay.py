@@ -271,6 +271,7 @@ def _cohere(rec: Recording) -> Expected:
         payloads = sse_payloads(rec)
         start = payloads[0]
         text = "".join(p["delta"]["message"]["content"].get("text", "") for p in payloads if p["type"] == "content-delta")
+        thinking = "".join(p["delta"]["message"]["content"].get("thinking", "") for p in payloads if p["type"] == "content-delta")
         calls: dict[int, list[Any]] = {}
         for p in payloads:
             if p["type"] == "tool-call-start":
@@ -286,6 +287,7 @@ def _cohere(rec: Recording) -> Expected:
         payloads = [body]
         msg = body["message"]
         text = "".join(c["text"] for c in msg.get("content") or () if c["type"] == "text")
+        thinking = "".join(c["thinking"] for c in msg.get("content") or () if c["type"] == "thinking")
         found = [(t["id"], t["function"]["name"], json.loads(t["function"]["arguments"])) for t in msg.get("tool_calls") or ()]
         rid, reason, usage = body["id"], body["finish_reason"], body["usage"]
     billed = usage["billed_units"]  # what Cohere charges: ailib's counts (API.md)
@@ -299,7 +301,7 @@ def _cohere(rec: Recording) -> Expected:
         refusal={0: None},
         refusal_details=None,
         logprobs={0: None},
-        reasoning=None,
+        reasoning=thinking or None,
         signatures=[],
         usage={
             "prompt_tokens": billed["input_tokens"],
@@ -504,6 +506,8 @@ ROWS = [
     Row("cohere", "text.chunks.txt", COH),
     Row("cohere", "tool_call.json", COH, ("parallel tool calls",)),
     Row("cohere", "tool_call.chunks.txt", COH, ("parallel tool calls",)),
+    Row("cohere", "reasoning.json", COH, ("reasoning",)),
+    Row("cohere", "reasoning.chunks.txt", COH, ("reasoning",)),
 ]
 _PATHS = {"openai": "/chat/completions", "anthropic": "/v1/messages", "gemini": ":generateContent", "cohere": "/v2/chat"}
 
