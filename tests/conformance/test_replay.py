@@ -86,19 +86,22 @@ def _openai_usage(u: Mapping[str, Any]) -> dict[str, Optional[int]]:
     pd = u.get("prompt_tokens_details") or {}
     cd = u.get("completion_tokens_details") or {}
     cached = _int(pd.get("cached_tokens"))
+    reasoning = _int(cd.get("reasoning_tokens"))
+    completion = u["completion_tokens"]
+    if reasoning and u["total_tokens"] == u["prompt_tokens"] + completion + reasoning:
+        completion += reasoning  # xAI counts reasoning outside completion_tokens (its total adds them); API.md: inside
     return {
         "prompt_tokens": u["prompt_tokens"],
-        "completion_tokens": u["completion_tokens"],
+        "completion_tokens": completion,
         "total_tokens": u["total_tokens"],
         "cached_tokens": cached if cached is not None else _int(u.get("prompt_cache_hit_tokens")),
         "cache_write_tokens": None,
-        "reasoning_tokens": _int(cd.get("reasoning_tokens")),
+        "reasoning_tokens": reasoning,
     }
 
 
 def _openai(rec: Recording) -> Expected:
     payloads = sse_payloads(rec) if rec.stream else [json.loads(rec.body)]
-    first = payloads[0]
     texts: dict[int, str] = {}
     calls: dict[int, dict[int, list[Any]]] = {}
     fragments: dict[int, list[str]] = {}
@@ -130,8 +133,8 @@ def _openai(rec: Recording) -> Expected:
         if refusal.get(i):
             finish[i] = "refusal"  # a refusal is its own outcome (API.md), whatever finish_reason said
     return Expected(
-        id=first["id"],
-        model=first["model"],
+        id=next(p["id"] for p in payloads if p.get("id")),  # Azure's first chunk (prompt filter results) has id ""
+        model=next(p["model"] for p in payloads if p.get("model")),
         texts={i: t for i, t in texts.items()},
         calls={i: [(s[0], s[1], json.loads(s[2])) for _, s in sorted(c.items())] for i, c in calls.items()},
         fragments=fragments,
@@ -471,6 +474,7 @@ class Row(NamedTuple):
 
 
 OAI, ANT, GEM, COH, DSK = Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI, Provider.COHERE, Provider.DEEPSEEK
+XAI, AZ = Provider.XAI, Provider.AZURE_OPENAI
 ROWS = [
     # openai-python's recorded streams and bodies (gpt-4o-2024-08-06)
     Row("openai", "stream_refusal.txt", OAI, ("refusal",)),
@@ -487,6 +491,11 @@ ROWS = [
     Row("openai", "openai_text.json", OAI),
     Row("openai", "deepseek_reasoning.chunks.txt", DSK, ("reasoning", "reasoning tokens")),
     Row("openai", "deepseek_reasoning.json", DSK, ("reasoning", "reasoning tokens")),
+    Row("openai", "deepseek_tool_call.chunks.txt", DSK, ("reasoning", "reasoning tokens")),
+    Row("openai", "deepseek_tool_call.json", DSK, ("reasoning", "reasoning tokens")),
+    Row("openai", "xai_tool_call.chunks.txt", XAI, ("reasoning", "reasoning tokens", "cache usage")),
+    Row("openai", "xai_tool_call.json", XAI, ("reasoning", "reasoning tokens", "cache usage")),
+    Row("openai", "azure_model_router.chunks.txt", AZ, ("reasoning tokens",)),
     # Anthropic: thinking with signatures, prompt-cache usage, recorded headers (anthropic-sdk-python)
     Row("anthropic", "thinking.chunks.txt", ANT, ("reasoning",)),
     Row("anthropic", "thinking.json", ANT, ("reasoning",)),
@@ -514,7 +523,8 @@ _PATHS = {"openai": "/chat/completions", "anthropic": "/v1/messages", "gemini": 
 
 def _replay(row: Row, rec: Recording) -> Iterator[Result]:
     with ReplayServer(rec) as server:
-        options = ConnectionOptions(base_url=server.url + ("/v1" if row.fmt == "openai" else ""), api_key=KEY, max_retries=0)
+        path = {OAI: "/v1", AZ: "/openai/deployments/router"}.get(row.provider, "")
+        options = ConnectionOptions(base_url=server.url + path, api_key=KEY, max_retries=0)
         with AiClient(row.provider, options=options) as client:
             request = ChatCompletionRequest(REQUESTED_MODEL, [Message.user("replayed")])
             if rec.stream:
