@@ -502,6 +502,9 @@ ROWS = [
     Row("anthropic", "prompt_cache.chunks.txt", ANT, ("cache usage",)),
     Row("anthropic", "runner_ratelimit_headers.json", ANT, ("recorded headers",)),
     Row("anthropic", "runner_stream_tool_use.json", ANT, ("recorded headers",)),
+    Row("anthropic", "tool_no_args.chunks.txt", ANT),
+    Row("anthropic", "tool_no_args.json", ANT),
+    Row("anthropic", "message_delta_input_tokens.chunks.txt", ANT),
     Row("anthropic", "refusal.chunks.txt", ANT, ("refusal",)),  # not live: see its .source
     Row("anthropic", "refusal.json", ANT, ("refusal",)),  # not live: see its .source
     # Gemini 3: thought signatures, thought parts, thoughtsTokenCount
