@@ -46,7 +46,12 @@ def test_secret_headers_by_name():
 
 def test_rate_limit_headers_naming_tokens_are_not_secret():
     """Rate-limit headers that name tokens (OpenAI, Anthropic) hold counts, not credentials: they are kept."""
-    names = ("x-ratelimit-remaining-tokens", "x-ratelimit-limit-tokens", "anthropic-ratelimit-input-tokens-limit", "X-RateLimit-Reset-Tokens")
+    names = (
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-limit-tokens",
+        "anthropic-ratelimit-input-tokens-limit",
+        "X-RateLimit-Reset-Tokens",
+    )
     for name in names:
         assert not _secrets.is_secret_header(name), name
     assert _secrets.is_secret_header("x-amz-security-token")
