@@ -619,27 +619,39 @@ def test_a_recorded_gemini3_tool_call_goes_back_as_google_genai_sends_it() -> No
     assert json.dumps(ours, sort_keys=True) == json.dumps(sdk_turn, sort_keys=True)
 
 
-def test_a_recorded_anthropic_thinking_turn_goes_back_as_the_sdk_sends_it() -> None:
-    """A live Claude answer with a signed thinking block: replayed as the assistant turn, it is byte-equal
-    (keys sorted) to the turn anthropic-sdk-python sends for the same recording."""
+@pytest.mark.parametrize("name", ["thinking.json", "thinking.chunks.txt"], ids=["body", "stream"])
+def test_a_recorded_anthropic_thinking_turn_goes_back_as_the_sdk_sends_it(name: str) -> None:
+    """A live Claude answer with a signed thinking block, streamed and not: replayed as the assistant turn,
+    it is byte-equal (keys sorted) to the turn anthropic-sdk-python sends for the same recording."""
     anthropic = pytest.importorskip("anthropic")
-    rec = load("anthropic", "thinking.json")
+    rec = load("anthropic", name)
     model = "claude-sonnet-4-5"
     with ReplayServer(rec) as server:
         sdk = anthropic.Anthropic(api_key=KEY, base_url=server.url, max_retries=0, timeout=10)
+
+        def sdk_call(messages: list[Any]) -> Any:
+            if not rec.stream:
+                return sdk.messages.create(model=model, max_tokens=2048, messages=messages)
+            with sdk.messages.stream(model=model, max_tokens=2048, messages=messages) as s:
+                return s.get_final_message()
+
         messages: list[Any] = [{"role": "user", "content": "And divided by 5?"}]
-        first = sdk.messages.create(model=model, max_tokens=2048, messages=messages)
-        sdk.messages.create(
-            model=model,
-            max_tokens=2048,
-            messages=[*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": "Thanks"}],
-        )
+        first = sdk_call(messages)
+        sdk_call([*messages, {"role": "assistant", "content": first.content}, {"role": "user", "content": "Thanks"}])
         sdk.close()
         sdk_turn = _second_request(server)["messages"][1]
         with AiClient(ANT, options=ConnectionOptions(base_url=server.url, api_key=KEY, max_retries=0)) as ai:
+
+            def ai_call(messages: list[Message]) -> ChatCompletionResponse:
+                request = ChatCompletionRequest(model, messages, max_tokens=2048)
+                if not rec.stream:
+                    return ai.chat_completion(request)
+                with ai.chat_completion_stream(request) as s:
+                    return s.collect()
+
             asked = [Message.user("And divided by 5?")]
-            answer = ai.chat_completion(ChatCompletionRequest(model, asked, max_tokens=2048)).choices[0].message
-            ai.chat_completion(ChatCompletionRequest(model, [*asked, answer, Message.user("Thanks")], max_tokens=2048))
+            answer = ai_call(asked).choices[0].message
+            ai_call([*asked, answer, Message.user("Thanks")])
         ours = _second_request(server)["messages"][1]
     assert [b["type"] for b in sdk_turn["content"]] == ["thinking", "text"]
     assert json.dumps(ours, sort_keys=True) == json.dumps(sdk_turn, sort_keys=True)
