@@ -495,6 +495,7 @@ ROWS = [
     Row("openai", "response_length.json", OAI),
     # vercel/ai's live recordings: OpenAI usage details, DeepSeek reasoning_content
     Row("openai", "openai_text.json", OAI),
+    Row("openai", "openai_text.chunks.txt", OAI),
     Row("openai", "deepseek_reasoning.chunks.txt", DSK, ("reasoning", "reasoning tokens")),
     Row("openai", "deepseek_reasoning.json", DSK, ("reasoning", "reasoning tokens")),
     Row("openai", "deepseek_tool_call.chunks.txt", DSK, ("reasoning", "reasoning tokens")),
@@ -514,6 +515,8 @@ ROWS = [
     Row("anthropic", "refusal.chunks.txt", ANT, ("refusal",)),  # not live: see its .source
     Row("anthropic", "refusal.json", ANT, ("refusal",)),  # not live: see its .source
     # Gemini 3: thought signatures, thought parts, thoughtsTokenCount
+    Row("gemini", "text.json", GEM, ("reasoning tokens",)),
+    Row("gemini", "text.chunks.txt", GEM, ("reasoning tokens",)),
     Row("gemini", "reasoning.json", GEM, ("reasoning", "reasoning tokens")),
     Row("gemini", "reasoning.chunks.txt", GEM, ("reasoning", "reasoning tokens")),
     Row("gemini", "tool_call_gemini3.json", GEM, ("reasoning", "reasoning tokens")),
