@@ -47,6 +47,9 @@ _KEY_LIKE = r"(sk-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|(?i:bearer)\s+[A-Za
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 _SECRET_NAME = r"(?i:auth|key|token|secret|signature|password|cookie)"
 _NOT_SECRET = frozenset({"idempotency-key"})
+# Rate-limit headers name tokens but hold counts and times (``x-ratelimit-remaining-tokens``,
+# ``anthropic-ratelimit-input-tokens-limit``): never credentials, and what a caller paces by.
+_RATE_LIMIT_NAME = r"(?i:ratelimit|rate-limit)"
 
 # Copy-on-write: readers take the current tuple without a lock; writers replace it under one.
 _lock = threading.Lock()
@@ -191,7 +194,11 @@ def longest() -> int:
 def is_secret_header(name: str) -> bool:
     """True when a header named ``name`` carries a credential."""
     lower = name.lower()
-    return lower in _SECRET_HEADERS or (lower not in _NOT_SECRET and re.search(_SECRET_NAME, lower) is not None)
+    if lower in _SECRET_HEADERS:
+        return True
+    if lower in _NOT_SECRET or re.search(_RATE_LIMIT_NAME, lower) is not None:
+        return False
+    return re.search(_SECRET_NAME, lower) is not None
 
 
 def is_secret_name(name: str) -> bool:

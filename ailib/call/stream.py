@@ -266,9 +266,11 @@ class ChatStream:
         choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]
         for index, parts in sorted(self._others.items()):
             choices.append(parts.choice(index))
+        # The model the provider named in its events (``gpt-4o-2024-08-06`` for ``gpt-4o``), as a
+        # non-streamed response has it; the requested one when no event named any.
         return ChatCompletionResponse(
             self.id,
-            self.model,
+            self._reported_model(),
             self.provider,
             tuple(choices),
             self.usage,

@@ -366,8 +366,8 @@ class StreamDecoder:
                 model=self.model,
             ) from None
 
-    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = ()) -> list[StreamChunk]:
-        return [StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=self.raw)]
+    def _chunk(self, text: str = "", deltas: tuple[ToolCallDelta, ...] = (), reasoning: str = "") -> list[StreamChunk]:
+        return [StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=self.raw, delta_reasoning=reasoning)]
 
     def _json(self, data: str) -> Any:
         try:

@@ -31,7 +31,9 @@ Translation rules (ailib → Gemini):
   ``thoughtSignature`` on a ``functionCall`` or text part. Replaying the message to Gemini puts the
   thought parts back in their place and each signature back on its part (Gemini 3 rejects a tool
   loop without them); another format's reasoning parts are dropped. A streamed answer is kept as
-  one thought part, one text part and its calls, in that order.
+  one thought part, one text part and its calls, in that order. A signature is kept as received
+  (``ReasoningPart.signature``) and sent back in the form google-genai sends it: the same bytes in
+  URL-safe base64 with padding (see ``_wire_signature``).
 * ``ChatCompletionRequest(reasoning=...)`` → ``generationConfig.thinkingConfig``: an effort as
   ``thinkingLevel`` (Gemini 3), a token budget as ``thinkingBudget`` (Gemini 2.5); the rest of
   ``generationConfig`` is kept, and ``extra`` may add ``includeThoughts``.
@@ -41,6 +43,8 @@ Translation rules (ailib → Gemini):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import re
@@ -308,6 +312,25 @@ def _calls(parts: list[Any], response_id: str, start: int) -> list[ToolCall]:
     return out
 
 
+_TO_STANDARD = str.maketrans("-_", "+/")
+
+
+def _wire_signature(signature: str) -> str:
+    """A ``thoughtSignature`` as google-genai sends it back: the same bytes, URL-safe base64 with padding.
+
+    The field is proto ``bytes``. Gemini sends it in standard base64; google-genai decodes it to
+    ``bytes`` and re-encodes it with ``base64.urlsafe_b64encode`` when it builds a request
+    (``_common.encode_unserializable_types``), and the proto3 JSON mapping accepts standard or
+    URL-safe base64, padded or not, for ``bytes``. Sending the SDK's form makes a replayed turn
+    byte-equal to the official SDK's. A signature that is not base64 (a gateway's own) goes as received.
+    """
+    try:
+        raw = base64.b64decode(signature.translate(_TO_STANDARD) + "=" * (-len(signature) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return signature
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
 def _with_reasoning(parts: list[dict[str, Any]], reasoning: tuple[ReasoningPart, ...]) -> list[dict[str, Any]]:
     """A model turn's ``parts`` with its Gemini thought parts put back where they were received and
     each ``thoughtSignature`` back on its part (another format's reasoning is dropped)."""
@@ -318,13 +341,13 @@ def _with_reasoning(parts: list[dict[str, Any]], reasoning: tuple[ReasoningPart,
     for p in sorted((p for p in ours if p.kind == "thought"), key=lambda p: p.index or 0):
         thought: dict[str, Any] = {"text": p.text, "thought": True}
         if p.signature is not None:
-            thought["thoughtSignature"] = p.signature
+            thought["thoughtSignature"] = _wire_signature(p.signature)
         out.insert(min(p.index or 0, len(out)), thought)
     for p in ours:
         if p.kind != "signature" or p.signature is None or not out:
             continue
         at = p.index if p.index is not None and p.index < len(out) else len(out) - 1  # parts merged since: the last one
-        out[at] = {**out[at], "thoughtSignature": p.signature}
+        out[at] = {**out[at], "thoughtSignature": _wire_signature(p.signature)}
     return out
 
 

@@ -154,7 +154,11 @@ def status_for(data: Any, codes: tuple[str, ...], default: int) -> int:
 def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
     """``usage``: prompt tokens include the cached ones and completion tokens the reasoning ones,
     as OpenAI counts them (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details.
-    reasoning_tokens``); DeepSeek's ``prompt_cache_hit_tokens`` is read as cached tokens too."""
+    reasoning_tokens``); DeepSeek's ``prompt_cache_hit_tokens`` is read as cached tokens too.
+
+    xAI leaves the reasoning tokens out of ``completion_tokens`` and adds them to ``total_tokens``
+    (307 + 26 + 255 = 588 in a live grok-3-mini answer): when the total says so, they are added
+    to the completion tokens, so they count (and are priced) as the output they are."""
     if not u:
         return None
     prompt = int(u.get("prompt_tokens") or 0)
@@ -166,14 +170,11 @@ def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
     cached = token_count(prompt_details.get("cached_tokens"))
     if cached is None:
         cached = token_count(u.get("prompt_cache_hit_tokens"))
-    return Usage(
-        prompt,
-        completion,
-        int(u.get("total_tokens") or prompt + completion),
-        cached,
-        token_count(prompt_details.get("cache_write_tokens")),
-        token_count(completion_details.get("reasoning_tokens")),
-    )
+    reasoning = token_count(completion_details.get("reasoning_tokens"))
+    total = int(u.get("total_tokens") or prompt + completion)
+    if reasoning and total == prompt + completion + reasoning:  # reasoning counted outside completion_tokens
+        completion += reasoning
+    return Usage(prompt, completion, total, cached, token_count(prompt_details.get("cache_write_tokens")), reasoning)
 
 
 class OpenAIFormat(WireFormat):

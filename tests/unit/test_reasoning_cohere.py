@@ -6,12 +6,28 @@ from __future__ import annotations
 import json
 
 from ailib import ChatCompletionRequest, Message, ReasoningPart, Role, ToolCall
+from ailib._sse import SseEvent
 from ailib.providers import anthropic, cohere
 from ailib.providers._registry import PROVIDERS, Provider
-from tests.unit._recorded import FIXTURES, feed
+from ailib.types import StreamChunk
+from tests.unit._recorded import FIXTURES
 
 SPEC = PROVIDERS[Provider.COHERE]
-RECORDED = json.loads((FIXTURES / "cohere" / "response_reasoning.json").read_text())
+REPLAY = FIXTURES / "cohere" / "replay"  # vercel/ai's live recordings (see the .source files)
+RECORDED = json.loads((REPLAY / "reasoning.json").read_text())
+
+
+def recorded_events(name: str) -> list[dict]:
+    """The events of a recorded stream (one JSON object per line)."""
+    return [json.loads(line) for line in (REPLAY / f"{name}.chunks.txt").read_text().splitlines() if line.strip()]
+
+
+def feed(name: str) -> list[StreamChunk]:
+    """Every chunk the Cohere stream decoder makes of a recorded stream, each event named by its type as Cohere sends it."""
+    decoder = cohere.WIRE_FORMAT.stream_decoder(provider="cohere", model="m")
+    chunks = [c for e in recorded_events(name) for c in decoder.feed(SseEvent(e["type"], json.dumps(e)))]
+    decoder.finish()
+    return chunks
 
 
 def recorded_thinking() -> str:
@@ -28,12 +44,8 @@ def test_a_thinking_item_is_the_answers_reasoning_and_not_its_text() -> None:
 
 def test_streamed_thinking_is_delta_reasoning_and_the_last_chunk_holds_the_part() -> None:
     """Every recorded thinking delta reaches the caller as delta_reasoning, in order, never as text; message-end carries the whole part."""
-    chunks, _ = feed(cohere.WIRE_FORMAT, "cohere", "stream_reasoning")
-    events = [
-        json.loads(line[6:])
-        for line in (FIXTURES / "cohere" / "stream_reasoning.txt").read_text().splitlines()
-        if line.startswith("data: ")
-    ]
+    chunks = feed("reasoning")
+    events = recorded_events("reasoning")
     thinking = "".join(e["delta"]["message"]["content"].get("thinking", "") for e in events if e["type"] == "content-delta")
     text = "".join(e["delta"]["message"]["content"].get("text", "") for e in events if e["type"] == "content-delta")
     assert len(thinking) > 100 and text
@@ -87,7 +99,7 @@ def test_usage_is_the_billed_units_and_cached_tokens_only_beside_processed_count
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == (1394, 582, 1344)
 
 
-TOOL_PLAN = json.loads((FIXTURES / "cohere" / "response_tool_plan.json").read_text())
+TOOL_PLAN = json.loads((REPLAY / "tool_call.json").read_text())
 
 
 def test_a_tool_plan_is_reasoning_and_goes_back_as_the_tool_plan() -> None:
@@ -105,12 +117,8 @@ def test_a_tool_plan_is_reasoning_and_goes_back_as_the_tool_plan() -> None:
 def test_streamed_tool_plan_is_delta_reasoning_and_the_calls_are_whole() -> None:
     """Recorded tool-plan-delta events reach the caller as delta_reasoning; the last chunk holds the plan part and both
     calls with the arguments the fragments spell."""
-    chunks, _ = feed(cohere.WIRE_FORMAT, "cohere", "stream_tool_plan")
-    events = [
-        json.loads(line[6:])
-        for line in (FIXTURES / "cohere" / "stream_tool_plan.txt").read_text().splitlines()
-        if line.startswith("data: ")
-    ]
+    chunks = feed("tool_call")
+    events = recorded_events("tool_call")
     plan = "".join(e["delta"]["message"]["tool_plan"] for e in events if e["type"] == "tool-plan-delta")
     args: dict[int, str] = {}
     for e in events:

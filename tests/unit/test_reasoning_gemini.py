@@ -3,6 +3,7 @@ each in its place (Gemini 3 rejects a tool loop whose function call lost its sig
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,11 @@ from ailib.providers.gemini import WIRE_FORMAT
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gemini"
 SPEC = PROVIDERS[Provider.GEMINI]
 MODEL = "gemini-3-pro-preview"
+
+
+def sdk_form(signature: str) -> str:
+    """A signature as google-genai sends it back: its bytes in URL-safe base64 (``_common.encode_unserializable_types``)."""
+    return base64.urlsafe_b64encode(base64.b64decode(signature)).decode("ascii")
 
 
 def replayed(message: Message, result: str = "18C") -> list[Any]:
@@ -34,13 +40,15 @@ def stream(events: list[SseEvent]) -> list[StreamChunk]:
 
 
 def test_a_recorded_gemini3_call_goes_back_with_its_signature() -> None:
-    """A real Gemini 3 function call: the thoughtSignature on its part is kept and sent back on that part, byte for byte."""
+    """A real Gemini 3 function call: the thoughtSignature on its part is kept as received and sent back on
+    that part as google-genai sends it (the same bytes, URL-safe base64)."""
     data = json.loads((FIXTURES / "response_tool_call_gemini3.json").read_text())
     message = WIRE_FORMAT.decode(data, provider="gemini", model=MODEL, headers={}).choices[0].message
     part = data["candidates"][0]["content"]["parts"][0]
     assert message.reasoning_parts == (ReasoningPart("gemini", "signature", signature=part["thoughtSignature"], index=0),)
     assert message.reasoning is None
-    assert replayed(message) == [part]
+    assert "+" in part["thoughtSignature"] or "/" in part["thoughtSignature"]  # the two alphabets differ here
+    assert replayed(message) == [{**part, "thoughtSignature": sdk_form(part["thoughtSignature"])}]
 
 
 def test_thought_parts_are_reasoning_and_go_back_in_place() -> None:
@@ -58,7 +66,8 @@ def test_thought_parts_are_reasoning_and_go_back_in_place() -> None:
 
 
 def test_a_recorded_stream_keeps_the_signature_of_its_text() -> None:
-    """A real Gemini 3 stream signs its text on a last, empty text part: kept, and sent back on the text part."""
+    """A real Gemini 3 stream signs its text on a last, empty text part: kept, and sent back on the text part
+    (as google-genai sends it)."""
     parser = SseParser()
     raw = (FIXTURES / "stream_text_signature_gemini3.txt").read_bytes()
     chunks = stream(list(parser.feed(raw)) + list(parser.flush()))
@@ -66,7 +75,7 @@ def test_a_recorded_stream_keeps_the_signature_of_its_text() -> None:
     signature = json.loads(raw.decode().split("data: ")[-1])["candidates"][0]["content"]["parts"][0]["thoughtSignature"]
     assert chunks[-1].reasoning_parts == (ReasoningPart("gemini", "signature", signature=signature, index=0),)
     message = Message("assistant", text, reasoning_parts=chunks[-1].reasoning_parts)
-    assert replayed(message) == [{"text": text, "thoughtSignature": signature}]
+    assert replayed(message) == [{"text": text, "thoughtSignature": sdk_form(signature)}]
 
 
 def test_streamed_thoughts_are_delta_reasoning() -> None:
@@ -107,3 +116,14 @@ def test_another_formats_reasoning_never_goes_to_gemini() -> None:
         reasoning_parts=[ReasoningPart("anthropic", "thinking", "hm", "c2ln", index=0)],
     )
     assert replayed(message) == [{"functionCall": {"name": "weather", "args": {"city": "Paris"}}}]
+
+
+def test_a_signature_that_is_not_base64_goes_back_as_received() -> None:
+    """A signature Gemini did not encode (a gateway's own token) is sent back unchanged, not re-encoded."""
+    message = Message(
+        "assistant",
+        None,
+        tool_calls=[ToolCall("call_1", "weather", {})],
+        reasoning_parts=[ReasoningPart("gemini", "signature", signature="gw:not base64!", index=0)],
+    )
+    assert replayed(message) == [{"functionCall": {"name": "weather", "args": {}}, "thoughtSignature": "gw:not base64!"}]

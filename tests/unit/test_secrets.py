@@ -44,6 +44,19 @@ def test_secret_headers_by_name():
         assert not _secrets.is_secret_header(name), name
 
 
+def test_rate_limit_headers_naming_tokens_are_not_secret():
+    """Rate-limit headers that name tokens (OpenAI, Anthropic) hold counts, not credentials: they are kept."""
+    names = (
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-limit-tokens",
+        "anthropic-ratelimit-input-tokens-limit",
+        "X-RateLimit-Reset-Tokens",
+    )
+    for name in names:
+        assert not _secrets.is_secret_header(name), name
+    assert _secrets.is_secret_header("x-amz-security-token")
+
+
 def test_redact_headers_hides_credentials_and_masks_echoes():
     """redact_headers replaces credential headers by *** and masks a key echoed in any other header."""
     _secrets.remember(KEY)

@@ -66,6 +66,15 @@ def test_collected_stream_has_every_choice_and_the_ids() -> None:
     assert resp.request_id == stream.request_id == "req_abc" and "set-cookie" not in resp.headers
 
 
+def test_collected_stream_names_the_model_the_provider_named() -> None:
+    """``collect()`` gives the model the stream's events named (as a body's ``model``), not the requested one."""
+    from ailib.call.branch import AttemptLog
+
+    chunks, decoder = feed(openai.WIRE_FORMAT, "openai", "stream_two_choices")
+    resp = ChatStream(_Primed(chunks, decoder), AttemptLog()).collect()  # type: ignore[arg-type]
+    assert resp.model == "gpt-4o-2024-08-06"
+
+
 def test_response_headers_are_read_only_case_insensitive_and_without_secrets() -> None:
     """Headers: any case finds them, credentials and cookies are left out, no way to assign; they pickle and compare as a mapping."""
     h = ResponseHeaders(

@@ -270,3 +270,17 @@ def test_gemini_tool_use_prompt_tokens_are_prompt_tokens() -> None:
     data["usageMetadata"].update(toolUsePromptTokenCount=90, totalTokenCount=2893)
     usage = decode("gemini", data).usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (2400, 493, 2893)
+
+
+def test_xai_reasoning_outside_completion_tokens_counts_as_completion() -> None:
+    """A live xAI answer counts reasoning outside completion_tokens (its total adds them): they become completion tokens."""
+    data = json.loads((FIXTURES / "openai" / "replay" / "xai_tool_call.json").read_text())
+    u = data["usage"]
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] + u["completion_tokens_details"]["reasoning_tokens"]
+    assert decode("openai", data).usage == Usage(307, 26 + 255, 588, cached_tokens=244, reasoning_tokens=255)
+
+
+def test_reasoning_inside_completion_tokens_is_not_added_twice() -> None:
+    """OpenAI and DeepSeek count reasoning inside completion_tokens (total = prompt + completion): kept as sent."""
+    data = json.loads((FIXTURES / "openai" / "replay" / "deepseek_reasoning.json").read_text())
+    assert decode("openai", data).usage == Usage(18, 345, 363, cached_tokens=0, reasoning_tokens=315)
