@@ -277,6 +277,8 @@ def _cohere(rec: Recording) -> Expected:
         start = payloads[0]
         text = "".join(p["delta"]["message"]["content"].get("text", "") for p in payloads if p["type"] == "content-delta")
         thinking = "".join(p["delta"]["message"]["content"].get("thinking", "") for p in payloads if p["type"] == "content-delta")
+        # the plan the model states before its calls is reasoning too (API.md), after any thinking
+        thinking += "".join(p["delta"]["message"]["tool_plan"] for p in payloads if p["type"] == "tool-plan-delta")
         calls: dict[int, list[Any]] = {}
         for p in payloads:
             if p["type"] == "tool-call-start":
@@ -292,7 +294,7 @@ def _cohere(rec: Recording) -> Expected:
         payloads = [body]
         msg = body["message"]
         text = "".join(c["text"] for c in msg.get("content") or () if c["type"] == "text")
-        thinking = "".join(c["thinking"] for c in msg.get("content") or () if c["type"] == "thinking")
+        thinking = "".join(c["thinking"] for c in msg.get("content") or () if c["type"] == "thinking") + msg.get("tool_plan", "")
         found = [(t["id"], t["function"]["name"], json.loads(t["function"]["arguments"])) for t in msg.get("tool_calls") or ()]
         rid, reason, usage = body["id"], body["finish_reason"], body["usage"]
     billed = usage["billed_units"]  # what Cohere charges: ailib's counts (API.md)
@@ -525,8 +527,8 @@ ROWS = [
     # Cohere: billed units (507 processed, 12 billed)
     Row("cohere", "text.json", COH),
     Row("cohere", "text.chunks.txt", COH),
-    Row("cohere", "tool_call.json", COH, ("parallel tool calls",)),
-    Row("cohere", "tool_call.chunks.txt", COH, ("parallel tool calls",)),
+    Row("cohere", "tool_call.json", COH, ("parallel tool calls", "reasoning")),
+    Row("cohere", "tool_call.chunks.txt", COH, ("parallel tool calls", "reasoning")),
     Row("cohere", "reasoning.json", COH, ("reasoning",)),
     Row("cohere", "reasoning.chunks.txt", COH, ("reasoning",)),
 ]
