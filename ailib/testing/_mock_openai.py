@@ -96,6 +96,8 @@ class OpenAIMock(MockFormat):
             ]
         if reply.reasoning is not None:  # as DeepSeek (and OpenAI-compatible servers) show reasoning
             message["reasoning_content"] = reply.reasoning
+        if reply.citations:
+            message["annotations"] = _annotations(reply)
         n = _choices(body)
         return {
             "id": "chatcmpl-mock",
@@ -137,6 +139,8 @@ class OpenAIMock(MockFormat):
                 thoughts = chunks_of(reply.reasoning)
                 content.extend(sse(self._chunk(model, {"content": None, "reasoning_content": t}, index=c, usage=usage)) for t in thoughts)
             content.extend(sse(self._chunk(model, {"content": piece}, index=c, usage=usage)) for piece in chunks_of(reply.text))
+            if reply.citations:  # the search models send the annotations in a delta after the text
+                content.append(sse(self._chunk(model, {"annotations": _annotations(reply)}, index=c, usage=usage)))
             for i, (cid, name, args) in enumerate(reply.tool_calls):
                 raw = json.dumps(args)
                 half = len(raw) // 2
@@ -187,3 +191,11 @@ class OpenAIMock(MockFormat):
 def _choices(body: Any) -> int:
     n = body.get("n") if isinstance(body, dict) else None
     return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 16 else 1
+
+
+def _annotations(reply: Reply) -> list[dict[str, Any]]:
+    """The reply's citations as OpenAI's ``url_citation`` annotations (character offsets)."""
+    return [
+        {"type": "url_citation", "url_citation": {"end_index": c.end, "start_index": c.start, "title": c.title, "url": c.url}}
+        for c in reply.citations
+    ]

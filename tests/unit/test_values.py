@@ -132,7 +132,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.state.memory import EndpointState
     from ailib.state.redis._objects import _SharedPermit
     from ailib.testing import Fault
-    from ailib.testing._faults import Reply
+    from ailib.testing._faults import Reply, ReplyCitation
     from ailib.testing._mock_transport import MockResponse
     from ailib.testing._owner import Route
     from ailib.transport import Deadlines, HttpRequest, HttpResponse
@@ -226,7 +226,10 @@ def _samples() -> dict[str, Callable[[], Any]]:
             "a", "http://u:pw@127.0.0.1:9/v1", model="m", weight=2.0, options=opts
         ),
         "ailib.state.memory.EndpointState": EndpointState,
-        "ailib.testing._faults.Reply": lambda: Reply("hi", (("c1", "f", {"x": 1}),)),
+        "ailib.testing._faults.Reply": lambda: Reply(
+            "hi", (("c1", "f", {"x": 1}),), citations=(ReplyCitation(0, 2, "https://x/s", "S", "hello"),), web_search="hi"
+        ),
+        "ailib.testing._faults.ReplyCitation": lambda: ReplyCitation(0, 2, "https://x/s", "S", "hello"),
         "ailib.testing._faults.Fault": lambda: Fault.http_status(429, retry_after="2"),
         "ailib.testing._mock_transport.MockResponse": lambda: MockResponse(json={"ok": True}, headers={"X-A": "1"}, events=["a", "b"]),
         "ailib.testing._owner.Route": lambda: Route("GET", "/x", always),
