@@ -177,7 +177,7 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         else:
             role = "assistant"
             if _replays_blocks(m):
-                blocks = _cited_blocks(m.content or "", m.citations, m.server_tool_parts)
+                blocks = _cited_blocks(m.content if isinstance(m.content, str) else "", m.citations, m.server_tool_parts)
             else:
                 blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
             blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]

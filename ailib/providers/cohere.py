@@ -276,7 +276,8 @@ def _citations(value: Any) -> tuple[Citation, ...]:
             continue
         sources = [s for s in c.get("sources") or () if isinstance(s, Mapping)]
         first = sources[0] if sources else {}
-        doc = first.get("document") if isinstance(first.get("document"), Mapping) else {}
+        found_doc = first.get("document")
+        doc: Mapping[str, Any] = found_doc if isinstance(found_doc, Mapping) else {}
         source_id = str(first.get("id") or doc.get("id") or "")
         found = _DOC_ID.fullmatch(source_id)
         start, end = c.get("start"), c.get("end")

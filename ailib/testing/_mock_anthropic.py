@@ -153,11 +153,11 @@ class AnthropicMock(MockFormat):
             index += 1
         segments = cited_segments(reply) if reply.citations else ([(reply.text, ())] if reply.text else [])
         for text, cites in segments:
-            opened: dict[str, Any] = {"citations": [], "type": "text", "text": ""} if cites else {"type": "text", "text": ""}
-            head = sse({"type": "content_block_start", "index": index, "content_block": opened}, "content_block_start")
+            text_block: dict[str, Any] = {"citations": [], "type": "text", "text": ""} if cites else {"type": "text", "text": ""}
+            head = sse({"type": "content_block_start", "index": index, "content_block": text_block}, "content_block_start")
             for c in cites:  # a cited block's citations come first, then its text
-                delta = {"type": "citations_delta", "citation": _citation(c, reply)}
-                head += sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta")
+                cited = {"type": "citations_delta", "citation": _citation(c, reply)}
+                head += sse({"type": "content_block_delta", "index": index, "delta": cited}, "content_block_delta")
             pieces = chunks_of(text)
             for i, piece in enumerate(pieces):
                 frame = head if i == 0 else b""
