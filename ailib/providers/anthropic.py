@@ -568,7 +568,7 @@ class AnthropicStreamDecoder(StreamDecoder):
                 if held is not None:
                     held[2].append(delta.get("signature") or "")
                 return []
-            return []  # citations ... carry no answer text
+            return []  # delta types added later
         if kind == "content_block_start":
             ended = self._block_end() if self._open is not None else []  # a block whose stop never came
             return ended + self._block_start(data)

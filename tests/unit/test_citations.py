@@ -377,3 +377,63 @@ def test_message_dict_round_trip_keeps_citations_and_server_tool_parts() -> None
     again = Message.from_dict(json.loads(json.dumps(message.to_dict())))
     assert again == message
     assert isinstance(again.server_tool_parts[0], ServerToolPart) and isinstance(again.citations[0], Citation)
+
+
+def test_anthropic_replay_puts_thinking_server_tools_and_cited_text_back_in_place() -> None:
+    """Thinking, a web search, plain and cited text and a tool_use (shape of Anthropic's docs, made-up values) go back as received."""
+    content = [
+        {"type": "thinking", "thinking": "Search first.", "signature": "c2ln"},
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+        {
+            "type": "web_search_tool_result",
+            "tool_use_id": "srvtoolu_1",
+            "content": [{"type": "web_search_result", "url": "https://a.example", "title": "A", "encrypted_content": "x"}],
+        },
+        {"type": "text", "text": "Found: "},
+        {
+            "type": "text",
+            "text": "a fact",
+            "citations": [
+                {
+                    "type": "web_search_result_location",
+                    "cited_text": "A fact.",
+                    "url": "https://a.example",
+                    "title": "A",
+                    "encrypted_index": "y",
+                }
+            ],
+        },
+        {"type": "text", "text": ". Checking."},
+        {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"k": 1}},
+    ]
+    data = {"id": "msg_1", "model": "claude", "stop_reason": "tool_use", "content": content}
+    message = _decode(ANTHROPIC, data).choices[0].message
+    assert message.text() == "Found: a fact. Checking."
+    request = ChatCompletionRequest("claude", [Message.user("q?"), message, Message.tool("toolu_1", "ok")])
+    body = ANTHROPIC.encode(request, "claude", stream=False, spec=PROVIDERS[Provider.ANTHROPIC])
+    assert body["messages"][1] == {"role": "assistant", "content": content}
+
+
+def test_anthropic_stream_block_whose_stop_never_came_still_gives_its_citations() -> None:
+    """A cited block followed by the next block's start, without its content_block_stop, still gives its citations (with its span)."""
+    cite = {
+        "type": "char_location",
+        "cited_text": "c",
+        "document_index": 0,
+        "document_title": "D",
+        "start_char_index": 0,
+        "end_char_index": 1,
+    }
+    events = [
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": "", "citations": []}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "citations_delta", "citation": cite}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Cited"}},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": " plain"}},
+    ]
+    chunks = _stream(ANTHROPIC, events)
+    assert [(c.delta_text, [(x.start, x.end, x.index) for x in c.citations]) for c in chunks] == [
+        ("Cited", []),
+        ("", [(0, 5, 0)]),
+        (" plain", []),
+    ]
