@@ -22,6 +22,9 @@ Translation rules (ailib → Cohere):
   ``content.thinking``) are kept as ``ReasoningPart("cohere", "thinking", text, index=i)`` and
   sent back in their place as ``{"type": "thinking", "thinking": ...}`` content items when the
   assistant message is replayed to Cohere (the v2 API's assistant content takes them).
+* An answer's ``citations`` (``start``/``end`` into its text, ``sources``; streamed as
+  ``citation-start`` events) are kept as ``Citation("cohere", ...)`` and go back as the
+  assistant message's ``citations``, as received (the v2 API's assistant message takes them).
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -104,6 +107,9 @@ def _message(m: Message) -> dict[str, Any]:
             }
             for t in m.tool_calls
         ]
+    cited = [dict(c.raw) for c in m.citations if c.format == "cohere"]
+    if cited:  # as the SDK sends an answer's message back: with its citations, as received
+        d["citations"] = cited
     return d
 
 

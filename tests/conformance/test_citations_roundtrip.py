@@ -136,3 +136,26 @@ def test_citations_are_dropped_for_another_format() -> None:
         with AiClientBuilder(target.provider(api_key=KEY)).build() as o:
             o.chat_completion(ChatCompletionRequest("gpt-4o", [Message.user("Paris?"), answer, Message.user("Lyon?")]))
         assert target.chat_requests[-1].json["messages"][1] == {"role": "assistant", "content": TEXT}
+
+
+def test_cohere_citations_go_back_as_the_sdk_sends_them() -> None:
+    """A cited Cohere answer replayed sends its ``citations`` as the cohere SDK sends ``response.message``'s (byte-equal)."""
+    cohere = pytest.importorskip("cohere")
+    text = "Paris is the capital of France. It has 2.1 million inhabitants."
+    cites = (ReplyCitation(0, 31, "https://en.wikipedia.org/wiki/Paris", "Paris"), ReplyCitation(32, 63, "https://insee.fr", "INSEE"))
+    with MockProvider("cohere", api_key=KEY) as m:
+        m.enqueue(Fault.ok(text, citations=cites), Fault.ok("ok"))
+        co = cohere.ClientV2(api_key=KEY, base_url=m.url, timeout=10)
+        messages: list[Any] = [{"role": "user", "content": "Paris?"}]
+        first = co.chat(model="command-a-03-2025", messages=messages)
+        co.chat(model="command-a-03-2025", messages=[*messages, first.message, {"role": "user", "content": "Lyon?"}])
+        sdk_turn = m.chat_requests[-1].json["messages"][1]
+        m.enqueue(Fault.ok(text, citations=cites), Fault.ok("ok"))
+        with AiClientBuilder(m.provider(api_key=KEY)).build() as ai:
+            answer = ai.chat_completion(ChatCompletionRequest("command-a-03-2025", [Message.user("Paris?")])).choices[0].message
+            ai.chat_completion(ChatCompletionRequest("command-a-03-2025", [Message.user("Paris?"), answer, Message.user("Lyon?")]))
+        ours = m.chat_requests[-1].json["messages"][1]
+    assert len(sdk_turn["citations"]) == 2
+    assert _canonical(ours["citations"]) == _canonical(sdk_turn["citations"])
+    assert ours["content"] == text  # the text as a string; the SDK sends the same text as one text item
+    assert sdk_turn["content"] == [{"type": "text", "text": text}]
