@@ -15,7 +15,19 @@ import attrs
 from ._value import value
 from .errors import InvalidRequestError
 
-__all__ = ["AUTO_MODELS", "Role", "Content", "ToolCall", "ToolCallDelta", "Tool", "ReasoningPart", "Message", "MessageContent"]
+__all__ = [
+    "AUTO_MODELS",
+    "Role",
+    "Content",
+    "ToolCall",
+    "ToolCallDelta",
+    "Tool",
+    "ReasoningPart",
+    "Citation",
+    "ServerToolPart",
+    "Message",
+    "MessageContent",
+]
 
 AUTO_MODELS = frozenset({"auto", "default", ""})
 
@@ -297,6 +309,92 @@ def reasoning_text(parts: Sequence[ReasoningPart]) -> Optional[str]:
     return "".join(texts) if texts else None
 
 
+@value
+class Citation:
+    """A source the model cited for a span of its answer, as the provider gave it.
+
+    ``format`` names the wire format it came from; ``kind`` is the provider's own name for it:
+    Anthropic ``char_location``, ``page_location``, ``content_block_location``,
+    ``web_search_result_location``, ``search_result_location``; OpenAI ``url_citation``; Gemini
+    ``grounding`` (one per source of a ``groundingSupports`` entry) and ``citation_source``
+    (``citationMetadata``); Cohere ``TEXT_CONTENT``, ``THINKING_CONTENT``... ``start``/``end`` are
+    character offsets into the answer text (``text[start:end]`` is the cited span; for Anthropic,
+    the text block the citation is attached to), None when the format gives none.
+    ``cited_text`` is the source's text the citation quotes (Anthropic), ``url``/``title`` the
+    source's address and title, ``document_index``/``document_title`` the source document (of
+    the request's documents, or of the grounding sources) when given. ``raw`` is the provider's
+    own object, so nothing is lost; an Anthropic citation goes back as it came when its
+    assistant message is replayed (``index``: its text block's position among the blocks).
+    """
+
+    format: str
+    kind: str
+    cited_text: Optional[str] = None
+    url: Optional[str] = None
+    title: Optional[str] = None
+    start: Optional[int] = None
+    end: Optional[int] = None
+    document_index: Optional[int] = None
+    document_title: Optional[str] = None
+    index: Optional[int] = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+
+
+@value
+class ServerToolPart:
+    """A tool the provider ran itself, kept on the assistant ``Message`` in its place: Anthropic
+    ``server_tool_use`` / ``mcp_tool_use`` (``name``, ``input``) and their results
+    (``web_search_tool_result``, ``web_fetch_tool_result``, ``code_execution_tool_result``,
+    ``mcp_tool_result``...: ``id`` is the use they answer, ``content`` what the tool returned);
+    Gemini's search grounding (``type`` ``"grounding_metadata"``, ``name`` ``"google_search"``,
+    ``input`` ``{"queries": webSearchQueries}``).
+
+    ``type`` is the provider's block type and ``raw`` the block as received. Like reasoning parts,
+    an Anthropic part is sent back exactly as it came when its message is replayed to the
+    Anthropic format (``index``: its position among the message's blocks; ``offset``: how many
+    characters of the answer text came before it) and dropped for every other format.
+    """
+
+    format: str
+    type: str
+    id: Optional[str] = None
+    name: Optional[str] = None
+    input: Any = attrs.field(default=None, hash=False)
+    raw: Mapping[str, Any] = attrs.field(factory=dict, hash=False)
+    index: Optional[int] = None
+    offset: int = 0
+
+    @property
+    def content(self) -> Any:
+        """What the tool returned (a result block's ``content``), or None for a use block."""
+        return self.raw.get("content") if isinstance(self.raw, Mapping) else None
+
+
+def _to_parts(value: Any, cls: Any, what: str) -> tuple[Any, ...]:
+    if not value:
+        return ()
+    out = []
+    for part in value:
+        if isinstance(part, cls):
+            out.append(part)
+        elif isinstance(part, Mapping):
+            try:
+                out.append(cls(**part))
+            except TypeError as exc:
+                raise InvalidRequestError(f"bad {what} {dict(part)!r}: {exc}") from None
+        else:
+            raise InvalidRequestError(f"a {what} must be a {cls.__name__}, not {type(part).__name__}")
+    return tuple(out)
+
+
+def _to_citations(value: Any) -> tuple[Citation, ...]:
+    return _to_parts(value, Citation, "citation")
+
+
+def _to_server_tool_parts(value: Any) -> tuple[ServerToolPart, ...]:
+    return _to_parts(value, ServerToolPart, "server tool part")
+
+
 MessageContent = Union[str, Content, tuple[Content, ...], None]
 
 
@@ -368,6 +466,10 @@ class Message:
     # The model's reasoning (thinking blocks, thought parts and signatures) as the provider sent
     # it; sent back only to the format that produced it. Empty for every message but a decoded answer.
     reasoning_parts: tuple[ReasoningPart, ...] = attrs.field(default=(), converter=_to_reasoning_parts, kw_only=True)
+    # The sources the answer cites (offsets into its text), and the tools the provider ran
+    # itself (web search, code execution...) in their place; both only on a decoded answer.
+    citations: tuple[Citation, ...] = attrs.field(default=(), converter=_to_citations, kw_only=True)
+    server_tool_parts: tuple[ServerToolPart, ...] = attrs.field(default=(), converter=_to_server_tool_parts, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         # Only an assistant message may lack content (one that only calls tools, or a decoded
@@ -387,11 +489,25 @@ class Message:
 
     @classmethod
     def assistant(
-        cls, content: Any = None, tool_calls: Optional[Sequence[ToolCall]] = None, *, reasoning_parts: Sequence[ReasoningPart] = ()
+        cls,
+        content: Any = None,
+        tool_calls: Optional[Sequence[ToolCall]] = None,
+        *,
+        reasoning_parts: Sequence[ReasoningPart] = (),
+        citations: Sequence[Citation] = (),
+        server_tool_parts: Sequence[ServerToolPart] = (),
     ) -> Message:
         """An assistant message: the model's earlier answer (text, ``tool_calls``, or both), to replay in a conversation;
-        ``reasoning_parts`` (from the answer's message) go back to the format that produced them."""
-        return cls(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)
+        ``reasoning_parts``, ``citations`` and ``server_tool_parts`` (from the answer's message) go back to the
+        format that produced them when it takes them (Anthropic), and are dropped for the others."""
+        return cls(
+            Role.ASSISTANT,
+            content,
+            tool_calls=tool_calls,
+            reasoning_parts=reasoning_parts,
+            citations=citations,
+            server_tool_parts=server_tool_parts,
+        )
 
     @classmethod
     def tool(cls, tool_call_id: str, content: Any) -> Message:
@@ -403,11 +519,18 @@ class Message:
         """Accept an OpenAI-style message dict."""
         if "role" not in d:
             raise InvalidRequestError("message dict has no 'role'")
-        unknown = set(d) - {"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts"}
+        unknown = set(d) - {"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts", "citations", "server_tool_parts"}
         if unknown:
             raise InvalidRequestError(f"message dict has unknown keys {sorted(unknown)}")
         return cls(
-            d["role"], d.get("content"), d.get("name"), d.get("tool_calls"), d.get("tool_call_id"), reasoning_parts=d.get("reasoning_parts")
+            d["role"],
+            d.get("content"),
+            d.get("name"),
+            d.get("tool_calls"),
+            d.get("tool_call_id"),
+            reasoning_parts=d.get("reasoning_parts"),
+            citations=d.get("citations"),
+            server_tool_parts=d.get("server_tool_parts"),
         )
 
     @property
@@ -452,4 +575,8 @@ class Message:
             d["tool_call_id"] = self.tool_call_id
         if self.reasoning_parts:  # ailib's own key (checkpoints, cache entries); never sent as is
             d["reasoning_parts"] = [attrs.asdict(p) for p in self.reasoning_parts]
+        if self.citations:  # ailib's own keys too
+            d["citations"] = [attrs.asdict(c) for c in self.citations]
+        if self.server_tool_parts:
+            d["server_tool_parts"] = [attrs.asdict(p) for p in self.server_tool_parts]
         return d

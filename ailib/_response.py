@@ -8,7 +8,7 @@ from typing import Any, Optional
 import attrs
 
 from ._headers import request_id as _request_id
-from ._message import Message, ReasoningPart, ToolCall, ToolCallDelta
+from ._message import Citation, Message, ReasoningPart, ServerToolPart, ToolCall, ToolCallDelta
 from ._secrets import is_secret_header
 from ._value import value
 from .errors import AiLibError, Attempt, ContentFilteredError, StructuredOutputError
@@ -159,6 +159,16 @@ class ChatCompletionResponse:
         """The first choice's refusal text when the model refused (``finish_reason == "refusal"``), else None."""
         return self.choices[0].refusal if self.choices else None
 
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        """The sources the first choice's answer cites (empty when it cites none)."""
+        return self.choices[0].message.citations if self.choices else ()
+
+    @property
+    def server_tool_parts(self) -> tuple[ServerToolPart, ...]:
+        """The tools the provider ran itself for the first choice (web search...), in order (empty when none)."""
+        return self.choices[0].message.server_tool_parts if self.choices else ()
+
     def first_text(self) -> str:
         """The first choice's text; raises ``AiLibError`` when it has none
         (``ContentFilteredError`` when the model refused)."""
@@ -294,8 +304,16 @@ class StreamChunk:
     # On the last chunk: the reasoning parts whole, signatures included (as ``tool_calls``), for
     # the assistant message that replays the answer.
     reasoning_parts: tuple[ReasoningPart, ...] = ()
+    # Citations that arrived with this chunk (each once; ``ChatStream.citations`` has them all):
+    # Anthropic ``citations_delta`` (given when its text block ends, with its offsets), OpenAI
+    # ``delta.annotations``, Gemini grounding, Cohere ``citation-start``.
+    citations: tuple[Citation, ...] = ()
+    # Server-tool blocks completed with this chunk (each once; ``ChatStream.server_tool_parts`` has them all).
+    server_tool_parts: tuple[ServerToolPart, ...] = ()
 
     @property
     def has_content(self) -> bool:
         """True when the chunk carries something the caller sees (the streaming commit point)."""
-        return bool(self.delta_text or self.tool_call_deltas or self.tool_calls or self.refusal or self.delta_reasoning)
+        return bool(
+            self.delta_text or self.tool_call_deltas or self.tool_calls or self.refusal or self.delta_reasoning or self.server_tool_parts
+        )

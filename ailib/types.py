@@ -15,7 +15,7 @@ from typing import Any, Optional, Union
 import attrs
 
 from ._message import AUTO_MODELS as AUTO_MODELS  # re-exported (routing reads it from here)
-from ._message import Content, Message, ReasoningPart, Role, Tool, ToolCall, ToolCallDelta, _check_json
+from ._message import Citation, Content, Message, ReasoningPart, Role, ServerToolPart, Tool, ToolCall, ToolCallDelta, _check_json
 from ._response import Attempt, ChatCompletionResponse, Choice, StreamChunk, Usage
 from ._value import value
 from .errors import InvalidRequestError
@@ -28,6 +28,8 @@ __all__ = [
     "ToolCall",
     "ToolCallDelta",
     "ReasoningPart",
+    "Citation",
+    "ServerToolPart",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
     "Choice",

@@ -11,7 +11,19 @@ from .._headers import request_id
 from .._response import ResponseHeaders, parse_answer
 from .._trace_api import NOOP_CALL, CallTrace
 from ..errors import AiLibError, StreamInterruptedError
-from ..types import Attempt, ChatCompletionResponse, Choice, Message, ReasoningPart, Role, StreamChunk, ToolCall, Usage
+from ..types import (
+    Attempt,
+    ChatCompletionResponse,
+    Choice,
+    Citation,
+    Message,
+    ReasoningPart,
+    Role,
+    ServerToolPart,
+    StreamChunk,
+    ToolCall,
+    Usage,
+)
 from .branch import AttemptLog
 from .spec import Primed
 
@@ -37,10 +49,12 @@ def _merge_logprobs(acc: Optional[dict[str, Any]], piece: Mapping[str, Any]) -> 
 class _ChoiceParts:
     """What a stream delivered for one further choice (``n > 1``), for ``collect()``."""
 
-    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs", "reasoning_parts")
+    __slots__ = ("parts", "refusal", "tool_calls", "finish_reason", "logprobs", "reasoning_parts", "citations", "server_tool_parts")
 
     def __init__(self) -> None:
         self.reasoning_parts: tuple[ReasoningPart, ...] = ()
+        self.citations: list[Citation] = []
+        self.server_tool_parts: list[ServerToolPart] = []
         self.logprobs: Optional[dict[str, Any]] = None
         self.parts: list[str] = []
         self.refusal: Optional[list[str]] = None
@@ -58,12 +72,21 @@ class _ChoiceParts:
             self.tool_calls = chunk.tool_calls
         if chunk.reasoning_parts:
             self.reasoning_parts = chunk.reasoning_parts
+        if chunk.citations:
+            self.citations.extend(chunk.citations)
+        if chunk.server_tool_parts:
+            self.server_tool_parts.extend(chunk.server_tool_parts)
         if chunk.finish_reason is not None:
             self.finish_reason = chunk.finish_reason
 
     def choice(self, index: int) -> Choice:
         message = Message(
-            Role.ASSISTANT, "".join(self.parts) or None, tool_calls=self.tool_calls or None, reasoning_parts=self.reasoning_parts
+            Role.ASSISTANT,
+            "".join(self.parts) or None,
+            tool_calls=self.tool_calls or None,
+            reasoning_parts=self.reasoning_parts,
+            citations=tuple(self.citations),
+            server_tool_parts=tuple(self.server_tool_parts),
         )
         refusal = "".join(self.refusal) if self.refusal is not None else ("" if self.finish_reason == "refusal" else None)
         return Choice(index, message, self.finish_reason, refusal, None, self.logprobs)
@@ -74,9 +97,10 @@ class ChatStream:
 
     Failures after the first content chunk raise ``StreamInterruptedError`` with the text
     delivered so far; a stream never ends short silently. After the end: ``text``,
-    ``reasoning``, ``reasoning_parts``, ``refusal``, ``tool_calls``, ``usage``, ``finish_reason``, ``attempts`` (all of the first
-    choice; ``collect()`` gives every choice), and ``parsed`` (the answer as an instance of the
-    class given as ``response_format``). From the start: ``headers``, ``request_id``;
+    ``reasoning``, ``reasoning_parts``, ``refusal``, ``citations``, ``server_tool_parts``, ``tool_calls``,
+    ``usage``, ``finish_reason``, ``attempts`` (all of the first choice; ``collect()`` gives every
+    choice), and ``parsed`` (the answer as an instance of the class given as ``response_format``).
+    From the start: ``headers``, ``request_id``;
     ``id`` once the provider has named its answer.
     """
 
@@ -93,6 +117,8 @@ class ChatStream:
         self._parts: list[str] = []
         self._reasoning: list[str] = []  # the first choice's reasoning text pieces
         self.reasoning_parts: tuple[ReasoningPart, ...] = ()  # whole, from the last chunk
+        self._citations: list[Citation] = []  # the first choice's, in arrival order
+        self._server_tools: list[ServerToolPart] = []
         self._refusal: Optional[list[str]] = None  # the first choice's refusal pieces, once it refuses
         self._others: dict[int, _ChoiceParts] = {}  # choices with index >= 1 (``n > 1``)
         self._logprobs: Optional[dict[str, Any]] = None  # the first choice's, when the provider sends them
@@ -120,6 +146,16 @@ class ChatStream:
     def reasoning(self) -> Optional[str]:
         """The model's reasoning text delivered so far (``delta_reasoning`` joined), or None when it showed none."""
         return "".join(self._reasoning) if self._reasoning else None
+
+    @property
+    def citations(self) -> tuple[Citation, ...]:
+        """The citations delivered so far (every chunk's ``citations``, in order)."""
+        return tuple(self._citations)
+
+    @property
+    def server_tool_parts(self) -> tuple[ServerToolPart, ...]:
+        """The server-tool blocks delivered so far (web search and its results...), in order."""
+        return tuple(self._server_tools)
 
     @property
     def refusal(self) -> Optional[str]:
@@ -226,6 +262,10 @@ class ChatStream:
             self.tool_calls = chunk.tool_calls
         if chunk.reasoning_parts:
             self.reasoning_parts = chunk.reasoning_parts
+        if chunk.citations:
+            self._citations.extend(chunk.citations)
+        if chunk.server_tool_parts:
+            self._server_tools.extend(chunk.server_tool_parts)
         if chunk.usage is not None:
             self.usage = chunk.usage
         if chunk.finish_reason is not None:
@@ -260,7 +300,12 @@ class ChatStream:
     def _collected(self) -> ChatCompletionResponse:
         """What the stream has delivered so far as one response (``collect()`` without reading on)."""
         message = Message(
-            Role.ASSISTANT, self.text or None, tool_calls=self.tool_calls or None, reasoning_parts=self._collected_reasoning()
+            Role.ASSISTANT,
+            self.text or None,
+            tool_calls=self.tool_calls or None,
+            reasoning_parts=self._collected_reasoning(),
+            citations=self.citations,
+            server_tool_parts=self.server_tool_parts,
         )
         refusal = self.refusal if self.refusal is not None or self.finish_reason != "refusal" else ""
         choices = [Choice(0, message, self.finish_reason, refusal, self.refusal_details, self._logprobs)]

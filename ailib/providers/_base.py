@@ -29,9 +29,11 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Citation,
     Message,
     ReasoningPart,
     Role,
+    ServerToolPart,
     StreamChunk,
     ToolCall,
     ToolCallDelta,
@@ -209,7 +211,7 @@ def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
 _new = object.__new__
 _set = object.__setattr__
 _ASSISTANT = Role.ASSISTANT
-_MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts")
+_MESSAGE_FIELDS = ("role", "content", "name", "tool_calls", "tool_call_id", "reasoning_parts", "citations", "server_tool_parts")
 _FAST_MESSAGE = tuple(a.name for a in attrs.fields(Message)) == _MESSAGE_FIELDS and set(getattr(Message, "__slots__", ())) <= {
     *_MESSAGE_FIELDS,
     "__weakref__",
@@ -220,13 +222,24 @@ _POSITIONAL_RESPONSE = tuple(a.name for a in attrs.fields(ChatCompletionResponse
 
 
 def assistant_message(
-    content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]] = None, reasoning_parts: tuple[ReasoningPart, ...] = ()
+    content: Optional[str],
+    tool_calls: Optional[tuple[ToolCall, ...]] = None,
+    reasoning_parts: tuple[ReasoningPart, ...] = (),
+    citations: tuple[Citation, ...] = (),
+    server_tool_parts: tuple[ServerToolPart, ...] = (),
 ) -> Message:
-    """``Message(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)`` for a
-    str-or-None ``content``, a tuple-of-``ToolCall``-or-None ``tool_calls`` and a tuple of
-    ``ReasoningPart`` (what the converters would return unchanged)."""
+    """``Message(Role.ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=..., citations=...,
+    server_tool_parts=...)`` for a str-or-None ``content``, a tuple-of-``ToolCall``-or-None
+    ``tool_calls`` and tuples of parts (what the converters would return unchanged)."""
     if not _FAST_MESSAGE:
-        return Message(_ASSISTANT, content, tool_calls=tool_calls, reasoning_parts=reasoning_parts)
+        return Message(
+            _ASSISTANT,
+            content,
+            tool_calls=tool_calls,
+            reasoning_parts=reasoning_parts,
+            citations=citations,
+            server_tool_parts=server_tool_parts,
+        )
     m = _new(Message)
     _set(m, "role", _ASSISTANT)
     _set(m, "content", content)
@@ -234,6 +247,8 @@ def assistant_message(
     _set(m, "tool_calls", tool_calls)
     _set(m, "tool_call_id", None)
     _set(m, "reasoning_parts", reasoning_parts)
+    _set(m, "citations", citations)
+    _set(m, "server_tool_parts", server_tool_parts)
     if _message_post_init is not None:
         _message_post_init(m)
     return m

@@ -20,6 +20,11 @@ Translation rules (ailib → Anthropic):
   ``signature``, ``redacted_thinking`` with its ``data``) go back as the blocks they came as, in
   their place among the text and ``tool_use`` blocks, so a thinking-enabled tool loop sends the
   turn the official SDK sends; another format's reasoning parts are dropped (never sent).
+* Citations and server tools: an assistant message's Anthropic citations and server-tool parts
+  (``server_tool_use``, ``web_search_tool_result``, ``mcp_tool_use``...) go back as received: the
+  text split into text blocks at the cited spans, each cited block with its ``citations`` as they
+  came, the server-tool blocks unchanged in their place (as the official SDK replays
+  ``message.content``); another format's citations are dropped.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "budget_tokens": N}``:
   a budget as given, an effort as 1024 (low), 4096 (medium) or 16384 (high) tokens. The API
   wants ``max_tokens`` above the budget: without a ``max_tokens`` the default is sent on top
@@ -48,10 +53,12 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Citation,
     Content,
     Message,
     ReasoningPart,
     Role,
+    ServerToolPart,
     StreamChunk,
     Tool,
     ToolCall,
@@ -179,7 +186,10 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
             role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
         else:
             role = "assistant"
-            blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            if _replays_blocks(m):
+                blocks = _cited_blocks(m.content if isinstance(m.content, str) else "", m.citations, m.server_tool_parts)
+            else:
+                blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
             blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
             if m.reasoning_parts:
                 blocks = _with_reasoning(blocks, m.reasoning_parts)
@@ -197,6 +207,81 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         content: Any = blocks[0]["text"] if one_text else blocks
         messages.append({"role": role, "content": content})
     return system, messages
+
+
+def _replays_blocks(m: Message) -> bool:
+    """Whether an assistant message holds Anthropic citations or server-tool blocks to send back
+    (its text then goes as the text blocks it came as)."""
+    if not (m.citations or m.server_tool_parts) or not (m.content is None or isinstance(m.content, str)):
+        return False
+    return any(c.format == "anthropic" for c in m.citations) or any(p.format == "anthropic" for p in m.server_tool_parts)
+
+
+def _cited_blocks(text: str, citations: tuple[Citation, ...], servers: tuple[ServerToolPart, ...]) -> list[dict[str, Any]]:
+    """The answer's text and server-tool blocks in the order they came: the text cut at each cited
+    span and each server-tool block's offset, a cited span with its citations as received."""
+    size = len(text)
+    cited: dict[tuple[int, int], list[Any]] = {}
+    for c in citations:
+        if c.format == "anthropic" and c.start is not None and c.end is not None and 0 <= c.start < c.end <= size:
+            cited.setdefault((c.start, c.end), []).append(dict(c.raw))
+    tools = sorted((p for p in servers if p.format == "anthropic"), key=lambda p: (p.offset, p.index or 0))
+    cuts = sorted({0, size, *(a for span in cited for a in span), *(min(max(p.offset, 0), size) for p in tools)})
+    out: list[dict[str, Any]] = []
+    pending = iter(tools)
+    tool = next(pending, None)
+    for start, end in zip(cuts, cuts[1:]):
+        while tool is not None and tool.offset <= start:
+            out.append(dict(tool.raw))
+            tool = next(pending, None)
+        block: dict[str, Any] = {"type": "text", "text": text[start:end]}
+        if (start, end) in cited:
+            block["citations"] = cited[(start, end)]
+        out.append(block)
+    while tool is not None:
+        out.append(dict(tool.raw))
+        tool = next(pending, None)
+    return out
+
+
+def _citation(raw: Mapping[str, Any], start: int, end: int, index: int) -> Citation:
+    """One of a text block's citations; ``start``/``end`` are the block's span in the answer text."""
+    kind = str(raw.get("type") or "")
+    url = raw.get("url")
+    if url is None and kind == "search_result_location":
+        url = raw.get("source")
+    doc = raw.get("document_index", raw.get("search_result_index"))
+    doc_title = raw.get("document_title")
+    title = raw.get("title", doc_title)
+    return Citation(
+        "anthropic",
+        kind,
+        _opt_str(raw.get("cited_text")),
+        _opt_str(url),
+        _opt_str(title),
+        start,
+        end,
+        doc if isinstance(doc, int) and not isinstance(doc, bool) else None,
+        _opt_str(doc_title),
+        index,
+        raw,
+    )
+
+
+def _opt_str(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+def _server_part(block: Mapping[str, Any], index: int, offset: int) -> ServerToolPart:
+    """A block Anthropic's own tools made (a use or its result), kept whole."""
+    ident = block.get("id", block.get("tool_use_id"))
+    name = block.get("name")
+    return ServerToolPart(
+        "anthropic", str(block.get("type") or ""), _opt_str(ident), _opt_str(name), block.get("input"), block, index, offset
+    )
+
+
+_ANSWER_BLOCKS = frozenset({"text", "tool_use", "thinking", "redacted_thinking"})
 
 
 def _reasoning_block(p: ReasoningPart) -> dict[str, Any]:
@@ -366,17 +451,28 @@ class AnthropicFormat(WireFormat):
         texts: list[str] = []
         calls: list[ToolCall] = []
         reasoning: list[ReasoningPart] = []
+        citations: list[Citation] = []
+        servers: list[ServerToolPart] = []
+        size = 0  # characters of answer text so far
         for index, block in enumerate(data["content"]):
             kind = block.get("type")
             if kind == "text":
-                texts.append(block["text"])
+                text = block["text"]
+                texts.append(text)
+                for raw in block.get("citations") or ():
+                    citations.append(_citation(raw, size, size + len(text), index))
+                size += len(text)
+            elif kind not in _ANSWER_BLOCKS:
+                servers.append(_server_part(block, index, size))
             elif kind == "tool_use":
                 calls.append(ToolCall(str(block["id"]), str(block["name"]), block.get("input") or {}))
             elif kind == "thinking" or kind == "redacted_thinking":
                 part = _reasoning_part(block, index)
                 if part is not None:
                     reasoning.append(part)
-        message = assistant_message("".join(texts) if texts else None, tuple(calls) or None, tuple(reasoning))
+        message = assistant_message(
+            "".join(texts) if texts else None, tuple(calls) or None, tuple(reasoning), tuple(citations), tuple(servers)
+        )
         if data.get("stop_reason") == "refusal":  # its own outcome, with what Anthropic said of it
             details = data.get("stop_details")
             choices = (Choice(0, message, "refusal", _refusal_text(details), details if isinstance(details, dict) else None),)
@@ -459,10 +555,21 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._cache_write: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
         self._thinking: dict[int, list[Any]] = {}  # content block index -> [block start, text pieces, signature pieces]
+        self._size = 0  # characters of answer text so far
+        self._cited: dict[int, tuple[int, list[Any]]] = {}  # text block index -> (its start offset, its citations so far)
+        self._servers: dict[int, tuple[dict[str, Any], list[str], int]] = {}  # server-tool block index -> (start, input pieces, offset)
+        self._open: Optional[int] = None  # the text or server-tool block being streamed (blocks come one at a time)
 
     quiet_events = frozenset({"ping", "content_block_stop"})
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
+        if event.event == "content_block_stop" and not self.done:  # ends the open block
+            if not self._gives_at_end():
+                self._cited.pop(self._open, None)  # type: ignore[arg-type]
+                self._open = None
+                return []  # nothing to give: its data is not decoded
+            self.raw = self._json(event.data)  # the chunk's raw event
+            return self._block_end()
         data = self._event_object(event)
         self.raw = data
         return [] if data is None else self._dispatch(self._handle, data.get("type") or event.event, data)
@@ -472,11 +579,20 @@ class AnthropicStreamDecoder(StreamDecoder):
             delta = data["delta"]
             dtype = delta.get("type")
             if dtype == "text_delta":
+                self._size += len(delta["text"])
                 return self._chunk(delta["text"]) if delta["text"] else []
+            if dtype == "citations_delta":
+                cited = self._cited.get(int(data["index"]))
+                if cited is not None:  # given whole when the block ends, with its span
+                    cited[1].append(delta["citation"])
+                return []
             if dtype == "input_json_delta":
-                block = self._tools.get(int(data["index"]))
+                index = int(data["index"])
+                block = self._tools.get(index)
                 partial = delta.get("partial_json") or ""
-                if block is None or not partial:  # server-tool blocks stream input too; not a call for the caller
+                if index in self._servers and partial:  # a server tool's input: not a call for the caller
+                    self._servers[index][1].append(partial)
+                if block is None or not partial:
                     return []
                 block.parts.append(partial)
                 return self._chunk(deltas=(ToolCallDelta(block.ordinal, None, None, partial),))
@@ -493,23 +609,12 @@ class AnthropicStreamDecoder(StreamDecoder):
                 if held is not None:
                     held[2].append(delta.get("signature") or "")
                 return []
-            return []  # citations ... carry no answer text
+            return []  # delta types added later
         if kind == "content_block_start":
-            block = data["content_block"]
-            if block.get("type") == "tool_use":
-                index = int(data["index"])
-                tb = _Block(len(self._tools), str(block["id"]), str(block["name"]), block.get("input"))
-                self._tools[index] = tb
-                return self._chunk(deltas=(ToolCallDelta(tb.ordinal, tb.id, tb.name, ""),))
-            if block.get("type") == "text" and block.get("text"):
-                return self._chunk(block["text"])
-            if block.get("type") in ("thinking", "redacted_thinking"):
-                start = block.get("thinking") or ""
-                sig = block.get("signature")
-                self._thinking[int(data["index"])] = [block, [start] if start else [], [sig] if sig else []]
-                if start:
-                    return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, delta_reasoning=start)]
-            return []
+            ended = self._block_end() if self._open is not None else []  # a block whose stop never came
+            return ended + self._block_start(data)
+        if kind == "content_block_stop":
+            return self._block_end()
         if kind == "message_start":
             msg = data.get("message") or {}
             if msg.get("model"):
@@ -544,6 +649,57 @@ class AnthropicStreamDecoder(StreamDecoder):
         if kind == "error":
             raise _error_event(data, self.provider, self.model)
         return []  # ping, content_block_stop, and event types added later
+
+    def _block_start(self, data: dict[str, Any]) -> list[StreamChunk]:
+        block = data["content_block"]
+        if block.get("type") == "tool_use":
+            index = int(data["index"])
+            tb = _Block(len(self._tools), str(block["id"]), str(block["name"]), block.get("input"))
+            self._tools[index] = tb
+            return self._chunk(deltas=(ToolCallDelta(tb.ordinal, tb.id, tb.name, ""),))
+        if block.get("type") == "text":
+            index = int(data["index"])
+            self._cited[index] = (self._size, list(block.get("citations") or ()))
+            self._open = index
+            if block.get("text"):
+                self._size += len(block["text"])
+                return self._chunk(block["text"])
+            return []
+        if block.get("type") not in _ANSWER_BLOCKS:  # a server tool's use or result: whole at its end
+            self._servers[int(data["index"])] = (block, [], self._size)
+            self._open = int(data["index"])
+            return []
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            start = block.get("thinking") or ""
+            sig = block.get("signature")
+            self._thinking[int(data["index"])] = [block, [start] if start else [], [sig] if sig else []]
+            if start:
+                return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, delta_reasoning=start)]
+        return []
+
+    def _gives_at_end(self) -> bool:
+        """Whether the open block's end gives a chunk (citations, or a server-tool block)."""
+        index = self._open
+        return index is not None and (index in self._servers or bool(self._cited.get(index, (0, ()))[1]))
+
+    def _block_end(self) -> list[StreamChunk]:
+        """The open block ended: a text block's citations (now that its span is known) or a server-tool block, whole."""
+        index, self._open = self._open, None
+        if index is None:
+            return []
+        cited = self._cited.pop(index, None)
+        if cited is not None and cited[1]:
+            citations = tuple(_citation(raw, cited[0], self._size, index) for raw in cited[1])
+            return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, citations=citations)]
+        server = self._servers.pop(index, None)
+        if server is None:
+            return []
+        start, pieces, offset = server
+        block = dict(start)
+        if pieces:  # the input as streamed replaces the start's empty one, as the SDK's message has it
+            block["input"] = decode_arguments("".join(pieces))
+        part = _server_part(block, index, offset)
+        return [StreamChunk(provider=self.provider, model=self.model, raw=self.raw, server_tool_parts=(part,))]
 
     def _last_chunk(self) -> StreamChunk:
         calls = tuple(

@@ -26,6 +26,9 @@ Translation rules (ailib → Cohere):
   ``content.thinking``) are kept as ``ReasoningPart("cohere", "thinking", text, index=i)`` and
   sent back in their place as ``{"type": "thinking", "thinking": ...}`` content items when the
   assistant message is replayed to Cohere (the v2 API's assistant content takes them).
+* An answer's ``citations`` (``start``/``end`` into its text, ``sources``; streamed as
+  ``citation-start`` events) are kept as ``Citation("cohere", ...)`` and go back as the
+  assistant message's ``citations``, as received (the v2 API's assistant message takes them).
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -34,6 +37,7 @@ Translation rules (ailib → Cohere):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +49,7 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Citation,
     Message,
     Role,
     StreamChunk,
@@ -107,6 +112,9 @@ def _message(m: Message) -> dict[str, Any]:
             }
             for t in m.tool_calls
         ]
+    cited = [dict(c.raw) for c in m.citations if c.format == "cohere"]
+    if cited:  # as the SDK sends an answer's message back: with its citations, as received
+        d["citations"] = cited
     return d
 
 
@@ -243,7 +251,7 @@ class CohereFormat(WireFormat):
             reasoning += (ReasoningPart("cohere", "tool_plan", str(msg["tool_plan"])),)
         calls = _calls(msg.get("tool_calls"))
         finish = _finish(data.get("finish_reason"), bool(calls), data.get("error"), provider, model)
-        answer = assistant_message(text or None, calls or None, reasoning)
+        answer = assistant_message(text or None, calls or None, reasoning, _citations(msg.get("citations")))
         return response(
             str(data.get("id", "")),
             str(data.get("model") or model),
@@ -269,6 +277,42 @@ class CohereFormat(WireFormat):
         return [str(m["name"]) for m in data["models"]]
 
 
+_DOC_ID = re.compile(r"doc:(\d+)")
+
+
+def _citations(value: Any) -> tuple[Citation, ...]:
+    """Cohere's ``citations`` (a list; a ``citation-start`` event carries one object): ``start``/``end``
+    into the answer text, the first source's document (``url``, ``title``) named, the rest in ``raw``."""
+    items = [value] if isinstance(value, Mapping) else value if isinstance(value, list) else []
+    out = []
+    for c in items:
+        if not isinstance(c, Mapping):
+            continue
+        sources = [s for s in c.get("sources") or () if isinstance(s, Mapping)]
+        first = sources[0] if sources else {}
+        found_doc = first.get("document")
+        doc: Mapping[str, Any] = found_doc if isinstance(found_doc, Mapping) else {}
+        source_id = str(first.get("id") or doc.get("id") or "")
+        found = _DOC_ID.fullmatch(source_id)
+        start, end = c.get("start"), c.get("end")
+        title = doc.get("title")
+        out.append(
+            Citation(
+                "cohere",
+                str(c.get("type") or "TEXT_CONTENT"),
+                None,
+                None if doc.get("url") is None else str(doc["url"]),
+                None if title is None else str(title),
+                start if isinstance(start, int) else None,
+                end if isinstance(end, int) else None,
+                int(found.group(1)) if found else None,
+                None if title is None else str(title),
+                raw=c,
+            )
+        )
+    return tuple(out)
+
+
 # Cohere documents no error event inside a stream; gateways and the mock send
 # ``{"type": "error", "message": ..., "status": N}``. The status (default 500) classifies it.
 def _stream_error(data: Mapping[str, Any], provider: str, model: str) -> AiLibError:
@@ -292,7 +336,7 @@ class CohereStreamDecoder(StreamDecoder):
         self._thinking: dict[int, list[str]] = {}  # content index -> thinking fragments
         self._plan: list[str] = []  # tool-plan-delta fragments
 
-    quiet_events = frozenset({"content-end", "tool-call-end", "citation-start", "citation-end", "debug"})
+    quiet_events = frozenset({"content-end", "tool-call-end", "citation-end", "debug"})
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
@@ -321,6 +365,9 @@ class CohereStreamDecoder(StreamDecoder):
                 return []
             self._plan.append(piece)
             return [StreamChunk(provider=self.provider, model=self.model, raw=data, delta_reasoning=piece)]
+        if kind == "citation-start":
+            cites = _citations(((data.get("delta") or {}).get("message") or {}).get("citations"))
+            return [StreamChunk(provider=self.provider, model=self.model, raw=data, citations=cites)] if cites else []
         if kind == "tool-call-start":
             tc = data["delta"]["message"]["tool_calls"]
             index = int(data.get("index", len(self._tools)))

@@ -51,6 +51,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Optional
 
+import attrs
+
 from .._schema import json_schema_of, output_type
 from .._sse import SseEvent
 from ..errors import AiLibError, ContentFilteredError, InvalidRequestError, ProtocolError
@@ -58,16 +60,19 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Citation,
     Content,
     Message,
     ReasoningPart,
     Role,
+    ServerToolPart,
     StreamChunk,
     ToolCall,
     ToolCallDelta,
     Usage,
 )
 from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response, token_count
+from ._grounding import grounding, part_starts
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -544,7 +549,8 @@ class GeminiFormat(WireFormat):
             reason = cand.get("finishReason")
             if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
                 raise _blocked(data, provider, model, f"answer ({reason})")
-            message = assistant_message(text or None, tuple(calls) or None, _reasoning(parts))
+            cites, servers = grounding(cand, text, part_starts(parts)) if _grounded(cand) else ((), ())
+            message = assistant_message(text or None, tuple(calls) or None, _reasoning(parts), cites, servers)
             choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
         return response(
             response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
@@ -581,6 +587,10 @@ class GeminiFormat(WireFormat):
         return [str(m["name"]).removeprefix("models/") for m in data["models"]]
 
 
+def _grounded(candidate: Mapping[str, Any]) -> bool:
+    return "groundingMetadata" in candidate or "citationMetadata" in candidate
+
+
 class GeminiStreamDecoder(StreamDecoder):
     """Each event is a whole response; the one carrying a ``finishReason`` is terminal.
 
@@ -608,6 +618,8 @@ class GeminiStreamDecoder(StreamDecoder):
         self._text_sig: Optional[str] = None  # the last signature on a text part
         self._has_text = False
         self._call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
+        self._text: list[str] = []  # the answer text so far (grounding offsets count in it)
+        self._grounded: set[str] = set()  # citations and grounding already given (a later chunk may repeat them)
 
     @property
     def complete(self) -> bool:
@@ -699,10 +711,24 @@ class GeminiStreamDecoder(StreamDecoder):
         calls = streamed + _calls(parts, self._response_id, len(self._calls) + len(streamed))
         deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
         self._calls.extend(calls)
+        if text:
+            self._text.append(text)
+        cites, servers = self._grounding(cand) if _grounded(cand) else ((), ())
         out = []
-        if text or deltas or thoughts:
-            self._emitted = True
-            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=data, delta_reasoning=thoughts))
+        if text or deltas or thoughts or cites or servers:
+            self._emitted = self._emitted or bool(text or deltas or thoughts)
+            out.append(
+                StreamChunk(
+                    text,
+                    deltas,
+                    provider=self.provider,
+                    model=self.model,
+                    raw=data,
+                    delta_reasoning=thoughts,
+                    citations=cites,
+                    server_tool_parts=servers,
+                )
+            )
         reason = cand.get("finishReason")
         if reason:
             if reason in _FILTER_REASONS and not self._emitted:
@@ -712,6 +738,22 @@ class GeminiStreamDecoder(StreamDecoder):
             self._finish = _finish(reason, bool(self._calls))
             out.append(self._last_chunk())
         return out
+
+    def _grounding(self, cand: Mapping[str, Any]) -> tuple[tuple[Citation, ...], tuple[ServerToolPart, ...]]:
+        """The chunk's citations and grounding not given before, against the whole text so far."""
+        text = "".join(self._text)
+        self._text = [text]
+        cites, servers = grounding(cand, text, {})
+        fresh_cites = tuple(c for c in cites if self._fresh(c))
+        fresh_servers = tuple(p for p in servers if self._fresh(p))
+        return fresh_cites, fresh_servers
+
+    def _fresh(self, item: Any) -> bool:
+        key = json.dumps(attrs.asdict(item), sort_keys=True, default=str)
+        if key in self._grounded:
+            return False
+        self._grounded.add(key)
+        return True
 
     def _streamed_calls(self, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
         """(the other parts, the calls completed here) after feeding this chunk's streamed-argument

@@ -37,6 +37,7 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Citation,
     Message,
     ReasoningPart,
     Role,
@@ -280,7 +281,36 @@ def _reasoning(msg: Mapping[str, Any]) -> tuple[str, str]:
 
 def _answer(content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]], msg: Mapping[str, Any]) -> Message:
     key, text = _reasoning(msg) if ("reasoning_content" in msg or "reasoning" in msg) else ("", "")
-    return assistant_message(content, tool_calls, (ReasoningPart("openai", key, text),) if text else ())
+    annotations = msg.get("annotations")
+    cites = _citations(annotations) if annotations else ()
+    return assistant_message(content, tool_calls, (ReasoningPart("openai", key, text),) if text else (), cites)
+
+
+def _citations(annotations: Any) -> tuple[Citation, ...]:
+    """``message.annotations`` / ``delta.annotations`` as citations (``url_citation``: its
+    ``start_index``/``end_index`` into the content, ``url``, ``title``); anything else is kept raw."""
+    out = []
+    for ann in annotations if isinstance(annotations, list) else ():
+        if not isinstance(ann, Mapping):
+            continue
+        kind = str(ann.get("type") or "")
+        inner = ann.get(kind)
+        body: Mapping[str, Any] = inner if isinstance(inner, Mapping) else ann
+        start, end = body.get("start_index"), body.get("end_index")
+        url, title = body.get("url"), body.get("title")
+        out.append(
+            Citation(
+                "openai",
+                kind,
+                None,
+                None if url is None else str(url),
+                None if title is None else str(title),
+                start if isinstance(start, int) else None,
+                end if isinstance(end, int) else None,
+                raw=ann,
+            )
+        )
+    return tuple(out)
 
 
 class OpenAIStreamDecoder(StreamDecoder):
@@ -349,7 +379,9 @@ class OpenAIStreamDecoder(StreamDecoder):
                 self._finish[index] = choice["finish_reason"]
             if refusal is not None:
                 self._refused.add(index)
-            if text or deltas or refusal or thought:
+            annotations = delta.get("annotations")
+            cites = _citations(annotations) if annotations else ()
+            if text or deltas or refusal or thought or cites:
                 logprobs = choice.get("logprobs")
                 out.append(
                     StreamChunk(
@@ -362,6 +394,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                         raw=data,
                         logprobs=logprobs,
                         delta_reasoning=thought,
+                        citations=cites,
                     )
                 )
         return out

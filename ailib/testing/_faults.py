@@ -11,7 +11,37 @@ import attrs
 
 from .._value import value
 
-__all__ = ["Fault", "Reply"]
+__all__ = ["Fault", "Reply", "ReplyCitation"]
+
+
+@value
+class ReplyCitation:
+    """A span of a ``Reply``'s text (``text[start:end]``) that the model cites, and its source:
+    ``url`` and ``title``, quoting ``cited_text``. Each format's mock sends it in its own shape."""
+
+    start: int
+    end: int
+    url: str = "https://example.com/source"
+    title: str = "Example source"
+    cited_text: str = "A sentence of the source."
+
+
+def _to_reply_citations(value: Any) -> tuple[ReplyCitation, ...]:
+    out = []
+    for c in value or ():
+        if isinstance(c, ReplyCitation):
+            out.append(c)
+        elif isinstance(c, Mapping):
+            out.append(ReplyCitation(**c))
+        else:
+            out.append(ReplyCitation(*c))
+    spans = sorted({(c.start, c.end) for c in out})
+    for (_start, end), (after, _) in zip(spans, spans[1:]):
+        if after < end:
+            raise ValueError("a Reply's cited spans must not overlap (the same span may be cited more than once)")
+    if any(start < 0 or end <= start for start, end in spans):
+        raise ValueError("a cited span needs 0 <= start < end")
+    return tuple(out)
 
 
 @value
@@ -33,6 +63,13 @@ class Reply:
     # The model the answer names (a dated version, as ``gpt-4o-2024-08-06`` answers ``gpt-4o``);
     # default: the model the request asked for.
     model: Optional[str] = None
+    # Spans of ``text`` the answer cites: Anthropic text blocks with ``citations`` (and
+    # ``citations_delta``), OpenAI ``annotations`` (``url_citation``), Gemini ``groundingMetadata``,
+    # Cohere ``citations`` (and ``citation-start`` events).
+    citations: tuple[ReplyCitation, ...] = attrs.field(default=(), converter=_to_reply_citations, hash=False)
+    # The model searched the web for this first: Anthropic ``server_tool_use`` and
+    # ``web_search_tool_result`` blocks (the results are the citations' sources), Gemini ``webSearchQueries``.
+    web_search: Optional[str] = None
 
 
 def mock_signature(reasoning: str) -> str:
@@ -64,10 +101,19 @@ class Fault:
         tool_calls: tuple[tuple[str, str, Any], ...] = (),
         delay: float = 0.0,
         reasoning: Optional[str] = None,
+        citations: Any = (),
+        web_search: Optional[str] = None,
     ) -> Fault:
-        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``).
+        """A normal answer (optionally with given text/tool calls and the ``reasoning`` before them, after ``delay``;
+        ``citations``: ``ReplyCitation`` spans of the text; ``web_search``: the query searched for first).
         Without ``text``, an answer with tool calls has none (as models answer), any other the default text."""
-        reply = Reply(text if text is not None else "" if tool_calls else Reply().text, tuple(tool_calls), reasoning=reasoning)
+        reply = Reply(
+            text if text is not None else "" if tool_calls else Reply().text,
+            tuple(tool_calls),
+            reasoning=reasoning,
+            citations=citations,
+            web_search=web_search,
+        )
         return cls("ok", reply=reply, seconds=delay or None)
 
     @classmethod

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
-from ._faults import Reply, mock_signature
-from ._mock_base import MockFormat, Refusal, chunks_of, int_below, sse, token_pieces
+from ._faults import Reply, ReplyCitation, mock_signature
+from ._mock_base import MockFormat, Refusal, chunks_of, cited_segments, int_below, mock_id, sse, token_pieces
 
 _ERROR_TYPES = {
     400: "invalid_request_error",
@@ -78,7 +78,14 @@ class AnthropicMock(MockFormat):
         content: list[dict[str, Any]] = []
         if reply.reasoning is not None:
             content.append({"type": "thinking", "thinking": reply.reasoning, "signature": mock_signature(reply.reasoning)})
-        if reply.text:
+        content.extend(_search_blocks(reply))
+        if reply.citations:  # one text block per cited span, plain blocks between
+            for piece, cites in cited_segments(reply):
+                block: dict[str, Any] = {"type": "text", "text": piece}
+                if cites:
+                    block["citations"] = [_citation(c, reply) for c in cites]
+                content.append(block)
+        elif reply.text:
             content.append({"type": "text", "text": reply.text})
         for cid, name, args in reply.tool_calls:
             content.append({"type": "tool_use", "id": cid, "name": name, "input": args})
@@ -136,20 +143,30 @@ class AnthropicMock(MockFormat):
                 {"type": "content_block_stop", "index": index}, "content_block_stop"
             )
             index += 1
-        pieces = chunks_of(reply.text)
-        for i, piece in enumerate(pieces):
-            frame = b""
-            if i == 0:
+        for block in _search_blocks(reply):  # as the API streams a server tool: its input as JSON deltas, a result whole
+            started = {**block, "input": {}} if block["type"] == "server_tool_use" else block
+            frame = sse({"type": "content_block_start", "index": index, "content_block": started}, "content_block_start")
+            if block["type"] == "server_tool_use":
+                partial = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+                frame += sse({"type": "content_block_delta", "index": index, "delta": partial}, "content_block_delta")
+            content.append(frame + sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+            index += 1
+        segments = cited_segments(reply) if reply.citations else ([(reply.text, ())] if reply.text else [])
+        for text, cites in segments:
+            text_block: dict[str, Any] = {"citations": [], "type": "text", "text": ""} if cites else {"type": "text", "text": ""}
+            head = sse({"type": "content_block_start", "index": index, "content_block": text_block}, "content_block_start")
+            for c in cites:  # a cited block's citations come first, then its text
+                cited = {"type": "citations_delta", "citation": _citation(c, reply)}
+                head += sse({"type": "content_block_delta", "index": index, "delta": cited}, "content_block_delta")
+            pieces = chunks_of(text)
+            for i, piece in enumerate(pieces):
+                frame = head if i == 0 else b""
                 frame += sse(
-                    {"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}, "content_block_start"
+                    {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta"
                 )
-            frame += sse(
-                {"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}, "content_block_delta"
-            )
-            if i == len(pieces) - 1:
-                frame += sse({"type": "content_block_stop", "index": index}, "content_block_stop")
-            content.append(frame)
-        if pieces:
+                if i == len(pieces) - 1:
+                    frame += sse({"type": "content_block_stop", "index": index}, "content_block_stop")
+                content.append(frame)
             index += 1
         for cid, name, args in reply.tool_calls:
             # As the API streams a tool_use block: its start with empty input, an empty input_json_delta,
@@ -192,6 +209,46 @@ class AnthropicMock(MockFormat):
             "first_id": "mock-model",
             "last_id": "mock-model-large",
         }
+
+
+def _citation(c: ReplyCitation, reply: Reply) -> dict[str, Any]:
+    """A cited span's citation as Anthropic gives it: a web search result's location when the
+    reply searched the web, else a character range of the request's first document."""
+    if reply.web_search is not None:
+        return {
+            "type": "web_search_result_location",
+            "cited_text": c.cited_text,
+            "url": c.url,
+            "title": c.title,
+            "encrypted_index": mock_id("Eo", c.url + c.cited_text),
+        }
+    return {
+        "type": "char_location",
+        "cited_text": c.cited_text,
+        "document_index": 0,
+        "document_title": c.title,
+        "start_char_index": 0,
+        "end_char_index": len(c.cited_text),
+    }
+
+
+def _search_blocks(reply: Reply) -> list[dict[str, Any]]:
+    """A web search the reply made first: ``server_tool_use`` and its ``web_search_tool_result``
+    (the cited sources as its results)."""
+    if reply.web_search is None:
+        return []
+    use_id = mock_id("srvtoolu_", reply.web_search)
+    results, seen = [], set()
+    for c in reply.citations:
+        if c.url not in seen:
+            seen.add(c.url)
+            results.append(
+                {"type": "web_search_result", "title": c.title, "url": c.url, "encrypted_content": mock_id("Eu", c.url), "page_age": None}
+            )
+    return [
+        {"type": "server_tool_use", "id": use_id, "name": "web_search", "input": {"query": reply.web_search}},
+        {"type": "web_search_tool_result", "tool_use_id": use_id, "content": results},
+    ]
 
 
 def _stop_details(reply: Reply) -> dict[str, Any]:

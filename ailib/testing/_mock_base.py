@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, Optional
 
-from ._faults import Reply
+from ._faults import Reply, ReplyCitation
 
 # (HTTP status, the format's error body): how the real API refuses a request.
 Refusal = tuple[int, dict[str, Any]]
@@ -91,3 +92,17 @@ def token_pieces(text: str) -> list[str]:
     """``text`` cut as a model emits it, about one token a piece (tool-call arguments arrive so:
     ``{"`` ``city`` ``":"`` ``Paris`` ``"}``); the pieces join back to ``text``."""
     return _TOKEN.findall(text)
+
+
+def cited_segments(reply: Reply) -> list[tuple[str, tuple[ReplyCitation, ...]]]:
+    """The reply's text cut at its cited spans: ``(piece, the citations of that piece)`` in order
+    (as Anthropic sends a cited answer: one text block per cited span, with plain blocks between)."""
+    text = reply.text
+    spans = sorted({(c.start, c.end) for c in reply.citations if c.end <= len(text)})
+    cuts = sorted({0, len(text), *(i for span in spans for i in span)})
+    return [(text[a:b], tuple(c for c in reply.citations if (c.start, c.end) == (a, b))) for a, b in zip(cuts, cuts[1:]) if a < b]
+
+
+def mock_id(kind: str, text: str) -> str:
+    """A stable mock identifier (search ids, encrypted indexes): ``kind`` and a hash of ``text``."""
+    return f"{kind}{hashlib.sha256(text.encode()).hexdigest()[:24]}"

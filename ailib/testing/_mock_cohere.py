@@ -59,6 +59,8 @@ class CohereMock(MockFormat):
                 {"id": cid, "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
                 for cid, name, args in reply.tool_calls
             ]
+        if reply.citations:
+            message["citations"] = _citations(reply)
         return {"id": "mock-chat-1", "finish_reason": self._finish(reply), "message": message, "usage": self._usage(reply)}
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
@@ -82,6 +84,13 @@ class CohereMock(MockFormat):
                 frame += sse({"type": "content-delta", "index": index, "delta": {"message": {"content": {kind: piece}}}}, "content-delta")
                 if i == len(pieces) - 1:
                     frame += sse({"type": "content-end", "index": index}, "content-end")
+                content.append(frame)
+        for i, cited in enumerate(_citations(reply)):  # each citation once the text it cites has been sent
+            begin = {"type": "citation-start", "index": i, "delta": {"message": {"citations": cited}}}
+            frame = sse(begin, "citation-start") + sse({"type": "citation-end", "index": i}, "citation-end")
+            if content:
+                content[-1] += frame
+            else:
                 content.append(frame)
         if reply.tool_calls:  # the plan the model states before its calls, as Cohere streams it
             content.extend(
@@ -115,3 +124,16 @@ class CohereMock(MockFormat):
                 {"name": "mock-model-large", "endpoints": ["chat"], "context_length": 128000},
             ]
         }
+
+
+def _citations(reply: Reply) -> list[dict[str, Any]]:
+    """The reply's citations as Cohere v2 gives them: the cited span and its document sources."""
+    docs: list[str] = []
+    out = []
+    for c in reply.citations:
+        if c.url not in docs:
+            docs.append(c.url)
+        doc_id = f"doc:{docs.index(c.url)}"
+        source = {"type": "document", "id": doc_id, "document": {"id": doc_id, "text": c.cited_text, "title": c.title, "url": c.url}}
+        out.append({"start": c.start, "end": c.end, "text": reply.text[c.start : c.end], "sources": [source], "type": "TEXT_CONTENT"})
+    return out

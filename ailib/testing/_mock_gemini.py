@@ -113,7 +113,9 @@ class GeminiMock(MockFormat):
         if reply.reasoning is not None:  # Gemini 3 signs the first call, else the last part
             signed = next((p for p in parts if "functionCall" in p), parts[-1])
             signed["thoughtSignature"] = mock_signature(reply.reasoning)
-        return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
+        data = self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
+        _ground(data, reply)
+        return data
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
@@ -129,7 +131,9 @@ class GeminiMock(MockFormat):
         last: dict[str, Any] = {"text": ""}
         if reply.reasoning is not None and not reply.tool_calls:  # the signature of a text answer comes last
             last["thoughtSignature"] = mock_signature(reply.reasoning)
-        closing = [sse(self._response([last], model, finish=self._finish(reply), usage=self._usage(reply)))]
+        final = self._response([last], model, finish=self._finish(reply), usage=self._usage(reply))
+        _ground(final, reply)  # grounding comes with the finishing chunk, for the whole answer
+        closing = [sse(final)]
         return [], content, closing
 
     def _status(self, status: int, error_type: Optional[str]) -> str:
@@ -160,3 +164,27 @@ class GeminiMock(MockFormat):
                 for name, display in (("mock-model", "Mock Model"), ("mock-model-large", "Mock Model Large"))
             ]
         }
+
+
+def _ground(data: dict[str, Any], reply: Reply) -> None:
+    """The reply's citations as Gemini's ``groundingMetadata`` on the candidate: each cited source a
+    ``groundingChunks`` web entry, each span a ``groundingSupports`` segment (UTF-8 byte offsets)."""
+    if not reply.citations and reply.web_search is None:
+        return
+    urls: list[str] = []
+    chunks: list[dict[str, Any]] = []
+    supports: list[dict[str, Any]] = []
+    for c in reply.citations:
+        if c.url not in urls:
+            urls.append(c.url)
+            chunks.append({"web": {"uri": c.url, "title": c.title}})
+        segment: dict[str, Any] = {"endIndex": len(reply.text[: c.end].encode()), "text": reply.text[c.start : c.end]}
+        if c.start:  # proto3 leaves a zero out
+            segment = {"startIndex": len(reply.text[: c.start].encode()), **segment}
+        supports.append({"segment": segment, "groundingChunkIndices": [urls.index(c.url)]})
+    meta: dict[str, Any] = {}
+    if reply.web_search is not None:
+        meta["webSearchQueries"] = [reply.web_search]
+    meta["groundingChunks"] = chunks
+    meta["groundingSupports"] = supports
+    data["candidates"][0]["groundingMetadata"] = meta

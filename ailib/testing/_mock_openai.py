@@ -95,6 +95,8 @@ class OpenAIMock(MockFormat):
             ]
         if reply.reasoning is not None:  # as DeepSeek (and OpenAI-compatible servers) show reasoning
             message["reasoning_content"] = reply.reasoning
+        if reply.citations:
+            message["annotations"] = _annotations(reply)
         n = _choices(body)
         top = _top_logprobs(body)
         logprobs = None
@@ -159,6 +161,8 @@ class OpenAIMock(MockFormat):
             for piece, lp in _pieces(reply.text, top):
                 logprobs = None if lp is None else {"content": [lp], "refusal": None}
                 content.append(sse(self._chunk(model, {"content": piece}, index=c, usage=usage, logprobs=logprobs)))
+            if reply.citations:  # the search models send the annotations in a delta after the text
+                content.append(sse(self._chunk(model, {"annotations": _annotations(reply)}, index=c, usage=usage)))
             for i, (cid, name, args) in enumerate(reply.tool_calls):  # a call's header, then its arguments token by token
                 head = {"index": i, "id": cid, "type": "function", "function": {"name": name, "arguments": ""}}
                 content.append(sse(self._chunk(model, {"tool_calls": [head]}, index=c, usage=usage)))
@@ -272,3 +276,11 @@ def _arguments(args: Any) -> str:
 def _choices(body: Any) -> int:
     n = body.get("n") if isinstance(body, dict) else None
     return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 16 else 1
+
+
+def _annotations(reply: Reply) -> list[dict[str, Any]]:
+    """The reply's citations as OpenAI's ``url_citation`` annotations (character offsets)."""
+    return [
+        {"type": "url_citation", "url_citation": {"end_index": c.end, "start_index": c.start, "title": c.title, "url": c.url}}
+        for c in reply.citations
+    ]

@@ -24,7 +24,7 @@ from ailib._message import Content, Role
 from ailib.providers._registry import PROVIDERS
 from ailib.providers.openai import WIRE_FORMAT
 from ailib.testing import Fault, MockProvider
-from ailib.testing._faults import Reply
+from ailib.testing._faults import Reply, ReplyCitation
 from ailib.types import Tool, ToolCall
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -208,6 +208,9 @@ REPLIES = {
     "cached and reasoning usage": Reply("ok", prompt_tokens=2000, completion_tokens=300, cached_tokens=1536, reasoning_tokens=256),
     "refusal": Reply("", refusal="I'm sorry, but I can't help with that."),
     "empty text": Reply(""),
+    "citations": Reply(
+        "Paris is the capital of France.", citations=(ReplyCitation(0, 31, "https://en.wikipedia.org/wiki/Paris", "Paris"),)
+    ),
 }
 
 

@@ -98,6 +98,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         ChatCompletionResponse,
         Choice,
         CircuitBreakerPolicy,
+        Citation,
         ConnectionOptions,
         Content,
         HedgePolicy,
@@ -105,6 +106,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         RateLimitPolicy,
         ReasoningPart,
         RetryPolicy,
+        ServerToolPart,
         StreamChunk,
         Tool,
         ToolCall,
@@ -130,7 +132,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.state.memory import EndpointState
     from ailib.state.redis._objects import _SharedPermit
     from ailib.testing import Fault
-    from ailib.testing._faults import Reply
+    from ailib.testing._faults import Reply, ReplyCitation
     from ailib.testing._mock_transport import MockResponse
     from ailib.testing._owner import Route
     from ailib.transport import Deadlines, HttpRequest, HttpResponse
@@ -141,8 +143,18 @@ def _samples() -> dict[str, Callable[[], Any]]:
     def endpoint(name: str = "openai") -> Endpoint:
         return build_endpoint(Provider.OPENAI, opts, name=name, model="gpt-4o-mini")
 
+    def citation() -> Citation:
+        raw = {"type": "char_location", "cited_text": "sky", "document_index": 0, "document_title": "d", "start_char_index": 4}
+        return Citation("anthropic", "char_location", "sky", "https://x/d", "d", 0, 2, 0, "d", 1, raw)
+
+    def server_tool() -> ServerToolPart:
+        raw = {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}}
+        return ServerToolPart("anthropic", "server_tool_use", "srvtoolu_1", "web_search", {"query": "q"}, raw, 0, 2)
+
     def message() -> Message:
-        return Message.assistant("hi", tool_calls=[ToolCall("c1", "f", {"x": 1})])
+        return Message.assistant(
+            "hi", tool_calls=[ToolCall("c1", "f", {"x": 1})], citations=[citation()], server_tool_parts=[server_tool()]
+        )
 
     def response() -> ChatCompletionResponse:
         return ChatCompletionResponse(
@@ -166,13 +178,22 @@ def _samples() -> dict[str, Callable[[], Any]]:
             "lookup", "find", {"type": "object", "properties": {"q": {"type": "string"}}}, strict=True
         ),
         "ailib._message.Message": message,
+        "ailib._message.Citation": citation,
+        "ailib._message.ServerToolPart": server_tool,
         "ailib._response.Usage": lambda: Usage(10, 6, 16, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=3),
         "ailib._response.Choice": lambda: Choice(
             0, message(), "refusal", "I can't help with that.", {"type": "refusal"}, {"content": [], "refusal": []}
         ),
         "ailib._response.ChatCompletionResponse": response,
         "ailib._response.StreamChunk": lambda: StreamChunk(
-            delta_text="d", tool_call_deltas=(ToolCallDelta(0),), provider="p", refusal="no", choice_index=1, raw={"id": "c1"}
+            delta_text="d",
+            tool_call_deltas=(ToolCallDelta(0),),
+            provider="p",
+            refusal="no",
+            choice_index=1,
+            raw={"id": "c1"},
+            citations=(citation(),),
+            server_tool_parts=(server_tool(),),
         ),
         "ailib._sse.SseEvent": lambda: SseEvent("delta", '{"a":1}', "7"),
         "ailib.batch._progress.BatchProgress": lambda: BatchProgress(3, 1, 9, 1.5, 2.0, cost=0.01),
@@ -212,7 +233,10 @@ def _samples() -> dict[str, Callable[[], Any]]:
             "a", "http://u:pw@127.0.0.1:9/v1", model="m", weight=2.0, options=opts
         ),
         "ailib.state.memory.EndpointState": EndpointState,
-        "ailib.testing._faults.Reply": lambda: Reply("hi", (("c1", "f", {"x": 1}),)),
+        "ailib.testing._faults.Reply": lambda: Reply(
+            "hi", (("c1", "f", {"x": 1}),), citations=(ReplyCitation(0, 2, "https://x/s", "S", "hello"),), web_search="hi"
+        ),
+        "ailib.testing._faults.ReplyCitation": lambda: ReplyCitation(0, 2, "https://x/s", "S", "hello"),
         "ailib.testing._faults.Fault": lambda: Fault.http_status(429, retry_after="2"),
         "ailib.testing._mock_transport.MockResponse": lambda: MockResponse(json={"ok": True}, headers={"X-A": "1"}, events=["a", "b"]),
         "ailib.testing._owner.Route": lambda: Route("GET", "/x", always),

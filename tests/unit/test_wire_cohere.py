@@ -177,11 +177,11 @@ def test_stream_type_is_read_from_event_name_when_json_has_none() -> None:
 
 
 def test_stream_never_decodes_the_data_of_events_that_carry_nothing() -> None:
-    """Named events that carry nothing a stream needs (content-end, tool-call-end, citations,
+    """Named events that carry nothing a stream needs (content-end, tool-call-end, citation-end,
     debug) are not decoded: data that is not JSON there does not fail the stream; the same data
-    on a content event does."""
+    on a content event does (citation-start carries a citation)."""
     decoder = WIRE_FORMAT.stream_decoder(provider="cohere", model="m")
-    for name in ("content-end", "tool-call-end", "citation-start", "citation-end", "debug"):
+    for name in ("content-end", "tool-call-end", "citation-end", "debug"):
         assert decoder.feed(SseEvent(name, "not json")) == []
     with pytest.raises(ProtocolError):
         decoder.feed(SseEvent("content-delta", "not json"))
