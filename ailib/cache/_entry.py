@@ -28,7 +28,8 @@ class CachedAnswer:
         """The answer replayed as stream chunks, as the original stream gave it: its reasoning
         pieces, its text pieces, its refusal pieces (one chunk for each whole text of an answer
         that was not streamed), one chunk per further choice (``n > 1``), then a last chunk with
-        the finish reason, usage, tool calls, reasoning parts (signatures included) and logprobs."""
+        the finish reason, usage, tool calls, reasoning parts (signatures included), logprobs,
+        citations and server-tool parts."""
         resp = self.response
         first = resp.choices[0] if resp.choices else None
         reasoning = self.reasoning_pieces
@@ -53,6 +54,8 @@ class CachedAnswer:
                     choice_index=c.index,
                     logprobs=c.logprobs,
                     reasoning_parts=msg.reasoning_parts,
+                    citations=msg.citations,
+                    server_tool_parts=msg.server_tool_parts,
                 )
             )
         out.append(
@@ -65,6 +68,8 @@ class CachedAnswer:
                 refusal=None if refusals else resp.refusal,
                 logprobs=first.logprobs if first is not None else None,
                 reasoning_parts=first.message.reasoning_parts if first is not None else (),
+                citations=first.message.citations if first is not None else (),
+                server_tool_parts=first.message.server_tool_parts if first is not None else (),
             )
         )
         return out

@@ -1,5 +1,6 @@
 """A cached answer keeps everything the original carried: reasoning (parts, signatures, text),
-refusals, tool calls, usage details, logprobs and further choices, streamed and not."""
+refusals, tool calls, usage details, logprobs, citations, server-tool parts and further choices,
+streamed and not."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 
 from ailib import AiClientBuilder, ChatCompletionRequest, Message
-from ailib.testing import MockProvider, Reply
+from ailib.testing import MockProvider, Reply, ReplyCitation
 
 KEY = "sk-test-cache-0123456789abcdef"
 CALL = (("call_1", "get_weather", {"city": "Paris"}),)
@@ -35,6 +36,8 @@ def _stream_view(stream: Any) -> dict[str, Any]:
         "usage": stream.usage,
         "finish_reason": stream.finish_reason,
         "id": stream.id,
+        "citations": stream.citations,
+        "server_tool_parts": stream.server_tool_parts,
     }
 
 
@@ -101,3 +104,25 @@ def test_a_cached_refusal_stays_a_refusal():
     assert sent == 1
     assert first.finish_reason == "refusal" and first.choices[0].refusal_details
     assert second.choices == first.choices
+
+
+CITED = Reply(
+    "Paris is sunny today.",
+    citations=[ReplyCitation(0, 21, "https://weather.example/paris", "Paris weather", "Sunny in Paris")],
+    web_search="weather in Paris",
+)
+
+
+@pytest.mark.parametrize("fmt", ["anthropic", "gemini", "openai", "cohere"])
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_a_cached_answer_keeps_its_citations_and_server_tool_parts(fmt, stream):
+    """A cached answer (streamed or not) gives the same citations and server-tool parts (the search) as the original."""
+    first, second, sent = _twice(fmt, CITED, stream=stream)
+    assert sent == 1
+    if not stream:
+        first, second = _stream_free(first), _stream_free(second)
+    assert first["citations"] and second == first
+
+
+def _stream_free(resp: Any) -> dict[str, Any]:
+    return {"text": resp.text, "citations": resp.citations, "server_tool_parts": resp.server_tool_parts}
