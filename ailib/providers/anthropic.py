@@ -245,7 +245,8 @@ def _usage(u: Mapping[str, Any] | None) -> Usage | None:
         return None
     prompt = _input_tokens(u)
     completion = int(u.get("output_tokens") or 0)
-    return Usage(prompt, completion, prompt + completion, *_cache_tokens(u))
+    read, write, write_1h = _cache_tokens(u)
+    return Usage(prompt, completion, prompt + completion, read, write, None, write_1h)
 
 
 def _input_tokens(u: Mapping[str, Any]) -> int:
@@ -254,9 +255,12 @@ def _input_tokens(u: Mapping[str, Any]) -> int:
     return int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) + int(u.get("cache_read_input_tokens") or 0)
 
 
-def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """``(cached_tokens, cache_write_tokens)``: cache reads and cache writes, None when not reported."""
-    return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens"))
+def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """``(cached_tokens, cache_write_tokens, cache_write_1h_tokens)``: cache reads, cache writes and the
+    writes with a 1-hour lifetime (``cache_creation.ephemeral_1h_input_tokens``), None when not reported."""
+    creation = u.get("cache_creation")
+    write_1h = token_count(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, Mapping) else None
+    return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens")), write_1h
 
 
 def _refusal_text(details: Any) -> str:
@@ -416,6 +420,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._output_tokens: int | None = None
         self._cache_read: int | None = None
         self._cache_write: int | None = None
+        self._cache_write_1h: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
         self._thinking: dict[int, list[Any]] = {}  # content block index -> [block start, text pieces, signature pieces]
 
@@ -479,7 +484,7 @@ class AnthropicStreamDecoder(StreamDecoder):
             if usage:
                 self._input_tokens = int(usage.get("input_tokens") or 0)
                 self._output_tokens = int(usage.get("output_tokens") or 0)
-                self._cache_read, self._cache_write = _cache_tokens(usage)
+                self._cache_read, self._cache_write, self._cache_write_1h = _cache_tokens(usage)
             return []
         if kind == "message_delta":
             delta = data.get("delta") or {}
@@ -493,9 +498,10 @@ class AnthropicStreamDecoder(StreamDecoder):
                 self._output_tokens = int(usage["output_tokens"] or 0)
             if usage.get("input_tokens") is not None:  # newer API versions repeat the cumulative input counts
                 self._input_tokens = int(usage["input_tokens"] or 0)
-            read, write = _cache_tokens(usage)  # each count replaces the earlier one only when given
+            read, write, write_1h = _cache_tokens(usage)  # each count replaces the earlier one only when given
             self._cache_read = self._cache_read if read is None else read
             self._cache_write = self._cache_write if write is None else write
+            self._cache_write_1h = self._cache_write_1h if write_1h is None else write_1h
             return []
         if kind == "message_stop":
             self.done = True
@@ -513,7 +519,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         if self._input_tokens is not None or self._output_tokens is not None:
             prompt = (self._input_tokens or 0) + (self._cache_read or 0) + (self._cache_write or 0)
             completion = self._output_tokens or 0
-            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write)
+            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write, None, self._cache_write_1h)
         refused = self._stop_reason == "refusal"
         reasoning = []
         for index, (start, texts, sigs) in sorted(self._thinking.items()):

@@ -93,13 +93,14 @@ _REPLY_FIELDS = (
     "finish_reason",
     "cached_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "reasoning",
 )
 
 
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "reasoning"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):
