@@ -29,6 +29,7 @@ from ..types import (
     ChatCompletionRequest,
     ChatCompletionResponse,
     Choice,
+    Content,
     Message,
     ReasoningPart,
     Role,
@@ -184,6 +185,22 @@ def error_from_response(
     return classify_http_error(
         status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data, retry_after=wait
     )
+
+
+def unsupported_part(provider: str, model: str, part: Content, where: str = "", hint: str = "") -> InvalidRequestError:
+    """The error for a content part a format cannot send (raised before anything is sent):
+    ``"anthropic does not support audio (audio/wav) in user messages; nothing was sent"``."""
+    place = f" in {where}" if where else ""
+    more = f" ({hint})" if hint else ""
+    return InvalidRequestError(f"{provider} does not support {part.label}{place}{more}; nothing was sent", provider=provider, model=model)
+
+
+def media_parts(m: Message) -> list[Content]:
+    """The parts of ``m`` that are neither text nor JSON (images, audio, files)."""
+    c = m.content
+    if c is None or isinstance(c, str):
+        return []
+    return [p for p in m.parts() if not p.is_text]
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:

@@ -16,6 +16,14 @@ Translation rules (ailib → Anthropic):
 * A part's ``cache_control`` (prompt caching) is sent on its block; a message or system prompt
   holding such a part goes as blocks (the system prompt as a list of text blocks), not a string.
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
+* Files (user messages and tool results) → ``document`` blocks, as the SDK's ``DocumentBlockParam``:
+  an inline PDF → ``{"type": "base64", "media_type": "application/pdf"}`` source, an inline
+  ``text/plain`` file → ``{"type": "text", "media_type": "text/plain"}`` source (the text decoded),
+  ``Content.file_url`` → ``{"type": "url"}`` source (a PDF), ``Content.file_id`` → ``{"type": "file",
+  "file_id"}`` source (the Files API, beta: send ``anthropic-beta: files-api-2025-04-14`` with
+  ``ConnectionOptions(extra_headers=...)``); an image file goes as an ``image`` block. Other file
+  types, files in system or assistant messages, and audio (Anthropic takes none) raise
+  ``InvalidRequestError`` before anything is sent.
 * Reasoning: an assistant message's Anthropic reasoning parts (``thinking`` with its
   ``signature``, ``redacted_thinking`` with its ``data``) go back as the blocks they came as, in
   their place among the text and ``tool_use`` blocks, so a thinking-enabled tool loop sends the
@@ -30,6 +38,7 @@ Translation rules (ailib → Anthropic):
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -49,7 +58,18 @@ from ..types import (
     Usage,
     reasoning_budget,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response, token_count
+from ._base import (
+    StreamDecoder,
+    WireFormat,
+    assistant_message,
+    classify_http_error,
+    media_parts,
+    merge_extra,
+    remember_headers,
+    response,
+    token_count,
+    unsupported_part,
+)
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -98,13 +118,51 @@ def _unsupported(provider: str, model: str, feature: str) -> InvalidRequestError
     return InvalidRequestError(f"{provider} does not support {feature}; nothing was sent", provider=provider, model=model)
 
 
-def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
+def _file_block(p: Content, provider: str, model: str) -> dict[str, Any]:
+    """A file part as a ``document`` block (an image file as an ``image`` block)."""
+    media = p.media_type or ""
+    kind = "image" if media.startswith("image/") else "document"
+    if p.kind == "file_id":
+        return {"type": kind, "source": {"type": "file", "file_id": p.value}}
+    if p.kind == "file_url":
+        if kind == "image" or media in ("", "application/pdf"):
+            return {"type": kind, "source": {"type": "url", "url": p.value}}
+        raise unsupported_part(provider, model, p, hint="a URL source takes a PDF or an image; send other files inline")
+    if kind == "image":
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": p.value}}
+    if media == "application/pdf":
+        return {"type": "document", "source": {"type": "base64", "media_type": media, "data": p.value}}
+    if media == "text/plain":
+        try:
+            text = base64.b64decode(p.value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise unsupported_part(provider, model, p, hint="its data is not base64 of UTF-8 text") from None
+        return {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+    raise unsupported_part(provider, model, p, hint="documents are PDF or plain text")
+
+
+def _check_parts(m: Message, provider: str, model: str) -> None:
+    """Audio never; files only in user messages and tool results."""
+    for p in media_parts(m):
+        if p.kind == "audio_base64":
+            raise unsupported_part(provider, model, p, hint="Anthropic takes no audio input")
+        if p.kind in ("file_base64", "file_url", "file_id"):
+            if m.role is not Role.USER and m.role is not Role.TOOL:
+                raise unsupported_part(provider, model, p, f"{m.role.value} messages", "files go in user messages or tool results")
+            _file_block(p, provider, model)
+
+
+def _blocks(parts: tuple[Content, ...], provider: str = "anthropic", model: str = "") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
         if p.kind == "image_base64":
             block: dict[str, Any] = {"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}}
         elif p.kind == "image_url":
             block = {"type": "image", "source": {"type": "url", "url": p.value}}
+        elif p.kind in ("file_base64", "file_url", "file_id"):
+            block = _file_block(p, provider, model)
+        elif p.kind == "audio_base64":
+            raise unsupported_part(provider, model, p, hint="Anthropic takes no audio input")
         else:
             text = p.as_text()
             if not text:  # the API rejects empty text blocks
@@ -131,8 +189,8 @@ def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
         raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=provider, model=model)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
     parts = m.parts()
-    if any(p.is_image or p.cache_control is not None for p in parts):
-        block["content"] = _blocks(parts)
+    if any(not p.is_text or p.cache_control is not None for p in parts):
+        block["content"] = _blocks(parts, provider, model)
     else:
         block["content"] = m.text() if m.content is not None else ""
     return block
@@ -155,6 +213,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
         sender = m.role
+        if not isinstance(m.content, str) and m.content is not None:
+            _check_parts(m, provider, model)
         if sender is _SYSTEM or sender is _DEVELOPER:
             if _cached(m):  # each part its own block, to carry its mark
                 system.extend(b for b in _blocks(m.parts()) if b["type"] == "text")
@@ -166,10 +226,10 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         if m.role is Role.TOOL:
             role, blocks = "user", [_tool_result(m, provider, model)]
         elif m.role is Role.USER:
-            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts(), provider, model)
         else:
             role = "assistant"
-            blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts(), provider, model)
             blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
             if m.reasoning_parts:
                 blocks = _with_reasoning(blocks, m.reasoning_parts)
@@ -303,6 +363,8 @@ class AnthropicFormat(WireFormat):
         if request.response_format is not None and not _is_text_format(request.response_format):
             raise _unsupported(spec.name, request.model, "response_format (JSON mode)")
         for m in request.messages:
+            if not isinstance(m.content, str) and m.content is not None:
+                _check_parts(m, spec.name, request.model)
             if m.role is Role.TOOL and not m.tool_call_id:
                 raise InvalidRequestError(
                     "a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model

@@ -13,6 +13,9 @@ Translation rules (ailib → Cohere):
   ``{"type": "json_object", "json_schema": ...}``.
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
+* Audio and file parts raise ``InvalidRequestError`` before anything is sent: a v2 chat message
+  holds only text and ``image_url`` items (the SDK's ``Content``). Text for retrieval goes in
+  Cohere's own ``documents`` field: ``extra={"documents": ["...", {"id": ..., "data": {...}}]}``.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
   (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. Cohere's
   thinking text in answers is not read yet.
@@ -42,7 +45,7 @@ from ..types import (
     Usage,
     reasoning_budget,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, media_parts, merge_extra, response, unsupported_part
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -55,6 +58,23 @@ _FINISH = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
+
+
+_NO_MEDIA = ("audio_base64", "file_base64", "file_url", "file_id")
+
+
+def _check_parts(request: ChatCompletionRequest, provider: str, model: str) -> None:
+    for m in request.messages:
+        if isinstance(m.content, str) or m.content is None:
+            continue
+        for p in media_parts(m):
+            if p.kind in _NO_MEDIA:
+                raise unsupported_part(
+                    provider,
+                    model,
+                    p,
+                    hint="a Cohere chat message takes text and images; pass text documents as extra={'documents': [...]}",
+                )
 
 
 def _user_content(m: Message) -> Any:
@@ -154,6 +174,7 @@ class CohereFormat(WireFormat):
 
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         super().check_supported(request, spec, stream=stream)
+        _check_parts(request, spec.name, request.model)
         if request.tool_choice is not None:
             _tool_choice(request.tool_choice, spec.name, request.model)
         if request.response_format is not None:
@@ -165,6 +186,7 @@ class CohereFormat(WireFormat):
                 )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        _check_parts(request, spec.name, model)  # also here: batch uploads encode without check_supported
         body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
         if request.tools:
             body["tools"] = [

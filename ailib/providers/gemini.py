@@ -20,6 +20,10 @@ Translation rules (ailib → Gemini):
   sends none.
 * Only inline images (base64) are accepted; an image URL raises ``InvalidRequestError``
   (Gemini reads remote files only through its Files API).
+* Audio and files: inline (``Content.audio_base64``/``audio_file``, ``Content.file``/``file_base64``)
+  → ``{"inlineData": {"mimeType", "data"}}``; ``Content.file_url`` and ``Content.file_id`` (a
+  Files API URI) → ``{"fileData": {"mimeType", "fileUri"}}`` (``mimeType`` when known). Audio or a
+  file in a system or tool message raises ``InvalidRequestError`` before anything is sent.
 * ``response_format`` ``json_object`` → ``responseMimeType: application/json``;
   ``json_schema`` → also ``responseJsonSchema``.
 * Reasoning: ``thought: true`` parts are the model's reasoning (``.reasoning``, ``delta_reasoning``),
@@ -58,7 +62,18 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response, token_count
+from ._base import (
+    StreamDecoder,
+    WireFormat,
+    assistant_message,
+    classify_http_error,
+    error_object,
+    media_parts,
+    merge_extra,
+    response,
+    token_count,
+    unsupported_part,
+)
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -126,15 +141,21 @@ def _declaration(name: str, description: str, parameters: Mapping[str, Any]) -> 
 def _parts(parts: tuple[Content, ...], provider: str, model: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
-        if p.kind == "image_base64":
+        if p.kind == "image_base64" or p.kind == "audio_base64" or p.kind == "file_base64":
             out.append({"inlineData": {"mimeType": p.media_type, "data": p.value}})
         elif p.kind == "image_url":
             raise _unsupported(provider, model, "image URLs (send the image inline: Content.image_file or a data: URL)")
+        elif p.kind == "file_url" or p.kind == "file_id":
+            ref = {"mimeType": p.media_type, "fileUri": p.value} if p.media_type else {"fileUri": p.value}
+            out.append({"fileData": ref})
         else:
             text = p.as_text()
             if text:
                 out.append({"text": text})
     return out
+
+
+_TEXT_ONLY_THERE = ("audio_base64", "file_base64", "file_url", "file_id")  # refused in system and tool messages
 
 
 def _text_part(text: str) -> list[dict[str, Any]]:
@@ -176,6 +197,10 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
     for m in request.messages:
         sender = m.role
+        if sender is not Role.USER and sender is not Role.ASSISTANT and not isinstance(m.content, str):
+            for p in media_parts(m):
+                if p.kind in _TEXT_ONLY_THERE:
+                    raise unsupported_part(provider, model, p, f"{sender.value} messages", "audio and files go in user messages")
         if sender is _SYSTEM or sender is _DEVELOPER:  # both go to systemInstruction
             system.extend(_parts(m.parts(), provider, model))
             continue

@@ -91,6 +91,24 @@ REQUESTS = {
         ),
         {},
     ),
+    "audio and file parts": (
+        ChatCompletionRequest(
+            "m",
+            [
+                Message.user(
+                    [
+                        Content.text("Transcribe this and summarise the PDFs."),
+                        Content.audio_base64("UklGRiQAAABXQVZFZm10IA==", "wav"),
+                        Content.audio_base64("SUQzBAAAAAAAI1RTU0U=", "audio/mpeg"),
+                        Content.file_base64("JVBERi0xLjQK", "application/pdf", "report.pdf"),
+                        Content.file_base64("JVBERi0xLjQK"),
+                        Content.file_id("file-6F2ksmvXxt4VdoqmHRw6kL"),
+                    ]
+                )
+            ],
+        ),
+        {},
+    ),
     "tools strict and tool choice": (
         ChatCompletionRequest("m", [Message.user("weather?")], tools=[WEATHER, Tool.function("noop")], tool_choice="required"),
         {},
