@@ -515,7 +515,7 @@ def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
         audio = d.get("input_audio")
         if not isinstance(audio, Mapping):
             raise InvalidRequestError("input_audio part without input_audio data")
-        return Content.audio_base64(audio.get("data"), audio.get("format"), cache_control=d.get("cache_control"))
+        return Content.audio_base64(audio.get("data", ""), audio.get("format", ""), cache_control=d.get("cache_control"))
     if kind == "file":
         return _file_part_from_dict(d.get("file"), d.get("cache_control"))
     raise InvalidRequestError(f"unsupported content part type {kind!r}")

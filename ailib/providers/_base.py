@@ -448,8 +448,31 @@ class WireFormat:
     def decode_models(self, data: Any) -> list[str]:
         raise NotImplementedError
 
+    # Whether the format sends ``ChatCompletionRequest.cached_content`` (Gemini) and more than one
+    # answer (``n``); the others refuse such a request before sending (``check_request_options``).
+    takes_cached_content = False
+    takes_n = False
+
+    def check_request_options(self, request: ChatCompletionRequest, spec: ProviderSpec, model: str) -> None:
+        """``InvalidRequestError`` for ``cached_content`` or ``n > 1`` where the format has no such thing
+        (also called by ``encode``, which batch uploads run without ``check_supported``)."""
+        if request.cached_content is not None and not self.takes_cached_content:
+            raise InvalidRequestError(
+                f"{spec.name} does not support cached_content (a Gemini cached content holding the start of the prompt; "
+                "without it the prompt would go incomplete); nothing was sent",
+                provider=spec.name,
+                model=model,
+            )
+        if request.n is not None and request.n > 1 and not self.takes_n:
+            raise InvalidRequestError(
+                f"{spec.name} does not support n > 1 (it gives one answer per request; got n={request.n}); nothing was sent",
+                provider=spec.name,
+                model=model,
+            )
+
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         """Raise ``InvalidRequestError`` naming the provider and feature it cannot serve."""
+        self.check_request_options(request, spec, request.model)
         missing = None
         if stream and not spec.streaming:
             missing = "streaming"

@@ -32,8 +32,12 @@ Translation rules (ailib → Anthropic):
   a budget as given, an effort as 1024 (low), 4096 (medium) or 16384 (high) tokens. The API
   wants ``max_tokens`` above the budget: without a ``max_tokens`` the default is sent on top
   of the budget; a ``max_tokens`` at or below it raises ``InvalidRequestError`` before sending.
-* ``temperature`` above 1 and ``response_format`` (other than text) cannot be served and
-  raise ``InvalidRequestError`` before anything is sent.
+* ``temperature`` above 1, ``response_format`` (other than text), ``n`` above 1 and
+  ``cached_content`` (Gemini's) cannot be served and raise ``InvalidRequestError`` before
+  anything is sent.
+* Usage: ``cache_creation.ephemeral_1h_input_tokens`` (cache writes with a 1-hour lifetime) is
+  ``Usage.cache_write_1h_tokens``, read from the body and from a stream's ``message_start`` and
+  ``message_delta`` (a later count replaces an earlier one only when given).
 """
 
 from __future__ import annotations
@@ -382,6 +386,7 @@ class AnthropicFormat(WireFormat):
             )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        self.check_request_options(request, spec, model)  # also here: batch uploads encode without check_supported
         system, messages = _messages(request, spec.name, model)
         budget = reasoning_budget(request.reasoning) if request.reasoning is not None else 0
         body: dict[str, Any] = {

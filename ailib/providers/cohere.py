@@ -19,6 +19,7 @@ Translation rules (ailib → Cohere):
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
   (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. Cohere's
   thinking text in answers is not read yet.
+* ``n`` above 1 and ``cached_content`` (Gemini's) raise ``InvalidRequestError`` before sending.
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -187,6 +188,7 @@ class CohereFormat(WireFormat):
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         _check_parts(request, spec.name, model)  # also here: batch uploads encode without check_supported
+        self.check_request_options(request, spec, model)
         body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
         if request.tools:
             body["tools"] = [

@@ -35,6 +35,14 @@ Translation rules (ailib → Gemini):
 * ``ChatCompletionRequest(reasoning=...)`` → ``generationConfig.thinkingConfig``: an effort as
   ``thinkingLevel`` (Gemini 3), a token budget as ``thinkingBudget`` (Gemini 2.5); the rest of
   ``generationConfig`` is kept, and ``extra`` may add ``includeThoughts``.
+* ``ChatCompletionRequest(cached_content="cachedContents/...")`` → top-level ``cachedContent``
+  (``usageMetadata.cachedContentTokenCount`` is ``Usage.cached_tokens``). Gemini rejects a
+  system instruction, tools or a tool config beside it (they belong in the cached content), so
+  such a request raises ``InvalidRequestError`` before sending. ``extra={"cachedContent": ...}``
+  sends the field as given, unchecked.
+* ``ChatCompletionRequest(n=...)`` → ``generationConfig.candidateCount``; every candidate is a
+  choice, by its ``index``, in bodies and streams (chunks carry their ``choice_index``; each
+  candidate ends with its own chunk, candidate 0's last, with the usage).
 * A blocked prompt (``promptFeedback.blockReason``) or an answer stopped by a safety
   finish reason with no content raises ``ContentFilteredError``.
 """
@@ -230,6 +238,29 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         else:
             turns.append({"role": role, "parts": parts})
     return system, turns
+
+
+def _check_cached_content(request: ChatCompletionRequest, provider: str, model: str) -> None:
+    """Gemini refuses a request that names a cached content and also sets a system instruction,
+    tools or a tool config (they belong in the cached content): refused here, before sending."""
+    if request.cached_content is None:
+        return
+    found = [
+        what
+        for what, present in (
+            ("a system instruction", any(m.role.is_system for m in request.messages)),
+            ("tools", bool(request.tools)),
+            ("tool_choice", request.tool_choice is not None),
+        )
+        if present
+    ]
+    if found:
+        raise InvalidRequestError(
+            f"{provider} does not take {' or '.join(found)} with cached_content: put them in the cached content "
+            "when you create it, and leave them out of the request; nothing was sent",
+            provider=provider,
+            model=model,
+        )
 
 
 def _tool_config(choice: Any, provider: str, model: str) -> dict[str, Any]:
@@ -472,6 +503,8 @@ class _StreamedCall:
 
 class GeminiFormat(WireFormat):
     name = "gemini"
+    takes_cached_content = True
+    takes_n = True
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": api_key} if api_key else {}
@@ -485,6 +518,7 @@ class GeminiFormat(WireFormat):
 
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         super().check_supported(request, spec, stream=stream)
+        _check_cached_content(request, spec.name, request.model)
         _contents(request, spec.name, request.model)  # image URLs; tool results must answer an earlier call
         if request.tool_choice is not None:
             _tool_config(request.tool_choice, spec.name, request.model)
@@ -492,6 +526,7 @@ class GeminiFormat(WireFormat):
             _response_format(request.response_format, spec.name, request.model)
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        _check_cached_content(request, spec.name, model)
         system, contents = _contents(request, spec.name, model)
         body: dict[str, Any] = {"contents": contents}
         if system:
@@ -510,8 +545,12 @@ class GeminiFormat(WireFormat):
         if request.reasoning is not None:
             key = "thinkingLevel" if isinstance(request.reasoning, str) else "thinkingBudget"
             config["thinkingConfig"] = {key: request.reasoning}
+        if request.n is not None:
+            config["candidateCount"] = request.n
         if config:
             body["generationConfig"] = config
+        if request.cached_content is not None:
+            body["cachedContent"] = request.cached_content
         if request.tools:
             body["tools"] = [{"functionDeclarations": [_declaration(t.name, t.description, t.parameters) for t in request.tools]}]
         if request.tool_choice is not None:
@@ -532,14 +571,17 @@ class GeminiFormat(WireFormat):
         response_id = str(data.get("responseId", ""))
         choices = []
         for i, cand in enumerate(candidates):
+            index = int(cand.get("index", i) or 0)
             parts = (cand.get("content") or {}).get("parts") or []
             text = _text(parts)
-            calls = _calls(parts, response_id if i == 0 else f"{response_id}#{i}", 0)
+            calls = _calls(parts, response_id if index == 0 else f"{response_id}#{index}", 0)
             reason = cand.get("finishReason")
             if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
                 raise _blocked(data, provider, model, f"answer ({reason})")
             message = assistant_message(text or None, tuple(calls) or None, _reasoning(parts))
-            choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
+            choices.append(Choice(index, message, _finish(reason, bool(calls))))
+        if len(choices) > 1:
+            choices.sort(key=lambda c: c.index)  # by candidate index: choices[0] is candidate 0
         return response(
             response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
         )
@@ -575,6 +617,66 @@ class GeminiFormat(WireFormat):
         return [str(m["name"]).removeprefix("models/") for m in data["models"]]
 
 
+class _Candidate:
+    """What one candidate (``n > 1``: one of several, by ``index``) of a stream has sent so far."""
+
+    __slots__ = (
+        "index",
+        "calls",
+        "streamed",
+        "emitted",
+        "finish",
+        "thoughts",
+        "thought_sig",
+        "text_sig",
+        "has_text",
+        "call_sigs",
+        "call_prefix",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.calls: list[ToolCall] = []
+        self.streamed: Optional[_StreamedCall] = None  # a call whose arguments are still arriving
+        self.emitted = False
+        self.finish: Optional[str] = None  # set when the candidate's finishReason arrives
+        self.thoughts: list[str] = []  # thought text pieces
+        self.thought_sig: Optional[str] = None  # the last signature on a thought part
+        self.text_sig: Optional[str] = None  # the last signature on a text part
+        self.has_text = False
+        self.call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
+        self.call_prefix = ""  # set from the response id: candidate i > 0 ids its calls as the body decoder does
+
+    def reasoning_parts(self) -> tuple[ReasoningPart, ...]:
+        """The streamed answer as one thought part, one text part and its calls: their reasoning parts."""
+        out: list[ReasoningPart] = []
+        at = 0
+        if self.thoughts or self.thought_sig is not None:
+            out.append(ReasoningPart("gemini", "thought", "".join(self.thoughts), self.thought_sig, index=0))
+            at = 1
+        if self.has_text or self.text_sig is not None:
+            if self.text_sig is not None:
+                out.append(ReasoningPart("gemini", "signature", signature=self.text_sig, index=at))
+            at += 1
+        for ordinal, sig in sorted(self.call_sigs.items()):
+            out.append(ReasoningPart("gemini", "signature", signature=sig, index=at + ordinal))
+        return tuple(out)
+
+    def note_signatures(self, parts: list[Any], first_call: int) -> None:
+        ordinal = first_call
+        for p in parts:
+            sig = p.get("thoughtSignature")
+            if p.get("thought"):
+                self.thought_sig = self.thought_sig if sig is None else str(sig)
+            elif "functionCall" in p:
+                if sig is not None:
+                    self.call_sigs[ordinal] = str(sig)
+                if (p.get("functionCall") or {}).get("name"):  # a streamed call's later pieces name nothing
+                    ordinal += 1
+            elif sig is not None:
+                self.text_sig = str(sig)
+
+
 class GeminiStreamDecoder(StreamDecoder):
     """Each event is a whole response; the one carrying a ``finishReason`` is terminal.
 
@@ -583,6 +685,10 @@ class GeminiStreamDecoder(StreamDecoder):
     so that chunk completes the stream and nothing after it is awaited. A finishing chunk
     without ``usageMetadata`` still ends the stream properly, but reading goes on to the
     end of the body for a later chunk's counts (a gateway may send them separately).
+
+    With ``candidateCount`` above 1 each candidate is decoded by its ``index``: its chunks carry
+    ``choice_index``, and the stream ends when every candidate it has seen has finished, with one
+    closing chunk per candidate, candidate 0's last (it carries the usage).
     """
 
     terminal_name = "a chunk with a finishReason"
@@ -591,17 +697,9 @@ class GeminiStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._usage: Usage | None = None
-        self._calls: list[ToolCall] = []
-        self._streamed: Optional[_StreamedCall] = None  # a call whose arguments are still arriving
-        self._emitted = False
         self._response_id = ""
-        self._finish = "stop"
-        self._counted = False  # the final usageMetadata arrived (with or after the finishReason)
-        self._thoughts: list[str] = []  # thought text pieces
-        self._thought_sig: Optional[str] = None  # the last signature on a thought part
-        self._text_sig: Optional[str] = None  # the last signature on a text part
-        self._has_text = False
-        self._call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
+        self._counted = False  # the final usageMetadata arrived (with or after the last finishReason)
+        self._candidates: dict[int, _Candidate] = {}
 
     @property
     def complete(self) -> bool:
@@ -625,46 +723,24 @@ class GeminiStreamDecoder(StreamDecoder):
         if usage is None:
             return []
         self._usage, self._counted = usage, True
-        return [self._last_chunk()]
+        return [self._last_chunk(self._candidate(0))]
 
-    def _last_chunk(self) -> StreamChunk:
+    def _candidate(self, index: int) -> _Candidate:
+        cand = self._candidates.get(index)
+        if cand is None:
+            cand = self._candidates[index] = _Candidate(index)
+        return cand
+
+    def _last_chunk(self, cand: _Candidate) -> StreamChunk:
         return StreamChunk(
-            finish_reason=self._finish,
-            usage=self._usage,
+            finish_reason=cand.finish or "stop",
+            usage=self._usage if cand.index == 0 else None,
             provider=self.provider,
             model=self.model,
-            tool_calls=tuple(self._calls),
-            reasoning_parts=self._reasoning_parts(),
+            tool_calls=tuple(cand.calls),
+            reasoning_parts=cand.reasoning_parts(),
+            choice_index=cand.index,
         )
-
-    def _reasoning_parts(self) -> tuple[ReasoningPart, ...]:
-        """The streamed answer as one thought part, one text part and its calls: their reasoning parts."""
-        out: list[ReasoningPart] = []
-        at = 0
-        if self._thoughts or self._thought_sig is not None:
-            out.append(ReasoningPart("gemini", "thought", "".join(self._thoughts), self._thought_sig, index=0))
-            at = 1
-        if self._has_text or self._text_sig is not None:
-            if self._text_sig is not None:
-                out.append(ReasoningPart("gemini", "signature", signature=self._text_sig, index=at))
-            at += 1
-        for ordinal, sig in sorted(self._call_sigs.items()):
-            out.append(ReasoningPart("gemini", "signature", signature=sig, index=at + ordinal))
-        return tuple(out)
-
-    def _note_signatures(self, parts: list[Any], first_call: int) -> None:
-        ordinal = first_call
-        for p in parts:
-            sig = p.get("thoughtSignature")
-            if p.get("thought"):
-                self._thought_sig = self._thought_sig if sig is None else str(sig)
-            elif "functionCall" in p:
-                if sig is not None:
-                    self._call_sigs[ordinal] = str(sig)
-                if (p.get("functionCall") or {}).get("name"):  # a streamed call's later pieces name nothing
-                    ordinal += 1
-            elif sig is not None:
-                self._text_sig = str(sig)
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data and "candidates" not in data:
@@ -675,44 +751,60 @@ class GeminiStreamDecoder(StreamDecoder):
             self._response_id = self.response_id = str(data["responseId"])
         if data.get("usageMetadata"):
             self._usage = _usage(data["usageMetadata"])
-        candidates = [c for c in data.get("candidates") or () if int(c.get("index", 0)) == 0]
+        candidates = data.get("candidates") or ()
         if not candidates:
             reason = (data.get("promptFeedback") or {}).get("blockReason")
             if reason:
                 raise _blocked(data, self.provider, self.model, f"prompt ({reason})")
             return []
-        cand = candidates[0]
-        parts = (cand.get("content") or {}).get("parts") or []
+        out: list[StreamChunk] = []
+        for raw in candidates:
+            cand = self._candidate(int(raw.get("index") or 0))
+            if cand.finish is None:
+                out.extend(self._take(cand, raw, data))
+        if self._candidates.get(0) is not None and all(c.finish is not None for c in self._candidates.values()):
+            self.done = True
+            self._counted = bool(data.get("usageMetadata"))
+            others = sorted(i for i in self._candidates if i)
+            out.extend(self._last_chunk(self._candidates[i]) for i in (*others, 0))
+        return out
+
+    def _take(self, cand: _Candidate, raw: Mapping[str, Any], data: dict[str, Any]) -> list[StreamChunk]:
+        """One candidate's part of a chunk: its content chunk, and its finish when it has one."""
+        if cand.index and not cand.call_prefix:
+            cand.call_prefix = f"{self._response_id}#{cand.index}"
+        response_id = cand.call_prefix or self._response_id
+        parts = (raw.get("content") or {}).get("parts") or []
         text = _text(parts)
         thoughts = _thoughts(parts)
         if thoughts:
-            self._thoughts.append(thoughts)
-        self._has_text = self._has_text or bool(text)
-        self._note_signatures(parts, len(self._calls))
-        parts, streamed = self._streamed_calls(parts, ending=bool(cand.get("finishReason")))
-        calls = streamed + _calls(parts, self._response_id, len(self._calls) + len(streamed))
-        deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
-        self._calls.extend(calls)
+            cand.thoughts.append(thoughts)
+        cand.has_text = cand.has_text or bool(text)
+        cand.note_signatures(parts, len(cand.calls))
+        reason = raw.get("finishReason")
+        parts, streamed = self._streamed_calls(cand, parts, ending=bool(reason))
+        calls = streamed + _calls(parts, response_id, len(cand.calls) + len(streamed))
+        deltas = tuple(ToolCallDelta(len(cand.calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
+        cand.calls.extend(calls)
         out = []
         if text or deltas or thoughts:
-            self._emitted = True
-            out.append(StreamChunk(text, deltas, provider=self.provider, model=self.model, raw=data, delta_reasoning=thoughts))
-        reason = cand.get("finishReason")
+            cand.emitted = True
+            chunk = StreamChunk(
+                text, deltas, provider=self.provider, model=self.model, raw=data, delta_reasoning=thoughts, choice_index=cand.index
+            )
+            out.append(chunk)
         if reason:
-            if reason in _FILTER_REASONS and not self._emitted:
+            if reason in _FILTER_REASONS and not cand.emitted and len(self._candidates) == 1:
                 raise _blocked(data, self.provider, self.model, f"answer ({reason})")
-            self.done = True
-            self._counted = bool(data.get("usageMetadata"))
-            self._finish = _finish(reason, bool(self._calls))
-            out.append(self._last_chunk())
+            cand.finish = _finish(reason, bool(cand.calls))
         return out
 
-    def _streamed_calls(self, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
+    def _streamed_calls(self, cand: _Candidate, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
         """(the other parts, the calls completed here) after feeding this chunk's streamed-argument
         pieces to the call they belong to. A call is complete at a piece without ``willContinue``
         (Vertex sends ``{}``), at a piece naming another function, or at the finishing chunk."""
         pieces = [fc for fc in (p.get("functionCall") for p in parts) if fc is not None]
-        if self._streamed is None and not any(not fc or _is_streamed(fc) for fc in pieces):
+        if cand.streamed is None and not any(not fc or _is_streamed(fc) for fc in pieces):
             return parts, []
         rest: list[Any] = []
         done: list[ToolCall] = []
@@ -721,28 +813,28 @@ class GeminiStreamDecoder(StreamDecoder):
             if fc is None:
                 rest.append(p)
                 continue
-            if self._streamed is not None and not self._streamed.same_call(fc):
-                done.append(self._complete(len(done)))
-            if self._streamed is None:
+            if cand.streamed is not None and not cand.streamed.same_call(fc):
+                done.append(self._complete(cand, len(done)))
+            if cand.streamed is None:
                 if not _is_streamed(fc):
                     if fc:  # an ordinary whole call; an empty one closes nothing and is dropped
                         rest.append(p)
                     continue
-                self._streamed = _StreamedCall(fc)
-            self._streamed.add(fc)
+                cand.streamed = _StreamedCall(fc)
+            cand.streamed.add(fc)
             if not fc.get("willContinue"):
-                done.append(self._complete(len(done)))
-        if ending and self._streamed is not None:
-            done.append(self._complete(len(done)))
+                done.append(self._complete(cand, len(done)))
+        if ending and cand.streamed is not None:
+            done.append(self._complete(cand, len(done)))
         return rest, done
 
-    def _complete(self, offset: int) -> ToolCall:
-        call, self._streamed = self._streamed, None
+    def _complete(self, cand: _Candidate, offset: int) -> ToolCall:
+        call, cand.streamed = cand.streamed, None
         assert call is not None
         if not call.name:
             raise ProtocolError("a streamed functionCall ended without naming its function", provider=self.provider, model=self.model)
         name = str(call.name)
-        call_id = call.id or synthetic_call_id(self._response_id, len(self._calls) + offset, name, call.args)
+        call_id = call.id or synthetic_call_id(cand.call_prefix or self._response_id, len(cand.calls) + offset, name, call.args)
         return ToolCall(str(call_id), name, call.args)
 
 

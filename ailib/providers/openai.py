@@ -14,6 +14,8 @@
   ``{"type": "file", "file": {"file_id"}}``. A file URL (chat completions take none), or audio or
   a file in a system, developer, tool or assistant message, raises ``InvalidRequestError``
   before anything is sent.
+* ``ChatCompletionRequest(n=...)`` → ``n``; every choice is decoded (streamed chunks carry their
+  ``choice_index``). ``cached_content`` (Gemini's) raises ``InvalidRequestError`` before sending.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
   before anything is sent (the API's documented limit); OpenAI-compatible services get the
   list as given, since each sets its own limit.
@@ -218,6 +220,7 @@ def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
 
 class OpenAIFormat(WireFormat):
     name = "openai"
+    takes_n = True
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
         return base_url + "/chat/completions"
@@ -233,6 +236,7 @@ class OpenAIFormat(WireFormat):
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         developer = spec.name in _DEVELOPER_ROLE
         _check_parts(request, spec, model)  # also here: batch uploads encode without check_supported
+        self.check_request_options(request, spec, model)
         body: dict[str, Any] = {"model": model, "messages": [_message(m, developer) for m in request.messages]}
         if request.temperature is not None:
             body["temperature"] = request.temperature
@@ -241,6 +245,8 @@ class OpenAIFormat(WireFormat):
             body[key] = request.max_tokens
         if request.top_p is not None:
             body["top_p"] = request.top_p
+        if request.n is not None:
+            body["n"] = request.n
         if request.stop is not None:
             _check_stop(request, spec)  # also here: batch uploads encode without check_supported
             body["stop"] = list(request.stop)

@@ -90,12 +90,22 @@ class GeminiMock(MockFormat):
         return _FINISH_REASONS.get(common, common.upper())
 
     def _response(
-        self, parts: list[dict[str, Any]], model: str, *, finish: Optional[str] = None, usage: Optional[dict[str, int]] = None
+        self,
+        parts: list[dict[str, Any]],
+        model: str,
+        *,
+        finish: Optional[str] = None,
+        usage: Optional[dict[str, int]] = None,
+        n: int = 1,
     ) -> dict[str, Any]:
-        cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        if finish:
-            cand["finishReason"] = finish
-        data: dict[str, Any] = {"candidates": [cand]}
+        # With candidateCount n, every chunk holds each candidate by its index (the same answer for each).
+        candidates = []
+        for index in range(n):
+            cand: dict[str, Any] = {"content": {"parts": [dict(p) for p in parts], "role": "model"}, "index": index}
+            if finish:
+                cand["finishReason"] = finish
+            candidates.append(cand)
+        data: dict[str, Any] = {"candidates": candidates}
         if usage:
             data["usageMetadata"] = usage
         data["modelVersion"] = model
@@ -113,23 +123,24 @@ class GeminiMock(MockFormat):
         if reply.reasoning is not None:  # Gemini 3 signs the first call, else the last part
             signed = next((p for p in parts if "functionCall" in p), parts[-1])
             signed["thoughtSignature"] = mock_signature(reply.reasoning)
-        return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
+        return self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply), n=_candidates(body))
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
+        n = _candidates(body)
         content = []
         if reply.reasoning is not None:
             thoughts = chunks_of(reply.reasoning) or [""]
-            content += [sse(self._response([{"text": piece, "thought": True}], model, usage=partial_usage)) for piece in thoughts]
-        content += [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
+            content += [sse(self._response([{"text": piece, "thought": True}], model, usage=partial_usage, n=n)) for piece in thoughts]
+        content += [sse(self._response([{"text": piece}], model, usage=partial_usage, n=n)) for piece in chunks_of(reply.text)]
         for i, part in enumerate(self._call_parts(reply)):
             if i == 0 and reply.reasoning is not None:
                 part["thoughtSignature"] = mock_signature(reply.reasoning)
-            content.append(sse(self._response([part], model, usage=partial_usage)))
+            content.append(sse(self._response([part], model, usage=partial_usage, n=n)))
         last: dict[str, Any] = {"text": ""}
         if reply.reasoning is not None and not reply.tool_calls:  # the signature of a text answer comes last
             last["thoughtSignature"] = mock_signature(reply.reasoning)
-        closing = [sse(self._response([last], model, finish=self._finish(reply), usage=self._usage(reply)))]
+        closing = [sse(self._response([last], model, finish=self._finish(reply), usage=self._usage(reply), n=n))]
         return [], content, closing
 
     def _status(self, status: int, error_type: Optional[str]) -> str:
@@ -160,3 +171,10 @@ class GeminiMock(MockFormat):
                 for name, display in (("mock-model", "Mock Model"), ("mock-model-large", "Mock Model Large"))
             ]
         }
+
+
+def _candidates(body: Any) -> int:
+    """``generationConfig.candidateCount`` of the request (1 when absent or out of range)."""
+    config = body.get("generationConfig") or body.get("generation_config") if isinstance(body, dict) else None
+    n = (config.get("candidateCount") or config.get("candidate_count")) if isinstance(config, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 8 else 1
