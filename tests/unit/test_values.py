@@ -217,7 +217,14 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.transport._types.HttpResponse": lambda: HttpResponse(200, {"content-type": "application/json"}, b"{}"),
         "ailib.transport._types.Deadlines": lambda: Deadlines(1.0, 2.0, 3.0, attempt_end=9.0),
         "ailib.types.ChatCompletionRequest": lambda: ChatCompletionRequest(
-            "m", [{"role": "user", "content": "hi"}], temperature=0.5, stop="x", tool_choice={"type": "auto"}, extra={"seed": 1}
+            "m",
+            [{"role": "user", "content": "hi"}],
+            temperature=0.5,
+            stop="x",
+            tool_choice={"type": "auto"},
+            extra={"seed": 1},
+            n=2,
+            cached_content="cachedContents/c1",
         ),
     }
     return samples
