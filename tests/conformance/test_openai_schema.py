@@ -128,6 +128,7 @@ REQUESTS = {
         ),
         {},
     ),
+    "n": (ChatCompletionRequest("m", [Message.user("hi")], n=2), {}),
     "stop": (ChatCompletionRequest("m", [Message.user("count")], stop=["4", "\n\n"]), {}),
     "single stop": (ChatCompletionRequest("m", [Message.user("count")], stop="4"), {}),
     "response_format json_schema": (ChatCompletionRequest("m", [Message.user("a city")], response_format=JSON_SCHEMA_FORMAT), {}),

@@ -348,8 +348,9 @@ def test_mock_script_replies_take_usage_details() -> None:
     from ailib.testing import Reply
     from ailib.testing._script import reply_from_json
 
-    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "reasoning_tokens": 1}
-    assert reply_from_json(obj) == Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=1)
+    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "cache_write_1h_tokens": 1, "reasoning_tokens": 1}
+    expected = Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, cache_write_1h_tokens=1, reasoning_tokens=1)
+    assert reply_from_json(obj) == expected
 
 
 def test_gemini_tool_use_prompt_tokens_are_prompt_tokens() -> None:
