@@ -218,9 +218,9 @@ class AiClientBuilder:
 
     def with_prices(self, prices: Union[PriceTable, Mapping[str, Any]]) -> AiClientBuilder:
         """USD per million tokens, ``{"gpt-4o-mini": (0.15, 0.60), "anthropic/claude-3-haiku":
-        {"input": 0.25, "output": 1.25, "cached_input": 0.03, "cache_write": 0.30}}``; gives
-        ``response.cost`` and COST_BASED routing. Cached reads and cache writes without their own
-        price cost 0.1 x and 1.25 x input (``Price``). Without it, the ``AILIB_PRICES`` environment
+        {"input": 0.25, "output": 1.25, "cached_input": 0.03, "cache_write": 0.30, "cache_write_1h": 0.50}}``;
+        gives ``response.cost`` and COST_BASED routing. Cached reads, cache writes and 1-hour cache
+        writes without their own price cost 0.1 x, 1.25 x and 2 x input (``Price``). Without it, the ``AILIB_PRICES`` environment
         variable (JSON, or a JSON file's path)."""
         from .call.usage import PriceTable
 

@@ -66,23 +66,30 @@ def _to_role(value: Any) -> Role:
 
 @value
 class Content:
-    """One part of a message: text, an image (URL or inline base64) or a JSON object.
+    """One part of a message: text, an image (URL or inline base64), a JSON object, audio, or a
+    file (a PDF or other document: inline, by URL, or by a provider's file id).
 
     Build with the named constructors: ``Content.text("hi")``, ``Content.image_url(url)``,
-    ``Content.image_file(path)``, ``Content.json(obj)``. An image's ``detail`` (``"auto"``,
+    ``Content.image_file(path)``, ``Content.json(obj)``, ``Content.audio_base64(data, "wav")``,
+    ``Content.audio_file(path)``, ``Content.file(path)``, ``Content.file_base64(data, media_type,
+    filename)``, ``Content.file_url(url)``, ``Content.file_id(id)``. A format that cannot take a
+    part raises ``InvalidRequestError`` naming it before anything is sent (see each format's
+    module). An image's ``detail`` (``"auto"``,
     ``"low"``, ``"high"``) is sent to the formats that take it (OpenAI, Cohere); Anthropic and
     Gemini have no such setting and ignore it. ``cache_control`` (e.g. ``{"type": "ephemeral"}``)
     marks the end of a cacheable prefix for Anthropic's prompt caching and is sent on the part's
     Anthropic block; the other formats cache without marks and ignore it.
     """
 
-    kind: str  # "text" | "image_url" | "image_base64" | "json"
+    # "text" | "image_url" | "image_base64" | "json" | "audio_base64" | "file_base64" | "file_url" | "file_id"
+    kind: str
     value: Any = attrs.field(hash=False)  # a JSON object may be a dict
     media_type: Optional[str] = None
     # Checked by the named constructors, not by validators: ``parts()`` builds a part for every
     # string message on every encode, and validators would run there too.
     detail: Optional[str] = attrs.field(default=None, kw_only=True)
     cache_control: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, hash=False)
+    filename: Optional[str] = attrs.field(default=None, kw_only=True)  # a file part's name (OpenAI ``file.filename``)
 
     @classmethod
     def text(cls, text: str, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
@@ -138,33 +145,208 @@ class Content:
         _check_json(obj, "Content.json")
         return cls("json", obj, cache_control=_checked_cache_control(cache_control))
 
+    @classmethod
+    def audio_base64(cls, data: str, format: str, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """An audio part from base64 ``data``; ``format`` is ``"wav"``, ``"mp3"``, ``"flac"``... or a MIME type
+        (``"audio/wav"``). OpenAI takes wav and mp3 (``input_audio``), Gemini any audio type (``inlineData``);
+        Anthropic and Cohere take no audio. ``cache_control`` as for ``text``."""
+        if not isinstance(data, str) or not data:
+            raise InvalidRequestError("Content.audio_base64 needs the base64 data as a non-empty str")
+        return cls("audio_base64", data, _audio_media_type(format), cache_control=_checked_cache_control(cache_control))
+
+    @classmethod
+    def audio_file(cls, path: Union[str, Path], *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """An audio part read from the file at ``path`` (sent as base64, its type from the file name);
+        ``InvalidRequestError`` if it cannot be read or is not audio."""
+        cache_control = _checked_cache_control(cache_control)
+        p = Path(path)
+        raw = _read(p, "audio")
+        media = mimetypes.guess_type(p.name)[0] or "application/octet-stream"
+        if not media.startswith("audio/"):
+            raise InvalidRequestError(f"{p.name!r} does not look like audio ({media})")
+        return cls("audio_base64", base64.b64encode(raw).decode("ascii"), _audio_media_type(media), cache_control=cache_control)
+
+    @classmethod
+    def file_base64(
+        cls,
+        data: str,
+        media_type: str = "application/pdf",
+        filename: Optional[str] = None,
+        *,
+        cache_control: Optional[Mapping[str, Any]] = None,
+    ) -> Content:
+        """A file part (a PDF, a plain-text document...) from base64 ``data`` of type ``media_type``, named
+        ``filename`` where the format takes a name (OpenAI). ``cache_control`` as for ``text``."""
+        if not isinstance(data, str) or not data:
+            raise InvalidRequestError("Content.file_base64 needs the base64 data as a non-empty str")
+        return cls(
+            "file_base64", data, _media_type(media_type), filename=_name(filename), cache_control=_checked_cache_control(cache_control)
+        )
+
+    @classmethod
+    def file(
+        cls, path: Union[str, Path], media_type: Optional[str] = None, *, cache_control: Optional[Mapping[str, Any]] = None
+    ) -> Content:
+        """A file part read from ``path`` (sent inline as base64, named after the file); its type is
+        ``media_type`` or guessed from the name. ``InvalidRequestError`` if it cannot be read or its type
+        cannot be told."""
+        cache_control = _checked_cache_control(cache_control)
+        p = Path(path)
+        raw = _read(p, "file")
+        media = media_type or mimetypes.guess_type(p.name)[0]
+        if not media:
+            raise InvalidRequestError(f"cannot tell the type of {p.name!r}; pass media_type (e.g. 'application/pdf')")
+        return cls("file_base64", base64.b64encode(raw).decode("ascii"), _media_type(media), filename=p.name, cache_control=cache_control)
+
+    @classmethod
+    def file_url(cls, url: str, media_type: Optional[str] = None, *, cache_control: Optional[Mapping[str, Any]] = None) -> Content:
+        """A file part by URL (a ``data:`` URL becomes an inline file). Anthropic reads a PDF by URL;
+        Gemini takes a Files API URI or another URL it can fetch (``fileData``); OpenAI chat
+        completions take none. ``cache_control`` as for ``text``."""
+        if not isinstance(url, str) or not url:
+            raise InvalidRequestError("Content.file_url needs a non-empty URL")
+        cache_control = _checked_cache_control(cache_control)
+        if url.startswith("data:"):
+            header, _, data = url.partition(",")
+            media = header[5:].split(";")[0] or media_type or "application/pdf"
+            return cls("file_base64", data, _media_type(media), cache_control=cache_control)
+        return cls("file_url", url, None if media_type is None else _media_type(media_type), cache_control=cache_control)
+
+    @classmethod
+    def file_id(
+        cls,
+        file_id: str,
+        media_type: Optional[str] = None,
+        filename: Optional[str] = None,
+        *,
+        cache_control: Optional[Mapping[str, Any]] = None,
+    ) -> Content:
+        """A file uploaded to the provider beforehand, by its id: OpenAI ``file-...`` (``file.file_id``),
+        Anthropic ``file_...`` (Files API, beta: send the ``anthropic-beta: files-api-2025-04-14`` header),
+        Gemini the file's URI (``fileData.fileUri``; give its ``media_type``). ``cache_control`` as for ``text``."""
+        if not isinstance(file_id, str) or not file_id:
+            raise InvalidRequestError("Content.file_id needs a non-empty file id")
+        media = None if media_type is None else _media_type(media_type)
+        return cls("file_id", file_id, media, filename=_name(filename), cache_control=_checked_cache_control(cache_control))
+
     @property
     def is_image(self) -> bool:
         """Whether this part is an image (by URL or base64)."""
         return self.kind in ("image_url", "image_base64")
 
+    @property
+    def is_text(self) -> bool:
+        """Whether this part is text (plain or a JSON object): what ``Message.text()`` joins."""
+        return self.kind == "text" or self.kind == "json"
+
+    @property
+    def label(self) -> str:
+        """What the part is, in words, for error messages (``"audio (audio/wav)"``, ``"a file URL"``)."""
+        name = _LABELS.get(self.kind, self.kind)
+        return (
+            f"{name} ({self.media_type})"
+            if self.media_type and self.kind in ("audio_base64", "file_base64", "file_url", "file_id")
+            else name
+        )
+
+    @property
+    def audio_format(self) -> str:
+        """An audio part's format as OpenAI names it (``"wav"``, ``"mp3"``): its media subtype."""
+        return (self.media_type or "").split("/", 1)[-1]
+
     def as_text(self) -> str:
-        """The part as plain text (JSON is serialised); images raise."""
+        """The part as plain text (JSON is serialised); other parts raise."""
         if self.kind == "text":
             return str(self.value)
         if self.kind == "json":
             return json.dumps(self.value, ensure_ascii=False)
-        raise InvalidRequestError("an image part has no text form")
+        raise InvalidRequestError(f"{self.label} has no text form")
 
     def to_dict(self) -> dict[str, Any]:
-        """The part as an OpenAI content part: ``image_url`` (with its ``detail`` when set) or ``text``."""
-        if not self.is_image:
+        """The part as an OpenAI content part: ``text``, ``image_url`` (with its ``detail`` when set),
+        ``input_audio`` or ``file`` (``file_data`` as a ``data:`` URL with its ``filename``, default
+        ``"document"`` and the type's extension, or ``file_id``). A file URL, which OpenAI chat completions
+        do not take, is ``{"type": "file", "file": {"file_url": ...}}``, ailib's own form."""
+        kind = self.kind
+        if kind == "text" or kind == "json":
             return {"type": "text", "text": self.as_text()}
+        if kind == "audio_base64":
+            return {"type": "input_audio", "input_audio": {"data": self.value, "format": self.audio_format}}
+        if kind == "file_base64":
+            name = self.filename or "document" + (mimetypes.guess_extension(self.media_type or "") or "")
+            return {"type": "file", "file": {"filename": name, "file_data": self.data_url()}}
+        if kind == "file_id":
+            ref: dict[str, Any] = {"file_id": self.value}
+            if self.filename:
+                ref["filename"] = self.filename
+            return {"type": "file", "file": ref}
+        if kind == "file_url":
+            return {"type": "file", "file": {"file_url": self.value}}
         image: dict[str, Any] = {"url": self.data_url()}
         if self.detail is not None:
             image["detail"] = self.detail
         return {"type": "image_url", "image_url": image}
 
     def data_url(self) -> str:
-        """The image as a URL: its own URL, or a ``data:`` URL of its base64 bytes."""
-        if self.kind == "image_url":
+        """The image or file as a URL: its own URL, or a ``data:`` URL of its base64 bytes."""
+        if self.kind == "image_url" or self.kind == "file_url":
             return str(self.value)
         return f"data:{self.media_type};base64,{self.value}"
+
+
+_LABELS = {
+    "text": "text",
+    "json": "a JSON part",
+    "image_url": "an image URL",
+    "image_base64": "an inline image",
+    "audio_base64": "audio",
+    "file_base64": "an inline file",
+    "file_url": "a file URL",
+    "file_id": "an uploaded file id",
+}
+# Audio types as Gemini names them (its documented list: audio/wav, audio/mp3, audio/aiff,
+# audio/aac, audio/ogg, audio/flac), from the names files and other APIs use.
+_AUDIO_ALIASES = {
+    "x-wav": "wav",
+    "wave": "wav",
+    "vnd.wave": "wav",
+    "mpeg": "mp3",
+    "mpeg3": "mp3",
+    "x-mpeg-3": "mp3",
+    "x-aiff": "aiff",
+    "x-flac": "flac",
+    "x-aac": "aac",
+}
+
+
+def _audio_media_type(format: Any) -> str:
+    if not isinstance(format, str) or not format.strip():
+        raise InvalidRequestError(f"an audio format must be a name such as 'wav' or 'mp3' (or 'audio/wav'), got {format!r}")
+    sub = format.strip().lower()
+    if "/" in sub:
+        top, sub = sub.split("/", 1)
+        if top != "audio":
+            raise InvalidRequestError(f"{format!r} is not an audio type")
+    return "audio/" + _AUDIO_ALIASES.get(sub, sub)
+
+
+def _media_type(media_type: Any) -> str:
+    if not isinstance(media_type, str) or "/" not in media_type:
+        raise InvalidRequestError(f"a media type must look like 'application/pdf', got {media_type!r}")
+    return media_type.strip().lower()
+
+
+def _name(filename: Any) -> Optional[str]:
+    if filename is not None and (not isinstance(filename, str) or not filename):
+        raise InvalidRequestError(f"a filename must be a non-empty str, got {filename!r}")
+    return filename
+
+
+def _read(p: Path, what: str) -> bytes:
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot read {what} file {str(p)!r}: {exc.strerror}") from exc
 
 
 def _check_detail(detail: Any) -> None:
@@ -430,7 +612,31 @@ def _content_part_from_dict(d: Mapping[str, Any]) -> Content:
             raise InvalidRequestError("image_url part without a url")
         detail = image.get("detail") if isinstance(image, Mapping) else None
         return Content.image_url(url, detail, cache_control=d.get("cache_control"))
+    if kind == "input_audio":
+        audio = d.get("input_audio")
+        if not isinstance(audio, Mapping):
+            raise InvalidRequestError("input_audio part without input_audio data")
+        return Content.audio_base64(audio.get("data", ""), audio.get("format", ""), cache_control=d.get("cache_control"))
+    if kind == "file":
+        return _file_part_from_dict(d.get("file"), d.get("cache_control"))
     raise InvalidRequestError(f"unsupported content part type {kind!r}")
+
+
+def _file_part_from_dict(f: Any, cache_control: Any) -> Content:
+    """OpenAI's ``file`` part (``file_data`` as a ``data:`` URL or bare base64 of a PDF, or ``file_id``), or ailib's ``file_url``."""
+    if not isinstance(f, Mapping):
+        raise InvalidRequestError("file part without a file object")
+    if isinstance(f.get("file_data"), str):
+        data = f["file_data"]
+        if data.startswith("data:"):
+            header, _, data = data.partition(",")
+            return Content.file_base64(data, header[5:].split(";")[0] or "application/pdf", f.get("filename"), cache_control=cache_control)
+        return Content.file_base64(data, "application/pdf", f.get("filename"), cache_control=cache_control)
+    if isinstance(f.get("file_id"), str):
+        return Content.file_id(f["file_id"], filename=f.get("filename"), cache_control=cache_control)
+    if isinstance(f.get("file_url"), str):
+        return Content.file_url(f["file_url"], cache_control=cache_control)
+    raise InvalidRequestError("file part needs file_data, file_id or file_url")
 
 
 def _to_tool_calls(value: Any) -> Optional[tuple[ToolCall, ...]]:
@@ -554,7 +760,7 @@ class Message:
         c = self.content
         if isinstance(c, str):
             return c
-        return "".join(p.as_text() for p in self.parts() if not p.is_image)
+        return "".join(p.as_text() for p in self.parts() if p.is_text)
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI-style dict (used for checkpoints and the CLI)."""

@@ -94,7 +94,10 @@ class Usage:
     ``prompt_tokens`` is every input token the model read, cached or not (for Anthropic:
     ``input_tokens`` + cache reads + cache writes); ``completion_tokens`` every output token,
     reasoning included. ``cached_tokens`` (read from a prompt cache) and ``cache_write_tokens``
-    (written to it) are parts of ``prompt_tokens``; ``reasoning_tokens`` is part of
+    (written to it) are parts of ``prompt_tokens``; ``cache_write_1h_tokens`` is the part of
+    ``cache_write_tokens`` written with a 1-hour lifetime (Anthropic's ``cache_creation.
+    ephemeral_1h_input_tokens``, billed at 2 x input where 5-minute writes cost 1.25 x);
+    ``reasoning_tokens`` is part of
     ``completion_tokens``. A detail is None when the provider did not report it. Cohere's
     counts are its ``billed_units`` (what is charged) when it reports them.
     """
@@ -105,6 +108,7 @@ class Usage:
     cached_tokens: Optional[int] = None
     cache_write_tokens: Optional[int] = None
     reasoning_tokens: Optional[int] = None
+    cache_write_1h_tokens: Optional[int] = None
 
 
 @value

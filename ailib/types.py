@@ -152,6 +152,18 @@ def _check_response_format(_inst: Any, _attr: Any, value: Any) -> None:
     check_response_format(value)
 
 
+def _check_n(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequestError(f"n (the number of answers) must be a positive int, got {value!r}")
+
+
+def _check_cached_content(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InvalidRequestError(f"cached_content must be the name of a Gemini cached content ('cachedContents/...'), got {value!r}")
+
+
 def _to_model(value: Any) -> str:
     if value is None:
         return "auto"
@@ -171,8 +183,15 @@ class ChatCompletionRequest:
     Gemini ``thinkingConfig``, Cohere ``thinking`` (see each format). ``response_format`` is an
     OpenAI-style dict (``{"type": "json_schema", "json_schema": {"name", "schema", "strict"}}`` or
     ``{"type": "json_object"}``), or a pydantic model class or dataclass: its strict JSON schema is
-    sent in each format's form and the response's ``parsed`` holds the answer as an instance. ``extra`` holds further body fields in the serving format's own names; it is
-    merged deeply into the body each format builds (objects key by key, any other value replaces).
+    sent in each format's form and the response's ``parsed`` holds the answer as an instance.
+    ``n`` asks for that many answers (``response.choices``; streamed chunks carry their
+    ``choice_index``): OpenAI format ``n``, Gemini ``generationConfig.candidateCount``; Anthropic
+    and Cohere give one answer and refuse ``n > 1`` before sending. ``cached_content`` names a
+    Gemini cached content (``"cachedContents/..."``, made with Gemini's caches API) that holds the
+    start of the prompt: sent as ``cachedContent`` to Gemini; every other format refuses it before
+    sending, since the prompt would go without its cached part. ``extra`` holds further body
+    fields in the serving format's own names; it is merged deeply into the body each format
+    builds (objects key by key, any other value replaces).
     """
 
     model: str = attrs.field(converter=_to_model)
@@ -186,19 +205,23 @@ class ChatCompletionRequest:
     response_format: Any = attrs.field(default=None, kw_only=True, hash=False, validator=_check_response_format)
     extra: Optional[Mapping[str, Any]] = attrs.field(default=None, kw_only=True, validator=_check_extra, hash=False)
     reasoning: Union[str, int, None] = attrs.field(default=None, kw_only=True, validator=_check_reasoning)
+    n: Optional[int] = attrs.field(default=None, kw_only=True, validator=_check_n)
+    cached_content: Optional[str] = attrs.field(default=None, kw_only=True, validator=_check_cached_content)
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> ChatCompletionRequest:
         """Build from an OpenAI-style request body (unknown keys go to ``extra``)."""
         if not isinstance(body, Mapping):
             raise InvalidRequestError("a request body must be a JSON object")
-        known = {"model", "messages", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "response_format"}
+        known = {"model", "messages", "temperature", "max_tokens", "top_p", "stop", "tools", "tool_choice", "response_format", "n"}
         reasoning = body.get("reasoning_effort") if body.get("reasoning_effort") in REASONING_EFFORTS else None
         if reasoning is not None:
             known.add("reasoning_effort")
         elif "reasoning_budget" in body:  # ailib's own key, as to_dict writes a budget
             reasoning = body["reasoning_budget"]
             known.add("reasoning_budget")
+        if "cached_content" in body:  # ailib's own key, as to_dict writes it
+            known.add("cached_content")
         extra = {k: v for k, v in body.items() if k not in known and k != "stream"}
         if "messages" not in body:
             raise InvalidRequestError("a request body needs 'messages'")
@@ -214,12 +237,14 @@ class ChatCompletionRequest:
             response_format=body.get("response_format"),
             extra=extra or None,
             reasoning=reasoning,
+            n=body.get("n"),
+            cached_content=body.get("cached_content"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI-style body: a stable, JSON-serialisable form (checkpoint keys use it)."""
         d: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in self.messages]}
-        for name in ("temperature", "max_tokens", "top_p", "tool_choice"):
+        for name in ("temperature", "max_tokens", "top_p", "tool_choice", "n"):
             v = getattr(self, name)
             if v is not None:
                 d[name] = v
@@ -235,6 +260,8 @@ class ChatCompletionRequest:
             d["tools"] = [t.to_dict() for t in self.tools]
         if self.reasoning is not None:
             d["reasoning_effort" if isinstance(self.reasoning, str) else "reasoning_budget"] = self.reasoning
+        if self.cached_content is not None:  # ailib's own key (cache keys, checkpoints)
+            d["cached_content"] = self.cached_content
         if self.extra:
             d.update(self.extra)
         return d

@@ -22,40 +22,49 @@ PRICES_ENV = "AILIB_PRICES"  # a JSON object, or the path of a JSON file
 
 CACHED_INPUT_FACTOR = 0.1  # a cached read without its own price: 0.1 x input (Anthropic's documented rate)
 CACHE_WRITE_FACTOR = 1.25  # a cache write without its own price: 1.25 x input (Anthropic's 5-minute write)
-_KINDS = ("input", "output", "cached_input", "cache_write")
+CACHE_WRITE_1H_FACTOR = 2.0  # a 1-hour cache write without its own price: 2 x input (Anthropic's documented rate)
+_KINDS = ("input", "output", "cached_input", "cache_write", "cache_write_1h")
 
 
 @value
 class Price:
     """USD per million input (prompt) and output (completion) tokens, and per million cached
-    input tokens (read from a prompt cache) and cache-write tokens.
+    input tokens (read from a prompt cache), cache-write tokens and 1-hour cache-write tokens.
 
-    Unset, a cached read costs ``CACHED_INPUT_FACTOR`` (0.1) x input and a cache write
-    ``CACHE_WRITE_FACTOR`` (1.25) x input: Anthropic's documented rates (5-minute writes).
-    Other rates (OpenAI's gpt-4o reads at 0.5 x, gpt-4.1 and o-series at 0.25 x; Anthropic's
-    1-hour writes at 2 x) need ``cached_input`` / ``cache_write`` in the table.
+    Unset, a cached read costs ``CACHED_INPUT_FACTOR`` (0.1) x input, a cache write
+    ``CACHE_WRITE_FACTOR`` (1.25) x input and a 1-hour cache write ``CACHE_WRITE_1H_FACTOR`` (2)
+    x input: Anthropic's documented rates (5-minute writes at 1.25 x, 1-hour writes at 2 x).
+    Other rates (OpenAI's gpt-4o reads at 0.5 x, gpt-4.1 and o-series at 0.25 x) need
+    ``cached_input`` / ``cache_write`` / ``cache_write_1h`` in the table.
     """
 
     input_per_million: float
     output_per_million: float
     cached_input_per_million: Optional[float] = None
     cache_write_per_million: Optional[float] = None
+    cache_write_1h_per_million: Optional[float] = None
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Cost of ``prompt_tokens`` uncached input and ``completion_tokens`` output, in USD."""
         return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1_000_000
 
     def usage_cost(self, usage: Usage) -> float:
-        """Cost of ``usage`` in USD: cached reads and cache writes at their own prices, the rest of
-        the prompt at the input price, every completion token (reasoning included) at the output price."""
+        """Cost of ``usage`` in USD: cached reads, cache writes and 1-hour cache writes (the part of the
+        writes ``cache_write_1h_tokens`` counts) at their own prices, the rest of the prompt at the
+        input price, every completion token (reasoning included) at the output price."""
         cached = usage.cached_tokens or 0
         written = usage.cache_write_tokens or 0
+        written_1h = min(usage.cache_write_1h_tokens or 0, written)
         uncached = max(usage.prompt_tokens - cached - written, 0)
         read_price = (
             self.input_per_million * CACHED_INPUT_FACTOR if self.cached_input_per_million is None else self.cached_input_per_million
         )
         write_price = self.input_per_million * CACHE_WRITE_FACTOR if self.cache_write_per_million is None else self.cache_write_per_million
-        return self.cost(uncached, usage.completion_tokens) + (cached * read_price + written * write_price) / 1_000_000
+        write_1h_price = (
+            self.input_per_million * CACHE_WRITE_1H_FACTOR if self.cache_write_1h_per_million is None else self.cache_write_1h_per_million
+        )
+        writes = (written - written_1h) * write_price + written_1h * write_1h_price
+        return self.cost(uncached, usage.completion_tokens) + (cached * read_price + writes) / 1_000_000
 
 
 def _price(key: str, value: Any) -> Price:
@@ -67,14 +76,14 @@ def _price(key: str, value: Any) -> Price:
             extra = [None if value.get(k) is None else float(value[k]) for k in _KINDS[2:]]
             p = Price(float(value["input"]), float(value["output"]), *extra)
         else:
-            if isinstance(value, (str, bytes)) or not 2 <= len(value) <= 4:
+            if isinstance(value, (str, bytes)) or not 2 <= len(value) <= 4:  # cache_write_1h: only by name
                 raise TypeError
             floats = [float(v) for v in value]
             p = Price(*floats)
     except (KeyError, TypeError, ValueError):
         raise ConfigurationError(
             f"price for {key!r} must be (input, output[, cached_input[, cache_write]]) or "
-            f"{{'input': x, 'output': y, 'cached_input': z, 'cache_write': w}} per million tokens"
+            f"{{'input': x, 'output': y, 'cached_input': z, 'cache_write': w, 'cache_write_1h': h}} per million tokens"
         ) from None
     if any(v is not None and v < 0 for v in attrs.astuple(p)):
         raise ConfigurationError(f"price for {key!r} must not be negative")
@@ -162,6 +171,7 @@ class UsageTotal:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
 
 class UsageLedger:
@@ -209,6 +219,7 @@ class UsageLedger:
                 t.cached_tokens += usage.cached_tokens or 0
                 t.cache_write_tokens += usage.cache_write_tokens or 0
                 t.reasoning_tokens += usage.reasoning_tokens or 0
+                t.cache_write_1h_tokens += usage.cache_write_1h_tokens or 0
             if cost is not None:
                 t.cost = (t.cost or 0.0) + cost
 

@@ -30,6 +30,7 @@ from ..types import (
     ChatCompletionResponse,
     Choice,
     Citation,
+    Content,
     Message,
     ReasoningPart,
     Role,
@@ -186,6 +187,22 @@ def error_from_response(
     return classify_http_error(
         status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data, retry_after=wait
     )
+
+
+def unsupported_part(provider: str, model: str, part: Content, where: str = "", hint: str = "") -> InvalidRequestError:
+    """The error for a content part a format cannot send (raised before anything is sent):
+    ``"anthropic does not support audio (audio/wav) in user messages; nothing was sent"``."""
+    place = f" in {where}" if where else ""
+    more = f" ({hint})" if hint else ""
+    return InvalidRequestError(f"{provider} does not support {part.label}{place}{more}; nothing was sent", provider=provider, model=model)
+
+
+def media_parts(m: Message) -> list[Content]:
+    """The parts of ``m`` that are neither text nor JSON (images, audio, files)."""
+    c = m.content
+    if c is None or isinstance(c, str):
+        return []
+    return [p for p in m.parts() if not p.is_text]
 
 
 def merge_extra(body: dict[str, Any], extra: Mapping[str, Any]) -> None:
@@ -446,8 +463,31 @@ class WireFormat:
     def decode_models(self, data: Any) -> list[str]:
         raise NotImplementedError
 
+    # Whether the format sends ``ChatCompletionRequest.cached_content`` (Gemini) and more than one
+    # answer (``n``); the others refuse such a request before sending (``check_request_options``).
+    takes_cached_content = False
+    takes_n = False
+
+    def check_request_options(self, request: ChatCompletionRequest, spec: ProviderSpec, model: str) -> None:
+        """``InvalidRequestError`` for ``cached_content`` or ``n > 1`` where the format has no such thing
+        (also called by ``encode``, which batch uploads run without ``check_supported``)."""
+        if request.cached_content is not None and not self.takes_cached_content:
+            raise InvalidRequestError(
+                f"{spec.name} does not support cached_content (a Gemini cached content holding the start of the prompt; "
+                "without it the prompt would go incomplete); nothing was sent",
+                provider=spec.name,
+                model=model,
+            )
+        if request.n is not None and request.n > 1 and not self.takes_n:
+            raise InvalidRequestError(
+                f"{spec.name} does not support n > 1 (it gives one answer per request; got n={request.n}); nothing was sent",
+                provider=spec.name,
+                model=model,
+            )
+
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         """Raise ``InvalidRequestError`` naming the provider and feature it cannot serve."""
+        self.check_request_options(request, spec, request.model)
         missing = None
         if stream and not spec.streaming:
             missing = "streaming"

@@ -16,6 +16,14 @@ Translation rules (ailib → Anthropic):
 * A part's ``cache_control`` (prompt caching) is sent on its block; a message or system prompt
   holding such a part goes as blocks (the system prompt as a list of text blocks), not a string.
 * Images: inline base64 → ``{"type": "base64"}`` source, URL → ``{"type": "url"}`` source.
+* Files (user messages and tool results) → ``document`` blocks, as the SDK's ``DocumentBlockParam``:
+  an inline PDF → ``{"type": "base64", "media_type": "application/pdf"}`` source, an inline
+  ``text/plain`` file → ``{"type": "text", "media_type": "text/plain"}`` source (the text decoded),
+  ``Content.file_url`` → ``{"type": "url"}`` source (a PDF), ``Content.file_id`` → ``{"type": "file",
+  "file_id"}`` source (the Files API, beta: send ``anthropic-beta: files-api-2025-04-14`` with
+  ``ConnectionOptions(extra_headers=...)``); an image file goes as an ``image`` block. Other file
+  types, files in system or assistant messages, and audio (Anthropic takes none) raise
+  ``InvalidRequestError`` before anything is sent.
 * Reasoning: an assistant message's Anthropic reasoning parts (``thinking`` with its
   ``signature``, ``redacted_thinking`` with its ``data``) go back as the blocks they came as, in
   their place among the text and ``tool_use`` blocks, so a thinking-enabled tool loop sends the
@@ -37,12 +45,16 @@ Translation rules (ailib → Anthropic):
   Anthropic form (the API wants a schema, its objects closed) and raises ``InvalidRequestError``:
   give a schema or a class.
 * ``Tool.function(..., strict=...)`` → the tool's ``strict`` (when set).
-* ``temperature`` above 1 cannot be served and raises ``InvalidRequestError`` before anything is
-  sent.
+* ``temperature`` above 1, ``n`` above 1 and ``cached_content`` (Gemini's) cannot be served and
+  raise ``InvalidRequestError`` before anything is sent.
+* Usage: ``cache_creation.ephemeral_1h_input_tokens`` (cache writes with a 1-hour lifetime) is
+  ``Usage.cache_write_1h_tokens``, read from the body and from a stream's ``message_start`` and
+  ``message_delta`` (a later count replaces an earlier one only when given).
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, Optional
 
@@ -66,7 +78,18 @@ from ..types import (
     Usage,
     reasoning_budget,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, remember_headers, response, token_count
+from ._base import (
+    StreamDecoder,
+    WireFormat,
+    assistant_message,
+    classify_http_error,
+    media_parts,
+    merge_extra,
+    remember_headers,
+    response,
+    token_count,
+    unsupported_part,
+)
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -115,13 +138,51 @@ def _unsupported(provider: str, model: str, feature: str) -> InvalidRequestError
     return InvalidRequestError(f"{provider} does not support {feature}; nothing was sent", provider=provider, model=model)
 
 
-def _blocks(parts: tuple[Content, ...]) -> list[dict[str, Any]]:
+def _file_block(p: Content, provider: str, model: str) -> dict[str, Any]:
+    """A file part as a ``document`` block (an image file as an ``image`` block)."""
+    media = p.media_type or ""
+    kind = "image" if media.startswith("image/") else "document"
+    if p.kind == "file_id":
+        return {"type": kind, "source": {"type": "file", "file_id": p.value}}
+    if p.kind == "file_url":
+        if kind == "image" or media in ("", "application/pdf"):
+            return {"type": kind, "source": {"type": "url", "url": p.value}}
+        raise unsupported_part(provider, model, p, hint="a URL source takes a PDF or an image; send other files inline")
+    if kind == "image":
+        return {"type": "image", "source": {"type": "base64", "media_type": media, "data": p.value}}
+    if media == "application/pdf":
+        return {"type": "document", "source": {"type": "base64", "media_type": media, "data": p.value}}
+    if media == "text/plain":
+        try:
+            text = base64.b64decode(p.value, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise unsupported_part(provider, model, p, hint="its data is not base64 of UTF-8 text") from None
+        return {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": text}}
+    raise unsupported_part(provider, model, p, hint="documents are PDF or plain text")
+
+
+def _check_parts(m: Message, provider: str, model: str) -> None:
+    """Audio never; files only in user messages and tool results."""
+    for p in media_parts(m):
+        if p.kind == "audio_base64":
+            raise unsupported_part(provider, model, p, hint="Anthropic takes no audio input")
+        if p.kind in ("file_base64", "file_url", "file_id"):
+            if m.role is not Role.USER and m.role is not Role.TOOL:
+                raise unsupported_part(provider, model, p, f"{m.role.value} messages", "files go in user messages or tool results")
+            _file_block(p, provider, model)
+
+
+def _blocks(parts: tuple[Content, ...], provider: str = "anthropic", model: str = "") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
         if p.kind == "image_base64":
             block: dict[str, Any] = {"type": "image", "source": {"type": "base64", "media_type": p.media_type, "data": p.value}}
         elif p.kind == "image_url":
             block = {"type": "image", "source": {"type": "url", "url": p.value}}
+        elif p.kind in ("file_base64", "file_url", "file_id"):
+            block = _file_block(p, provider, model)
+        elif p.kind == "audio_base64":
+            raise unsupported_part(provider, model, p, hint="Anthropic takes no audio input")
         else:
             text = p.as_text()
             if not text:  # the API rejects empty text blocks
@@ -148,8 +209,8 @@ def _tool_result(m: Message, provider: str, model: str) -> dict[str, Any]:
         raise InvalidRequestError("a tool message needs the tool_call_id of the call it answers", provider=provider, model=model)
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": m.tool_call_id}
     parts = m.parts()
-    if any(p.is_image or p.cache_control is not None for p in parts):
-        block["content"] = _blocks(parts)
+    if any(not p.is_text or p.cache_control is not None for p in parts):
+        block["content"] = _blocks(parts, provider, model)
     else:
         block["content"] = m.text() if m.content is not None else ""
     return block
@@ -172,6 +233,8 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for m in request.messages:
         sender = m.role
+        if not isinstance(m.content, str) and m.content is not None:
+            _check_parts(m, provider, model)
         if sender is _SYSTEM or sender is _DEVELOPER:
             if _cached(m):  # each part its own block, to carry its mark
                 system.extend(b for b in _blocks(m.parts()) if b["type"] == "text")
@@ -183,13 +246,13 @@ def _messages(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         if m.role is Role.TOOL:
             role, blocks = "user", [_tool_result(m, provider, model)]
         elif m.role is Role.USER:
-            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+            role, blocks = "user", _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts(), provider, model)
         else:
             role = "assistant"
             if _replays_blocks(m):
                 blocks = _cited_blocks(m.content if isinstance(m.content, str) else "", m.citations, m.server_tool_parts)
             else:
-                blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts())
+                blocks = _text_block(m.content) if isinstance(m.content, str) else _blocks(m.parts(), provider, model)
             blocks += [_tool_use(t, provider, model) for t in m.tool_calls or ()]
             if m.reasoning_parts:
                 blocks = _with_reasoning(blocks, m.reasoning_parts)
@@ -340,7 +403,8 @@ def _usage(u: Mapping[str, Any] | None) -> Usage | None:
         return None
     prompt = _input_tokens(u)
     completion = int(u.get("output_tokens") or 0)
-    return Usage(prompt, completion, prompt + completion, *_cache_tokens(u))
+    read, write, write_1h = _cache_tokens(u)
+    return Usage(prompt, completion, prompt + completion, read, write, None, write_1h)
 
 
 def _input_tokens(u: Mapping[str, Any]) -> int:
@@ -349,9 +413,12 @@ def _input_tokens(u: Mapping[str, Any]) -> int:
     return int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0) + int(u.get("cache_read_input_tokens") or 0)
 
 
-def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """``(cached_tokens, cache_write_tokens)``: cache reads and cache writes, None when not reported."""
-    return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens"))
+def _cache_tokens(u: Mapping[str, Any]) -> tuple[int | None, int | None, int | None]:
+    """``(cached_tokens, cache_write_tokens, cache_write_1h_tokens)``: cache reads, cache writes and the
+    writes with a 1-hour lifetime (``cache_creation.ephemeral_1h_input_tokens``), None when not reported."""
+    creation = u.get("cache_creation")
+    write_1h = token_count(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, Mapping) else None
+    return token_count(u.get("cache_read_input_tokens")), token_count(u.get("cache_creation_input_tokens")), write_1h
 
 
 def _refusal_text(details: Any) -> str:
@@ -394,6 +461,8 @@ class AnthropicFormat(WireFormat):
         if request.response_format is not None:
             _output_format(request.response_format, spec.name, request.model)
         for m in request.messages:
+            if not isinstance(m.content, str) and m.content is not None:
+                _check_parts(m, spec.name, request.model)
             if m.role is Role.TOOL and not m.tool_call_id:
                 raise InvalidRequestError(
                     "a tool message needs the tool_call_id of the call it answers", provider=spec.name, model=request.model
@@ -411,6 +480,7 @@ class AnthropicFormat(WireFormat):
             )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        self.check_request_options(request, spec, model)  # also here: batch uploads encode without check_supported
         system, messages = _messages(request, spec.name, model)
         budget = reasoning_budget(request.reasoning) if request.reasoning is not None else 0
         body: dict[str, Any] = {
@@ -553,6 +623,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._output_tokens: int | None = None
         self._cache_read: int | None = None
         self._cache_write: int | None = None
+        self._cache_write_1h: int | None = None
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
         self._thinking: dict[int, list[Any]] = {}  # content block index -> [block start, text pieces, signature pieces]
         self._size = 0  # characters of answer text so far
@@ -625,7 +696,7 @@ class AnthropicStreamDecoder(StreamDecoder):
             if usage:
                 self._input_tokens = int(usage.get("input_tokens") or 0)
                 self._output_tokens = int(usage.get("output_tokens") or 0)
-                self._cache_read, self._cache_write = _cache_tokens(usage)
+                self._cache_read, self._cache_write, self._cache_write_1h = _cache_tokens(usage)
             return []
         if kind == "message_delta":
             delta = data.get("delta") or {}
@@ -639,9 +710,10 @@ class AnthropicStreamDecoder(StreamDecoder):
                 self._output_tokens = int(usage["output_tokens"] or 0)
             if usage.get("input_tokens") is not None:  # newer API versions repeat the cumulative input counts
                 self._input_tokens = int(usage["input_tokens"] or 0)
-            read, write = _cache_tokens(usage)  # each count replaces the earlier one only when given
+            read, write, write_1h = _cache_tokens(usage)  # each count replaces the earlier one only when given
             self._cache_read = self._cache_read if read is None else read
             self._cache_write = self._cache_write if write is None else write
+            self._cache_write_1h = self._cache_write_1h if write_1h is None else write_1h
             return []
         if kind == "message_stop":
             self.done = True
@@ -710,7 +782,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         if self._input_tokens is not None or self._output_tokens is not None:
             prompt = (self._input_tokens or 0) + (self._cache_read or 0) + (self._cache_write or 0)
             completion = self._output_tokens or 0
-            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write)
+            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write, None, self._cache_write_1h)
         refused = self._stop_reason == "refusal"
         reasoning = []
         for index, (start, texts, sigs) in sorted(self._thinking.items()):

@@ -20,6 +20,9 @@ Translation rules (ailib → Cohere):
   or None, sends nothing).
 * Images (vision models, when the provider allows them) → ``image_url`` content items;
   the built-in ``cohere`` provider declares no image support, so they fail before sending.
+* Audio and file parts raise ``InvalidRequestError`` before anything is sent: a v2 chat message
+  holds only text and ``image_url`` items (the SDK's ``Content``). Text for retrieval goes in
+  Cohere's own ``documents`` field: ``extra={"documents": ["...", {"id": ..., "data": {...}}]}``.
 * ``ChatCompletionRequest(reasoning=...)`` → ``thinking: {"type": "enabled", "token_budget": N}``
   (Command A Reasoning): a budget as given, an effort as 1024/4096/16384 tokens. The answer's
   ``thinking`` content items (streamed as ``content-start``/``content-delta`` with
@@ -29,6 +32,7 @@ Translation rules (ailib → Cohere):
 * An answer's ``citations`` (``start``/``end`` into its text, ``sources``; streamed as
   ``citation-start`` events) are kept as ``Citation("cohere", ...)`` and go back as the
   assistant message's ``citations``, as received (the v2 API's assistant message takes them).
+* ``n`` above 1 and ``cached_content`` (Gemini's) raise ``InvalidRequestError`` before sending.
 * ``finish_reason`` ``ERROR`` (the generation failed on Cohere's side) raises a retryable
   ``ProviderError``.
 * Stream events carry their type in the JSON ``type`` field and often also as the SSE
@@ -58,7 +62,7 @@ from ..types import (
     Usage,
     reasoning_budget,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, merge_extra, response
+from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, media_parts, merge_extra, response, unsupported_part
 from ._registry import ProviderSpec
 from .openai import decode_arguments
 
@@ -71,6 +75,23 @@ _FINISH = {
     "MAX_TOKENS": "length",
     "TOOL_CALL": "tool_calls",
 }
+
+
+_NO_MEDIA = ("audio_base64", "file_base64", "file_url", "file_id")
+
+
+def _check_parts(request: ChatCompletionRequest, provider: str, model: str) -> None:
+    for m in request.messages:
+        if isinstance(m.content, str) or m.content is None:
+            continue
+        for p in media_parts(m):
+            if p.kind in _NO_MEDIA:
+                raise unsupported_part(
+                    provider,
+                    model,
+                    p,
+                    hint="a Cohere chat message takes text and images; pass text documents as extra={'documents': [...]}",
+                )
 
 
 def _user_content(m: Message) -> Any:
@@ -188,6 +209,7 @@ class CohereFormat(WireFormat):
 
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         super().check_supported(request, spec, stream=stream)
+        _check_parts(request, spec.name, request.model)
         if request.tool_choice is not None:
             _tool_choice(request.tool_choice, spec.name, request.model)
         if request.response_format is not None:
@@ -199,6 +221,8 @@ class CohereFormat(WireFormat):
                 )
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        _check_parts(request, spec.name, model)  # also here: batch uploads encode without check_supported
+        self.check_request_options(request, spec, model)
         body: dict[str, Any] = {"model": model, "messages": [_message(m) for m in request.messages]}
         if request.tools:
             body["tools"] = [

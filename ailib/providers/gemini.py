@@ -20,6 +20,10 @@ Translation rules (ailib → Gemini):
   sends none.
 * Only inline images (base64) are accepted; an image URL raises ``InvalidRequestError``
   (Gemini reads remote files only through its Files API).
+* Audio and files: inline (``Content.audio_base64``/``audio_file``, ``Content.file``/``file_base64``)
+  → ``{"inlineData": {"mimeType", "data"}}``; ``Content.file_url`` and ``Content.file_id`` (a
+  Files API URI) → ``{"fileData": {"mimeType", "fileUri"}}`` (``mimeType`` when known). Audio or a
+  file in a system or tool message raises ``InvalidRequestError`` before anything is sent.
 * ``response_format`` ``json_object`` → ``responseMimeType: application/json``;
   ``json_schema`` → also ``responseJsonSchema`` (its ``schema`` as given); a pydantic model class
   or dataclass → its JSON schema (``model_json_schema()``, as Google's documentation passes
@@ -37,6 +41,14 @@ Translation rules (ailib → Gemini):
 * ``ChatCompletionRequest(reasoning=...)`` → ``generationConfig.thinkingConfig``: an effort as
   ``thinkingLevel`` (Gemini 3), a token budget as ``thinkingBudget`` (Gemini 2.5); the rest of
   ``generationConfig`` is kept, and ``extra`` may add ``includeThoughts``.
+* ``ChatCompletionRequest(cached_content="cachedContents/...")`` → top-level ``cachedContent``
+  (``usageMetadata.cachedContentTokenCount`` is ``Usage.cached_tokens``). Gemini rejects a
+  system instruction, tools or a tool config beside it (they belong in the cached content), so
+  such a request raises ``InvalidRequestError`` before sending. ``extra={"cachedContent": ...}``
+  sends the field as given, unchecked.
+* ``ChatCompletionRequest(n=...)`` → ``generationConfig.candidateCount``; every candidate is a
+  choice, by its ``index``, in bodies and streams (chunks carry their ``choice_index``; each
+  candidate ends with its own chunk, candidate 0's last, with the usage).
 * A blocked prompt (``promptFeedback.blockReason``) or an answer stopped by a safety
   finish reason with no content raises ``ContentFilteredError``.
 """
@@ -71,7 +83,18 @@ from ..types import (
     ToolCallDelta,
     Usage,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, error_object, merge_extra, response, token_count
+from ._base import (
+    StreamDecoder,
+    WireFormat,
+    assistant_message,
+    classify_http_error,
+    error_object,
+    media_parts,
+    merge_extra,
+    response,
+    token_count,
+    unsupported_part,
+)
 from ._grounding import grounding, part_starts
 from ._registry import ProviderSpec
 from ._urls import segment
@@ -140,15 +163,21 @@ def _declaration(name: str, description: str, parameters: Mapping[str, Any]) -> 
 def _parts(parts: tuple[Content, ...], provider: str, model: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in parts:
-        if p.kind == "image_base64":
+        if p.kind == "image_base64" or p.kind == "audio_base64" or p.kind == "file_base64":
             out.append({"inlineData": {"mimeType": p.media_type, "data": p.value}})
         elif p.kind == "image_url":
             raise _unsupported(provider, model, "image URLs (send the image inline: Content.image_file or a data: URL)")
+        elif p.kind == "file_url" or p.kind == "file_id":
+            ref = {"mimeType": p.media_type, "fileUri": p.value} if p.media_type else {"fileUri": p.value}
+            out.append({"fileData": ref})
         else:
             text = p.as_text()
             if text:
                 out.append({"text": text})
     return out
+
+
+_TEXT_ONLY_THERE = ("audio_base64", "file_base64", "file_url", "file_id")  # refused in system and tool messages
 
 
 def _text_part(text: str) -> list[dict[str, Any]]:
@@ -190,6 +219,10 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns so far
     for m in request.messages:
         sender = m.role
+        if sender is not Role.USER and sender is not Role.ASSISTANT and not isinstance(m.content, str):
+            for p in media_parts(m):
+                if p.kind in _TEXT_ONLY_THERE:
+                    raise unsupported_part(provider, model, p, f"{sender.value} messages", "audio and files go in user messages")
         if sender is _SYSTEM or sender is _DEVELOPER:  # both go to systemInstruction
             system.extend(_parts(m.parts(), provider, model))
             continue
@@ -219,6 +252,29 @@ def _contents(request: ChatCompletionRequest, provider: str, model: str) -> tupl
         else:
             turns.append({"role": role, "parts": parts})
     return system, turns
+
+
+def _check_cached_content(request: ChatCompletionRequest, provider: str, model: str) -> None:
+    """Gemini refuses a request that names a cached content and also sets a system instruction,
+    tools or a tool config (they belong in the cached content): refused here, before sending."""
+    if request.cached_content is None:
+        return
+    found = [
+        what
+        for what, present in (
+            ("a system instruction", any(m.role.is_system for m in request.messages)),
+            ("tools", bool(request.tools)),
+            ("tool_choice", request.tool_choice is not None),
+        )
+        if present
+    ]
+    if found:
+        raise InvalidRequestError(
+            f"{provider} does not take {' or '.join(found)} with cached_content: put them in the cached content "
+            "when you create it, and leave them out of the request; nothing was sent",
+            provider=provider,
+            model=model,
+        )
 
 
 def _tool_config(choice: Any, provider: str, model: str) -> dict[str, Any]:
@@ -483,6 +539,8 @@ class _StreamedCall:
 
 class GeminiFormat(WireFormat):
     name = "gemini"
+    takes_cached_content = True
+    takes_n = True
 
     def auth_headers(self, api_key: str | None) -> dict[str, str]:
         return {"x-goog-api-key": api_key} if api_key else {}
@@ -496,6 +554,7 @@ class GeminiFormat(WireFormat):
 
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         super().check_supported(request, spec, stream=stream)
+        _check_cached_content(request, spec.name, request.model)
         _contents(request, spec.name, request.model)  # image URLs; tool results must answer an earlier call
         if request.tool_choice is not None:
             _tool_config(request.tool_choice, spec.name, request.model)
@@ -503,6 +562,7 @@ class GeminiFormat(WireFormat):
             _response_format(request.response_format, spec.name, request.model)
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
+        _check_cached_content(request, spec.name, model)
         system, contents = _contents(request, spec.name, model)
         body: dict[str, Any] = {"contents": contents}
         if system:
@@ -521,8 +581,12 @@ class GeminiFormat(WireFormat):
         if request.reasoning is not None:
             key = "thinkingLevel" if isinstance(request.reasoning, str) else "thinkingBudget"
             config["thinkingConfig"] = {key: request.reasoning}
+        if request.n is not None:
+            config["candidateCount"] = request.n
         if config:
             body["generationConfig"] = config
+        if request.cached_content is not None:
+            body["cachedContent"] = request.cached_content
         if request.tools:
             body["tools"] = [{"functionDeclarations": [_declaration(t.name, t.description, t.parameters) for t in request.tools]}]
         if request.tool_choice is not None:
@@ -543,15 +607,18 @@ class GeminiFormat(WireFormat):
         response_id = str(data.get("responseId", ""))
         choices = []
         for i, cand in enumerate(candidates):
+            index = int(cand.get("index", i) or 0)
             parts = (cand.get("content") or {}).get("parts") or []
             text = _text(parts)
-            calls = _calls(parts, response_id if i == 0 else f"{response_id}#{i}", 0)
+            calls = _calls(parts, response_id if index == 0 else f"{response_id}#{index}", 0)
             reason = cand.get("finishReason")
             if reason in _FILTER_REASONS and not text and not calls and len(candidates) == 1:
                 raise _blocked(data, provider, model, f"answer ({reason})")
             cites, servers = grounding(cand, text, part_starts(parts)) if _grounded(cand) else ((), ())
             message = assistant_message(text or None, tuple(calls) or None, _reasoning(parts), cites, servers)
-            choices.append(Choice(int(cand.get("index", i)), message, _finish(reason, bool(calls))))
+            choices.append(Choice(index, message, _finish(reason, bool(calls))))
+        if len(choices) > 1:
+            choices.sort(key=lambda c: c.index)  # by candidate index: choices[0] is candidate 0
         return response(
             response_id, str(data.get("modelVersion") or model), provider, tuple(choices), _usage(data.get("usageMetadata")), data
         )
@@ -591,6 +658,70 @@ def _grounded(candidate: Mapping[str, Any]) -> bool:
     return "groundingMetadata" in candidate or "citationMetadata" in candidate
 
 
+class _Candidate:
+    """What one candidate (``n > 1``: one of several, by ``index``) of a stream has sent so far."""
+
+    __slots__ = (
+        "index",
+        "calls",
+        "streamed",
+        "emitted",
+        "finish",
+        "thoughts",
+        "thought_sig",
+        "text_sig",
+        "has_text",
+        "call_sigs",
+        "call_prefix",
+        "text",
+        "grounded",
+    )
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.calls: list[ToolCall] = []
+        self.streamed: Optional[_StreamedCall] = None  # a call whose arguments are still arriving
+        self.emitted = False
+        self.finish: Optional[str] = None  # set when the candidate's finishReason arrives
+        self.thoughts: list[str] = []  # thought text pieces
+        self.thought_sig: Optional[str] = None  # the last signature on a thought part
+        self.text_sig: Optional[str] = None  # the last signature on a text part
+        self.has_text = False
+        self.call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
+        self.call_prefix = ""  # set from the response id: candidate i > 0 ids its calls as the body decoder does
+        self.text: list[str] = []  # the answer text so far (grounding offsets count in it)
+        self.grounded: set[str] = set()  # citations and grounding already given (a later chunk may repeat them)
+
+    def reasoning_parts(self) -> tuple[ReasoningPart, ...]:
+        """The streamed answer as one thought part, one text part and its calls: their reasoning parts."""
+        out: list[ReasoningPart] = []
+        at = 0
+        if self.thoughts or self.thought_sig is not None:
+            out.append(ReasoningPart("gemini", "thought", "".join(self.thoughts), self.thought_sig, index=0))
+            at = 1
+        if self.has_text or self.text_sig is not None:
+            if self.text_sig is not None:
+                out.append(ReasoningPart("gemini", "signature", signature=self.text_sig, index=at))
+            at += 1
+        for ordinal, sig in sorted(self.call_sigs.items()):
+            out.append(ReasoningPart("gemini", "signature", signature=sig, index=at + ordinal))
+        return tuple(out)
+
+    def note_signatures(self, parts: list[Any], first_call: int) -> None:
+        ordinal = first_call
+        for p in parts:
+            sig = p.get("thoughtSignature")
+            if p.get("thought"):
+                self.thought_sig = self.thought_sig if sig is None else str(sig)
+            elif "functionCall" in p:
+                if sig is not None:
+                    self.call_sigs[ordinal] = str(sig)
+                if (p.get("functionCall") or {}).get("name"):  # a streamed call's later pieces name nothing
+                    ordinal += 1
+            elif sig is not None:
+                self.text_sig = str(sig)
+
+
 class GeminiStreamDecoder(StreamDecoder):
     """Each event is a whole response; the one carrying a ``finishReason`` is terminal.
 
@@ -599,6 +730,10 @@ class GeminiStreamDecoder(StreamDecoder):
     so that chunk completes the stream and nothing after it is awaited. A finishing chunk
     without ``usageMetadata`` still ends the stream properly, but reading goes on to the
     end of the body for a later chunk's counts (a gateway may send them separately).
+
+    With ``candidateCount`` above 1 each candidate is decoded by its ``index``: its chunks carry
+    ``choice_index``, and the stream ends when every candidate it has seen has finished, with one
+    closing chunk per candidate, candidate 0's last (it carries the usage).
     """
 
     terminal_name = "a chunk with a finishReason"
@@ -607,19 +742,9 @@ class GeminiStreamDecoder(StreamDecoder):
     def __init__(self, *, provider: str, model: str) -> None:
         super().__init__(provider=provider, model=model)
         self._usage: Usage | None = None
-        self._calls: list[ToolCall] = []
-        self._streamed: Optional[_StreamedCall] = None  # a call whose arguments are still arriving
-        self._emitted = False
         self._response_id = ""
-        self._finish = "stop"
-        self._counted = False  # the final usageMetadata arrived (with or after the finishReason)
-        self._thoughts: list[str] = []  # thought text pieces
-        self._thought_sig: Optional[str] = None  # the last signature on a thought part
-        self._text_sig: Optional[str] = None  # the last signature on a text part
-        self._has_text = False
-        self._call_sigs: dict[int, str] = {}  # call ordinal -> its thoughtSignature
-        self._text: list[str] = []  # the answer text so far (grounding offsets count in it)
-        self._grounded: set[str] = set()  # citations and grounding already given (a later chunk may repeat them)
+        self._counted = False  # the final usageMetadata arrived (with or after the last finishReason)
+        self._candidates: dict[int, _Candidate] = {}
 
     @property
     def complete(self) -> bool:
@@ -643,46 +768,24 @@ class GeminiStreamDecoder(StreamDecoder):
         if usage is None:
             return []
         self._usage, self._counted = usage, True
-        return [self._last_chunk()]
+        return [self._last_chunk(self._candidate(0))]
 
-    def _last_chunk(self) -> StreamChunk:
+    def _candidate(self, index: int) -> _Candidate:
+        cand = self._candidates.get(index)
+        if cand is None:
+            cand = self._candidates[index] = _Candidate(index)
+        return cand
+
+    def _last_chunk(self, cand: _Candidate) -> StreamChunk:
         return StreamChunk(
-            finish_reason=self._finish,
-            usage=self._usage,
+            finish_reason=cand.finish or "stop",
+            usage=self._usage if cand.index == 0 else None,
             provider=self.provider,
             model=self.model,
-            tool_calls=tuple(self._calls),
-            reasoning_parts=self._reasoning_parts(),
+            tool_calls=tuple(cand.calls),
+            reasoning_parts=cand.reasoning_parts(),
+            choice_index=cand.index,
         )
-
-    def _reasoning_parts(self) -> tuple[ReasoningPart, ...]:
-        """The streamed answer as one thought part, one text part and its calls: their reasoning parts."""
-        out: list[ReasoningPart] = []
-        at = 0
-        if self._thoughts or self._thought_sig is not None:
-            out.append(ReasoningPart("gemini", "thought", "".join(self._thoughts), self._thought_sig, index=0))
-            at = 1
-        if self._has_text or self._text_sig is not None:
-            if self._text_sig is not None:
-                out.append(ReasoningPart("gemini", "signature", signature=self._text_sig, index=at))
-            at += 1
-        for ordinal, sig in sorted(self._call_sigs.items()):
-            out.append(ReasoningPart("gemini", "signature", signature=sig, index=at + ordinal))
-        return tuple(out)
-
-    def _note_signatures(self, parts: list[Any], first_call: int) -> None:
-        ordinal = first_call
-        for p in parts:
-            sig = p.get("thoughtSignature")
-            if p.get("thought"):
-                self._thought_sig = self._thought_sig if sig is None else str(sig)
-            elif "functionCall" in p:
-                if sig is not None:
-                    self._call_sigs[ordinal] = str(sig)
-                if (p.get("functionCall") or {}).get("name"):  # a streamed call's later pieces name nothing
-                    ordinal += 1
-            elif sig is not None:
-                self._text_sig = str(sig)
 
     def _handle(self, data: dict[str, Any]) -> list[StreamChunk]:
         if "error" in data and "candidates" not in data:
@@ -693,74 +796,80 @@ class GeminiStreamDecoder(StreamDecoder):
             self._response_id = self.response_id = str(data["responseId"])
         if data.get("usageMetadata"):
             self._usage = _usage(data["usageMetadata"])
-        candidates = [c for c in data.get("candidates") or () if int(c.get("index", 0)) == 0]
+        candidates = data.get("candidates") or ()
         if not candidates:
             reason = (data.get("promptFeedback") or {}).get("blockReason")
             if reason:
                 raise _blocked(data, self.provider, self.model, f"prompt ({reason})")
             return []
-        cand = candidates[0]
-        parts = (cand.get("content") or {}).get("parts") or []
+        out: list[StreamChunk] = []
+        for raw in candidates:
+            cand = self._candidate(int(raw.get("index") or 0))
+            if cand.finish is None:
+                out.extend(self._take(cand, raw, data))
+        if self._candidates.get(0) is not None and all(c.finish is not None for c in self._candidates.values()):
+            self.done = True
+            self._counted = bool(data.get("usageMetadata"))
+            others = sorted(i for i in self._candidates if i)
+            out.extend(self._last_chunk(self._candidates[i]) for i in (*others, 0))
+        return out
+
+    def _take(self, cand: _Candidate, raw: Mapping[str, Any], data: dict[str, Any]) -> list[StreamChunk]:
+        """One candidate's part of a chunk: its content chunk, and its finish when it has one."""
+        if cand.index and not cand.call_prefix:
+            cand.call_prefix = f"{self._response_id}#{cand.index}"
+        response_id = cand.call_prefix or self._response_id
+        parts = (raw.get("content") or {}).get("parts") or []
         text = _text(parts)
         thoughts = _thoughts(parts)
         if thoughts:
-            self._thoughts.append(thoughts)
-        self._has_text = self._has_text or bool(text)
-        self._note_signatures(parts, len(self._calls))
-        parts, streamed = self._streamed_calls(parts, ending=bool(cand.get("finishReason")))
-        calls = streamed + _calls(parts, self._response_id, len(self._calls) + len(streamed))
-        deltas = tuple(ToolCallDelta(len(self._calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
-        self._calls.extend(calls)
+            cand.thoughts.append(thoughts)
+        cand.has_text = cand.has_text or bool(text)
+        cand.note_signatures(parts, len(cand.calls))
+        reason = raw.get("finishReason")
+        parts, streamed = self._streamed_calls(cand, parts, ending=bool(reason))
+        calls = streamed + _calls(parts, response_id, len(cand.calls) + len(streamed))
+        deltas = tuple(ToolCallDelta(len(cand.calls) + i, c.id, c.name, json.dumps(c.arguments)) for i, c in enumerate(calls))
+        cand.calls.extend(calls)
         if text:
-            self._text.append(text)
-        cites, servers = self._grounding(cand) if _grounded(cand) else ((), ())
+            cand.text.append(text)
+        cites, servers = self._grounding(cand, raw) if _grounded(raw) else ((), ())
         out = []
         if text or deltas or thoughts or cites or servers:
-            self._emitted = self._emitted or bool(text or deltas or thoughts)
-            out.append(
-                StreamChunk(
-                    text,
-                    deltas,
-                    provider=self.provider,
-                    model=self.model,
-                    raw=data,
-                    delta_reasoning=thoughts,
-                    citations=cites,
-                    server_tool_parts=servers,
-                )
+            cand.emitted = cand.emitted or bool(text or deltas or thoughts)
+            chunk = StreamChunk(
+                text,
+                deltas,
+                provider=self.provider,
+                model=self.model,
+                raw=data,
+                delta_reasoning=thoughts,
+                choice_index=cand.index,
+                citations=cites,
+                server_tool_parts=servers,
             )
-        reason = cand.get("finishReason")
+            out.append(chunk)
         if reason:
-            if reason in _FILTER_REASONS and not self._emitted:
+            if reason in _FILTER_REASONS and not cand.emitted and len(self._candidates) == 1:
                 raise _blocked(data, self.provider, self.model, f"answer ({reason})")
-            self.done = True
-            self._counted = bool(data.get("usageMetadata"))
-            self._finish = _finish(reason, bool(self._calls))
-            out.append(self._last_chunk())
+            cand.finish = _finish(reason, bool(cand.calls))
         return out
 
-    def _grounding(self, cand: Mapping[str, Any]) -> tuple[tuple[Citation, ...], tuple[ServerToolPart, ...]]:
-        """The chunk's citations and grounding not given before, against the whole text so far."""
-        text = "".join(self._text)
-        self._text = [text]
-        cites, servers = grounding(cand, text, {})
-        fresh_cites = tuple(c for c in cites if self._fresh(c))
-        fresh_servers = tuple(p for p in servers if self._fresh(p))
+    def _grounding(self, cand: _Candidate, raw: Mapping[str, Any]) -> tuple[tuple[Citation, ...], tuple[ServerToolPart, ...]]:
+        """The candidate's citations and grounding not given before, against its whole text so far."""
+        text = "".join(cand.text)
+        cand.text = [text]
+        cites, servers = grounding(raw, text, {})
+        fresh_cites = tuple(c for c in cites if _fresh(cand, c))
+        fresh_servers = tuple(p for p in servers if _fresh(cand, p))
         return fresh_cites, fresh_servers
 
-    def _fresh(self, item: Any) -> bool:
-        key = json.dumps(attrs.asdict(item), sort_keys=True, default=str)
-        if key in self._grounded:
-            return False
-        self._grounded.add(key)
-        return True
-
-    def _streamed_calls(self, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
+    def _streamed_calls(self, cand: _Candidate, parts: list[Any], *, ending: bool) -> tuple[list[Any], list[ToolCall]]:
         """(the other parts, the calls completed here) after feeding this chunk's streamed-argument
         pieces to the call they belong to. A call is complete at a piece without ``willContinue``
         (Vertex sends ``{}``), at a piece naming another function, or at the finishing chunk."""
         pieces = [fc for fc in (p.get("functionCall") for p in parts) if fc is not None]
-        if self._streamed is None and not any(not fc or _is_streamed(fc) for fc in pieces):
+        if cand.streamed is None and not any(not fc or _is_streamed(fc) for fc in pieces):
             return parts, []
         rest: list[Any] = []
         done: list[ToolCall] = []
@@ -769,29 +878,38 @@ class GeminiStreamDecoder(StreamDecoder):
             if fc is None:
                 rest.append(p)
                 continue
-            if self._streamed is not None and not self._streamed.same_call(fc):
-                done.append(self._complete(len(done)))
-            if self._streamed is None:
+            if cand.streamed is not None and not cand.streamed.same_call(fc):
+                done.append(self._complete(cand, len(done)))
+            if cand.streamed is None:
                 if not _is_streamed(fc):
                     if fc:  # an ordinary whole call; an empty one closes nothing and is dropped
                         rest.append(p)
                     continue
-                self._streamed = _StreamedCall(fc)
-            self._streamed.add(fc)
+                cand.streamed = _StreamedCall(fc)
+            cand.streamed.add(fc)
             if not fc.get("willContinue"):
-                done.append(self._complete(len(done)))
-        if ending and self._streamed is not None:
-            done.append(self._complete(len(done)))
+                done.append(self._complete(cand, len(done)))
+        if ending and cand.streamed is not None:
+            done.append(self._complete(cand, len(done)))
         return rest, done
 
-    def _complete(self, offset: int) -> ToolCall:
-        call, self._streamed = self._streamed, None
+    def _complete(self, cand: _Candidate, offset: int) -> ToolCall:
+        call, cand.streamed = cand.streamed, None
         assert call is not None
         if not call.name:
             raise ProtocolError("a streamed functionCall ended without naming its function", provider=self.provider, model=self.model)
         name = str(call.name)
-        call_id = call.id or synthetic_call_id(self._response_id, len(self._calls) + offset, name, call.args)
+        call_id = call.id or synthetic_call_id(cand.call_prefix or self._response_id, len(cand.calls) + offset, name, call.args)
         return ToolCall(str(call_id), name, call.args)
+
+
+def _fresh(cand: _Candidate, item: Any) -> bool:
+    """Whether ``item`` (a citation or grounding part) is new for this candidate (a later chunk may repeat it)."""
+    key = json.dumps(attrs.asdict(item), sort_keys=True, default=str)
+    if key in cand.grounded:
+        return False
+    cand.grounded.add(key)
+    return True
 
 
 WIRE_FORMAT = GeminiFormat()

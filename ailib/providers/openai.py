@@ -9,6 +9,16 @@
   name and ``strict: true``).
 * ``extra`` is merged deeply into the body (objects key by key, other values replace), as
   in every format.
+* Audio and file parts (user messages only): ``Content.audio_base64``/``audio_file`` →
+  ``{"type": "input_audio", "input_audio": {"data", "format"}}`` (OpenAI and Azure OpenAI take
+  ``wav`` and ``mp3``; another format raises ``InvalidRequestError``); an inline file →
+  ``{"type": "file", "file": {"filename", "file_data": "data:<type>;base64,..."}}`` (the filename
+  defaults to ``document`` and the type's extension); ``Content.file_id`` →
+  ``{"type": "file", "file": {"file_id"}}``. A file URL (chat completions take none), or audio or
+  a file in a system, developer, tool or assistant message, raises ``InvalidRequestError``
+  before anything is sent.
+* ``ChatCompletionRequest(n=...)`` → ``n``; every choice is decoded (streamed chunks carry their
+  ``choice_index``). ``cached_content`` (Gemini's) raises ``InvalidRequestError`` before sending.
 * More than 4 ``stop`` sequences for OpenAI or Azure OpenAI raise ``InvalidRequestError``
   before anything is sent (the API's documented limit); OpenAI-compatible services get the
   list as given, since each sets its own limit.
@@ -47,7 +57,19 @@ from ..types import (
     Usage,
     reasoning_effort,
 )
-from ._base import StreamDecoder, WireFormat, assistant_message, classify_http_error, clip, mask_secrets, merge_extra, response, token_count
+from ._base import (
+    StreamDecoder,
+    WireFormat,
+    assistant_message,
+    classify_http_error,
+    clip,
+    mask_secrets,
+    media_parts,
+    merge_extra,
+    response,
+    token_count,
+    unsupported_part,
+)
 from ._registry import ProviderSpec
 from ._urls import segment
 
@@ -74,6 +96,29 @@ def _check_stop(request: ChatCompletionRequest, spec: ProviderSpec) -> None:
             provider=spec.name,
             model=request.model,
         )
+
+
+# Audio formats OpenAI's input_audio takes (its API reference: "wav" and "mp3"); OpenAI-compatible
+# services get the format as given.
+_AUDIO_FORMATS = {"openai": ("wav", "mp3"), "azure_openai": ("wav", "mp3")}
+_NEW_MEDIA = ("audio_base64", "file_base64", "file_url", "file_id")
+
+
+def _check_parts(request: ChatCompletionRequest, spec: ProviderSpec, model: str) -> None:
+    """Audio and files go only in user messages, never as a URL; OpenAI takes wav and mp3 audio."""
+    formats = _AUDIO_FORMATS.get(spec.name)
+    for m in request.messages:
+        if isinstance(m.content, str) or m.content is None:
+            continue
+        for p in media_parts(m):
+            if p.kind not in _NEW_MEDIA:
+                continue
+            if m.role is not Role.USER:
+                raise unsupported_part(spec.name, model, p, f"{m.role.value} messages", "audio and files go in user messages")
+            if p.kind == "file_url":
+                raise unsupported_part(spec.name, model, p, hint="send the file inline (Content.file) or by id (Content.file_id)")
+            if p.kind == "audio_base64" and formats is not None and p.audio_format not in formats:
+                raise unsupported_part(spec.name, model, p, hint=f"input_audio takes {' and '.join(formats)}")
 
 
 def _message(m: Message, developer: bool) -> dict[str, Any]:
@@ -180,6 +225,7 @@ def _usage(u: Optional[Mapping[str, Any]]) -> Optional[Usage]:
 
 class OpenAIFormat(WireFormat):
     name = "openai"
+    takes_n = True
 
     def chat_url(self, base_url: str, model: str, stream: bool) -> str:
         return base_url + "/chat/completions"
@@ -190,9 +236,12 @@ class OpenAIFormat(WireFormat):
     def check_supported(self, request: ChatCompletionRequest, spec: ProviderSpec, *, stream: bool) -> None:
         super().check_supported(request, spec, stream=stream)
         _check_stop(request, spec)
+        _check_parts(request, spec, request.model)
 
     def encode(self, request: ChatCompletionRequest, model: str, *, stream: bool, spec: ProviderSpec) -> dict[str, Any]:
         developer = spec.name in _DEVELOPER_ROLE
+        _check_parts(request, spec, model)  # also here: batch uploads encode without check_supported
+        self.check_request_options(request, spec, model)
         body: dict[str, Any] = {"model": model, "messages": [_message(m, developer) for m in request.messages]}
         if request.temperature is not None:
             body["temperature"] = request.temperature
@@ -201,6 +250,8 @@ class OpenAIFormat(WireFormat):
             body[key] = request.max_tokens
         if request.top_p is not None:
             body["top_p"] = request.top_p
+        if request.n is not None:
+            body["n"] = request.n
         if request.stop is not None:
             _check_stop(request, spec)  # also here: batch uploads encode without check_supported
             body["stop"] = list(request.stop)

@@ -55,6 +55,7 @@ class Reply:
     finish_reason: Optional[str] = None  # default: "stop", or "tool_calls" when there are calls
     cached_tokens: int = 0  # of prompt_tokens, read from a prompt cache
     cache_write_tokens: int = 0  # of prompt_tokens, written to a prompt cache (reported by the Anthropic format)
+    cache_write_1h_tokens: int = 0  # of cache_write_tokens, written with a 1-hour lifetime (Anthropic)
     reasoning_tokens: int = 0  # of completion_tokens, spent reasoning
     refusal: Optional[str] = None  # the model refuses with this text (OpenAI ``refusal``, Anthropic ``stop_reason: "refusal"``)
     # The model thinks this first: Anthropic ``thinking`` block with a signature, Gemini

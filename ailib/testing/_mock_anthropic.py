@@ -102,11 +102,14 @@ class AnthropicMock(MockFormat):
         }
 
     def _usage(self, reply: Reply, output_tokens: int) -> dict[str, Any]:
-        # Anthropic's input_tokens leaves out cache reads and writes, which it reports on their own.
+        # Anthropic's input_tokens leaves out cache reads and writes, which it reports on their own,
+        # the writes also by lifetime (cache_creation: 5-minute and 1-hour).
+        write_1h = min(reply.cache_write_1h_tokens, reply.cache_write_tokens)
         return {
             "input_tokens": max(reply.prompt_tokens - reply.cached_tokens - reply.cache_write_tokens, 0),
             "cache_creation_input_tokens": reply.cache_write_tokens,
             "cache_read_input_tokens": reply.cached_tokens,
+            "cache_creation": {"ephemeral_5m_input_tokens": reply.cache_write_tokens - write_1h, "ephemeral_1h_input_tokens": write_1h},
             "output_tokens": output_tokens,
         }
 

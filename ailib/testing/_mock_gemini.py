@@ -90,12 +90,22 @@ class GeminiMock(MockFormat):
         return _FINISH_REASONS.get(common, common.upper())
 
     def _response(
-        self, parts: list[dict[str, Any]], model: str, *, finish: Optional[str] = None, usage: Optional[dict[str, int]] = None
+        self,
+        parts: list[dict[str, Any]],
+        model: str,
+        *,
+        finish: Optional[str] = None,
+        usage: Optional[dict[str, int]] = None,
+        n: int = 1,
     ) -> dict[str, Any]:
-        cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
-        if finish:
-            cand["finishReason"] = finish
-        data: dict[str, Any] = {"candidates": [cand]}
+        # With candidateCount n, every chunk holds each candidate by its index (the same answer for each).
+        candidates = []
+        for index in range(n):
+            cand: dict[str, Any] = {"content": {"parts": [dict(p) for p in parts], "role": "model"}, "index": index}
+            if finish:
+                cand["finishReason"] = finish
+            candidates.append(cand)
+        data: dict[str, Any] = {"candidates": candidates}
         if usage:
             data["usageMetadata"] = usage
         data["modelVersion"] = model
@@ -113,25 +123,26 @@ class GeminiMock(MockFormat):
         if reply.reasoning is not None:  # Gemini 3 signs the first call, else the last part
             signed = next((p for p in parts if "functionCall" in p), parts[-1])
             signed["thoughtSignature"] = mock_signature(reply.reasoning)
-        data = self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply))
+        data = self._response(parts, model, finish=self._finish(reply), usage=self._usage(reply), n=_candidates(body))
         _ground(data, reply)
         return data
 
     def stream_events(self, reply: Reply, model: str, body: Any = None) -> tuple[list[bytes], list[bytes], list[bytes]]:
         partial_usage = {"promptTokenCount": reply.prompt_tokens, "totalTokenCount": reply.prompt_tokens}
+        n = _candidates(body)
         content = []
         if reply.reasoning is not None:
             thoughts = chunks_of(reply.reasoning) or [""]
-            content += [sse(self._response([{"text": piece, "thought": True}], model, usage=partial_usage)) for piece in thoughts]
-        content += [sse(self._response([{"text": piece}], model, usage=partial_usage)) for piece in chunks_of(reply.text)]
+            content += [sse(self._response([{"text": piece, "thought": True}], model, usage=partial_usage, n=n)) for piece in thoughts]
+        content += [sse(self._response([{"text": piece}], model, usage=partial_usage, n=n)) for piece in chunks_of(reply.text)]
         for i, part in enumerate(self._call_parts(reply)):
             if i == 0 and reply.reasoning is not None:
                 part["thoughtSignature"] = mock_signature(reply.reasoning)
-            content.append(sse(self._response([part], model, usage=partial_usage)))
+            content.append(sse(self._response([part], model, usage=partial_usage, n=n)))
         last: dict[str, Any] = {"text": ""}
         if reply.reasoning is not None and not reply.tool_calls:  # the signature of a text answer comes last
             last["thoughtSignature"] = mock_signature(reply.reasoning)
-        final = self._response([last], model, finish=self._finish(reply), usage=self._usage(reply))
+        final = self._response([last], model, finish=self._finish(reply), usage=self._usage(reply), n=n)
         _ground(final, reply)  # grounding comes with the finishing chunk, for the whole answer
         closing = [sse(final)]
         return [], content, closing
@@ -187,4 +198,12 @@ def _ground(data: dict[str, Any], reply: Reply) -> None:
         meta["webSearchQueries"] = [reply.web_search]
     meta["groundingChunks"] = chunks
     meta["groundingSupports"] = supports
-    data["candidates"][0]["groundingMetadata"] = meta
+    for candidate in data["candidates"]:  # every candidate answers the same reply
+        candidate["groundingMetadata"] = meta
+
+
+def _candidates(body: Any) -> int:
+    """``generationConfig.candidateCount`` of the request (1 when absent or out of range)."""
+    config = body.get("generationConfig") or body.get("generation_config") if isinstance(body, dict) else None
+    n = (config.get("candidateCount") or config.get("candidate_count")) if isinstance(config, dict) else None
+    return n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 8 else 1

@@ -93,6 +93,7 @@ _REPLY_FIELDS = (
     "finish_reason",
     "cached_tokens",
     "cache_write_tokens",
+    "cache_write_1h_tokens",
     "reasoning_tokens",
     "reasoning",
     "model",
@@ -100,7 +101,7 @@ _REPLY_FIELDS = (
 
 
 def reply_from_json(obj: Any) -> Reply:
-    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "reasoning", "model"}`` → Reply."""
+    """``"text"`` or ``{"text", "tool_calls", "prompt_tokens", "completion_tokens", "finish_reason", "cached_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "reasoning", "model"}`` → Reply."""
     if isinstance(obj, str):
         return Reply(obj)
     if not isinstance(obj, dict):

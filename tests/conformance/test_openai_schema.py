@@ -117,6 +117,24 @@ REQUESTS = {
         ),
         {},
     ),
+    "audio and file parts": (
+        ChatCompletionRequest(
+            "m",
+            [
+                Message.user(
+                    [
+                        Content.text("Transcribe this and summarise the PDFs."),
+                        Content.audio_base64("UklGRiQAAABXQVZFZm10IA==", "wav"),
+                        Content.audio_base64("SUQzBAAAAAAAI1RTU0U=", "audio/mpeg"),
+                        Content.file_base64("JVBERi0xLjQK", "application/pdf", "report.pdf"),
+                        Content.file_base64("JVBERi0xLjQK"),
+                        Content.file_id("file-6F2ksmvXxt4VdoqmHRw6kL"),
+                    ]
+                )
+            ],
+        ),
+        {},
+    ),
     "tools strict and tool choice": (
         ChatCompletionRequest("m", [Message.user("weather?")], tools=[WEATHER, Tool.function("noop")], tool_choice="required"),
         {},
@@ -136,6 +154,7 @@ REQUESTS = {
         ),
         {},
     ),
+    "n": (ChatCompletionRequest("m", [Message.user("hi")], n=2), {}),
     "stop": (ChatCompletionRequest("m", [Message.user("count")], stop=["4", "\n\n"]), {}),
     "single stop": (ChatCompletionRequest("m", [Message.user("count")], stop="4"), {}),
     "response_format json_schema": (ChatCompletionRequest("m", [Message.user("a city")], response_format=JSON_SCHEMA_FORMAT), {}),

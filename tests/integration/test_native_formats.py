@@ -43,7 +43,7 @@ CALL = (("call_1", "get_weather", {"city": "Paris"}),)
 # The mock's default usage as each format reports it: OpenAI and Anthropic send their zero details.
 USAGE = {
     "openai": Usage(10, 5, 15, cached_tokens=0, reasoning_tokens=0),
-    "anthropic": Usage(10, 5, 15, cached_tokens=0, cache_write_tokens=0),
+    "anthropic": Usage(10, 5, 15, cached_tokens=0, cache_write_tokens=0, cache_write_1h_tokens=0),
     "gemini": Usage(10, 5, 15),
     "cohere": Usage(10, 5, 15),
 }
@@ -52,7 +52,7 @@ USAGE = {
 DETAILED = Reply(REPLY, prompt_tokens=100, completion_tokens=30, cached_tokens=60, cache_write_tokens=20, reasoning_tokens=12)
 DETAILED_USAGE = {
     "openai": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
-    "anthropic": Usage(100, 30, 130, cached_tokens=60, cache_write_tokens=20),
+    "anthropic": Usage(100, 30, 130, cached_tokens=60, cache_write_tokens=20, cache_write_1h_tokens=0),
     "gemini": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
     "cohere": Usage(100, 30, 130),
 }

@@ -24,7 +24,8 @@ KEY = "sk-ant-api03-test-key-0123456789"
 
 # Anthropic's documented prices for Claude Sonnet 4.5, USD per million tokens (anthropic.com/pricing).
 SONNET_INPUT, SONNET_OUTPUT, SONNET_CACHE_WRITE_5M, SONNET_CACHE_READ = 3.00, 15.00, 3.75, 0.30
-CACHE_USAGE = Usage(21 + 188 + 1557, 393, 21 + 188 + 1557 + 393, cached_tokens=1557, cache_write_tokens=188)
+SONNET_CACHE_WRITE_1H = 6.00
+CACHE_USAGE = Usage(21 + 188 + 1557, 393, 21 + 188 + 1557 + 393, cached_tokens=1557, cache_write_tokens=188, cache_write_1h_tokens=0)
 
 
 def load(fmt: str, name: str) -> Any:
@@ -48,10 +49,15 @@ def stream(fmt: str, events: list[SseEvent]) -> list[StreamChunk]:
 
 
 def bill(usage: Any) -> float:
-    """The bill for an Anthropic ``usage`` object, from Anthropic's documented Sonnet 4.5 prices."""
+    """The bill for an Anthropic ``usage`` object, from Anthropic's documented Sonnet 4.5 prices
+    (its cache writes by lifetime when it breaks them down, else all at the 5-minute rate)."""
+    creation = usage.get("cache_creation") or {}
+    write_1h = creation.get("ephemeral_1h_input_tokens", 0)
+    write_5m = creation.get("ephemeral_5m_input_tokens", usage["cache_creation_input_tokens"] - write_1h)
     return (
         usage["input_tokens"] * SONNET_INPUT
-        + usage["cache_creation_input_tokens"] * SONNET_CACHE_WRITE_5M
+        + write_5m * SONNET_CACHE_WRITE_5M
+        + write_1h * SONNET_CACHE_WRITE_1H
         + usage["cache_read_input_tokens"] * SONNET_CACHE_READ
         + usage["output_tokens"] * SONNET_OUTPUT
     ) / 1e6
@@ -232,6 +238,88 @@ def test_anthropic_cache_cost_matches_the_bill(prices: Any) -> None:
     assert (total.cached_tokens, total.cache_write_tokens, total.reasoning_tokens) == (2 * 1557, 2 * 188, 0)
 
 
+CACHE_USAGE_1H = Usage(
+    14 + 3296 + 2048, 287, 14 + 3296 + 2048 + 287, cached_tokens=2048, cache_write_tokens=3296, cache_write_1h_tokens=2048
+)
+
+
+@pytest.mark.parametrize(
+    "prices",
+    [
+        {"claude-sonnet-4-5-20250929": (SONNET_INPUT, SONNET_OUTPUT)},
+        {
+            "anthropic/claude-sonnet-4-5-20250929": {
+                "input": SONNET_INPUT,
+                "output": SONNET_OUTPUT,
+                "cached_input": SONNET_CACHE_READ,
+                "cache_write": SONNET_CACHE_WRITE_5M,
+                "cache_write_1h": SONNET_CACHE_WRITE_1H,
+            }
+        },
+    ],
+    ids=["default-cache-rates", "per-kind-prices"],
+)
+@responses.activate
+def test_anthropic_1h_cache_writes_cost_what_anthropic_bills(prices: Any) -> None:
+    """A turn writing the cache with both lifetimes costs Anthropic's bill (5m at 1.25 x, 1h at 2 x input) within 1%, plain and streamed."""
+    body = load("anthropic", "response_cache_usage_1h")
+    expected = bill(body["usage"])
+    assert expected != pytest.approx(bill({**body["usage"], "cache_creation": {}}), rel=0.01)  # the lifetimes matter here
+    url = "https://api.anthropic.com/v1/messages"
+    responses.add(responses.POST, url, json=body, status=200)
+    stream_body = (FIXTURES / "anthropic" / "stream_cache_usage_1h.txt").read_bytes()
+    responses.add(responses.POST, url, body=stream_body, status=200, content_type="text/event-stream")
+    request = ChatCompletionRequest("claude-sonnet-4-5-20250929", [Message.user("Weather in Paris?")])
+    with anthropic_client(prices) as client:
+        resp = client.chat_completion(request)
+        with client.chat_completion_stream(request) as s:
+            list(s)
+        (total,) = client.usage_totals().values()
+    assert resp.usage == s.usage == CACHE_USAGE_1H
+    assert resp.cost == pytest.approx(expected, rel=0.01) and s.cost == pytest.approx(expected, rel=0.01)
+    assert (total.cache_write_tokens, total.cache_write_1h_tokens) == (2 * 3296, 2 * 2048)
+
+
+def test_anthropic_stream_takes_a_later_lifetime_breakdown() -> None:
+    """A message_delta that repeats cache_creation replaces message_start's breakdown; one without it keeps it."""
+    text = (FIXTURES / "anthropic" / "stream_cache_usage_1h.txt").read_text()
+    with_breakdown = text.replace(
+        '"cache_read_input_tokens":2048,"output_tokens":287}',
+        '"cache_read_input_tokens":2048,"cache_creation":{"ephemeral_5m_input_tokens":3000,"ephemeral_1h_input_tokens":296},"output_tokens":287}',
+    )
+    assert with_breakdown != text
+    for body, write_1h in ((text, 2048), (with_breakdown, 296)):
+        parser = SseParser()
+        events = parser.feed(body.encode()) + parser.flush()
+        assert stream("anthropic", events)[-1].usage.cache_write_1h_tokens == write_1h
+
+
+def test_1h_cache_writes_without_their_own_price_cost_twice_input() -> None:
+    """Unset, a 1-hour write costs 2 x input and the rest of the writes 1.25 x; cache_write_1h, when given, prices the 1-hour part."""
+    usage = Usage(1000, 100, 1100, cached_tokens=200, cache_write_tokens=500, cache_write_1h_tokens=300)
+    assert Price(2.0, 8.0).usage_cost(usage) == pytest.approx((300 * 2.0 + 200 * 0.2 + 200 * 2.5 + 300 * 4.0 + 100 * 8.0) / 1e6)
+    priced = PriceTable({"m": {"input": 2.0, "output": 8.0, "cache_write_1h": 5.0}}).cost("p", "m", usage)
+    assert priced == pytest.approx((300 * 2.0 + 200 * 0.2 + 200 * 2.5 + 300 * 5.0 + 100 * 8.0) / 1e6)
+
+
+def test_1h_count_above_the_writes_is_capped() -> None:
+    """A 1-hour count larger than the writes (a server's mistake) prices no more than the writes, all at the 1-hour rate."""
+    usage = Usage(100, 0, 100, cache_write_tokens=40, cache_write_1h_tokens=90)
+    assert Price(1.0, 1.0).usage_cost(usage) == pytest.approx((60 * 1.0 + 40 * 2.0) / 1e6)
+
+
+def test_mock_reports_cache_writes_by_lifetime() -> None:
+    """MockProvider's Anthropic usage breaks cache writes down by lifetime, as the API does; ailib reads it."""
+    from ailib.testing import Fault, MockProvider, Reply
+
+    with MockProvider("anthropic", api_key=KEY) as mock, AiClient(mock.provider(api_key=KEY)) as client:
+        mock.enqueue(Fault("ok", reply=Reply("hi", prompt_tokens=100, cache_write_tokens=60, cache_write_1h_tokens=40)))
+        resp = client.chat_completion(ChatCompletionRequest("claude-sonnet-4-5", [Message.user("hi")]))
+        body = resp.raw
+    assert body["usage"]["cache_creation"] == {"ephemeral_5m_input_tokens": 20, "ephemeral_1h_input_tokens": 40}
+    assert (resp.usage.cache_write_tokens, resp.usage.cache_write_1h_tokens) == (60, 40)
+
+
 # -- totals and round trips ----------------------------------------------------------------------
 
 
@@ -260,8 +348,9 @@ def test_mock_script_replies_take_usage_details() -> None:
     from ailib.testing import Reply
     from ailib.testing._script import reply_from_json
 
-    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "reasoning_tokens": 1}
-    assert reply_from_json(obj) == Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=1)
+    obj = {"text": "x", "prompt_tokens": 9, "cached_tokens": 4, "cache_write_tokens": 2, "cache_write_1h_tokens": 1, "reasoning_tokens": 1}
+    expected = Reply("x", prompt_tokens=9, cached_tokens=4, cache_write_tokens=2, cache_write_1h_tokens=1, reasoning_tokens=1)
+    assert reply_from_json(obj) == expected
 
 
 def test_gemini_tool_use_prompt_tokens_are_prompt_tokens() -> None:

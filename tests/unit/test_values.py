@@ -180,7 +180,9 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib._message.Message": message,
         "ailib._message.Citation": citation,
         "ailib._message.ServerToolPart": server_tool,
-        "ailib._response.Usage": lambda: Usage(10, 6, 16, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=3),
+        "ailib._response.Usage": lambda: Usage(
+            10, 6, 16, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=3, cache_write_1h_tokens=1
+        ),
         "ailib._response.Choice": lambda: Choice(
             0, message(), "refusal", "I can't help with that.", {"type": "refusal"}, {"content": [], "refusal": []}
         ),
@@ -200,9 +202,9 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.batch._run.BatchContext": lambda: BatchContext((endpoint(),), None),
         "ailib.batch._wire.Status": lambda: Status("in_progress", done=False, counts={"total": 3}),
         "ailib.cache._entry.CachedAnswer": lambda: CachedAnswer(response(), ("h", "i")),
-        "ailib.call.usage.Price": lambda: Price(0.15, 0.6, 0.015, 0.1875),
+        "ailib.call.usage.Price": lambda: Price(0.15, 0.6, 0.015, 0.1875, 0.3),
         "ailib.call.usage.UsageTotal": lambda: UsageTotal(
-            calls=2, prompt_tokens=3, cost=0.5, cached_tokens=2, cache_write_tokens=1, reasoning_tokens=1
+            calls=2, prompt_tokens=3, cost=0.5, cached_tokens=2, cache_write_tokens=1, reasoning_tokens=1, cache_write_1h_tokens=1
         ),
         "ailib.errors.Attempt": lambda: Attempt("openai", "gpt", 1.7e9, 0.25, "error", RateLimitExceeded("slow down"), True, "ep", 0.5),
         "ailib.options.ConnectionOptions": lambda: opts,
@@ -246,7 +248,14 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.transport._types.HttpResponse": lambda: HttpResponse(200, {"content-type": "application/json"}, b"{}"),
         "ailib.transport._types.Deadlines": lambda: Deadlines(1.0, 2.0, 3.0, attempt_end=9.0),
         "ailib.types.ChatCompletionRequest": lambda: ChatCompletionRequest(
-            "m", [{"role": "user", "content": "hi"}], temperature=0.5, stop="x", tool_choice={"type": "auto"}, extra={"seed": 1}
+            "m",
+            [{"role": "user", "content": "hi"}],
+            temperature=0.5,
+            stop="x",
+            tool_choice={"type": "auto"},
+            extra={"seed": 1},
+            n=2,
+            cached_content="cachedContents/c1",
         ),
     }
     return samples
