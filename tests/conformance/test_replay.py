@@ -24,6 +24,7 @@ import pytest
 
 from ailib import (
     AiClient,
+    AiClientBuilder,
     ChatCompletionRequest,
     ChatCompletionResponse,
     ConnectionOptions,
@@ -164,7 +165,8 @@ def _anthropic_usage(start: Mapping[str, Any], end: Mapping[str, Any]) -> dict[s
         "total_tokens": prompt + u["output_tokens"],
         "cached_tokens": read,
         "cache_write_tokens": write,
-        "reasoning_tokens": None,
+        # the reasoning part of output_tokens (anthropic-sdk-python's OutputTokensDetails), when reported
+        "reasoning_tokens": _int((u.get("output_tokens_details") or {}).get("thinking_tokens")),
     }
 
 
@@ -664,6 +666,33 @@ def test_issue_25_numbers_come_from_these_recordings() -> None:
 
 def _second_request(server: ReplayServer) -> dict[str, Any]:
     return json.loads(server.requests[-1][3])
+
+
+# Anthropic's published Sonnet prices, USD per million tokens (claude.com/pricing): input, output,
+# cache read (0.1x input) and 5-minute cache write (1.25x input).
+SONNET = {"input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write_5m": 3.75}
+
+
+def test_the_live_prompt_cache_recording_costs_what_anthropic_bills() -> None:
+    """vercel/ai's live prompt-cache stream (6 uncached input, 3,337 cache-write, 6,289 cache-read and 198 output
+    tokens) costs, priced as a Sonnet with input and output prices only, the bill from Anthropic's documented cache
+    prices within 1%; the counts come from the recording's final message_delta, read here without ailib."""
+    rec = load("anthropic", "prompt_cache.chunks.txt")
+    final = [p["usage"] for p in sse_payloads(rec) if p["type"] == "message_delta"][-1]
+    bill = (
+        final["input_tokens"] * SONNET["input"]
+        + final["cache_creation_input_tokens"] * SONNET["cache_write_5m"]
+        + final["cache_read_input_tokens"] * SONNET["cache_read"]
+        + final["output_tokens"] * SONNET["output"]
+    ) / 1e6
+    with ReplayServer(rec) as server:
+        options = ConnectionOptions(base_url=server.url, api_key=KEY, max_retries=0)
+        builder = AiClientBuilder(Provider.ANTHROPIC).with_connection_options(options)
+        with builder.with_prices({REQUESTED_MODEL: (SONNET["input"], SONNET["output"])}).build() as client:
+            with client.chat_completion_stream(ChatCompletionRequest(REQUESTED_MODEL, [Message.user("replayed")])) as stream:
+                list(stream)
+    assert (final["cache_creation_input_tokens"], final["cache_read_input_tokens"]) == (3337, 6289)
+    assert stream.cost == pytest.approx(bill, rel=0.01)
 
 
 def test_a_recorded_gemini3_tool_call_goes_back_as_google_genai_sends_it() -> None:
