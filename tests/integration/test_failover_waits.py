@@ -1,0 +1,84 @@
+"""Failover when waiting is pointless (issue 26), over real loopback MockProviders: an
+account out of credit and a model one provider lacks move the chain on; a 429 whose wait is
+longer than the next endpoint's expected latency falls over at once, and the wait is still
+honoured for that endpoint."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ailib import (
+    AiClientBuilder,
+    AllProvidersFailedError,
+    ChatCompletionRequest,
+    FallbackChain,
+    Message,
+    ModelNotFoundError,
+    Provider,
+    QuotaExceededError,
+    RetryPolicy,
+)
+from ailib.testing import FakeClock, Fault, MockProvider
+
+INSUFFICIENT_QUOTA = dict(
+    error_type="insufficient_quota",
+    message="You exceeded your current quota, please check your plan and billing details.",
+)
+
+
+def req(model: str = "auto") -> ChatCompletionRequest:
+    return ChatCompletionRequest(model, [Message.user("hi")])
+
+
+@pytest.fixture
+def openai_anthropic(monkeypatch):
+    """The built-in OpenAI and Anthropic providers, each served by a loopback MockProvider."""
+    with MockProvider("openai", name="openai") as oa, MockProvider("anthropic", name="anthropic") as an:
+        monkeypatch.setenv("OPENAI_BASE_URL", oa.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", an.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        yield oa, an
+
+
+def test_out_of_credit_primary_is_answered_by_the_next_provider_on_the_first_call(openai_anthropic):
+    """Failover chain OpenAI -> Anthropic, OpenAI answering 429 insufficient_quota: Anthropic answers the first call, OpenAI is asked once."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, **INSUFFICIENT_QUOTA))
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).build() as client:
+        resp = client.chat_completion(req())
+    assert resp.provider == "anthropic" and oa.request_count == 1 and an.request_count == 1
+    assert [a.outcome for a in resp.attempts] == ["error", "ok"] and isinstance(resp.attempts[0].error, QuotaExceededError)
+
+
+def test_out_of_credit_moves_a_fallback_chain_on_error_step(openai_anthropic):
+    """FallbackChain().primary(gpt-4o).on_error(anthropic/...) moves on after insufficient_quota without a retry."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, **INSUFFICIENT_QUOTA))
+    chain = FallbackChain().primary("gpt-4o").on_error("anthropic/claude-3-haiku")
+    with AiClientBuilder(Provider.OPENAI).fallback(chain).build() as client:
+        resp = client.chat_completion(req())
+    assert resp.provider == "anthropic" and resp.model == "claude-3-haiku" and oa.request_count == 1
+
+
+def test_every_provider_out_of_credit_raises_all_providers_failed(openai_anthropic):
+    """When both ends of the chain are out of credit the call raises AllProvidersFailedError with both quota errors, one request each."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, **INSUFFICIENT_QUOTA))
+    an.enqueue(Fault.http_status(400, message="Your credit balance is too low to access the Anthropic API."))
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).build() as client:
+        with pytest.raises(AllProvidersFailedError) as info:
+            client.chat_completion(req())
+    assert [type(e) for e in info.value.errors] == [QuotaExceededError, QuotaExceededError]
+    assert oa.request_count == 1 and an.request_count == 1
+
+
+def test_a_model_404_on_one_provider_fails_over(openai_anthropic):
+    """A 404 model_not_found from the first provider of a chain moves on to the next, which answers."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(404, error_type="model_not_found", message="The model `x` does not exist"))
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).build() as client:
+        resp = client.chat_completion(req())
+    assert resp.provider == "anthropic" and isinstance(resp.attempts[0].error, ModelNotFoundError)
