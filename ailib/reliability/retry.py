@@ -21,9 +21,12 @@ import tenacity
 from .._validators import boolean, number, one_of, status_codes, status_set
 from .._value import value
 from ..clock import Clock
-from ..errors import AiLibError
+from ..errors import AiLibError, RateLimitExceeded
 
-__all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay"]
+__all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay", "UNKNOWN_LATENCY"]
+
+# The expected latency of an endpoint not yet observed (seconds): a short chat answer's.
+UNKNOWN_LATENCY = 1.0
 
 _JITTERS = ("full", "equal", "decorrelated", None)
 
@@ -39,6 +42,12 @@ class RetryPolicy:
     codes: an error with a status is then retried iff its status is in it (a server's
     ``x-should-retry: false`` still vetoes); errors without one (network, timeouts) keep
     the class rule.
+
+    ``failover_after`` (seconds; None: automatic): when a chain has a next target for a
+    rate-limit error, a wait longer than this falls over to it at once instead of sleeping
+    (the endpoint still rests until its Retry-After passes). Automatic: the next target's
+    expected latency (its observed EWMA latency, ``UNKNOWN_LATENCY`` while it has none) plus
+    what is left of its own rest. ``float("inf")`` always waits.
     """
 
     max_attempts: int = attrs.field(default=3, validator=number("an int >= 1", low=1, integer=True))
@@ -52,6 +61,9 @@ class RetryPolicy:
         default=0.1, validator=number("a fraction >= 0 or None", low=0, optional=True, finite=False)
     )
     retry_on_status: Optional[Collection[int]] = attrs.field(default=None, converter=status_set, validator=status_codes)
+    failover_after: Optional[float] = attrs.field(
+        default=None, validator=number("None or a number of seconds >= 0", low=0, optional=True, finite=False)
+    )
 
     @property
     def enabled(self) -> bool:
@@ -96,10 +108,12 @@ class RetryRun:
     """One call's retries on one target: builds the tenacity ``Retrying`` and decides.
 
     ``budget`` (an object with ``try_spend() -> bool``) bounds retries per endpoint;
-    ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record.
+    ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record;
+    ``fall_over(error, wait) -> bool`` says whether another target should take a rate-limited
+    call rather than this one waiting ``wait`` seconds (stop reason ``"fall_over"``).
     """
 
-    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous", "sleep")
+    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous", "sleep", "fall_over")
 
     def __init__(
         self,
@@ -112,7 +126,9 @@ class RetryRun:
         on_stop: Optional[Callable[[str, AiLibError], None]] = None,
         on_retry: Optional[Callable[[AiLibError, float], None]] = None,
         sleep: Optional[Callable[[float], Any]] = None,
+        fall_over: Optional[Callable[[AiLibError, float], bool]] = None,
     ) -> None:
+        self.fall_over = fall_over
         self.sleep = sleep or clock.sleep
         self.policy = policy
         self.clock = clock
@@ -173,6 +189,9 @@ class RetryRun:
             wait = error.retry_after  # the server's own schedule, as the official SDKs do
         else:
             wait = backoff_delay(policy, attempt_number - 1, self._previous, self.rng)
+        if self.fall_over is not None and isinstance(error, RateLimitExceeded) and self.fall_over(error, wait):
+            self._stop("fall_over", error)
+            return None
         if self.clock.monotonic() + wait >= self.deadline:
             self._stop("deadline", error)
             return None

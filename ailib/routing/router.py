@@ -90,6 +90,8 @@ class ChainRouter(Router):
         self._counter = itertools.count()
         self._weights_lock = threading.Lock()
         self.stats = {ep.name: Stats() for ep in self._endpoints}
+        self._rests: dict[str, float] = {}  # endpoint name -> monotonic time its rest ends
+        self._rests_lock = threading.Lock()
         # a FallbackChain step naming a ModelArray: its own router, with the array's strategy
         self._arrays: dict[int, ChainRouter] = {
             id(step): ChainRouter(step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock)
@@ -108,6 +110,7 @@ class ChainRouter(Router):
     def _after_fork_in_child(self) -> None:
         """Statistics carry over into a forked child; locks held at the fork are replaced."""
         self._weights_lock = threading.Lock()
+        self._rests_lock = threading.Lock()
         for st in self.stats.values():
             st.lock = threading.Lock()
 
@@ -123,6 +126,8 @@ class ChainRouter(Router):
                 eps = list(self._endpoints)  # let each target's breaker speak: skipped, not sent
         else:
             eps = self._order(eps, request)
+            if self._rests:
+                eps = self._resting_last(eps)
         model = self._primary_model or request.model
         targets = [self._target(ep, model) for ep in eps]
         if self._arrays:
@@ -147,6 +152,42 @@ class ChainRouter(Router):
                 self._targets.clear()
             target = self._targets[key] = Target(ep, ep.resolve_model(model))
         return target
+
+    # -- rests (a 429 the call fell over from instead of waiting) ------------------------------
+    def rest(self, ep: Endpoint, until: float) -> None:
+        with self._rests_lock:
+            if until > self._rests.get(ep.name, float("-inf")):
+                self._rests[ep.name] = until
+
+    def rest_remaining(self, ep: Endpoint) -> float:
+        until = self._rests.get(ep.name)
+        if until is None:
+            return 0.0
+        left = until - self._clock.monotonic()
+        if left <= 0:
+            with self._rests_lock:
+                if self._rests.get(ep.name) == until:
+                    del self._rests[ep.name]
+            return 0.0
+        return left
+
+    def _resting_last(self, eps: list[Endpoint]) -> list[Endpoint]:
+        """Endpoints still resting go after the others, the one free soonest first."""
+        resting = [(self.rest_remaining(ep), i) for i, ep in enumerate(eps)]
+        if not any(left > 0 for left, _ in resting):
+            return eps
+        awake = [eps[i] for left, i in resting if left <= 0]
+        return awake + [eps[i] for left, i in sorted(r for r in resting if r[0] > 0)]
+
+    def expected_latency(self, ep: Endpoint) -> Optional[float]:
+        st = self.stats.get(ep.name)
+        if st is None:
+            for sub in self._arrays.values():
+                found = sub.expected_latency(ep)
+                if found is not None:
+                    return found
+            return None
+        return st.latency if st.samples else None
 
     def _usable(self, ep: Endpoint) -> bool:
         breaker = self._breakers[ep.name]

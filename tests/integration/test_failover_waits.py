@@ -82,3 +82,70 @@ def test_a_model_404_on_one_provider_fails_over(openai_anthropic):
     with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).build() as client:
         resp = client.chat_completion(req())
     assert resp.provider == "anthropic" and isinstance(resp.attempts[0].error, ModelNotFoundError)
+
+
+def test_a_429_retry_after_2_falls_over_at_once(openai_anthropic):
+    """OpenAI answering 429 Retry-After: 2 in a default chain OpenAI -> Anthropic: Anthropic answers within 0.3 s, OpenAI asked once."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, retry_after="2"))
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).build() as client:
+        start = time.monotonic()
+        resp = client.chat_completion(req())
+        took = time.monotonic() - start
+    assert resp.provider == "anthropic" and took < 0.3
+    assert oa.request_count == 1 and [a.outcome for a in resp.attempts] == ["error", "ok"]
+
+
+def test_the_retry_after_is_honoured_for_the_endpoint_that_fell_over(openai_anthropic):
+    """After falling over from a 429 Retry-After: 2, calls in the next 2 s (fake clock) go to Anthropic first; after 2 s OpenAI is first again."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, retry_after="2"))
+    clock = FakeClock()
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).with_clock(clock).build() as client:
+        client.chat_completion(req())
+        clock.advance(1.5)
+        assert client.chat_completion(req()).provider == "anthropic"
+        assert oa.request_count == 1
+        clock.advance(0.6)
+        assert client.chat_completion(req()).provider == "openai"
+    assert oa.request_count == 2 and an.request_count == 2
+
+
+def test_a_resting_endpoint_reached_last_waits_out_its_rest(openai_anthropic):
+    """Without retries too: when the fallback fails while the primary rests, the primary is called only after its Retry-After passed (fake clock)."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, retry_after="2"))
+    clock = FakeClock()
+    builder = AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).with_clock(clock).without_retry()
+    with builder.build() as client:
+        client.chat_completion(req())
+        an.enqueue(Fault.http_status(500))
+        before = clock.monotonic()
+        resp = client.chat_completion(req())
+        assert resp.provider == "openai" and clock.monotonic() - before >= 2.0 - 1e-6
+    assert oa.request_count == 2 and an.request_count == 2
+
+
+def test_a_short_retry_after_is_waited_on_the_same_endpoint(openai_anthropic):
+    """A 429 with Retry-After: 0.5 (below the 1 s expected latency of an unobserved fallback) is retried on OpenAI, not failed over."""
+    oa, an = openai_anthropic
+    oa.enqueue(Fault.http_status(429, retry_after="0.5"))
+    clock = FakeClock()
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).with_clock(clock).build() as client:
+        resp = client.chat_completion(req())
+    assert resp.provider == "openai" and an.request_count == 0 and oa.request_count == 2
+
+
+def test_failover_after_sets_the_threshold(openai_anthropic):
+    """RetryPolicy(failover_after=5) waits out a Retry-After of 2 on OpenAI; failover_after=0.1 falls over from a Retry-After of 0.5."""
+    oa, an = openai_anthropic
+    clock = FakeClock()
+    oa.enqueue(Fault.http_status(429, retry_after="2"))
+    patient = AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).with_clock(clock)
+    with patient.with_retry(RetryPolicy(failover_after=5)).build() as client:
+        assert client.chat_completion(req()).provider == "openai"
+    oa.enqueue(Fault.http_status(429, retry_after="0.5"))
+    eager = AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC]).with_clock(clock)
+    with eager.with_retry(RetryPolicy(failover_after=0.1)).build() as client:
+        assert client.chat_completion(req()).provider == "anthropic"
+    assert an.request_count == 1
