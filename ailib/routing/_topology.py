@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from .._value import value
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
-from .endpoint import ArrayStep, Endpoint, Target
+from .endpoint import ArrayStep, Endpoint, Target, check_model_choice, split_entry
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
     from .fallback import FallbackChain
@@ -45,17 +45,24 @@ class Topology:
 
 
 def _model_endpoint(me: ModelEndpoint, make: EndpointFactory) -> Endpoint:
+    model = check_model_choice(me.model, f"ModelEndpoint {me.name!r}")
     if me.provider is not None:
-        return make(me.provider, options=me.options, name=me.name, model=me.model, weight=me.weight)
+        return make(me.provider, options=me.options, name=me.name, model=model, weight=me.weight)
     url = me.url or ""  # a ModelEndpoint has a url when it has no provider
     spec = ProviderSpec(
         name=me.name or urlsplit(url).netloc.rpartition("@")[2],
         env_prefix=None,
         base_url=url,
-        default_model=me.model or "",
+        default_model=model if isinstance(model, str) else "",
         key_required=False,
     )
-    return make(spec, options=me.options, name=me.name, model=me.model, weight=me.weight)
+    return make(spec, options=me.options, name=me.name, model=model, weight=me.weight)
+
+
+def _entry_endpoint(entry: Any, make: EndpointFactory, **kw: Any) -> Endpoint:
+    """The endpoint of a chain entry: a provider, or ``(provider, model)``."""
+    provider, model = split_entry(entry)
+    return make(provider, model=model, **kw)
 
 
 def _step_endpoint(model: str, routed: tuple[Endpoint, ...], primary: Endpoint, make: EndpointFactory) -> Endpoint:
@@ -90,9 +97,9 @@ def build_topology(
         unhealthy = {ep.name for ep, me in zip(routed, model_array.endpoints) if not me.healthy}
         strategy = model_array.strategy
         if provider is not None:
-            default = make(provider, name=f"{resolve_provider(provider).name} (default)")
+            default = _entry_endpoint(provider, make, name=f"{resolve_provider(split_entry(provider)[0]).name} (default)")
     else:
-        routed = _unique(tuple(make(p) for p in [provider, *chain]))
+        routed = _unique(tuple(_entry_endpoint(p, make) for p in [provider, *chain]))
         if routing == "round_robin":
             from .model_array import LoadBalancingStrategy
 

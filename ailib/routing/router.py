@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
 from ..clock import SYSTEM_CLOCK, Clock
-from ..types import ChatCompletionRequest
+from ..types import AUTO_MODELS, ChatCompletionRequest
 from .base import Router
 from .endpoint import ArrayStep, Endpoint, Target
 from .fallback import is_provider_failure
@@ -130,6 +130,10 @@ class ChainRouter(Router):
                 eps = self._resting_last(eps)
         model = self._primary_model or request.model
         targets = [self._target(ep, model) for ep in eps]
+        if model not in AUTO_MODELS and len(targets) > 1:
+            served = [t for t, ep in zip(targets, eps) if ep.serves(model)]
+            if served and len(served) < len(targets):  # never send a model to a provider that lacks it
+                targets = served
         if self._arrays:
             for step in self._steps:
                 targets.extend(self._array_targets(step, request) if isinstance(step, ArrayStep) else (step,))

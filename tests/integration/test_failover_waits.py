@@ -149,3 +149,65 @@ def test_failover_after_sets_the_threshold(openai_anthropic):
     with eager.with_retry(RetryPolicy(failover_after=0.1)).build() as client:
         assert client.chat_completion(req()).provider == "anthropic"
     assert an.request_count == 1
+
+
+@pytest.fixture
+def three_hosts(monkeypatch):
+    """The built-in OpenAI, Groq and Mistral providers, each served by a loopback MockProvider."""
+    with MockProvider(name="openai") as oa, MockProvider(name="groq") as gq, MockProvider(name="mistral") as ms:
+        for prefix, mock in (("OPENAI", oa), ("GROQ", gq), ("MISTRAL", ms)):
+            monkeypatch.setenv(f"{prefix}_BASE_URL", mock.base_url)
+            monkeypatch.setenv(f"{prefix}_API_KEY", f"key-{prefix.lower()}-0123456789")
+        yield oa, gq, ms
+
+
+def test_an_explicit_model_is_not_sent_to_providers_that_do_not_serve_it(three_hosts):
+    """A round robin over OpenAI, Groq and Mistral called 3 times with "gpt-4" sends every call to OpenAI only."""
+    oa, gq, ms = three_hosts
+    with AiClientBuilder(Provider.OPENAI).with_round_robin_chain([Provider.GROQ, Provider.MISTRAL]).build() as client:
+        served = [client.chat_completion(req("gpt-4")).provider for _ in range(3)]
+    assert served == ["openai"] * 3 and gq.request_count == 0 and ms.request_count == 0
+    assert {r.json["model"] for r in oa.chat_requests} == {"gpt-4"}
+
+
+def test_chain_entries_map_the_requested_model_to_each_providers_model(three_hosts):
+    """(provider, {requested: own}) entries: "gpt-4" rotates over OpenAI, Groq and Mistral, each sent its own model; "auto" still sends each default."""
+    oa, gq, ms = three_hosts
+    chain = [(Provider.GROQ, {"gpt-4": "llama-3.3-70b-versatile"}), (Provider.MISTRAL, {"gpt-4": "mistral-large-latest"})]
+    with AiClientBuilder(Provider.OPENAI).with_round_robin_chain(chain).build() as client:
+        served = [client.chat_completion(req("gpt-4")).provider for _ in range(3)]
+        client.chat_completion(req("auto"))
+    assert sorted(served) == ["groq", "mistral", "openai"]
+    assert [r.json["model"] for r in gq.chat_requests] == ["llama-3.3-70b-versatile"]
+    assert [r.json["model"] for r in ms.chat_requests] == ["mistral-large-latest"]
+    assert [r.json["model"] for r in oa.chat_requests] == ["gpt-4", "gpt-4o-mini"]
+
+
+def test_a_provider_model_pair_pins_that_providers_model(three_hosts):
+    """A (Provider.GROQ, "llama-3.1-8b-instant") failover entry sends that model to Groq whatever the request names."""
+    oa, gq, ms = three_hosts
+    oa.enqueue(Fault.http_status(503), Fault.http_status(503), Fault.http_status(503))
+    builder = AiClientBuilder(Provider.OPENAI).with_failover_chain([(Provider.GROQ, "llama-3.1-8b-instant")])
+    with builder.with_retry(RetryPolicy(max_attempts=1)).build() as client:
+        resp = client.chat_completion(req("gpt-4o"))
+    assert resp.provider == "groq" and gq.chat_requests[0].json["model"] == "llama-3.1-8b-instant"
+
+
+def test_model_array_entries_may_be_provider_model_pairs(three_hosts):
+    """ModelArray.add_endpoint((Provider.GROQ, {...})) maps the requested model for that endpoint."""
+    from ailib import ModelArray
+
+    oa, gq, ms = three_hosts
+    array = ModelArray("a").add_endpoint((Provider.GROQ, {"gpt-4o": "llama-3.3-70b-versatile"}))
+    with AiClientBuilder(Provider.OPENAI).with_model_array(array).build() as client:
+        resp = client.chat_completion(req("gpt-4o"))
+    assert resp.provider == "groq" and gq.chat_requests[0].json["model"] == "llama-3.3-70b-versatile"
+
+
+def test_bad_chain_entries_are_configuration_errors():
+    """A 3-tuple, an empty model map or a non-string model in a chain entry raises ConfigurationError at the builder."""
+    from ailib import ConfigurationError
+
+    for bad in [(Provider.GROQ, "a", "b"), (Provider.GROQ, {}), (Provider.GROQ, 7), (Provider.GROQ, {"gpt-4": ""})]:
+        with pytest.raises(ConfigurationError):
+            AiClientBuilder(Provider.OPENAI).with_failover_chain([bad])
