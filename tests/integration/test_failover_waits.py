@@ -211,3 +211,27 @@ def test_bad_chain_entries_are_configuration_errors():
     for bad in [(Provider.GROQ, "a", "b"), (Provider.GROQ, {}), (Provider.GROQ, 7), (Provider.GROQ, {"gpt-4": ""})]:
         with pytest.raises(ConfigurationError):
             AiClientBuilder(Provider.OPENAI).with_failover_chain([bad])
+
+
+def test_a_url_only_endpoint_without_a_key_is_a_configuration_error():
+    """ModelEndpoint("gw", "https://llm.example.com/v1") with no key fails the build naming the endpoint and how to give a key."""
+    from ailib import AiClient, ConfigurationError, ConnectionOptions, ModelArray, ModelEndpoint
+
+    array = ModelArray("a").add_endpoint(ModelEndpoint("gw", "https://llm.example.com/v1"))
+    with pytest.raises(ConfigurationError, match="'gw'.*api_key"):
+        AiClient.with_model_array(array)
+    keyed = ModelArray("b").add_endpoint(
+        ModelEndpoint("gw", "https://llm.example.com/v1", model="m", options=ConnectionOptions(api_key="sk-0123456789"))
+    )
+    AiClient.with_model_array(keyed).close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:11434/v1", "http://localhost:8000/v1", "http://10.1.2.3/v1", "http://vllm:8000/v1", "http://gpu.local/v1"],
+)
+def test_a_local_url_endpoint_may_go_without_a_key(url):
+    """Local servers (loopback, private addresses, single-label or .local hosts: Ollama, vLLM) build without a key."""
+    from ailib import AiClient, ModelArray, ModelEndpoint
+
+    AiClient.with_model_array(ModelArray("a").add_endpoint(ModelEndpoint("local", url))).close()
