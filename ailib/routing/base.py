@@ -2,7 +2,8 @@
 
 A plan is a list of ``Target`` (endpoint + model [+ the condition of a FallbackChain
 step]). Building a plan never does I/O: health verdicts, breaker states and latency
-statistics are read, never fetched.
+statistics are read, never fetched (the first plans of a health-checked client wait, at most
+the probe timeout, for the first verdicts, which the probes fetch on their own threads).
 """
 
 from __future__ import annotations

@@ -116,6 +116,8 @@ class ChainRouter(Router):
 
     # -- the plan ---------------------------------------------------------------------------
     def plan(self, request: ChatCompletionRequest) -> list[Target]:
+        if self._health is not None:
+            self._health.await_first(self._endpoints)  # returns at once after the first verdicts
         eps = [ep for ep in self._endpoints if self._usable(ep)]
         if not eps:
             self.metrics.incr_counter("routing_mvp.no_endpoint")
