@@ -170,7 +170,7 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if retry is UNSET:
             options = attrs.evolve(options or ConnectionOptions(), max_retries=n)
         else:
-            retry = attrs.evolve(retry, max_attempts=n + 1)
+            retry = retry.with_max_attempts(n + 1)
     changes.update(options=options, retry=retry)
     if "deadline" in overrides:
         changes["deadline"] = overrides["deadline"]

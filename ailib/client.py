@@ -316,7 +316,7 @@ def _retry_with(policy: RetryPolicy, attempts: int) -> RetryPolicy:
     if evolved is None:
         if len(_RETRY_VIEWS) > 256:
             _RETRY_VIEWS.clear()
-        evolved = _RETRY_VIEWS[key] = attrs.evolve(policy, max_attempts=attempts)
+        evolved = _RETRY_VIEWS[key] = policy.with_max_attempts(attempts)
     return evolved
 
 

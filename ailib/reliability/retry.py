@@ -12,13 +12,13 @@ over instead of the call sleeping.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Callable, Optional
 
 import attrs
 import tenacity
 
-from .._validators import boolean, number, one_of, status_codes, status_set
+from .._validators import boolean, fail, number, one_of, status_codes, status_set
 from .._value import value
 from ..clock import Clock
 from ..errors import AiLibError, RateLimitExceeded
@@ -34,6 +34,24 @@ _JITTERS = ("full", "equal", "decorrelated", None)
 _seconds = number("a number >= 0", low=0, finite=False)
 
 
+def _attempts_map(value: Any) -> Any:
+    """A copy of a ``max_attempts_by_error`` mapping (None and other values pass through to the validator)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _check_attempts_map(instance: Any, attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    what = "None or a dict from exception classes to attempt counts (ints >= 1, at most max_attempts)"
+    if not isinstance(value, dict):
+        fail(instance, attribute, what, value)
+    for cls, n in value.items():
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            fail(instance, attribute, what, value)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n > instance.max_attempts:
+            fail(instance, attribute, what + f" (max_attempts is {instance.max_attempts})", value)
+
+
 @value(kw_only=True)
 class RetryPolicy:
     """How a call retries on one target. ``max_attempts`` counts the first attempt.
@@ -42,6 +60,12 @@ class RetryPolicy:
     codes: an error with a status is then retried iff its status is in it (a server's
     ``x-should-retry: false`` still vetoes); errors without one (network, timeouts) keep
     the class rule.
+
+    ``max_attempts_by_error`` (None: ``max_attempts`` for every error) maps error classes to
+    their own count of attempts (``{RateLimitExceeded: 6, ProviderError: 2}``): after a
+    failure, the entry for the nearest class of the error's MRO bounds the attempts made on
+    the target so far. A count above ``max_attempts`` is a ``ConfigurationError`` (the overall
+    maximum still bounds). It never makes a non-retryable error retried.
 
     ``failover_after`` (seconds; None: automatic): when a chain has a next target for a
     rate-limit error, a wait longer than this falls over to it at once instead of sleeping
@@ -64,6 +88,28 @@ class RetryPolicy:
     failover_after: Optional[float] = attrs.field(
         default=None, validator=number("None or a number of seconds >= 0", low=0, optional=True, finite=False)
     )
+    max_attempts_by_error: Optional[Mapping[type, int]] = attrs.field(
+        default=None, converter=_attempts_map, validator=_check_attempts_map, hash=False
+    )
+
+    def attempts_for(self, error: BaseException) -> int:
+        """The attempts allowed on one target when the latest failed with ``error``: the
+        entry of ``max_attempts_by_error`` for the nearest class in its MRO, else ``max_attempts``."""
+        by_error = self.max_attempts_by_error
+        if by_error:
+            for cls in type(error).__mro__:
+                n = by_error.get(cls)
+                if n is not None:
+                    return n
+        return self.max_attempts
+
+    def with_max_attempts(self, attempts: int) -> RetryPolicy:
+        """This policy with ``max_attempts=attempts`` (``max_retries`` overrides); counts per
+        error kind above it come down to it."""
+        by_error = self.max_attempts_by_error
+        if by_error:
+            by_error = {cls: min(n, attempts) for cls, n in by_error.items()}
+        return attrs.evolve(self, max_attempts=attempts, max_attempts_by_error=by_error)
 
     @property
     def enabled(self) -> bool:
@@ -178,8 +224,9 @@ class RetryRun:
         if not isinstance(error, AiLibError) or not self.policy.retries(error):
             return None
         policy = self.policy
-        if attempt_number >= policy.max_attempts:
-            if policy.max_attempts > 1:
+        allowed = policy.attempts_for(error)
+        if attempt_number >= allowed:
+            if allowed > 1:
                 self._stop("exhausted", error)
             return None
         if policy.respect_retry_after and error.retry_after is not None:
