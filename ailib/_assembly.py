@@ -311,6 +311,7 @@ class Assembly:
             primary_model=topology.primary_model,
             prices=self.estimate_cost if self.prices is not None else None,
             clock=config.clock,
+            limiters=lambda ep: states[ep.name].limiter,
         )
 
     def probe(self, ep: Endpoint, check: HealthCheck) -> bool:

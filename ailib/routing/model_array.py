@@ -28,6 +28,7 @@ class LoadBalancingStrategy(enum.Enum):
     HEALTH_BASED = "health_based"
     LATENCY_BASED = "latency_based"
     COST_BASED = "cost_based"
+    USAGE_BASED = "usage_based"  # the most rate-limit headroom left (provider headers, the client's limiter)
 
 
 @value

@@ -73,8 +73,17 @@ class ChainRouter(Router):
         primary_model: Optional[str] = None,
         rng: Callable[[], float] = random.random,
         clock: Clock = SYSTEM_CLOCK,
+        limiters: Optional[Callable[[Endpoint], Any]] = None,
     ) -> None:
         self._clock = clock
+        self._usage: Any = None
+        self._limiters: dict[str, Any] = {}
+        if strategy is LoadBalancingStrategy.USAGE_BASED:
+            from .usage import UsageTracker  # usage-based clients only
+
+            self._usage = UsageTracker(clock)
+            if limiters is not None:
+                self._limiters = {ep.name: limiters(ep) for ep in endpoints}
         self._primary_model = primary_model
         self._endpoints = tuple(endpoints)
         self.strategy = strategy
@@ -94,7 +103,9 @@ class ChainRouter(Router):
         self._rests_lock = threading.Lock()
         # a FallbackChain step naming a ModelArray: its own router, with the array's strategy
         self._arrays: dict[int, ChainRouter] = {
-            id(step): ChainRouter(step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock)
+            id(step): ChainRouter(
+                step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock, limiters=limiters
+            )
             for step in self._steps
             if isinstance(step, ArrayStep)
         }
@@ -241,7 +252,19 @@ class ChainRouter(Router):
             return ordered
         if s is LoadBalancingStrategy.COST_BASED:
             return eps if self._prices is None else _by_cost(eps, request, self._prices)
+        if s is LoadBalancingStrategy.USAGE_BASED:  # most headroom first; ties (unknown) rotate
+            return sorted(self._rotate(eps), key=lambda e: -self.headroom(e))
         return eps
+
+    def headroom(self, ep: Endpoint) -> float:
+        """USAGE_BASED: the share of ``ep``'s rate limits left, the smaller of what its provider
+        last reported and what its own limiter has free (1.0 when nothing is known)."""
+        share = 1.0 if self._usage is None else self._usage.share(ep.name)
+        limiter = self._limiters.get(ep.name)
+        free = getattr(limiter, "headroom", None)
+        if free is not None:
+            share = min(share, free())
+        return share
 
     def _healthy(self, ep: Endpoint, now: float) -> bool:
         """Healthy unless, over a window decaying with HEALTH_WINDOW, it has at least
@@ -282,6 +305,15 @@ class ChainRouter(Router):
         if st is not None:
             with st.lock:
                 st.inflight += 1
+
+    def on_headers(self, ep: Endpoint, headers: Any) -> None:
+        """A successful attempt's response headers (USAGE_BASED reads their rate-limit share)."""
+        if ep.name not in self.stats:
+            for sub in self._arrays.values():
+                sub.on_headers(ep, headers)
+            return
+        if self._usage is not None:
+            self._usage.observe(ep.name, headers)
 
     def on_end(self, ep: Endpoint, seconds: float, ok: Optional[bool]) -> None:
         """An attempt ended: ``ok`` True/False, or None when it was cancelled (a race's
