@@ -278,6 +278,19 @@ class AiClientBuilder:
         self._config.metrics = metrics
         return self
 
+    def with_context_windows(self, windows: Optional[Mapping[str, int]] = None, *, check: bool = True) -> AiClientBuilder:
+        """Context windows in tokens (``{"my-model": 32768}``; a name also covers its
+        ``-``/``:``/``@`` suffixed versions) for the pre-call context check, over the built-in
+        table; ``check=False`` turns the check off. A request whose estimate (characters / 4
+        + ``max_tokens``) exceeds its target model's window is not sent: it goes to the step a
+        ``ContextLengthExceededError`` selects, or raises that error."""
+        from .routing.context import ContextWindows
+
+        ContextWindows(windows)  # validates
+        self._config.context_windows = {**(self._config.context_windows or {}), **dict(windows or {})}
+        self._config.context_check = bool(check)
+        return self
+
     def with_clock(self, clock: Clock) -> AiClientBuilder:
         """Inject a clock (tests use ``FakeClock``)."""
         self._config.clock = clock

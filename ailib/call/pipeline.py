@@ -21,6 +21,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     AiLibError,
     ContentFilteredError,
+    ContextLengthExceededError,
     DeadlineExceededError,
     InvalidRequestError,
     LocalRateLimitError,
@@ -30,6 +31,7 @@ from ..errors import (
 from ..metrics import NoopMetrics
 from ..reliability.retry import UNKNOWN_LATENCY, RetryPolicy, RetryRun
 from ..routing.base import Router
+from ..routing.context import ContextWindows, estimate_request_tokens
 from ..routing.endpoint import Endpoint, Target
 from ..state.memory import EndpointState
 from ..types import ChatCompletionRequest, ChatCompletionResponse
@@ -93,7 +95,9 @@ class Pipeline:
         prices: Optional[PriceTable] = None,
         extras: Any = None,
         rng: Callable[[], float] = random.random,
+        context: Optional[ContextWindows] = None,
     ) -> None:
+        self.context = context  # the pre-call context check's windows, or None (off)
         self.prices = prices
         self.extras = extras  # CallExtras (cache, tracing) or None
         self.ledger = UsageLedger()
@@ -293,7 +297,7 @@ class Pipeline:
                 plan, admitted = self._around_limits(plan)
         last: Optional[AiLibError] = None
         rest = plan
-        if self.hedger is not None:
+        if self.hedger is not None and self._misfit(spec, plan[0]) is None:
             race, rest = plan, []
             if len(plan) > 1 or plan[0].condition is not None:  # races the unconditional targets
                 n = 0
@@ -330,6 +334,12 @@ class Pipeline:
                 last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
                 log.errors.append(last)
                 break
+            misfit = self._misfit(spec, target)
+            if misfit is not None:  # not sent: on as a provider's ContextLengthExceededError would go
+                self.wire.record_skip(branch, target, misfit)
+                log.errors.append(misfit)
+                last, admitted = misfit, False
+                continue
             if counted:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
             try:
@@ -364,6 +374,28 @@ class Pipeline:
         ep.wire.check_supported(spec.request, ep.spec, stream=stream)
         return self._retrying(
             branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted, nexts
+        )
+
+    def _misfit(self, spec: CallSpec, target: Target) -> Optional[ContextLengthExceededError]:
+        """The pre-call context check: the ``ContextLengthExceededError`` a request surely too
+        large for ``target``'s model's known window would get, or None (it fits, or unknown)."""
+        context = self.context
+        if context is None or spec.request is None:
+            return None
+        ep = target.endpoint
+        window = context.window(ep.spec, target.model)
+        if window is None:
+            return None
+        need = spec.memo.get("context_tokens")
+        if need is None:
+            need = spec.memo.setdefault("context_tokens", estimate_request_tokens(spec.request))
+        if need <= window:
+            return None
+        return ContextLengthExceededError(
+            f"the request needs about {need} tokens (characters / 4 + max_tokens), more than the {window}-token context "
+            f"window of {target.model}; not sent (AiClientBuilder.with_context_windows sets windows)",
+            provider=ep.provider,
+            model=target.model,
         )
 
     def _honour_rest(self, branch: Branch, target: Target) -> None:

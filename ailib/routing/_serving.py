@@ -16,7 +16,7 @@ from __future__ import annotations
 from ..providers._registry import PROVIDERS, Provider, ProviderSpec, provider_for_model, split_model
 from ..types import AUTO_MODELS
 
-__all__ = ["serves"]
+__all__ = ["serves", "is_first_party"]
 
 # Serve other makers' models under the names they are asked for.
 _GATEWAYS = frozenset({Provider.OPENROUTER, Provider.AZURE_OPENAI, Provider.OLLAMA})
@@ -28,6 +28,12 @@ def _builtin(spec: ProviderSpec) -> Provider | None:
     """The built-in provider ``spec`` is (a custom provider of the same name is not)."""
     member = Provider.lookup(spec.name)
     return member if member is not None and PROVIDERS.get(member) == spec else None
+
+
+def is_first_party(spec: ProviderSpec) -> bool:
+    """A built-in provider that serves models under their makers' names (not a gateway or custom)."""
+    own = _builtin(spec)
+    return own is not None and own not in _GATEWAYS
 
 
 def serves(spec: ProviderSpec, requested: str) -> bool:
