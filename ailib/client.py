@@ -144,7 +144,7 @@ class AiClient:
                 ep.spec, name=ep.name, base_url=ep.full_base_url, default_model=ep.default_model, api_key=ep.api_key, headers=headers
             )
             single = self._config.evolve(
-                provider=spec,
+                provider=(spec, dict(ep.models)) if ep.models else spec,  # a model map goes along
                 chain=[],
                 routing=None,
                 model_array=None,

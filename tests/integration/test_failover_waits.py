@@ -235,3 +235,13 @@ def test_a_local_url_endpoint_may_go_without_a_key(url):
     from ailib import AiClient, ModelArray, ModelEndpoint
 
     AiClient.with_model_array(ModelArray("a").add_endpoint(ModelEndpoint("local", url))).close()
+
+
+def test_fallback_chain_clients_keep_their_model_map(three_hosts):
+    """client.fallback_chain()'s Groq client, from a (GROQ, {"gpt-4": ...}) entry, still sends Groq's model for "gpt-4"."""
+    oa, gq, ms = three_hosts
+    chain = [(Provider.GROQ, {"gpt-4": "llama-3.3-70b-versatile"})]
+    with AiClientBuilder(Provider.OPENAI).with_failover_chain(chain).build() as client:
+        groq = client.fallback_chain()[1]
+        groq.chat_completion(req("gpt-4"))
+    assert [r.json["model"] for r in gq.chat_requests] == ["llama-3.3-70b-versatile"]
