@@ -245,3 +245,22 @@ def test_fallback_chain_clients_keep_their_model_map(three_hosts):
         groq = client.fallback_chain()[1]
         groq.chat_completion(req("gpt-4"))
     assert [r.json["model"] for r in gq.chat_requests] == ["llama-3.3-70b-versatile"]
+
+
+def test_the_threshold_is_the_next_endpoints_observed_latency(monkeypatch):
+    """Once Anthropic has answered in about 0.2 s, a 429 Retry-After: 0.6 on OpenAI falls over (0.6 would be waited against the 1 s default)."""
+    with MockProvider("openai", name="openai") as oa, MockProvider("anthropic", name="anthropic", latency=0.2) as an:
+        monkeypatch.setenv("OPENAI_BASE_URL", oa.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-openai-0123456789")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", an.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789")
+        builder = AiClientBuilder(Provider.OPENAI).with_failover_chain([Provider.ANTHROPIC])
+        with builder.with_retry(RetryPolicy(max_attempts=1)).build() as warm_up:
+            oa.enqueue(Fault.http_status(500))
+            assert warm_up.chat_completion(req()).provider == "anthropic"  # Anthropic's latency is now observed
+            oa.enqueue(Fault.http_status(429, retry_after="0.6"))
+            retrying = warm_up.with_options(retry=RetryPolicy(max_attempts=3))
+            start = time.monotonic()
+            resp = retrying.chat_completion(req())
+            took = time.monotonic() - start
+    assert resp.provider == "anthropic" and took < 0.55 and oa.request_count == 2
