@@ -26,6 +26,7 @@ from .reliability.circuit import CircuitBreakerPolicy, CircuitState
 from .reliability.retry import RetryPolicy
 from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
+from .routing.context import ContextWindows
 from .routing.endpoint import Endpoint, build_endpoint
 from .state.memory import EndpointState, MemoryStateStore
 from .transport import SocketTransport
@@ -107,6 +108,8 @@ class Config:
     cache_reproducible_only: bool = True
     cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
     tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
+    context_windows: Optional[dict[str, int]] = None  # the client's own context windows (with_context_windows)
+    context_check: bool = True  # the pre-call context check
 
     def evolve(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (``attrs.evolve``: the other values shared)."""
@@ -170,7 +173,7 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if retry is UNSET:
             options = attrs.evolve(options or ConnectionOptions(), max_retries=n)
         else:
-            retry = attrs.evolve(retry, max_attempts=n + 1)
+            retry = retry.with_max_attempts(n + 1)
     changes.update(options=options, retry=retry)
     if "deadline" in overrides:
         changes["deadline"] = overrides["deadline"]
@@ -227,6 +230,7 @@ class Assembly:
             hedge=hedge,
             hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
             prices=self.prices,
+            context=ContextWindows(config.context_windows) if config.context_check else None,
             extras=make_extras(self.response_cache(), config.tracing, next(iter(self.topology.endpoints), None), self.prices is not None),
         )
 
@@ -311,6 +315,7 @@ class Assembly:
             primary_model=topology.primary_model,
             prices=self.estimate_cost if self.prices is not None else None,
             clock=config.clock,
+            limiters=lambda ep: states[ep.name].limiter,
         )
 
     def probe(self, ep: Endpoint, check: HealthCheck) -> bool:

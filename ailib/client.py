@@ -146,7 +146,7 @@ class AiClient:
                 ep.spec, name=ep.name, base_url=ep.full_base_url, default_model=ep.default_model, api_key=ep.api_key, headers=headers
             )
             single = self._config.evolve(
-                provider=spec,
+                provider=(spec, dict(ep.models)) if ep.models else spec,  # a model map goes along
                 chain=[],
                 routing=None,
                 model_array=None,
@@ -329,7 +329,7 @@ def _retry_with(policy: RetryPolicy, attempts: int) -> RetryPolicy:
     if evolved is None:
         if len(_RETRY_VIEWS) > 256:
             _RETRY_VIEWS.clear()
-        evolved = _RETRY_VIEWS[key] = attrs.evolve(policy, max_attempts=attempts)
+        evolved = _RETRY_VIEWS[key] = policy.with_max_attempts(attempts)
     return evolved
 
 
