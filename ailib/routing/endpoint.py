@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .._secrets import redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
+from .._secrets import is_secret_header, redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
 from .._validators import check_headers
 from .._value import value
 from ..errors import ConfigurationError
@@ -19,6 +22,13 @@ from ..providers._urls import add_query, split_base_url
 from ..types import AUTO_MODELS
 
 __all__ = ["Endpoint", "Target", "build_endpoint"]
+
+# The HMAC key of credential digests: a fixed label, so every process computes the same
+# digest for the same key (shared caches and Redis state need that), while the digest is
+# of no use anywhere else and cannot be turned back into the key.
+_CREDENTIAL_LABEL = b"ailib endpoint credential v1"
+# Headers that say nothing about where or as whom a request goes.
+_PLAIN_HEADERS = frozenset({"content-type", "accept", "accept-encoding", "user-agent"})
 
 
 def _format_name(wire: WireFormat) -> str:
@@ -77,6 +87,25 @@ class Endpoint:
     def full_base_url(self) -> str:
         """The base URL with its query (not its userinfo, which is in ``headers``)."""
         return f"{self.base_url}?{self.base_query}" if self.base_query else self.base_url
+
+    def credential_digest(self) -> str:
+        """A one-way digest (HMAC-SHA-256 under a fixed label) of what authenticates this
+        endpoint's requests: the API key, every secret-looking header and the base URL's
+        query. Equal for equal credentials in every process; never the credential itself."""
+        secrets = sorted((k.lower(), v) for k, v in self.headers.items() if is_secret_header(k))
+        material = json.dumps([self.api_key, secrets, self.base_query], separators=(",", ":"), ensure_ascii=False)
+        return hmac.new(_CREDENTIAL_LABEL, material.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def identity(self) -> str:
+        """A SHA-256 hex digest naming where and as whom requests go: provider, wire format,
+        base URL, the other headers that route a request (``extra_headers``, a provider's
+        own) and ``credential_digest()``. Not the endpoint's name, model or timeouts: two
+        endpoints with equal identities reach the same backend as the same tenant."""
+        routing = sorted(
+            (k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS
+        )
+        material = [self.provider, self.spec.wire_format, self.base_url, routing, self.credential_digest()]
+        return hashlib.sha256(json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def resolve_model(self, requested: str) -> str:
         """The model to send: the endpoint's own; else the request's (a ``provider/`` prefix
