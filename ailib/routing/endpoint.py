@@ -101,9 +101,7 @@ class Endpoint:
         base URL, the other headers that route a request (``extra_headers``, a provider's
         own) and ``credential_digest()``. Not the endpoint's name, model or timeouts: two
         endpoints with equal identities reach the same backend as the same tenant."""
-        routing = sorted(
-            (k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS
-        )
+        routing = sorted((k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS)
         material = [self.provider, self.spec.wire_format, self.base_url, routing, self.credential_digest()]
         return hashlib.sha256(json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
 

@@ -92,9 +92,7 @@ def test_a_second_process_naming_the_same_shared_namespace_gets_the_answer(mock,
     with build(mock, path, shared_namespace="team") as client:
         text = client.chat_completion(DET).text
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", _SHARED_NAMESPACE_PROCESS, str(path)], capture_output=True, text=True, env=env, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", _SHARED_NAMESPACE_PROCESS, str(path)], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"0 {text}"
 
