@@ -278,6 +278,9 @@ class Assembly:
 
     def state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
         config, store, clock = self.config, self.store, self.config.clock
+        scoped = getattr(store, "scoped", None)
+        if callable(scoped):  # objects apart from those of endpoints with the same name elsewhere
+            store = scoped(ep.identity()[:16])
         state = EndpointState()
         if retry.enabled and retry.retry_budget is not None:
             floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)
