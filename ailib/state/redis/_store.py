@@ -99,7 +99,7 @@ class RedisStateStore:
         parts = urlsplit(url)
         self._where = f"{parts.scheme}://{parts.hostname or ''}{':' if parts.port else ''}{parts.port or ''}{parts.path}"
         self._link = Link(self._where, self.retry_interval, (redis.exceptions.RedisError, OSError))
-        self._scripts = Scripts(self._redis)
+        self._scripts = Scripts(self._redis, self._where)
         self._lock = threading.Lock()
         self._objects: dict[tuple[str, str, str], Any] = {}
         register_after_fork(self)
@@ -171,6 +171,7 @@ class RedisStateStore:
         self._redis.connection_pool.reset()
         self._lock = threading.Lock()
         self._link.after_fork()
+        self._scripts.after_fork()
 
     def close(self) -> None:
         """Disconnect the pool's connections (a later operation reconnects)."""
