@@ -113,3 +113,23 @@ def test_redis_keys_hold_no_api_key(two_backends, store_factory, rdb, namespace)
     assert not any("sk-app-key" in k or "0123456789" in k for k in keys)
     for k in keys:
         assert b"0123456789" not in b"".join(v for kv in rdb.hgetall(k).items() for v in kv)
+
+
+def test_two_gateways_sharing_a_redis_cache_each_get_their_own_answer(two_backends, redis_server, rdb, namespace):
+    """Clients of provider "backend" at two base URLs on one redis:// cache: each answer comes from its own backend, no key stored."""
+    from ailib.cache import RedisCache
+
+    mock_a, mock_b = two_backends
+    det = ChatCompletionRequest("auto", [Message.user("what is 2+2?")], temperature=0)
+    cache = RedisCache(redis_server.url, namespace=namespace + ":cache:")
+    clients = [
+        AiClientBuilder(m.provider("backend", api_key="sk-app-key-0123456789")).without_retry().with_cache(cache).build()
+        for m in (mock_a, mock_b)
+    ]
+    with clients[0] as a, clients[1] as b:
+        texts = [c.chat_completion(det).text for c in (a, b, a, b)]
+    assert texts == ["from backend A", "from backend B"] * 2
+    assert (mock_a.request_count, mock_b.request_count) == (1, 1)
+    stored = rdb.keys(f"{namespace}:cache:*")
+    assert len(stored) == 2 and not any(b"0123456789" in (k + rdb.get(k)) for k in stored)
+    cache.close()
