@@ -94,7 +94,6 @@ _LIMITER = (
 local function at(f, v) return num(f, v, nil, now + """
     + repr(2 * MAX_HOLD)
     + """) end  -- no limiter time is that far ahead
-
 local function rate(v) return num('factor', v, 1e-9, 1) end
 local function expire(ttl, a, b, c)
   local last = now
@@ -165,7 +164,7 @@ _LIMITER_RATE_LIMITED = (
     + """
 local h = redis.call('HMGET', key, 'factor', 'last_dec', 'hold', 'tat_req', 'tat_tok')
 local factor = rate(h[1]) or 1
-local last_dec = num('last_dec', h[2], nil, now)
+local last_dec = at('last_dec', h[2])
 if last_dec == nil or now - last_dec >= tonumber(ARGV[3]) then
   factor = math.max(tonumber(ARGV[2]), factor * tonumber(ARGV[1]))
   redis.call('HSET', key, 'factor', fmt(factor), 'last_dec', fmt(now))
