@@ -9,11 +9,12 @@ from typing import Any
 
 from ..types import ChatCompletionRequest
 
-__all__ = ["cache_key", "is_reproducible", "KEY_PREFIX"]
+__all__ = ["cache_key", "is_reproducible", "KEY_PREFIX", "OLD_KEY_PREFIXES"]
 
 # v2: keys include the scope. Entries stored under v1 keys (the provider and request only)
 # are never looked up again: after an upgrade they miss, and expire or are pruned.
 KEY_PREFIX = "ailib:v2:"
+OLD_KEY_PREFIXES = ("ailib:v1:",)  # keys of earlier versions: never looked up, removed from SQLite files
 
 
 def cache_key(request: ChatCompletionRequest, *, provider: str, model: str, scope: str = "") -> str:

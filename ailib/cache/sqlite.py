@@ -9,7 +9,8 @@ whatever the umask, before SQLite opens it; SQLite gives its ``-wal`` and ``-shm
 the database's mode. An existing file holding only ailib's table (one an older ailib
 created 0644) is set to 0600 with its ``-wal``/``-shm``; any other existing file (a
 database of the user's that also holds other tables) keeps its mode, with one warning
-when others can read it.
+when others can read it. Entries an older ailib stored under keys of an earlier format
+(which are never looked up again) are deleted when an existing file is opened.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Optional, Union
 from .._files import create_private, tighten, warn_if_shared
 from .._fork import register_after_fork
 from ..errors import ConfigurationError
+from ._key import OLD_KEY_PREFIXES
 from .memory import _check_ttl
 
 __all__ = ["SQLiteCache"]
@@ -97,6 +99,8 @@ class SQLiteCache:
         conn.execute(_SCHEMA)
         if not created:
             self._private(conn)
+            for prefix in OLD_KEY_PREFIXES:  # an older ailib's entries: never looked up again (a range: the key index serves it)
+                conn.execute("DELETE FROM ailib_cache WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
         self._conn, self._pid = conn, os.getpid()
         return conn
 

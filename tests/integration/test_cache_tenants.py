@@ -93,3 +93,16 @@ def test_an_entry_stored_under_an_old_format_key_is_not_served_after_an_upgrade(
     with MockProvider(reply="FRESH-ANSWER") as mock, gateway(mock, path) as client:
         assert client.chat_completion(DET).text == "FRESH-ANSWER"
         assert mock.request_count == 1
+
+
+def test_old_format_entries_are_removed_from_a_sqlite_file_when_it_is_opened(tmp_path):
+    """Opening a file that holds old-format entries deletes them (they would never be read), and keeps current ones."""
+    path = tmp_path / "old.sqlite"
+    old = SQLiteCache(path)
+    old.set("ailib:v1:" + "0" * 64, b"old")
+    old.set("ailib:v1:" + "f" * 64, b"old")
+    old.set("ailib:v2:" + "a" * 64, b"current")
+    old.close()
+    reopened = SQLiteCache(path)
+    assert len(reopened) == 1 and reopened.get("ailib:v2:" + "a" * 64) == b"current"
+    reopened.close()
