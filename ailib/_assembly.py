@@ -278,7 +278,7 @@ class Assembly:
 
     def state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
         config, store, clock = self.config, self.store, self.config.clock
-        scoped = getattr(store, "scoped", None) if config.state_store is not None else None  # a client's own store: nothing to share
+        scoped = getattr(store, "scoped", None)  # also a client's own store: fallback_chain() clients share it
         if callable(scoped):  # objects apart from those of endpoints with the same name elsewhere
             store = scoped(ep.identity()[:16])
         state = EndpointState()

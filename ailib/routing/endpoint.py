@@ -97,12 +97,13 @@ class Endpoint:
         return hmac.new(_CREDENTIAL_LABEL, material.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def identity(self) -> str:
-        """A SHA-256 hex digest naming where and as whom requests go: provider, wire format,
-        base URL, the other headers that route a request (``extra_headers``, a provider's
-        own) and ``credential_digest()``. Not the endpoint's name, model or timeouts: two
-        endpoints with equal identities reach the same backend as the same tenant."""
+        """A SHA-256 hex digest naming where and as whom requests go: wire format, base URL,
+        the other headers that route a request (``extra_headers``, a provider's own) and
+        ``credential_digest()``. Not the endpoint's or provider's name, model or timeouts:
+        two endpoints with equal identities reach the same backend as the same tenant (a
+        ``fallback_chain()`` client, renamed after its endpoint, keeps its identity)."""
         routing = sorted((k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS)
-        material = [self.provider, self.spec.wire_format, self.base_url, routing, self.credential_digest()]
+        material = [self.spec.wire_format, self.base_url, routing, self.credential_digest()]
         return hashlib.sha256(json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def resolve_model(self, requested: str) -> str:
