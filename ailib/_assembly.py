@@ -107,6 +107,7 @@ class Config:
     cache_ttl: Optional[float] = None
     cache_reproducible_only: bool = True
     cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
+    cache_namespace: Optional[str] = None  # with_cache(shared_namespace=...): keys shared by every client naming it
     tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
     context_windows: Optional[dict[str, int]] = None  # the client's own context windows (with_context_windows)
     context_check: bool = True  # the pre-call context check
@@ -240,7 +241,25 @@ class Assembly:
         from .cache import ResponseCache
 
         c = self.config
-        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only, clock=c.clock)
+        return ResponseCache(
+            c.cache,
+            metrics=self.metrics,
+            ttl=c.cache_ttl,
+            reproducible_only=c.cache_reproducible_only,
+            clock=c.clock,
+            scope=self.cache_scope(),
+        )
+
+    def cache_scope(self) -> str:
+        """What a cache key is scoped to: ``"ns:<name>"`` for a shared namespace; else a
+        digest of the identity (base URL, routing headers, credential digest) of every
+        endpoint this client may send to, so another endpoint or key never shares an entry."""
+        if self.config.cache_namespace is not None:
+            return "ns:" + self.config.cache_namespace
+        import hashlib
+
+        ids = [ep.identity() for ep in self.topology.all_endpoints]
+        return "ep:" + hashlib.sha256(" ".join(ids).encode("ascii")).hexdigest()
 
     def endpoint_for(
         self,
@@ -263,6 +282,9 @@ class Assembly:
 
     def state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
         config, store, clock = self.config, self.store, self.config.clock
+        scoped = getattr(store, "scoped", None)  # also a client's own store: fallback_chain() clients share it
+        if callable(scoped):  # objects apart from those of endpoints with the same name elsewhere
+            store = scoped(ep.identity()[:16])
         state = EndpointState()
         if retry.enabled and retry.retry_budget is not None:
             floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)

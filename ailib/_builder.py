@@ -247,19 +247,33 @@ class AiClientBuilder:
         return self
 
     def with_cache(
-        self, backend: Union[str, os.PathLike[str], Cache], *, ttl: Optional[float] = None, reproducible_only: bool = True
+        self,
+        backend: Union[str, os.PathLike[str], Cache],
+        *,
+        ttl: Optional[float] = None,
+        reproducible_only: bool = True,
+        shared_namespace: Optional[str] = None,
     ) -> AiClientBuilder:
         """Answer repeated requests from a cache: ``"memory"`` (in-process LRU), a
         ``redis://`` URL, a SQLite file (any other string, or a ``Path``), or a cache object
         (``ailib.cache``). By default only reproducible requests (temperature 0 or a seed)
-        are cached; ``reproducible_only=False`` caches all. ``ttl`` in seconds."""
+        are cached; ``reproducible_only=False`` caches all. ``ttl`` in seconds.
+
+        Entries are private to this client's endpoints and credentials: keys include each
+        endpoint's base URL and a one-way digest of its key, so a client of another base
+        URL or with another key never gets them. ``shared_namespace="name"`` shares
+        entries instead with every client naming the same namespace (keyed by provider,
+        model and request only), whatever their URLs and keys."""
         from .cache import make_cache
         from .cache.memory import _check_ttl
 
         _check_ttl(ttl)
+        if shared_namespace is not None and (not isinstance(shared_namespace, str) or not shared_namespace):
+            raise ConfigurationError(f"with_cache(shared_namespace=...) takes a non-empty string, got {shared_namespace!r}")
         made = make_cache(backend)
         c = self._config
         c.cache, c.cache_ttl, c.cache_reproducible_only, c.cache_owned = made, ttl, bool(reproducible_only), made is not backend
+        c.cache_namespace = shared_namespace
         return self
 
     def with_tracing(self, enabled: bool = True, *, capture_content: Optional[bool] = None, tracer_provider: Any = None) -> AiClientBuilder:

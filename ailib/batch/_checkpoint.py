@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
+from .._files import open_private
 from .._secrets import mask
 from ..errors import AiLibError
 from ..types import ChatCompletionRequest, ChatCompletionResponse
@@ -126,7 +127,7 @@ class Checkpoint:
         self._foreign = [line for key, line in lines.items() if key not in index]
         self.jobs: dict[str, dict[str, Any]] = jobs
         del lines, answered
-        self._fd: Optional[int] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd: Optional[int] = open_private(path, os.O_WRONLY | os.O_APPEND)  # created 0600: it holds answers
         if os.fstat(self._fd).st_size > good:
             os.ftruncate(self._fd, good)  # drop a torn last line before appending after it
 
@@ -189,7 +190,7 @@ class Checkpoint:
         """
         directory = os.path.dirname(os.path.abspath(self.path))
         tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
             for i in self.share:
                 f.write(self._lines[i])  # type: ignore[arg-type]
                 f.write("\n")

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Optional, Union
 
+from .._files import open_private
 from ..errors import ConfigurationError
 from ._checkpoint import scan
 
@@ -74,7 +75,7 @@ def merge_outputs(paths: Sequence[Union[str, os.PathLike[str]]], out: Union[str,
         raise ConfigurationError(f"the shard outputs lack request {first}: is every shard finished and given?")
     target = os.fspath(out)
     tmp = os.path.join(os.path.dirname(os.path.abspath(target)), f".{os.path.basename(target)}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
         for i in range(len(by_index)):
             f.write(by_index[i])
             f.write("\n")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .._secrets import redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
+from .._secrets import is_secret_header, redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
 from .._validators import check_headers
 from .._value import value
 from ..errors import ConfigurationError
@@ -21,6 +24,13 @@ from ..types import AUTO_MODELS
 from ._serving import serves
 
 __all__ = ["Endpoint", "Target", "build_endpoint", "split_entry", "check_model_choice", "ModelChoice"]
+
+# The HMAC key of credential digests: a fixed label, so every process computes the same
+# digest for the same key (shared caches and Redis state need that), while the digest is
+# of no use anywhere else and cannot be turned back into the key.
+_CREDENTIAL_LABEL = b"ailib endpoint credential v1"
+# Headers that say nothing about where or as whom a request goes.
+_PLAIN_HEADERS = frozenset({"content-type", "accept", "accept-encoding", "user-agent"})
 
 
 def _format_name(wire: WireFormat) -> str:
@@ -87,6 +97,24 @@ class Endpoint:
         if self.model or requested in self.models:
             return True
         return serves(self.spec, requested)
+
+    def credential_digest(self) -> str:
+        """A one-way digest (HMAC-SHA-256 under a fixed label) of what authenticates this
+        endpoint's requests: the API key, every secret-looking header and the base URL's
+        query. Equal for equal credentials in every process; never the credential itself."""
+        secrets = sorted((k.lower(), v) for k, v in self.headers.items() if is_secret_header(k))
+        material = json.dumps([self.api_key, secrets, self.base_query], separators=(",", ":"), ensure_ascii=False)
+        return hmac.new(_CREDENTIAL_LABEL, material.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def identity(self) -> str:
+        """A SHA-256 hex digest naming where and as whom requests go: wire format, base URL,
+        the other headers that route a request (``extra_headers``, a provider's own) and
+        ``credential_digest()``. Not the endpoint's or provider's name, model or timeouts:
+        two endpoints with equal identities reach the same backend as the same tenant (a
+        ``fallback_chain()`` client, renamed after its endpoint, keeps its identity)."""
+        routing = sorted((k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS)
+        material = [self.spec.wire_format, self.base_url, routing, self.credential_digest()]
+        return hashlib.sha256(json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def resolve_model(self, requested: str) -> str:
         """The model to send: the endpoint's model map's entry for ``requested``; else the
