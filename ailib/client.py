@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import attrs
@@ -202,7 +203,7 @@ class AiClient:
 
     def chat_completion_batch(
         self,
-        requests: Sequence[Union[ChatCompletionRequest, Mapping[str, Any]]],
+        requests: Iterable[Union[ChatCompletionRequest, Mapping[str, Any]]],
         *,
         concurrency: int = 8,
         progress: Union[bool, Callable[[BatchProgress], None]] = False,
@@ -211,6 +212,7 @@ class AiClient:
         mode: str = "live",
         shard: Union[None, str, tuple[int, int]] = None,
         cancel_remote: bool = False,
+        executor: Optional[Executor] = None,
     ) -> list[Union[ChatCompletionResponse, AiLibError]]:
         """Run many requests, ``concurrency`` at a time, live or by the provider's batch API.
 
@@ -218,21 +220,36 @@ class AiClient:
         (raised instead when ``return_exceptions=False``). With ``checkpoint`` (a JSONL
         path), finished results are appended as they complete and a re-run skips them.
         ``mode``: ``"live"``, ``"provider"`` or ``"auto"``; ``shard=(k, n)`` runs one
-        deterministic share of the input. See ``ailib.batch``.
+        deterministic share of the input (``"auto"``: from the job engine's environment).
+        ``executor``: any ``concurrent.futures.Executor`` to run the live calls on (a
+        process pool, Dask's ``client.get_executor()``, Ray's...; this client is pickled to
+        it, see ``__reduce__``); None: a thread pool of ``concurrency`` threads. See
+        ``ailib.batch``.
         """
         from .batch import run_batch
 
-        return run_batch(
-            self,
-            requests,
-            concurrency=concurrency,
-            progress=progress,
-            return_exceptions=return_exceptions,
-            checkpoint=checkpoint,
-            mode=mode,
-            shard=shard,
-            cancel_remote=cancel_remote,
-        )
+        return run_batch(self, requests, **_batch_options(locals()))
+
+    def chat_completion_batch_iter(
+        self,
+        requests: Iterable[Union[ChatCompletionRequest, Mapping[str, Any]]],
+        *,
+        concurrency: int = 8,
+        progress: Union[bool, Callable[[BatchProgress], None]] = False,
+        return_exceptions: bool = True,
+        checkpoint: Union[None, str, os.PathLike[str]] = None,
+        mode: str = "live",
+        shard: Union[None, str, tuple[int, int]] = None,
+        cancel_remote: bool = False,
+        executor: Optional[Executor] = None,
+    ) -> Iterator[tuple[int, Union[ChatCompletionResponse, AiLibError]]]:
+        """``chat_completion_batch`` as an iterator: ``(input index, result)`` as each request
+        finishes (those resumed from ``checkpoint`` first), not in input order. Leaving the
+        loop early stops the batch: queued requests are not sent, the calls in flight are
+        waited for (up to 30 s) and written to the checkpoint."""
+        from .batch import iter_batch
+
+        return iter_batch(self, requests, **_batch_options(locals()))
 
     def batch_context(self) -> BatchContext:
         """What a batch run needs from this client (``ailib.batch.BatchContext``): its
@@ -288,6 +305,12 @@ class AiClient:
     def __repr__(self) -> str:
         targets = ", ".join(ep.name for ep in self._endpoints)
         return f"AiClient(targets=[{targets}])"
+
+
+def _batch_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The batch keywords of ``chat_completion_batch``'s ``locals()``."""
+    names = ("concurrency", "progress", "return_exceptions", "checkpoint", "mode", "shard", "cancel_remote", "executor")
+    return {name: given[name] for name in names}
 
 
 def _cache_use(cache: Any) -> Optional[bool]:
