@@ -45,7 +45,9 @@ class SourceLine:
         """The line's JSON value; ``InvalidRequestError`` naming the file and line if it is not JSON."""
         try:
             return json.loads(self.data)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
+            raise InvalidRequestError(f"{self.where}: not JSON ({exc.msg} at column {exc.colno})") from None
+        except ValueError as exc:  # not UTF-8
             raise InvalidRequestError(f"{self.where}: not JSON ({exc})") from None
 
 
