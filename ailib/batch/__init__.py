@@ -70,8 +70,8 @@ One checkpoint file belongs to one running batch at a time.
 from __future__ import annotations
 
 from ._checkpoint import read_checkpoint, request_key
-from ._progress import BatchProgress
 from ._input import SourceLine, read_lines
+from ._progress import BatchProgress
 from ._run import AUTO_THRESHOLD, MODES, BatchContext, iter_batch, run_batch
 from ._shard import merge_outputs, parse_shard, shard_from_env, shard_indices
 
