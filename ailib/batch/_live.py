@@ -81,7 +81,7 @@ def iter_live(
             while first_error is None and next_todo < len(todo) and len(in_flight) < 2 * concurrency:
                 i = todo[next_todo]
                 next_todo += 1
-                fut = pool.submit(work, i) if own else pool.submit(call_remote, client, parsed[i], max_pause)
+                fut = pool.submit(work, i) if own else pool.submit(call_remote, client, parsed[i], max_pause, i)
                 in_flight[fut] = i
             if not in_flight:
                 break
@@ -121,8 +121,12 @@ def iter_live(
     return first_error
 
 
-def call_remote(client: Any, req: ChatCompletionRequest, max_pause: float) -> Any:
-    """One request to its end on an executor's worker: a response or an ``AiLibError`` (never raised)."""
+def call_remote(client: Any, req: ChatCompletionRequest, max_pause: float, index: int) -> Any:
+    """One request to its end on an executor's worker: a response or an ``AiLibError`` (never raised).
+
+    ``index`` (unused here) makes every task's arguments distinct, so an executor that
+    deduplicates identical tasks (Dask's ``pure=True`` default) still sends a request that
+    appears twice in the batch twice."""
     return _call(client, req, threading.Event(), max_pause)
 
 
