@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import pickle
 import threading
-import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -325,6 +324,8 @@ class AiClient:
         the pickle. A ``RedisStateStore`` travels as its URL and namespace, so limits, breakers
         and budgets stay shared; metrics and a cache that cannot be pickled stay behind (warned).
         """
+        import uuid
+
         from ._assembly import apply_overrides, check_overrides
 
         config = self._config

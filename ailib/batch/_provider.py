@@ -134,12 +134,12 @@ def _plan(
         job_keys: list[str] = []
         size = 0
         for i in indices:
-            entry = wire.entry(f"i{len(entries)}", parsed[i], ep, model)  # type: ignore[arg-type]
+            entry = wire.entry(f"i{len(entries)}", parsed[i], ep, model)
             n = wire.size(entry)
             if entries and (len(entries) >= wire.max_requests or size + n > wire.max_bytes):
                 out.append((_job(wire, ep, model, job_keys), entries))
                 entries, job_keys, size = [], [], 0
-                entry = wire.entry("i0", parsed[i], ep, model)  # type: ignore[arg-type]
+                entry = wire.entry("i0", parsed[i], ep, model)
             entries.append(entry)
             job_keys.append(keys[i])
             size += n
@@ -159,7 +159,7 @@ def _entries(
             raise ConfigurationError(
                 f"checkpoint job {job['id']} names a request that is not in this input; run it with the input it was started with"
             )
-        entries.append(wire.entry(f"i{pos}", parsed[i], ep, job["model"]))  # type: ignore[arg-type]
+        entries.append(wire.entry(f"i{pos}", parsed[i], ep, job["model"]))
     return entries
 
 

@@ -4,7 +4,7 @@ the checkpoint, run live or by provider batch."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Executor
 from contextlib import closing
 from typing import Any, Optional, Union
@@ -84,7 +84,7 @@ def iter_batch(
     auto_threshold: int = AUTO_THRESHOLD,
     poll_interval: Optional[float] = None,
     executor: Optional[Executor] = None,
-) -> Iterator[tuple[int, Any]]:
+) -> Generator[tuple[int, Any], None, None]:
     """Run ``requests`` through ``client``, yielding ``(input index, result)`` as each finishes
     (those resumed from the checkpoint and the invalid ones first).
 
@@ -144,8 +144,8 @@ def iter_batch(
         if checkpoint is not None:
             ckpt = Checkpoint(os.fspath(checkpoint), keys, share, fsync=fsync, secrets=ctx.secrets, kept=kept)
             results.update(ckpt.done)
-            for i, err in invalid.items():
-                ckpt.write(i, err)
+            for i, bad in invalid.items():
+                ckpt.write(i, bad)
         skipped = len(ckpt.done) if ckpt is not None else 0
         failed = len(invalid)
         todo = [i for i in share if results[i] is None]

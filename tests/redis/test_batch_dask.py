@@ -104,3 +104,16 @@ def test_two_shards_on_a_dask_cluster_share_one_limit_and_merge_to_every_index_o
     assert [r["index"] for r in records] == list(range(SHARDS * PER_SHARD))
     assert all(r["metadata"] == {"n": r["index"]} for r in records)
     assert all(r["response"]["choices"][0]["message"]["content"] == f"re: q{r['index']}" for r in records)
+
+
+def test_a_redis_state_store_pickles_as_its_url_and_namespace(redis_server, namespace) -> None:
+    """A pickled RedisStateStore comes back on the same Redis and namespace (same keys); one with a password in its URL refuses to pickle without showing it."""
+    store = RedisStateStore(redis_server.url, namespace=namespace, key_ttl=60)
+    again = pickle.loads(pickle.dumps(store))
+    assert again.using_redis and again.key("breaker", "mock") == store.key("breaker", "mock") and again.key_ttl == 60
+    with_password = RedisStateStore(f"redis://:hunter2secret@127.0.0.1:{redis_server.port}/0", namespace=namespace)
+    with pytest.raises(pickle.PicklingError) as info:
+        pickle.dumps(with_password)
+    assert "hunter2secret" not in str(info.value)
+    for s in (store, again, with_password):
+        s.close()
