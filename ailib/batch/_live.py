@@ -2,7 +2,8 @@
 
 Requests go out on a dedicated ``ThreadPoolExecutor(concurrency)`` that is shut down before
 ``iter_live`` ends, or on the caller's ``Executor`` (threads, processes, Dask, Ray...).
-Results are written to the checkpoint on the calling thread as each call's future ends. Pauses: an error raised before anything reached the provider because
+Each result is written to the checkpoint by its future's done-callback as the call ends (on
+the thread that ends it), before the calling thread sees or yields it. Pauses: an error raised before anything reached the provider because
 the client is protecting it (``CircuitOpenError``, ``LocalRateLimitError``, or a chain that
 failed only with those) does not fail the request: the worker waits (the error's
 ``retry_after``, 0.05 s to 5 s) and tries again, up to ``max_pause`` seconds per request.
@@ -69,11 +70,35 @@ def iter_live(
     first_error: Optional[AiLibError] = None
     next_todo = 0
 
+    write_errors: list[BaseException] = []
+    write_lock = threading.Lock()
+    visits: set[Future[Any]] = set()  # futures one of (done-callback, finish) has recorded
+
+    def record(i: int, fut: Future[Any]) -> None:
+        """Write the result of a finished call once: from its done-callback as the call ends (on
+        the thread that ends it, even while the caller is busy between results), or from
+        ``finish`` if the caller saw it first (a future wakes waiters before its callbacks)."""
+        with write_lock:
+            if fut in visits:  # the second visit: the first one wrote
+                visits.discard(fut)
+                return
+            visits.add(fut)
+            if ckpt is None or fut.cancelled() or fut.exception() is not None:
+                return
+            result = fut.result()
+            if result is None or (stop.is_set() and _is_pause(result)):
+                return  # never sent, or paused by the interruption: sent again by a re-run
+            try:
+                ckpt.write(i, result)
+            except BaseException as exc:  # a disk error: raised on the calling thread by finish()
+                write_errors.append(exc)
+
     def finish(fut: Future[Any]) -> Any:
         i = in_flight.pop(fut)
-        result = fut.result()  # a non-AiLibError (a bug, a disk error) propagates
-        if result is not None and ckpt is not None and not (stop.is_set() and _is_pause(result)):
-            ckpt.write(i, result)
+        result = fut.result()  # a non-AiLibError (a bug) propagates
+        record(i, fut)
+        if write_errors:
+            raise write_errors[0]
         return i, result
 
     try:
@@ -83,6 +108,7 @@ def iter_live(
                 next_todo += 1
                 fut = pool.submit(work, i) if own else pool.submit(call_remote, client, parsed[i], max_pause, i)
                 in_flight[fut] = i
+                fut.add_done_callback(lambda f, i=i: record(i, f))  # type: ignore[misc]
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=POLL, return_when=FIRST_COMPLETED)

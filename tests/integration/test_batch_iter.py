@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
@@ -59,6 +60,19 @@ def test_leaving_the_iteration_early_stops_the_batch_and_a_rerun_finishes_it(tmp
             results = client.chat_completion_batch(_items(20), concurrency=4, checkpoint=out)
         assert mock.request_count == 20 - len(done) + sent
     assert len(results) == 20 and all(not isinstance(r, Exception) for r in results)
+
+
+def test_results_reach_the_checkpoint_while_the_caller_is_busy(tmp_path):
+    """While the loop body works on the first result, the calls finishing meanwhile are already written (a crash then loses none)."""
+    out = tmp_path / "out.jsonl"
+    with MockProvider(script=lambda i, rec: Fault.ok("re: " + _prompt(rec))) as mock:
+        with _client(mock) as client:
+            for n, _ in enumerate(client.chat_completion_batch_iter(_items(4), concurrency=4, checkpoint=out)):
+                if n == 0:
+                    deadline = time.monotonic() + 10
+                    while len(out.read_text().splitlines()) < 4 and time.monotonic() < deadline:
+                        time.sleep(0.02)  # the caller is busy; nothing asks the batch for a result
+                    assert len(out.read_text().splitlines()) == 4
 
 
 class CountingExecutor(ThreadPoolExecutor):
