@@ -4,7 +4,7 @@
 
 Writes LINES request lines (about 93 bytes each) to a temporary directory, runs the shard as
 a child process against a loopback MockProvider, and prints the child's peak resident set
-size (``wait4``'s ``ru_maxrss``), its wall time and the number of requests it sent; then
+size (its ``VmHWM``), its wall time and the number of requests it sent; then
 the same for ``ailib batch merge`` of LINES records from 4 shard files.
 """
 
@@ -20,6 +20,27 @@ from pathlib import Path
 
 from ailib.testing import MockProvider
 
+# Runs `ailib ARGS` and at exit writes the process's VmHWM (its own peak RSS, KiB) to the file
+# named first. Not wait4's ru_maxrss, which Linux carries over from the parent across fork and exec.
+_PEAK = """
+import atexit, sys
+from ailib.cli import main
+def _hwm():
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    with open(sys.argv[1], "w") as out:
+        out.write(str(kib))
+atexit.register(_hwm)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def peak(args: list[str], env: dict[str, str], report: Path) -> tuple[int, float, int]:
+    """(exit status, wall seconds, peak RSS in bytes) of `ailib ARGS` in a new process."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", _PEAK, str(report), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc.returncode, time.monotonic() - start, int(report.read_text()) * 1024
+
 
 def write_input(path: Path, lines: int) -> None:
     """``lines`` distinct OpenAI-style request lines."""
@@ -33,16 +54,7 @@ def run_shard(src: Path, out: Path, shard: str, base_url: str) -> tuple[int, flo
     """(exit status, wall seconds, peak RSS in bytes) of one shard process."""
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     env.update(OPENAI_BASE_URL=base_url, OPENAI_API_KEY="sk-shard-memory-0123456789")
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ailib", "batch", str(src), "-o", str(out), "--shard", shard, "--no-progress"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.monotonic() - start, usage.ru_maxrss * 1024  # Linux: ru_maxrss is in KiB
+    return peak(["batch", str(src), "-o", str(out), "--shard", shard, "--no-progress"], env, out.with_suffix(".peak"))
 
 
 def write_shard_outputs(directory: Path, records: int, shards: int) -> list[Path]:
@@ -59,14 +71,7 @@ def write_shard_outputs(directory: Path, records: int, shards: int) -> list[Path
 
 def run_merge(paths: list[Path], out: Path) -> tuple[int, float, int]:
     """(exit status, wall seconds, peak RSS in bytes) of one ``ailib batch merge`` process."""
-    start = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ailib", "batch", "merge", *map(str, paths), "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), time.monotonic() - start, usage.ru_maxrss * 1024
+    return peak(["batch", "merge", *map(str, paths), "-o", str(out)], dict(os.environ), out.with_suffix(".peak"))
 
 
 def main() -> None:

@@ -20,12 +20,29 @@ def _write_input(path: Path, lines: int) -> None:
             f.write(json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"question number {i:07d}"}]}) + "\n")
 
 
-def _peak_rss(args: list[str], env: dict) -> tuple[int, int]:
-    """(exit status, peak RSS in bytes) of `python -m ailib ARGS`, from wait4's ru_maxrss (KiB on Linux)."""
-    proc = subprocess.Popen([sys.executable, "-m", "ailib", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss * 1024
+# Runs `ailib ARGS` and, at exit, writes the process's VmHWM (peak RSS of its own address space, in
+# KiB) to the file named first. Not wait4's ru_maxrss: Linux carries that over from the parent
+# across fork and exec, so a child of a big pytest worker would report the worker's peak.
+_PEAK = """
+import atexit, sys
+from ailib.cli import main
+def _hwm():
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    with open(sys.argv[1], "w") as out:
+        out.write(str(kib))
+atexit.register(_hwm)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _peak_rss(args: list[str], env: dict, tmp: Path) -> tuple[int, int]:
+    """(exit status, peak RSS in bytes) of `ailib ARGS` in a new process."""
+    report = tmp / "peak.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(report), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300
+    )
+    return proc.returncode, int(report.read_text()) * 1024
 
 
 def test_a_shards_memory_does_not_grow_with_the_input_file(tmp_path):
@@ -36,8 +53,8 @@ def test_a_shards_memory_does_not_grow_with_the_input_file(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
     with MockProvider() as mock:
         env.update(OPENAI_BASE_URL=mock.base_url, OPENAI_API_KEY=KEY)
-        rc_small, rss_small = _peak_rss(["batch", str(small), "-o", str(tmp_path / "s.jsonl"), "--shard", "0/10000"], env)
-        rc_big, rss_big = _peak_rss(["batch", str(big), "-o", str(tmp_path / "b.jsonl"), "--shard", "0/10000"], env)
+        rc_small, rss_small = _peak_rss(["batch", str(small), "-o", str(tmp_path / "s.jsonl"), "--shard", "0/10000"], env, tmp_path)
+        rc_big, rss_big = _peak_rss(["batch", str(big), "-o", str(tmp_path / "b.jsonl"), "--shard", "0/10000"], env, tmp_path)
         assert (rc_small, rc_big) == (0, 0)
         assert mock.request_count == 1 + 20
     records = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
@@ -59,8 +76,8 @@ def test_merge_memory_does_not_grow_with_the_records(tmp_path):
             f.close()
         return [str(p) for p in paths]
 
-    rc_small, rss_small = _peak_rss(["batch", "merge", *parts(2_000, "s"), "-o", str(tmp_path / "s.out")], dict(os.environ))
-    rc_big, rss_big = _peak_rss(["batch", "merge", *parts(200_000, "b"), "-o", str(tmp_path / "b.out")], dict(os.environ))
+    rc_small, rss_small = _peak_rss(["batch", "merge", *parts(2_000, "s"), "-o", str(tmp_path / "s.out")], dict(os.environ), tmp_path)
+    rc_big, rss_big = _peak_rss(["batch", "merge", *parts(200_000, "b"), "-o", str(tmp_path / "b.out")], dict(os.environ), tmp_path)
     assert (rc_small, rc_big) == (0, 0)
     with open(tmp_path / "b.out", "rb") as f:
         assert sum(1 for _ in f) == 200_000
