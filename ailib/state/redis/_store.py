@@ -96,6 +96,7 @@ class RedisStateStore:
             )
         except ValueError as exc:
             raise ConfigurationError(f"RedisStateStore: bad Redis URL ({exc})") from None
+        self._url = url  # for pickling (see __reduce__)
         parts = urlsplit(url)
         self._where = f"{parts.scheme}://{parts.hostname or ''}{':' if parts.port else ''}{parts.port or ''}{parts.path}"
         self._link = Link(self._where, self.retry_interval, (redis.exceptions.RedisError, OSError))
@@ -104,6 +105,27 @@ class RedisStateStore:
         self._objects: dict[tuple[str, str, str], Any] = {}
         register_after_fork(self)
         self._link.run(self._redis.ping)  # an unreachable Redis warns now, not at the first call
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as its URL and settings (a client sent to another process shares the same
+        Redis state there); a URL with a password raises ``pickle.PicklingError`` rather
+        than carry it."""
+        import functools
+        import pickle
+
+        if urlsplit(self._url).password is not None:
+            raise pickle.PicklingError(
+                f"RedisStateStore({self._where!r}) has a password in its URL, which a pickle would carry: "
+                "build the store (and the client) in each process instead"
+            )
+        make = functools.partial(
+            RedisStateStore,
+            namespace=self.namespace,
+            key_ttl=self.key_ttl,
+            socket_timeout=self.socket_timeout,
+            retry_interval=self.retry_interval,
+        )
+        return make, (self._url,)
 
     @property
     def using_redis(self) -> bool:
