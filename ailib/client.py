@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overl
 
 import attrs
 
+from ._embedding import EmbeddingRequest, EmbeddingResponse
 from .errors import AiLibError, ConfigurationError, InvalidRequestError
 from .metrics import Metrics
 from .options import ConnectionOptions
@@ -193,6 +194,31 @@ class AiClient:
         for a request that is not reproducible.
         """
         return self._pipeline.run(_as_request(request), deadline=deadline, cache=_cache_use(cache))
+
+    def embedding(self, request: EmbeddingRequest, *, deadline: Optional[float] = None) -> EmbeddingResponse:
+        """Embed ``request.input`` (vectors in input order) through every policy of this client.
+
+        Inputs above the provider's per-request limits go in several requests, each with its
+        own retries and fallback; ``deadline`` (seconds) bounds them all.
+        """
+        from .call.embed import embed
+
+        if not isinstance(request, EmbeddingRequest):
+            raise InvalidRequestError(f"embedding takes an EmbeddingRequest, got {type(request).__name__}")
+        pipeline = self._pipeline
+        return embed(pipeline, request, pipeline._call_deadline(deadline))
+
+    def embed(
+        self,
+        input: Union[str, Sequence[str]],
+        *,
+        model: str = "auto",
+        dimensions: Optional[int] = None,
+        input_type: Optional[str] = None,
+        deadline: Optional[float] = None,
+    ) -> EmbeddingResponse:
+        """Embed one text or a list of texts; ``model="auto"``: the provider's default embedding model."""
+        return self.embedding(EmbeddingRequest(model, input, dimensions=dimensions, input_type=input_type), deadline=deadline)
 
     def chat_completion_stream(
         self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None

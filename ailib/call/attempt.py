@@ -17,6 +17,7 @@ from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
 from ..metrics import NoopMetrics
 from ..providers._base import decode_body, error_from_response
+from ..providers._embed import embed_format_for
 from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
 from ..types import Attempt, StreamChunk
@@ -79,6 +80,11 @@ class Wire:
         """One streamed attempt, read up to its commit point (the first content chunk)."""
         primed: Primed = self._attempt(branch, target, self._stream, True)
         return primed
+
+    def embed(self, branch: Branch, target: Target) -> Answer:
+        """One embeddings attempt: an ``EmbedPart`` (vectors, model, usage), or a classified error."""
+        answer: Answer = self._attempt(branch, target, self._embed, True)
+        return answer
 
     def models(self, branch: Branch, target: Target) -> Answer:
         """One models-listing attempt (``GET`` the format's models URL): model ids."""
@@ -156,6 +162,34 @@ class Wire:
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"unexpected models list from {ep.provider}: {exc}", provider=ep.provider) from None
         return Answer(ids, resp.headers)
+
+    def _embed(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
+        ep = target.endpoint
+        fmt = embed_format_for(ep.spec)
+        key = ("embed", ep.name, target.model)
+        body: Optional[bytes] = spec.memo.get(key)
+        if body is None:
+            data = fmt.encode(spec.request, spec.request.input, target.model)
+            body = spec.memo.setdefault(key, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        url = ep.url(fmt.url(ep.base_url, target.model))
+        resp = self.transport.send(HttpRequest("POST", url, ep.headers, body, ep.verify, ep.proxy), deadlines, handle)
+        if not 200 <= resp.status < 300:
+            raise error_from_response(
+                ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
+            )
+        try:
+            part = fmt.decode(json.loads(resp.body), target.model)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ProtocolError(
+                f"unexpected {fmt.name} embeddings response: {type(exc).__name__}", provider=ep.provider, model=target.model
+            ) from None
+        if len(part.vectors) != len(spec.request.input):
+            raise ProtocolError(
+                f"{ep.provider} answered {len(part.vectors)} vectors for {len(spec.request.input)} inputs",
+                provider=ep.provider,
+                model=target.model,
+            )
+        return Answer(part, resp.headers, part.usage)
 
     def probe(self, ep: Endpoint, check: Any) -> bool:
         """A health probe (no attempt record): ``GET`` the check's path; 2xx is healthy."""

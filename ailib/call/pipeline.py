@@ -16,10 +16,12 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from .._embedding import EmbeddingRequest, EmbeddingResponse
 from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
+from ..providers._embed import embed_format_for
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
@@ -27,6 +29,7 @@ from ..state.memory import EndpointState
 from ..types import ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
+from .embed_rules import embedding_plan
 from .guard import Guard
 from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .spec import CallSpec, Primed
@@ -226,6 +229,34 @@ class Pipeline:
             resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
         )
 
+    def embed_part(self, request: EmbeddingRequest, deadline: float) -> EmbeddingResponse:
+        """One embeddings request (no larger than a provider takes) through the same plan,
+        failover, retries, guard and wire as chat; ``deadline`` is monotonic (shared by the
+        parts of a split call)."""
+        if self.closed:
+            raise closed_error()
+        spec = CallSpec(request, deadline, NOOP_CALL, {})
+        log = AttemptLog()
+        try:
+            if self._timers:
+                with self.metrics.start_timer("request.duration", None):
+                    answer = self._execute(spec, log, stream=False)
+            else:
+                answer = self._execute(spec, log, stream=False)
+        except AiLibError as err:
+            if self._timers:
+                self._count_request(err.provider or "", err.model or "", "error")
+            raise
+        part = answer.value
+        won = next(a for a in reversed(log.attempts) if a.outcome == "ok")  # the attempt that answered
+        provider, requested = won.provider, won.model
+        cost = self.prices.cost(provider, part.model, part.usage, requested) if self.prices is not None else None
+        self.ledger.add(provider, part.model, part.usage, cost)
+        if self._timers:
+            self._count_request(provider, requested, "ok")
+            count_usage(self.metrics, provider, requested, part.usage, cost)
+        return EmbeddingResponse(part.vectors, part.model, provider, part.usage, tuple(log.attempts), cost)
+
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
@@ -303,6 +334,8 @@ class Pipeline:
     def _failover(self, spec: CallSpec, log: AttemptLog, stream: bool) -> Any:
         router = self.router
         plan = router.plan(spec.request)
+        if spec.request.__class__ is EmbeddingRequest:
+            plan = embedding_plan(plan, spec.request)
         multi = len(plan) > 1
         counted = router.multi_target
         metrics = self.metrics
@@ -375,6 +408,10 @@ class Pipeline:
         ``admitted``: its first attempt's rate-limit permit is already taken."""
         ep = target.endpoint
         spec = branch.spec
+        if spec.request.__class__ is EmbeddingRequest:
+            embed_format_for(ep.spec)  # InvalidRequestError (nothing sent) for a provider without embeddings
+            chars = sum(map(len, spec.request.input))
+            return self._retrying(branch, target, self.wire.embed, lambda: chars, admitted)
         ep.wire.check_supported(spec.request, ep.spec, stream=stream)
         return self._retrying(
             branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted
