@@ -220,6 +220,35 @@ class AiClient:
         """Embed one text or a list of texts; ``model="auto"``: the provider's default embedding model."""
         return self.embedding(EmbeddingRequest(model, input, dimensions=dimensions, input_type=input_type), deadline=deadline)
 
+    def embedding_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str = "auto",
+        dimensions: Optional[int] = None,
+        input_type: Optional[str] = None,
+        checkpoint: Union[None, str, os.PathLike[str]] = None,
+        concurrency: int = 4,
+        batch_size: Optional[int] = None,
+        progress: Any = False,
+    ) -> EmbeddingResponse:
+        """Embed a corpus: requests within the provider's limits on ``concurrency`` threads, every
+        vector in input order. ``checkpoint``: a JSONL path; a re-run with it sends only the texts
+        not yet answered (see ``ailib.batch._embed`` for the format)."""
+        from .batch._embed import embed_batch
+
+        return embed_batch(
+            self,
+            texts,
+            model=model,
+            dimensions=dimensions,
+            input_type=input_type,
+            checkpoint=checkpoint,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
     def chat_completion_stream(
         self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
     ) -> ChatStream:

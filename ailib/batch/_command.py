@@ -178,6 +178,11 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     except AiLibError as err:
         print(f"ailib batch: error: {err.message}", file=sys.stderr)
         return 2
+    if items and all(isinstance(x, dict) and "input" in x and "messages" not in x for x in items):  # texts to embed
+        from ._embed import run_embed_command
+
+        with client:
+            return run_embed_command(args, items, client, progress)
     with client:
         try:
             results = run_batch(

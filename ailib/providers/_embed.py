@@ -101,20 +101,21 @@ def known_dimensions(model: str, dimensions: Optional[int] = None) -> Optional[i
 
 def check_same_dimensions(models: Sequence[str]) -> None:
     """``ConfigurationError`` when two embedding models of a fallback chain are known to give
-    vectors of different sizes (vectors of one index must all be comparable)."""
-    seen: dict[int, str] = {}
+    vectors of different sizes that no ``dimensions`` argument can reconcile (at least one of
+    the two cannot shorten its vectors): vectors of one index must all be comparable."""
+    known: list[tuple[str, str, int]] = []
     for model in models:
-        name = model.split("/", 1)[1] if "/" in model and model.split("/", 1)[0] in DEFAULT_EMBEDDING_MODELS else model
-        if name not in _DIMENSIONS:
-            continue
-        size = _DIMENSIONS[name]
-        if seen and size not in seen:
-            other_size, other = next(iter(seen.items()))
-            raise ConfigurationError(
-                f"embedding fallback between models of different sizes: {other} gives {other_size} dimensions, "
-                f"{model} gives {size}; vectors from both could not be compared"
-            )
-        seen.setdefault(size, model)
+        head, sep, tail = model.partition("/")
+        name = tail if sep and head in DEFAULT_EMBEDDING_MODELS and tail in _DIMENSIONS else model
+        if name in _DIMENSIONS:
+            known.append((model, name, _DIMENSIONS[name]))
+    for model, name, size in known:
+        for other, other_name, other_size in known:
+            if size < other_size and not (name in _SHORTENS and other_name in _SHORTENS):
+                raise ConfigurationError(
+                    f"embedding fallback between models of different sizes: {other} gives {other_size} dimensions, "
+                    f"{model} gives {size}; vectors from both could not be compared"
+                )
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -124,8 +125,7 @@ def estimate_text_tokens(text: str) -> int:
 
 def default_embedding_model(spec: ProviderSpec) -> Optional[str]:
     """The provider's default embedding model (a custom provider's own, else the table's)."""
-    own = getattr(spec, "default_embedding_model", None)
-    return own or DEFAULT_EMBEDDING_MODELS.get(spec.name)
+    return spec.default_embedding_model or DEFAULT_EMBEDDING_MODELS.get(spec.name)
 
 
 class EmbedFormat:

@@ -217,3 +217,69 @@ class CohereEmbedMock(CohereMock):
             "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": sum(map(mock_tokens, texts))}},
             "response_type": "embeddings_by_type",
         }
+
+
+def _request_texts(body: Any) -> list[str]:
+    """The texts of an embeddings request body in any of the formats (empty for chat bodies)."""
+    if not isinstance(body, dict):
+        return []
+    for key in ("input", "texts"):
+        texts = _texts(body, key)
+        if texts is not None:
+            return texts
+    items: list[Any] = body["requests"] if isinstance(body.get("requests"), list) else [body] if "content" in body else []
+    return ["".join(p.get("text", "") for p in (i.get("content") or {}).get("parts", [])) for i in items if isinstance(i, dict)]
+
+
+class ServerLimits:
+    """A ``MockProvider`` script that rate-limits like the real services: a request bucket and a
+    token bucket, each holding one minute's worth and refilled continuously, both full at the
+    start. A request its buckets cannot pay for gets the format's 429 (``limit="requests"`` or
+    ``"tokens"``) with ``retry-after-ms`` (the exact wait) and is not charged; an admitted
+    request is charged its tokens (``mock_tokens`` of each text). ``billed`` counts how many
+    times each text was in an admitted request: a text paid for twice shows as 2."""
+
+    def __init__(self, *, requests_per_minute: float, tokens_per_minute: float, clock: Any = None) -> None:
+        import threading
+        import time
+
+        self._now = clock or time.monotonic
+        self._lock = threading.Lock()
+        self.rpm = float(requests_per_minute)
+        self.tpm = float(tokens_per_minute)
+        self._requests = self.rpm
+        self._tokens = self.tpm
+        self._at = self._now()
+        self.admitted = 0
+        self.refused = 0
+        self.tokens = 0
+        self.billed: dict[str, int] = {}
+
+    def __call__(self, index: int, rec: Any) -> Any:
+        from ._faults import Fault
+
+        texts = _request_texts(rec.json)
+        cost = sum(map(mock_tokens, texts))
+        with self._lock:
+            now = self._now()
+            elapsed, self._at = now - self._at, now
+            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60.0)
+            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60.0)
+            wait_requests = max(0.0, (1 - self._requests) * 60.0 / self.rpm)
+            wait_tokens = max(0.0, (min(cost, self.tpm) - self._tokens) * 60.0 / self.tpm)
+            if wait_requests > 0 or wait_tokens > 0:
+                self.refused += 1
+                wait = max(wait_requests, wait_tokens)
+                limit = "tokens" if wait_tokens >= wait_requests else "requests"
+                return Fault.rate_limited(wait, limit=limit, headers={"retry-after-ms": str(max(1, int(wait * 1000 + 1)))})
+            self._requests -= 1
+            self._tokens -= cost
+            self.admitted += 1
+            self.tokens += cost
+            for text in texts:
+                self.billed[text] = self.billed.get(text, 0) + 1
+        return None
+
+    def minimum_seconds(self, tokens: int) -> float:
+        """The least time ``tokens`` take through the token bucket from full: (tokens - one minute's worth) / rate."""
+        return max(0.0, tokens - self.tpm) * 60.0 / self.tpm
