@@ -1,9 +1,10 @@
 """Embedding requests and responses (value classes) and ``Vectors``, the vectors of a response.
 
 A response's vectors stay as the provider sent them until read: base64 float32 strings
-(OpenAI's ``encoding_format="base64"``) are kept as bytes and turned into floats per vector
-on access (``array.array('f')``, a C loop) or all at once into one float32 buffer
-(``Vectors.buffer()``, ``Vectors.numpy()``); JSON float lists are kept as lists.
+(OpenAI's ``encoding_format="base64"``) are kept as received and turned into floats per
+vector on access (``base64`` then ``array.array('f')``, C loops) or all at once into one
+float32 buffer (``Vectors.buffer()``, ``Vectors.numpy()``: one base64 decode of the joined
+rows); JSON float lists are kept as lists. No per-float Python loop anywhere.
 """
 
 from __future__ import annotations
@@ -109,13 +110,13 @@ class EmbeddingRequest:
         return out
 
 
-Row = Union[bytes, Sequence[float]]
+Row = Union[str, bytes, Sequence[float]]  # base64 of float32, float32 bytes, or floats
 
 
 class Vectors(Sequence[list[float]]):
     """The vectors of a response, in input order: ``vectors[i]`` is a ``list[float]``.
 
-    Rows received as base64 float32 are decoded on access (one C-level conversion per row);
+    Rows received as base64 float32 are decoded on access (C-level conversions per row);
     ``buffer()`` gives every row as one float32 ``memoryview`` (rows x dimensions, no
     per-float Python work), ``numpy()`` the same as a NumPy array (NumPy is optional).
     Compares equal to another ``Vectors`` or a list of lists with the same values.
@@ -128,8 +129,9 @@ class Vectors(Sequence[list[float]]):
 
     @classmethod
     def from_base64(cls, strings: Iterable[str]) -> Vectors:
-        """Rows from base64 strings of little-endian float32 (OpenAI's ``encoding_format="base64"``)."""
-        return cls(base64.b64decode(s) for s in strings)
+        """Rows from base64 strings of little-endian float32 (OpenAI's ``encoding_format="base64"``),
+        kept as given until read."""
+        return cls(strings)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -154,17 +156,24 @@ class Vectors(Sequence[list[float]]):
         if not self._rows:
             return None
         row = self._rows[0]
+        if isinstance(row, str):
+            return _b64_size(row) // 4
         return len(row) // 4 if isinstance(row, bytes) else len(row)
 
     def raw_rows(self) -> tuple[Row, ...]:
-        """The rows as held: float32 bytes or float sequences (for joining responses)."""
+        """The rows as held: base64 strings, float32 bytes or float sequences (for joining responses)."""
         return self._rows
 
     def tobytes(self) -> bytes:
         """Every vector as little-endian float32, one after another."""
+        rows = self._rows
+        if rows and all(isinstance(r, str) and len(r) % 4 == 0 and not r.endswith("=") for r in rows):
+            return base64.b64decode("".join(rows))  # type: ignore[arg-type]  # one decode: no row is padded
         parts = []
-        for row in self._rows:
-            if isinstance(row, bytes):
+        for row in rows:
+            if isinstance(row, str):
+                parts.append(base64.b64decode(row))
+            elif isinstance(row, bytes):
                 parts.append(row)
             else:
                 arr = array.array("f", row)
@@ -207,7 +216,14 @@ class Vectors(Sequence[list[float]]):
         return (Vectors, (self._rows,))
 
 
+def _b64_size(text: str) -> int:
+    """The number of bytes a base64 string decodes to."""
+    return len(text) // 4 * 3 - (len(text) - len(text.rstrip("=")))
+
+
 def _floats(row: Row) -> list[float]:
+    if isinstance(row, str):
+        row = base64.b64decode(row)
     if isinstance(row, bytes):
         arr = array.array("f")
         arr.frombytes(row)

@@ -181,6 +181,9 @@ class OpenAIEmbed(EmbedFormat):
             items = sorted(items, key=lambda item: item["index"])
         embeddings = [item["embedding"] for item in items]
         if embeddings and isinstance(embeddings[0], str):
+            size = len(embeddings[0])  # rows are decoded when read: their shape is checked now
+            if size % 4 or any(not isinstance(e, str) or len(e) != size for e in embeddings):
+                raise ValueError("base64 vectors of different or impossible lengths")
             vectors = Vectors.from_base64(embeddings)
         else:
             vectors = Vectors(embeddings)
