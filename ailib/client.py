@@ -195,18 +195,20 @@ class AiClient:
         """
         return self._pipeline.run(_as_request(request), deadline=deadline, cache=_cache_use(cache))
 
-    def embedding(self, request: EmbeddingRequest, *, deadline: Optional[float] = None) -> EmbeddingResponse:
+    def embedding(self, request: EmbeddingRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> EmbeddingResponse:
         """Embed ``request.input`` (vectors in input order) through every policy of this client.
 
         Inputs above the provider's per-request limits go in several requests, each with its
-        own retries and fallback; ``deadline`` (seconds) bounds them all.
+        own retries and fallback; ``deadline`` (seconds) bounds them all. With a response
+        cache, each text's vector is cached (embeddings are deterministic); ``cache=False``
+        bypasses it.
         """
         from .call.embed import embed
 
         if not isinstance(request, EmbeddingRequest):
             raise InvalidRequestError(f"embedding takes an EmbeddingRequest, got {type(request).__name__}")
         pipeline = self._pipeline
-        return embed(pipeline, request, pipeline._call_deadline(deadline))
+        return embed(pipeline, request, pipeline._call_deadline(deadline), cache=_cache_use(cache))
 
     def embed(
         self,

@@ -10,10 +10,10 @@ from ..providers._embed import default_embedding_model, known_dimensions
 from ..routing.endpoint import Target
 from ..types import AUTO_MODELS
 
-__all__ = ["embedding_plan"]
+__all__ = ["embedding_plan", "embedding_model"]
 
 
-def _model(target: Target, request: EmbeddingRequest) -> str:
+def embedding_model(target: Target, request: EmbeddingRequest) -> str:
     """The target's model for an embedding: ``auto`` (which routing resolved to the chat
     default) becomes the provider's default embedding model."""
     ep = target.endpoint
@@ -28,7 +28,7 @@ def embedding_plan(plan: list[Target], request: EmbeddingRequest) -> list[Target
     out: list[Target] = []
     first: Optional[int] = None
     for i, target in enumerate(plan):
-        model = _model(target, request)
+        model = embedding_model(target, request)
         if model != target.model:
             target = Target(target.endpoint, model, target.condition, target.label)
         size = known_dimensions(model, request.dimensions)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._embedding import EmbeddingRequest, EmbeddingResponse
-from .._trace_api import NOOP_CALL
+from .._trace_api import NOOP_CALL, CallTrace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
@@ -229,13 +229,13 @@ class Pipeline:
             resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
         )
 
-    def embed_part(self, request: EmbeddingRequest, deadline: float) -> EmbeddingResponse:
+    def embed_part(self, request: EmbeddingRequest, deadline: float, trace: CallTrace = NOOP_CALL) -> EmbeddingResponse:
         """One embeddings request (no larger than a provider takes) through the same plan,
         failover, retries, guard and wire as chat; ``deadline`` is monotonic (shared by the
-        parts of a split call)."""
+        parts of a split call), ``trace`` the call's span (``call/embed.py`` starts it)."""
         if self.closed:
             raise closed_error()
-        spec = CallSpec(request, deadline, NOOP_CALL, {})
+        spec = CallSpec(request, deadline, trace, {})
         log = AttemptLog()
         try:
             if self._timers:

@@ -231,3 +231,60 @@ def test_embedding_request_holds_its_fields() -> None:
     assert EmbeddingRequest("m", "one").input == ("one",)
     with pytest.raises(InvalidRequestError):
         EmbeddingRequest("m", [])
+
+
+def test_the_cache_holds_each_text_and_sends_only_the_new_ones() -> None:
+    """With a memory cache, a second call with one new text sends only that text; the vectors
+    come back in input order and the cached ones cost nothing."""
+    metrics = InMemoryMetrics()
+    with MockProvider("openai") as mock:
+        client = (
+            AiClientBuilder(Provider.OPENAI)
+            .with_connection_options(ConnectionOptions(api_key="k", base_url=mock.url + "/v1"))
+            .with_cache("memory")
+            .with_metrics(metrics)
+            .build()
+        )
+        with client:
+            client.embed(["a", "b"], dimensions=4)
+            resp = client.embed(["b", "new", "a"], dimensions=4)
+            again = client.embed(["a"], dimensions=4)
+            bypass = client.embedding(EmbeddingRequest("auto", ["a"], dimensions=4), cache=False)
+    assert [r.json["input"] for r in mock.requests] == [["a", "b"], ["new"], ["a"]]
+    assert resp.vectors == [mock_embedding(t, 4) for t in ("b", "new", "a")]
+    assert resp.usage.prompt_tokens == mock_tokens("new")
+    assert again.vectors == [mock_embedding("a", 4)] and again.attempts == () and again.provider == "openai"
+    assert bypass.attempts[0].outcome == "ok"
+    assert metrics.counter("cache.hit") == 3 and metrics.counter("cache.miss") == 3
+
+
+def test_an_embedding_call_has_its_span_and_attempt_spans() -> None:
+    """With tracing on, an embedding call makes an "embeddings <model>" span with its input
+    tokens, and one child span per attempt (a 503 and its retry)."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracer = TracerProvider()
+    tracer.add_span_processor(SimpleSpanProcessor(exporter))
+    with MockProvider("openai", script=[Fault.http_status(503)]) as mock:
+        client = (
+            AiClientBuilder(Provider.OPENAI)
+            .with_connection_options(ConnectionOptions(api_key="k", base_url=mock.url + "/v1"))
+            .with_retry(RetryPolicy(initial_delay=0.01))
+            .with_tracing(True, tracer_provider=tracer)
+            .build()
+        )
+        with client:
+            client.embed(["abcd", "efgh"], dimensions=4)
+    spans = exporter.get_finished_spans()
+    tracer.shutdown()
+    call = [s for s in spans if s.attributes.get("ailib.attempt.number") is None]
+    attempts = [s for s in spans if s.attributes.get("ailib.attempt.number") is not None]
+    assert [s.name for s in call] == ["embeddings text-embedding-3-small"]
+    assert call[0].attributes["gen_ai.operation.name"] == "embeddings"
+    assert call[0].attributes["gen_ai.usage.input_tokens"] == 2
+    assert call[0].attributes["gen_ai.embeddings.dimension.count"] == 4
+    assert len(attempts) == 2 and all(s.parent.span_id == call[0].context.span_id for s in attempts)
