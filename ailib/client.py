@@ -233,10 +233,12 @@ class AiClient:
         concurrency: int = 4,
         batch_size: Optional[int] = None,
         progress: Any = False,
+        shard: Union[None, str, Sequence[int]] = None,
     ) -> EmbeddingResponse:
         """Embed a corpus: requests within the provider's limits on ``concurrency`` threads, every
         vector in input order. ``checkpoint``: a JSONL path; a re-run with it sends only the texts
-        not yet answered (see ``ailib.batch._embed`` for the format)."""
+        not yet answered (see ``ailib.batch._embed`` for the format). ``shard=(k, n)``: only the
+        k-th of n contiguous blocks (``ailib.batch.read_embeddings`` joins the shards' files)."""
         from .batch._embed import embed_batch
 
         return embed_batch(
@@ -249,6 +251,7 @@ class AiClient:
             concurrency=concurrency,
             batch_size=batch_size,
             progress=progress,
+            shard=shard,
         )
 
     def chat_completion_stream(

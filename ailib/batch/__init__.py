@@ -63,6 +63,7 @@ One checkpoint file belongs to one running batch at a time.
 from __future__ import annotations
 
 from ._checkpoint import read_checkpoint, request_key
+from ._embed import embed_batch, read_embeddings
 from ._progress import BatchProgress
 from ._run import AUTO_THRESHOLD, MODES, BatchContext, run_batch
 from ._shard import merge_outputs, parse_shard, shard_indices
@@ -72,6 +73,8 @@ __all__ = [
     "MODES",
     "BatchContext",
     "BatchProgress",
+    "embed_batch",
+    "read_embeddings",
     "merge_outputs",
     "parse_shard",
     "read_checkpoint",

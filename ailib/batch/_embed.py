@@ -190,13 +190,16 @@ class EmbeddingCheckpoint:
                 os.replace(tmp, self.path)
 
 
-def read_embeddings(path: Union[str, os.PathLike[str]]) -> Vectors:
-    """Every vector of a finished embedding checkpoint (or ``ailib batch`` output), in input order."""
-    records, _ = _scan(os.fspath(path))
+def read_embeddings(*paths: Union[str, os.PathLike[str]]) -> Vectors:
+    """Every vector of finished embedding checkpoints (``ailib batch`` outputs; the files of
+    all the shards of one input, in any order), in input order."""
+    records: list[Record] = []
+    for path in paths:
+        records.extend(_scan(os.fspath(path))[0])
     rows: list[Any] = []
     for rec in sorted(records, key=lambda r: r["start"]):
         if rec["start"] != len(rows):
-            raise ConfigurationError(f"{os.fspath(path)} does not hold every text in order (a gap or overlap at {rec['start']})")
+            raise ConfigurationError(f"the checkpoints do not hold every text once and in order (a gap or overlap at {rec['start']})")
         rows.extend(_response_of(rec).vectors.raw_rows())
     return Vectors(rows)
 
@@ -234,14 +237,19 @@ def embed_batch(
     fsync: bool = False,
     max_pause: float = 300.0,
     on_part: Optional[Callable[[int, int], Any]] = None,
+    shard: Union[None, str, Sequence[int]] = None,
 ) -> EmbeddingResponse:
     """Embed ``texts`` (see the module docstring); the vectors in input order.
 
     ``batch_size``: at most that many texts a request (default: the provider's limit).
+    ``shard=(k, n)`` (or ``"k/n"``): only the k-th of n contiguous blocks of the texts, its
+    vectors returned; each shard keeps its own checkpoint (absolute indices), and
+    ``read_embeddings(*paths)`` joins the shards' files in input order.
     ``progress``: as for chat batches (True, or a callable taking ``BatchProgress``; counts texts).
     ``on_part(start, end)``: called on the calling thread after each request's record is written.
     """
     from ..call.embed import join, limits_of
+    from ._shard import parse_shard
 
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
@@ -252,14 +260,21 @@ def embed_batch(
     settings = _settings(template)
     ckpt = EmbeddingCheckpoint(os.fspath(checkpoint), settings, texts, fsync=fsync) if checkpoint is not None else None
     covered = ckpt.covered if ckpt is not None else bytearray(len(texts))
+    part = parse_shard(shard)
+    lo, hi = (0, len(texts)) if part is None else (part[0] * len(texts) // part[1], (part[0] + 1) * len(texts) // part[1])
+    share = hi - lo
+    covered = bytearray(covered)  # texts outside the share count as covered: never sent by this run
+    covered[:lo] = b"\x01" * lo
+    covered[hi:] = b"\x01" * (len(texts) - hi)
     limits = limits_of(client._pipeline)
     if batch_size is not None:
         limits = Limits(min(limits.inputs, batch_size), limits.tokens)
     todo = _ranges(covered, texts, limits)
     answered: dict[int, tuple[int, EmbeddingResponse]] = {}
     if ckpt is not None:
-        answered.update({s: (e, r) for s, (e, r, _) in ckpt.done.items()})
-    reporter = Reporter(progress, total=len(texts), done=sum(covered), failed=0, skipped=sum(covered))
+        answered.update({s: (e, r) for s, (e, r, _) in ckpt.done.items() if lo <= s < hi})
+    already = sum(e - s for s, (e, _) in answered.items())
+    reporter = Reporter(progress, total=share, done=already, failed=0, skipped=already)
     errors: list[AiLibError] = []
     stop = threading.Event()
 
@@ -315,12 +330,12 @@ def embed_batch(
         reporter.close()
         raise
     reporter.close()
-    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == len(texts)
+    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == share
     if ckpt is not None:
         ckpt.close(compact=complete)
     if errors:
         raise errors[0]
-    if not texts:
+    if not share:
         return EmbeddingResponse(Vectors(), "", "")
     return join([answered[s][1] for s in sorted(answered)])
 
@@ -356,6 +371,7 @@ def run_embed_command(args: Any, items: Sequence[Any], client: Any, progress: bo
             checkpoint=args.output,
             concurrency=args.concurrency,
             progress=progress,
+            shard=args.shard,
         )
     except KeyboardInterrupt:
         print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)

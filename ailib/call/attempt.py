@@ -17,7 +17,6 @@ from ..clock import Clock
 from ..errors import AiLibError, ProtocolError
 from ..metrics import NoopMetrics
 from ..providers._base import decode_body, error_from_response
-from ..providers._embed import embed_format_for
 from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
 from ..types import Attempt, StreamChunk
@@ -164,6 +163,8 @@ class Wire:
         return Answer(ids, resp.headers)
 
     def _embed(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
+        from ..providers._embed import embed_format_for  # loaded by the first embedding
+
         ep = target.endpoint
         fmt = embed_format_for(ep.spec)
         key = ("embed", ep.name, target.model)

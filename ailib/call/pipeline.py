@@ -21,7 +21,6 @@ from .._trace_api import NOOP_CALL, CallTrace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
 from ..metrics import NoopMetrics
-from ..providers._embed import embed_format_for
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
@@ -29,7 +28,6 @@ from ..state.memory import EndpointState
 from ..types import ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
-from .embed_rules import embedding_plan
 from .guard import Guard
 from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .spec import CallSpec, Primed
@@ -335,6 +333,8 @@ class Pipeline:
         router = self.router
         plan = router.plan(spec.request)
         if spec.request.__class__ is EmbeddingRequest:
+            from .embed_rules import embedding_plan  # loaded by the first embedding
+
             plan = embedding_plan(plan, spec.request)
         multi = len(plan) > 1
         counted = router.multi_target
@@ -409,6 +409,8 @@ class Pipeline:
         ep = target.endpoint
         spec = branch.spec
         if spec.request.__class__ is EmbeddingRequest:
+            from ..providers._embed import embed_format_for
+
             embed_format_for(ep.spec)  # InvalidRequestError (nothing sent) for a provider without embeddings
             chars = sum(map(len, spec.request.input))
             return self._retrying(branch, target, self.wire.embed, lambda: chars, admitted)
