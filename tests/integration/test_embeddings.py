@@ -288,3 +288,49 @@ def test_an_embedding_call_has_its_span_and_attempt_spans() -> None:
     assert call[0].attributes["gen_ai.usage.input_tokens"] == 2
     assert call[0].attributes["gen_ai.embeddings.dimension.count"] == 4
     assert len(attempts) == 2 and all(s.parent.span_id == call[0].context.span_id for s in attempts)
+
+
+def test_a_slow_endpoint_is_hedged() -> None:
+    """With hedging after 0.1 s, an embedding stuck on the first endpoint is answered by the
+    second well before the first's 3 s; the loser is recorded as cancelled."""
+    from ailib import HedgePolicy
+
+    with MockProvider("openai", name="slow", script=[Fault.delay(3.0)]) as slow, MockProvider("openai", name="fast") as fast:
+        client = AiClientBuilder(slow.provider()).with_failover_chain([fast.provider()]).with_hedging(HedgePolicy(delay=0.1)).build()
+        with client:
+            start = time.monotonic()
+            resp = client.embed(["a", "b"], model="m", dimensions=4)
+            elapsed = time.monotonic() - start
+    assert elapsed < 2.0 and resp.provider == "fast"
+    assert resp.vectors == [mock_embedding(t, 4) for t in ("a", "b")]
+    assert sorted(a.outcome for a in resp.attempts) == ["cancelled", "ok"]
+
+
+def test_the_breaker_opens_on_failing_embeddings() -> None:
+    """Two 503s open a breaker with failure_threshold=2; the third call fails fast and sends nothing."""
+    from ailib import CircuitBreakerPolicy, CircuitOpenError
+
+    with MockProvider("openai", script=[Fault.http_status(503), Fault.http_status(503)]) as mock:
+        client = (
+            AiClientBuilder(mock.provider())
+            .without_retry()
+            .with_circuit_breaker(CircuitBreakerPolicy(failure_threshold=2, recovery_timeout=30.0))
+            .build()
+        )
+        with client:
+            for _ in range(2):
+                with pytest.raises(ProviderError):
+                    client.embed("a", model="m")
+            with pytest.raises(CircuitOpenError) as info:
+                client.embed("a", model="m")
+    assert len(mock.requests) == 2
+    assert [a.outcome for a in info.value.attempts] == ["skipped"]
+
+
+def test_round_robin_spreads_embedding_calls() -> None:
+    """A round-robin chain of two endpoints answers alternate embedding calls from each."""
+    with MockProvider("openai", name="a") as a, MockProvider("openai", name="b") as b:
+        client = AiClientBuilder(a.provider()).with_round_robin_chain([b.provider()]).build()
+        with client:
+            served = [client.embed("x", model="m").provider for _ in range(4)]
+    assert sorted(served) == ["a", "a", "b", "b"]
