@@ -5,9 +5,11 @@ minute's worth in each bucket, 429 with the exact wait when over) serves the emb
 child process embeds the corpus with a checkpoint and is killed (``os._exit``: no cleanup)
 once half the texts are done; this process then resumes from the checkpoint with a new
 client. Checked at the end: every vector once, in input order, equal to the server's; every
-text paid for exactly once; wall time within 10% of the least the token limit allows.
+text paid for exactly once; wall time within 10% of the least the token limit allows, from
+the first request the server saw (the child's interpreter start-up comes before it, while the
+server's buckets are full and cannot fill any further) to the last vector.
 
-    python examples/embed_corpus_resume.py [--texts 10000] [--seconds 15]
+    python examples/embed_corpus_resume.py [--texts 10000] [--seconds 10]
 
 ``--seconds``: the least time the token limit allows for the corpus (the token limit is
 chosen from it: one minute's worth in the bucket, the rest at the limit's rate).
@@ -80,12 +82,16 @@ def main(args: argparse.Namespace) -> int:
         print(f"first run: crashed with exit status {crashed.returncode} after {written} requests were checkpointed")
         with client_for(base_url, rpm, tpm) as client:
             resp = client.embedding_batch(texts, dimensions=DIMENSIONS, checkpoint=checkpoint, concurrency=1, batch_size=BATCH_SIZE)
-        wall = time.monotonic() - start
+        end = time.monotonic()
+    wall, total_wall = end - (limits.first_at or start), end - start
     in_order = resp.vectors == [mock_embedding(t, DIMENSIONS) for t in texts]
     once = len(limits.billed) == len(texts) and set(limits.billed.values()) == {1}
     print(f"resumed: {len(resp.vectors)} vectors of {resp.dimensions} floats, in input order: {in_order}")
     print(f"server: {limits.admitted} requests paid, {limits.refused} refused (429, not paid); every text paid once: {once}")
-    print(f"{total} tokens at {tpm} tokens/min: least possible {least:.2f} s, took {wall:.2f} s ({wall / least:.3f} x)")
+    print(
+        f"{total} tokens at {tpm} tokens/min: least possible {least:.2f} s, took {wall:.2f} s from the first request "
+        f"({wall / least:.3f} x; {total_wall:.2f} s with the first process's start-up)"
+    )
     ok = crashed.returncode == 137 and in_order and once and len(resp.vectors) == len(texts) and wall <= 1.10 * least
     print("OK" if ok else "FAILED")
     return 0 if ok else 1
@@ -94,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--texts", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--checkpoint", help=argparse.SUPPRESS)

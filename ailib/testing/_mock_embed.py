@@ -250,6 +250,7 @@ class ServerLimits:
         self._requests = self.rpm
         self._tokens = self.tpm
         self._at = self._now()
+        self.first_at: Optional[float] = None  # when the first request came (the clock's time)
         self.admitted = 0
         self.refused = 0
         self.tokens = 0
@@ -262,6 +263,8 @@ class ServerLimits:
         cost = sum(map(mock_tokens, texts))
         with self._lock:
             now = self._now()
+            if self.first_at is None:
+                self.first_at = now
             elapsed, self._at = now - self._at, now
             self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60.0)
             self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60.0)
