@@ -25,7 +25,7 @@ from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
 from ..state.memory import EndpointState
-from ..types import ChatCompletionRequest, ChatCompletionResponse
+from ..types import ChatCompletionRequest, ChatCompletionResponse, Usage
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
@@ -246,14 +246,15 @@ class Pipeline:
                 self._count_request(err.provider or "", err.model or "", "error")
             raise
         part = answer.value
+        usage = part.usage or Usage()  # a provider that reports no tokens: 0 (its limiter kept the estimate)
         won = next(a for a in reversed(log.attempts) if a.outcome == "ok")  # the attempt that answered
         provider, requested = won.provider, won.model
-        cost = self.prices.cost(provider, part.model, part.usage, requested) if self.prices is not None else None
-        self.ledger.add(provider, part.model, part.usage, cost)
+        cost = self.prices.cost(provider, part.model, usage, requested) if self.prices is not None else None
+        self.ledger.add(provider, part.model, usage, cost)
         if self._timers:
             self._count_request(provider, requested, "ok")
-            count_usage(self.metrics, provider, requested, part.usage, cost)
-        return EmbeddingResponse(part.vectors, part.model, provider, part.usage, tuple(log.attempts), cost)
+            count_usage(self.metrics, provider, requested, usage, cost)
+        return EmbeddingResponse(part.vectors, part.model, provider, usage, tuple(log.attempts), cost)
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})

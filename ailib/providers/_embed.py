@@ -32,11 +32,12 @@ __all__ = [
 
 @value
 class EmbedPart:
-    """What one embeddings request answered: the vectors, the model the provider named, usage."""
+    """What one embeddings request answered: the vectors, the model the provider named, and
+    usage (None when the provider reports none: the token limiter then keeps its estimate)."""
 
     vectors: Vectors
     model: str
-    usage: Usage
+    usage: Optional[Usage]
 
 
 @value
@@ -150,8 +151,10 @@ def _merge(body: dict[str, Any], request: EmbeddingRequest) -> dict[str, Any]:
     return body
 
 
-def _usage(prompt: Any) -> Usage:
-    n = int(prompt) if isinstance(prompt, (int, float)) and not isinstance(prompt, bool) else 0
+def _usage(prompt: Any) -> Optional[Usage]:
+    if not isinstance(prompt, (int, float)) or isinstance(prompt, bool):
+        return None  # not reported (Gemini's batchEmbedContents, an Ollama without counts)
+    n = int(prompt)
     return Usage(n, 0, n)
 
 

@@ -334,3 +334,43 @@ def test_round_robin_spreads_embedding_calls() -> None:
         with client:
             served = [client.embed("x", model="m").provider for _ in range(4)]
     assert sorted(served) == ["a", "a", "b", "b"]
+
+
+def test_cost_comes_from_the_price_table_and_adds_up_over_parts() -> None:
+    """With text-embedding-3-small at $0.02 per million input tokens, a call split in two parts
+    (2,100 texts, 2,048 a request) costs both parts' input tokens at that price, and the
+    client's totals agree."""
+    texts = ["abcd" * 10] * 2100  # 10 tokens each, 21,000 in all
+    with MockProvider("openai") as mock:
+        client = (
+            AiClientBuilder(Provider.OPENAI)
+            .with_connection_options(ConnectionOptions(api_key="k", base_url=mock.url + "/v1"))
+            .with_prices({"text-embedding-3-small": (0.02, 0.0)})
+            .build()
+        )
+        with client:
+            resp = client.embed(texts, dimensions=4)
+            totals = client.usage_totals()
+    assert [len(r.json["input"]) for r in mock.requests] == [2048, 52]
+    assert resp.cost == pytest.approx(21_000 * 0.02 / 1e6)
+    (total,) = totals.values()
+    assert total.prompt_tokens == 21_000 and total.cost == pytest.approx(resp.cost)
+
+
+def test_the_token_limiter_keeps_its_estimate_when_the_provider_reports_no_tokens() -> None:
+    """Gemini's batchEmbedContents reports no token counts: the limiter keeps the estimate it
+    charged (no refund to zero), so the second request still waits about two seconds."""
+    with MockProvider("gemini") as mock:
+        client = (
+            AiClientBuilder(Provider.GEMINI)
+            .with_connection_options(ConnectionOptions(api_key="k", base_url=mock.url))
+            .with_rate_limit(RateLimitPolicy(tokens_per_minute=6000))
+            .build()
+        )
+        with client:
+            first = client.embed("x" * 23_600, dimensions=4)  # 5,900 tokens by the estimate
+            start = time.monotonic()
+            client.embed("y" * 1_200, dimensions=4)  # 300 tokens
+            elapsed = time.monotonic() - start
+    assert first.usage.prompt_tokens == 0
+    assert 1.7 <= elapsed < 3.5
