@@ -234,11 +234,13 @@ class AiClient:
         batch_size: Optional[int] = None,
         progress: Any = False,
         shard: Union[None, str, Sequence[int]] = None,
+        mode: str = "live",
     ) -> EmbeddingResponse:
         """Embed a corpus: requests within the provider's limits on ``concurrency`` threads, every
         vector in input order. ``checkpoint``: a JSONL path; a re-run with it sends only the texts
         not yet answered (see ``ailib.batch._embed`` for the format). ``shard=(k, n)``: only the
-        k-th of n contiguous blocks (``ailib.batch.read_embeddings`` joins the shards' files)."""
+        k-th of n contiguous blocks (``ailib.batch.read_embeddings`` joins the shards' files).
+        ``mode="provider"``: through OpenAI's batch API at half price (resumable the same way)."""
         from .batch._embed import embed_batch
 
         return embed_batch(
@@ -252,6 +254,7 @@ class AiClient:
             batch_size=batch_size,
             progress=progress,
             shard=shard,
+            mode=mode,
         )
 
     def chat_completion_stream(

@@ -75,8 +75,9 @@ def part_key(settings: str, texts: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def _scan(path: str) -> tuple[list[Record], int]:
-    """The records of ``path`` and the length of its valid prefix (a torn last line is not)."""
+def _scan(path: str, jobs: Optional[dict[str, Record]] = None) -> tuple[list[Record], int]:
+    """The records of ``path`` and the length of its valid prefix (a torn last line is not);
+    provider batch job lines go to ``jobs`` (the last line per id wins)."""
     records: list[Record] = []
     good = 0
     try:
@@ -95,6 +96,10 @@ def _scan(path: str) -> tuple[list[Record], int]:
                 continue
             try:
                 rec = json.loads(text)
+                if isinstance(rec.get("job"), dict) and isinstance(rec["job"].get("id"), str):
+                    if jobs is not None:
+                        jobs[rec["job"]["id"]] = rec["job"]
+                    continue
                 if not (isinstance(rec.get("start"), int) and isinstance(rec.get("end"), int) and isinstance(rec.get("vectors"), str)):
                     raise ValueError("not a record")
             except (ValueError, TypeError, AttributeError):
@@ -123,7 +128,8 @@ class EmbeddingCheckpoint:
         self._settings = settings
         self._fsync = fsync
         self._lock = threading.Lock()
-        records, good = _scan(path)
+        self.jobs: dict[str, Record] = {}
+        records, good = _scan(path, self.jobs)
         self.done: dict[int, tuple[int, EmbeddingResponse, str]] = {}  # start -> (end, response, line)
         covered = bytearray(len(texts))
         for rec in records:
@@ -144,6 +150,32 @@ class EmbeddingCheckpoint:
         if os.fstat(self._fd).st_size > good:
             os.ftruncate(self._fd, good)
 
+    def pending_job(self) -> Optional[Record]:
+        """The provider batch job of these settings not yet collected, if any."""
+        for job in self.jobs.values():
+            if job.get("state") != "collected" and job.get("settings") == self._settings:
+                return dict(job)
+        return None
+
+    def write_job(self, job: Record) -> None:
+        """Append the state of a provider batch job (its ids as soon as they exist); durable at once."""
+        job = {**job, "settings": self._settings}
+        self._append(json.dumps({"job": job}, ensure_ascii=False, separators=(",", ":")), sync=True)
+        self.jobs[job["id"]] = job
+
+    def _append(self, line: str, *, sync: bool = False) -> bool:
+        data = (line + "\n").encode("utf-8")
+        with self._lock:
+            if self._fd is None:
+                return False
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            if self._fsync or sync:
+                os.fsync(self._fd)
+            return True
+
     def write(self, start: int, end: int, texts: Sequence[str], resp: EmbeddingResponse) -> None:
         """Append the answer for texts ``[start, end)``."""
         rec = {
@@ -157,17 +189,9 @@ class EmbeddingCheckpoint:
             "vectors": base64.b64encode(resp.vectors.tobytes()).decode("ascii"),
         }
         line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"))
-        data = (line + "\n").encode("utf-8")
-        with self._lock:
-            if self._fd is None:
-                return
-            view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-            if self._fsync:
-                os.fsync(self._fd)
-            self.done[start] = (end, resp, line)
+        if self._append(line):
+            with self._lock:
+                self.done[start] = (end, resp, line)
 
     def close(self, *, compact: bool) -> None:
         with self._lock:
@@ -185,6 +209,9 @@ class EmbeddingCheckpoint:
                     for start in sorted(self.done):
                         f.write(self.done[start][2])
                         f.write("\n")
+                    for job in self.jobs.values():  # an unfinished provider batch stays findable
+                        if job.get("state") != "collected":
+                            f.write(json.dumps({"job": job}, ensure_ascii=False, separators=(",", ":")) + "\n")
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, self.path)
@@ -238,13 +265,17 @@ def embed_batch(
     max_pause: float = 300.0,
     on_part: Optional[Callable[[int, int], Any]] = None,
     shard: Union[None, str, Sequence[int]] = None,
+    mode: str = "live",
+    poll_interval: float = 5.0,
 ) -> EmbeddingResponse:
     """Embed ``texts`` (see the module docstring); the vectors in input order.
 
     ``batch_size``: at most that many texts a request (default: the provider's limit).
     ``shard=(k, n)`` (or ``"k/n"``): only the k-th of n contiguous blocks of the texts, its
     vectors returned; each shard keeps its own checkpoint (absolute indices), and
-    ``read_embeddings(*paths)`` joins the shards' files in input order.
+    ``read_embeddings(*paths)`` joins the shards' files in input order. ``mode="provider"``:
+    through OpenAI's batch API (``/v1/embeddings`` lines, half price, within 24 h; polled every
+    ``poll_interval`` seconds, backing off to 60), resumable like the live mode.
     ``progress``: as for chat batches (True, or a callable taking ``BatchProgress``; counts texts).
     ``on_part(start, end)``: called on the calling thread after each request's record is written.
     """
@@ -297,6 +328,11 @@ def embed_batch(
                 ckpt.write(start, end, texts[start:end], resp)
             return resp
 
+    if mode not in ("live", "provider"):
+        raise ConfigurationError(f"mode must be 'live' or 'provider', got {mode!r}")
+    if mode == "provider":
+        return _via_provider(client, texts, todo, template, ckpt, answered, reporter, poll_interval, share)
+
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ailib-embed")
     in_flight: dict[Future[Any], tuple[int, int]] = {}
     nxt = 0
@@ -325,6 +361,54 @@ def embed_batch(
     except BaseException:
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        if ckpt is not None:
+            ckpt.close(compact=False)
+        reporter.close()
+        raise
+    reporter.close()
+    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == share
+    if ckpt is not None:
+        ckpt.close(compact=complete)
+    if errors:
+        raise errors[0]
+    if not share:
+        return EmbeddingResponse(Vectors(), "", "")
+    return join([answered[s][1] for s in sorted(answered)])
+
+
+def _via_provider(
+    client: Any,
+    texts: list[str],
+    todo: list[tuple[int, int]],
+    template: EmbeddingRequest,
+    ckpt: Optional[EmbeddingCheckpoint],
+    answered: dict[int, tuple[int, EmbeddingResponse]],
+    reporter: Reporter,
+    poll_interval: float,
+    share: int,
+) -> EmbeddingResponse:
+    from ..call.embed import join
+    from ..call.embed_rules import embedding_model
+    from ..routing.endpoint import Target
+    from ._embed_provider import run_provider_embeddings
+
+    errors: list[AiLibError] = []
+
+    def on_result(start: int, end: int, result: Any) -> None:
+        if isinstance(result, AiLibError):
+            errors.append(result)
+            reporter.update(failed=True, n=end - start)
+            return
+        if ckpt is not None:
+            ckpt.write(start, end, texts[start:end], result)
+        answered[start] = (end, result)
+        reporter.update(failed=False, cost=result.cost, n=end - start)
+
+    ep = client._pipeline.router.endpoints()[0]
+    model = embedding_model(Target(ep, ep.resolve_model(template.model)), template)
+    try:
+        run_provider_embeddings(client, texts, todo, template, model, ckpt, poll_interval=poll_interval, on_result=on_result)
+    except BaseException:
         if ckpt is not None:
             ckpt.close(compact=False)
         reporter.close()
@@ -372,6 +456,8 @@ def run_embed_command(args: Any, items: Sequence[Any], client: Any, progress: bo
             concurrency=args.concurrency,
             progress=progress,
             shard=args.shard,
+            mode="provider" if args.mode == "provider" else "live",
+            poll_interval=args.poll_interval or 5.0,
         )
     except KeyboardInterrupt:
         print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -143,4 +144,63 @@ def test_errors_of_an_embedding_batch_are_ailib_errors(tmp_path: Path) -> None:
     with MockProvider("openai") as mock, _client(mock) as client:
         with pytest.raises(AiLibError):
             client.embedding_batch(TEXTS, batch_size=0)
+    assert mock.requests == []
+
+
+def test_provider_mode_embeds_through_the_openai_batch_api(tmp_path: Path) -> None:
+    """mode="provider" uploads one file of /v1/embeddings lines, creates one batch, polls it and
+    writes every vector in order; a re-run sends nothing."""
+    from ailib.testing._batch_api import batch_api
+
+    path = tmp_path / "emb.jsonl"
+    with MockProvider("openai") as mock, _client(mock) as client:
+        api = batch_api(mock).configure(duration=0.2)
+        resp = client.embedding_batch(TEXTS, dimensions=4, checkpoint=path, batch_size=4, mode="provider")
+        again = client.embedding_batch(TEXTS, dimensions=4, checkpoint=path, batch_size=4, mode="provider")
+        created = api.created
+    assert resp.vectors == [mock_embedding(t, 4) for t in TEXTS] and again.vectors == resp.vectors
+    assert created == 1
+    assert [json.loads(line)["start"] for line in path.read_text().splitlines()] == [0, 4, 8]
+
+
+def test_provider_mode_resumes_the_same_remote_batch_after_a_kill(tmp_path: Path) -> None:
+    """A process killed while polling its remote batch leaves the job in the checkpoint; the
+    re-run polls that same batch (no second upload or batch) and gets every vector."""
+    from ailib.testing._batch_api import batch_api
+
+    path = tmp_path / "emb.jsonl"
+    with MockProvider("openai") as mock:
+        api = batch_api(mock).configure(duration=3600.0)
+        script = (
+            "import sys; from ailib import AiClient, ConnectionOptions\n"
+            f"c = AiClient('openai', options=ConnectionOptions(api_key='k', base_url={mock.url + '/v1'!r}))\n"
+            f"c.embedding_batch({TEXTS!r}, dimensions=4, checkpoint={str(path)!r}, batch_size=4, mode='provider')\n"
+        )
+        child = subprocess.Popen([sys.executable, "-c", script])
+        try:
+            for _ in range(400):
+                if path.exists() and '"batch_id"' in path.read_text():
+                    break
+                child.poll()
+                assert child.returncode is None
+                time.sleep(0.025)
+        finally:
+            child.kill()
+            child.wait()
+        assert api.created == 1 and api.uploads == 1
+        api.configure(duration=0.0)
+        with _client(mock) as client:
+            resp = client.embedding_batch(TEXTS, dimensions=4, checkpoint=path, batch_size=4, mode="provider")
+        assert api.created == 1 and api.uploads == 1
+    assert resp.vectors == [mock_embedding(t, 4) for t in TEXTS]
+
+
+def test_provider_mode_needs_the_openai_batch_api(tmp_path: Path) -> None:
+    """Cohere has no batch API ailib speaks: ConfigurationError, nothing sent."""
+    from ailib import ConfigurationError
+
+    with MockProvider("cohere") as mock:
+        client = AiClient("cohere", options=ConnectionOptions(api_key="k", base_url=mock.url))
+        with client, pytest.raises(ConfigurationError, match="batch API"):
+            client.embedding_batch(TEXTS, mode="provider")
     assert mock.requests == []
