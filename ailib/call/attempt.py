@@ -163,7 +163,7 @@ class Wire:
         return Answer(ids, resp.headers)
 
     def _embed(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
-        from ..providers._embed import embed_format_for  # loaded by the first embedding
+        from ..providers._embed import decode_embedding, embed_format_for  # loaded by the first embedding
 
         ep = target.endpoint
         fmt = embed_format_for(ep.spec)
@@ -174,16 +174,7 @@ class Wire:
             body = spec.memo.setdefault(key, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
         url = ep.url(fmt.url(ep.base_url, target.model))
         resp = self.transport.send(HttpRequest("POST", url, ep.headers, body, ep.verify, ep.proxy), deadlines, handle)
-        if not 200 <= resp.status < 300:
-            raise error_from_response(
-                ep.wire, resp.status, resp.headers, resp.body, provider=ep.provider, model=target.model, now=started_at
-            )
-        try:
-            part = fmt.decode(json.loads(resp.body), target.model)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise ProtocolError(
-                f"unexpected {fmt.name} embeddings response: {type(exc).__name__}", provider=ep.provider, model=target.model
-            ) from None
+        part = decode_embedding(fmt, ep, resp.status, resp.headers, resp.body, model=target.model, now=started_at)
         if len(part.vectors) != len(spec.request.input):
             raise ProtocolError(
                 f"{ep.provider} answered {len(part.vectors)} vectors for {len(spec.request.input)} inputs",

@@ -8,6 +8,7 @@ Errors are classified by the endpoint's chat format (the same error bodies).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 from urllib.parse import quote
@@ -15,11 +16,13 @@ from urllib.parse import quote
 from .._embedding import EmbeddingRequest, Vectors
 from .._response import Usage
 from .._value import value
-from ..errors import ConfigurationError, InvalidRequestError
+from ..errors import ConfigurationError, InvalidRequestError, ProtocolError
+from ._base import _shape_error, _snippet, error_from_response, mask_secrets
 from ._registry import ProviderSpec
 from ._urls import segment
 
 __all__ = [
+    "decode_embedding",
     "EmbedFormat",
     "EmbedPart",
     "embed_format_for",
@@ -331,3 +334,41 @@ def embed_format_for(spec: ProviderSpec) -> EmbedFormat:
         raise InvalidRequestError(f"{spec.name} has no embeddings API; nothing was sent", provider=spec.name)
     _FORMATS[key] = fmt
     return fmt
+
+
+def decode_embedding(fmt: EmbedFormat, ep: Any, status: int, headers: Any, body: bytes, *, model: str, now: float) -> EmbedPart:
+    """A complete HTTP answer of an embeddings endpoint → its part, or the classified error it
+    means: as a chat answer's (``decode_body``) for the status, content type and JSON; an error
+    object with status 200 is classified like an error status (an overload is retried)."""
+    if not 200 <= status < 300:
+        raise error_from_response(ep.wire, status, headers, body, provider=ep.provider, model=model, now=now)
+    data = _json_object(headers, body, status, provider=ep.provider, model=model)
+    if "error" in data and not any(key in data for key in ("data", "embeddings", "embedding")):
+        raise error_from_response(ep.wire, status, headers, body, provider=ep.provider, model=model, now=now)
+    try:
+        part = fmt.decode(data, model)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise ProtocolError(
+            f"unexpected {fmt.name} embeddings response: {type(exc).__name__}: {mask_secrets(str(exc))[:200]}",
+            provider=ep.provider,
+            model=model,
+            status_code=status,
+        ) from None
+    return part
+
+
+def _json_object(headers: Any, body: bytes, status: int, *, provider: str, model: str) -> dict[str, Any]:
+    """A 2xx body as the JSON object it must be, or the ``ProtocolError`` saying why it is not
+    (wrong content type, empty, malformed, not an object), worded as ``decode_body`` words it."""
+    ctype = headers.get("content-type") or ""
+    if ctype and "json" not in ctype.lower():
+        raise _shape_error(f"expected a JSON response, got content type {ctype!r}: {_snippet(body)!r}", headers, status, provider, model)
+    if not body:
+        raise _shape_error("empty response body", headers, status, provider, model)
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # malformed, not UTF-8, nested too deep
+        raise _shape_error(f"malformed JSON in response ({type(exc).__name__})", headers, status, provider, model) from None
+    if not isinstance(data, dict):
+        raise _shape_error(f"expected a JSON object, got {type(data).__name__}", headers, status, provider, model)
+    return data

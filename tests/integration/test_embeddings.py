@@ -16,6 +16,7 @@ from ailib import (
     EmbeddingRequest,
     FallbackChain,
     InvalidRequestError,
+    ProtocolError,
     Provider,
     ProviderError,
     RateLimitExceeded,
@@ -374,3 +375,45 @@ def test_the_token_limiter_keeps_its_estimate_when_the_provider_reports_no_token
             elapsed = time.monotonic() - start
     assert first.usage.prompt_tokens == 0
     assert 1.7 <= elapsed < 3.5
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.http_status(500),
+        Fault.http_status(503, retry_after="0"),
+        Fault.rate_limited(0.05),
+        Fault.reset(),
+        Fault.reset_mid_body(),
+        Fault.malformed(b'{"error": {"message": "Overloaded", "type": "overloaded_error"}}'),
+    ],
+    ids=["500", "503", "429", "reset", "reset-mid-body", "error-object-with-200"],
+)
+def test_each_transient_fault_is_retried(fault: Fault) -> None:
+    """An embedding that meets a transient fault (5xx, 429, a reset before or during the body, an
+    overload error object sent with status 200) is retried and answers: one failed attempt, then
+    the vectors."""
+    with MockProvider("openai", script=[fault]) as mock, _client(mock) as client:
+        resp = client.embed(["a", "b"], dimensions=4)
+    assert resp.vectors == [mock_embedding(t, 4) for t in ("a", "b")]
+    assert [a.outcome for a in resp.attempts] == ["error", "ok"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault.malformed(),
+        Fault.malformed(b"<html>Bad gateway</html>", content_type="text/html"),
+        Fault.mislabeled("text/plain"),
+        Fault.malformed(b""),
+        Fault.malformed(b'{"data": [{"index": 0, "embedding": "abc"}], "model": "m"}'),
+    ],
+    ids=["truncated-json", "html", "mislabeled", "empty", "bad-base64"],
+)
+def test_an_answer_that_is_not_an_embeddings_body_is_a_protocol_error(fault: Fault) -> None:
+    """A truncated, HTML, mislabeled, empty or impossible answer with status 200 is a
+    ProtocolError after one attempt, as for chat (not retried)."""
+    with MockProvider("openai", script=[fault]) as mock, _client(mock) as client:
+        with pytest.raises(ProtocolError) as info:
+            client.embed(["a"], dimensions=4)
+    assert [a.outcome for a in info.value.attempts] == ["error"] and len(mock.requests) == 1
