@@ -424,9 +424,20 @@ def _via_provider(
     return join([answered[s][1] for s in sorted(answered)])
 
 
-def is_embedding_input(items: Sequence[Any]) -> bool:
-    """Whether the lines of a batch file are texts to embed: ``{"input": ...}`` objects, no ``messages``."""
-    return bool(items) and all(isinstance(x, dict) and "input" in x and "messages" not in x for x in items)
+def embedding_items(path: str) -> Optional[list[Any]]:
+    """The lines of a batch file when it is a corpus to embed (its first line an ``{"input": ...}``
+    object without ``messages``), else None (a file of chat requests, or one that does not parse:
+    the chat batch reports it)."""
+    try:
+        with open(path, "rb") as f:
+            first = next((line for line in f if line.strip()), b"")
+            head = json.loads(first) if first else None
+            if not (isinstance(head, dict) and "input" in head and "messages" not in head and "body" not in head):
+                return None
+            f.seek(0)
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return None
 
 
 def run_embed_command(args: Any, items: Sequence[Any], client: Any, progress: bool) -> int:
@@ -435,6 +446,9 @@ def run_embed_command(args: Any, items: Sequence[Any], client: Any, progress: bo
     checkpoint above. The exit status."""
     import sys
 
+    if not all(isinstance(line, dict) and "input" in line for line in items):
+        print('ailib batch: error: every line of an embedding batch must be an object with "input"', file=sys.stderr)
+        return 2
     first = items[0]
     texts: list[str] = []
     for line in items:
