@@ -20,10 +20,19 @@ from ._layer import ResponseCache
 __all__ = ["embedding_keys", "lookup_vectors", "store_vectors"]
 
 
-def embedding_keys(request: EmbeddingRequest, *, provider: str, model: str) -> list[str]:
-    """One key per text of ``request``: its provider, resolved model, settings and the text."""
+def embedding_keys(request: EmbeddingRequest, *, provider: str, model: str, scope: str = "") -> list[str]:
+    """One key per text of ``request``: its provider, resolved model, settings and the text,
+    within ``scope`` (the cache's: the client's endpoints' identity or a shared namespace, as
+    for chat answers, so two tenants never read each other's entries)."""
     settings = json.dumps(
-        {"provider": provider, "model": model, "dimensions": request.dimensions, "input_type": request.input_type, "extra": request.extra},
+        {
+            "provider": provider,
+            "scope": scope,
+            "model": model,
+            "dimensions": request.dimensions,
+            "input_type": request.input_type,
+            "extra": request.extra,
+        },
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

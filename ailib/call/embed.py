@@ -113,7 +113,7 @@ def _through_cache(
     """The texts the cache holds from it (``cache.hit``), the others sent (and then stored)."""
     from ..cache._embed import embedding_keys, lookup_vectors, store_vectors
 
-    keys = embedding_keys(request, provider=provider, model=model)
+    keys = embedding_keys(request, provider=provider, model=model, scope=cache.scope)
     found = lookup_vectors(cache, keys, provider=provider)
     trace.cached(all(f is not None for f in found))
     missing = [i for i, f in enumerate(found) if f is None]

@@ -448,8 +448,8 @@ class Pipeline:
         """The pre-call context check: the ``ContextLengthExceededError`` a request surely too
         large for ``target``'s model's known window would get, or None (it fits, or unknown)."""
         context = self.context
-        if context is None or spec.request is None:
-            return None
+        if context is None or spec.request is None or spec.request.__class__ is EmbeddingRequest:
+            return None  # an embedding's limit is per input, not a chat context window
         ep = target.endpoint
         window = context.window(ep.spec, target.model)
         if window is None:

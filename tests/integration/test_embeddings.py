@@ -417,3 +417,22 @@ def test_an_answer_that_is_not_an_embeddings_body_is_a_protocol_error(fault: Fau
         with pytest.raises(ProtocolError) as info:
             client.embed(["a"], dimensions=4)
     assert [a.outcome for a in info.value.attempts] == ["error"] and len(mock.requests) == 1
+
+
+def test_cached_vectors_stay_within_their_tenant() -> None:
+    """Two clients with different keys sharing one cache backend do not read each other's
+    vectors (the cache's scope is in every embedding key); the same client does."""
+    from ailib.cache import MemoryCache
+
+    backend = MemoryCache()
+    with MockProvider("openai") as mock:
+
+        def client(key: str) -> AiClient:
+            options = ConnectionOptions(api_key=key, base_url=mock.url + "/v1")
+            return AiClientBuilder(Provider.OPENAI).with_connection_options(options).with_cache(backend).build()
+
+        with client("sk-tenant-a") as a, client("sk-tenant-b") as b:
+            a.embed("shared text", dimensions=4)
+            b.embed("shared text", dimensions=4)
+            a.embed("shared text", dimensions=4)
+    assert len(mock.requests) == 2
