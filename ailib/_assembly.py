@@ -347,5 +347,10 @@ class Assembly:
     def estimate_cost(self, ep: Endpoint, request: ChatCompletionRequest) -> Optional[float]:
         assert self.prices is not None
         model = ep.resolve_model(request.model)
+        if not hasattr(request, "messages"):  # an EmbeddingRequest: its embedding model, its texts
+            from .call.embed_rules import embedding_model
+            from .routing.endpoint import Target
+
+            return self.prices.estimate(ep.provider, embedding_model(Target(ep, model), request), request, sum(map(len, request.input)))
         chars = sum(len(m.text()) for m in request.messages if m.content is not None)
         return self.prices.estimate(ep.provider, model, request, chars)

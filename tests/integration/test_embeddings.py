@@ -436,3 +436,18 @@ def test_cached_vectors_stay_within_their_tenant() -> None:
             b.embed("shared text", dimensions=4)
             a.embed("shared text", dimensions=4)
     assert len(mock.requests) == 2
+
+
+def test_cost_based_routing_sends_embeddings_to_the_cheapest_endpoint() -> None:
+    """COST_BASED routing prices an embedding by its texts and the endpoints' models: the cheap
+    endpoint answers, the pricey one gets nothing."""
+    from ailib import LoadBalancingStrategy, ModelArray, ModelEndpoint
+
+    with MockProvider(name="pricey") as pricey, MockProvider(name="cheap") as cheap:
+        array = ModelArray("cost", LoadBalancingStrategy.COST_BASED)
+        array.add_endpoint(ModelEndpoint("pricey", url=pricey.base_url, model="embed-big"))
+        array.add_endpoint(ModelEndpoint("cheap", url=cheap.base_url, model="embed-small"))
+        prices = {"embed-big": (0.13, 0.0), "embed-small": (0.02, 0.0)}
+        with AiClientBuilder(pricey.provider()).with_model_array(array).with_prices(prices).build() as client:
+            served = [client.embed(["a", "b"], dimensions=4).provider for _ in range(2)]
+    assert served == ["cheap", "cheap"] and pricey.requests == []
