@@ -438,7 +438,7 @@ class Pipeline:
 
             embed_format_for(ep.spec)  # InvalidRequestError (nothing sent) for a provider without embeddings
             chars = sum(map(len, spec.request.input))
-            return self._retrying(branch, target, self.wire.embed, lambda: chars, admitted)
+            return self._retrying(branch, target, self.wire.embed, lambda: chars, admitted, nexts)
         ep.wire.check_supported(spec.request, ep.spec, stream=stream)
         return self._retrying(
             branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted, nexts
