@@ -12,6 +12,7 @@ Gemini, Cohere).
 from typing import TYPE_CHECKING, Any
 
 from ._builder import AiClientBuilder
+from ._embedding import EmbeddingRequest, EmbeddingResponse, Vectors
 from ._version import __version__ as __version__
 from .client import AiClient
 from .errors import (
@@ -126,6 +127,9 @@ __all__ = [
     "ServerToolPart",
     "ChatCompletionRequest",
     "ChatCompletionResponse",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "Vectors",
     "Choice",
     "Usage",
     "StreamChunk",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs
 
+from ._embedding import EmbeddingRequest
 from ._value import mutable_value
 from .call import Pipeline
 from .call.extras import make_extras
@@ -344,8 +345,14 @@ class Assembly:
         """A health probe through the client's transport (run off the caller's thread)."""
         return self.pipeline.wire.probe(ep, check)
 
-    def estimate_cost(self, ep: Endpoint, request: ChatCompletionRequest) -> Optional[float]:
+    def estimate_cost(self, ep: Endpoint, request: Union[ChatCompletionRequest, EmbeddingRequest]) -> Optional[float]:
         assert self.prices is not None
         model = ep.resolve_model(request.model)
+        if isinstance(request, EmbeddingRequest):  # its embedding model, its texts
+            from .call.embed_rules import embedding_model
+            from .routing.endpoint import Target
+
+            price = self.prices.lookup(ep.provider, embedding_model(Target(ep, model), request))
+            return None if price is None else price.cost(sum(len(text) for text in request.input) // 4 + 1, 0)  # input only
         chars = sum(len(m.text()) for m in request.messages if m.content is not None)
         return self.prices.estimate(ep.provider, model, request, chars)

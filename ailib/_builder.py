@@ -316,5 +316,9 @@ class AiClientBuilder:
         from .client import AiClient
 
         c = self._config
+        if c.fallback is not None:  # embedding models known to differ in size cannot stand in for each other
+            from .providers._embed import check_same_dimensions
+
+            check_same_dimensions([s.model for s in c.fallback.steps if isinstance(s.model, str)])
         config = c.evolve(chain=list(c.chain), provider_options=dict(c.provider_options), provider_rate_limits=dict(c.provider_rate_limits))
         return AiClient._from_config(apply_overrides(config, self._overrides))

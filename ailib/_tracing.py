@@ -69,7 +69,7 @@ class Tracing:
         if api is None:
             return NOOP_CALL
         model = model or request.model
-        span = api.tracer.start_span(f"chat {model}", kind=api.CLIENT)
+        span = api.tracer.start_span(f"{_operation(request)} {model}", kind=api.CLIENT)
         if not span.is_recording():
             span.end()
             return NOOP_CALL
@@ -107,12 +107,22 @@ def _load_api(tracer_provider: Any) -> Optional[_Api]:
         return None
 
 
+def _operation(request: Any) -> str:
+    """The GenAI operation name: ``embeddings`` for an embedding request, else ``chat``."""
+    return "chat" if hasattr(request, "messages") else "embeddings"
+
+
 def _request_attributes(request: Any, system: str, model: str) -> dict[str, Any]:
     attrs: dict[str, Any] = {
-        "gen_ai.operation.name": "chat",
+        "gen_ai.operation.name": _operation(request),
         "gen_ai.system": gen_ai_system(system),
         "gen_ai.request.model": model,
     }
+    if not hasattr(request, "messages"):  # an embedding: its size and the dimensions asked for
+        attrs["ailib.embeddings.inputs"] = len(request.input)
+        if request.dimensions is not None:
+            attrs["gen_ai.embeddings.dimension.count"] = request.dimensions
+        return attrs
     for name, key in (("temperature", "temperature"), ("max_tokens", "max_tokens"), ("top_p", "top_p")):
         value = getattr(request, name)
         if value is not None:
@@ -139,7 +149,7 @@ class _OtelCall(CallTrace):
         self._ended = False
         span.set_attributes(_request_attributes(request, system, model))
         span.set_attribute("ailib.stream", stream)
-        if capture:
+        if capture and hasattr(request, "messages"):
             span.set_attribute("gen_ai.input.messages", json.dumps([m.to_dict() for m in request.messages], ensure_ascii=False))
 
     def activate(self) -> Any:
@@ -154,8 +164,9 @@ class _OtelCall(CallTrace):
         with self._lock:
             self.attempts += 1
             number = self.attempts
+        operation = _operation(self.request)
         attrs: dict[str, Any] = {
-            "gen_ai.operation.name": "chat",
+            "gen_ai.operation.name": operation,
             "gen_ai.system": gen_ai_system(provider),
             "gen_ai.request.model": model,
             "ailib.attempt.number": number,
@@ -163,7 +174,7 @@ class _OtelCall(CallTrace):
         }
         if endpoint:
             attrs["ailib.endpoint"] = endpoint
-        span = api.tracer.start_span(f"chat {model}", context=api.set_span_in_context(self.span), kind=api.CLIENT, attributes=attrs)
+        span = api.tracer.start_span(f"{operation} {model}", context=api.set_span_in_context(self.span), kind=api.CLIENT, attributes=attrs)
         return _OtelAttempt(api, span, api.attach(api.set_span_in_context(span)))
 
     def event(self, name: str, **attrs: Any) -> None:
@@ -184,6 +195,11 @@ class _OtelCall(CallTrace):
             return
         span = self.span
         attrs: dict[str, Any] = {"gen_ai.system": gen_ai_system(response.provider), "gen_ai.response.model": response.model}
+        if not hasattr(response, "choices"):  # an embedding response
+            _usage_attributes(attrs, response.usage)
+            span.set_attributes(attrs)
+            span.end()
+            return
         if response.id:
             attrs["gen_ai.response.id"] = response.id
         reasons = [c.finish_reason for c in response.choices if c.finish_reason]

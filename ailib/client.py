@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from ._embedding import EmbeddingRequest, EmbeddingResponse
 from .errors import AiLibError, ConfigurationError, InvalidRequestError
 from .metrics import Metrics
 from .options import ConnectionOptions
@@ -200,6 +201,68 @@ class AiClient:
         for a request that is not reproducible.
         """
         return self._pipeline.run(_as_request(request), deadline=deadline, cache=_cache_use(cache))
+
+    def embedding(self, request: EmbeddingRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> EmbeddingResponse:
+        """Embed ``request.input`` (vectors in input order) through every policy of this client.
+
+        Inputs above the provider's per-request limits go in several requests, each with its
+        own retries and fallback; ``deadline`` (seconds) bounds them all. With a response
+        cache, each text's vector is cached (embeddings are deterministic); ``cache=False``
+        bypasses it.
+        """
+        from .call.embed import embed
+
+        if not isinstance(request, EmbeddingRequest):
+            raise InvalidRequestError(f"embedding takes an EmbeddingRequest, got {type(request).__name__}")
+        pipeline = self._pipeline
+        return embed(pipeline, request, pipeline._call_deadline(deadline), cache=_cache_use(cache))
+
+    def embed(
+        self,
+        input: Union[str, Sequence[str]],
+        *,
+        model: str = "auto",
+        dimensions: Optional[int] = None,
+        input_type: Optional[str] = None,
+        deadline: Optional[float] = None,
+    ) -> EmbeddingResponse:
+        """Embed one text or a list of texts; ``model="auto"``: the provider's default embedding model."""
+        return self.embedding(EmbeddingRequest(model, input, dimensions=dimensions, input_type=input_type), deadline=deadline)
+
+    def embedding_batch(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str = "auto",
+        dimensions: Optional[int] = None,
+        input_type: Optional[str] = None,
+        checkpoint: Union[None, str, os.PathLike[str]] = None,
+        concurrency: int = 4,
+        batch_size: Optional[int] = None,
+        progress: Any = False,
+        shard: Union[None, str, Sequence[int]] = None,
+        mode: str = "live",
+    ) -> EmbeddingResponse:
+        """Embed a corpus: requests within the provider's limits on ``concurrency`` threads, every
+        vector in input order. ``checkpoint``: a JSONL path; a re-run with it sends only the texts
+        not yet answered (see ``ailib.batch._embed`` for the format). ``shard=(k, n)``: only the
+        k-th of n contiguous blocks (``ailib.batch.read_embeddings`` joins the shards' files).
+        ``mode="provider"``: through OpenAI's batch API at half price (resumable the same way)."""
+        from .batch._embed import embed_batch
+
+        return embed_batch(
+            self,
+            texts,
+            model=model,
+            dimensions=dimensions,
+            input_type=input_type,
+            checkpoint=checkpoint,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            progress=progress,
+            shard=shard,
+            mode=mode,
+        )
 
     def chat_completion_stream(
         self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None

@@ -70,6 +70,7 @@ One checkpoint file belongs to one running batch at a time.
 from __future__ import annotations
 
 from ._checkpoint import read_checkpoint, request_key
+from ._embed import embed_batch, read_embeddings
 from ._input import SourceLine, read_lines
 from ._progress import BatchProgress
 from ._run import AUTO_THRESHOLD, MODES, BatchContext, iter_batch, run_batch
@@ -81,7 +82,9 @@ __all__ = [
     "BatchContext",
     "BatchProgress",
     "SourceLine",
+    "embed_batch",
     "iter_batch",
+    "read_embeddings",
     "merge_outputs",
     "parse_shard",
     "read_checkpoint",

@@ -186,6 +186,7 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     """Run ``ailib batch`` from parsed arguments; the exit status.
 
     ``build_client`` makes the client from the arguments (the CLI layer owns the builder)."""
+    from ._embed import embedding_items
     from ._input import read_lines
     from ._run import iter_batch
 
@@ -203,6 +204,12 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     except AiLibError as err:
         print(f"ailib batch: error: {err.message}", file=sys.stderr)
         return 2
+    texts = embedding_items(args.input) if args.input != "-" else None  # a file of {"input": ...} lines: a corpus
+    if texts is not None:
+        from ._embed import run_embed_command
+
+        with client:
+            return run_embed_command(args, texts, client, progress)
     where: dict[int, str] = {}  # input index -> "FILE line N", for the shard's share only
 
     def lines() -> Any:

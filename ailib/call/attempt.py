@@ -80,6 +80,11 @@ class Wire:
         primed: Primed = self._attempt(branch, target, self._stream, True)
         return primed
 
+    def embed(self, branch: Branch, target: Target) -> Answer:
+        """One embeddings attempt: an ``EmbedPart`` (vectors, model, usage), or a classified error."""
+        answer: Answer = self._attempt(branch, target, self._embed, True)
+        return answer
+
     def models(self, branch: Branch, target: Target) -> Answer:
         """One models-listing attempt (``GET`` the format's models URL): model ids."""
         answer: Answer = self._attempt(branch, target, self._models, False)
@@ -156,6 +161,27 @@ class Wire:
         except (ValueError, KeyError, TypeError) as exc:
             raise ProtocolError(f"unexpected models list from {ep.provider}: {exc}", provider=ep.provider) from None
         return Answer(ids, resp.headers)
+
+    def _embed(self, spec: CallSpec, target: Target, handle: AttemptHandle, deadlines: Deadlines, started_at: float) -> Answer:
+        from ..providers._embed import decode_embedding, embed_format_for  # loaded by the first embedding
+
+        ep = target.endpoint
+        fmt = embed_format_for(ep.spec)
+        key = ("embed", ep.name, target.model)
+        body: Optional[bytes] = spec.memo.get(key)
+        if body is None:
+            data = fmt.encode(spec.request, spec.request.input, target.model)
+            body = spec.memo.setdefault(key, json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+        url = ep.url(fmt.url(ep.base_url, target.model))
+        resp = self.transport.send(HttpRequest("POST", url, ep.headers, body, ep.verify, ep.proxy), deadlines, handle)
+        part = decode_embedding(fmt, ep, resp.status, resp.headers, resp.body, model=target.model, now=started_at)
+        if len(part.vectors) != len(spec.request.input):
+            raise ProtocolError(
+                f"{ep.provider} answered {len(part.vectors)} vectors for {len(spec.request.input)} inputs",
+                provider=ep.provider,
+                model=target.model,
+            )
+        return Answer(part, resp.headers, part.usage)
 
     def probe(self, ep: Endpoint, check: Any) -> bool:
         """A health probe (no attempt record): ``GET`` the check's path; 2xx is healthy."""

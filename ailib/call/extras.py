@@ -71,6 +71,10 @@ class CallExtras:
         trace: CallTrace = tracing.start_call(spec.request, stream=stream, system=provider, model=model)
         return trace
 
+    def trace_call(self, request: Any, provider: str, model: str) -> CallTrace:
+        """A span for a call that is not a chat completion (an embedding; ``call/embed.py``)."""
+        return self._start(CallSpec(request, 0.0, NOOP_CALL, {}), False, provider, model)
+
     def _names(self, spec: CallSpec) -> tuple[str, str]:
         ep, model = self.primary, spec.request.model
         return (ep.provider, ep.resolve_model(model)) if ep is not None else ("", model)

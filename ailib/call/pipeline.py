@@ -16,7 +16,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from .._trace_api import NOOP_CALL
+from .._embedding import EmbeddingRequest, EmbeddingResponse
+from .._trace_api import NOOP_CALL, CallTrace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     AiLibError,
@@ -34,7 +35,7 @@ from ..routing.base import Router
 from ..routing.context import ContextWindows, estimate_request_tokens
 from ..routing.endpoint import Endpoint, Target
 from ..state.memory import EndpointState
-from ..types import ChatCompletionRequest, ChatCompletionResponse
+from ..types import ChatCompletionRequest, ChatCompletionResponse, Usage
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
@@ -238,6 +239,35 @@ class Pipeline:
             resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
         )
 
+    def embed_part(self, request: EmbeddingRequest, deadline: float, trace: CallTrace = NOOP_CALL) -> EmbeddingResponse:
+        """One embeddings request (no larger than a provider takes) through the same plan,
+        failover, retries, guard and wire as chat; ``deadline`` is monotonic (shared by the
+        parts of a split call), ``trace`` the call's span (``call/embed.py`` starts it)."""
+        if self.closed:
+            raise closed_error()
+        spec = CallSpec(request, deadline, trace, {})
+        log = AttemptLog()
+        try:
+            if self._timers:
+                with self.metrics.start_timer("request.duration", None):
+                    answer = self._execute(spec, log, stream=False)
+            else:
+                answer = self._execute(spec, log, stream=False)
+        except AiLibError as err:
+            if self._timers:
+                self._count_request(err.provider or "", err.model or "", "error")
+            raise
+        part = answer.value
+        usage = part.usage or Usage()  # a provider that reports no tokens: 0 (its limiter kept the estimate)
+        won = next(a for a in reversed(log.attempts) if a.outcome == "ok")  # the attempt that answered
+        provider, requested = won.provider, won.model
+        cost = self.prices.cost(provider, part.model, usage, requested) if self.prices is not None else None
+        self.ledger.add(provider, part.model, usage, cost)
+        if self._timers:
+            self._count_request(provider, requested, "ok")
+            count_usage(self.metrics, provider, requested, usage, cost)
+        return EmbeddingResponse(part.vectors, part.model, provider, usage, tuple(log.attempts), cost)
+
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
@@ -315,6 +345,10 @@ class Pipeline:
     def _failover(self, spec: CallSpec, log: AttemptLog, stream: bool) -> Any:
         router = self.router
         plan = router.plan(spec.request)
+        if spec.request.__class__ is EmbeddingRequest:
+            from .embed_rules import embedding_plan  # loaded by the first embedding
+
+            plan = embedding_plan(plan, spec.request)
         multi = len(plan) > 1
         counted = router.multi_target
         metrics = self.metrics
@@ -399,6 +433,12 @@ class Pipeline:
         targets after it, which a rate-limited call may fall over to instead of waiting."""
         ep = target.endpoint
         spec = branch.spec
+        if spec.request.__class__ is EmbeddingRequest:
+            from ..providers._embed import embed_format_for
+
+            embed_format_for(ep.spec)  # InvalidRequestError (nothing sent) for a provider without embeddings
+            chars = sum(map(len, spec.request.input))
+            return self._retrying(branch, target, self.wire.embed, lambda: chars, admitted, nexts)
         ep.wire.check_supported(spec.request, ep.spec, stream=stream)
         return self._retrying(
             branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted, nexts
@@ -408,8 +448,8 @@ class Pipeline:
         """The pre-call context check: the ``ContextLengthExceededError`` a request surely too
         large for ``target``'s model's known window would get, or None (it fits, or unknown)."""
         context = self.context
-        if context is None or spec.request is None:
-            return None
+        if context is None or spec.request is None or spec.request.__class__ is EmbeddingRequest:
+            return None  # an embedding's limit is per input, not a chat context window
         ep = target.endpoint
         window = context.window(ep.spec, target.model)
         if window is None:

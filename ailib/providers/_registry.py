@@ -86,6 +86,7 @@ class ProviderSpec:
     headers: Mapping[str, str] = attrs.field(factory=dict, repr=redacted_headers_repr, hash=False)
     idempotency_header: Optional[str] = None  # sent with one key per call, reused by its retries
     stream_usage: Optional[bool] = None  # ask for usage in streams (OpenAI format); None: the built-in list decides
+    default_embedding_model: Optional[str] = None  # None: the built-in table's (providers/_embed.py), if any
 
     @property
     def key_variable(self) -> Optional[str]:

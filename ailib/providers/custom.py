@@ -52,6 +52,10 @@ class CustomProviderBuilder:
         """The model ``"auto"`` resolves to on this provider."""
         return self._set(default_model=model)
 
+    def with_default_embedding_model(self, model: str) -> CustomProviderBuilder:
+        """The embedding model ``AiClient.embed(model="auto")`` sends to this provider."""
+        return self._set(default_embedding_model=model)
+
     def with_wire_format(self, fmt: str) -> CustomProviderBuilder:
         """The wire format it speaks: ``"openai"`` (default), ``"anthropic"`` or ``"gemini"``."""
         if fmt not in USER_FORMATS:

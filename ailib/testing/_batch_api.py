@@ -193,7 +193,7 @@ def _openai_view(mock: Any, b: dict[str, Any]) -> dict[str, Any]:
     view = {
         "id": b["id"],
         "object": "batch",
-        "endpoint": "/v1/chat/completions",
+        "endpoint": b.get("endpoint") or "/v1/chat/completions",
         "input_file_id": b["input_file_id"],
         "completion_window": "24h",
         "status": status,
@@ -234,6 +234,16 @@ def _openai_files(mock: Any, b: dict[str, Any], status: str) -> None:
                     "error": None,
                 }
             )
+        elif str(e.get("url", "")).endswith("/embeddings"):  # an embeddings line: the mock's vectors for its texts
+            body = mock._formats["openai_embed"].success(api.reply_for({}), e["body"].get("model", "mock-model"), e["body"])
+            out.append(
+                {
+                    "id": f"req_{pos}",
+                    "custom_id": cid,
+                    "response": {"status_code": 200, "request_id": f"r{pos}", "body": body},
+                    "error": None,
+                }
+            )
         else:
             body = fmt.success(api.reply_for(e["body"]), e["body"].get("model", "mock-model"))
             out.append(
@@ -262,7 +272,8 @@ def _openai_create(mock: Any, ex: Any, rec: Any, m: Any) -> None:
         ex.send_json(400, {"error": {"message": "input_file_id not found", "type": "invalid_request_error", "code": None}})
         return
     entries = [json.loads(line) for line in data.splitlines() if line.strip()]
-    b = api.create("openai", entries, {"input_file_id": body["input_file_id"], "metadata": body.get("metadata")})
+    extra = {"input_file_id": body["input_file_id"], "metadata": body.get("metadata"), "endpoint": body.get("endpoint")}
+    b = api.create("openai", entries, extra)
     ex.send_json(200, _openai_view(mock, b))
 
 

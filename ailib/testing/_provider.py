@@ -33,6 +33,11 @@ _MOCK_FORMATS = {
     "anthropic": "ailib.testing._mock_anthropic:AnthropicMock",
     "gemini": "ailib.testing._mock_gemini:GeminiMock",
     "cohere": "ailib.testing._mock_cohere:CohereMock",
+    # the embeddings endpoints, served on every MockProvider next to its chat format
+    "openai_embed": "ailib.testing._mock_embed:OpenAIEmbedMock",
+    "gemini_embed": "ailib.testing._mock_embed:GeminiEmbedMock",
+    "cohere_embed": "ailib.testing._mock_embed:CohereEmbedMock",
+    "ollama_embed": "ailib.testing._mock_embed:OllamaEmbedMock",
 }
 
 Script = Union[Sequence[Fault], Callable[[int, RecordedRequest], Optional[Fault]]]

@@ -22,6 +22,7 @@ from ailib._value import is_value, mutable_value, value
 LIVE = {
     "ailib._value._Plan": "the value machinery's own per-class cache",
     "ailib._response.ResponseHeaders": "a read-only Mapping over a response's HTTP headers, filtered when first read",
+    "ailib._embedding.Vectors": "a read-only Sequence over a response's vectors, decoded from the wire's bytes when read",
     "ailib._tracing._Api": "handles to the OpenTelemetry API",
     "ailib.call.pipeline._Life": "a client's open/closed flag, shared by its views",
     "ailib.call.spec.CallSpec": "one call's description, made per call on the hot path; holds its live span and body memo",
@@ -114,6 +115,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
         Usage,
     )
     from ailib._assembly import Config
+    from ailib._embedding import EmbeddingRequest, EmbeddingResponse, Vectors
     from ailib._sse import SseEvent
     from ailib.batch._progress import BatchProgress
     from ailib.batch._run import BatchContext
@@ -121,6 +123,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
     from ailib.cache._entry import CachedAnswer
     from ailib.call.usage import Price, UsageTotal
     from ailib.errors import Attempt, RateLimitExceeded
+    from ailib.providers._embed import EmbedPart, Limits
     from ailib.providers._registry import PROVIDERS, Provider
     from ailib.providers._urls import BaseUrl
     from ailib.reliability.circuit import Permit
@@ -183,6 +186,14 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib._response.Usage": lambda: Usage(
             10, 6, 16, cached_tokens=4, cache_write_tokens=2, reasoning_tokens=3, cache_write_1h_tokens=1
         ),
+        "ailib._embedding.EmbeddingRequest": lambda: EmbeddingRequest(
+            "text-embedding-3-small", ["a", "b"], dimensions=8, input_type="search_query", extra={"user": "u1"}
+        ),
+        "ailib._embedding.EmbeddingResponse": lambda: EmbeddingResponse(
+            Vectors([b"\x00\x00\x80?", [2.0]]), "m", "openai", Usage(3, 0, 3), (Attempt("openai", "m", 1.7e9, 0.1, "ok"),), 0.5
+        ),
+        "ailib.providers._embed.EmbedPart": lambda: EmbedPart(Vectors([[1.0, 2.0]]), "m", Usage(2, 0, 2)),
+        "ailib.providers._embed.Limits": lambda: Limits(96, 1000),
         "ailib._response.Choice": lambda: Choice(
             0, message(), "refusal", "I can't help with that.", {"type": "refusal"}, {"content": [], "refusal": []}
         ),
