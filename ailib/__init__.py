@@ -18,6 +18,7 @@ from .errors import (
     AiLibError,
     AllProvidersFailedError,
     AuthenticationError,
+    BudgetExceededError,
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
@@ -148,6 +149,7 @@ __all__ = [
     "StructuredOutputError",
     "CircuitOpenError",
     "LocalRateLimitError",
+    "BudgetExceededError",
     "ClientClosedError",
     "AllProvidersFailedError",
 ]

@@ -365,6 +365,78 @@ return 1
 """
 )
 
+# -- spend ledger -- hash: 'spent' (USD), 'next_id', one 'h:<id>' field per hold: "<amount> <expires_at>".
+# A value that does not parse is treated as absent (a hold) or 0 (spent). The key never expires.
+_SPEND = (
+    _PRELUDE
+    + """
+local function holds(drop_expired)
+  local raw = redis.call('HGETALL', key)
+  local held, dead, spent = 0, {}, 0
+  for i = 1, #raw, 2 do
+    local f, v = raw[i], raw[i + 1]
+    if f == 'spent' then
+      local x = tonumber(v)
+      if x and x == x and x > 0 and x < math.huge then spent = x end
+    elseif string.sub(f, 1, 2) == 'h:' then
+      local a, exp = string.match(v, '^(%S+) (%S+)$')
+      a, exp = tonumber(a), tonumber(exp)
+      if a == nil or exp == nil or a ~= a or a < 0 or a == math.huge or now >= exp then
+        dead[#dead + 1] = f
+      else
+        held = held + a
+      end
+    end
+  end
+  if drop_expired and #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+  return spent, held
+end
+"""
+)
+
+# ARGV: amount, limit, lease seconds, eps -> {1|0, hold id|'', spent, held}
+_SPEND_HOLD = (
+    _SPEND
+    + """
+local spent, held = holds(true)
+local amount = tonumber(ARGV[1])
+if spent + held + amount > tonumber(ARGV[2]) + tonumber(ARGV[4]) then return {0, '', fmt(spent), fmt(held)} end
+local id = redis.call('HINCRBY', key, 'next_id', 1)
+redis.call('HSET', key, 'h:' .. id, fmt(amount) .. ' ' .. fmt(now + tonumber(ARGV[3])))
+return {1, id, fmt(spent), fmt(held)}
+"""
+)
+
+# ARGV: hold id|'', cost (may be negative) -> spent
+_SPEND_SETTLE = (
+    _SPEND
+    + """
+if ARGV[1] ~= '' then redis.call('HDEL', key, 'h:' .. ARGV[1]) end
+local spent = holds(false)
+spent = math.max(0, spent + tonumber(ARGV[2]))
+redis.call('HSET', key, 'spent', fmt(spent))
+return fmt(spent)
+"""
+)
+
+# -> {spent, held}
+_SPEND_READ = (
+    _SPEND
+    + """
+local spent, held = holds(false)
+return {fmt(spent), fmt(held)}
+"""
+)
+
+# -> 1: spent back to 0 (holds kept)
+_SPEND_RESET = (
+    _SPEND
+    + """
+redis.call('HSET', key, 'spent', '0')
+return 1
+"""
+)
+
 
 class Scripts:
     """The registered Lua scripts of one Redis client (EVALSHA, reloaded on NOSCRIPT)."""
@@ -383,3 +455,7 @@ class Scripts:
         self.breaker_reset = reg(_BREAKER_RESET)
         self.breaker_state = reg(_BREAKER_STATE)
         self.budget = reg(_BUDGET)
+        self.spend_hold = reg(_SPEND_HOLD)
+        self.spend_settle = reg(_SPEND_SETTLE)
+        self.spend_read = reg(_SPEND_READ)
+        self.spend_reset = reg(_SPEND_RESET)
