@@ -87,9 +87,7 @@ def test_the_error_is_not_retried_carries_a_skipped_attempt_and_pickles(mock):
 def test_plain_failover_does_not_move_on_after_the_budget_refuses():
     """A failover chain stops at BudgetExceededError: the second provider receives nothing."""
     with MockProvider() as a, MockProvider() as b:
-        client = (
-            AiClientBuilder(a.provider("a")).with_failover_chain([b.provider("b")]).with_prices(PRICES).with_budget(0.0).build()
-        )
+        client = AiClientBuilder(a.provider("a")).with_failover_chain([b.provider("b")]).with_prices(PRICES).with_budget(0.0).build()
         with pytest.raises(BudgetExceededError):
             client.chat_completion(_req())
         assert a.requests == [] and b.requests == []

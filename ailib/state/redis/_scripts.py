@@ -366,7 +366,8 @@ return 1
 )
 
 # -- spend ledger -- hash: 'spent' (USD), 'next_id', one 'h:<id>' field per hold: "<amount> <expires_at>".
-# A value that does not parse is treated as absent (a hold) or 0 (spent). The key never expires.
+# A value that does not parse, or is absurd (a hold above $1e12 or leased past 2 hours: ailib's
+# leases are at most 1 hour), is treated as absent (a hold) or 0 (spent). The key never expires.
 _SPEND = (
     _PRELUDE
     + """
@@ -381,7 +382,7 @@ local function holds(drop_expired)
     elseif string.sub(f, 1, 2) == 'h:' then
       local a, exp = string.match(v, '^(%S+) (%S+)$')
       a, exp = tonumber(a), tonumber(exp)
-      if a == nil or exp == nil or a ~= a or a < 0 or a == math.huge or now >= exp then
+      if a == nil or exp == nil or a ~= a or a < 0 or a > 1e12 or now >= exp or exp > now + 7200 then
         dead[#dead + 1] = f
       else
         held = held + a
