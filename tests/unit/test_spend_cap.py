@@ -227,3 +227,17 @@ def test_spent_usd_without_a_budget_sums_priced_answers(mock):
     client.chat_completion(_req())
     assert client.budget() is None and client.spent_usd() == pytest.approx(2 * ONE_CALL)
     assert AiClientBuilder(mock.provider()).build().spent_usd() == 0.0
+
+
+def test_a_hedge_that_does_not_fit_is_skipped_and_the_primary_answers():
+    """With room for one call's estimate, a hedge fired while the primary holds it is refused
+    (a skipped hedge attempt, nothing sent) and the primary's answer is the call's."""
+    from ailib import HedgePolicy
+
+    with MockProvider(latency=0.2) as mock:
+        client = AiClientBuilder(mock.provider()).with_prices(PRICES).with_budget(0.004).with_hedging(HedgePolicy(delay=0.05)).build()
+        resp = client.chat_completion(_req())
+        client.close()
+    assert [(a.outcome, a.hedge) for a in resp.attempts] == [("ok", False), ("skipped", True)]
+    assert isinstance(resp.attempts[1].error, BudgetExceededError)
+    assert len(mock.requests) == 1 and client.spent_usd() == pytest.approx(ONE_CALL)
