@@ -23,6 +23,7 @@ from ..metrics import NoopMetrics
 from ..reliability.retry import RetryPolicy, RetryRun
 from ..routing.base import Router
 from ..routing.endpoint import Endpoint, Target
+from ..routing.fallback import always, is_provider_failure
 from ..state.memory import EndpointState
 from ..types import ChatCompletionRequest, ChatCompletionResponse
 from .attempt import Wire
@@ -45,6 +46,7 @@ __all__ = ["Pipeline"]
 
 logger = logging.getLogger("ailib")
 _INF = float("inf")
+_CATCH_ALL = (always, is_provider_failure)  # FallbackChain conditions that do not take a spend-cap refusal
 _KEEP: Any = object()
 
 
@@ -388,8 +390,8 @@ class Pipeline:
             if last is not None:
                 if refused is not None and last is refused and target.label != "on_condition":
                     continue
-                if isinstance(last, BudgetExceededError) and target.label != "on_condition":
-                    continue  # over budget: only a step that asks for it (on_condition) moves on
+                if isinstance(last, BudgetExceededError) and (target.condition is None or target.condition in _CATCH_ALL):
+                    continue  # over budget: only a step that asks for it (on_condition, on_error(BudgetExceededError, ...)) moves on
                 if target.condition is not None:  # a FallbackChain step: only for errors it matches
                     if not target.condition(last):
                         continue

@@ -109,6 +109,28 @@ def test_a_fallback_chain_moves_on_only_at_a_step_that_asks_for_it(mock):
     assert [a.outcome for a in resp.attempts] == ["skipped", "ok"]
 
 
+def test_on_error_naming_the_budget_error_moves_on_but_plain_on_error_does_not(mock):
+    """on_error("cheap-model") (provider failures) does not take a budget refusal;
+    on_error(BudgetExceededError, "cheap-model") does, and the cheaper model answers."""
+    usd = ONE_CALL / 2
+    plain = FallbackChain().primary("mock-model").on_error("cheap-model")
+    client = AiClientBuilder(mock.provider()).with_prices(PRICES).fallback(plain).with_budget(usd).build()
+    with pytest.raises(BudgetExceededError):
+        client.chat_completion(_req())
+    assert mock.requests == []
+    named = FallbackChain().primary("mock-model").on_error(BudgetExceededError, "cheap-model")
+    client = AiClientBuilder(mock.provider()).with_prices(PRICES).fallback(named).with_budget(usd).build()
+    assert client.chat_completion(_req()).text
+    assert [r.json["model"] for r in mock.requests] == ["cheap-model"]
+
+
+@pytest.mark.parametrize("errors", [ValueError, (), "BudgetExceededError", (BudgetExceededError, int)])
+def test_on_error_refuses_what_is_not_an_error_class(errors):
+    """on_error(errors, model) takes an AiLibError class or a tuple of them."""
+    with pytest.raises(ConfigurationError):
+        FallbackChain().primary("m").on_error(errors, "n")
+
+
 def test_a_budget_needs_prices_and_refuses_a_model_without_one(mock):
     """with_budget without any price table is a ConfigurationError at build(); a call to a model
     the table does not price is refused before sending (ConfigurationError)."""
