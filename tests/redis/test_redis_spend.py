@@ -98,9 +98,9 @@ def test_a_hold_of_a_process_that_died_expires_after_its_lease(store_factory):
     assert alive.hold(1.0, 1.0, 60.0)[0] is not None
 
 
-def test_garbage_in_the_spend_hash_is_ignored(store_factory, rdb, namespace):
+def test_garbage_in_the_spend_hash_is_ignored(store_factory, rdb, namespace, caplog):
     """A spend field or hold that does not parse, or an absurd hold (huge, or leased for ages),
-    reads as 0 / absent, never as an error or a cap blocked for good."""
+    reads as 0 / absent (deleted, with one warning), never as an error or a cap blocked for good."""
     now = time.time()
     bad = {"spent": "garbage", "h:7": "junk", "h:8": "1e308 x", "h:9": f"1e300 {now + 60}", "h:10": f"0.5 {now + 1e9}"}
     rdb.hset(f"{namespace}:spend:usd", mapping=bad)
@@ -108,6 +108,9 @@ def test_garbage_in_the_spend_hash_is_ignored(store_factory, rdb, namespace):
     assert ledger.spent() == 0.0 and ledger.held() == 0.0
     hold, spent, held = ledger.hold(0.5, 1.0, 60.0)
     assert hold is not None and (spent, held) == (0.0, 0.0)
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "spend key" in r.getMessage()]
+    assert len(warnings) == 1
+    assert set(rdb.hkeys(f"{namespace}:spend:usd")) == {b"next_id", f"h:{hold.id}".encode()}
 
 
 def test_an_unreachable_redis_falls_back_to_local_spend(mock, own_redis):
