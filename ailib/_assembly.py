@@ -266,7 +266,7 @@ class Assembly:
         if isinstance(spec, SpendBudget):
             return spec
         usd, store = spec
-        return SpendBudget(usd, store.spend_ledger() if store is not None else SpendLedger())
+        return SpendBudget(usd, store.spend_ledger() if store is not None else SpendLedger(), store)
 
     def response_cache(self) -> Any:
         if self.config.cache is None:

@@ -355,7 +355,8 @@ class AiClient:
         (``ConnectionOptions(api_key=...)``, ``with_api_key(...)``, a credential header, a
         password in a URL) raises ``pickle.PicklingError`` naming it: the key would travel in
         the pickle. A ``RedisStateStore`` travels as its URL and namespace, so limits, breakers
-        and budgets stay shared; metrics and a cache that cannot be pickled stay behind (warned).
+        and budgets stay shared (a spend cap without a store starts again at 0 in each
+        process); metrics, a cache and hooks that cannot be pickled stay behind (warned).
         """
         import uuid
 
@@ -371,7 +372,7 @@ class AiClient:
                 "through the environment (the provider's <PREFIX>_API_KEY, or CustomProviderBuilder.with_api_key_env(...)), "
                 "so each process reads it where the client is unpickled"
             )
-        changes = {name: None for name in ("metrics", "cache") if not _picklable(getattr(config, name), name)}
+        changes = {name: None for name in ("metrics", "cache", "hooks") if not _picklable(getattr(config, name), name)}
         if changes:
             config = config.evolve(**changes, cache_owned=False if "cache" in changes else config.cache_owned)
         token = self.__dict__.setdefault("_token", uuid.uuid4().hex)

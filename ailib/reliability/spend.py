@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 from .._fork import register_after_fork
 from ..errors import ConfigurationError
@@ -112,9 +112,15 @@ class SpendBudget:
     """One client's spend cap of ``limit_usd`` over a ``SpendLedger`` (its own, or a shared
     store's). ``AiClient.budget()`` returns it; thread-safe."""
 
-    def __init__(self, limit_usd: float, ledger: SpendLedger) -> None:
+    def __init__(self, limit_usd: float, ledger: SpendLedger, store: Any = None) -> None:
         self.limit_usd = check_budget_usd(limit_usd)
         self.ledger = ledger
+        self.store = store  # the state store the ledger came from (with_budget(store=...)), or None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its cap and its store (a ``RedisStateStore`` travels as its URL): the copy
+        spends from that store's ledger, or, without a store, from a new ledger of its own."""
+        return (_rebuild_budget, (self.limit_usd, self.store))
 
     def spent_usd(self) -> float:
         """USD spent so far on the ledger (by every client sharing it)."""
@@ -130,3 +136,7 @@ class SpendBudget:
 
     def __repr__(self) -> str:
         return f"SpendBudget(limit_usd={self.limit_usd!r}, spent_usd={self.spent_usd()!r})"
+
+
+def _rebuild_budget(limit_usd: float, store: Any) -> SpendBudget:
+    return SpendBudget(limit_usd, store.spend_ledger() if store is not None else SpendLedger(), store)

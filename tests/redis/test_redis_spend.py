@@ -126,3 +126,20 @@ def test_an_unreachable_redis_falls_back_to_local_spend(mock, own_redis):
     assert not store.using_redis and answered >= 1
     assert client.spent_usd() == pytest.approx(answered * ONE_CALL)
     store.close()
+
+
+def test_a_pickled_client_keeps_spending_from_the_shared_budget(mock, redis_server, namespace):
+    """An AiClient with a Redis-shared budget pickles (for a worker) as its configuration: the
+    copy (and a pickled SpendBudget) has the same cap and draws on the same spend in Redis."""
+    import pickle
+
+    store = RedisStateStore(redis_server.url, namespace=namespace)
+    client = AiClientBuilder(provider(mock.base_url)).with_prices(PRICES).with_budget(0.5, store=store).build()
+    client.chat_completion(_req())
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.budget().limit_usd == 0.5 and copy.spent_usd() == pytest.approx(ONE_CALL)
+    copy.chat_completion(_req(1))
+    assert client.spent_usd() == pytest.approx(2 * ONE_CALL)
+    budget = pickle.loads(pickle.dumps(client.budget()))  # the live object (as with_failover clients hold it)
+    assert budget.limit_usd == 0.5 and budget.spent_usd() == pytest.approx(2 * ONE_CALL)
+    store.close()

@@ -263,3 +263,14 @@ def test_a_hedge_that_does_not_fit_is_skipped_and_the_primary_answers():
     assert [(a.outcome, a.hedge) for a in resp.attempts] == [("ok", False), ("skipped", True)]
     assert isinstance(resp.attempts[1].error, BudgetExceededError)
     assert len(mock.requests) == 1 and client.spent_usd() == pytest.approx(ONE_CALL)
+
+
+def test_a_pickled_client_without_a_store_has_the_same_cap_and_its_own_spend(mock):
+    """Pickled (for a worker process), a client whose budget has no store keeps its cap and
+    starts its own spend at 0; lambda hooks, which cannot be pickled, stay behind with a warning."""
+    client = AiClientBuilder(mock.provider()).with_prices(PRICES).with_budget(0.5).with_hooks(after_call=lambda *a: None).build()
+    client.chat_completion(_req())
+    with pytest.warns(RuntimeWarning, match="without its hooks"):
+        copy = pickle.loads(pickle.dumps(client))
+    assert copy.budget().limit_usd == 0.5 and copy.spent_usd() == 0.0
+    assert copy.budget() is not client.budget() and client.spent_usd() == pytest.approx(ONE_CALL)
