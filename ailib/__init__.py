@@ -19,6 +19,7 @@ from .errors import (
     AiLibError,
     AllProvidersFailedError,
     AuthenticationError,
+    BudgetExceededError,
     CircuitOpenError,
     ClientClosedError,
     ConfigurationError,
@@ -152,6 +153,7 @@ __all__ = [
     "StructuredOutputError",
     "CircuitOpenError",
     "LocalRateLimitError",
+    "BudgetExceededError",
     "ClientClosedError",
     "AllProvidersFailedError",
 ]

@@ -110,6 +110,9 @@ class Config:
     cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
     cache_namespace: Optional[str] = None  # with_cache(shared_namespace=...): keys shared by every client naming it
     tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
+    budget: Any = None  # with_budget: (usd, store or None), or a live SpendBudget shared with the client it came from
+    hooks: Any = None  # with_hooks: a call.hooks.Hooks, or None
+    tags: Optional[dict[str, str]] = None  # with_options(tags=...): default request tags
     context_windows: Optional[dict[str, int]] = None  # the client's own context windows (with_context_windows)
     context_check: bool = True  # the pre-call context check
 
@@ -118,7 +121,7 @@ class Config:
         return attrs.evolve(self, **changes)
 
 
-OVERRIDE_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging"})
+OVERRIDE_KEYS = frozenset({"timeout", "max_retries", "retry", "deadline", "hedging", "tags"})
 
 
 def _seconds(name: str, value: Any, *, none_ok: bool) -> Optional[float]:
@@ -154,6 +157,14 @@ def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
         if overrides["hedging"] not in (None, False):
             raise ConfigurationError("with_options(hedging=None) turns hedging off; a HedgePolicy is set on the builder")
         out["hedging"] = False
+    if "tags" in overrides:
+        from .errors import InvalidRequestError
+        from .types import _to_tags
+
+        try:
+            out["tags"] = _to_tags(overrides["tags"]) or {}
+        except InvalidRequestError as exc:
+            raise ConfigurationError(f"with_options(tags=...): {exc.message}") from None
     return out
 
 
@@ -181,6 +192,8 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         changes["deadline"] = overrides["deadline"]
     if overrides.get("hedging") is False:
         changes["hedge"] = None
+    if overrides.get("tags"):
+        changes["tags"] = {**(config.tags or {}), **overrides["tags"]}
     return config.evolve(**changes)
 
 
@@ -221,6 +234,7 @@ class Assembly:
         states = {ep.name: self.state_for(ep, retry) for ep in all_endpoints}
         hedge = config.hedge
         self.prices = config.prices if config.prices is not None else PriceTable.from_env()
+        self.budget = self.spend_budget()
         self.pipeline = Pipeline(
             router=self.router(states),
             transport=self.transport,
@@ -234,7 +248,26 @@ class Assembly:
             prices=self.prices,
             context=ContextWindows(config.context_windows) if config.context_check else None,
             extras=make_extras(self.response_cache(), config.tracing, next(iter(self.topology.endpoints), None), self.prices is not None),
+            budget=self.budget,
+            hooks=config.hooks.with_metrics(self.metrics) if config.hooks is not None else None,
+            tags=config.tags,
         )
+
+    def spend_budget(self) -> Any:
+        """The client's ``SpendBudget`` (``with_budget``), or None."""
+        spec = self.config.budget
+        if spec is None:
+            return None
+        from .reliability.spend import SpendBudget, SpendLedger  # only a client with a budget loads it
+
+        if self.prices is None:
+            raise ConfigurationError(
+                "with_budget needs prices to estimate and count spend: with_prices({...}) or the AILIB_PRICES variable"
+            )
+        if isinstance(spec, SpendBudget):
+            return spec
+        usd, store = spec
+        return SpendBudget(usd, store.spend_ledger() if store is not None else SpendLedger(), store)
 
     def response_cache(self) -> Any:
         if self.config.cache is None:

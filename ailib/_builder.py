@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union, cast
 
 from .clock import Clock
 from .errors import ConfigurationError
@@ -144,7 +144,8 @@ class AiClientBuilder:
     def with_options(self, options: Optional[ConnectionOptions] = None, **overrides: Unpack[CallOptions]) -> AiClientBuilder:
         """This client's options, as ``AiClient.with_options`` takes them: ``timeout``
         (seconds per attempt), ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline``
-        (seconds, or None) and ``hedging=None`` (off), applied at ``build()`` over every
+        (seconds, or None), ``hedging=None`` (off) and ``tags`` (default request tags),
+        applied at ``build()`` over every
         other setting, exactly as ``client.with_options(...)`` would apply them to the built
         client. A ``ConnectionOptions`` (positionally or as ``options=``) is ``with_connection_options``.
         """
@@ -290,6 +291,42 @@ class AiClientBuilder:
         is adapted); ``ConfigurationError`` when it has no ``incr_counter``."""
         as_metrics(metrics)
         self._config.metrics = metrics
+        return self
+
+    def with_budget(self, usd: float, *, store: Optional[StateStore] = None) -> AiClientBuilder:
+        """A spend cap of ``usd`` dollars: before each attempt is sent its estimated cost
+        (input from the request's size, output bounded by ``max_tokens``, priced by
+        ``with_prices``) must fit in what is left, else it raises ``BudgetExceededError``
+        (not retryable; a FallbackChain moves on only at an ``on_condition`` step asking for
+        it); each answer then counts its true cost. ``store`` (a ``MemoryStateStore`` or
+        ``RedisStateStore``) shares the spend with every client using the same store (for
+        Redis: every process on its namespace); without it the client (and its views)
+        spends alone. Read it with ``client.spent_usd()`` / ``client.budget()``. Needs prices
+        (``ConfigurationError`` at ``build()`` without them); a model without a price is
+        refused before sending (``ConfigurationError``)."""
+        from .reliability.spend import check_budget_usd
+
+        usd = check_budget_usd(usd)
+        if store is not None and not callable(getattr(store, "spend_ledger", None)):
+            raise ConfigurationError("with_budget(store=...) takes a MemoryStateStore or RedisStateStore (a store with spend_ledger())")
+        self._config.budget = (usd, store)
+        return self
+
+    def with_hooks(
+        self,
+        before_attempt: Optional[Callable[..., Any]] = None,
+        after_attempt: Optional[Callable[..., Any]] = None,
+        after_call: Optional[Callable[..., Any]] = None,
+    ) -> AiClientBuilder:
+        """Your own callbacks: ``before_attempt(request, provider, model)`` before each
+        attempt is sent, ``after_attempt(request, attempt)`` with each ``Attempt`` record,
+        ``after_call(request, response, error)`` once per call (one of the two is None; a
+        stream's is its ``ChatStream`` at the commit point). Attempt hooks run on the thread
+        making the attempt (a hedge's run on the hedger's threads); ``after_call`` on the
+        caller's. A hook that raises is logged (WARNING the first time) and the call goes on."""
+        from .call.hooks import Hooks
+
+        self._config.hooks = Hooks(before_attempt, after_attempt, after_call)
         return self
 
     def with_context_windows(self, windows: Optional[Mapping[str, int]] = None, *, check: bool = True) -> AiClientBuilder:

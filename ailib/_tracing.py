@@ -133,7 +133,14 @@ def _request_attributes(request: Any, system: str, model: str) -> dict[str, Any]
     seed = extra.get("seed")
     if isinstance(seed, int) and not isinstance(seed, bool):
         attrs["gen_ai.request.seed"] = seed
+    attrs.update(_tag_attributes(request))
     return attrs
+
+
+def _tag_attributes(request: Any) -> dict[str, str]:
+    """The request's tags as span attributes ``ailib.tag.<name>``."""
+    tags = getattr(request, "tags", None)
+    return {f"ailib.tag.{k}": v for k, v in tags.items()} if tags else {}
 
 
 class _OtelCall(CallTrace):
@@ -174,6 +181,7 @@ class _OtelCall(CallTrace):
         }
         if endpoint:
             attrs["ailib.endpoint"] = endpoint
+        attrs.update(_tag_attributes(self.request))
         span = api.tracer.start_span(f"{operation} {model}", context=api.set_span_in_context(self.span), kind=api.CLIENT, attributes=attrs)
         return _OtelAttempt(api, span, api.attach(api.set_span_in_context(span)))
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .call.usage import UsageTotal
     from .reliability._model_scope import ModelBreakers
     from .reliability.circuit import CircuitBreaker
+    from .reliability.spend import SpendBudget
     from .routing.endpoint import Endpoint
     from .routing.model_array import ModelArray
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         retry: RetryPolicy
         deadline: Optional[float]
         hedging: Optional[Literal[False]]
+        tags: Mapping[str, str]
 
 
 __all__ = ["AiClient"]
@@ -119,12 +121,28 @@ class AiClient:
         """Tokens, calls and cost so far, per ``(provider, model)``: ``{(p, m): UsageTotal}``."""
         return self._pipeline.ledger.snapshot()
 
+    def budget(self) -> Optional[SpendBudget]:
+        """The spend cap of ``AiClientBuilder.with_budget`` (``limit_usd``, ``spent_usd()``,
+        ``remaining_usd()``, ``reset()``), or None without one."""
+        return self._pipeline.budget
+
+    def spent_usd(self) -> float:
+        """USD spent so far: with a budget, what its ledger recorded (shared with every client
+        of its store: each answer's true cost, a stream's estimate until it ends with usage);
+        without one, the sum of this client's priced answers (``usage_totals``), 0.0 unpriced."""
+        budget = self._pipeline.budget
+        if budget is not None:
+            return budget.spent_usd()
+        return sum(t.cost or 0.0 for t in self.usage_totals().values())
+
     # -- routing views ----------------------------------------------------------------------
     def with_options(self, **overrides: Unpack[CallOptions]) -> AiClient:
         """A light view of this client for some calls: ``timeout`` (seconds per attempt),
         ``max_retries``, ``retry`` (a ``RetryPolicy``), ``deadline`` (seconds, or None for
-        none) and ``hedging=None`` (off). It shares this client's connection pool, breakers,
-        limiters, budgets and usage totals; closing it is a no-op (close the parent).
+        none), ``hedging=None`` (off) and ``tags`` (str to str: labels merged into each
+        request's tags, the request's own winning; for metrics, spans and logs, never sent).
+        It shares this client's connection pool, breakers, limiters, budgets, spend cap,
+        hooks and usage totals; closing it is a no-op (close the parent).
         ``AiClientBuilder.with_options`` takes the same keywords for the client it builds.
         Raises ``ConfigurationError`` for another keyword or a bad value."""
         view = AiClient.__new__(AiClient)
@@ -164,6 +182,7 @@ class AiClient:
                 options=ep.options,
                 provider_options={},
                 state_store=self._store,
+                budget=self._pipeline.budget,  # the same spend cap
             )
             clients.append(AiClient._from_config(single))
         return clients
@@ -175,7 +194,8 @@ class AiClient:
             raise ConfigurationError("with_failover needs at least one provider")
         if self._config.model_array is not None:
             raise ConfigurationError("with_failover applies to provider chains, not to a ModelArray client")
-        return AiClient._from_config(self._config.evolve(chain=[*self._config.chain, *providers], routing=None))
+        config = self._config.evolve(chain=[*self._config.chain, *providers], routing=None, budget=self._pipeline.budget)
+        return AiClient._from_config(config)
 
     @classmethod
     def with_model_array(
@@ -398,7 +418,8 @@ class AiClient:
         (``ConnectionOptions(api_key=...)``, ``with_api_key(...)``, a credential header, a
         password in a URL) raises ``pickle.PicklingError`` naming it: the key would travel in
         the pickle. A ``RedisStateStore`` travels as its URL and namespace, so limits, breakers
-        and budgets stay shared; metrics and a cache that cannot be pickled stay behind (warned).
+        and budgets stay shared (a spend cap without a store starts again at 0 in each
+        process); metrics, a cache and hooks that cannot be pickled stay behind (warned).
         """
         import uuid
 
@@ -414,7 +435,7 @@ class AiClient:
                 "through the environment (the provider's <PREFIX>_API_KEY, or CustomProviderBuilder.with_api_key_env(...)), "
                 "so each process reads it where the client is unpickled"
             )
-        changes = {name: None for name in ("metrics", "cache") if not _picklable(getattr(config, name), name)}
+        changes = {name: None for name in ("metrics", "cache", "hooks") if not _picklable(getattr(config, name), name)}
         if changes:
             config = config.evolve(**changes, cache_owned=False if "cache" in changes else config.cache_owned)
         token = self.__dict__.setdefault("_token", uuid.uuid4().hex)

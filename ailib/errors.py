@@ -20,6 +20,7 @@
     ├── StreamInterruptedError      failed after content was delivered; .partial_text (not retried)
     ├── CircuitOpenError            fast fail; .retry_after until the next probe
     ├── LocalRateLimitError         client-side limiter could not admit within max_wait
+    ├── BudgetExceededError         the client's spend cap would be exceeded; nothing sent (not retryable)
     ├── ClientClosedError           a call on a closed client (not retryable, no attempt made)
     └── AllProvidersFailedError     every target of a chain of two or more failed
 
@@ -65,6 +66,7 @@ __all__ = [
     "StreamInterruptedError",
     "CircuitOpenError",
     "LocalRateLimitError",
+    "BudgetExceededError",
     "ClientClosedError",
     "AllProvidersFailedError",
 ]
@@ -271,6 +273,32 @@ class CircuitOpenError(AiLibError):
 
 class LocalRateLimitError(AiLibError):
     """The client-side rate limiter could not admit the call within ``max_wait``."""
+
+
+class BudgetExceededError(AiLibError):
+    """The client's spend cap (``AiClientBuilder.with_budget``) would be exceeded by this
+    attempt's estimated cost: nothing was sent. Not retryable; plain failover does not move
+    on, and a FallbackChain moves on only to a step that asks for it (``on_condition``).
+
+    ``limit_usd``: the cap; ``spent_usd``: spent so far (in the shared store, if any);
+    ``held_usd``: reserved by attempts in flight; ``estimate_usd``: this attempt's estimate.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        limit_usd: float = 0.0,
+        spent_usd: float = 0.0,
+        held_usd: float = 0.0,
+        estimate_usd: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.held_usd = held_usd
+        self.estimate_usd = estimate_usd
 
 
 class ClientClosedError(AiLibError):

@@ -18,6 +18,12 @@ Calls, attempts, tokens and cost (tags ``provider`` and ``model``: the target's,
   output). Summing over kinds double counts: sum ``input`` and ``output``.
 - ``cost_usd`` per successful call whose model has a price (``with_prices``).
 
+A request's tags (``ChatCompletionRequest(tags=...)``, ``with_options(tags=...)``) are added
+to the tags of ``requests``, ``attempts``, ``tokens``, ``cost_usd``, ``attempt.latency``,
+``request.duration``, ``attempt.duration``, ``retry.*`` and ``fallback.step``; ailib's own
+tags keep their names (a request tag may not take them). A backend with a ``request_tags``
+attribute (a set of names) gets only those tags: ``PrometheusMetrics(tags=[...])``.
+
 Tokens and cost are counted once per call, from the answer the caller got: a retried
 call counts only its last attempt, a hedged call only the winner (a cancelled loser's
 usage is never reported to ailib, so it cannot be counted, though the provider may bill
@@ -71,6 +77,7 @@ COUNTERS = (
     "attempts",
     "tokens",
     "cost_usd",
+    "hook.error",
 )
 
 Tags = Optional[Mapping[str, str]]
@@ -279,6 +286,9 @@ class PrometheusMetrics:
     Tags become labels. A Prometheus metric has a fixed label set: with ``labels=`` every
     metric gets exactly those labels; otherwise each metric's labels are the tag names of
     its first use. A missing label is exported as ``""``, a tag outside the set is dropped.
+    Request tags (``ChatCompletionRequest(tags=...)``) reach Prometheus only when named in
+    ``tags=``: those names are labels of every metric (``""`` on a call without them), and
+    every other request tag is left out, so one call's tags never fix a metric's labels.
 
     ``registry`` defaults to a new ``CollectorRegistry`` (not the global one), so clients and
     tests do not collide; pass ``prometheus_client.REGISTRY`` to use the process-wide one.
@@ -293,6 +303,7 @@ class PrometheusMetrics:
         namespace: str = "ailib",
         labels: Optional[Sequence[str]] = None,
         buckets: Optional[Sequence[float]] = None,
+        tags: Sequence[str] = (),
     ) -> None:
         try:
             import prometheus_client
@@ -304,6 +315,8 @@ class PrometheusMetrics:
         self.registry = registry if registry is not None else prometheus_client.CollectorRegistry()
         self.namespace = _prom_name(namespace) if namespace else ""
         self._labels = tuple(_label_name(x) for x in labels) if labels is not None else None
+        self.request_tags = frozenset(str(t) for t in tags)  # the request tags taken (ailib.call.tags reads it)
+        self._tag_labels = tuple(sorted(_label_name(t) for t in self.request_tags))
         self._buckets = tuple(buckets) if buckets else DEFAULT_LATENCY_BUCKETS
         with _REGISTERED_LOCK:
             self._shared: dict[str, Any] = _REGISTERED.setdefault(self.registry, {})
@@ -324,7 +337,10 @@ class PrometheusMetrics:
             with _REGISTERED_LOCK:
                 entry = self._shared.get(full)
                 if entry is None:
-                    names = self._labels if self._labels is not None else tuple(sorted(clean))
+                    if self._labels is not None:
+                        names = self._labels
+                    else:
+                        names = tuple(sorted(set(clean) - set(self._tag_labels))) + self._tag_labels
                     metric: Any
                     if kind == "counter":
                         metric = self._prom.Counter(full, f"ailib counter {name}", names, registry=self.registry)

@@ -164,6 +164,33 @@ def _check_cached_content(_inst: Any, _attr: Any, value: Any) -> None:
         raise InvalidRequestError(f"cached_content must be the name of a Gemini cached content ('cachedContents/...'), got {value!r}")
 
 
+# ailib's own metric labels (and Prometheus' reserved ones): a request tag may not take these names.
+RESERVED_TAGS = frozenset({"provider", "model", "outcome", "kind", "endpoint", "step", "from", "hook", "le", "quantile"})
+_MAX_TAGS = 32
+_MAX_TAG_VALUE = 256
+
+
+def _to_tags(value: Any) -> Optional[dict[str, str]]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidRequestError(f"tags must be a mapping of str to str, got {type(value).__name__}")
+    if len(value) > _MAX_TAGS:
+        raise InvalidRequestError(f"a request takes at most {_MAX_TAGS} tags, got {len(value)}")
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        if not isinstance(k, str) or not k or len(k) > 64 or not (k[0].isascii() and (k[0].isalpha() or k[0] == "_")):
+            raise InvalidRequestError(f"a tag name must be a str of letters, digits and _ (not starting with a digit), got {k!r}")
+        if not all(c.isascii() and (c.isalnum() or c == "_") for c in k):
+            raise InvalidRequestError(f"a tag name must be a str of letters, digits and _ (not starting with a digit), got {k!r}")
+        if k in RESERVED_TAGS:
+            raise InvalidRequestError(f"tag name {k!r} is one of ailib's own labels ({', '.join(sorted(RESERVED_TAGS))}); choose another")
+        if not isinstance(v, str) or len(v) > _MAX_TAG_VALUE:
+            raise InvalidRequestError(f"tag {k!r} must have a str value of at most {_MAX_TAG_VALUE} characters, got {v!r:.80}")
+        out[k] = v
+    return out or None
+
+
 def _to_model(value: Any) -> str:
     if value is None:
         return "auto"
@@ -189,7 +216,10 @@ class ChatCompletionRequest:
     and Cohere give one answer and refuse ``n > 1`` before sending. ``cached_content`` names a
     Gemini cached content (``"cachedContents/..."``, made with Gemini's caches API) that holds the
     start of the prompt: sent as ``cachedContent`` to Gemini; every other format refuses it before
-    sending, since the prompt would go without its cached part. ``extra`` holds further body
+    sending, since the prompt would go without its cached part. ``tags`` (str to str; names of
+    ASCII letters, digits and ``_``, not ailib's own labels) label the call's metrics, spans
+    (``ailib.tag.<name>``) and log lines (``extra={"ailib_tags": ...}``); they are never sent
+    and never part of a cache or checkpoint key. ``extra`` holds further body
     fields in the serving format's own names; it is merged deeply into the body each format
     builds (objects key by key, any other value replaces).
     """
@@ -207,6 +237,7 @@ class ChatCompletionRequest:
     reasoning: Union[str, int, None] = attrs.field(default=None, kw_only=True, validator=_check_reasoning)
     n: Optional[int] = attrs.field(default=None, kw_only=True, validator=_check_n)
     cached_content: Optional[str] = attrs.field(default=None, kw_only=True, validator=_check_cached_content)
+    tags: Optional[Mapping[str, str]] = attrs.field(default=None, kw_only=True, converter=_to_tags, hash=False)
 
     @classmethod
     def from_dict(cls, body: Mapping[str, Any]) -> ChatCompletionRequest:
@@ -222,6 +253,8 @@ class ChatCompletionRequest:
             known.add("reasoning_budget")
         if "cached_content" in body:  # ailib's own key, as to_dict writes it
             known.add("cached_content")
+        if "tags" in body:  # ailib's own key: labels, never sent
+            known.add("tags")
         extra = {k: v for k, v in body.items() if k not in known and k != "stream"}
         if "messages" not in body:
             raise InvalidRequestError("a request body needs 'messages'")
@@ -239,10 +272,12 @@ class ChatCompletionRequest:
             reasoning=reasoning,
             n=body.get("n"),
             cached_content=body.get("cached_content"),
+            tags=body.get("tags"),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """OpenAI-style body: a stable, JSON-serialisable form (checkpoint keys use it)."""
+        """OpenAI-style body: a stable, JSON-serialisable form (checkpoint keys use it). ``tags``
+        are left out: they label a call, they do not change its answer."""
         d: dict[str, Any] = {"model": self.model, "messages": [m.to_dict() for m in self.messages]}
         for name in ("temperature", "max_tokens", "top_p", "tool_choice", "n"):
             v = getattr(self, name)

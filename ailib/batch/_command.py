@@ -103,6 +103,14 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
         help="redis://... shares one rate limit and breaker per endpoint among shards and machines (default: in-process)",
     )
     batch.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=None,
+        metavar="USD",
+        help="a spend cap in USD: calls whose estimated cost does not fit are not sent (prices from AILIB_PRICES; "
+        "shared among shards with --state-store) (default: none)",
+    )
+    batch.add_argument(
         "--poll-interval",
         type=_positive_float,
         default=None,

@@ -21,8 +21,10 @@ from ..routing.endpoint import Endpoint, Target
 from ..transport import AttemptHandle, Deadlines, HttpRequest, redact_headers
 from ..types import Attempt, StreamChunk
 from .branch import Branch
+from .hooks import Hooks
 from .rules import HedgeCancelledError, short
 from .spec import Answer, CallSpec, Primed
+from .tags import labels, log_extra, tag_filter
 
 __all__ = ["Wire"]
 
@@ -42,6 +44,8 @@ class Wire:
         self.observing = not isinstance(metrics, NoopMetrics)
         self.on_latency = on_latency  # (endpoint name, seconds) of each successful attempt
         self.timeout: Optional[float] = None  # a per-call view's total seconds per attempt
+        self.hooks: Optional[Hooks] = None  # the client's per-call hooks (before/after each attempt)
+        self.tag_filter = tag_filter(metrics)  # the request tags the metrics backend takes
 
     def with_timeout(self, seconds: float) -> Wire:
         """A copy whose attempts each get ``seconds`` in total (``AiClient.with_options``)."""
@@ -99,6 +103,9 @@ class Wire:
         start = clock.monotonic()
         handle = branch.token.begin(branch.log, start)  # Branch.begin, inlined
         span = branch.spec.trace.attempt(ep.provider, target.model, hedge=branch.hedge, endpoint=ep.name) if traced else NOOP_ATTEMPT
+        hooks = self.hooks if traced else None
+        if hooks is not None:
+            hooks.call("before_attempt", branch.spec.request, ep.provider, target.model)
         try:
             result = exchange(branch.spec, target, handle, self._deadlines(ep, start, branch.spec.deadline), started_at)
         except AiLibError as err:
@@ -201,16 +208,26 @@ class Wire:
         ep = target.endpoint
         err.provider = err.provider or ep.provider
         err.model = err.model or target.model
-        branch.log.record(Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, branch.hedge, ep.name))
+        record = Attempt(ep.provider, target.model, self.clock.time(), 0.0, "skipped", err, branch.hedge, ep.name)
+        branch.log.record(record)
+        self._after(branch, record)
+
+    def _after(self, branch: Branch, record: Attempt) -> None:
+        """The ``after_attempt`` hook, for a chat attempt's record."""
+        request = branch.spec.request
+        if self.hooks is not None and request is not None:
+            self.hooks.call("after_attempt", request, record)
 
     def _record_success(self, branch: Branch, target: Target, started_at: float, start: float) -> None:
         ep = target.endpoint
         elapsed = self.clock.monotonic() - start
-        branch.log.record(Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=branch.hedge, endpoint=ep.name))
+        record = Attempt(ep.provider, target.model, started_at, elapsed, "ok", hedge=branch.hedge, endpoint=ep.name)
+        branch.log.record(record)
         if self.observing:  # the default NoopMetrics records nothing: no tags built for it
-            tags = {"provider": ep.provider, "model": target.model, "outcome": "ok"}
+            tags = labels(branch.spec.request, {"provider": ep.provider, "model": target.model, "outcome": "ok"}, self.tag_filter)
             self.metrics.observe("attempt.latency", elapsed, tags=tags)
             self.metrics.incr_counter("attempts", tags=tags)
+        self._after(branch, record)
         if self.on_latency is not None:
             self.on_latency(ep.name, elapsed)
 
@@ -224,11 +241,18 @@ class Wire:
         hedge = branch.hedge or cancelled  # a race's loser is recorded as a hedge attempt, with no error
         elapsed = self.clock.monotonic() - start
         attempts = branch.log
-        attempts.record(Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name))
+        record = Attempt(ep.provider, target.model, started_at, elapsed, outcome, None if cancelled else err, hedge, ep.name)
+        attempts.record(record)
+        request = branch.spec.request
         if self.observing:
-            self.metrics.incr_counter("attempts", tags={"provider": ep.provider, "model": target.model, "outcome": outcome})
+            tags = labels(request, {"provider": ep.provider, "model": target.model, "outcome": outcome}, self.tag_filter)
+            self.metrics.incr_counter("attempts", tags=tags)
+        self._after(branch, record)
         if cancelled:
             return
-        self.metrics.observe("attempt.latency", elapsed, tags={"provider": ep.provider, "model": target.model, "outcome": "error"})
+        if self.observing:
+            tags = labels(request, {"provider": ep.provider, "model": target.model, "outcome": "error"}, self.tag_filter)
+            self.metrics.observe("attempt.latency", elapsed, tags=tags)
         if log.isEnabledFor(logging.INFO):
-            log.info("attempt %d to %s/%s failed: %s", len(attempts.attempts), ep.provider, target.model, short(err))
+            n = len(attempts.attempts)
+            log.info("attempt %d to %s/%s failed: %s", n, ep.provider, target.model, short(err), extra=log_extra(request))

@@ -21,6 +21,7 @@ from .._trace_api import NOOP_CALL, CallTrace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import (
     AiLibError,
+    BudgetExceededError,
     ContentFilteredError,
     ContextLengthExceededError,
     DeadlineExceededError,
@@ -39,13 +40,17 @@ from ..types import ChatCompletionRequest, ChatCompletionResponse, Usage
 from .attempt import Wire
 from .branch import NO_CANCEL, AttemptLog, Branch
 from .guard import Guard
+from .hooks import Hooks
 from .rules import closed_error, final_error, moves_on, release_frames, short, timeout_step
 from .spec import CallSpec, Primed
+from .tags import labels, log_extra, merge_tags
 from .usage import PriceTable, UsageLedger, count_usage
 
 if TYPE_CHECKING:  # imported on first use: only a hedged client loads hedging, only a stream ChatStream
     from ..reliability.hedge import HedgePolicy
+    from ..reliability.spend import SpendBudget
     from .hedge import Hedger
+    from .spend import Spender
     from .stream import ChatStream
 
 __all__ = ["Pipeline"]
@@ -58,9 +63,9 @@ _KEEP: Any = object()
 AttemptFn = Callable[[Branch, Target], Any]
 
 
-def _timed(metrics: Any, attempt: AttemptFn) -> AttemptFn:
+def _timed(metrics: Any, attempt: AttemptFn, allowed: Optional[frozenset[str]]) -> AttemptFn:
     def timed(branch: Branch, target: Target) -> Any:
-        with metrics.start_timer("attempt.duration", {"provider": target.endpoint.provider}):
+        with metrics.start_timer("attempt.duration", labels(branch.spec.request, {"provider": target.endpoint.provider}, allowed)):
             return attempt(branch, target)
 
     return timed
@@ -97,9 +102,14 @@ class Pipeline:
         extras: Any = None,
         rng: Callable[[], float] = random.random,
         context: Optional[ContextWindows] = None,
+        budget: Optional[SpendBudget] = None,
+        hooks: Optional[Hooks] = None,
+        tags: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.context = context  # the pre-call context check's windows, or None (off)
         self.prices = prices
+        self.budget = budget
+        self.tags = tags  # a view's default request tags (with_options(tags=...)); the request's own win
         self.extras = extras  # CallExtras (cache, tracing) or None
         self.ledger = UsageLedger()
         self.router = router
@@ -114,6 +124,15 @@ class Pipeline:
         self._limited = any(state.limiter is not None for state in self.states.values())
         self._timers = not isinstance(metrics, NoopMetrics)  # request.duration, attempt.duration
         self.wire = Wire(transport, clock, metrics)
+        self.tag_filter = self.wire.tag_filter
+        self.hooks = hooks if hooks is not None and hooks.any else None
+        self.wire.hooks = self.hooks
+        self.spender: Optional[Spender] = None
+        if budget is not None:
+            from .spend import Spender  # only a client with a budget loads it
+
+            assert prices is not None  # the assembly refuses a budget without prices
+            self.spender = Spender(budget, prices, self.wire.record_skip)
         self.guard = Guard(clock, metrics, self.wire.record_skip, router if router.observes else None)
         self.hedger: Optional[Hedger] = None
         if hedge is not None:
@@ -172,13 +191,21 @@ class Pipeline:
         return self._life.closed
 
     def view(
-        self, *, retry: Optional[RetryPolicy] = None, deadline: Any = _KEEP, timeout: Optional[float] = None, hedging: bool = True
+        self,
+        *,
+        retry: Optional[RetryPolicy] = None,
+        deadline: Any = _KEEP,
+        timeout: Optional[float] = None,
+        hedging: bool = True,
+        tags: Optional[Mapping[str, str]] = None,
     ) -> Pipeline:
         """A light copy for ``AiClient.with_options``: the same router, transport, state,
-        hedger and usage ledger, with its own retry policy, deadline, attempt timeout, or
-        hedging turned off."""
+        hedger, budget and usage ledger, with its own retry policy, deadline, attempt
+        timeout, hedging turned off, or default tags (over the parent's)."""
         view = Pipeline.__new__(Pipeline)
         view.__dict__.update(self.__dict__)
+        if tags:
+            view.tags = {**self.tags, **tags} if self.tags else dict(tags)
         if retry is not None:
             view.retry = retry
         if deadline is not _KEEP:
@@ -204,26 +231,36 @@ class Pipeline:
     def run(
         self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None
     ) -> ChatCompletionResponse:
+        request = merge_tags(self.tags, request)
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
-        if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            resp: ChatCompletionResponse = extras.run(spec, self._run, cache)
-        else:
-            resp = self._run(spec)
+        hooks = self.hooks
+        try:
+            if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
+                resp: ChatCompletionResponse = extras.run(spec, self._run, cache)
+            else:
+                resp = self._run(spec)
+        except AiLibError as err:
+            if hooks is not None:
+                hooks.call("after_call", request, None, err)
+            raise
         if isinstance(request.response_format, type):  # a model class or dataclass (checked when the request was made)
             from .._response import with_parsed
 
-            return with_parsed(resp, request.response_format)
+            resp = with_parsed(resp, request.response_format)
+        if hooks is not None:
+            hooks.call("after_call", request, resp, None)
         return resp
 
     def _run(self, spec: CallSpec) -> ChatCompletionResponse:
         log = AttemptLog()
+        request = spec.request
         if self._timers:
             try:
-                with self.metrics.start_timer("request.duration", None):
+                with self.metrics.start_timer("request.duration", labels(request, {}, self.tag_filter) or None):
                     answer = self._execute(spec, log, stream=False)
             except AiLibError as err:
-                self._count_request(err.provider or "", err.model or "", "error")
+                self._count_request(request, err.provider or "", err.model or "", "error")
                 raise
         else:
             answer = self._execute(spec, log, stream=False)
@@ -232,8 +269,8 @@ class Pipeline:
         cost = self.prices.cost(resp.provider, resp.model, resp.usage, requested) if self.prices is not None else None
         self.ledger.add(resp.provider, resp.model, resp.usage, cost)
         if self._timers:
-            self._count_request(provider, requested, "ok")
-            count_usage(self.metrics, provider, requested, resp.usage, cost)
+            self._count_request(request, provider, requested, "ok")
+            count_usage(self.metrics, provider, requested, resp.usage, cost, labels(request, {}, self.tag_filter))
         headers = answer.headers  # the answer keeps them (read-only; credentials and cookies left out when read)
         return ChatCompletionResponse(
             resp.id, resp.model, resp.provider, resp.choices, resp.usage, tuple(log.attempts), resp.raw, cost, headers
@@ -255,7 +292,7 @@ class Pipeline:
                 answer = self._execute(spec, log, stream=False)
         except AiLibError as err:
             if self._timers:
-                self._count_request(err.provider or "", err.model or "", "error")
+                self._count_request(None, err.provider or "", err.model or "", "error")  # embeddings carry no tags
             raise
         part = answer.value
         usage = part.usage or Usage()  # a provider that reports no tokens: 0 (its limiter kept the estimate)
@@ -264,22 +301,31 @@ class Pipeline:
         cost = self.prices.cost(provider, part.model, usage, requested) if self.prices is not None else None
         self.ledger.add(provider, part.model, usage, cost)
         if self._timers:
-            self._count_request(provider, requested, "ok")
+            self._count_request(None, provider, requested, "ok")
             count_usage(self.metrics, provider, requested, usage, cost)
         return EmbeddingResponse(part.vectors, part.model, provider, usage, tuple(log.attempts), cost)
 
     def stream(self, request: ChatCompletionRequest, *, deadline: Optional[float] = None, cache: Optional[bool] = None) -> ChatStream:
+        request = merge_tags(self.tags, request)
         spec = CallSpec(request, self._call_deadline(deadline), NOOP_CALL, {})
         extras = self.extras
-        if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
-            stream: ChatStream = extras.stream(spec, self._open_stream, self._account_stream, cache)
-        else:
-            from .stream import ChatStream  # loaded by the first stream
+        try:
+            if extras is not None and not extras.idle():  # the response cache and tracing (call/extras.py)
+                stream: ChatStream = extras.stream(spec, self._open_stream, self._account_stream, cache)
+            else:
+                from .stream import ChatStream  # loaded by the first stream
 
-            primed, log = self._open_stream(spec)
-            stream = ChatStream(primed, log, self._account_stream)
+                primed, log = self._open_stream(spec)
+                stream = ChatStream(primed, log, self._account_stream)
+        except AiLibError as err:
+            if self.hooks is not None:
+                self.hooks.call("after_call", request, None, err)
+            raise
+        stream.tags = request.tags
         if isinstance(request.response_format, type):  # ``parsed`` once the stream has ended
             stream.parse_as = request.response_format
+        if self.hooks is not None:
+            self.hooks.call("after_call", request, stream, None)
         return stream
 
     def _open_stream(self, spec: CallSpec) -> tuple[Primed, AttemptLog]:
@@ -288,17 +334,19 @@ class Pipeline:
         log = AttemptLog()
         if not self._timers:
             return self._execute(spec, log, stream=True), log
+        request = spec.request
         try:
-            with self.metrics.start_timer("request.duration", None):
+            with self.metrics.start_timer("request.duration", labels(request, {}, self.tag_filter) or None):
                 primed: Primed = self._execute(spec, log, stream=True)
         except AiLibError as err:
-            self._count_request(err.provider or "", err.model or "", "error")
+            self._count_request(request, err.provider or "", err.model or "", "error")
             raise
-        self._count_request(primed.target.endpoint.provider, primed.target.model, "ok")
+        self._count_request(request, primed.target.endpoint.provider, primed.target.model, "ok")
         return primed, log
 
-    def _count_request(self, provider: str, model: str, outcome: str) -> None:
-        self.metrics.incr_counter("requests", tags={"provider": provider, "model": model, "outcome": outcome})
+    def _count_request(self, request: Any, provider: str, model: str, outcome: str) -> None:
+        tags = labels(request, {"provider": provider, "model": model, "outcome": outcome}, self.tag_filter)
+        self.metrics.incr_counter("requests", tags=tags)
 
     def list_models(self, endpoint: Endpoint, *, deadline: Optional[float] = None) -> list[str]:
         """Model ids ``endpoint`` reports, through the same retry, breaker and metrics as chat."""
@@ -319,8 +367,11 @@ class Pipeline:
         if self.prices is not None:
             stream.cost = self.prices.cost(stream.provider, reported, stream.usage, stream.model)
         self.ledger.add(stream.provider, reported, stream.usage, stream.cost)
+        if self.spender is not None and stream._charged is not None and stream.cost is not None:
+            self.spender.correct(stream._charged, stream.cost)  # the estimate charged at the commit point, made true
         if self._timers:
-            count_usage(self.metrics, stream.provider, stream.model, stream.usage, stream.cost)
+            tags = stream.tags
+            count_usage(self.metrics, stream.provider, stream.model, stream.usage, stream.cost, _only(tags, self.tag_filter))
 
     def _call_deadline(self, seconds: Any) -> float:
         if self.closed:
@@ -384,12 +435,22 @@ class Pipeline:
             if last is not None:
                 if refused is not None and last is refused and target.label != "on_condition":
                     continue
+                if isinstance(last, BudgetExceededError) and not _asks_for_budget_errors(target):
+                    continue  # over budget: only a step that asks for it (on_condition, on_error(BudgetExceededError, ...)) moves on
                 if target.condition is not None:  # a FallbackChain step: only for errors it matches
                     if not target.condition(last):
                         continue
-                    metrics.incr_counter("fallback.step", tags={"step": target.label, "provider": target.endpoint.provider})
+                    step_tags = {"step": target.label, "provider": target.endpoint.provider}
+                    metrics.incr_counter("fallback.step", tags=labels(spec.request, step_tags, self.tag_filter))
                     spec.trace.event("fallback.step", step=target.label, provider=target.endpoint.provider, model=target.model)
-                    logger.info("fallback step %s -> %s/%s after %s", target.label, target.endpoint.provider, target.model, short(last))
+                    logger.info(
+                        "fallback step %s -> %s/%s after %s",
+                        target.label,
+                        target.endpoint.provider,
+                        target.model,
+                        short(last),
+                        extra=log_extra(spec.request),
+                    )
                 elif not moves_on(last):
                     continue  # plain failover does not apply; a later matching step still may
             if self.clock.monotonic() >= spec.deadline:
@@ -520,13 +581,38 @@ class Pipeline:
         if state.retry_budget is not None:
             state.retry_budget.record_call()
         if self._timers:  # one attempt.duration timer around each wire attempt
-            attempt = _timed(self.metrics, attempt)
+            attempt = _timed(self.metrics, attempt, self.tag_filter)
         guard = self.guard
+
+        def guarded(adm: bool = False) -> Any:
+            return guard.run(branch, target, state, attempt, body_size, adm)
+
+        once: Callable[..., Any] = guarded
+        if self.spender is not None and body_size is not None:
+            once = self._spending(guarded, branch, target, body_size)
         try:
-            return guard.run(branch, target, state, attempt, body_size, admitted)
+            return once(admitted)
         except AiLibError as err:
             first = err
-        return self._retry(first, branch, target, state, lambda: guard.run(branch, target, state, attempt, body_size), nexts)
+        return self._retry(first, branch, target, state, once, nexts)
+
+    def _spending(self, once: Callable[[bool], Any], branch: Branch, target: Target, body_size: Callable[[], int]) -> Callable[..., Any]:
+        """``once`` behind the spend cap: each attempt's estimated cost held before it (or
+        ``BudgetExceededError``), settled with its true cost after it."""
+        spender = self.spender
+        assert spender is not None
+
+        def spending(adm: bool = False) -> Any:
+            hold = spender.admit(branch, target, body_size)
+            try:
+                result = once(adm)
+            except BaseException:
+                spender.release(hold)
+                raise
+            spender.settle(hold, result, target)
+            return result
+
+        return spending
 
     def _retry(
         self,
@@ -539,16 +625,18 @@ class Pipeline:
     ) -> Any:
         """Retries of a target whose first attempt failed with ``first``, under the retry policy."""
         ep = target.endpoint
-        tags = {"provider": ep.provider}
         metrics = self.metrics
         spec = branch.spec
+        tags = labels(spec.request, {"provider": ep.provider}, self.tag_filter)
 
         def on_retry(error: AiLibError, wait: float) -> None:
             metrics.incr_counter("retry.attempt", tags=tags)
             spec.trace.event("retry", wait_seconds=wait, provider=ep.provider, **{"error.type": type(error).__name__})
             branch.log.note_wait(wait)
             if logger.isEnabledFor(logging.DEBUG):  # the failure itself was logged at INFO
-                logger.debug("retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, short(error))
+                logger.debug(
+                    "retrying %s/%s in %.3fs after %s", ep.provider, target.model, wait, short(error), extra=log_extra(spec.request)
+                )
 
         def on_stop(reason: str, error: AiLibError) -> None:
             if reason == "exhausted":
@@ -556,7 +644,9 @@ class Pipeline:
             elif reason == "budget_exhausted":
                 metrics.incr_counter("retry.budget_exhausted", tags=tags)
             if logger.isEnabledFor(logging.DEBUG):
-                logger.debug("not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error))
+                logger.debug(
+                    "not retrying %s/%s (%s) after %s", ep.provider, target.model, reason, short(error), extra=log_extra(spec.request)
+                )
 
         sleep = self.clock.sleep
         if branch.token.cancellable and self.clock is SYSTEM_CLOCK:
@@ -599,3 +689,20 @@ def _refusal_to_fall_back_from(resp: Any, plan: list[Target], target: Target) ->
     if any(t.label == "on_condition" and t.condition is not None and t.condition(err) for t in later):
         return err
     return None
+
+
+def _only(tags: Optional[Mapping[str, str]], allowed: Optional[frozenset[str]]) -> Optional[dict[str, str]]:
+    """The tags a metrics backend takes (``allowed``; None: all)."""
+    if not tags:
+        return None
+    return dict(tags) if allowed is None else {k: v for k, v in tags.items() if k in allowed}
+
+
+def _asks_for_budget_errors(target: Target) -> bool:
+    """Whether a FallbackChain step may take a spend-cap refusal: any step but the catch-alls
+    (``always``, ``on_error(model)``, an array step's later members) and plain targets."""
+    if target.condition is None:
+        return False
+    from ..routing.fallback import always, is_provider_failure  # only a refused call with a FallbackChain needs it
+
+    return target.condition not in (always, is_provider_failure)

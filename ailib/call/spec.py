@@ -71,7 +71,7 @@ class Answer:
 class Primed:
     """A stream that reached its commit point: the first content chunk (or its end) is in hand."""
 
-    __slots__ = ("resp", "events", "decoder", "chunks", "target")
+    __slots__ = ("resp", "events", "decoder", "chunks", "target", "charged")
 
     def __init__(self, resp: Any, events: Any, decoder: Any, chunks: list[StreamChunk], target: Target) -> None:
         self.resp = resp
@@ -79,6 +79,7 @@ class Primed:
         self.decoder = decoder
         self.chunks = chunks
         self.target = target
+        self.charged: Optional[float] = None  # USD charged to a spend budget at the commit point (its estimate)
 
     @property
     def headers(self) -> Mapping[str, str]:

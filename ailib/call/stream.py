@@ -112,6 +112,8 @@ class ChatStream:
         self._log = log  # the call's attempt records (this stream's own from here on)
         self._on_finish = on_finish  # the client's usage ledger
         self.cost: Optional[float] = None
+        self._charged = getattr(primed, "charged", None)  # what a spend budget charged at the commit point (corrected at the end)
+        self.tags: Optional[Mapping[str, str]] = None  # the call's request tags (its usage counters carry them)
         self.provider = primed.target.endpoint.provider
         self.model = primed.target.model
         self._parts: list[str] = []

@@ -142,8 +142,12 @@ class PriceTable:
         return price.cost(prompt, completion)
 
 
-def count_usage(metrics: Any, provider: str, model: str, usage: Optional[Usage], cost: Optional[float]) -> None:
-    """One successful call's ``tokens`` (per ``kind``) and ``cost_usd`` counters (see ``ailib.metrics``)."""
+def count_usage(
+    metrics: Any, provider: str, model: str, usage: Optional[Usage], cost: Optional[float], extra: Optional[Mapping[str, str]] = None
+) -> None:
+    """One successful call's ``tokens`` (per ``kind``) and ``cost_usd`` counters (see ``ailib.metrics``),
+    with the call's ``extra`` tags (its request tags) besides ailib's own."""
+    more = dict(extra) if extra else {}
     if usage is not None:
         kinds = (
             ("input", usage.prompt_tokens),
@@ -154,9 +158,9 @@ def count_usage(metrics: Any, provider: str, model: str, usage: Optional[Usage],
         )
         for kind, n in kinds:
             if n is not None:
-                metrics.incr_counter("tokens", n, {"provider": provider, "model": model, "kind": kind})
+                metrics.incr_counter("tokens", n, {**more, "provider": provider, "model": model, "kind": kind})
     if cost is not None:
-        metrics.incr_counter("cost_usd", cost, {"provider": provider, "model": model})
+        metrics.incr_counter("cost_usd", cost, {**more, "provider": provider, "model": model})
 
 
 @mutable_value

@@ -63,8 +63,12 @@ def build_client(args: argparse.Namespace) -> AiClient:
         builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps))
     if getattr(args, "cache", None):
         builder = builder.with_cache(args.cache)
+    store = None
     if args.state_store:
         from ..state import RedisStateStore
 
-        builder = builder.with_state_store(RedisStateStore(args.state_store))
+        store = RedisStateStore(args.state_store)
+        builder = builder.with_state_store(store)
+    if getattr(args, "budget", None) is not None:
+        builder = builder.with_budget(args.budget, store=store)
     return builder.build()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Callable, Optional, Union
+from typing import TYPE_CHECKING, Callable, Optional, Union, cast
 
 from .._value import value
 from ..errors import (
@@ -55,8 +55,9 @@ class FallbackChain:
     Each step names the model (or ``"provider/model"``) to advance to when the previous
     step failed with a matching error: ``on_timeout`` (timeouts), ``on_rate_limit`` (429 or
     the local limiter), ``on_status(codes, model)`` (those HTTP status codes), ``on_error`` (any failure that is not the caller's own: not 400/
-    401/403/404), ``on_condition(pred).fallback(model)`` (your predicate), ``always`` (any
-    error, 401 included). A step whose condition does not match is skipped; the first
+    401/403/404; ``on_error(ErrorClass, model)``: errors of that class), ``on_condition(pred).fallback(model)``
+    (your predicate), ``always`` (any error, 401 included; a spend-cap refusal only moves on
+    at a step naming ``BudgetExceededError`` or ``on_condition``). A step whose condition does not match is skipped; the first
     success ends the chain; when no later step matches, the latest error is raised.
     """
 
@@ -93,9 +94,26 @@ class FallbackChain:
         """Then try ``model`` after a rate limit (429, or the local limiter)."""
         return self._add(model, is_rate_limit, "on_rate_limit")
 
-    def on_error(self, model: Union[str, ModelArray]) -> FallbackChain:
-        """Then try ``model`` after a provider failure (5xx, network, protocol errors)."""
-        return self._add(model, is_provider_failure, "on_error")
+    def on_error(
+        self,
+        errors_or_model: Union[str, ModelArray, type[AiLibError], tuple[type[AiLibError], ...]],
+        model: Union[str, ModelArray, None] = None,
+    ) -> FallbackChain:
+        """``on_error(model)``: then try ``model`` after a provider failure (5xx, network,
+        protocol errors). ``on_error(ErrorClass, model)`` (a class or a tuple of them): after
+        an error of those classes only, e.g. ``on_error(BudgetExceededError, "gpt-4o-mini")``
+        (a spend-cap refusal moves a chain only at a step that names it or ``on_condition``)."""
+        if model is None:
+            return self._add(errors_or_model, is_provider_failure, "on_error")  # type: ignore[arg-type]
+        given = errors_or_model if isinstance(errors_or_model, tuple) else (errors_or_model,)
+        if not given or not all(isinstance(k, type) and issubclass(k, AiLibError) for k in given):
+            raise ConfigurationError(f"on_error(errors, model) takes an AiLibError class or a tuple of them, got {errors_or_model!r}")
+        kinds = cast("tuple[type[AiLibError], ...]", given)
+
+        def of_kind(err: AiLibError) -> bool:
+            return isinstance(err, kinds)
+
+        return self._add(model, of_kind, "on_error")
 
     def on_status(self, codes: Iterable[int], model: Union[str, ModelArray]) -> FallbackChain:
         """Advance to ``model`` when the previous step failed with one of these HTTP

@@ -17,6 +17,7 @@ from .._value import mutable_value
 from ..clock import Clock
 from ..reliability.budget import RatioBudget
 from ..reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
+from ..reliability.spend import SpendLedger
 
 if TYPE_CHECKING:
     from ..reliability._model_scope import ModelBreakers
@@ -79,6 +80,11 @@ class MemoryStateStore:
         from ..reliability.ratelimit import RateLimiter  # only a rate-limited client loads the limiter
 
         return self._get(("limiter", scope, name), lambda: RateLimiter(policy, name=name, clock=clock))
+
+    def spend_ledger(self) -> SpendLedger:
+        """The spend of every client whose budget uses this store (``with_budget(usd,
+        store=...)``), in this process: one per store, whatever the endpoints."""
+        return self._get(("spend", "", "usd"), SpendLedger)
 
 
 class ScopedStore:

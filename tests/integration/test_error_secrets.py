@@ -267,6 +267,14 @@ def _local_rate_limit(server: EchoServer, stream: bool) -> AiLibError:
         return call(client, stream)
 
 
+def _budget(server: EchoServer, stream: bool) -> AiLibError:
+    server.default = ok
+    with builder(server).build() as warm:
+        warm.chat_completion(REQ)  # the server has seen the key; the budgeted call sends nothing
+    with builder(server).with_prices({"echo-model": (1.0, 1.0)}).with_budget(0).build() as client:
+        return call(client, stream)
+
+
 def _all_failed(server: EchoServer, stream: bool) -> AiLibError:
     server.default = status(503)
     with builder(server).with_failover_chain([provider(server, "echo2")]).build() as client:
@@ -316,6 +324,7 @@ SCENARIOS: dict[type, Callable[[EchoServer, bool], AiLibError]] = {
     errors.StreamInterruptedError: _interrupted,
     errors.CircuitOpenError: _circuit_open,
     errors.LocalRateLimitError: _local_rate_limit,
+    errors.BudgetExceededError: _budget,
     errors.ClientClosedError: _closed,
     errors.AllProvidersFailedError: _all_failed,
 }

@@ -269,6 +269,7 @@ def _samples() -> dict[str, Callable[[], Any]]:
             extra={"seed": 1},
             n=2,
             cached_content="cachedContents/c1",
+            tags={"team": "search"},
         ),
     }
     return samples

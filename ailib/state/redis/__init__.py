@@ -28,6 +28,10 @@ subclasses with the same methods and semantics, whose state lives in Redis:
   ``expires_at`` is in Redis server time). Transition callbacks run in the process whose
   call made the transition.
 * **Budget** hash: one field per window slice, ``"<slice index> <calls> <spent>"``.
+* **Spend** hash (``{namespace}:spend:usd``, ``spend_ledger()``, for ``with_budget(usd,
+  store=...)``): ``spent`` (USD), ``next_id`` and one ``h:<id>`` field per hold of an
+  attempt in flight, ``"<usd> <expires at>"`` (a hold past its lease is dropped). It never
+  expires: a spend total is not a cache (``SpendBudget.reset()`` starts it again).
 
 **When Redis is unreachable** (at construction or later), nothing fails: each object
 falls back to its own in-process state (it *is* the in-memory object underneath) and one
@@ -45,7 +49,7 @@ forked child it drops the parent's connections and reconnects on its first opera
 
 from __future__ import annotations
 
-from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget
+from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget, RedisSpendLedger
 from ._store import RedisStateStore
 
-__all__ = ["RedisCircuitBreaker", "RedisRateLimiter", "RedisRatioBudget", "RedisStateStore"]
+__all__ = ["RedisCircuitBreaker", "RedisRateLimiter", "RedisRatioBudget", "RedisSpendLedger", "RedisStateStore"]

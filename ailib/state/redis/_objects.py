@@ -20,10 +20,11 @@ from ...reliability._window import WINDOW_BUCKETS
 from ...reliability.budget import RatioBudget
 from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, CircuitState, Permit, TransitionCallback
 from ...reliability.ratelimit import RateLimiter, RateLimitPolicy
+from ...reliability.spend import EPSILON_USD, Hold, SpendLedger
 from ._link import LOCAL, Link, text, transitions
 from ._scripts import Scripts
 
-__all__ = ["RedisCircuitBreaker", "RedisRateLimiter", "RedisRatioBudget"]
+__all__ = ["RedisCircuitBreaker", "RedisRateLimiter", "RedisRatioBudget", "RedisSpendLedger"]
 
 
 @value
@@ -298,3 +299,56 @@ class RedisRatioBudget(RatioBudget):
 
     def __repr__(self) -> str:
         return f"RedisRatioBudget(key={self.key!r}, ratio={self.ratio:g}, floor={self.floor}, window={self.window:g})"
+
+
+class RedisSpendLedger(SpendLedger):
+    """A ``SpendLedger`` kept in one Redis hash (``{namespace}:spend:usd``), shared by every
+    process on the store's namespace; its in-memory ledger is the fallback while Redis is
+    unreachable (spend made meanwhile is counted locally only). The key never expires:
+    ``reset()`` starts it again. A hold whose process died is dropped after its lease."""
+
+    def __init__(self, link: Link, scripts: Scripts, key: str) -> None:
+        super().__init__()
+        self.key = key
+        self._link = link
+        self._scripts = scripts
+        self._keys = [key]
+
+    def hold(self, amount: float, limit: float, lease: float) -> tuple[Optional[Hold], float, float]:
+        res = self._link.run(self._scripts.spend_hold, keys=self._keys, args=[amount, limit, max(1.0, lease), EPSILON_USD])
+        if res is LOCAL:
+            return super().hold(amount, limit, lease)
+        ok, hid, spent, held = res
+        hold = Hold(int(hid), amount, shared=True) if int(ok) else None
+        return hold, float(text(spent)), float(text(held))
+
+    def settle(self, hold: Hold, cost: float) -> None:
+        if not hold.shared:
+            super().settle(hold, cost)
+        elif self._link.run(self._scripts.spend_settle, keys=self._keys, args=[hold.id, cost]) is LOCAL:
+            super().add(cost)  # Redis went away meanwhile: its hold expires there; the cost is counted here
+
+    def release(self, hold: Hold) -> None:
+        if not hold.shared:
+            super().release(hold)
+        else:
+            self._link.run(self._scripts.spend_settle, keys=self._keys, args=[hold.id, 0])
+
+    def add(self, cost: float) -> None:
+        if self._link.run(self._scripts.spend_settle, keys=self._keys, args=["", cost]) is LOCAL:
+            super().add(cost)
+
+    def spent(self) -> float:
+        res = self._link.run(self._scripts.spend_read, keys=self._keys)
+        return super().spent() if res is LOCAL else float(text(res[0]))
+
+    def held(self) -> float:
+        res = self._link.run(self._scripts.spend_read, keys=self._keys)
+        return super().held() if res is LOCAL else float(text(res[1]))
+
+    def reset(self) -> None:
+        super().reset()
+        self._link.run(self._scripts.spend_reset, keys=self._keys)
+
+    def __repr__(self) -> str:
+        return f"RedisSpendLedger(key={self.key!r})"

@@ -460,13 +460,91 @@ return 1
 """
 )
 
+# -- spend ledger -- hash: 'spent' (USD), 'next_id', one 'h:<id>' field per hold: "<amount> <expires_at>".
+# A value that does not parse, or is absurd (spent or a hold above $1e12, a hold leased past 2
+# hours: ailib's leases are at most 1 hour), is deleted and read as absent (a hold) or 0
+# (spent). A hold past its lease is dropped silently (its process died). The key never expires.
+_SPEND = (
+    _PRELUDE
+    + """
+local function holds(drop_expired)
+  local raw = redis.call('HGETALL', key)
+  local held, dead, spent = 0, {}, 0
+  for i = 1, #raw, 2 do
+    local f, v = raw[i], raw[i + 1]
+    if f == 'spent' then
+      spent = num(f, v, 0, 1e12) or 0
+    elseif f == 'next_id' then
+      int(f, v)
+    elseif string.sub(f, 1, 2) == 'h:' then
+      local a, exp = string.match(v, '^(%S+) (%S+)$')
+      a, exp = tonumber(a), tonumber(exp)
+      if a == nil or exp == nil or a ~= a or exp ~= exp or a < 0 or a > 1e12 or exp > now + 7200 then
+        bad[#bad + 1] = f
+        redis.call('HDEL', key, f)
+      elseif now >= exp then
+        dead[#dead + 1] = f
+      else
+        held = held + a
+      end
+    end
+  end
+  if drop_expired and #dead > 0 then redis.call('HDEL', key, unpack(dead)) end
+  return spent, held
+end
+"""
+)
+
+# ARGV: amount, limit, lease seconds, eps -> {1|0, hold id|'', spent, held}
+_SPEND_HOLD = (
+    _SPEND
+    + """
+local spent, held = holds(true)
+local amount = tonumber(ARGV[1])
+if spent + held + amount > tonumber(ARGV[2]) + tonumber(ARGV[4]) then return {0, '', fmt(spent), fmt(held)} end
+local id = redis.call('HINCRBY', key, 'next_id', 1)
+redis.call('HSET', key, 'h:' .. id, fmt(amount) .. ' ' .. fmt(now + tonumber(ARGV[3])))
+return {1, id, fmt(spent), fmt(held)}
+"""
+)
+
+# ARGV: hold id|'', cost (may be negative) -> spent
+_SPEND_SETTLE = (
+    _SPEND
+    + """
+if ARGV[1] ~= '' then redis.call('HDEL', key, 'h:' .. ARGV[1]) end
+local spent = holds(false)
+spent = math.max(0, spent + tonumber(ARGV[2]))
+redis.call('HSET', key, 'spent', fmt(spent))
+return fmt(spent)
+"""
+)
+
+# -> {spent, held}
+_SPEND_READ = (
+    _SPEND
+    + """
+local spent, held = holds(false)
+return {fmt(spent), fmt(held)}
+"""
+)
+
+# -> 1: spent back to 0 (holds kept)
+_SPEND_RESET = (
+    _SPEND
+    + """
+redis.call('HSET', key, 'spent', '0')
+return 1
+"""
+)
+
 
 class Scripts:
     """The registered Lua scripts of one Redis client (EVALSHA, reloaded on NOSCRIPT).
 
     Each is called as before (``keys=``, ``args=``) and returns its script's result; the
     fields a script found unreadable or absurd (and deleted) are logged: one warning per
-    key kind (limiter, breaker, budget) for the life of the store, never per call.
+    key kind (limiter, breaker, budget, spend) for the life of the store, never per call.
     """
 
     def __init__(self, client: Any, where: str = "") -> None:
@@ -498,6 +576,10 @@ class Scripts:
         self.breaker_reset = script("breaker", _BREAKER_RESET)
         self.breaker_state = script("breaker", _BREAKER_STATE)
         self.budget = script("budget", _BUDGET)
+        self.spend_hold = script("spend", _SPEND_HOLD)
+        self.spend_settle = script("spend", _SPEND_SETTLE)
+        self.spend_read = script("spend", _SPEND_READ)
+        self.spend_reset = script("spend", _SPEND_RESET)
 
     def ignored(self, kind: str, key: str, fields: str) -> None:
         """Log, once per ``kind``, that values read from ``key`` were ignored (and removed)."""

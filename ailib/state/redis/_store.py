@@ -13,9 +13,10 @@ from ...errors import ConfigurationError
 from ...reliability.budget import RatioBudget
 from ...reliability.circuit import CircuitBreaker, CircuitBreakerPolicy, TransitionCallback
 from ...reliability.ratelimit import RateLimiter, RateLimitPolicy
+from ...reliability.spend import SpendLedger
 from ..memory import ScopedStore
 from ._link import Link
-from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget
+from ._objects import RedisCircuitBreaker, RedisRateLimiter, RedisRatioBudget, RedisSpendLedger
 from ._scripts import Scripts
 
 __all__ = ["RedisStateStore"]
@@ -186,6 +187,11 @@ class RedisStateStore:
             scope,
             lambda key: RedisRateLimiter(self._link, self._scripts, key, policy, name=name, clock=clock, key_ttl=self.key_ttl),
         )
+
+    def spend_ledger(self) -> SpendLedger:
+        """The spend of every client whose budget uses this store (``with_budget(usd,
+        store=...)``): one Redis hash, ``{namespace}:spend:usd``, shared by every process."""
+        return self._get("spend", "usd", "", lambda key: RedisSpendLedger(self._link, self._scripts, key))
 
     def _after_fork_in_child(self) -> None:
         """In a forked child: drop the parent's connections unclosed (they are the parent's to
