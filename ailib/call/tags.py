@@ -37,7 +37,7 @@ def tag_filter(metrics: Any) -> Optional[frozenset[str]]:
 
 def labels(request: Any, base: dict[str, str], allowed: Optional[frozenset[str]]) -> dict[str, str]:
     """``base`` (ailib's own tags) with the request's tags that the backend takes."""
-    tags = request.tags if request is not None else None
+    tags = _tags_of(request)
     if not tags:
         return base
     if allowed is None:
@@ -47,5 +47,10 @@ def labels(request: Any, base: dict[str, str], allowed: Optional[frozenset[str]]
 
 def log_extra(request: Any) -> dict[str, Any]:
     """The ``extra`` of a call's log line: ``{"ailib_tags": {...}}`` (empty without tags)."""
-    tags = request.tags if request is not None else None
+    tags = _tags_of(request)
     return {"ailib_tags": dict(tags) if tags else {}}
+
+
+def _tags_of(request: Any) -> Optional[Mapping[str, str]]:
+    """A call's tags; None for a call without (no request, or an embedding request, which takes none)."""
+    return getattr(request, "tags", None)
