@@ -33,6 +33,7 @@ _MOCK_FORMATS = {
     "anthropic": "ailib.testing._mock_anthropic:AnthropicMock",
     "gemini": "ailib.testing._mock_gemini:GeminiMock",
     "cohere": "ailib.testing._mock_cohere:CohereMock",
+    "openai_responses": "ailib.testing._mock_responses:ResponsesMock",
 }
 
 Script = Union[Sequence[Fault], Callable[[int, RecordedRequest], Optional[Fault]]]
