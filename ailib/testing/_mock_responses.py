@@ -97,7 +97,8 @@ class ResponsesMock(MockFormat):
     def _response(self, reply: Reply, model: str, body: Any, status: str, output: list[dict[str, Any]], usage: bool) -> dict[str, Any]:
         b = body if isinstance(body, dict) else {}
         incomplete = status == "incomplete"
-        reasoning = b.get("reasoning") if isinstance(b.get("reasoning"), dict) else {}
+        asked = b.get("reasoning")
+        reasoning: dict[str, Any] = asked if isinstance(asked, dict) else {}
         return {
             "id": "resp_mock",
             "object": "response",
