@@ -85,6 +85,7 @@ __all__ = ["ResponsesFormat", "AzureResponsesFormat", "WIRE_FORMAT", "FORMAT"]
 FORMAT = "openai_responses"  # the ReasoningPart / Citation / ServerToolPart format name
 _SYSTEM, _USER, _ASSISTANT, _TOOL = Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL
 _ENCRYPTED = "encrypted_content"
+_ORDER = "output"  # the ReasoningPart kind holding the ids and order of an answer's output items
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -131,6 +132,48 @@ def _reasoning_item(p: ReasoningPart) -> dict[str, Any]:
     return item
 
 
+def _call_item(t: ToolCall, item_id: Optional[str] = None) -> dict[str, Any]:
+    arguments = arguments_json(t.arguments)
+    if item_id is None:
+        return {"type": "function_call", "call_id": t.id, "name": t.name, "arguments": arguments}
+    return {"id": item_id, "type": "function_call", "status": "completed", "arguments": arguments, "call_id": t.id, "name": t.name}
+
+
+def _assistant_items(m: Message, spec: ProviderSpec, model: str) -> list[dict[str, Any]]:
+    """An assistant message as output items. An answer of this format replays in its output's order,
+    each item with the id it came with (the API pairs a reasoning item with the item after it by id):
+    ``response.output`` as openai-python sends it back. Anything else (a message made by hand, a
+    tool call added) follows without ids."""
+    parts = [p for p in m.reasoning_parts if p.format == FORMAT]
+    reasoning = sorted((p for p in parts if p.kind == "reasoning"), key=lambda p: p.index or 0)
+    order: list[dict[str, Any]] = next((json.loads(p.data) for p in parts if p.kind == _ORDER and p.data), [])
+    calls = {t.id: t for t in m.tool_calls or ()}
+    items: list[dict[str, Any]] = []
+    text_sent = False
+    by_index = {p.index: p for p in reasoning}
+    for entry in order:
+        kind = entry.get("type")
+        if kind == "reasoning" and entry.get("index") in by_index:
+            items.append(_reasoning_item(by_index.pop(entry["index"])))
+        elif kind == "message" and m.content and not text_sent:
+            text_sent = True
+            items.append(_output_message(m, entry.get("id")))
+        elif kind == "function_call" and entry.get("call_id") in calls:
+            items.append(_call_item(calls.pop(entry["call_id"]), entry.get("id")))
+    items.extend(_reasoning_item(p) for p in by_index.values())  # all of them when there is no order
+    if m.content and not text_sent:
+        items.append({"role": "assistant", "content": _content(m, spec, model)})
+    items.extend(_call_item(t) for t in calls.values())
+    return items
+
+
+def _output_message(m: Message, item_id: Optional[str]) -> dict[str, Any]:
+    """The answer's text as the ``message`` output item it came as (its citations' annotations kept)."""
+    annotations = [dict(c.raw) for c in m.citations if c.format == FORMAT and c.raw]
+    part = {"type": "output_text", "annotations": annotations, "text": m.text()}
+    return {"id": item_id, "type": "message", "status": "completed", "content": [part], "role": "assistant"}
+
+
 def _input(messages: tuple[Message, ...], spec: ProviderSpec, model: str) -> tuple[list[str], list[dict[str, Any]]]:
     """(instructions, input items) for ``messages``."""
     instructions: list[str] = []
@@ -146,12 +189,7 @@ def _input(messages: tuple[Message, ...], spec: ProviderSpec, model: str) -> tup
             items.append({"type": "function_call_output", "call_id": m.tool_call_id or "", "output": m.text()})
             continue
         if role is _ASSISTANT:
-            for p in sorted((p for p in m.reasoning_parts if p.format == FORMAT), key=lambda p: p.index or 0):
-                items.append(_reasoning_item(p))
-            if m.content:
-                items.append({"role": "assistant", "content": _content(m, spec, model)})
-            for t in m.tool_calls or ():
-                items.append({"type": "function_call", "call_id": t.id, "name": t.name, "arguments": arguments_json(t.arguments)})
+            items.extend(_assistant_items(m, spec, model))
             continue
         items.append({"role": role.value, "content": _content(m, spec, model)})
     return instructions, items
@@ -355,16 +393,16 @@ class _Answer:
         self.reasoning: list[ReasoningPart] = []
         self.citations: list[Citation] = []
         self.server: list[ServerToolPart] = []
+        self.order = _Order()
 
     def add(self, index: int, item: Mapping[str, Any]) -> None:
         kind = item.get("type")
+        self.order.add(index, item)
         if kind == "message":
             for part in item.get("content") or ():
                 self.add_part(part)
         elif kind == "function_call":
-            self.calls.append(
-                ToolCall(str(item.get("call_id") or item.get("id") or ""), item["name"], decode_arguments(item.get("arguments")))
-            )
+            self.calls.append(ToolCall(_call_id(item), item["name"], decode_arguments(item.get("arguments"))))
         elif kind == "reasoning":
             self.reasoning.append(_reasoning_part(index, item))
         else:
@@ -396,7 +434,35 @@ class _Answer:
 
     def message(self) -> Message:
         content = "".join(self.texts) if self.texts or not (self.calls or self.refusal is not None) else None
-        return assistant_message(content, tuple(self.calls) or None, tuple(self.reasoning), tuple(self.citations), tuple(self.server))
+        parts = self.order.parts(self.reasoning)
+        return assistant_message(content, tuple(self.calls) or None, parts, tuple(self.citations), tuple(self.server))
+
+
+def _call_id(item: Mapping[str, Any]) -> str:
+    return str(item.get("call_id") or item.get("id") or "")
+
+
+class _Order:
+    """The ids and order of an answer's output items, kept (as a ``ReasoningPart`` of kind
+    ``"output"``) only when the answer has reasoning, whose items the API pairs by id."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, index: int, item: Mapping[str, Any]) -> None:
+        kind = item.get("type")
+        if kind == "reasoning":
+            self.entries.append({"type": "reasoning", "index": index})
+        elif kind == "message":
+            self.entries.append({"type": "message", "id": item.get("id")})
+        elif kind == "function_call":
+            self.entries.append({"type": "function_call", "id": item.get("id"), "call_id": _call_id(item)})
+
+    def parts(self, reasoning: list[ReasoningPart]) -> tuple[ReasoningPart, ...]:
+        if not reasoning:
+            return ()
+        order = ReasoningPart(FORMAT, _ORDER, "", None, json.dumps(self.entries, separators=(",", ":")), None)
+        return (*reasoning, order)
 
 
 class ResponsesStreamDecoder(StreamDecoder):
@@ -413,6 +479,7 @@ class ResponsesStreamDecoder(StreamDecoder):
         self._text_length = 0
         self._part_start: dict[tuple[int, int], int] = {}  # (output index, content index) -> its text's offset
         self._refused = False
+        self._order = _Order()
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         data = self._event_object(event)
@@ -493,6 +560,7 @@ class ResponsesStreamDecoder(StreamDecoder):
 
     def _item_done(self, index: int, item: Mapping[str, Any]) -> list[StreamChunk]:
         kind = item.get("type")
+        self._order.add(index, item)
         if kind == "reasoning":
             self._reasoning.append(_reasoning_part(index, item))
             return []
@@ -532,7 +600,7 @@ class ResponsesStreamDecoder(StreamDecoder):
                 model=self.model,
                 tool_calls=calls,
                 raw=self.raw,
-                reasoning_parts=tuple(self._reasoning),
+                reasoning_parts=self._order.parts(self._reasoning),
             )
         ]
 
