@@ -132,8 +132,10 @@ def _reasoning_item(p: ReasoningPart) -> dict[str, Any]:
     return item
 
 
-def _call_item(t: ToolCall, item_id: Optional[str] = None) -> dict[str, Any]:
-    arguments = arguments_json(t.arguments)
+def _call_item(t: ToolCall, item_id: Optional[str] = None, received: Optional[str] = None) -> dict[str, Any]:
+    """A tool call as a ``function_call`` item: its arguments as received when they still decode
+    to the call's (so a replay sends the model's own text), else encoded."""
+    arguments = received if isinstance(received, str) and decode_arguments(received) == t.arguments else arguments_json(t.arguments)
     if item_id is None:
         return {"type": "function_call", "call_id": t.id, "name": t.name, "arguments": arguments}
     return {"id": item_id, "type": "function_call", "status": "completed", "arguments": arguments, "call_id": t.id, "name": t.name}
@@ -159,7 +161,7 @@ def _assistant_items(m: Message, spec: ProviderSpec, model: str) -> list[dict[st
             text_sent = True
             items.append(_output_message(m, entry.get("id")))
         elif kind == "function_call" and entry.get("call_id") in calls:
-            items.append(_call_item(calls.pop(entry["call_id"]), entry.get("id")))
+            items.append(_call_item(calls.pop(entry["call_id"]), entry.get("id"), entry.get("arguments")))
     items.extend(_reasoning_item(p) for p in by_index.values())  # all of them when there is no order
     if m.content and not text_sent:
         items.append({"role": "assistant", "content": _content(m, spec, model)})
@@ -456,7 +458,8 @@ class _Order:
         elif kind == "message":
             self.entries.append({"type": "message", "id": item.get("id")})
         elif kind == "function_call":
-            self.entries.append({"type": "function_call", "id": item.get("id"), "call_id": _call_id(item)})
+            entry = {"type": "function_call", "id": item.get("id"), "call_id": _call_id(item), "arguments": item.get("arguments")}
+            self.entries.append(entry)
 
     def parts(self, reasoning: list[ReasoningPart]) -> tuple[ReasoningPart, ...]:
         if not reasoning:
