@@ -583,6 +583,14 @@ class ResponsesStreamDecoder(StreamDecoder):
     def _end(self, resp: Mapping[str, Any]) -> list[StreamChunk]:
         self.done = True
         self._started(resp)
+        output = resp.get("output")
+        if isinstance(output, list) and output:  # the complete items: what openai-python's final response holds
+            self._order = _Order()
+            self._reasoning = []
+            for index, item in enumerate(output):
+                self._order.add(index, item)
+                if item.get("type") == "reasoning":
+                    self._reasoning.append(_reasoning_part(index, item))
         calls = tuple(
             ToolCall(str(cid or ""), str(name or ""), decode_arguments(final if final is not None else "".join(parts)))
             for _, cid, name, parts, final in sorted(self._calls.values(), key=lambda s: s[0])
