@@ -6,9 +6,11 @@ Request (``ChatCompletionRequest`` → body):
   a system or developer message later on → an ``input`` message with its role.
 * User messages → ``input`` messages (``input_text``, ``input_image``, ``input_file`` parts: inline
   data, ``file_id`` or ``file_url``); audio raises ``InvalidRequestError`` (the API takes none).
-* An assistant message → its reasoning items (``ReasoningPart("openai_responses", "reasoning")``,
-  replayed as received, ``encrypted_content`` included), then its text, then one
-  ``function_call`` item per tool call; a tool message → a ``function_call_output`` item.
+* An assistant message answered by this format → its output items in their order, with their ids
+  (``response.output`` as openai-python sends it back): reasoning items (``encrypted_content``
+  included), the text as its ``message`` item, ``function_call`` items, server-run tool items.
+  Any other assistant message → its text, then one ``function_call`` item per tool call. A tool
+  message → a ``function_call_output`` item.
 * ``tools`` → ``{"type": "function", "name", "description", "parameters", "strict"}``; a named
   ``tool_choice`` → ``{"type": "function", "name"}``; ``max_tokens`` → ``max_output_tokens``;
   ``reasoning=`` → ``reasoning: {"effort"}``; ``response_format`` → ``text.format``.
@@ -26,7 +28,8 @@ Answer (body or stream → ``ChatCompletionResponse``):
   tool calls (``call_id`` as the id); ``reasoning`` items → one ``ReasoningPart`` each (``text``: the
   summary texts joined by a blank line, ``signature``: ``encrypted_content``, ``data``: the item as
   JSON without it, ``index``: its output position); any other item (``web_search_call``,
-  ``file_search_call``, ``code_interpreter_call``, ``mcp_call``...) → a ``ServerToolPart``.
+  ``file_search_call``, ``code_interpreter_call``, ``mcp_call``...) → a ``ServerToolPart``, sent back
+  in its place (as received) when the answer is replayed to this format.
 * ``status: "incomplete"`` → ``finish_reason`` ``"length"`` (``max_output_tokens``) or
   ``"content_filter"``; ``"failed"`` → the classified error of its ``error``.
 * Usage: ``input_tokens`` (cached ones in ``input_tokens_details.cached_tokens``) and
@@ -143,9 +146,9 @@ def _call_item(t: ToolCall, item_id: Optional[str] = None, received: Optional[st
 
 def _assistant_items(m: Message, spec: ProviderSpec, model: str) -> list[dict[str, Any]]:
     """An assistant message as output items. An answer of this format replays in its output's order,
-    each item with the id it came with (the API pairs a reasoning item with the item after it by id):
-    ``response.output`` as openai-python sends it back. Anything else (a message made by hand, a
-    tool call added) follows without ids."""
+    each item with the id it came with (the API pairs a reasoning item with the item after it by id),
+    a server-run tool's item as received: ``response.output`` as openai-python sends it back.
+    Anything else (a message made by hand, a tool call added) follows without ids."""
     parts = [p for p in m.reasoning_parts if p.format == FORMAT]
     reasoning = sorted((p for p in parts if p.kind == "reasoning"), key=lambda p: p.index or 0)
     order: list[dict[str, Any]] = next((json.loads(p.data) for p in parts if p.kind == _ORDER and p.data), [])
@@ -153,6 +156,7 @@ def _assistant_items(m: Message, spec: ProviderSpec, model: str) -> list[dict[st
     items: list[dict[str, Any]] = []
     text_sent = False
     by_index = {p.index: p for p in reasoning}
+    server = {p.index: p for p in m.server_tool_parts if p.format == FORMAT and p.raw}
     for entry in order:
         kind = entry.get("type")
         if kind == "reasoning" and entry.get("index") in by_index:
@@ -160,6 +164,8 @@ def _assistant_items(m: Message, spec: ProviderSpec, model: str) -> list[dict[st
         elif kind == "message" and m.content and not text_sent:
             text_sent = True
             items.append(_output_message(m, entry.get("id")))
+        elif kind == "item" and entry.get("index") in server:
+            items.append(dict(server.pop(entry["index"]).raw))
         elif kind == "function_call" and entry.get("call_id") in calls:
             items.append(_call_item(calls.pop(entry["call_id"]), entry.get("id"), entry.get("arguments")))
     items.extend(_reasoning_item(p) for p in by_index.values())  # all of them when there is no order
@@ -460,6 +466,8 @@ class _Order:
         elif kind == "function_call":
             entry = {"type": "function_call", "id": item.get("id"), "call_id": _call_id(item), "arguments": item.get("arguments")}
             self.entries.append(entry)
+        else:  # a server-run tool's item (web_search_call...): goes back as received, in its place
+            self.entries.append({"type": "item", "index": index})
 
     def parts(self, reasoning: list[ReasoningPart]) -> tuple[ReasoningPart, ...]:
         if not reasoning:

@@ -168,6 +168,25 @@ def test_the_recorded_first_turn_goes_back_as_recorded() -> None:
     assert body["input"][3] == {"type": "function_call_output", "call_id": final["output"][1]["call_id"], "output": "19"}
 
 
+@pytest.mark.parametrize("name", ["openai-web-search-tool.1.chunks.txt", "openai-web-search-tool.1.json"])
+def test_a_recorded_web_search_answer_goes_back_as_recorded(name: str) -> None:
+    """Replaying an answer with reasoning, web_search_call items and a cited message sends its output items as recorded
+    (the message's text part without its logprobs, which the API does not read on input)."""
+    rec = load(FMT, name)
+    final = _final(rec)
+    with ReplayServer(rec) as server:
+        resp = _ask(server, rec)
+    from ailib.providers.openai_responses import WIRE_FORMAT
+
+    request = ChatCompletionRequest("gpt-5", [Message.user("hi"), resp.choices[0].message, Message.user("and?")])
+    sent = WIRE_FORMAT.encode(request, "gpt-5", stream=False, spec=Provider.OPENAI.spec)["input"][1:-1]
+    expected = json.loads(json.dumps(final["output"]))
+    for item in expected:
+        for part in item.get("content") or ():
+            part.pop("logprobs", None)
+    assert sent == expected
+
+
 def test_a_recorded_error_event_is_classified() -> None:
     """vercel/ai's recorded failing stream: the error event (insufficient_quota) is QuotaExceededError with its message."""
     rec = load(FMT, "openai-error.1.chunks.txt")
