@@ -385,6 +385,21 @@ def test_a_tool_loop_sends_the_reasoning_back(mock: MockProvider, stream: bool) 
     assert answer.reasoning == THINKING
 
 
+def test_a_tool_loop_chained_by_previous_response_id_sends_only_the_new_items(mock: MockProvider) -> None:
+    """With store (the default) the second turn names the first answer's id in previous_response_id and sends only the
+    function_call_output (the mock accepts an output without its call only when chained)."""
+    mock.enqueue(Fault.ok("", tool_calls=(TOOL,), reasoning=THINKING), Fault.ok("18C in Paris."))
+    with openai_client(mock) as ai:
+        first = ai.chat_completion(ChatCompletionRequest("gpt-5-pro", [Message.user("Weather in Paris?")], tools=[WEATHER]))
+        second = ChatCompletionRequest(
+            "gpt-5-pro", [Message.tool(first.tool_calls[0].id, "18C")], tools=[WEATHER], extra={"previous_response_id": first.id}
+        )
+        assert ai.chat_completion(second).text == "18C in Paris."
+    body = mock.chat_requests[-1].json
+    assert body["previous_response_id"] == first.id == "resp_mock"
+    assert body["input"] == [{"type": "function_call_output", "call_id": TOOL[0], "output": "18C"}]
+
+
 def test_reasoning_parts_go_back_only_to_the_responses_api(mock: MockProvider) -> None:
     """An answer from the Responses API replayed to chat completions drops its reasoning items (only text and calls go)."""
     mock.enqueue(Fault.ok("", tool_calls=(TOOL,), reasoning=THINKING))
