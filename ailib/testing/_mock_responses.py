@@ -149,8 +149,19 @@ class ResponsesMock(MockFormat):
         return OpenAIMock().not_found(method, path)
 
     def error_event(self, error_type: str, message: str) -> Optional[bytes]:
-        # The API's error event: its fields at the top, named by an ``event: error`` line.
-        return sse({"type": "error", "code": error_type, "message": message, "param": None, "sequence_number": 0}, event="error")
+        # As the live API fails a stream (vercel/ai's recorded openai-error stream): an ``error`` event holding the
+        # error, then ``response.failed`` with the failed response.
+        error = {"type": error_type, "code": error_type, "message": message, "param": None}
+        failed = {
+            "id": "resp_mock",
+            "object": "response",
+            "status": "failed",
+            "error": {"code": error_type, "message": message},
+            "output": [],
+        }
+        return sse({"type": "error", "sequence_number": 0, "error": error}, event="error") + sse(
+            {"type": "response.failed", "sequence_number": 1, "response": failed}, event="response.failed"
+        )
 
     def models(self) -> dict[str, Any]:
         return OpenAIMock().models()

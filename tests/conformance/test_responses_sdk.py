@@ -95,6 +95,16 @@ def test_an_error_status_is_the_sdks_error(sdk: Any, mock: MockProvider) -> None
         sdk.responses.create(model=MODEL, input="hi", extra_body={"messages": []})
 
 
+def test_an_error_event_is_the_sdks_api_error(sdk: Any, mock: MockProvider) -> None:
+    """A scripted error event mid-stream raises the SDK's APIError with the event's message, after the text so far."""
+    mock.enqueue(Fault.error_event(3, error_type="server_error", message="The server had an error"))
+    seen: list[str] = []
+    with pytest.raises(openai.APIError, match="The server had an error"):
+        for event in sdk.responses.create(model=MODEL, input="hi", stream=True):
+            seen.append(event.type)
+    assert "response.output_text.delta" in seen
+
+
 def test_an_incomplete_response_says_why(sdk: Any, mock: MockProvider) -> None:
     """A reply cut by max_output_tokens is status incomplete with incomplete_details.reason, streamed as response.incomplete."""
     mock.enqueue(Fault("ok", reply=Reply("Part", finish_reason="length")))
