@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["RESPONSES_ONLY_MODELS", "responses_only", "with_wire_api", "WireSwitch"]
 
 # Models OpenAI serves only on /v1/responses, as regular expressions matched at the start of the
-# lower-cased model name. Append to this list for a new one; ``wire_api="responses"`` sends
-# any model there.
+# lower-cased model name. Append to this list for a new one (before building the clients that need
+# it: a client remembers its decision per model); ``wire_api="responses"`` sends any model there.
 RESPONSES_ONLY_MODELS: list[str] = [
     r"(o1|o3|gpt-5(\.\d+)?)-pro\b",  # o1-pro, o3-pro, gpt-5-pro, gpt-5.2-pro (and dated versions)
     r"[\w.-]*codex",  # gpt-5-codex, gpt-5.1-codex-max, codex-mini-latest
@@ -41,6 +41,7 @@ RESPONSES_ONLY_MODELS: list[str] = [
     r"computer-use-preview",
 ]
 _AUTO_BY_DEFAULT = frozenset({"openai", "azure_openai"})
+_MEMO_SIZE = 256  # models an endpoint remembers the decision for
 
 
 def responses_only(model: str) -> bool:
@@ -86,13 +87,19 @@ class WireSwitch(WireFormat):
         self.chat = chat
         self._azure = azure
         self._responses: Optional[WireFormat] = None
+        self._picked: dict[str, bool] = {}  # model -> responses_only(model), for the models this endpoint saw
         self.name = chat.name
         self.stream_accept = chat.stream_accept
         self.error_code_keys = chat.error_code_keys
 
     def pick(self, model: str) -> WireFormat:
         """The format ``model`` is sent in."""
-        if not responses_only(model):
+        only = self._picked.get(model)
+        if only is None:
+            only = responses_only(model)
+            if len(self._picked) < _MEMO_SIZE:
+                self._picked[model] = only
+        if not only:
             return self.chat
         if self._responses is None:
             self._responses = _responses_format(self._azure)
