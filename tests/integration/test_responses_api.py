@@ -400,6 +400,33 @@ def test_a_tool_loop_chained_by_previous_response_id_sends_only_the_new_items(mo
     assert body["input"] == [{"type": "function_call_output", "call_id": TOOL[0], "output": "18C"}]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_a_cached_answer_keeps_what_its_replay_needs(mock: MockProvider, stream: bool) -> None:
+    """From the response cache, a Responses answer still has its reasoning parts (encrypted content, item order): replayed,
+    it sends the same second turn as the live answer did."""
+    mock.enqueue(Fault.ok("", tool_calls=(TOOL,), reasoning=THINKING), Fault.ok("18C."), Fault.ok("18C."))
+    opts = ConnectionOptions(api_key=KEY, base_url=mock.base_url)
+    extra = {"store": False}
+    first = ChatCompletionRequest("gpt-5-pro", [Message.user("Weather?")], tools=[WEATHER], extra=extra, temperature=0)
+    with AiClientBuilder(Provider.OPENAI).with_connection_options(opts).with_cache("memory").without_retry().build() as ai:
+        live = ai.chat_completion(first).choices[0].message
+        if stream:
+            with ai.chat_completion_stream(first) as s:
+                cached = s.collect().choices[0].message
+        else:
+            cached = ai.chat_completion(first).choices[0].message
+        turns = []
+        for answer in (live, cached):
+            ai.chat_completion(
+                ChatCompletionRequest(
+                    "gpt-5-pro", [Message.user("Weather?"), answer, Message.tool(TOOL[0], "18C")], tools=[WEATHER], extra=extra
+                )
+            )
+            turns.append(mock.chat_requests[-1].json["input"])
+    assert len(mock.chat_requests) == 3  # the second first-turn came from the cache
+    assert turns[0] == turns[1] and turns[0][1]["type"] == "reasoning"
+
+
 def test_reasoning_parts_go_back_only_to_the_responses_api(mock: MockProvider) -> None:
     """An answer from the Responses API replayed to chat completions drops its reasoning items (only text and calls go)."""
     mock.enqueue(Fault.ok("", tool_calls=(TOOL,), reasoning=THINKING))
