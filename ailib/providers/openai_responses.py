@@ -89,6 +89,10 @@ FORMAT = "openai_responses"  # the ReasoningPart / Citation / ServerToolPart for
 _SYSTEM, _USER, _ASSISTANT, _TOOL = Role.SYSTEM, Role.USER, Role.ASSISTANT, Role.TOOL
 _ENCRYPTED = "encrypted_content"
 _ORDER = "output"  # the ReasoningPart kind holding the ids and order of an answer's output items
+# A failed response's error codes that mean the request itself is wrong (the API reference's list:
+# invalid_prompt, invalid_image, image_too_large, unsupported_image_media_type, empty_image_file,
+# failed_to_download_image...); server_error, vector_store_timeout and unknown codes stay retryable.
+_CALLER_CODES = ("invalid_", "image_", "unsupported_", "empty_", "failed_to_download_", "missing_")
 _INCOMPLETE = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
 
@@ -331,10 +335,12 @@ def _error(data: Mapping[str, Any], provider: str, model: str, default: int) -> 
         err = {k: v for k, v in data.items() if k in ("code", "message", "param")}
     codes = tuple(str(err[k]) for k in ("code", "type") if err.get(k))
     message = str(err.get("message") or "") or f"the response failed ({', '.join(codes) or 'no reason given'})"
-    wrapped = {"error": dict(err)}
-    return classify_http_error(
-        status_for(wrapped, codes, default), {}, message=message, codes=codes, provider=provider, model=model, body=dict(data)
-    )
+    status = status_for({"error": dict(err)}, codes, default)
+    if codes and status == default and codes[0].startswith(_CALLER_CODES):  # the request's own fault: no retry helps
+        status = 400
+    if any("content_policy" in c for c in codes):  # image_content_policy_violation
+        codes = (*codes, "content_filter")
+    return classify_http_error(status, {}, message=message, codes=codes, provider=provider, model=model, body=dict(data))
 
 
 def _usage(u: Any) -> Optional[Usage]:

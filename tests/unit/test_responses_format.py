@@ -147,6 +147,20 @@ def test_a_failed_body_raises_its_classified_error() -> None:
         decode(_body([], status="failed", error={"code": "server_error", "message": "boom"}))
 
 
+def test_a_failed_response_for_the_requests_own_fault_is_not_retried() -> None:
+    """invalid_prompt and image errors are InvalidRequestError (no retry helps); an image policy violation is ContentFilteredError."""
+    with pytest.raises(InvalidRequestError, match="bad prompt") as caught:
+        decode(_body([], status="failed", error={"code": "invalid_prompt", "message": "bad prompt"}))
+    assert not caught.value.is_retryable()
+    with pytest.raises(InvalidRequestError):
+        decode(_body([], status="failed", error={"code": "image_too_large", "message": "too large"}))
+    with pytest.raises(ContentFilteredError):
+        decode(_body([], status="failed", error={"code": "image_content_policy_violation", "message": "no"}))
+    with pytest.raises(ProviderError) as unknown:
+        decode(_body([], status="failed", error={"code": "vector_store_timeout", "message": "slow"}))
+    assert unknown.value.is_retryable()
+
+
 def test_a_body_without_output_is_a_protocol_error() -> None:
     """A 200 body with no output (and no error) is a ProtocolError naming the format."""
     with pytest.raises(ProtocolError, match="openai_responses"):
