@@ -26,6 +26,7 @@ from .reliability.circuit import CircuitBreakerPolicy, CircuitState
 from .reliability.retry import RetryPolicy
 from .routing._topology import Topology, build_topology
 from .routing.base import Router, StaticRouter
+from .routing.context import ContextWindows
 from .routing.endpoint import Endpoint, build_endpoint
 from .state.memory import EndpointState, MemoryStateStore
 from .transport import SocketTransport
@@ -106,7 +107,10 @@ class Config:
     cache_ttl: Optional[float] = None
     cache_reproducible_only: bool = True
     cache_owned: bool = False  # made by with_cache from a string or path: the client closes it
+    cache_namespace: Optional[str] = None  # with_cache(shared_namespace=...): keys shared by every client naming it
     tracing: Any = None  # a Tracing (with_tracing); None: on once the application imports opentelemetry
+    context_windows: Optional[dict[str, int]] = None  # the client's own context windows (with_context_windows)
+    context_check: bool = True  # the pre-call context check
 
     def evolve(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied (``attrs.evolve``: the other values shared)."""
@@ -170,7 +174,7 @@ def apply_overrides(config: Config, overrides: dict[str, Any]) -> Config:
         if retry is UNSET:
             options = attrs.evolve(options or ConnectionOptions(), max_retries=n)
         else:
-            retry = attrs.evolve(retry, max_attempts=n + 1)
+            retry = retry.with_max_attempts(n + 1)
     changes.update(options=options, retry=retry)
     if "deadline" in overrides:
         changes["deadline"] = overrides["deadline"]
@@ -227,6 +231,7 @@ class Assembly:
             hedge=hedge,
             hedge_workers=pool_size * (hedge.max_hedges + 1) if hedge is not None else 0,
             prices=self.prices,
+            context=ContextWindows(config.context_windows) if config.context_check else None,
             extras=make_extras(self.response_cache(), config.tracing, next(iter(self.topology.endpoints), None), self.prices is not None),
         )
 
@@ -236,7 +241,25 @@ class Assembly:
         from .cache import ResponseCache
 
         c = self.config
-        return ResponseCache(c.cache, metrics=self.metrics, ttl=c.cache_ttl, reproducible_only=c.cache_reproducible_only, clock=c.clock)
+        return ResponseCache(
+            c.cache,
+            metrics=self.metrics,
+            ttl=c.cache_ttl,
+            reproducible_only=c.cache_reproducible_only,
+            clock=c.clock,
+            scope=self.cache_scope(),
+        )
+
+    def cache_scope(self) -> str:
+        """What a cache key is scoped to: ``"ns:<name>"`` for a shared namespace; else a
+        digest of the identity (base URL, routing headers, credential digest) of every
+        endpoint this client may send to, so another endpoint or key never shares an entry."""
+        if self.config.cache_namespace is not None:
+            return "ns:" + self.config.cache_namespace
+        import hashlib
+
+        ids = [ep.identity() for ep in self.topology.all_endpoints]
+        return "ep:" + hashlib.sha256(" ".join(ids).encode("ascii")).hexdigest()
 
     def endpoint_for(
         self,
@@ -259,6 +282,9 @@ class Assembly:
 
     def state_for(self, ep: Endpoint, retry: RetryPolicy) -> EndpointState:
         config, store, clock = self.config, self.store, self.config.clock
+        scoped = getattr(store, "scoped", None)  # also a client's own store: fallback_chain() clients share it
+        if callable(scoped):  # objects apart from those of endpoints with the same name elsewhere
+            store = scoped(ep.identity()[:16])
         state = EndpointState()
         if retry.enabled and retry.retry_budget is not None:
             floor = max(retry.max_attempts - 1, RETRY_BUDGET_MIN_RETRIES)
@@ -311,6 +337,7 @@ class Assembly:
             primary_model=topology.primary_model,
             prices=self.estimate_cost if self.prices is not None else None,
             clock=config.clock,
+            limiters=lambda ep: states[ep.name].limiter,
         )
 
     def probe(self, ep: Endpoint, check: HealthCheck) -> bool:

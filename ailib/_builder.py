@@ -31,6 +31,9 @@ if TYPE_CHECKING:  # imported on first use
 
 __all__ = ["AiClientBuilder"]
 
+# A chain entry: a provider, or (provider, model name) / (provider, {requested model: its model}).
+ChainEntry = Union[ProviderLike, tuple[ProviderLike, Union[str, Mapping[str, str]]]]
+
 
 def _override_keys() -> frozenset[str]:
     from ._assembly import OVERRIDE_KEYS
@@ -41,11 +44,14 @@ def _override_keys() -> frozenset[str]:
 class AiClientBuilder:
     """Compose routing and reliability at build time; ``build()`` validates the whole."""
 
-    def __init__(self, provider: ProviderLike) -> None:
+    def __init__(self, provider: ChainEntry) -> None:
         """A builder whose client tries ``provider`` first (a ``Provider``, its name, or a
-        custom provider); ``ConfigurationError`` for an unknown one."""
-        resolve_provider(provider)  # fail early on an unknown provider
+        custom provider; or ``(provider, model)`` as a chain entry); ``ConfigurationError``
+        for an unknown one."""
         from ._assembly import Config  # the call machinery loads with the first client built
+        from .routing.endpoint import split_entry
+
+        resolve_provider(split_entry(provider)[0])  # fail early on an unknown provider or a bad (provider, model)
 
         self._config = Config(provider=provider)
         self._overrides: dict[str, Any] = {}  # with_options keywords, applied by build()
@@ -58,22 +64,26 @@ class AiClientBuilder:
             raise ConfigurationError(f"two routing strategies: a custom strategy and {kind}; choose one")
         self._config.routing = kind
 
-    def _add_chain(self, providers: Sequence[ProviderLike], kind: str) -> AiClientBuilder:
+    def _add_chain(self, providers: Sequence[ChainEntry], kind: str) -> AiClientBuilder:
         providers = list(providers) if not isinstance(providers, (str, bytes)) else [providers]
         if not providers:
             raise ConfigurationError(f"an empty {kind.replace('_', ' ')} chain")
+        from .routing.endpoint import split_entry
+
         for p in providers:
-            resolve_provider(p)
+            resolve_provider(split_entry(p)[0])
         self._set_routing(kind)
         self._config.chain.extend(providers)
         return self
 
-    def with_round_robin_chain(self, providers: Sequence[ProviderLike]) -> AiClientBuilder:
-        """Rotate calls over [provider, *providers]; a failed call fails over to the others."""
+    def with_round_robin_chain(self, providers: Sequence[ChainEntry]) -> AiClientBuilder:
+        """Rotate calls over [provider, *providers]; a failed call fails over to the others.
+        An entry may be ``(provider, model)``: that provider's model, or a map from requested
+        model names to its own (``(Provider.GROQ, {"gpt-4o": "llama-3.3-70b-versatile"})``)."""
         return self._add_chain(providers, "round_robin")
 
-    def with_failover_chain(self, providers: Sequence[ProviderLike]) -> AiClientBuilder:
-        """Try provider, then each of ``providers`` in order."""
+    def with_failover_chain(self, providers: Sequence[ChainEntry]) -> AiClientBuilder:
+        """Try provider, then each of ``providers`` in order (entries as in ``with_round_robin_chain``)."""
         return self._add_chain(providers, "failover")
 
     def with_model_array(self, array: ModelArray) -> AiClientBuilder:
@@ -237,19 +247,33 @@ class AiClientBuilder:
         return self
 
     def with_cache(
-        self, backend: Union[str, os.PathLike[str], Cache], *, ttl: Optional[float] = None, reproducible_only: bool = True
+        self,
+        backend: Union[str, os.PathLike[str], Cache],
+        *,
+        ttl: Optional[float] = None,
+        reproducible_only: bool = True,
+        shared_namespace: Optional[str] = None,
     ) -> AiClientBuilder:
         """Answer repeated requests from a cache: ``"memory"`` (in-process LRU), a
         ``redis://`` URL, a SQLite file (any other string, or a ``Path``), or a cache object
         (``ailib.cache``). By default only reproducible requests (temperature 0 or a seed)
-        are cached; ``reproducible_only=False`` caches all. ``ttl`` in seconds."""
+        are cached; ``reproducible_only=False`` caches all. ``ttl`` in seconds.
+
+        Entries are private to this client's endpoints and credentials: keys include each
+        endpoint's base URL and a one-way digest of its key, so a client of another base
+        URL or with another key never gets them. ``shared_namespace="name"`` shares
+        entries instead with every client naming the same namespace (keyed by provider,
+        model and request only), whatever their URLs and keys."""
         from .cache import make_cache
         from .cache.memory import _check_ttl
 
         _check_ttl(ttl)
+        if shared_namespace is not None and (not isinstance(shared_namespace, str) or not shared_namespace):
+            raise ConfigurationError(f"with_cache(shared_namespace=...) takes a non-empty string, got {shared_namespace!r}")
         made = make_cache(backend)
         c = self._config
         c.cache, c.cache_ttl, c.cache_reproducible_only, c.cache_owned = made, ttl, bool(reproducible_only), made is not backend
+        c.cache_namespace = shared_namespace
         return self
 
     def with_tracing(self, enabled: bool = True, *, capture_content: Optional[bool] = None, tracer_provider: Any = None) -> AiClientBuilder:
@@ -266,6 +290,19 @@ class AiClientBuilder:
         is adapted); ``ConfigurationError`` when it has no ``incr_counter``."""
         as_metrics(metrics)
         self._config.metrics = metrics
+        return self
+
+    def with_context_windows(self, windows: Optional[Mapping[str, int]] = None, *, check: bool = True) -> AiClientBuilder:
+        """Context windows in tokens (``{"my-model": 32768}``; a name also covers its
+        ``-``/``:``/``@`` suffixed versions) for the pre-call context check, over the built-in
+        table; ``check=False`` turns the check off. A request whose estimate (characters / 4
+        + ``max_tokens``) exceeds its target model's window is not sent: it goes to the step a
+        ``ContextLengthExceededError`` selects, or raises that error."""
+        from .routing.context import ContextWindows
+
+        ContextWindows(windows)  # validates
+        self._config.context_windows = {**(self._config.context_windows or {}), **dict(windows or {})}
+        self._config.context_check = bool(check)
         return self
 
     def with_clock(self, clock: Clock) -> AiClientBuilder:

@@ -6,9 +6,14 @@ How a client is put together lives in ``_assembly``; the builder in ``_builder``
 from __future__ import annotations
 
 import os
+import pickle
 import threading
-from collections.abc import Mapping, Sequence
+import warnings
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, overload
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -78,6 +83,7 @@ class AiClient:
         self._lock = threading.Lock()
         self._closed = False
         self._view_of: Optional[AiClient] = None  # set on with_options views
+        self._overrides: dict[str, Any] = {}  # a view's with_options keywords (a pickle carries them)
         self._topology = parts.topology
         self._endpoints = list(parts.topology.endpoints)
         self.metrics = parts.metrics
@@ -123,6 +129,7 @@ class AiClient:
         view = AiClient.__new__(AiClient)
         view.__dict__.update(self.__dict__)
         view._view_of = self
+        view._overrides = {**self._overrides, **overrides}
         view._pipeline = self._pipeline.view(**_view_overrides(self._pipeline, overrides))
         return view
 
@@ -146,7 +153,7 @@ class AiClient:
                 ep.spec, name=ep.name, base_url=ep.full_base_url, default_model=ep.default_model, api_key=ep.api_key, headers=headers
             )
             single = self._config.evolve(
-                provider=spec,
+                provider=(spec, dict(ep.models)) if ep.models else spec,  # a model map goes along
                 chain=[],
                 routing=None,
                 model_array=None,
@@ -204,7 +211,7 @@ class AiClient:
 
     def chat_completion_batch(
         self,
-        requests: Sequence[Union[ChatCompletionRequest, Mapping[str, Any]]],
+        requests: Iterable[Union[ChatCompletionRequest, Mapping[str, Any]]],
         *,
         concurrency: int = 8,
         progress: Union[bool, Callable[[BatchProgress], None]] = False,
@@ -213,6 +220,7 @@ class AiClient:
         mode: str = "live",
         shard: Union[None, str, tuple[int, int]] = None,
         cancel_remote: bool = False,
+        executor: Optional[Executor] = None,
     ) -> list[Union[ChatCompletionResponse, AiLibError]]:
         """Run many requests, ``concurrency`` at a time, live or by the provider's batch API.
 
@@ -220,21 +228,36 @@ class AiClient:
         (raised instead when ``return_exceptions=False``). With ``checkpoint`` (a JSONL
         path), finished results are appended as they complete and a re-run skips them.
         ``mode``: ``"live"``, ``"provider"`` or ``"auto"``; ``shard=(k, n)`` runs one
-        deterministic share of the input. See ``ailib.batch``.
+        deterministic share of the input (``"auto"``: from the job engine's environment).
+        ``executor``: any ``concurrent.futures.Executor`` to run the live calls on (a
+        process pool, Dask's ``client.get_executor()``, Ray's...; this client is pickled to
+        it, see ``__reduce__``); None: a thread pool of ``concurrency`` threads. See
+        ``ailib.batch``.
         """
         from .batch import run_batch
 
-        return run_batch(
-            self,
-            requests,
-            concurrency=concurrency,
-            progress=progress,
-            return_exceptions=return_exceptions,
-            checkpoint=checkpoint,
-            mode=mode,
-            shard=shard,
-            cancel_remote=cancel_remote,
-        )
+        return run_batch(self, requests, **_batch_options(locals()))
+
+    def chat_completion_batch_iter(
+        self,
+        requests: Iterable[Union[ChatCompletionRequest, Mapping[str, Any]]],
+        *,
+        concurrency: int = 8,
+        progress: Union[bool, Callable[[BatchProgress], None]] = False,
+        return_exceptions: bool = True,
+        checkpoint: Union[None, str, os.PathLike[str]] = None,
+        mode: str = "live",
+        shard: Union[None, str, tuple[int, int]] = None,
+        cancel_remote: bool = False,
+        executor: Optional[Executor] = None,
+    ) -> Iterator[tuple[int, Union[ChatCompletionResponse, AiLibError]]]:
+        """``chat_completion_batch`` as an iterator: ``(input index, result)`` as each request
+        finishes (those resumed from ``checkpoint`` first), not in input order. Leaving the
+        loop early stops the batch: queued requests are not sent, the calls in flight are
+        waited for (up to 30 s) and written to the checkpoint."""
+        from .batch import iter_batch
+
+        return iter_batch(self, requests, **_batch_options(locals()))
 
     def batch_context(self) -> BatchContext:
         """What a batch run needs from this client (``ailib.batch.BatchContext``): its
@@ -302,6 +325,135 @@ class AiClient:
         targets = ", ".join(ep.name for ep in self._endpoints)
         return f"AiClient(targets=[{targets}])"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the configuration the client was built from, never a key, for the workers of
+        Celery, Dask, Ray or a process pool (``chat_completion_batch(executor=...)``).
+
+        Unpickling builds the client again, reading each key again from its source there
+        (``OPENAI_API_KEY``..., ``CustomProviderBuilder.with_api_key_env``); the tasks of one
+        process share one rebuilt client per original. A client holding a literal credential
+        (``ConnectionOptions(api_key=...)``, ``with_api_key(...)``, a credential header, a
+        password in a URL) raises ``pickle.PicklingError`` naming it: the key would travel in
+        the pickle. A ``RedisStateStore`` travels as its URL and namespace, so limits, breakers
+        and budgets stay shared; metrics and a cache that cannot be pickled stay behind (warned).
+        """
+        import uuid
+
+        from ._assembly import apply_overrides, check_overrides
+
+        config = self._config
+        if self._overrides:
+            config = apply_overrides(config, check_overrides(self._overrides))
+        problem = _literal_credential(config)
+        if problem is not None:
+            raise pickle.PicklingError(
+                f"this AiClient holds a literal credential ({problem}), which a pickle would carry: give the key "
+                "through the environment (the provider's <PREFIX>_API_KEY, or CustomProviderBuilder.with_api_key_env(...)), "
+                "so each process reads it where the client is unpickled"
+            )
+        changes = {name: None for name in ("metrics", "cache") if not _picklable(getattr(config, name), name)}
+        if changes:
+            config = config.evolve(**changes, cache_owned=False if "cache" in changes else config.cache_owned)
+        token = self.__dict__.setdefault("_token", uuid.uuid4().hex)
+        return _rebuild_client, (f"{token}:{sorted(self._overrides.items())!r}", config)
+
+
+_REBUILT: OrderedDict[str, AiClient] = OrderedDict()  # the clients unpickled in this process, by origin
+_REBUILT_LOCK = threading.Lock()
+_REBUILT_MAX = 16
+
+
+def _rebuild_client(token: str, config: Config) -> AiClient:
+    """An unpickled client: built from ``config`` once per origin ``token`` in this process."""
+    with _REBUILT_LOCK:
+        client = _REBUILT.get(token)
+        if client is not None and not client._closed:
+            _REBUILT.move_to_end(token)
+            return client
+    client = AiClient._from_config(config)
+    with _REBUILT_LOCK:
+        _REBUILT[token] = client
+        while len(_REBUILT) > _REBUILT_MAX:
+            _REBUILT.popitem(last=False)  # not closed: a task may still use it; its pool ends with it
+    return client
+
+
+def _picklable(value: Any, name: str) -> bool:
+    if value is None:
+        return True
+    try:
+        pickle.dumps(value)
+    except Exception as exc:  # any failure of a third-party object's pickling
+        warnings.warn(
+            f"AiClient pickled without its {name} ({type(value).__name__} cannot be pickled: {type(exc).__name__}); "
+            f"the unpickled client has no {name}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return False
+    return True
+
+
+def _literal_credential(config: Any) -> Optional[str]:
+    """Where ``config`` holds a literal key, credential header or URL password, or None."""
+    from ._secrets import is_secret_header
+    from .providers._registry import ProviderSpec
+
+    seen: set[int] = set()
+
+    def url_secret(url: Any) -> bool:
+        try:
+            return isinstance(url, str) and urlsplit(url).password is not None
+        except ValueError:
+            return False
+
+    def headers_secret(headers: Any) -> bool:
+        return isinstance(headers, Mapping) and any(isinstance(k, str) and is_secret_header(k) for k in headers)
+
+    def walk(value: Any, depth: int) -> Optional[str]:
+        if depth > 12 or id(value) in seen or isinstance(value, (str, bytes, int, float, bool, type(None))):
+            return None
+        seen.add(id(value))
+        if isinstance(value, ConnectionOptions):
+            if value.api_key:
+                return "ConnectionOptions(api_key=...)"
+            if headers_secret(value.extra_headers):
+                return "a credential header in ConnectionOptions(extra_headers=...)"
+            if url_secret(value.base_url) or url_secret(value.proxy):
+                return "a password in a ConnectionOptions URL"
+        if isinstance(value, ProviderSpec):
+            if value.api_key:
+                return f"{value.name}'s with_api_key(...)"
+            if headers_secret(value.headers):
+                return f"a credential header of {value.name}"
+            if url_secret(value.base_url):
+                return f"a password in {value.name}'s base URL"
+        if url_secret(getattr(value, "url", None)):
+            return "a password in a ModelEndpoint URL"
+        if isinstance(value, Mapping):
+            children: Any = value.values()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            children = value
+        elif attrs.has(type(value)):
+            children = (getattr(value, a.name, None) for a in attrs.fields(type(value)))
+        elif type(value).__module__.startswith("ailib.") and hasattr(value, "__dict__"):
+            children = vars(value).values()
+        else:
+            return None
+        for child in children:
+            found = walk(child, depth + 1)
+            if found is not None:
+                return found
+        return None
+
+    return walk(config, 0)
+
+
+def _batch_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The batch keywords of ``chat_completion_batch``'s ``locals()``."""
+    names = ("concurrency", "progress", "return_exceptions", "checkpoint", "mode", "shard", "cancel_remote", "executor")
+    return {name: given[name] for name in names}
+
 
 def _cache_use(cache: Any) -> Optional[bool]:
     if cache is not None and not isinstance(cache, bool):
@@ -329,7 +481,7 @@ def _retry_with(policy: RetryPolicy, attempts: int) -> RetryPolicy:
     if evolved is None:
         if len(_RETRY_VIEWS) > 256:
             _RETRY_VIEWS.clear()
-        evolved = _RETRY_VIEWS[key] = attrs.evolve(policy, max_attempts=attempts)
+        evolved = _RETRY_VIEWS[key] = policy.with_max_attempts(attempts)
     return evolved
 
 

@@ -6,6 +6,8 @@ in input order: a ``ChatCompletionResponse`` or the ``AiLibError`` that request 
 ``ThreadPoolExecutor(concurrency)`` (``_live``); ``mode="provider"`` submits them to the
 provider's own batch API at half price (``_provider``, wire formats in ``_wire``);
 ``mode="auto"`` picks per job. ``shard=(k, n)`` runs one deterministic share (``_shard``).
+``iter_batch`` (behind ``AiClient.chat_completion_batch_iter``) yields ``(index, result)`` as
+each finishes; ``executor=`` runs the live calls on any ``concurrent.futures.Executor``.
 
 Checkpoint file (JSON Lines, UTF-8, one object per finished request)::
 
@@ -13,9 +15,11 @@ Checkpoint file (JSON Lines, UTF-8, one object per finished request)::
     {"key": "<sha256 hex>#0", "index": 1, "error": {"type": "RateLimitExceeded", "message": "...", "status_code": 429}}
 
 * ``key`` is the SHA-256 of the request's canonical JSON (``request.to_dict()`` with sorted
-  keys and no spaces) plus ``#n``, the occurrence of that same request in the batch: a batch
-  holding one request three times makes three calls (samples are often wanted) and keeps
-  three records. Invalid requests are keyed ``invalid#<index>``.
+  keys and no spaces) plus ``#n``, the occurrence of that same request in the batch (in the
+  shard's share, with a shard): a batch holding one request three times makes three calls
+  (samples are often wanted) and keeps three records. Invalid requests are keyed
+  ``invalid#<index>``.
+* ``custom_id`` and ``metadata``, when the item had them, follow ``index`` (kept, never sent).
 * ``index`` is the request's position in the whole input (with a shard too: ``merge_outputs``
   orders by it; resuming matches keys).
 * Provider batches add job lines, ``{"job": {"id", "provider", "endpoint", "indices",
@@ -32,7 +36,10 @@ Checkpoint file (JSON Lines, UTF-8, one object per finished request)::
   Requests with only ``error`` records are sent again; their new result is appended, and
   for a given key the last line wins, a response line is never superseded.
 * A torn last line (the process died mid-write) is ignored and cut off before appending;
-  a corrupt line elsewhere is skipped with a warning. Neither is fatal.
+  a corrupt line elsewhere is skipped with a warning. Neither is fatal. But a file whose
+  first line is not a record, or with a line over 64 MiB, is not a checkpoint: the run
+  stops with a ``ConfigurationError`` naming the file before writing anything to it.
+* The file is created readable by its owner only (mode 0600): it holds prompts and answers.
 * When a run finishes without an exception, the file is compacted atomically (temporary
   file, fsync, ``os.replace``) to one line per request, in input order, followed by any
   records of requests that were not part of this batch (kept, never dropped).
@@ -63,19 +70,24 @@ One checkpoint file belongs to one running batch at a time.
 from __future__ import annotations
 
 from ._checkpoint import read_checkpoint, request_key
+from ._input import SourceLine, read_lines
 from ._progress import BatchProgress
-from ._run import AUTO_THRESHOLD, MODES, BatchContext, run_batch
-from ._shard import merge_outputs, parse_shard, shard_indices
+from ._run import AUTO_THRESHOLD, MODES, BatchContext, iter_batch, run_batch
+from ._shard import merge_outputs, parse_shard, shard_from_env, shard_indices
 
 __all__ = [
     "AUTO_THRESHOLD",
     "MODES",
     "BatchContext",
     "BatchProgress",
+    "SourceLine",
+    "iter_batch",
     "merge_outputs",
     "parse_shard",
     "read_checkpoint",
+    "read_lines",
     "request_key",
     "run_batch",
+    "shard_from_env",
     "shard_indices",
 ]

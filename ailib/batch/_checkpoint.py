@@ -10,12 +10,14 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
+from .._files import open_private
 from .._secrets import mask
-from ..errors import AiLibError
+from ..errors import AiLibError, ConfigurationError
 from ..types import ChatCompletionRequest, ChatCompletionResponse
+from ._input import read_line
 
 __all__ = ["Checkpoint", "request_key", "request_keys", "read_checkpoint", "scan"]
 
@@ -28,18 +30,20 @@ def request_key(request: ChatCompletionRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def request_keys(parsed: Sequence[Optional[ChatCompletionRequest]]) -> list[str]:
-    """Each request's checkpoint key: its hash plus ``#n``, its occurrence in the whole input."""
-    keys: list[str] = []
+def request_keys(share: Sequence[int], parsed: Mapping[int, ChatCompletionRequest]) -> dict[int, str]:
+    """Each request's checkpoint key (by input index): its hash plus ``#n``, its occurrence
+    in the share (the whole input without a shard); ``invalid#<index>`` for an invalid one."""
+    keys: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for i, req in enumerate(parsed):
+    for i in share:
+        req = parsed.get(i)
         if req is None:
-            keys.append(f"invalid#{i}")
+            keys[i] = f"invalid#{i}"
             continue
         h = request_key(req)
         n = seen.get(h, 0)
         seen[h] = n + 1
-        keys.append(f"{h}#{n}")
+        keys[i] = f"{h}#{n}"
     return keys
 
 
@@ -55,7 +59,9 @@ def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]
 
     Result lines are kept as text (parsed again when needed), which keeps a resumed
     10,000-request file to a few MB. For one key the last line wins, but a response is never
-    superseded.
+    superseded. A line longer than ``MAX_LINE``, or a file whose first line is not a record,
+    is a ``ConfigurationError`` naming the file (not an output of ``ailib batch``: it is
+    never read whole, nor overwritten).
     """
     lines: dict[str, str] = {}
     answered: set[str] = set()
@@ -67,9 +73,19 @@ def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]
         return lines, answered, jobs, 0
     with f:
         offset = 0
-        for lineno, raw in enumerate(f, 1):
+        lineno = 0
+        seen_record = False
+        while True:
+            lineno += 1
+            raw = read_line(f, path, lineno)
+            if not raw:
+                break
             end = offset + len(raw)
             if not raw.endswith(b"\n"):
+                if not seen_record and not raw.lstrip().startswith((b'{"key"', b'{"job"')):
+                    raise ConfigurationError(
+                        f"{path} line {lineno} is not a record of ailib batch: not a batch output (choose another output file)"
+                    )
                 log.warning("checkpoint %s: ignoring a torn last line (%d bytes)", path, len(raw))
                 break
             offset = good = end
@@ -85,8 +101,14 @@ def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]
                 if not isinstance(key, str) or not ("response" in rec or "error" in rec):
                     raise ValueError("not a record")
             except (ValueError, KeyError, TypeError, AttributeError):
+                if not seen_record:
+                    raise ConfigurationError(
+                        f"{path} line {lineno} is not a record of ailib batch: not a batch output (choose another output file)"
+                    ) from None
                 log.warning("checkpoint %s: skipping corrupt line %d", path, lineno)
                 continue
+            finally:
+                seen_record = True
             if key in answered:
                 continue
             if "response" in rec:
@@ -98,21 +120,32 @@ def scan(path: str) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]
 class Checkpoint:
     """The append-only JSONL log of one batch (or one shard of it), resumable, compacted at a clean end.
 
-    ``keys`` are the keys of the whole input (``request_keys``); ``share`` the input indices
-    this run owns (all of them, or one shard's). Records carry the input index.
+    ``share``: the input indices this run owns (all of them, or one shard's); ``keys`` their
+    keys (``request_keys``); ``kept``: what to carry into a request's records beside its
+    result (``custom_id``, ``metadata``). Records carry the input index.
     """
 
-    def __init__(self, path: str, keys: Sequence[str], share: Sequence[int], *, fsync: bool, secrets: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: str,
+        keys: Mapping[int, str],
+        share: Sequence[int],
+        *,
+        fsync: bool,
+        secrets: Sequence[str],
+        kept: Optional[Mapping[int, Mapping[str, Any]]] = None,
+    ) -> None:
         self.path = path
-        self.keys = list(keys)
-        self.share = list(share)
+        self.keys = keys
+        self.share = share
+        self._kept = kept or {}
         self._fsync = fsync
         self._secrets = list(secrets)
         self._lock = threading.Lock()
         lines, answered, jobs, good = scan(path)
-        index = {self.keys[i]: i for i in self.share}
+        index = {keys[i]: i for i in share}
         self.done: dict[int, ChatCompletionResponse] = {}
-        self._lines: dict[int, Optional[str]] = dict.fromkeys(self.share)
+        self._lines: dict[int, Optional[str]] = dict.fromkeys(share)
         for key in answered:
             i = index.get(key)
             if i is None:
@@ -125,8 +158,8 @@ class Checkpoint:
             self._lines[i] = lines[key]
         self._foreign = [line for key, line in lines.items() if key not in index]
         self.jobs: dict[str, dict[str, Any]] = jobs
-        del lines, answered
-        self._fd: Optional[int] = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        del lines, answered, index
+        self._fd: Optional[int] = open_private(path, os.O_WRONLY | os.O_APPEND)  # created 0600: it holds answers
         if os.fstat(self._fd).st_size > good:
             os.ftruncate(self._fd, good)  # drop a torn last line before appending after it
 
@@ -138,7 +171,7 @@ class Checkpoint:
 
     def write(self, i: int, result: Any) -> None:
         """Append the result of input ``i`` (a response or an ``AiLibError``)."""
-        rec: dict[str, Any] = {"key": self.keys[i], "index": i}
+        rec: dict[str, Any] = {"key": self.keys[i], "index": i, **self._kept.get(i, {})}
         if isinstance(result, ChatCompletionResponse):
             rec["response"] = result.to_dict()
         else:
@@ -189,7 +222,7 @@ class Checkpoint:
         """
         directory = os.path.dirname(os.path.abspath(self.path))
         tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as f:
             for i in self.share:
                 f.write(self._lines[i])  # type: ignore[arg-type]
                 f.write("\n")

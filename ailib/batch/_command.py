@@ -1,22 +1,24 @@
 """The ``ailib batch`` command's logic (the CLI module only wires it into its parser).
 
-``ailib batch IN.jsonl -o OUT.jsonl [--mode live|provider|auto] [--shard K/N]
+``ailib batch IN.jsonl|- -o OUT.jsonl [--mode live|provider|auto] [--shard K/N|auto[/N]]
 [--state-store redis://...] [--cancel-remote]`` and ``ailib batch merge
 SHARD.jsonl... -o OUT.jsonl``. Exit status: 0 if every request succeeded, 1 if some failed, 2 if the
 batch could not start (a bad argument is argparse's one line, ``ailib batch: error: argument ...``),
-130 on Ctrl-C (re-run the same command to resume).
+130 on Ctrl-C (re-run the same command to resume). ``-o`` naming the input (the same file, by
+device and inode) or anything but a regular file is refused before anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import stat
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Optional
 
-from ..errors import AiLibError
+from ..errors import AiLibError, ConfigurationError
+from ._input import same_file
 
 __all__ = ["configure_parser", "configure_merge_parser", "run_command", "run_merge", "BATCH_RETRY_ATTEMPTS"]
 
@@ -47,20 +49,26 @@ def _positive_float(text: str) -> float:
 
 
 def _shard(text: str) -> tuple[int, int]:
-    """``--shard K/N`` → ``(k, n)``, or argparse's error for anything else."""
+    """``--shard K/N`` or ``auto[/N]`` (from the environment) → ``(k, n)``, or argparse's error."""
     from ._shard import parse_shard
 
     try:
         shard = parse_shard(text)
-    except AiLibError:
-        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N (e.g. 0/4), got {text!r}") from None
+    except AiLibError as err:
+        if text.startswith("auto"):
+            raise argparse.ArgumentTypeError(err.message) from None
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N (e.g. 0/4), or auto, got {text!r}") from None
     assert shard is not None
     return shard
 
 
 def configure_parser(batch: argparse.ArgumentParser) -> None:
     """Add the batch command's arguments to its (sub)parser (the CLI adds ``--provider``)."""
-    batch.add_argument("input", metavar="IN.jsonl", help="one OpenAI-style request body per line")
+    batch.add_argument(
+        "input",
+        metavar="IN.jsonl",
+        help="one OpenAI-style request body, or OpenAI batch-format line, per line ('-': standard input)",
+    )
     batch.add_argument(
         "-o", "--output", metavar="OUT.jsonl", required=True, help="results and checkpoint; re-run with the same path to resume"
     )
@@ -85,7 +93,8 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
         type=_shard,
         metavar="K/N",
         default=None,
-        help="run only the requests with index %% N == K, 0 <= K < N (default: all of them)",
+        help="run only the requests with index %% N == K, 0 <= K < N; 'auto' or 'auto/N': K from JOB_COMPLETION_INDEX "
+        "(Kubernetes) or SLURM_ARRAY_TASK_ID, N from auto/N, AILIB_SHARD_COUNT or SLURM_ARRAY_TASK_COUNT (default: all)",
     )
     batch.add_argument(
         "--state-store",
@@ -125,20 +134,28 @@ def configure_merge_parser(merge: argparse.ArgumentParser) -> None:
     merge.add_argument("-o", "--output", metavar="OUT.jsonl", required=True, help="the joined results, in input order")
 
 
-def _read_items(path: str, model: Any) -> list[Any]:
-    with open(path, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    items: list[Any] = []
-    for line in lines:
+def _output_problem(output: str, inputs: Sequence[str]) -> Optional[str]:
+    """Why ``output`` must not be written (it is one of ``inputs``, or not a regular file), or None.
+
+    The output is a checkpoint: read back, appended to and replaced; writing it over an
+    input would destroy the input, and a device (``/dev/full``, a FIFO) is never a file."""
+    try:
+        out = os.stat(output)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot use -o {output}: {exc.strerror}"
+    for path in inputs:
         try:
-            body = json.loads(line)
-        except ValueError:
-            items.append(line.strip())  # becomes an InvalidRequestError result
+            src = os.fstat(0) if path == "-" else os.stat(path)
+        except OSError:
             continue
-        if model and isinstance(body, dict):
-            body = {**body, "model": model}
-        items.append(body)
-    return items
+        if same_file(out, src):
+            name = "the standard input" if path == "-" else f"the input {path}"
+            return f"-o {output} is {name}: the results would overwrite it; choose another output file"
+    if not stat.S_ISREG(out.st_mode):
+        return f"-o {output} is not a regular file: the output is a checkpoint, read back and replaced; give a file path"
+    return None
 
 
 def run_merge(args: argparse.Namespace) -> int:
@@ -149,6 +166,10 @@ def run_merge(args: argparse.Namespace) -> int:
         if not os.path.isfile(path):
             print(f"ailib batch merge: error: cannot read {path}: no such file", file=sys.stderr)
             return 2
+    problem = _output_problem(args.output, args.shards)
+    if problem:
+        print(f"ailib batch merge: error: {problem}", file=sys.stderr)
+        return 2
     try:
         n = merge_outputs(args.shards, args.output)
     except AiLibError as exc:
@@ -162,15 +183,19 @@ def run_merge(args: argparse.Namespace) -> int:
 
 
 def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Namespace], Any]) -> int:
-    """Run ``ailib batch`` (or ``ailib batch merge``) from parsed arguments; the exit status.
+    """Run ``ailib batch`` from parsed arguments; the exit status.
 
     ``build_client`` makes the client from the arguments (the CLI layer owns the builder)."""
-    from ._run import run_batch
+    from ._input import read_lines
+    from ._run import iter_batch
 
-    try:
-        items = _read_items(args.input, args.model)
-    except OSError as exc:
-        print(f"ailib batch: error: cannot read {args.input}: {exc.strerror}", file=sys.stderr)
+    if args.input != "-" and not os.path.isfile(args.input):
+        reason = "no such file" if not os.path.exists(args.input) else "not a regular file"
+        print(f"ailib batch: error: cannot read {args.input}: {reason}", file=sys.stderr)
+        return 2
+    problem = _output_problem(args.output, [args.input])
+    if problem:
+        print(f"ailib batch: error: {problem}", file=sys.stderr)
         return 2
     progress = args.progress if args.progress is not None else bool(getattr(sys.stderr, "isatty", lambda: False)())
     try:
@@ -178,11 +203,22 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
     except AiLibError as err:
         print(f"ailib batch: error: {err.message}", file=sys.stderr)
         return 2
+    where: dict[int, str] = {}  # input index -> "FILE line N", for the shard's share only
+
+    def lines() -> Any:
+        for i, line in enumerate(read_lines(args.input, model=args.model, stdin=sys.stdin.buffer)):
+            if args.shard is None or i % args.shard[1] == args.shard[0]:
+                where[i] = line.where
+            yield line
+
+    total = ok = resumed = 0
+    failures: list[tuple[int, AiLibError]] = []
+    failed = 0
     with client:
         try:
-            results = run_batch(
+            for i, result in iter_batch(
                 client,
-                items,
+                lines(),
                 concurrency=args.concurrency,
                 progress=progress,
                 checkpoint=args.output,
@@ -190,25 +226,38 @@ def run_command(args: argparse.Namespace, build_client: Callable[[argparse.Names
                 shard=args.shard,
                 cancel_remote=args.cancel_remote,
                 poll_interval=args.poll_interval,
-            )
+            ):
+                total += 1
+                if isinstance(result, AiLibError):
+                    failed += 1
+                    if len(failures) < 10 or i < failures[-1][0]:  # the first ten by input index
+                        failures = sorted([*failures, (i, result)], key=lambda f: f[0])[:10]
+                else:
+                    ok += 1
+                    resumed += not result.attempts
         except KeyboardInterrupt:
             print(f"\nailib batch: interrupted; finished results are in {args.output}; run the same command to resume", file=sys.stderr)
             return 130
         except OSError as exc:
-            print(f"ailib batch: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+            name = exc.filename or args.output
+            print(f"ailib batch: error: {name}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        except ConfigurationError as err:  # a file that cannot be read as input or output: names the file
+            print(f"ailib batch: error: {err.message}", file=sys.stderr)
             return 2
         except AiLibError as err:
             print(f"ailib batch: error: {type(err).__name__}: {err}", file=sys.stderr)
             return 2
-    failures = [(i, r) for i, r in enumerate(results) if isinstance(r, AiLibError)]
-    resumed = sum(1 for r in results if not isinstance(r, AiLibError) and not r.attempts)
-    ok = len(results) - len(failures)
+    cached = " or the cache" if getattr(args, "cache", None) else ""
     print(
-        f"ailib batch: {len(results)} requests: {ok} ok ({resumed} from the checkpoint{' or the cache' if getattr(args, 'cache', None) else ''}), {len(failures)} failed -> {args.output}",
-        file=sys.stderr,
+        f"ailib batch: {total} requests: {ok} ok ({resumed} from the checkpoint{cached}), {failed} failed -> {args.output}", file=sys.stderr
     )
-    for i, failure in failures[:10]:
-        print(f"  request {i}: {type(failure).__name__}: {failure}", file=sys.stderr)
-    if len(failures) > 10:
-        print(f'  ... and {len(failures) - 10} more (see the "error" lines of {args.output}); re-run to retry them', file=sys.stderr)
-    return 1 if failures else 0
+    for i, failure in failures:
+        place = where.get(i, "")
+        suffix = f" ({place})" if place and place not in failure.message else ""
+        print(f"  request {i}: {type(failure).__name__}: {failure}{suffix}", file=sys.stderr)
+    if failed > 10:
+        print(f'  ... and {failed - 10} more (see the "error" lines of {args.output}); re-run to retry them', file=sys.stderr)
+    if failures:
+        print("  (request N counts the input's requests from 0; blank lines are not requests)", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,7 +1,9 @@
 """Live batch runs: every request as a live call through the client's full policy stack.
 
 Requests go out on a dedicated ``ThreadPoolExecutor(concurrency)`` that is shut down before
-``run_live`` returns. Pauses: an error raised before anything reached the provider because
+``iter_live`` ends, or on the caller's ``Executor`` (threads, processes, Dask, Ray...).
+Each result is written to the checkpoint by its future's done-callback as the call ends (on
+the thread that ends it), before the calling thread sees or yields it. Pauses: an error raised before anything reached the provider because
 the client is protecting it (``CircuitOpenError``, ``LocalRateLimitError``, or a chain that
 failed only with those) does not fail the request: the worker waits (the error's
 ``retry_after``, 0.05 s to 5 s) and tries again, up to ``max_pause`` seconds per request.
@@ -9,29 +11,31 @@ failed only with those) does not fail the request: the worker waits (the error's
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Optional
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from typing import Any, Callable, Optional
 
 from ..errors import AiLibError, AllProvidersFailedError, CircuitOpenError, LocalRateLimitError
 from ..types import ChatCompletionRequest
 from ._checkpoint import Checkpoint
 from ._progress import Reporter
 
-__all__ = ["run_live", "POLL"]
+__all__ = ["iter_live", "call_remote", "POLL"]
+
+log = logging.getLogger("ailib")
 
 _PAUSE_MIN = 0.05
 _PAUSE_MAX = 5.0
 POLL = 0.25  # seconds between checks while waiting on futures (keeps Ctrl-C responsive)
 
 
-def run_live(
+def iter_live(
     client: Any,
-    parsed: Sequence[Optional[ChatCompletionRequest]],
+    parsed: Mapping[int, ChatCompletionRequest],
     todo: Sequence[int],
-    results: list[Any],
     *,
     ckpt: Optional[Checkpoint],
     reporter: Reporter,
@@ -39,69 +43,117 @@ def run_live(
     return_exceptions: bool,
     interrupt_timeout: float,
     max_pause: float,
-) -> Optional[AiLibError]:
-    """Send ``parsed[i]`` for each ``i`` in ``todo``, filling ``results[i]``; the first error
-    when ``return_exceptions`` is False (then the rest is not sent), else None."""
+    executor: Optional[Executor] = None,
+) -> Generator[tuple[int, Any], None, Optional[AiLibError]]:
+    """Send ``parsed[i]`` for each ``i`` in ``todo``; yield ``(i, result)`` as each finishes
+    (written to the checkpoint first). Returns the first error when ``return_exceptions`` is
+    False (then the rest is not sent and errors are not yielded), else None.
+
+    ``executor``: where the calls run (any ``concurrent.futures.Executor``; the function
+    and its arguments, the client included, are pickled by executors of other processes);
+    None: a ``ThreadPoolExecutor(concurrency)`` of this run. At most ``2 * concurrency``
+    calls are submitted at a time either way.
+    """
     stop = threading.Event()
-    gate = threading.Condition()  # guards ``running`` and ``halted``
-    running = [0]
+    gate = threading.Condition()  # guards ``halted``
     halted = [False]
 
     def work(i: int) -> Any:
         with gate:
             if halted[0]:  # interrupted before this call began: never sent
                 return None
-            running[0] += 1
-        try:
-            req = parsed[i]
-            assert req is not None
-            result = _call(client, req, stop, max_pause)
-            if ckpt is not None and not (stop.is_set() and _is_pause(result)):
-                ckpt.write(i, result)
-            return result
-        finally:
-            with gate:
-                running[0] -= 1
-                gate.notify_all()
+        return _call(client, parsed[i], stop, max_pause)
 
-    pool = ThreadPoolExecutor(concurrency, thread_name_prefix="ailib-batch")
+    own = executor is None
+    pool: Executor = ThreadPoolExecutor(concurrency, thread_name_prefix="ailib-batch") if executor is None else executor
     in_flight: dict[Future[Any], int] = {}
     first_error: Optional[AiLibError] = None
     next_todo = 0
+
+    write_errors: list[BaseException] = []
+    write_lock = threading.Lock()
+    visits: set[Future[Any]] = set()  # futures one of (done-callback, finish) has recorded
+
+    def record(i: int, fut: Future[Any]) -> None:
+        """Write the result of a finished call once: from its done-callback as the call ends (on
+        the thread that ends it, even while the caller is busy between results), or from
+        ``finish`` if the caller saw it first (a future wakes waiters before its callbacks)."""
+        with write_lock:
+            if fut in visits:  # the second visit: the first one wrote
+                visits.discard(fut)
+                return
+            visits.add(fut)
+            if ckpt is None or fut.cancelled() or fut.exception() is not None:
+                return
+            result = fut.result()
+            if result is None or (stop.is_set() and _is_pause(result)):
+                return  # never sent, or paused by the interruption: sent again by a re-run
+            try:
+                ckpt.write(i, result)
+            except BaseException as exc:  # a disk error: raised on the calling thread by finish()
+                write_errors.append(exc)
+
+    def finish(fut: Future[Any]) -> Any:
+        i = in_flight.pop(fut)
+        result = fut.result()  # a non-AiLibError (a bug) propagates
+        record(i, fut)
+        if write_errors:
+            raise write_errors[0]
+        return i, result
+
     try:
         while True:
             while first_error is None and next_todo < len(todo) and len(in_flight) < 2 * concurrency:
                 i = todo[next_todo]
                 next_todo += 1
-                in_flight[pool.submit(work, i)] = i
+                fut = pool.submit(work, i) if own else pool.submit(call_remote, client, parsed[i], max_pause, i)
+                in_flight[fut] = i
+                fut.add_done_callback(lambda f, i=i: record(i, f))  # type: ignore[misc]
             if not in_flight:
                 break
             finished, _ = wait(in_flight, timeout=POLL, return_when=FIRST_COMPLETED)
             for fut in finished:
-                i = in_flight.pop(fut)
-                result = fut.result()  # a non-AiLibError (a bug, a disk error) propagates
-                results[i] = result
+                i, result = finish(fut)
                 failed_now = isinstance(result, AiLibError)
                 reporter.update(failed=failed_now, cost=None if failed_now else result.cost)
-                if failed_now and not return_exceptions and first_error is None:
-                    first_error = result
-                    stop.set()
-                    for queued in [f for f in in_flight if f.cancel()]:
-                        del in_flight[queued]
+                if failed_now and not return_exceptions:
+                    if first_error is None:
+                        first_error = result
+                        stop.set()
+                        for queued in [f for f in in_flight if f.cancel()]:
+                            del in_flight[queued]
+                    continue
+                yield i, result
             reporter.tick()
-        pool.shutdown(wait=True)
+        if own:
+            pool.shutdown(wait=True)
     except BaseException:
         stop.set()
         with gate:
             halted[0] = True  # no call starts from now on, even one submitted but not yet tracked
-        pool.shutdown(wait=False, cancel_futures=True)  # queued, not started: never sent
-        overran = _drain(gate, running, interrupt_timeout)
-        if ckpt is not None:
-            ckpt.close(compact=False)
-        pool.shutdown(wait=not overran, cancel_futures=True)  # joins at once unless calls overran the bound
-        reporter.close()
+        for queued in [f for f in in_flight if f.cancel()]:  # queued, not started: never sent
+            del in_flight[queued]
+        if own:
+            pool.shutdown(wait=False, cancel_futures=True)
+        try:
+            _drain(in_flight, finish, interrupt_timeout)
+        finally:
+            if ckpt is not None:
+                ckpt.close(compact=False)
+            if own:
+                pool.shutdown(wait=not in_flight, cancel_futures=True)  # joins at once unless calls overran the bound
+            reporter.close()
         raise
     return first_error
+
+
+def call_remote(client: Any, req: ChatCompletionRequest, max_pause: float, index: int) -> Any:
+    """One request to its end on an executor's worker: a response or an ``AiLibError`` (never raised).
+
+    ``index`` (unused here) makes every task's arguments distinct, so an executor that
+    deduplicates identical tasks (Dask's ``pure=True`` default) still sends a request that
+    appears twice in the batch twice."""
+    return _call(client, req, threading.Event(), max_pause)
 
 
 def _is_pause(result: Any) -> bool:
@@ -136,17 +188,20 @@ def _call(client: Any, req: ChatCompletionRequest, stop: threading.Event, max_pa
                 return err
 
 
-def _drain(gate: threading.Condition, running: list[int], timeout: float) -> bool:
-    """Wait up to ``timeout`` for the calls running to end (their results are written); a
-    second Ctrl-C ends the wait. True when some are still running."""
+def _drain(in_flight: dict[Future[Any], int], finish: Callable[[Future[Any]], Any], timeout: float) -> None:
+    """Wait up to ``timeout`` for the calls in flight to end, writing their results; a
+    second Ctrl-C ends the wait. What is still running is left in ``in_flight``."""
     end = time.monotonic() + timeout
     try:
-        with gate:
-            while running[0]:
-                left = end - time.monotonic()
-                if left <= 0:
-                    break
-                gate.wait(min(left, POLL))
+        while in_flight:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            done, _ = wait(in_flight, timeout=min(left, POLL), return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    finish(fut)
+                except Exception as exc:  # a call's own bug, or a disk error: it must not hide the interruption
+                    log.warning("batch: a call in flight at the interruption failed: %r", exc)
     except KeyboardInterrupt:
         pass
-    return running[0] > 0

@@ -13,14 +13,14 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
 import attrs
 
 from ..errors import AiLibError, ConfigurationError, ProviderError
 from ..types import Attempt, ChatCompletionRequest, ChatCompletionResponse
-from ._checkpoint import Checkpoint, request_keys
+from ._checkpoint import Checkpoint
 from ._http import Http
 from ._progress import Reporter
 from ._wire import BatchWire, failed_job_error, wire_for
@@ -44,7 +44,7 @@ def has_batch_api(ep: Any) -> bool:
 class _Jobs:
     """The jobs of one run and how each result finds its request."""
 
-    def __init__(self, ckpt: Optional[Checkpoint], keys: list[str], share: Sequence[int], endpoint: str) -> None:
+    def __init__(self, ckpt: Optional[Checkpoint], keys: Mapping[int, str], share: Iterable[int], endpoint: str) -> None:
         self.ckpt = ckpt
         self.key_index = {keys[i]: i for i in share}
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -63,7 +63,8 @@ class _Jobs:
 
 def run_provider(
     ctx: Any,
-    parsed: Sequence[Optional[ChatCompletionRequest]],
+    parsed: Mapping[int, ChatCompletionRequest],
+    keys: Mapping[int, str],
     todo: list[int],
     results: dict[int, Any],
     *,
@@ -83,7 +84,6 @@ def run_provider(
     """
     ep = ctx.endpoints[0]
     wire = wire_for(ep) if has_batch_api(ep) else None
-    keys = ckpt.keys if ckpt is not None else request_keys(parsed)
     state = _Jobs(ckpt, keys, list(results), ep.name)
     resumed = {key for job in state.jobs.values() for key in job["keys"]}
     fresh = [i for i in todo if keys[i] not in resumed]
@@ -120,7 +120,7 @@ def run_provider(
 
 
 def _plan(
-    wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], todo: list[int], keys: list[str]
+    wire: BatchWire, ep: Any, parsed: Mapping[int, ChatCompletionRequest], todo: list[int], keys: Mapping[int, str]
 ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """New jobs for ``todo``: grouped by model, split under the provider's limits."""
     by_model: dict[str, list[int]] = {}
@@ -134,12 +134,12 @@ def _plan(
         job_keys: list[str] = []
         size = 0
         for i in indices:
-            entry = wire.entry(f"i{len(entries)}", parsed[i], ep, model)  # type: ignore[arg-type]
+            entry = wire.entry(f"i{len(entries)}", parsed[i], ep, model)
             n = wire.size(entry)
             if entries and (len(entries) >= wire.max_requests or size + n > wire.max_bytes):
                 out.append((_job(wire, ep, model, job_keys), entries))
                 entries, job_keys, size = [], [], 0
-                entry = wire.entry("i0", parsed[i], ep, model)  # type: ignore[arg-type]
+                entry = wire.entry("i0", parsed[i], ep, model)
             entries.append(entry)
             job_keys.append(keys[i])
             size += n
@@ -149,7 +149,7 @@ def _plan(
 
 
 def _entries(
-    wire: BatchWire, ep: Any, parsed: Sequence[Optional[ChatCompletionRequest]], job: dict[str, Any], key_index: dict[str, int]
+    wire: BatchWire, ep: Any, parsed: Mapping[int, ChatCompletionRequest], job: dict[str, Any], key_index: dict[str, int]
 ) -> list[dict[str, Any]]:
     """The entries of a job recorded but not yet submitted, rebuilt from this run's input."""
     entries = []
@@ -159,7 +159,7 @@ def _entries(
             raise ConfigurationError(
                 f"checkpoint job {job['id']} names a request that is not in this input; run it with the input it was started with"
             )
-        entries.append(wire.entry(f"i{pos}", parsed[i], ep, job["model"]))  # type: ignore[arg-type]
+        entries.append(wire.entry(f"i{pos}", parsed[i], ep, job["model"]))
     return entries
 
 

@@ -1,9 +1,12 @@
-"""``run_batch``: parse, take the shard's share, resume from the checkpoint, run live or by provider batch."""
+"""``iter_batch``/``run_batch``: read the input as a stream keeping the shard's share, resume from
+the checkpoint, run live or by provider batch."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from concurrent.futures import Executor
+from contextlib import closing
 from typing import Any, Optional, Union
 
 from .._response import with_parsed
@@ -12,11 +15,12 @@ from .._value import value
 from ..errors import AiLibError, ConfigurationError, InvalidRequestError
 from ..types import ChatCompletionRequest, ChatCompletionResponse
 from ._checkpoint import Checkpoint, request_keys
-from ._live import run_live
+from ._input import as_item
+from ._live import iter_live
 from ._progress import Reporter
-from ._shard import parse_shard, shard_indices
+from ._shard import parse_shard
 
-__all__ = ["BatchContext", "run_batch", "MODES", "AUTO_THRESHOLD"]
+__all__ = ["BatchContext", "run_batch", "iter_batch", "MODES", "AUTO_THRESHOLD"]
 
 MODES = ("live", "provider", "auto")
 AUTO_THRESHOLD = 100  # mode="auto": a provider batch from this many requests (of one provider) up
@@ -50,7 +54,22 @@ def _context_of(client: Any) -> BatchContext:
     return ctx
 
 
-def run_batch(
+def run_batch(client: Any, requests: Iterable[Any], **options: Any) -> list[Any]:
+    """Run ``requests`` through ``client``; results in input order (of the shard's share).
+
+    Takes the keywords of ``iter_batch``. ``return_exceptions=False`` raises the first
+    error once the calls in flight have finished (an invalid request raises before
+    anything is sent).
+    """
+    results: dict[int, Any] = {}
+    gen = iter_batch(client, requests, **options)
+    with closing(gen):
+        for i, result in gen:
+            results[i] = result
+    return [results[i] for i in sorted(results)]
+
+
+def iter_batch(
     client: Any,
     requests: Iterable[Any],
     *,
@@ -66,21 +85,29 @@ def run_batch(
     cancel_remote: bool = False,
     auto_threshold: int = AUTO_THRESHOLD,
     poll_interval: Optional[float] = None,
-) -> list[Any]:
-    """Run ``requests`` through ``client``; results in input order (of the shard's share).
+    executor: Optional[Executor] = None,
+) -> Generator[tuple[int, Any], None, None]:
+    """Run ``requests`` through ``client``, yielding ``(input index, result)`` as each finishes
+    (those resumed from the checkpoint and the invalid ones first).
 
-    ``requests``: ``ChatCompletionRequest`` objects or OpenAI-style dicts (an invalid one
-    becomes an ``InvalidRequestError`` result). ``progress``: True for a tqdm bar (a plain
-    line on stderr without tqdm), or a callable receiving ``BatchProgress`` events on the
-    calling thread. ``return_exceptions=False`` raises the first error once the calls in
-    flight have finished (an invalid request raises before anything is sent).
-    ``checkpoint``: a JSONL path; see ``ailib.batch`` for the format and resume rules.
-    ``mode``: ``"live"`` (calls), ``"provider"`` (the provider's batch API, half price, within
-    24 h) or ``"auto"`` (provider batch when the provider has one and at least
+    ``requests``: ``ChatCompletionRequest`` objects, OpenAI-style dicts, OpenAI batch-format
+    lines or ``SourceLine``s (an invalid one becomes an ``InvalidRequestError`` result); a
+    dict's ``metadata`` and ``custom_id`` are kept in its checkpoint record, never sent. It is
+    read once, as a stream: with a shard only the shard's items are parsed and kept.
+    ``progress``: True for a tqdm bar (a plain line on stderr without tqdm), or a callable
+    receiving ``BatchProgress`` events on the calling thread. ``return_exceptions=False``
+    raises the first error once the calls in flight have finished (errors are then not
+    yielded). ``checkpoint``: a JSONL path; see ``ailib.batch`` for the format and resume
+    rules. ``mode``: ``"live"`` (calls), ``"provider"`` (the provider's batch API, half price,
+    within 24 h) or ``"auto"`` (provider batch when the provider has one and at least
     ``auto_threshold`` requests go to it, live otherwise; retryable failures of the provider
-    batch are retried live). ``shard=(k, n)`` (or ``"k/n"``, ``0 <= k < n``) runs only the
-    requests whose input index ``i`` has ``i % n == k``. ``cancel_remote``: on Ctrl-C, cancel
-    the provider batches this run submitted (else they keep running and a re-run collects them).
+    batch are retried live). ``shard=(k, n)`` (or ``"k/n"``, ``0 <= k < n``, or ``"auto"``
+    from a job engine's environment) runs only the requests whose input index ``i`` has
+    ``i % n == k``. ``executor``: a ``concurrent.futures.Executor`` the live calls run on
+    (default: a thread pool of ``concurrency``). ``cancel_remote``: on Ctrl-C, cancel the
+    provider batches this run submitted (else they keep running and a re-run collects them).
+    Leaving the iteration early stops the batch as Ctrl-C does (the calls in flight are
+    waited for, up to ``interrupt_timeout``, and written).
     """
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be an int >= 1, got {concurrency!r}")
@@ -88,111 +115,115 @@ def run_batch(
         raise ConfigurationError("progress must be True, False or a callable taking a BatchProgress")
     if mode not in MODES:
         raise ConfigurationError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ConfigurationError(f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}")
     part = parse_shard(shard)
-    items = list(requests)
-    total = len(items)
-    share = shard_indices(total, part)
-    results: dict[int, Any] = dict.fromkeys(share)
-    parsed: list[Optional[ChatCompletionRequest]] = [None] * total
-    for i, item in enumerate(items):
+    share: list[int] = []
+    parsed: dict[int, ChatCompletionRequest] = {}
+    invalid: dict[int, AiLibError] = {}
+    kept: dict[int, dict[str, Any]] = {}
+    for i, item in enumerate(requests):
+        if part is not None and i % part[1] != part[0]:
+            continue  # another shard's: never parsed nor kept
+        share.append(i)
         try:
-            parsed[i] = as_request(item)
+            parsed[i], extra = as_item(item)
         except InvalidRequestError as err:
-            if i not in results:
-                continue
             if not return_exceptions:
                 raise
-            results[i] = err
-    del items
+            invalid[i] = err
+            continue
+        if extra:
+            kept[i] = extra
     ctx = _context_of(client)
+    keys = request_keys(share, parsed)
+    results: dict[int, Any] = dict.fromkeys(share)
+    results.update(invalid)
 
     ckpt: Optional[Checkpoint] = None
-    if checkpoint is not None:
-        ckpt = Checkpoint(os.fspath(checkpoint), request_keys(parsed), share, fsync=fsync, secrets=ctx.secrets)
-        for i, response in ckpt.done.items():
-            results[i] = response
+    reporter: Optional[Reporter] = None
+    try:
+        if checkpoint is not None:
+            ckpt = Checkpoint(os.fspath(checkpoint), keys, share, fsync=fsync, secrets=ctx.secrets, kept=kept)
+            results.update(ckpt.done)
+            for i, bad in invalid.items():
+                ckpt.write(i, bad)
+        skipped = len(ckpt.done) if ckpt is not None else 0
+        failed = len(invalid)
+        todo = [i for i in share if results[i] is None]
+        reporter = Reporter(progress, total=len(share), done=skipped + failed, failed=failed, skipped=skipped)
         for i in share:
-            if parsed[i] is None:
-                ckpt.write(i, results[i])
-    skipped = len(ckpt.done) if ckpt is not None else 0
-    failed = sum(1 for r in results.values() if isinstance(r, AiLibError))
-    todo = [i for i in share if results[i] is None]
-    reporter = Reporter(progress, total=len(share), done=skipped + failed, failed=failed, skipped=skipped)
+            if results[i] is not None:
+                results[i] = _with_parsed(parsed.get(i), results[i], return_exceptions)
+                yield i, results[i]
 
-    first_error: Optional[AiLibError] = None
-    live = todo
-    if mode != "live" and (todo or (ckpt is not None and ckpt.jobs)):
-        from ._provider import run_provider
+        first_error: Optional[AiLibError] = None
+        live = todo
+        if mode != "live" and (todo or (ckpt is not None and ckpt.jobs)):
+            from ._provider import run_provider
 
-        live = run_provider(
-            ctx,
-            parsed,
-            todo,
-            results,
-            ckpt=ckpt,
-            reporter=reporter,
-            auto=mode == "auto",
-            auto_threshold=auto_threshold,
-            cancel_remote=cancel_remote,
-            poll_interval=poll_interval,
-        )
-        if not return_exceptions:
-            first_error = next((r for i, r in results.items() if isinstance(r, AiLibError) and i not in live), None)
-    if live and first_error is None:
-        arr: list[Any] = [None] * total
-        for i in share:
-            arr[i] = results[i]
-        first_error = run_live(
-            client,
-            parsed,
-            live,
-            arr,
-            ckpt=ckpt,
-            reporter=reporter,
-            concurrency=concurrency,
-            return_exceptions=return_exceptions,
-            interrupt_timeout=interrupt_timeout,
-            max_pause=max_pause,
-        )
-        for i in live:
-            results[i] = arr[i]
-    reporter.close()
-    if ckpt is not None:
-        ckpt.close(compact=first_error is None)
+            live = run_provider(
+                ctx,
+                parsed,
+                keys,
+                todo,
+                results,
+                ckpt=ckpt,
+                reporter=reporter,
+                auto=mode == "auto",
+                auto_threshold=auto_threshold,
+                cancel_remote=cancel_remote,
+                poll_interval=poll_interval,
+            )
+            again = set(live)
+            for i in todo:
+                if i not in again and results[i] is not None:
+                    results[i] = _with_parsed(parsed.get(i), results[i], True)
+                    if isinstance(results[i], AiLibError) and not return_exceptions:
+                        first_error = first_error or results[i]
+                        continue
+                    yield i, results[i]
+        if live and first_error is None:
+            first_error = yield from iter_live(
+                client,
+                parsed,
+                live,
+                ckpt=ckpt,
+                reporter=reporter,
+                concurrency=concurrency,
+                return_exceptions=return_exceptions,
+                interrupt_timeout=interrupt_timeout,
+                max_pause=max_pause,
+                executor=executor,
+            )
+        reporter.close()
+        if ckpt is not None:
+            ckpt.close(compact=first_error is None)
+    except BaseException:
+        if ckpt is not None:
+            ckpt.close(compact=False)
+        if reporter is not None:
+            reporter.close()
+        raise
     if first_error is not None:
         raise first_error
-    _parse_answers(parsed, share, results, return_exceptions)
-    return [results[i] for i in share]
 
 
-def _parse_answers(
-    requests: Sequence[Optional[ChatCompletionRequest]], share: Iterable[int], results: Any, return_exceptions: bool
-) -> None:
-    """Set ``parsed`` on the answers that came without it (read back from a checkpoint, or from a
-    provider batch) to requests with a class as ``response_format``; one that does not parse
-    becomes its ``StructuredOutputError`` (raised when ``return_exceptions`` is False)."""
-    for i in share:
-        resp, req = results[i], requests[i]
-        cls = output_type(req.response_format) if req is not None else None
-        if cls is None or not isinstance(resp, ChatCompletionResponse) or resp.parsed is not None:
-            continue
-        try:
-            results[i] = with_parsed(resp, cls)
-        except AiLibError as err:
-            if not return_exceptions:
-                raise
-            results[i] = err
+def _with_parsed(request: Optional[ChatCompletionRequest], result: Any, return_exceptions: bool) -> Any:
+    """``result`` with ``parsed`` set when it came without it (read back from a checkpoint, or
+    from a provider batch) and its request has a class as ``response_format``; one that does not
+    parse becomes its ``StructuredOutputError`` (raised when ``return_exceptions`` is False)."""
+    cls = output_type(request.response_format) if request is not None else None
+    if cls is None or not isinstance(result, ChatCompletionResponse) or result.parsed is not None:
+        return result
+    try:
+        return with_parsed(result, cls)
+    except AiLibError as err:
+        if not return_exceptions:
+            raise
+        return err
 
 
 def as_request(item: Any) -> ChatCompletionRequest:
-    """A ``ChatCompletionRequest`` from itself or an OpenAI-style dict; else ``InvalidRequestError``."""
-    if isinstance(item, ChatCompletionRequest):
-        return item
-    if isinstance(item, Mapping):
-        try:
-            return ChatCompletionRequest.from_dict(item)
-        except InvalidRequestError:
-            raise
-        except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise InvalidRequestError(f"invalid request body: {exc}") from None
-    raise InvalidRequestError(f"a batch item must be a ChatCompletionRequest or an OpenAI-style dict, got {type(item).__name__}")
+    """A ``ChatCompletionRequest`` from itself, an OpenAI-style dict or batch-format line; else ``InvalidRequestError``."""
+    return as_item(item)[0]

@@ -29,6 +29,8 @@ class ResponseCache:
     stored; ``reproducible_only=False`` caches every request. Per call, ``use=False``
     bypasses the cache and ``use=True`` uses it whatever the request. Only complete
     answers are stored: never an error, never a stream that did not end normally.
+    ``scope`` goes into every key: entries of another scope (other endpoints, another
+    credential, another shared namespace) are never seen.
     A backend that fails (Redis down, a locked file) counts ``cache.error``, logs one
     warning, and the call goes to the provider as on a miss. The backend is then left
     alone for a backoff (1 s, doubling to 60 s while it keeps failing): calls in between
@@ -37,10 +39,18 @@ class ResponseCache:
     """
 
     def __init__(
-        self, backend: Any, *, metrics: Any, ttl: Optional[float] = None, reproducible_only: bool = True, clock: Clock = SYSTEM_CLOCK
+        self,
+        backend: Any,
+        *,
+        metrics: Any,
+        ttl: Optional[float] = None,
+        reproducible_only: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
+        scope: str = "",
     ) -> None:
         _check_ttl(ttl)
         self.backend = backend
+        self.scope = scope  # part of every key: the client's endpoints and credentials, or a shared namespace
         self.metrics = metrics
         self.ttl = ttl
         self.reproducible_only = reproducible_only
@@ -54,7 +64,7 @@ class ResponseCache:
         """The entry's key, or None when this call does not use the cache."""
         if use is False or (use is None and self.reproducible_only and not is_reproducible(request)):
             return None
-        return cache_key(request, provider=provider, model=model)
+        return cache_key(request, provider=provider, model=model, scope=self.scope)
 
     def lookup(self, key: str, *, provider: str) -> Optional[CachedAnswer]:
         """The cached answer (counting ``cache.hit``), or None (counting ``cache.miss``)."""

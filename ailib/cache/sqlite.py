@@ -3,6 +3,14 @@
 WAL journal and a busy timeout let several processes read and write the same file at
 once. The connection opens on first use and is reopened in a forked child (a connection
 is never used across ``fork``), so a client built before gunicorn forks is safe.
+
+The file holds prompts (hashed) and answers (in full), so it is created with mode 0600
+whatever the umask, before SQLite opens it; SQLite gives its ``-wal`` and ``-shm`` files
+the database's mode. An existing file holding only ailib's table (one an older ailib
+created 0644) is set to 0600 with its ``-wal``/``-shm``; any other existing file (a
+database of the user's that also holds other tables) keeps its mode, with one warning
+when others can read it. Entries an older ailib stored under keys of an earlier format
+(which are never looked up again) are deleted when an existing file is opened.
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from .._files import create_private, tighten, warn_if_shared
 from .._fork import register_after_fork
 from ..errors import ConfigurationError
+from ._key import OLD_KEY_PREFIXES
 from .memory import _check_ttl
 
 __all__ = ["SQLiteCache"]
@@ -80,14 +90,29 @@ class SQLiteCache:
             return self._conn
         if self._conn is not None:  # inherited through fork: leave it alone, open our own
             _ABANDONED.append(self._conn)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        created = create_private(self.path)  # 0600 before SQLite creates it with 0644
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         _use_wal(conn, self.busy_timeout)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(_SCHEMA)
+        if not created:
+            self._private(conn)
+            for prefix in OLD_KEY_PREFIXES:  # an older ailib's entries: never looked up again (a range: the key index serves it)
+                conn.execute("DELETE FROM ailib_cache WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)))
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    def _private(self, conn: sqlite3.Connection) -> None:
+        """An existing file: ailib's own (only its table) is set to 0600 with its -wal and
+        -shm; another database keeps its mode, with one warning when others can read it."""
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables == {"ailib_cache"}:
+            for path in (self.path, self.path + "-wal", self.path + "-shm"):
+                tighten(path)
+        else:
+            warn_if_shared(self.path, "cached prompts and answers")
 
     def get(self, key: str) -> Optional[bytes]:
         with self._lock:

@@ -107,6 +107,8 @@ class Guard:
             raise
         if observer is not None:
             observer.on_end(ep, self.clock.monotonic() - started, True)
+            if result.headers is not None:
+                observer.on_headers(ep, result.headers)
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
         if limiter is not None:

@@ -13,15 +13,25 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._trace_api import NOOP_CALL
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import AiLibError, ContentFilteredError, DeadlineExceededError, InvalidRequestError, LocalRateLimitError
+from ..errors import (
+    AiLibError,
+    ContentFilteredError,
+    ContextLengthExceededError,
+    DeadlineExceededError,
+    InvalidRequestError,
+    LocalRateLimitError,
+    QuotaExceededError,
+    RateLimitExceeded,
+)
 from ..metrics import NoopMetrics
-from ..reliability.retry import RetryPolicy, RetryRun
+from ..reliability.retry import UNKNOWN_LATENCY, RetryPolicy, RetryRun
 from ..routing.base import Router
+from ..routing.context import ContextWindows, estimate_request_tokens
 from ..routing.endpoint import Endpoint, Target
 from ..state.memory import EndpointState
 from ..types import ChatCompletionRequest, ChatCompletionResponse
@@ -85,7 +95,9 @@ class Pipeline:
         prices: Optional[PriceTable] = None,
         extras: Any = None,
         rng: Callable[[], float] = random.random,
+        context: Optional[ContextWindows] = None,
     ) -> None:
+        self.context = context  # the pre-call context check's windows, or None (off)
         self.prices = prices
         self.extras = extras  # CallExtras (cache, tracing) or None
         self.ledger = UsageLedger()
@@ -313,7 +325,7 @@ class Pipeline:
                 plan, admitted = self._around_limits(plan)
         last: Optional[AiLibError] = None
         rest = plan
-        if self.hedger is not None:
+        if self.hedger is not None and self._misfit(spec, plan[0]) is None:
             race, rest = plan, []
             if len(plan) > 1 or plan[0].condition is not None:  # races the unconditional targets
                 n = 0
@@ -334,7 +346,7 @@ class Pipeline:
             admitted = False
         branch = Branch(spec, log, NO_CANCEL)
         refused: Optional[AiLibError] = None  # a refusal moving the chain on: only on_condition steps take it
-        for target in rest:
+        for index, target in enumerate(rest):
             if last is not None:
                 if refused is not None and last is refused and target.label != "on_condition":
                     continue
@@ -350,15 +362,26 @@ class Pipeline:
                 last = DeadlineExceededError("the call's deadline ran out before the next target", provider=target.endpoint.provider)
                 log.errors.append(last)
                 break
+            misfit = self._misfit(spec, target)
+            if misfit is not None:  # not sent: on as a provider's ContextLengthExceededError would go
+                self.wire.record_skip(branch, target, misfit)
+                log.errors.append(misfit)
+                last, admitted = misfit, False
+                continue
             if counted:
                 metrics.incr_counter("routing_mvp.selected", tags={"provider": target.endpoint.provider})
             try:
-                result = self.run_target(branch, target, stream, admitted)
+                if counted:
+                    self._honour_rest(branch, target)
+                result = self.run_target(branch, target, stream, admitted, rest[index + 1 :])
             except AiLibError as err:
                 log.errors.append(err)
                 last = err
                 if isinstance(err, DeadlineExceededError):
                     break
+                if counted and err.retry_after and isinstance(err, RateLimitExceeded) and not isinstance(err, QuotaExceededError):
+                    # the call leaves without waiting: the endpoint still gets the pause it asked for
+                    router.rest(target.endpoint, self.clock.monotonic() + err.retry_after)
             else:
                 refused = None if stream else _refusal_to_fall_back_from(result.value, rest, target)
                 if refused is None:
@@ -370,17 +393,88 @@ class Pipeline:
         raise final_error(last, log.errors, log.attempts, multi)
 
     # -- one target: retries around guarded attempts --------------------------------------------
-    def run_target(self, branch: Branch, target: Target, stream: bool, admitted: bool = False) -> Any:
+    def run_target(self, branch: Branch, target: Target, stream: bool, admitted: bool = False, nexts: Sequence[Target] = ()) -> Any:
         """One target of a chat call, with its retries (what a hedge branch runs).
-        ``admitted``: its first attempt's rate-limit permit is already taken."""
+        ``admitted``: its first attempt's rate-limit permit is already taken. ``nexts``: the
+        targets after it, which a rate-limited call may fall over to instead of waiting."""
         ep = target.endpoint
         spec = branch.spec
         ep.wire.check_supported(spec.request, ep.spec, stream=stream)
         return self._retrying(
-            branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted
+            branch, target, self.wire.stream if stream else self.wire.chat, lambda: len(spec.body(target, stream)), admitted, nexts
         )
 
-    def _retrying(self, branch: Branch, target: Target, attempt: AttemptFn, body_size: Any = None, admitted: bool = False) -> Any:
+    def _misfit(self, spec: CallSpec, target: Target) -> Optional[ContextLengthExceededError]:
+        """The pre-call context check: the ``ContextLengthExceededError`` a request surely too
+        large for ``target``'s model's known window would get, or None (it fits, or unknown)."""
+        context = self.context
+        if context is None or spec.request is None:
+            return None
+        ep = target.endpoint
+        window = context.window(ep.spec, target.model)
+        if window is None:
+            return None
+        need = spec.memo.get("context_tokens")
+        if need is None:
+            need = spec.memo.setdefault("context_tokens", estimate_request_tokens(spec.request))
+        if need <= window:
+            return None
+        return ContextLengthExceededError(
+            f"the request needs about {need} tokens (characters / 4 + max_tokens), more than the {window}-token context "
+            f"window of {target.model}; not sent (AiClientBuilder.with_context_windows sets windows)",
+            provider=ep.provider,
+            model=target.model,
+        )
+
+    def _honour_rest(self, branch: Branch, target: Target) -> None:
+        """A target whose endpoint rests (the call fell over from its 429 earlier) waits out
+        the rest when the retry policy and the deadline allow, else is skipped, unsent."""
+        left = self.router.rest_remaining(target.endpoint)
+        if left <= 0:
+            return
+        spec = branch.spec
+        if left <= self.retry.max_retry_after and self.clock.monotonic() + left < spec.deadline:
+            self.clock.sleep(left)
+            return
+        err = LocalRateLimitError(
+            f"{target.endpoint.name} asked for {left:.3f}s more before the next request (Retry-After)", retry_after=left
+        )
+        self.wire.record_skip(branch, target, err)
+        raise err
+
+    def _fall_over(self, target: Target, nexts: Sequence[Target]) -> Optional[Callable[[AiLibError, float], bool]]:
+        """The retry run's ``fall_over``: whether a target of ``nexts`` that ``error`` moves the
+        chain to is expected to answer sooner than ``wait`` (or than the policy's
+        ``failover_after``); if so the endpoint rests for ``wait`` and the call moves on."""
+        if not nexts:
+            return None
+        router, policy = self.router, self.retry
+
+        def fall_over(error: AiLibError, wait: float) -> bool:
+            nxt = next((t for t in nexts if (t.condition(error) if t.condition is not None else moves_on(error))), None)
+            if nxt is None or nxt.endpoint.name == target.endpoint.name:
+                return False
+            threshold = policy.failover_after
+            if threshold is None:
+                latency = router.expected_latency(nxt.endpoint)
+                threshold = (UNKNOWN_LATENCY if latency is None else latency) + router.rest_remaining(nxt.endpoint)
+            if wait <= threshold:
+                return False
+            router.rest(target.endpoint, self.clock.monotonic() + wait)
+            self.metrics.incr_counter("retry.fell_over", tags={"provider": target.endpoint.provider})
+            return True
+
+        return fall_over
+
+    def _retrying(
+        self,
+        branch: Branch,
+        target: Target,
+        attempt: AttemptFn,
+        body_size: Any = None,
+        admitted: bool = False,
+        nexts: Sequence[Target] = (),
+    ) -> Any:
         """The target's first attempt, then (only after a failure) its retry policy."""
         state = self.states.get(target.endpoint.name, _NO_STATE)
         if state.retry_budget is not None:
@@ -392,9 +486,17 @@ class Pipeline:
             return guard.run(branch, target, state, attempt, body_size, admitted)
         except AiLibError as err:
             first = err
-        return self._retry(first, branch, target, state, lambda: guard.run(branch, target, state, attempt, body_size))
+        return self._retry(first, branch, target, state, lambda: guard.run(branch, target, state, attempt, body_size), nexts)
 
-    def _retry(self, first: AiLibError, branch: Branch, target: Target, state: EndpointState, again: Callable[[], Any]) -> Any:
+    def _retry(
+        self,
+        first: AiLibError,
+        branch: Branch,
+        target: Target,
+        state: EndpointState,
+        again: Callable[[], Any],
+        nexts: Sequence[Target] = (),
+    ) -> Any:
         """Retries of a target whose first attempt failed with ``first``, under the retry policy."""
         ep = target.endpoint
         tags = {"provider": ep.provider}
@@ -428,6 +530,7 @@ class Pipeline:
             on_stop=on_stop,
             on_retry=on_retry,
             sleep=sleep,
+            fall_over=self._fall_over(target, nexts),
         )
         return run.after(first, again)
 

@@ -15,6 +15,8 @@ from ..errors import (
     ClientClosedError,
     DeadlineExceededError,
     LocalRateLimitError,
+    ModelNotFoundError,
+    QuotaExceededError,
     TimeoutError,
 )
 from ..types import Attempt
@@ -31,11 +33,17 @@ def closed_error() -> AiLibError:
     return ClientClosedError("the client is closed; build a new client to make calls")
 
 
+# Not retried on the same target, but another target may well succeed: an account out of
+# credit (or a request above one provider's per-minute limit), a model this provider lacks.
+_ELSEWHERE = (CircuitOpenError, LocalRateLimitError, TimeoutError, QuotaExceededError, ModelNotFoundError)
+
+
 def moves_on(err: AiLibError) -> bool:
-    """Whether failover (or a hedge) proceeds to the next target after ``err``."""
+    """Whether failover (or a hedge) proceeds to the next target after ``err``: retryable
+    errors, and those only another target can fix (``_ELSEWHERE``)."""
     if isinstance(err, (DeadlineExceededError, HedgeCancelledError)):
         return False
-    return err.is_retryable() or isinstance(err, (CircuitOpenError, LocalRateLimitError, TimeoutError))
+    return err.is_retryable() or isinstance(err, _ELSEWHERE)
 
 
 def final_error(last: AiLibError, errors: Sequence[AiLibError], attempts: Sequence[Attempt], multi: bool) -> AiLibError:

@@ -48,8 +48,10 @@ Translation rules (ailib → Anthropic):
 * ``temperature`` above 1, ``n`` above 1 and ``cached_content`` (Gemini's) cannot be served and
   raise ``InvalidRequestError`` before anything is sent.
 * Usage: ``cache_creation.ephemeral_1h_input_tokens`` (cache writes with a 1-hour lifetime) is
-  ``Usage.cache_write_1h_tokens``, read from the body and from a stream's ``message_start`` and
-  ``message_delta`` (a later count replaces an earlier one only when given).
+  ``Usage.cache_write_1h_tokens`` and ``output_tokens_details.thinking_tokens`` (the reasoning
+  part of ``output_tokens``) is ``Usage.reasoning_tokens``, read from the body and from a
+  stream's ``message_start`` and ``message_delta`` (a later count replaces an earlier one only
+  when given).
 """
 
 from __future__ import annotations
@@ -404,7 +406,13 @@ def _usage(u: Mapping[str, Any] | None) -> Usage | None:
     prompt = _input_tokens(u)
     completion = int(u.get("output_tokens") or 0)
     read, write, write_1h = _cache_tokens(u)
-    return Usage(prompt, completion, prompt + completion, read, write, None, write_1h)
+    return Usage(prompt, completion, prompt + completion, read, write, _thinking_tokens(u), write_1h)
+
+
+def _thinking_tokens(u: Mapping[str, Any]) -> int | None:
+    """``output_tokens_details.thinking_tokens`` (the reasoning part of ``output_tokens``), None when not reported."""
+    details = u.get("output_tokens_details")
+    return token_count(details.get("thinking_tokens")) if isinstance(details, Mapping) else None
 
 
 def _input_tokens(u: Mapping[str, Any]) -> int:
@@ -624,6 +632,7 @@ class AnthropicStreamDecoder(StreamDecoder):
         self._cache_read: int | None = None
         self._cache_write: int | None = None
         self._cache_write_1h: int | None = None
+        self._thinking_tokens: int | None = None  # output_tokens_details.thinking_tokens
         self._tools: dict[int, _Block] = {}  # content block index -> tool_use block
         self._thinking: dict[int, list[Any]] = {}  # content block index -> [block start, text pieces, signature pieces]
         self._size = 0  # characters of answer text so far
@@ -697,6 +706,7 @@ class AnthropicStreamDecoder(StreamDecoder):
                 self._input_tokens = int(usage.get("input_tokens") or 0)
                 self._output_tokens = int(usage.get("output_tokens") or 0)
                 self._cache_read, self._cache_write, self._cache_write_1h = _cache_tokens(usage)
+                self._thinking_tokens = _thinking_tokens(usage)
             return []
         if kind == "message_delta":
             delta = data.get("delta") or {}
@@ -714,6 +724,8 @@ class AnthropicStreamDecoder(StreamDecoder):
             self._cache_read = self._cache_read if read is None else read
             self._cache_write = self._cache_write if write is None else write
             self._cache_write_1h = self._cache_write_1h if write_1h is None else write_1h
+            thinking = _thinking_tokens(usage)
+            self._thinking_tokens = self._thinking_tokens if thinking is None else thinking
             return []
         if kind == "message_stop":
             self.done = True
@@ -782,7 +794,9 @@ class AnthropicStreamDecoder(StreamDecoder):
         if self._input_tokens is not None or self._output_tokens is not None:
             prompt = (self._input_tokens or 0) + (self._cache_read or 0) + (self._cache_write or 0)
             completion = self._output_tokens or 0
-            usage = Usage(prompt, completion, prompt + completion, self._cache_read, self._cache_write, None, self._cache_write_1h)
+            usage = Usage(
+                prompt, completion, prompt + completion, self._cache_read, self._cache_write, self._thinking_tokens, self._cache_write_1h
+            )
         refused = self._stop_reason == "refusal"
         reasoning = []
         for index, (start, texts, sigs) in sorted(self._thinking.items()):

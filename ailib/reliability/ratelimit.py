@@ -322,6 +322,20 @@ class RateLimiter:
         """No admission before ``now + seconds`` (capped at a day). Lock held."""
         self._hold_until = max(self._hold_until, now + min(seconds, _MAX_HOLD))
 
+    def headroom(self) -> float:
+        """The share of its buckets free now, in [0, 1] (0 while held; USAGE_BASED routing)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            if self._hold_until > now:
+                return 0.0
+            share = 1.0
+            if self._req_interval is not None:
+                tau = max(self._req_tau, self._req_interval / self._factor)
+                share = min(share, 1.0 - min(1.0, max(0.0, self._tat_req - now) / tau))
+            if self._tok_interval is not None:
+                share = min(share, 1.0 - min(1.0, max(0.0, self._tat_tok - now) / self._tok_tau))
+            return share
+
     estimate_tokens = staticmethod(estimate_tokens)
 
     def __repr__(self) -> str:

@@ -12,23 +12,44 @@ over instead of the call sleeping.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Callable, Optional
 
 import attrs
 import tenacity
 
-from .._validators import boolean, number, one_of, status_codes, status_set
+from .._validators import boolean, fail, number, one_of, status_codes, status_set
 from .._value import value
 from ..clock import Clock
-from ..errors import AiLibError
+from ..errors import AiLibError, RateLimitExceeded
 
-__all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay"]
+__all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay", "UNKNOWN_LATENCY"]
+
+# The expected latency of an endpoint not yet observed (seconds): a short chat answer's.
+UNKNOWN_LATENCY = 1.0
 
 _JITTERS = ("full", "equal", "decorrelated", None)
 
 
 _seconds = number("a number >= 0", low=0, finite=False)
+
+
+def _attempts_map(value: Any) -> Any:
+    """A copy of a ``max_attempts_by_error`` mapping (None and other values pass through to the validator)."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _check_attempts_map(instance: Any, attribute: Any, value: Any) -> None:
+    if value is None:
+        return
+    what = "None or a dict from exception classes to attempt counts (ints >= 1, at most max_attempts)"
+    if not isinstance(value, dict):
+        fail(instance, attribute, what, value)
+    for cls, n in value.items():
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            fail(instance, attribute, what, value)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1 or n > instance.max_attempts:
+            fail(instance, attribute, what + f" (max_attempts is {instance.max_attempts})", value)
 
 
 @value(kw_only=True)
@@ -39,6 +60,18 @@ class RetryPolicy:
     codes: an error with a status is then retried iff its status is in it (a server's
     ``x-should-retry: false`` still vetoes); errors without one (network, timeouts) keep
     the class rule.
+
+    ``max_attempts_by_error`` (None: ``max_attempts`` for every error) maps error classes to
+    their own count of attempts (``{RateLimitExceeded: 6, ProviderError: 2}``): after a
+    failure, the entry for the nearest class of the error's MRO bounds the attempts made on
+    the target so far. A count above ``max_attempts`` is a ``ConfigurationError`` (the overall
+    maximum still bounds). It never makes a non-retryable error retried.
+
+    ``failover_after`` (seconds; None: automatic): when a chain has a next target for a
+    rate-limit error, a wait longer than this falls over to it at once instead of sleeping
+    (the endpoint still rests until its Retry-After passes). Automatic: the next target's
+    expected latency (its observed EWMA latency, ``UNKNOWN_LATENCY`` while it has none) plus
+    what is left of its own rest. ``float("inf")`` always waits.
     """
 
     max_attempts: int = attrs.field(default=3, validator=number("an int >= 1", low=1, integer=True))
@@ -52,6 +85,31 @@ class RetryPolicy:
         default=0.1, validator=number("a fraction >= 0 or None", low=0, optional=True, finite=False)
     )
     retry_on_status: Optional[Collection[int]] = attrs.field(default=None, converter=status_set, validator=status_codes)
+    failover_after: Optional[float] = attrs.field(
+        default=None, validator=number("None or a number of seconds >= 0", low=0, optional=True, finite=False)
+    )
+    max_attempts_by_error: Optional[Mapping[type, int]] = attrs.field(
+        default=None, converter=_attempts_map, validator=_check_attempts_map, hash=False
+    )
+
+    def attempts_for(self, error: BaseException) -> int:
+        """The attempts allowed on one target when the latest failed with ``error``: the
+        entry of ``max_attempts_by_error`` for the nearest class in its MRO, else ``max_attempts``."""
+        by_error = self.max_attempts_by_error
+        if by_error:
+            for cls in type(error).__mro__:
+                n = by_error.get(cls)
+                if n is not None:
+                    return n
+        return self.max_attempts
+
+    def with_max_attempts(self, attempts: int) -> RetryPolicy:
+        """This policy with ``max_attempts=attempts`` (``max_retries`` overrides); counts per
+        error kind above it come down to it."""
+        by_error = self.max_attempts_by_error
+        if by_error:
+            by_error = {cls: min(n, attempts) for cls, n in by_error.items()}
+        return attrs.evolve(self, max_attempts=attempts, max_attempts_by_error=by_error)
 
     @property
     def enabled(self) -> bool:
@@ -96,10 +154,12 @@ class RetryRun:
     """One call's retries on one target: builds the tenacity ``Retrying`` and decides.
 
     ``budget`` (an object with ``try_spend() -> bool``) bounds retries per endpoint;
-    ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record.
+    ``on_stop(reason)`` and ``on_retry(error, wait)`` let the pipeline count and record;
+    ``fall_over(error, wait) -> bool`` says whether another target should take a rate-limited
+    call rather than this one waiting ``wait`` seconds (stop reason ``"fall_over"``).
     """
 
-    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous", "sleep")
+    __slots__ = ("policy", "clock", "deadline", "budget", "rng", "on_stop", "on_retry", "next_wait", "_previous", "sleep", "fall_over")
 
     def __init__(
         self,
@@ -112,7 +172,9 @@ class RetryRun:
         on_stop: Optional[Callable[[str, AiLibError], None]] = None,
         on_retry: Optional[Callable[[AiLibError, float], None]] = None,
         sleep: Optional[Callable[[float], Any]] = None,
+        fall_over: Optional[Callable[[AiLibError, float], bool]] = None,
     ) -> None:
+        self.fall_over = fall_over
         self.sleep = sleep or clock.sleep
         self.policy = policy
         self.clock = clock
@@ -162,8 +224,9 @@ class RetryRun:
         if not isinstance(error, AiLibError) or not self.policy.retries(error):
             return None
         policy = self.policy
-        if attempt_number >= policy.max_attempts:
-            if policy.max_attempts > 1:
+        allowed = policy.attempts_for(error)
+        if attempt_number >= allowed:
+            if allowed > 1:
                 self._stop("exhausted", error)
             return None
         if policy.respect_retry_after and error.retry_after is not None:
@@ -173,6 +236,9 @@ class RetryRun:
             wait = error.retry_after  # the server's own schedule, as the official SDKs do
         else:
             wait = backoff_delay(policy, attempt_number - 1, self._previous, self.rng)
+        if self.fall_over is not None and isinstance(error, RateLimitExceeded) and self.fall_over(error, wait):
+            self._stop("fall_over", error)
+            return None
         if self.clock.monotonic() + wait >= self.deadline:
             self._stop("deadline", error)
             return None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Callable, Optional
 from urllib.parse import urlsplit
 
+from .._secrets import redact_url
 from .._value import value
 from ..errors import ConfigurationError
 from ..providers._registry import ProviderSpec, provider_for_model, resolve_provider
-from .endpoint import ArrayStep, Endpoint, Target
+from .endpoint import ArrayStep, Endpoint, Target, check_model_choice, split_entry
 
 if TYPE_CHECKING:  # imported on first use: a default client never loads them
     from .fallback import FallbackChain
@@ -45,17 +47,53 @@ class Topology:
 
 
 def _model_endpoint(me: ModelEndpoint, make: EndpointFactory) -> Endpoint:
+    model = check_model_choice(me.model, f"ModelEndpoint {me.name!r}")
     if me.provider is not None:
-        return make(me.provider, options=me.options, name=me.name, model=me.model, weight=me.weight)
+        return make(me.provider, options=me.options, name=me.name, model=model, weight=me.weight)
     url = me.url or ""  # a ModelEndpoint has a url when it has no provider
     spec = ProviderSpec(
         name=me.name or urlsplit(url).netloc.rpartition("@")[2],
         env_prefix=None,
         base_url=url,
-        default_model=me.model or "",
+        default_model=model if isinstance(model, str) else "",
         key_required=False,
     )
-    return make(spec, options=me.options, name=me.name, model=me.model, weight=me.weight)
+    ep = make(spec, options=me.options, name=me.name, model=model, weight=me.weight)
+    if not _has_credential(ep) and not is_local_url(ep.base_url):
+        raise ConfigurationError(
+            f"ModelEndpoint {ep.name!r} ({redact_url(ep.base_url)}) has no API key: give it "
+            "options=ConnectionOptions(api_key=...) (or an Authorization header in extra_headers); only a local "
+            "server (localhost, a private address, a .local/.internal or single-label host) may go without one"
+        )
+    return ep
+
+
+_AUTH_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+
+
+def _has_credential(ep: Endpoint) -> bool:
+    """A key, ``user:password@`` in the URL, or an authorization header of the user's own."""
+    return bool(ep.api_key) or any(k.lower() in _AUTH_HEADERS for k in ep.headers)
+
+
+def is_local_url(url: str) -> bool:
+    """Whether ``url``'s host is this machine or a private network's, where a server often
+    needs no key (Ollama, vLLM, llama.cpp, LM Studio, a gateway inside the network)."""
+    host = (urlsplit(url).hostname or "").lower()
+    single_label = bool(host) and "." not in host and ":" not in host  # a name on the local network ("vllm", "gateway")
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")) or single_label:
+        return True
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def _entry_endpoint(entry: Any, make: EndpointFactory, **kw: Any) -> Endpoint:
+    """The endpoint of a chain entry: a provider, or ``(provider, model)``."""
+    provider, model = split_entry(entry)
+    return make(provider, model=model, **kw)
 
 
 def _step_endpoint(model: str, routed: tuple[Endpoint, ...], primary: Endpoint, make: EndpointFactory) -> Endpoint:
@@ -90,9 +128,9 @@ def build_topology(
         unhealthy = {ep.name for ep, me in zip(routed, model_array.endpoints) if not me.healthy}
         strategy = model_array.strategy
         if provider is not None:
-            default = make(provider, name=f"{resolve_provider(provider).name} (default)")
+            default = _entry_endpoint(provider, make, name=f"{resolve_provider(split_entry(provider)[0]).name} (default)")
     else:
-        routed = _unique(tuple(make(p) for p in [provider, *chain]))
+        routed = _unique(tuple(_entry_endpoint(p, make) for p in [provider, *chain]))
         if routing == "round_robin":
             from .model_array import LoadBalancingStrategy
 

@@ -2,13 +2,14 @@
 
 A plan is a list of ``Target`` (endpoint + model [+ the condition of a FallbackChain
 step]). Building a plan never does I/O: health verdicts, breaker states and latency
-statistics are read, never fetched.
+statistics are read, never fetched (the first plans of a health-checked client wait, at most
+the probe timeout, for the first verdicts, which the probes fetch on their own threads).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Optional, Protocol
 
 from ..types import ChatCompletionRequest
 from .endpoint import Endpoint, Target
@@ -45,6 +46,18 @@ class Router:
 
     def close(self) -> None:
         """Release anything the router runs in the background (health probes)."""
+
+    def rest(self, ep: Endpoint, until: float) -> None:
+        """Keep ``ep`` out of first place until ``until`` (monotonic seconds): it asked to
+        be left alone (a 429's Retry-After) and the call fell over instead of waiting."""
+
+    def rest_remaining(self, ep: Endpoint) -> float:
+        """Seconds left of ``ep``'s rest (0.0: none)."""
+        return 0.0
+
+    def expected_latency(self, ep: Endpoint) -> Optional[float]:
+        """``ep``'s observed latency (EWMA of successful attempts, seconds), or None when unknown."""
+        return None
 
 
 class StaticRouter(Router):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
 from typing import Any, Callable, Optional, Union
 
 import attrs
 
-from .._secrets import redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
+from .._secrets import is_secret_header, redacted_headers_repr, redacted_query_repr, redacted_url_repr, secret_repr
 from .._validators import check_headers
 from .._value import value
 from ..errors import ConfigurationError
@@ -18,8 +22,16 @@ from ..providers._registry import ProviderSpec, resolve_provider, split_model
 from ..providers._urls import add_query, split_base_url
 from ..providers._wire_api import with_wire_api
 from ..types import AUTO_MODELS
+from ._serving import serves
 
-__all__ = ["Endpoint", "Target", "build_endpoint"]
+__all__ = ["Endpoint", "Target", "build_endpoint", "split_entry", "check_model_choice", "ModelChoice"]
+
+# The HMAC key of credential digests: a fixed label, so every process computes the same
+# digest for the same key (shared caches and Redis state need that), while the digest is
+# of no use anywhere else and cannot be turned back into the key.
+_CREDENTIAL_LABEL = b"ailib endpoint credential v1"
+# Headers that say nothing about where or as whom a request goes.
+_PLAIN_HEADERS = frozenset({"content-type", "accept", "accept-encoding", "user-agent"})
 
 
 def _format_name(wire: WireFormat) -> str:
@@ -50,6 +62,7 @@ class Endpoint:
     base_query: str = attrs.field(
         default="", repr=redacted_query_repr
     )  # the base URL's raw query ("" when none), merged into every request URL
+    models: Mapping[str, str] = attrs.field(factory=dict, hash=False)  # requested model -> this endpoint's model
 
     def renamed(self, name: str) -> Endpoint:
         """This endpoint under another name (its own state is kept by name)."""
@@ -79,9 +92,38 @@ class Endpoint:
         """The base URL with its query (not its userinfo, which is in ``headers``)."""
         return f"{self.base_url}?{self.base_query}" if self.base_query else self.base_url
 
+    def serves(self, requested: str) -> bool:
+        """Whether this endpoint serves ``requested`` (see ``ailib.routing._serving``): it has
+        a model of its own for it, or the name does not belong to another provider."""
+        if self.model or requested in self.models:
+            return True
+        return serves(self.spec, requested)
+
+    def credential_digest(self) -> str:
+        """A one-way digest (HMAC-SHA-256 under a fixed label) of what authenticates this
+        endpoint's requests: the API key, every secret-looking header and the base URL's
+        query. Equal for equal credentials in every process; never the credential itself."""
+        secrets = sorted((k.lower(), v) for k, v in self.headers.items() if is_secret_header(k))
+        material = json.dumps([self.api_key, secrets, self.base_query], separators=(",", ":"), ensure_ascii=False)
+        return hmac.new(_CREDENTIAL_LABEL, material.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def identity(self) -> str:
+        """A SHA-256 hex digest naming where and as whom requests go: wire format, base URL,
+        the other headers that route a request (``extra_headers``, a provider's own) and
+        ``credential_digest()``. Not the endpoint's or provider's name, model or timeouts:
+        two endpoints with equal identities reach the same backend as the same tenant (a
+        ``fallback_chain()`` client, renamed after its endpoint, keeps its identity)."""
+        routing = sorted((k.lower(), v) for k, v in self.headers.items() if not is_secret_header(k) and k.lower() not in _PLAIN_HEADERS)
+        material = [self.spec.wire_format, self.base_url, routing, self.credential_digest()]
+        return hashlib.sha256(json.dumps(material, separators=(",", ":"), ensure_ascii=False).encode("utf-8")).hexdigest()
+
     def resolve_model(self, requested: str) -> str:
-        """The model to send: the endpoint's own; else the request's (a ``provider/`` prefix
-        naming this provider is dropped); else, for auto/default/"", the provider default."""
+        """The model to send: the endpoint's model map's entry for ``requested``; else the
+        endpoint's own; else the request's (a ``provider/`` prefix naming this provider is
+        dropped); else, for auto/default/"", the provider default."""
+        mapped = self.models.get(requested) if self.models else None
+        if mapped is not None:
+            return mapped
         if self.model:
             return self.model
         if requested in AUTO_MODELS:
@@ -120,12 +162,40 @@ class ArrayStep(Target):
         return cls(members[0], members[0].resolve_model(""), condition, label, members=members, strategy=strategy)
 
 
+ModelChoice = Union[str, Mapping[str, str], None]
+
+
+def check_model_choice(model: Any, where: str = "a chain entry") -> ModelChoice:
+    """``model`` of a ``(provider, model)`` entry or a ``ModelEndpoint``: None, a model name
+    (``"auto"`` counts as None: the provider's default), or a map from requested model names
+    to this provider's; ``ConfigurationError`` for anything else."""
+    if model is None or (isinstance(model, str) and model in AUTO_MODELS):
+        return None
+    if isinstance(model, str):
+        return model
+    if isinstance(model, Mapping) and model and all(isinstance(k, str) and isinstance(v, str) and v for k, v in model.items()):
+        return dict(model)
+    raise ConfigurationError(
+        f"the model of {where} must be a model name or a non-empty map from requested model names to this provider's, got {model!r}"
+    )
+
+
+def split_entry(entry: Any) -> tuple[Any, ModelChoice]:
+    """A chain entry: a provider (``Provider``, name, custom provider), or ``(provider, model)``
+    where model is a name or a map from requested model names to this provider's."""
+    if isinstance(entry, tuple):
+        if len(entry) != 2:
+            raise ConfigurationError(f"a chain entry is a provider or (provider, model), got a tuple of {len(entry)}")
+        return entry[0], check_model_choice(entry[1])
+    return entry, None
+
+
 def build_endpoint(
     provider: Any,
     options: Optional[ConnectionOptions] = None,
     *,
     name: Optional[str] = None,
-    model: Optional[str] = None,
+    model: ModelChoice = None,
     weight: float = 1.0,
 ) -> Endpoint:
     """Resolve a provider and its options into an endpoint: key, base URL, headers, timeouts.
@@ -156,6 +226,9 @@ def build_endpoint(
     check_headers(headers, f"the headers of {spec.name}", provider=spec.name)
     stream_headers = {**headers, "Accept": wire.stream_accept, "Accept-Encoding": "identity"}
     total = opts.timeout or DEFAULT_TIMEOUT
+    models: dict[str, str] = {}
+    if isinstance(model, Mapping):
+        models, model = dict(model), None
     return Endpoint(
         name=name or spec.name,
         spec=spec,
@@ -174,6 +247,7 @@ def build_endpoint(
         verify=True if opts.verify is None else opts.verify,
         proxy=opts.proxy,
         base_query=base.query,
+        models=models,
     )
 
 

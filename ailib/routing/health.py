@@ -4,7 +4,10 @@ The probe itself is injected (``probe(endpoint, check) -> bool``; the client giv
 that sends ``GET`` through its transport), so routing never touches the network. When a
 verdict is due (an endpoint with a ``HealthCheck`` once per interval, or one known bad),
 the first caller to notice starts the probe on a background thread and, like every
-other caller meanwhile, goes on with the last verdict.
+other caller meanwhile, goes on with the last verdict. The exception is the first verdict:
+with a ``HealthCheck`` configured, the first calls wait for every endpoint's first probe,
+at most ``HealthCheck.timeout`` (``await_first``), so no call goes to an endpoint whose
+probe would have failed.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ class HealthCheck:
 
 
 class _Status:
-    __slots__ = ("ok", "checked_at", "lock")
+    __slots__ = ("ok", "checked_at", "lock", "judged")
 
     def __init__(self, ok: Optional[bool]) -> None:
         self.ok = ok  # None: never probed and not known bad
         self.checked_at = float("-inf")
         self.lock = threading.Lock()  # held while a probe of this endpoint runs
+        self.judged = threading.Event()  # set once a probe has ended (its first verdict)
 
 
 class HealthMonitor:
@@ -71,8 +75,25 @@ class HealthMonitor:
         self._spawn = spawn or self._thread
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
+        self._all_judged = False  # every endpoint has had a first verdict (await_first's fast path)
         self.closed = False
         register_after_fork(self)
+
+    def await_first(self, endpoints: Any) -> None:
+        """With health checks on, the first calls wait for a first verdict: start the probe
+        of every endpoint not yet judged and wait for them all, at most the probe timeout
+        (a probe that has not answered by then leaves its endpoint unknown: usable)."""
+        if self._all_judged or self.check is None or self.closed:
+            return
+        pending = [(ep, st) for ep in endpoints for st in (self._status.get(ep.name),) if st is not None and not st.judged.is_set()]
+        if not pending:
+            self._all_judged = True
+            return
+        for ep, _ in pending:
+            self.is_healthy(ep)  # starts its probe unless one runs already
+        end = SYSTEM_CLOCK.monotonic() + self.check.timeout
+        for _, st in pending:
+            st.judged.wait(max(0.0, end - SYSTEM_CLOCK.monotonic()))
 
     def is_healthy(self, ep: Any) -> bool:
         """The last verdict (unknown counts as healthy); starts a due probe in the background."""
@@ -101,6 +122,7 @@ class HealthMonitor:
                 self.metrics.incr_counter("routing_mvp.health_fail", tags={"provider": ep.provider, "endpoint": ep.name})
                 log.info("health probe of %s failed", ep.name)
         finally:
+            st.judged.set()
             st.lock.release()
 
     def _thread(self, fn: Callable[[], None]) -> None:
@@ -138,3 +160,5 @@ class HealthMonitor:
         self._threads = set()
         for st in self._status.values():
             st.lock = threading.Lock()
+            if not st.judged.is_set():
+                st.judged = threading.Event()

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from .._fork import register_after_fork
 from ..clock import SYSTEM_CLOCK, Clock
-from ..types import ChatCompletionRequest
+from ..types import AUTO_MODELS, ChatCompletionRequest
 from .base import Router
 from .endpoint import ArrayStep, Endpoint, Target
 from .fallback import is_provider_failure
@@ -73,8 +73,17 @@ class ChainRouter(Router):
         primary_model: Optional[str] = None,
         rng: Callable[[], float] = random.random,
         clock: Clock = SYSTEM_CLOCK,
+        limiters: Optional[Callable[[Endpoint], Any]] = None,
     ) -> None:
         self._clock = clock
+        self._usage: Any = None
+        self._limiters: dict[str, Any] = {}
+        if strategy is LoadBalancingStrategy.USAGE_BASED:
+            from .usage import UsageTracker  # usage-based clients only
+
+            self._usage = UsageTracker(clock)
+            if limiters is not None:
+                self._limiters = {ep.name: limiters(ep) for ep in endpoints}
         self._primary_model = primary_model
         self._endpoints = tuple(endpoints)
         self.strategy = strategy
@@ -90,9 +99,13 @@ class ChainRouter(Router):
         self._counter = itertools.count()
         self._weights_lock = threading.Lock()
         self.stats = {ep.name: Stats() for ep in self._endpoints}
+        self._rests: dict[str, float] = {}  # endpoint name -> monotonic time its rest ends
+        self._rests_lock = threading.Lock()
         # a FallbackChain step naming a ModelArray: its own router, with the array's strategy
         self._arrays: dict[int, ChainRouter] = {
-            id(step): ChainRouter(step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock)
+            id(step): ChainRouter(
+                step.members, step.strategy, metrics=metrics, breakers=breakers, prices=prices, rng=rng, clock=clock, limiters=limiters
+            )
             for step in self._steps
             if isinstance(step, ArrayStep)
         }
@@ -108,11 +121,14 @@ class ChainRouter(Router):
     def _after_fork_in_child(self) -> None:
         """Statistics carry over into a forked child; locks held at the fork are replaced."""
         self._weights_lock = threading.Lock()
+        self._rests_lock = threading.Lock()
         for st in self.stats.values():
             st.lock = threading.Lock()
 
     # -- the plan ---------------------------------------------------------------------------
     def plan(self, request: ChatCompletionRequest) -> list[Target]:
+        if self._health is not None:
+            self._health.await_first(self._endpoints)  # returns at once after the first verdicts
         eps = [ep for ep in self._endpoints if self._usable(ep)]
         if not eps:
             self.metrics.incr_counter("routing_mvp.no_endpoint")
@@ -123,8 +139,14 @@ class ChainRouter(Router):
                 eps = list(self._endpoints)  # let each target's breaker speak: skipped, not sent
         else:
             eps = self._order(eps, request)
+            if self._rests:
+                eps = self._resting_last(eps)
         model = self._primary_model or request.model
         targets = [self._target(ep, model) for ep in eps]
+        if model not in AUTO_MODELS and len(targets) > 1:
+            served = [t for t, ep in zip(targets, eps) if ep.serves(model)]
+            if served and len(served) < len(targets):  # never send a model to a provider that lacks it
+                targets = served
         if self._arrays:
             for step in self._steps:
                 targets.extend(self._array_targets(step, request) if isinstance(step, ArrayStep) else (step,))
@@ -147,6 +169,42 @@ class ChainRouter(Router):
                 self._targets.clear()
             target = self._targets[key] = Target(ep, ep.resolve_model(model))
         return target
+
+    # -- rests (a 429 the call fell over from instead of waiting) ------------------------------
+    def rest(self, ep: Endpoint, until: float) -> None:
+        with self._rests_lock:
+            if until > self._rests.get(ep.name, float("-inf")):
+                self._rests[ep.name] = until
+
+    def rest_remaining(self, ep: Endpoint) -> float:
+        until = self._rests.get(ep.name)
+        if until is None:
+            return 0.0
+        left = until - self._clock.monotonic()
+        if left <= 0:
+            with self._rests_lock:
+                if self._rests.get(ep.name) == until:
+                    del self._rests[ep.name]
+            return 0.0
+        return left
+
+    def _resting_last(self, eps: list[Endpoint]) -> list[Endpoint]:
+        """Endpoints still resting go after the others, the one free soonest first."""
+        resting = [(self.rest_remaining(ep), i) for i, ep in enumerate(eps)]
+        if not any(left > 0 for left, _ in resting):
+            return eps
+        awake = [eps[i] for left, i in resting if left <= 0]
+        return awake + [eps[i] for left, i in sorted(r for r in resting if r[0] > 0)]
+
+    def expected_latency(self, ep: Endpoint) -> Optional[float]:
+        st = self.stats.get(ep.name)
+        if st is None:
+            for sub in self._arrays.values():
+                found = sub.expected_latency(ep)
+                if found is not None:
+                    return found
+            return None
+        return st.latency if st.samples else None
 
     def _usable(self, ep: Endpoint) -> bool:
         breaker = self._breakers[ep.name]
@@ -194,7 +252,19 @@ class ChainRouter(Router):
             return ordered
         if s is LoadBalancingStrategy.COST_BASED:
             return eps if self._prices is None else _by_cost(eps, request, self._prices)
+        if s is LoadBalancingStrategy.USAGE_BASED:  # most headroom first; ties (unknown) rotate
+            return sorted(self._rotate(eps), key=lambda e: -self.headroom(e))
         return eps
+
+    def headroom(self, ep: Endpoint) -> float:
+        """USAGE_BASED: the share of ``ep``'s rate limits left, the smaller of what its provider
+        last reported and what its own limiter has free (1.0 when nothing is known)."""
+        share = 1.0 if self._usage is None else self._usage.share(ep.name)
+        limiter = self._limiters.get(ep.name)
+        free = getattr(limiter, "headroom", None)
+        if free is not None:
+            share = min(share, free())
+        return share
 
     def _healthy(self, ep: Endpoint, now: float) -> bool:
         """Healthy unless, over a window decaying with HEALTH_WINDOW, it has at least
@@ -235,6 +305,15 @@ class ChainRouter(Router):
         if st is not None:
             with st.lock:
                 st.inflight += 1
+
+    def on_headers(self, ep: Endpoint, headers: Any) -> None:
+        """A successful attempt's response headers (USAGE_BASED reads their rate-limit share)."""
+        if ep.name not in self.stats:
+            for sub in self._arrays.values():
+                sub.on_headers(ep, headers)
+            return
+        if self._usage is not None:
+            self._usage.observe(ep.name, headers)
 
     def on_end(self, ep: Endpoint, seconds: float, ok: Optional[bool]) -> None:
         """An attempt ended: ``ok`` True/False, or None when it was cancelled (a race's

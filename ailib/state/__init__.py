@@ -22,7 +22,12 @@ class StateStore(Protocol):
     """Where a client keeps each endpoint's live reliability state
     (``AiClientBuilder.with_state_store``): one object per endpoint name and kind, the same
     one for every client given the same store. ``MemoryStateStore`` and ``RedisStateStore``
-    are the two kept here."""
+    are the two kept here.
+
+    A store may also have ``scoped(scope) -> store``: a client then asks it, per endpoint,
+    for the objects under a digest of that endpoint's identity (base URL, routing headers,
+    a one-way digest of its key), so endpoints that share a name but not a backend or a
+    key share nothing. A store without it is given endpoint names only."""
 
     def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
         """The retry budget of endpoint ``name``."""

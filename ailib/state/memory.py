@@ -1,7 +1,11 @@
 """In-process state: each endpoint's retry budget, circuit breaker and rate limiter.
 
-A store hands out one object per (endpoint name, kind); clients given the same store
-share them, so their calls draw on one budget, one breaker and one quota per endpoint.
+A store hands out one object per (kind, scope, endpoint name); clients given the same
+store share them, so their calls draw on one budget, one breaker and one quota per
+endpoint. A client asks ``store.scoped(scope)`` (when the store has it) for each endpoint,
+with a digest of the endpoint's identity (provider, base URL, routing headers and a
+one-way digest of its key) as the scope, so two clients whose endpoints share a name but
+not a backend or a key share nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ if TYPE_CHECKING:
     from ..reliability._model_scope import ModelBreakers
     from ..reliability.ratelimit import RateLimiter, RateLimitPolicy
 
-__all__ = ["EndpointState", "MemoryStateStore"]
+__all__ = ["EndpointState", "MemoryStateStore", "ScopedStore"]
 
 
 @mutable_value
@@ -40,27 +44,66 @@ class MemoryStateStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._objects: dict[tuple[str, str], Any] = {}
+        self._objects: dict[tuple[str, str, str], Any] = {}
 
-    def _get(self, key: tuple[str, str], make: Callable[[], _T]) -> _T:
+    def _get(self, key: tuple[str, str, str], make: Callable[[], _T]) -> _T:
         with self._lock:
             obj = self._objects.get(key)
             if obj is None:
                 obj = self._objects[key] = make()
             return cast(_T, obj)
 
-    def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+    def scoped(self, scope: str) -> ScopedStore:
+        """This store as seen by one endpoint: objects under ``scope`` (an endpoint identity
+        digest) are apart from those of every other scope."""
+        return ScopedStore(self, scope)
+
+    def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock, *, scope: str = "") -> RatioBudget:
         """The retry budget of endpoint ``name`` (in this process)."""
-        return self._get(("retry_budget", name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
+        return self._get(("retry_budget", scope, name), lambda: RatioBudget(ratio, floor=floor, clock=clock))
+
+    def breaker(
+        self,
+        name: str,
+        policy: CircuitBreakerPolicy,
+        clock: Clock,
+        on_transition: Optional[TransitionCallback] = None,
+        *,
+        scope: str = "",
+    ) -> CircuitBreaker:
+        """The circuit breaker of endpoint ``name`` (in this process)."""
+        return self._get(("breaker", scope, name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
+
+    def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock, *, scope: str = "") -> RateLimiter:
+        """The rate limiter of endpoint ``name`` (in this process)."""
+        from ..reliability.ratelimit import RateLimiter  # only a rate-limited client loads the limiter
+
+        return self._get(("limiter", scope, name), lambda: RateLimiter(policy, name=name, clock=clock))
+
+
+class ScopedStore:
+    """A store's objects under one scope: the same three methods, each passing ``scope`` on."""
+
+    def __init__(self, store: Any, scope: str) -> None:
+        self.store = store
+        self.scope = scope
+
+    def retry_budget(self, name: str, ratio: float, floor: int, clock: Clock) -> RatioBudget:
+        """The retry budget of endpoint ``name`` within this scope."""
+        budget: RatioBudget = self.store.retry_budget(name, ratio, floor, clock, scope=self.scope)
+        return budget
 
     def breaker(
         self, name: str, policy: CircuitBreakerPolicy, clock: Clock, on_transition: Optional[TransitionCallback] = None
     ) -> CircuitBreaker:
-        """The circuit breaker of endpoint ``name`` (in this process)."""
-        return self._get(("breaker", name), lambda: CircuitBreaker(policy, name=name, clock=clock, on_transition=on_transition))
+        """The circuit breaker of endpoint ``name`` within this scope."""
+        breaker: CircuitBreaker = self.store.breaker(name, policy, clock, on_transition, scope=self.scope)
+        return breaker
 
     def limiter(self, name: str, policy: RateLimitPolicy, clock: Clock) -> RateLimiter:
-        """The rate limiter of endpoint ``name`` (in this process)."""
-        from ..reliability.ratelimit import RateLimiter  # only a rate-limited client loads the limiter
+        """The rate limiter of endpoint ``name`` within this scope."""
+        limiter: RateLimiter = self.store.limiter(name, policy, clock, scope=self.scope)
+        return limiter
 
-        return self._get(("limiter", name), lambda: RateLimiter(policy, name=name, clock=clock))
+    def __repr__(self) -> str:
+        return f"ScopedStore({self.store!r}, scope={self.scope!r})"

@@ -4,7 +4,7 @@ replayed as the assistant turn of the next request, is sent exactly as the offic
 
 The SDK and ailib each talk to MockProvider and get the same answer, either scripted (a web
 search, then text cut into cited blocks) or a real recording served byte for byte (vercel/ai's
-live web-search body and stream, tests/fixtures/anthropic/citations.source); the mock records
+live web-search body and stream, tests/fixtures/anthropic/replay/*.source); the mock records
 both follow-up requests and their assistant turns are compared.
 """
 
@@ -25,7 +25,7 @@ from .conftest import KEY
 anthropic = pytest.importorskip("anthropic")
 
 MODEL = "claude-sonnet-4-5"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anthropic"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "anthropic" / "replay"  # vercel/ai's live recordings
 SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
 TEXT = "Here is what I found. Paris is the capital of France. It has 2.1 million inhabitants. Sources vary."
 CITES = (
@@ -105,12 +105,12 @@ def _recorded(name: str, stream: bool) -> Fault:
     ("name", "stream", "types"),
     [
         (
-            "response_web_search.json",
+            "web_search.json",
             False,
             ["server_tool_use", "web_search_tool_result", "text", "server_tool_use", "web_search_tool_result"] + ["text"] * 7,
         ),
         ("stream_web_search.txt", True, ["server_tool_use", "web_search_tool_result"] + ["text"] * 19),
-        ("response_mcp.json", False, ["mcp_tool_use", "mcp_tool_result", "text"]),
+        ("mcp.json", False, ["mcp_tool_use", "mcp_tool_result", "text"]),
     ],
     ids=["body", "stream", "mcp"],
 )

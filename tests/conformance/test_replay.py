@@ -24,6 +24,7 @@ import pytest
 
 from ailib import (
     AiClient,
+    AiClientBuilder,
     ChatCompletionRequest,
     ChatCompletionResponse,
     ConnectionOptions,
@@ -164,7 +165,8 @@ def _anthropic_usage(start: Mapping[str, Any], end: Mapping[str, Any]) -> dict[s
         "total_tokens": prompt + u["output_tokens"],
         "cached_tokens": read,
         "cache_write_tokens": write,
-        "reasoning_tokens": None,
+        # the reasoning part of output_tokens (anthropic-sdk-python's OutputTokensDetails), when reported
+        "reasoning_tokens": _int((u.get("output_tokens_details") or {}).get("thinking_tokens")),
     }
 
 
@@ -457,7 +459,76 @@ CHECKS: dict[str, Callable[[Result, Expected, Recording], None]] = {  # run on e
 }
 Checker = Callable[[Result, Expected, Recording], None]
 # Checkers run only on the rows that name them in ``proves``.
-ROW_CHECKS: dict[str, Checker] = {}
+
+
+def _anthropic_blocks(rec: Recording) -> list[dict[str, Any]]:
+    """The recording's content blocks, whole: a body's ``content``, or a stream's blocks rebuilt from
+    its start events, text deltas, citations deltas and input JSON deltas."""
+    if not rec.stream:
+        return list(json.loads(rec.body)["content"])
+    blocks: dict[int, dict[str, Any]] = {}
+    inputs: dict[int, str] = {}
+    for p in sse_payloads(rec):
+        if p["type"] == "content_block_start":
+            blocks[p["index"]] = dict(p["content_block"])
+        elif p["type"] == "content_block_delta":
+            block, delta = blocks[p["index"]], p["delta"]
+            if delta["type"] == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif delta["type"] == "citations_delta":
+                block["citations"] = [*(block.get("citations") or []), delta["citation"]]
+            elif delta["type"] == "input_json_delta":
+                inputs[p["index"]] = inputs.get(p["index"], "") + delta["partial_json"]
+    for i, text in inputs.items():
+        blocks[i]["input"] = json.loads(text) if text else {}
+    return [blocks[i] for i in sorted(blocks)]
+
+
+def _expected_citations(rec: Recording) -> list[tuple[Any, ...]]:
+    """(start, end, url, title, cited_text) of every citation: Anthropic's span is its text block's
+    place in the answer text; Cohere gives start and end into the text itself."""
+    if rec.fmt == "cohere":
+        return [(c["start"], c["end"]) for c in json.loads(rec.body)["message"].get("citations") or ()]
+    out: list[tuple[Any, ...]] = []
+    at = 0
+    for block in _anthropic_blocks(rec):
+        if block["type"] != "text":
+            continue
+        end = at + len(block["text"])
+        out.extend((at, end, c.get("url"), c.get("title"), c.get("cited_text")) for c in block.get("citations") or ())
+        at = end
+    return out
+
+
+def _check_citations(r: Result, e: Expected, rec: Recording) -> None:
+    want = _expected_citations(rec)
+    assert want, "the row claims citations its recording does not hold"
+    width = len(want[0])
+
+    def seen(cites: Any) -> list[tuple[Any, ...]]:
+        return [(c.start, c.end, c.url, c.title, c.cited_text)[:width] for c in cites]
+
+    assert seen(r.response.citations) == want
+    text = r.response.text
+    assert all(text[c.start : c.end] for c in r.response.citations)  # every span lies in the answer text
+    if r.chunks is not None:  # each citation arrives once, on some chunk, in order
+        assert seen(c for chunk in r.chunks for c in chunk.citations) == want
+
+
+def _check_server_tools(r: Result, e: Expected, rec: Recording) -> None:
+    want = [
+        (b["type"], b.get("id") or b.get("tool_use_id"), b.get("name"), b.get("input"))
+        for b in _anthropic_blocks(rec)
+        if b["type"] not in ("text", "tool_use", "thinking", "redacted_thinking")
+    ]
+    assert want, "the row claims server-tool blocks its recording does not hold"
+    got = [(p.type, p.id, p.name, p.input) for p in r.response.server_tool_parts]
+    assert got == want
+    if r.chunks is not None:
+        assert [(p.type, p.id, p.name, p.input) for c in r.chunks for p in c.server_tool_parts] == want
+
+
+ROW_CHECKS: dict[str, Checker] = {"citations": _check_citations, "server tools": _check_server_tools}
 
 # What a row claims to prove must be in its recording (a row can not pass by holding none of it).
 _HOLDS: dict[str, Callable[[Expected], bool]] = {
@@ -530,6 +601,11 @@ ROWS = [
     Row("cohere", "tool_call.json", COH, ("parallel tool calls", "reasoning")),
     Row("cohere", "tool_call.chunks.txt", COH, ("parallel tool calls", "reasoning")),
     Row("cohere", "reasoning.json", COH, ("reasoning",)),
+    Row("cohere", "citations.json", COH, ("citations",)),
+    # vercel/ai's live Anthropic web search (citations, server-tool blocks) and MCP connector answers
+    Row("anthropic", "web_search.json", ANT, ("citations", "server tools")),
+    Row("anthropic", "stream_web_search.txt", ANT, ("citations", "server tools")),
+    Row("anthropic", "mcp.json", ANT, ("server tools",)),
     Row("cohere", "reasoning.chunks.txt", COH, ("reasoning",)),
 ]
 _PATHS = {"openai": "/chat/completions", "anthropic": "/v1/messages", "gemini": ":generateContent", "cohere": "/v2/chat"}
@@ -590,6 +666,33 @@ def test_issue_25_numbers_come_from_these_recordings() -> None:
 
 def _second_request(server: ReplayServer) -> dict[str, Any]:
     return json.loads(server.requests[-1][3])
+
+
+# Anthropic's published Sonnet prices, USD per million tokens (claude.com/pricing): input, output,
+# cache read (0.1x input) and 5-minute cache write (1.25x input).
+SONNET = {"input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write_5m": 3.75}
+
+
+def test_the_live_prompt_cache_recording_costs_what_anthropic_bills() -> None:
+    """vercel/ai's live prompt-cache stream (6 uncached input, 3,337 cache-write, 6,289 cache-read and 198 output
+    tokens) costs, priced as a Sonnet with input and output prices only, the bill from Anthropic's documented cache
+    prices within 1%; the counts come from the recording's final message_delta, read here without ailib."""
+    rec = load("anthropic", "prompt_cache.chunks.txt")
+    final = [p["usage"] for p in sse_payloads(rec) if p["type"] == "message_delta"][-1]
+    bill = (
+        final["input_tokens"] * SONNET["input"]
+        + final["cache_creation_input_tokens"] * SONNET["cache_write_5m"]
+        + final["cache_read_input_tokens"] * SONNET["cache_read"]
+        + final["output_tokens"] * SONNET["output"]
+    ) / 1e6
+    with ReplayServer(rec) as server:
+        options = ConnectionOptions(base_url=server.url, api_key=KEY, max_retries=0)
+        builder = AiClientBuilder(Provider.ANTHROPIC).with_connection_options(options)
+        with builder.with_prices({REQUESTED_MODEL: (SONNET["input"], SONNET["output"])}).build() as client:
+            with client.chat_completion_stream(ChatCompletionRequest(REQUESTED_MODEL, [Message.user("replayed")])) as stream:
+                list(stream)
+    assert (final["cache_creation_input_tokens"], final["cache_read_input_tokens"]) == (3337, 6289)
+    assert stream.cost == pytest.approx(bill, rel=0.01)
 
 
 def test_a_recorded_gemini3_tool_call_goes_back_as_google_genai_sends_it() -> None:

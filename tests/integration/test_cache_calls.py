@@ -45,12 +45,27 @@ def test_a_second_identical_deterministic_request_never_reaches_the_provider(moc
 
 _SECOND_PROCESS = textwrap.dedent(
     """
+    import os, sys
+    from ailib import AiClientBuilder, ChatCompletionRequest, CustomProviderBuilder, Message
+    provider = (
+        CustomProviderBuilder("mock").with_base_url(sys.argv[2]).with_wire_format("openai")
+        .with_default_chat_model("mock-model").with_api_key(os.environ["SECOND_PROCESS_KEY"]).build_provider()
+    )
+    with AiClientBuilder(provider).with_cache(sys.argv[1]).build() as client:
+        resp = client.chat_completion(ChatCompletionRequest("auto", [Message.user("what is 2+2?")], temperature=0))
+    print(resp.text)
+    """
+)
+
+_SHARED_NAMESPACE_PROCESS = textwrap.dedent(
+    """
     import sys
     from ailib import AiClientBuilder, ChatCompletionRequest, Message
     from ailib.testing import MockProvider, Reply
     with MockProvider() as mock:  # its own provider: any request reaching it is counted
         mock.reply = Reply(text="a different answer")
-        with AiClientBuilder(mock.provider(api_key="sk-other-process-key")).with_cache(sys.argv[1]).build() as client:
+        builder = AiClientBuilder(mock.provider(api_key="sk-other-process-key"))
+        with builder.with_cache(sys.argv[1], shared_namespace="team").build() as client:
             resp = client.chat_completion(ChatCompletionRequest("auto", [Message.user("what is 2+2?")], temperature=0))
         print(mock.request_count, resp.text)
     """
@@ -58,12 +73,26 @@ _SECOND_PROCESS = textwrap.dedent(
 
 
 def test_a_second_process_sharing_the_sqlite_file_gets_the_answer_from_it(mock, tmp_path):
-    """Another process (own mock, own key) reads the answer this one stored, sending nothing."""
+    """Another process (same endpoint, same key) reads the answer this one stored, sending nothing."""
     path = tmp_path / "shared.sqlite"
     with build(mock, path) as client:
         text = client.chat_completion(DET).text
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SECOND_PROCESS_KEY": SECRET}
+    out = subprocess.run(
+        [sys.executable, "-c", _SECOND_PROCESS, str(path), mock.base_url], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == text
+    assert mock.request_count == 1
+
+
+def test_a_second_process_naming_the_same_shared_namespace_gets_the_answer(mock, tmp_path):
+    """With shared_namespace on both, another process (own mock, own key) reads this one's answer, sending nothing."""
+    path = tmp_path / "shared.sqlite"
+    with build(mock, path, shared_namespace="team") as client:
+        text = client.chat_completion(DET).text
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", _SECOND_PROCESS, str(path)], capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run([sys.executable, "-c", _SHARED_NAMESPACE_PROCESS, str(path)], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"0 {text}"
 
@@ -155,12 +184,24 @@ def test_a_partial_stream_is_never_cached(mock):
     assert mock.request_count == 3
 
 
-def test_the_api_key_is_not_part_of_the_key_nor_stored(mock, tmp_path):
-    """Clients with different keys share an entry, and the SQLite file never contains a key."""
+def test_clients_with_different_keys_do_not_share_an_entry_and_no_key_is_stored(mock, tmp_path):
+    """A client with another key misses the first key's entry (its own request is sent), and no file holds either key."""
     path = tmp_path / "c.sqlite"
     with build(mock, path, api_key="sk-first-key-000000000000") as a:
         a.chat_completion(DET)
     with build(mock, path, api_key="sk-second-key-11111111111") as b:
+        b.chat_completion(DET)
+    assert mock.request_count == 2
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"sk-first-key" not in raw and b"sk-second-key" not in raw
+
+
+def test_clients_naming_one_shared_namespace_share_entries_across_keys(mock, tmp_path):
+    """with_cache(shared_namespace=...) on both: a client with another key is answered from the first one's entry."""
+    path = tmp_path / "c.sqlite"
+    with build(mock, path, api_key="sk-first-key-000000000000", shared_namespace="team") as a:
+        a.chat_completion(DET)
+    with build(mock, path, api_key="sk-second-key-11111111111", shared_namespace="team") as b:
         b.chat_completion(DET)
     assert mock.request_count == 1
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())

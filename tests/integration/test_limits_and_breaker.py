@@ -22,6 +22,7 @@ from ailib import (
     RateLimitPolicy,
 )
 from ailib.metrics import InMemoryMetrics
+from ailib.routing.endpoint import build_endpoint
 from ailib.state import MemoryStateStore
 from ailib.testing import FakeClock, Fault, MockProvider
 from tests._timing import SLACK
@@ -171,7 +172,7 @@ def test_429_slows_the_limiter_and_leaves_the_breaker_closed(mock, req):
             client.chat_completion(req)
         assert client.circuit_breaker().state is CircuitState.CLOSED
         client.chat_completion(req)
-        factor = store.limiter("mock", policy, FakeClock()).factor
+        factor = store.scoped(build_endpoint(mock.provider()).identity()[:16]).limiter("mock", policy, FakeClock()).factor
     assert mock.request_count == 2
     assert factor == pytest.approx(0.5 + 0.05)  # halved by the 429, +5 % back for the success
 
@@ -184,7 +185,7 @@ def test_an_out_of_credit_429_leaves_the_limiter_rate_alone(mock, req):
         mock.enqueue(Fault.http_status(429, error_type="insufficient_quota", message="You exceeded your current quota"))
         with pytest.raises(QuotaExceededError):
             client.chat_completion(req)
-        factor = store.limiter("mock", policy, FakeClock()).factor
+        factor = store.scoped(build_endpoint(mock.provider()).identity()[:16]).limiter("mock", policy, FakeClock()).factor
     assert factor == pytest.approx(1.0)
 
 

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_py
 
+from ailib.routing.endpoint import build_endpoint
 from ailib.state import RedisStateStore
+
+
+def scope_of(provider: object) -> str:
+    """The scope a client's Redis keys carry for ``provider`` (16 hex digits of its endpoint identity)."""
+    return build_endpoint(provider).identity()[:16]
 
 
 def _free_port() -> int:

@@ -13,7 +13,7 @@ from ailib import AiClientBuilder, LocalRateLimitError, RateLimitPolicy
 from ailib.state import RedisStateStore
 from tests._timing import SLACK
 
-from .conftest import _free_port
+from .conftest import _free_port, scope_of
 
 
 def redis_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -77,7 +77,7 @@ def test_store_goes_back_to_redis_when_it_returns(mock, req, own_redis, ailib_lo
         time.sleep(0.3)
         client.chat_completion(req)
     rdb = own_redis.client()
-    assert store.using_redis and rdb.exists(store.key("limiter", "mock")) == 1
+    assert store.using_redis and rdb.exists(store.key("limiter", "mock", scope_of(mock.provider()))) == 1
     assert any("reachable again" in r.getMessage() for r in ailib_logs.records if r.levelno == logging.INFO)
     rdb.close()
 

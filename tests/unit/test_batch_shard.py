@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ailib import ConfigurationError
-from ailib.batch import merge_outputs, parse_shard, shard_indices
+from ailib.batch import merge_outputs, parse_shard, shard_from_env, shard_indices
 from ailib.batch._progress import Reporter
 
 
@@ -76,3 +76,33 @@ def test_tqdm_bar_shows_the_cost(capsys):
     rep.close()
     err = capsys.readouterr().err
     assert "failed=1" in err and "cost=$0.1250" in err
+
+
+@pytest.mark.parametrize(
+    ("env", "text", "message"),
+    [
+        ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "step 1"),
+        ({"JOB_COMPLETION_INDEX": "3", "AILIB_SHARD_COUNT": "3"}, "auto", "does not fit 3 shards"),
+        ({"JOB_COMPLETION_INDEX": "x"}, "auto/2", "JOB_COMPLETION_INDEX must be a whole number"),
+    ],
+)
+def test_shard_from_env_refuses_what_does_not_name_one_shard(env, text, message):
+    """A Slurm array with a step, an index past the count, or a non-number is a ConfigurationError saying which."""
+    with pytest.raises(ConfigurationError, match=message):
+        shard_from_env(text, env)
+
+
+def test_shard_from_env_prefers_the_count_given_after_auto():
+    """`auto/N` wins over AILIB_SHARD_COUNT and SLURM_ARRAY_TASK_COUNT; a Slurm index counts from SLURM_ARRAY_TASK_MIN."""
+    env = {"SLURM_ARRAY_TASK_ID": "11", "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_COUNT": "4", "AILIB_SHARD_COUNT": "3"}
+    assert shard_from_env("auto/8", env) == (1, 8)
+    assert shard_from_env("auto", env) == (1, 3)
+
+
+def test_merge_keeps_the_response_when_an_error_line_for_it_comes_later_in_one_file(tmp_path):
+    """Within one shard file the last line per request wins, except that a response is never superseded (as a resume reads it)."""
+    a, out = tmp_path / "a", tmp_path / "out"
+    ok = {"key": "k0#0", "index": 0, "response": {"id": "ok"}}
+    _write(a, [{"key": "k0#0", "index": 0, "error": {"type": "X"}}, ok, {"key": "k0#0", "index": 0, "error": {"type": "Y"}}])
+    assert merge_outputs([a], out) == 1
+    assert json.loads(out.read_text()) == ok

@@ -1,7 +1,7 @@
 """Citations and server-tool blocks decoded from each format's bodies and streams.
 
-Recorded: tests/fixtures/anthropic/citations.source (vercel/ai's live web-search body and
-stream, MCP body) and tests/fixtures/cohere/citations.source. The other shapes, where no
+Recorded: vercel/ai's live Anthropic web-search body and stream and MCP body, and its Cohere
+citations body (tests/fixtures/{anthropic,cohere}/replay/, each with a .source). The other shapes, where no
 recording was found, are made up in the shape of each provider's documentation and SDK types
 (each test says so).
 """
@@ -41,7 +41,7 @@ def _stream(wire: Any, events: list[Any]) -> list[Any]:
 def test_anthropic_recorded_body_citations_point_at_their_text_blocks() -> None:
     """vercel/ai's live web-search body: each text block's citations come with the block's span in the
     answer text, its url, title and cited_text; the text is the blocks joined, as before."""
-    data = _body("anthropic", "response_web_search.json")
+    data = _body("anthropic", "replay/web_search.json")
     r = _decode(ANTHROPIC, data)
     blocks = data["content"]
     assert r.text == "".join(b["text"] for b in blocks if b["type"] == "text")
@@ -62,7 +62,7 @@ def test_anthropic_recorded_body_citations_point_at_their_text_blocks() -> None:
 
 def test_anthropic_recorded_body_keeps_server_tool_blocks_in_place() -> None:
     """The two web searches and their results are server-tool parts: type, id, name, input, raw block, block index and text offset."""
-    data = _body("anthropic", "response_web_search.json")
+    data = _body("anthropic", "replay/web_search.json")
     parts = _decode(ANTHROPIC, data).server_tool_parts
     assert [(p.type, p.index, p.offset) for p in parts] == [
         ("server_tool_use", 0, 0),
@@ -78,7 +78,7 @@ def test_anthropic_recorded_body_keeps_server_tool_blocks_in_place() -> None:
 
 def test_anthropic_recorded_mcp_blocks_are_server_tool_parts() -> None:
     """vercel/ai's live MCP body: mcp_tool_use (name, input) and mcp_tool_result (content) are kept; the text is unchanged."""
-    data = _body("anthropic", "response_mcp.json")
+    data = _body("anthropic", "replay/mcp.json")
     r = _decode(ANTHROPIC, data)
     use, result = r.server_tool_parts
     assert (use.type, use.name, use.input, use.raw["server_name"]) == ("mcp_tool_use", "echo", {"message": "hello world"}, "echo")
@@ -89,7 +89,7 @@ def test_anthropic_recorded_mcp_blocks_are_server_tool_parts() -> None:
 def _recorded_stream_blocks() -> dict[int, list[Any]]:
     """Per content block of the recorded stream: [type, text, citations], read straight from the recording."""
     blocks: dict[int, list[Any]] = {}
-    for line in (FIXTURES / "anthropic" / "stream_web_search.txt").read_text(encoding="utf-8").splitlines():
+    for line in (FIXTURES / "anthropic" / "replay" / "stream_web_search.txt").read_text(encoding="utf-8").splitlines():
         if not line.startswith("data: "):
             continue
         event = json.loads(line[6:])
@@ -105,7 +105,7 @@ def _recorded_stream_blocks() -> dict[int, list[Any]]:
 def test_anthropic_recorded_stream_gives_each_blocks_citations_when_it_ends() -> None:
     """The live stream's 14 citations_delta events come out as citations on the chunk ending their block,
     with the block's span in the streamed text; the text is exactly the text deltas."""
-    chunks, _ = feed(ANTHROPIC, "anthropic", "stream_web_search")
+    chunks, _ = feed(ANTHROPIC, "anthropic", "replay/stream_web_search")
     blocks = _recorded_stream_blocks()
     text = "".join(c.delta_text for c in chunks)
     assert text == "".join(b[1] for b in blocks.values() if b[0] == "text")
@@ -122,7 +122,7 @@ def test_anthropic_recorded_stream_gives_each_blocks_citations_when_it_ends() ->
 
 def test_anthropic_recorded_stream_assembles_server_tool_blocks() -> None:
     """The streamed server_tool_use's input_json_delta pieces make its input; no tool call reaches the caller."""
-    chunks, _ = feed(ANTHROPIC, "anthropic", "stream_web_search")
+    chunks, _ = feed(ANTHROPIC, "anthropic", "replay/stream_web_search")
     parts = [p for c in chunks for p in c.server_tool_parts]
     assert [(p.type, p.index, p.offset) for p in parts] == [("server_tool_use", 0, 0), ("web_search_tool_result", 1, 0)]
     assert parts[0].input == {"query": "tech news today September 26 2025"} == parts[0].raw["input"]
@@ -189,7 +189,7 @@ def test_anthropic_document_citation_kinds() -> None:
 
 def test_anthropic_replay_cuts_text_into_its_blocks() -> None:
     """A decoded answer's message goes back to Anthropic as the blocks it came as: server-tool blocks and text blocks in order, cited ones with their citations."""
-    data = _body("anthropic", "response_web_search.json")
+    data = _body("anthropic", "replay/web_search.json")
     message = _decode(ANTHROPIC, data).choices[0].message
     request = ChatCompletionRequest("claude", [Message.user("news?"), message, Message.user("more")])
     body = ANTHROPIC.encode(request, "claude", stream=False, spec=PROVIDERS[Provider.ANTHROPIC])
@@ -339,7 +339,7 @@ def test_gemini_stream_grounding_counts_in_the_whole_streamed_text() -> None:
 
 def test_cohere_recorded_citations() -> None:
     """vercel/ai's live Cohere v2 body: each citation's start/end cut its ``text`` out of the answer; the source document is named."""
-    data = _body("cohere", "response_citations.json")
+    data = _body("cohere", "replay/citations.json")
     r = _decode(COHERE, data)
     assert r.text == data["message"]["content"][0]["text"]
     got = [(c.kind, c.start, c.end, r.text[c.start : c.end], c.title, c.document_title, c.document_index) for c in r.citations]
@@ -373,7 +373,7 @@ def test_cohere_stream_citation_start_events_are_citations() -> None:
 
 def test_message_dict_round_trip_keeps_citations_and_server_tool_parts() -> None:
     """``Message.to_dict``/``from_dict`` (checkpoints, cache entries) keep citations and server-tool parts."""
-    message = _decode(ANTHROPIC, _body("anthropic", "response_web_search.json")).choices[0].message
+    message = _decode(ANTHROPIC, _body("anthropic", "replay/web_search.json")).choices[0].message
     again = Message.from_dict(json.loads(json.dumps(message.to_dict())))
     assert again == message
     assert isinstance(again.server_tool_parts[0], ServerToolPart) and isinstance(again.citations[0], Citation)

@@ -373,3 +373,21 @@ def test_reasoning_inside_completion_tokens_is_not_added_twice() -> None:
     """OpenAI and DeepSeek count reasoning inside completion_tokens (total = prompt + completion): kept as sent."""
     data = json.loads((FIXTURES / "openai" / "replay" / "deepseek_reasoning.json").read_text())
     assert decode("openai", data).usage == Usage(18, 345, 363, cached_tokens=0, reasoning_tokens=315)
+
+
+def test_anthropic_thinking_tokens_are_the_reasoning_tokens() -> None:
+    """Anthropic's output_tokens_details.thinking_tokens (anthropic-sdk-python's OutputTokensDetails; made-up counts)
+    is reasoning_tokens, in a body and from a stream's message_delta, and stays part of completion_tokens."""
+    wire = get_wire_format("anthropic")
+    usage = {"input_tokens": 12, "output_tokens": 300, "output_tokens_details": {"thinking_tokens": 220}}
+    body = {"id": "msg_1", "model": "claude-x", "content": [{"type": "text", "text": "4"}], "stop_reason": "end_turn", "usage": usage}
+    assert wire.decode(body, provider="anthropic", model="m", headers={}).usage == Usage(12, 300, 312, reasoning_tokens=220)
+    decoder = wire.stream_decoder(provider="anthropic", model="m")
+    start = {"type": "message_start", "message": {"id": "msg_1", "model": "claude-x", "usage": {"input_tokens": 12, "output_tokens": 1}}}
+    delta = {
+        "type": "message_delta",
+        "delta": {"stop_reason": "end_turn"},
+        "usage": {"output_tokens": 300, "output_tokens_details": {"thinking_tokens": 220}},
+    }
+    chunks = [c for e in (start, delta, {"type": "message_stop"}) for c in decoder.feed(SseEvent(e["type"], json.dumps(e)))]
+    assert chunks[-1].usage == Usage(12, 300, 312, reasoning_tokens=220)

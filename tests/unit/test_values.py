@@ -215,7 +215,9 @@ def _samples() -> dict[str, Callable[[], Any]]:
         "ailib.state.redis._objects._SharedPermit": lambda: _SharedPermit(3),
         "ailib.reliability.hedge.HedgePolicy": lambda: HedgePolicy(delay="p95", max_hedges=2),
         "ailib.reliability.ratelimit.RateLimitPolicy": lambda: RateLimitPolicy(requests_per_second=2, burst=4),
-        "ailib.reliability.retry.RetryPolicy": lambda: RetryPolicy(max_attempts=5, retry_on_status=[503]),
+        "ailib.reliability.retry.RetryPolicy": lambda: RetryPolicy(
+            max_attempts=5, retry_on_status=[503], failover_after=2.0, max_attempts_by_error={ValueError: 2}
+        ),
         "ailib.routing._topology.Topology": lambda: Topology(
             (endpoint(),),
             (Target(endpoint("b"), "m2", always, "always"),),

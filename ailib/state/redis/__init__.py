@@ -4,7 +4,9 @@
 ``RatioBudget``, a ``CircuitBreaker`` and a ``RateLimiter`` per endpoint name), as
 subclasses with the same methods and semantics, whose state lives in Redis:
 
-* **Keys** ``{namespace}:{kind}:{name}`` (kind ``limiter``, ``breaker`` or ``budget``), one
+* **Keys** ``{namespace}:{kind}:{scope}:{name}`` (kind ``limiter``, ``breaker`` or
+  ``budget``; ``scope`` the first 16 hex digits of the endpoint's identity digest: provider,
+  base URL, routing headers and an HMAC of its key; ``namespace`` default ``ailib``), one
   hash per object, so every script touches one key (Redis Cluster safe). Every write
   refreshes the key's expiry: ``key_ttl`` seconds after the last write, plus whatever the
   state still reserves in the future (a limiter's schedule, an open breaker's recovery

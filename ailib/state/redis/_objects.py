@@ -59,10 +59,12 @@ class RedisCircuitBreaker(CircuitBreaker):
         self._keys = [key]
         self._ttl_ms = math.ceil((key_ttl + policy.recovery_timeout * (1.0 + policy.recovery_jitter)) * 1000)
         self._ratio = "" if policy.failure_ratio is None else policy.failure_ratio
+        # how far ahead open_until can be (the longest open period); later values are absurd
+        self._horizon = policy.recovery_timeout * (1.0 + policy.recovery_jitter) + 1.0
 
     # -- reading --
     def _read(self) -> Any:
-        return self._link.run(self._scripts.breaker_state, keys=self._keys)
+        return self._link.run(self._scripts.breaker_state, keys=self._keys, args=[self._horizon])
 
     @property
     def state(self) -> CircuitState:
@@ -80,7 +82,9 @@ class RedisCircuitBreaker(CircuitBreaker):
         if probe_timeout is not None and not probe_timeout > 0:
             raise ValueError(f"probe_timeout must be > 0, got {probe_timeout!r}")
         timeout = probe_timeout if probe_timeout is not None else self.policy.recovery_timeout or 1.0
-        res = self._link.run(self._scripts.breaker_acquire, keys=self._keys, args=[timeout, self.policy.half_open_max_calls, self._ttl_ms])
+        res = self._link.run(
+            self._scripts.breaker_acquire, keys=self._keys, args=[timeout, self.policy.half_open_max_calls, self._ttl_ms, self._horizon]
+        )
         if res is LOCAL:
             return super().acquire(probe_timeout)
         status = text(res[0])
@@ -133,6 +137,7 @@ class RedisCircuitBreaker(CircuitBreaker):
             self._open_for(),
             _circuit.RATIO_EPS,
             self._ttl_ms,
+            self._horizon,
         ]
         res = self._link.run(self._scripts.breaker_record, keys=self._keys, args=args)
         if res is not LOCAL and res:
@@ -147,7 +152,9 @@ class RedisCircuitBreaker(CircuitBreaker):
         with self._lock:
             self._isolated = True
             self._transition(CircuitState.OPEN, local, jitter=False)
-        res = self._link.run(self._scripts.breaker_isolate, keys=self._keys, args=[self.policy.recovery_timeout, self._ttl_ms])
+        res = self._link.run(
+            self._scripts.breaker_isolate, keys=self._keys, args=[self.policy.recovery_timeout, self._ttl_ms, self._horizon]
+        )
         self._notify(local if res is LOCAL else transitions(res))
 
     def reset(self) -> None:
@@ -155,7 +162,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         with self._lock:
             self._isolated = False
             self._transition(CircuitState.CLOSED, local)
-        res = self._link.run(self._scripts.breaker_reset, keys=self._keys, args=[self._ttl_ms])
+        res = self._link.run(self._scripts.breaker_reset, keys=self._keys, args=[self._ttl_ms, self._horizon])
         self._notify(local if res is LOCAL else transitions(res))
 
     def __repr__(self) -> str:
@@ -189,7 +196,16 @@ class RedisRateLimiter(RateLimiter):
         res = self._link.run(self._scripts.client.hget, self.key, "factor")
         if res is LOCAL:
             return self._factor
-        return 1.0 if res is None else float(res)
+        if res is None:
+            return 1.0
+        try:
+            factor = float(res)
+        except ValueError:
+            factor = math.nan
+        if not 0.0 < factor <= 1.0:  # NaN too: as the scripts read it, an unreadable factor is a whole rate
+            self._scripts.ignored("limiter", self.key, "factor")
+            return 1.0
+        return factor
 
     @property
     def effective_rate(self) -> Optional[float]:
