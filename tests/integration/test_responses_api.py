@@ -101,6 +101,21 @@ def test_an_openai_compatible_provider_stays_on_chat_completions_unless_told(moc
     assert paths(mock) == ["/v1/chat/completions", "/v1/responses"]
 
 
+def test_a_pickled_client_keeps_its_wire_api(mock: MockProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client unpickled in another process keeps wire_api="responses" (and the auto table): both requests go to /v1/responses."""
+    import pickle
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    options = ConnectionOptions(base_url=mock.base_url, wire_api="responses")
+    with AiClientBuilder(Provider.OPENAI).with_connection_options(options).build() as ai:
+        clone = pickle.loads(pickle.dumps(ai))
+    with clone:
+        clone.chat_completion(ask("gpt-4o-mini"))
+        with clone.chat_completion_stream(ask("gpt-4o-mini")) as s:
+            s.collect()
+    assert paths(mock) == ["/v1/responses", "/v1/responses"]
+
+
 def test_a_wire_api_is_checked_when_the_client_is_built() -> None:
     """An unknown wire_api, or "responses" for a format without one, is a ConfigurationError before any call."""
     with pytest.raises(ConfigurationError, match="wire_api"):
