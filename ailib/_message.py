@@ -448,14 +448,18 @@ class ReasoningPart:
     message sends it back unchanged (a thinking-enabled tool loop needs it).
 
     Opaque by design: ``format`` names the wire format that produced it (``"anthropic"``,
-    ``"gemini"``, ``"openai"``, ``"cohere"``) and only that format sends it back; another format drops it,
+    ``"gemini"``, ``"openai"``, ``"cohere"``, ``"openai_responses"``) and only that format sends it back; another format drops it,
     since no provider accepts another's signatures. ``kind`` is the provider's own name for it:
     ``"thinking"`` (Anthropic: ``text`` and its ``signature``), ``"redacted_thinking"``
     (Anthropic: encrypted ``data``), ``"thought"`` (Gemini ``thought: true`` part: ``text``, maybe a
     ``signature``), ``"signature"`` (Gemini: the ``thoughtSignature`` carried by the answer part at
     ``index``), ``"reasoning_content"`` / ``"reasoning"`` (OpenAI-compatible reasoning text),
     ``"thinking"`` (Cohere: a ``thinking`` content item's ``text``), ``"tool_plan"`` (Cohere: the plan
-    the model states before its tool calls).
+    the model states before its tool calls), ``"reasoning"`` (OpenAI Responses API, format
+    ``"openai_responses"``: a ``reasoning`` item's summary as ``text``, its ``encrypted_content`` as
+    ``signature``, the item itself as JSON without it as ``data``), ``"output"`` (the same format: the
+    ids and order of the answer's output items, so a replay pairs each reasoning item with the item
+    after it, as the API requires).
     ``index`` is the part's position among the message's blocks (or parts) as received, so it
     goes back in its place.
     """

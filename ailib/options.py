@@ -56,6 +56,14 @@ def _check_verify(_inst: Any, _attr: Any, value: Any) -> None:
         raise ConfigurationError("ConnectionOptions.verify must be a bool or a CA bundle path")
 
 
+WIRE_APIS = ("chat", "responses", "auto")
+
+
+def _check_wire_api(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and value not in WIRE_APIS:
+        raise ConfigurationError(f"ConnectionOptions.wire_api must be one of {', '.join(map(repr, WIRE_APIS))}, got {value!r}")
+
+
 @value(kw_only=True)
 class ConnectionOptions:
     """Connection settings; ``None`` means "inherit" (builder defaults, then built-ins).
@@ -63,7 +71,8 @@ class ConnectionOptions:
     ``timeout`` is the total per attempt; ``first_byte_timeout`` bounds the wait for the
     response headers; ``stream_idle_timeout`` the gap between two stream events.
     ``max_retries``/``retry_delay`` are the short form of ``RetryPolicy(max_attempts=
-    max_retries + 1, initial_delay=retry_delay)``.
+    max_retries + 1, initial_delay=retry_delay)``. ``wire_api`` (OpenAI-format providers):
+    ``"chat"``, ``"responses"`` or ``"auto"`` (unset: ``"auto"``, see ``ailib.providers._wire_api``).
     """
 
     api_key: Optional[str] = attrs.field(default=None, repr=secret_repr, converter=_clean_key)
@@ -78,6 +87,9 @@ class ConnectionOptions:
     pool_size: Optional[int] = attrs.field(default=None, validator=number("an int >= 1", low=1, integer=True, optional=True))
     verify: Optional[Union[bool, str]] = attrs.field(default=None, validator=_check_verify)
     extra_headers: Optional[Mapping[str, str]] = attrs.field(default=None, validator=_check_headers, repr=redacted_headers_repr, hash=False)
+    # OpenAI and Azure OpenAI: "chat" (/chat/completions), "responses" (/responses) or "auto"
+    # (the default: models served only by the Responses API go there, every other to chat).
+    wire_api: Optional[str] = attrs.field(default=None, validator=_check_wire_api)
 
     def merged_over(self, base: Optional[ConnectionOptions]) -> ConnectionOptions:
         """These options, with unset fields taken from ``base``."""

@@ -8,10 +8,17 @@ from ..errors import ConfigurationError
 from ._base import WireFormat
 
 # format name -> module under ailib.providers
-_MODULES = {"openai": "openai", "azure": "openai", "anthropic": "anthropic", "gemini": "gemini", "cohere": "cohere"}
+_MODULES = {
+    "openai": "openai",
+    "azure": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "cohere": "cohere",
+    "openai_responses": "openai_responses",
+}
 _cache: dict[str, WireFormat] = {}
 
-USER_FORMATS = ("openai", "anthropic", "gemini", "cohere")
+USER_FORMATS = ("openai", "anthropic", "gemini", "cohere", "openai_responses")
 
 
 def get_wire_format(name: str) -> WireFormat:

@@ -57,7 +57,8 @@ class CustomProviderBuilder:
         return self._set(default_embedding_model=model)
 
     def with_wire_format(self, fmt: str) -> CustomProviderBuilder:
-        """The wire format it speaks: ``"openai"`` (default), ``"anthropic"`` or ``"gemini"``."""
+        """The wire format it speaks: ``"openai"`` (default), ``"anthropic"``, ``"gemini"``, ``"cohere"`` or
+        ``"openai_responses"`` (the OpenAI Responses API only: ``POST {base_url}/responses``)."""
         if fmt not in USER_FORMATS:
             raise ConfigurationError(f"unknown wire format {fmt!r}; expected one of {', '.join(USER_FORMATS)}")
         return self._set(wire_format=fmt)

@@ -20,6 +20,7 @@ from ..providers._formats import get_wire_format
 from ..providers._model_hint import hint_model_name
 from ..providers._registry import ProviderSpec, resolve_provider, split_model
 from ..providers._urls import add_query, split_base_url
+from ..providers._wire_api import with_wire_api
 from ..types import AUTO_MODELS
 from ._serving import serves
 
@@ -216,7 +217,7 @@ def build_endpoint(
         raise
     if needs_key and not base.has_credentials:  # credentials in the base URL stand for the key
         raise spec.missing_key()
-    wire = get_wire_format(spec.wire_format)
+    wire = with_wire_api(get_wire_format(spec.wire_format), spec, opts.wire_api)
     if not (isinstance(weight, (int, float)) and weight > 0):
         raise ConfigurationError(f"endpoint weight must be > 0, got {weight!r}")
     headers = wire.static_headers(spec, api_key, opts.extra_headers)

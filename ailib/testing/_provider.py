@@ -33,6 +33,7 @@ _MOCK_FORMATS = {
     "anthropic": "ailib.testing._mock_anthropic:AnthropicMock",
     "gemini": "ailib.testing._mock_gemini:GeminiMock",
     "cohere": "ailib.testing._mock_cohere:CohereMock",
+    "openai_responses": "ailib.testing._mock_responses:ResponsesMock",
     # the embeddings endpoints, served on every MockProvider next to its chat format
     "openai_embed": "ailib.testing._mock_embed:OpenAIEmbedMock",
     "gemini_embed": "ailib.testing._mock_embed:GeminiEmbedMock",

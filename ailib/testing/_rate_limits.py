@@ -152,4 +152,10 @@ def _cohere(seconds: float, model: str, limit: str, request_id: str) -> tuple[di
     return {"id": "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9", "message": message}, {}
 
 
-RATE_LIMITS: dict[str, RateLimit] = {"openai": _openai, "anthropic": _anthropic, "gemini": _gemini, "cohere": _cohere}
+RATE_LIMITS: dict[str, RateLimit] = {
+    "openai": _openai,
+    "openai_responses": _openai,
+    "anthropic": _anthropic,
+    "gemini": _gemini,
+    "cohere": _cohere,
+}

@@ -12,7 +12,7 @@ Recordings come in three forms:
   streaming fixtures): sent unchanged;
 * one recorded event per line (vercel/ai's ``*.chunks.txt``): each line is sent unchanged, framed
   as its format's SSE event (``data: LINE``; Anthropic and Cohere also name the event's ``type``
-  in an ``event:`` line, as their APIs do; OpenAI-compatible streams end with ``data: [DONE]``,
+  in an ``event:`` line, as their APIs do, and so does the OpenAI Responses API; OpenAI-compatible streams end with ``data: [DONE]``,
   which vercel/ai adds the same way when it replays them), bodies (``*.json``) unchanged;
 * anthropic-sdk-python's recorded request/response pairs (``runner_*.json``): the first response's
   recorded headers and body (a stream body is the recorded string; a JSON body, which the SDK
@@ -44,6 +44,7 @@ _NOT_RECORDED: dict[str, tuple[tuple[str, str], ...]] = {
         ("x-ratelimit-remaining-tokens", "149984"),
         ("openai-processing-ms", "317"),
     ),
+    "openai_responses": (("x-request-id", "req_replay0000000000000000000005"), ("openai-processing-ms", "421")),
     "anthropic": (
         ("request-id", "req_replay0000000000000000000002"),
         ("anthropic-ratelimit-requests-limit", "50"),
@@ -73,7 +74,7 @@ def _frame_lines(fmt: str, text: str) -> bytes:
     for line in text.split("\n"):
         if not line.strip():
             continue
-        if fmt in ("anthropic", "cohere"):
+        if fmt in ("anthropic", "cohere", "openai_responses"):
             out.append(f"event: {json.loads(line)['type']}\ndata: {line}\n\n")
         else:
             out.append(f"data: {line}\n\n")

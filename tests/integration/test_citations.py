@@ -19,10 +19,16 @@ CITES = (
     ReplyCitation(27, 52, "https://www.stadt-zuerich.ch/", "Stadt Zürich", "Bevölkerung: 420 217"),
 )
 # Each format's own name for the kind of a web citation.
-KINDS = {"anthropic": "web_search_result_location", "openai": "url_citation", "gemini": "grounding", "cohere": "TEXT_CONTENT"}
+KINDS = {
+    "anthropic": "web_search_result_location",
+    "openai": "url_citation",
+    "gemini": "grounding",
+    "cohere": "TEXT_CONTENT",
+    "openai_responses": "url_citation",
+}
 
 
-@pytest.fixture(params=("anthropic", "gemini", "openai", "cohere"))
+@pytest.fixture(params=("anthropic", "gemini", "openai", "cohere", "openai_responses"))
 def server(request: pytest.FixtureRequest) -> Iterator[MockProvider]:
     with MockProvider(request.param, api_key=KEY) as m:
         yield m

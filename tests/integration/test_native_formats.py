@@ -30,7 +30,7 @@ from ailib.errors import (
 from ailib.testing import Fault, MockProvider, Reply
 from ailib.types import Content, Tool, Usage
 
-FORMATS = ("openai", "anthropic", "gemini", "cohere")
+FORMATS = ("openai", "anthropic", "gemini", "cohere", "openai_responses")
 NATIVE = ("anthropic", "gemini", "cohere")
 KEY = "sk-test-native-0123456789abcdef"
 FAST = RetryPolicy(initial_delay=0.01, max_delay=0.05)
@@ -46,6 +46,7 @@ USAGE = {
     "anthropic": Usage(10, 5, 15, cached_tokens=0, cache_write_tokens=0, cache_write_1h_tokens=0),
     "gemini": Usage(10, 5, 15),
     "cohere": Usage(10, 5, 15),
+    "openai_responses": Usage(10, 5, 15, cached_tokens=0, reasoning_tokens=0),
 }
 # A reply that read 60 of its 100 prompt tokens from a cache, wrote 20 and reasoned for 12 of 30 output tokens,
 # and the usage each format can carry of it (only Anthropic reports cache writes; Cohere reports no details).
@@ -55,6 +56,7 @@ DETAILED_USAGE = {
     "anthropic": Usage(100, 30, 130, cached_tokens=60, cache_write_tokens=20, cache_write_1h_tokens=0),
     "gemini": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
     "cohere": Usage(100, 30, 130),
+    "openai_responses": Usage(100, 30, 130, cached_tokens=60, reasoning_tokens=12),
 }
 
 CHAT_PATH = {
@@ -62,12 +64,14 @@ CHAT_PATH = {
     "anthropic": "/v1/messages",
     "gemini": "/v1beta/models/mock-model:generateContent",
     "cohere": "/v2/chat",
+    "openai_responses": "/v1/responses",
 }
 AUTH = {
     "openai": ("authorization", f"Bearer {KEY}"),
     "anthropic": ("x-api-key", KEY),
     "gemini": ("x-goog-api-key", KEY),
     "cohere": ("authorization", f"Bearer {KEY}"),
+    "openai_responses": ("authorization", f"Bearer {KEY}"),
 }
 
 
@@ -107,6 +111,8 @@ def tool_result_of(fmt: str, body: dict[str, Any]) -> Any:
         return body["messages"][-1]["content"][0]
     if fmt == "gemini":
         return body["contents"][-1]["parts"][0]
+    if fmt == "openai_responses":
+        return body["input"][-1]
     return body["messages"][-1]
 
 
@@ -116,6 +122,7 @@ def expected_tool_result(fmt: str, call_id: str) -> Any:
         "anthropic": {"type": "tool_result", "tool_use_id": call_id, "content": '{"temp_c": 21}'},
         "gemini": {"functionResponse": {"name": "get_weather", "response": {"temp_c": 21}}},
         "cohere": {"role": "tool", "tool_call_id": call_id, "content": '{"temp_c": 21}'},
+        "openai_responses": {"type": "function_call_output", "call_id": call_id, "output": '{"temp_c": 21}'},
     }[fmt]
 
 
@@ -124,12 +131,14 @@ IMAGE_OF: dict[str, Callable[[dict[str, Any]], Any]] = {
     "anthropic": lambda b: b["messages"][0]["content"][1],
     "gemini": lambda b: b["contents"][0]["parts"][1],
     "cohere": lambda b: b["messages"][0]["content"][1],
+    "openai_responses": lambda b: b["input"][0]["content"][1],
 }
 IMAGE_SENT = {
     "openai": {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
     "anthropic": {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": IMAGE_B64}},
     "gemini": {"inlineData": {"mimeType": "image/png", "data": IMAGE_B64}},
     "cohere": {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{IMAGE_B64}"}},
+    "openai_responses": {"type": "input_image", "image_url": f"data:image/png;base64,{IMAGE_B64}", "detail": "auto"},
 }
 
 
@@ -249,6 +258,9 @@ CONTEXT_FAULT = {
     "gemini": Fault.http_status(400, message="The input token count (1250000) exceeds the maximum number of tokens allowed (1048576)."),
     "cohere": Fault.http_status(
         400, message="too many tokens: total number of tokens in the prompt cannot exceed 128000 - received 131072."
+    ),
+    "openai_responses": Fault.http_status(
+        400, error_type="context_length_exceeded", message="Your input exceeds the context window of this model."
     ),
 }
 

@@ -14,7 +14,7 @@ KEY = "sk-test-reasoning-0123456789abcdef"
 THINKING = "First I consider the question, then I answer it."
 
 
-@pytest.fixture(params=("anthropic", "gemini", "openai", "cohere"))
+@pytest.fixture(params=("anthropic", "gemini", "openai", "cohere", "openai_responses"))
 def server(request: pytest.FixtureRequest) -> Iterator[MockProvider]:
     with MockProvider(request.param, api_key=KEY) as m:
         yield m

@@ -31,7 +31,7 @@ class Place:
     region: Optional[str] = None
 
 
-@pytest.fixture(params=("openai", "anthropic", "gemini", "cohere"))
+@pytest.fixture(params=("openai", "anthropic", "gemini", "cohere", "openai_responses"))
 def server(request: pytest.FixtureRequest) -> Iterator[MockProvider]:
     with MockProvider(request.param, api_key=KEY, reply=Reply(text=ANSWER)) as m:
         yield m
@@ -58,6 +58,8 @@ def _schema_sent(server: MockProvider) -> object:
         return body["output_config"]["format"]["schema"]
     if name == "gemini":
         return body["generationConfig"]["responseJsonSchema"]
+    if name == "openai_responses":
+        return body["text"]["format"]["schema"]
     return body["response_format"]["json_schema"]
 
 
