@@ -56,6 +56,17 @@ def parse_should_retry(headers: Mapping[str, str]) -> Optional[bool]:
     return None
 
 
+def rate_limit_headers(headers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """A response's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``), names
+    lower-cased; empty when it has none. Never raises."""
+    if not headers:
+        return {}
+    try:
+        return {key.lower(): value for key, value in headers.items() if isinstance(key, str) and "ratelimit" in key.lower()}
+    except (AttributeError, TypeError, ValueError):  # a broken mapping must not fail the call
+        return {}
+
+
 def request_id(headers: Mapping[str, str]) -> Optional[str]:
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)
