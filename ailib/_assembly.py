@@ -8,8 +8,8 @@ resolved here, once, never per call.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs

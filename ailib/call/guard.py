@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ..clock import Clock
 from .._headers import rate_limit_headers
+from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, QuotaExceededError, RateLimitExceeded
 from ..routing.endpoint import Target
 from ..state.memory import EndpointState

@@ -25,13 +25,13 @@ limiter made with ``LEARNING`` (no rate at all) on its endpoint's first rate-lim
 Adaptive mode scales both rates by a factor in [1/60, 1] (the burst and the token
 capacity shrink with it; the burst never below 1). A 429 (``on_rate_limited``) whose
 headers report limits the limiter already paces at (or under) is a resync, not a slow
-down: both buckets are drained and admissions wait for the reported reset (else
-``retry_after``). Any other 429 halves the factor, at most once per second (a burst of
-concurrent 429s is one signal), holds admissions for ``retry_after`` and drains the burst
-so traffic resumes one request at a time; each ``on_success`` adds back 5 % of the
-configured rate. ``observe_headers`` also holds admissions until the provider's reset when
-it reports zero requests or tokens remaining. With ``adaptive=False`` those methods do
-nothing.
+down: both buckets are drained (the provider's are empty), admissions wait for the reset
+of a limit reported at zero, and ``retry_after`` delays only that call's retry. Any other
+429 halves the factor, at most once per second (a burst of concurrent 429s is one
+signal), holds admissions for ``retry_after`` and drains the burst so traffic resumes one
+request at a time; each ``on_success`` adds back 5 % of the configured rate.
+``observe_headers`` also holds admissions until the provider's reset when it reports zero
+requests or tokens remaining. With ``adaptive=False`` those methods do nothing.
 """
 
 from __future__ import annotations
@@ -359,8 +359,9 @@ class RateLimiter:
         """The provider said 429 (its response ``headers`` when known).
 
         When those headers report limits this limiter already paces at, the provider's
-        bucket is simply empty: drain both buckets and wait for its reported reset (else
-        ``retry_after``), rate unchanged. Otherwise halve the rates, hold for
+        bucket is simply empty: drain both buckets (and wait for the reset of a limit it
+        reports at zero), rate unchanged; ``retry_after`` then delays only the retry of the
+        call that got the 429 (the retry policy's wait). Otherwise halve the rates, hold for
         ``retry_after`` and drain the request burst.
         """
         if not self.policy.adaptive:
@@ -370,11 +371,8 @@ class RateLimiter:
         with self._lock:
             self._learn(rpm, tpm)
             resync = self._at_reported(rpm, tpm)
-        if resync:
-            hold = self._reported_hold(found)
-            if hold is None and isinstance(retry_after, (int, float)) and retry_after > 0:
-                hold = float(retry_after)
-            self._drain(hold or 0.0)
+        if resync:  # Retry-After still delays the retry of the call that got the 429
+            self._drain(self._reported_hold(found) or 0.0)
             return
         self._slow_down(retry_after)
 
