@@ -67,6 +67,27 @@ def rate_limit_headers(headers: Optional[Mapping[str, str]]) -> dict[str, str]:
         return {}
 
 
+# the headers that report a rate (what gives a client with no limiter one: call/guard.py)
+_LIMIT_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "anthropic-ratelimit-requests-limit",
+    "anthropic-ratelimit-tokens-limit",
+)
+
+
+def reports_limits(headers: Optional[Mapping[str, str]]) -> bool:
+    """Whether a response reports its provider's rate limits (OpenAI-style or Anthropic's
+    ``*-limit`` headers). Looks the names up (the transport's mapping ignores case) rather
+    than walking every header: this runs on every answer of a client with no limiter."""
+    if not headers:
+        return False
+    try:
+        return any(name in headers for name in _LIMIT_HEADERS)
+    except (TypeError, ValueError):
+        return False
+
+
 def request_id(headers: Mapping[str, str]) -> Optional[str]:
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from .._headers import rate_limit_headers
+from .._headers import reports_limits
 from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, QuotaExceededError, RateLimitExceeded
 from ..routing.endpoint import Target
@@ -116,7 +116,7 @@ class Guard:
                 observer.on_headers(ep, result.headers)
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
-        if limiter is None and state.learn is not None and rate_limit_headers(result.headers):
+        if limiter is None and state.learn is not None and reports_limits(result.headers):
             limiter = state.adopt_limiter()  # the provider reported its limits: pace by them from now on
         if limiter is not None:
             limiter.on_success()
