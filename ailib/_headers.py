@@ -72,14 +72,14 @@ _LIMIT_HEADERS = (
     "x-ratelimit-limit-requests",
     "x-ratelimit-limit-tokens",
     "anthropic-ratelimit-requests-limit",
-    "anthropic-ratelimit-tokens-limit",
 )
 
 
 def reports_limits(headers: Optional[Mapping[str, str]]) -> bool:
-    """Whether a response reports its provider's rate limits (OpenAI-style or Anthropic's
-    ``*-limit`` headers). Looks the names up (the transport's mapping ignores case) rather
-    than walking every header: this runs on every answer of a client with no limiter."""
+    """Whether a response reports its provider's rate limits (the ``*-limit`` headers a
+    limiter learns from, ``ratelimit.parse_limits``). Looks the names up (the transport's
+    mapping ignores case) rather than walking every header: this runs on every answer of a
+    client with no limiter."""
     if not headers:
         return False
     try:

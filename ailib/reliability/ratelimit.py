@@ -17,8 +17,7 @@ Buckets:
   ``reconcile`` corrects an estimate once the real usage is known.
 
 Learning (``policy.adaptive``): the provider's ``x-ratelimit-limit-requests`` /
-``-tokens`` (OpenAI, Groq...) and ``anthropic-ratelimit-requests-limit`` / ``-tokens-limit``
-set the rate of a bucket the policy leaves unset (per minute; one second's share as the
+``-tokens`` (OpenAI, Groq...) and ``anthropic-ratelimit-requests-limit`` set the rate of a bucket the policy leaves unset (per minute; one second's share as the
 capacity); a configured rate always wins. A client configured with no policy gets a
 limiter made with ``LEARNING`` (no rate at all) on its endpoint's first rate-limit signal.
 
@@ -209,27 +208,29 @@ def _parse_count(value: object) -> float | None:
     return count if math.isfinite(count) else None
 
 
-_HEADER_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
-
-
 def parse_limits(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
     """The provider's reported (requests per minute, tokens per minute), None where absent.
 
-    From ``x-ratelimit-limit-requests`` / ``x-ratelimit-limit-tokens`` (OpenAI, Groq, ...)
-    or ``anthropic-ratelimit-requests-limit`` / ``anthropic-ratelimit-tokens-limit``, in any
-    letter case. Non-positive or unparsable values are None; this never raises.
+    Requests from ``x-ratelimit-limit-requests`` (OpenAI, Groq, ...) or
+    ``anthropic-ratelimit-requests-limit``; tokens from ``x-ratelimit-limit-tokens`` only.
+    OpenAI counts a request's prompt plus ``max_tokens`` against that limit, as the token
+    bucket does; Anthropic limits input and output tokens apart and reports the stricter
+    of them as ``anthropic-ratelimit-tokens-limit``, which the bucket's prompt + ``max_tokens``
+    estimate would overrun many times, so it is not learned. Any letter case; non-positive
+    or unparsable values are None; this never raises.
     """
     return _limits(rate_limit_headers(headers))
 
 
 def _limits(found: Mapping[str, str]) -> tuple[float | None, float | None]:
-    values: list[float | None] = []
-    for kind in ("requests", "tokens"):
-        value = _parse_count(found.get(f"x-ratelimit-limit-{kind}"))
-        if value is None:
-            value = _parse_count(found.get(f"anthropic-ratelimit-{kind}-limit"))
-        values.append(value if value is not None and value > 0 else None)
-    return values[0], values[1]
+    rpm = _parse_count(found.get("x-ratelimit-limit-requests"))
+    if rpm is None:
+        rpm = _parse_count(found.get("anthropic-ratelimit-requests-limit"))
+    tpm = _parse_count(found.get("x-ratelimit-limit-tokens"))
+    return (rpm if rpm is not None and rpm > 0 else None), (tpm if tpm is not None and tpm > 0 else None)
+
+
+_HEADER_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
 class RateLimiter:
@@ -358,7 +359,8 @@ class RateLimiter:
     def on_rate_limited(self, retry_after: float | None = None, headers: Mapping[str, str] | None = None) -> None:
         """The provider said 429 (its response ``headers`` when known).
 
-        When those headers report limits this limiter already paces at, the provider's
+        When those headers report limits this limiter already paces at (and no token limit
+        it cannot pace by, like Anthropic's), the provider's
         bucket is simply empty: drain both buckets (and wait for the reset of a limit it
         reports at zero), rate unchanged; ``retry_after`` then delays only the retry of the
         call that got the 429 (the retry policy's wait). Otherwise halve the rates, hold for
@@ -368,9 +370,12 @@ class RateLimiter:
             return
         found = rate_limit_headers(headers)
         rpm, tpm = _limits(found)
+        # a token limit the provider reports but the bucket cannot follow (Anthropic's) may be
+        # the one this 429 is about: only a 429 at limits all paced here is a resync
+        unpaced_tokens = tpm is None and any("tokens" in key for key in found)
         with self._lock:
             self._learn(rpm, tpm)
-            resync = self._at_reported(rpm, tpm)
+            resync = self._at_reported(rpm, tpm) and not unpaced_tokens
         if resync:  # Retry-After still delays the retry of the call that got the 429
             self._drain(self._reported_hold(found) or 0.0)
             return

@@ -43,14 +43,16 @@ def wait_of(lim: RateLimiter, tokens: int = 0) -> float:
     [
         (OPENAI_600, (600.0, 60000.0)),
         ({"X-RateLimit-Limit-Requests": "3"}, (3.0, None)),
-        ({"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-tokens-limit": "80000"}, (50.0, 80000.0)),
+        ({"anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-tokens-limit": "80000"}, (50.0, None)),
         ({"x-ratelimit-limit-requests": "0", "x-ratelimit-limit-tokens": "lots"}, (None, None)),
         ({"x-ratelimit-limit-requests": "-5", "x-ratelimit-limit-tokens": "inf"}, (None, None)),
         ({}, (None, None)),
     ],
 )
 def test_parse_limits_reads_openai_and_anthropic_limit_headers(headers: dict, limits: tuple) -> None:
-    """parse_limits gives (requests, tokens) per minute from either provider's headers, any case; garbage is None."""
+    """parse_limits gives (requests, tokens) per minute from either provider's headers, any case;
+    Anthropic's tokens-limit (the stricter of its separate input and output limits) is not a
+    prompt + max_tokens rate and is left out; garbage is None."""
     assert parse_limits(headers) == limits
 
 
@@ -157,3 +159,18 @@ def test_a_429_without_limit_headers_halves_as_before() -> None:
     lim.on_rate_limited(2.0, {"retry-after": "2"})
     assert lim.factor == pytest.approx(0.5)
     assert wait_of(lim) == pytest.approx(2.0, abs=0.25)
+
+
+def test_a_429_with_a_token_limit_the_bucket_cannot_follow_halves() -> None:
+    """An Anthropic 429 at the learned request rate that also reports token limits (not learned)
+    may be about tokens: it halves the factor instead of resyncing."""
+    lim = RateLimiter(LEARNING, clock=FakeClock())
+    headers = {
+        "anthropic-ratelimit-requests-limit": "50",
+        "anthropic-ratelimit-requests-remaining": "12",
+        "anthropic-ratelimit-input-tokens-limit": "40000",
+        "anthropic-ratelimit-input-tokens-remaining": "0",
+    }
+    lim.observe_headers(headers)
+    lim.on_rate_limited(5.0, headers)
+    assert lim.factor == pytest.approx(0.5)
