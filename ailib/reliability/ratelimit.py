@@ -360,9 +360,8 @@ class RateLimiter:
         """The provider said 429 (its response ``headers`` when known).
 
         When those headers report limits this limiter already paces at (and no token limit
-        it cannot pace by, like Anthropic's), the provider's
-        bucket is simply empty: drain both buckets (and wait for the reset of a limit it
-        reports at zero), rate unchanged; ``retry_after`` then delays only the retry of the
+        it cannot pace by, like Anthropic's), the provider's bucket is simply empty: drain
+        both buckets (and wait for the reset of a limit it reports at zero), rate unchanged; ``retry_after`` then delays only the retry of the
         call that got the 429 (the retry policy's wait). Otherwise halve the rates, hold for
         ``retry_after`` and drain the request burst.
         """
