@@ -2,13 +2,13 @@
 
 The server (``bench/_limit_server.py``) enforces ``--rpm`` requests and ``--tpm`` tokens per
 minute one second's share at a time, as OpenAI documents, and answers 429 with OpenAI's body
-and headers. The workload is issue 26's: 1,000 requests of 125,445 tokens in total against
+and headers. The workload: 1,000 requests of 125,445 tokens in total against
 600 RPM / 60,000 TPM, so the minimum wall time is 125.4 s (the token limit binds). It runs
 from ``--concurrency`` threads, twice: on a client with no limits configured (adaptive by
 default: it learns the limits from the headers) and on one with
 ``RateLimitPolicy(requests_per_minute=rpm, tokens_per_minute=tpm)``. Each run prints its
 wall time as a ratio to the minimum, the failed calls and the 429s the server sent.
-Targets (issue 26): no limits configured, 0 failed and <= 1.15x; configured, <= 1.02x and
+Targets: no limits configured, 0 failed and <= 1.15x; configured, <= 1.02x and
 <= 10 429s.
 
     python bench/bench_rate_limits.py [--requests 1000] [--tokens 125445] [--rpm 600] [--tpm 60000]

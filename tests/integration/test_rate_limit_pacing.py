@@ -1,4 +1,4 @@
-"""Throughput at a provider's limit, scaled down: issue 26's workload shape against a loopback
+"""Throughput at a provider's limit, scaled down: the benchmark's workload shape against a loopback
 server enforcing requests and tokens per minute one second's share at a time (bench/_limit_server.py),
 ten times faster than 600 RPM / 60,000 TPM. The full-size run is bench/bench_rate_limits.py."""
 
