@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs
@@ -51,6 +52,14 @@ __all__ = [
     "RETRY_BUDGET_MIN_RETRIES",
     "HEDGE_BUDGET_MIN",
 ]
+
+
+def _learning_limiter(store: Any, name: str, clock: Any) -> Any:
+    """The limiter an endpoint with no configured limit gets from its store on the first
+    rate-limit signal: rates learned from the provider's headers (``ratelimit.LEARNING``)."""
+    from .reliability.ratelimit import LEARNING  # loaded when a provider first reports a limit
+
+    return store.limiter(name, LEARNING, clock)
 
 
 class _Unset:
@@ -335,6 +344,8 @@ class Assembly:
             state.limiter = store.limiter(f"provider:{ep.provider}", per_provider, clock)
         elif config.rate_limit is not None:
             state.limiter = store.limiter(ep.name, config.rate_limit, clock)
+        else:  # adaptive by default: a limiter learned from the provider's first rate-limit signal
+            state.learn = partial(_learning_limiter, store, ep.name, clock)
         if config.hedge is not None:
             state.hedge_budget = store.retry_budget(f"hedge:{ep.name}", config.hedge.max_extra_load, HEDGE_BUDGET_MIN, clock)
         return state

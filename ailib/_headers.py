@@ -56,6 +56,38 @@ def parse_should_retry(headers: Mapping[str, str]) -> Optional[bool]:
     return None
 
 
+def rate_limit_headers(headers: Optional[Mapping[str, str]]) -> dict[str, str]:
+    """A response's rate-limit headers (``x-ratelimit-*``, ``anthropic-ratelimit-*``), names
+    lower-cased; empty when it has none. Never raises."""
+    if not headers:
+        return {}
+    try:
+        return {key.lower(): value for key, value in headers.items() if isinstance(key, str) and "ratelimit" in key.lower()}
+    except (AttributeError, TypeError, ValueError):  # a broken mapping must not fail the call
+        return {}
+
+
+# the headers that report a rate (what gives a client with no limiter one: call/guard.py)
+_LIMIT_HEADERS = (
+    "x-ratelimit-limit-requests",
+    "x-ratelimit-limit-tokens",
+    "anthropic-ratelimit-requests-limit",
+)
+
+
+def reports_limits(headers: Optional[Mapping[str, str]]) -> bool:
+    """Whether a response reports its provider's rate limits (the ``*-limit`` headers a
+    limiter learns from, ``ratelimit.parse_limits``). Looks the names up (the transport's
+    mapping ignores case) rather than walking every header: this runs on every answer of a
+    client with no limiter."""
+    if not headers:
+        return False
+    try:
+        return any(name in headers for name in _LIMIT_HEADERS)
+    except (TypeError, ValueError):
+        return False
+
+
 def request_id(headers: Mapping[str, str]) -> Optional[str]:
     for name in _REQUEST_ID_HEADERS:
         value = headers.get(name)

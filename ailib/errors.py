@@ -77,6 +77,7 @@ class AiLibError(Exception):
 
     retryable: ClassVar[bool] = False
     _masks_itself: ClassVar[bool] = True  # see ailib._secrets.mask_exception_chain
+    _rate_limit_headers: Optional[dict[str, str]] = None  # the response's, for the rate limiter (providers/_base.py)
 
     def __init__(
         self,

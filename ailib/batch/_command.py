@@ -82,6 +82,7 @@ def configure_parser(batch: argparse.ArgumentParser) -> None:
     batch.add_argument(
         "--rps", type=_positive_float, default=None, metavar="N", help="client-side limit, requests per second (default: none)"
     )
+    batch.add_argument("--tpm", type=_positive_int, default=None, metavar="N", help="client-side limit, tokens per minute (default: none)")
     batch.add_argument(
         "--mode",
         choices=("live", "provider", "auto"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from .._headers import reports_limits
 from ..clock import Clock
 from ..errors import AiLibError, CircuitOpenError, LocalRateLimitError, QuotaExceededError, RateLimitExceeded
 from ..routing.endpoint import Target
@@ -40,7 +41,7 @@ class Guard:
         attempt (not one refused here) is told to the branch's observer, ``branch.watch``."""
         limiter, breaker = state.limiter, state.breaker
         observer = self.observer
-        if limiter is None and breaker is None and observer is None:
+        if limiter is None and breaker is None and observer is None and state.learn is None:
             if branch.watch is None:
                 return attempt(branch, target)
             try:
@@ -53,7 +54,7 @@ class Guard:
         metrics = self.metrics
         tokens = 0
         if limiter is not None:
-            if limiter.policy.tokens_per_minute and body_size is not None:
+            if limiter.counts_tokens and body_size is not None:
                 from ..reliability.ratelimit import estimate_tokens  # only a limited client loads the limiter
 
                 tokens = estimate_tokens(body_size(), spec.request.max_tokens if spec.request is not None else None)
@@ -96,8 +97,12 @@ class Guard:
                     breaker.record_failure(permit)
                 else:
                     breaker.release(permit)
-            if limiter is not None and isinstance(err, RateLimitExceeded) and not isinstance(err, QuotaExceededError):
-                limiter.on_rate_limited(err.retry_after)  # out of credit, or too large for any wait: no pacing signal
+            if isinstance(err, RateLimitExceeded) and not isinstance(err, QuotaExceededError):
+                limiter = state.adopt_limiter()  # a first 429 gives an unconfigured endpoint its limiter
+                if limiter is not None:
+                    limiter.on_rate_limited(err.retry_after, err._rate_limit_headers)
+            elif limiter is not None and err._rate_limit_headers:  # out of credit, or too large for any wait: no pacing signal
+                limiter.observe_headers(err._rate_limit_headers)
             raise
         except BaseException:
             if observer is not None:
@@ -111,6 +116,8 @@ class Guard:
                 observer.on_headers(ep, result.headers)
         if breaker is not None and permit is not None:
             breaker.record_success(permit)
+        if limiter is None and state.learn is not None and reports_limits(result.headers):
+            limiter = state.adopt_limiter()  # the provider reported its limits: pace by them from now on
         if limiter is not None:
             limiter.on_success()
             headers = result.headers

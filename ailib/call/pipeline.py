@@ -121,7 +121,7 @@ class Pipeline:
         self.states: Mapping[str, EndpointState] = states or {}
         self._rng = rng
         self._life = _Life()  # shared with every view of this pipeline
-        self._limited = any(state.limiter is not None for state in self.states.values())
+        self._limited = any(state.limiter is not None or state.learn is not None for state in self.states.values())
         self._timers = not isinstance(metrics, NoopMetrics)  # request.duration, attempt.duration
         self.wire = Wire(transport, clock, metrics)
         self.tag_filter = self.wire.tag_filter
@@ -165,7 +165,7 @@ class Pipeline:
             admitted = False
             if limiter is None:
                 pass
-            elif limiter.policy.tokens_per_minute:
+            elif limiter.counts_tokens:
                 return plan, False  # a token budget needs the request's size: the guard decides
             else:
                 try:

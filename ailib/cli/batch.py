@@ -59,8 +59,11 @@ def build_client(args: argparse.Namespace) -> AiClient:
         .with_connection_options(ConnectionOptions(pool_size=max(args.concurrency, 8)))
         .with_retry(RetryPolicy(max_attempts=BATCH_RETRY_ATTEMPTS))
     )
-    if args.rpm or args.rps:
-        builder = builder.with_rate_limit(RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps))
+    tpm = getattr(args, "tpm", None)
+    if args.rpm or args.rps or tpm:
+        builder = builder.with_rate_limit(
+            RateLimitPolicy(requests_per_minute=args.rpm, requests_per_second=args.rps, tokens_per_minute=tpm)
+        )
     if getattr(args, "cache", None):
         builder = builder.with_cache(args.cache)
     store = None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional, cast
 
 import attrs
 
-from .._headers import parse_retry_after, parse_should_retry, request_id
+from .._headers import parse_retry_after, parse_should_retry, rate_limit_headers, request_id
 from .._secrets import clip, longest, mask, remember, remember_headers
 from ..errors import (
     AiLibError,
@@ -184,9 +184,13 @@ def error_from_response(
         snippet = _snippet(body) if body else ""
         message = f"HTTP {status}" + (f": {snippet}" if snippet else "")
     wait = wire.retry_delay(data) if data is not None else None
-    return classify_http_error(
+    err = classify_http_error(
         status, headers, message=message, codes=codes, provider=provider, model=model, now=now, body=data, retry_after=wait
     )
+    limits = rate_limit_headers(headers)
+    if limits:  # what the endpoint's rate limiter learns from (call/guard.py)
+        err._rate_limit_headers = limits
+    return err
 
 
 def unsupported_part(provider: str, model: str, part: Content, where: str = "", hint: str = "") -> InvalidRequestError:

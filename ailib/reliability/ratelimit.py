@@ -11,17 +11,26 @@ Buckets:
 * requests: interval ``1 / rate``, tolerance ``tau = burst / rate`` (``burst`` requests
   may go at once from an idle limiter);
 * tokens (``tokens_per_minute``): interval ``60 / tokens_per_minute`` per token, capacity
-  one minute's worth (``tau = 60 s``). A request costing more than the capacity is admitted
-  once the bucket is full and leaves it in debt; ``reconcile`` corrects an estimate once
-  the real usage is known.
+  one second's share (``tau = 1 s``: OpenAI enforces per-minute limits one second's share at
+  a time, so a whole minute's tokens at once would be refused). A request costing more
+  than the capacity is admitted once the bucket is full and leaves it in debt;
+  ``reconcile`` corrects an estimate once the real usage is known.
 
-Adaptive mode (``policy.adaptive``) scales both rates by a factor in [1/60, 1] (the burst
-and the token capacity shrink with it; the burst never below 1): a 429
-(``on_rate_limited``) halves it, at most once per second (a burst of concurrent 429s is
-one signal), holds admissions for ``retry_after`` and drains the burst so traffic resumes
-one request at a time; each ``on_success`` adds back 5 % of the configured rate.
-``observe_headers`` holds admissions until the provider's reset when it reports zero
-requests or tokens remaining. With ``adaptive=False`` those three methods do nothing.
+Learning (``policy.adaptive``): the provider's ``x-ratelimit-limit-requests`` /
+``-tokens`` (OpenAI, Groq...) and ``anthropic-ratelimit-requests-limit`` set the rate of a bucket the policy leaves unset (per minute; one second's share as the
+capacity); a configured rate always wins. A client configured with no policy gets a
+limiter made with ``LEARNING`` (no rate at all) on its endpoint's first rate-limit signal.
+
+Adaptive mode scales both rates by a factor in [1/60, 1] (the burst and the token
+capacity shrink with it; the burst never below 1). A 429 (``on_rate_limited``) whose
+headers report limits the limiter already paces at (or under) is a resync, not a slow
+down: both buckets are drained (the provider's are empty), admissions wait for the reset
+of a limit reported at zero, and ``retry_after`` delays only that call's retry. Any other
+429 halves the factor, at most once per second (a burst of concurrent 429s is one
+signal), holds admissions for ``retry_after`` and drains the burst so traffic resumes one
+request at a time; each ``on_success`` adds back 5 % of the configured rate.
+``observe_headers`` also holds admissions until the provider's reset when it reports zero
+requests or tokens remaining. With ``adaptive=False`` those methods do nothing.
 """
 
 from __future__ import annotations
@@ -35,13 +44,22 @@ from datetime import datetime
 
 import attrs
 
+from ailib._headers import rate_limit_headers
 from ailib._validators import boolean, number
 from ailib.clock import SYSTEM_CLOCK, Clock
 from ailib.errors import ConfigurationError, LocalRateLimitError
 
 from .._value import value
 
-__all__ = ["RateLimitPolicy", "RateLimiter", "estimate_tokens", "parse_reset_duration", "parse_reset_timestamp"]
+__all__ = [
+    "LEARNING",
+    "RateLimitPolicy",
+    "RateLimiter",
+    "estimate_tokens",
+    "parse_limits",
+    "parse_reset_duration",
+    "parse_reset_timestamp",
+]
 
 _EPS = 1e-6  # one microsecond of slack against float drift in wait comparisons
 _MIN_FACTOR = 1.0 / 60.0  # adaptive floor: a per-second rate falls at most to the same per minute
@@ -59,6 +77,8 @@ WAIT_EPS, MIN_FACTOR, DECREASE, INCREASE, DECREASE_COOLDOWN, MAX_HOLD = (
     _MAX_HOLD,
 )
 _DEFAULT_COMPLETION_TOKENS = 256
+_TOKEN_TAU = 1.0  # the token bucket holds one second's share of the per-minute rate
+_SAME_RATE = 1.001  # a configured rate within 0.1 % of a reported limit paces at that limit
 
 
 _positive = number("None or a number > 0", low=0, low_open=True, optional=True)
@@ -105,6 +125,22 @@ class RateLimitPolicy:
         if rate is None:
             return None
         return self.burst if self.burst is not None else max(1, int(rate + 1e-9))
+
+
+def _learning_policy() -> RateLimitPolicy:
+    """A policy with no rate: a limiter made with it paces only by what the provider reports.
+
+    Not constructible through ``RateLimitPolicy()`` (which insists on a rate, since a user
+    who writes one means to set a limit); built here without the validators instead."""
+    policy = object.__new__(RateLimitPolicy)
+    for field in attrs.fields(RateLimitPolicy):
+        object.__setattr__(policy, field.name, field.default)
+    return policy
+
+
+LEARNING = _learning_policy()
+"""The policy of the limiter a client gets when none is configured: no rate of its own,
+``max_wait`` 30 s, adaptive (rates learned from the provider's headers and 429s)."""
 
 
 def estimate_tokens(request_json_chars: int, max_tokens: int | None) -> int:
@@ -172,6 +208,28 @@ def _parse_count(value: object) -> float | None:
     return count if math.isfinite(count) else None
 
 
+def parse_limits(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """The provider's reported (requests per minute, tokens per minute), None where absent.
+
+    Requests from ``x-ratelimit-limit-requests`` (OpenAI, Groq, ...) or
+    ``anthropic-ratelimit-requests-limit``; tokens from ``x-ratelimit-limit-tokens`` only.
+    OpenAI counts a request's prompt plus ``max_tokens`` against that limit, as the token
+    bucket does; Anthropic limits input and output tokens apart and reports the stricter
+    of them as ``anthropic-ratelimit-tokens-limit``, which the bucket's prompt + ``max_tokens``
+    estimate would overrun many times, so it is not learned. Any letter case; non-positive
+    or unparsable values are None; this never raises.
+    """
+    return _limits(rate_limit_headers(headers))
+
+
+def _limits(found: Mapping[str, str]) -> tuple[float | None, float | None]:
+    rpm = _parse_count(found.get("x-ratelimit-limit-requests"))
+    if rpm is None:
+        rpm = _parse_count(found.get("anthropic-ratelimit-requests-limit"))
+    tpm = _parse_count(found.get("x-ratelimit-limit-tokens"))
+    return (rpm if rpm is not None and rpm > 0 else None), (tpm if tpm is not None and tpm > 0 else None)
+
+
 _HEADER_KINDS = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
@@ -189,7 +247,10 @@ class RateLimiter:
         self._req_tau = burst / rate if rate is not None and burst is not None else 0.0
         tpm = policy.tokens_per_minute
         self._tok_interval = 60.0 / tpm if tpm is not None else None
-        self._tok_tau = 60.0
+        self._tok_tau = _TOKEN_TAU
+        # what the provider reported (None: nothing yet); they set the buckets the policy leaves unset
+        self.learned_rpm: float | None = None
+        self.learned_tpm: float | None = None
         # --- state: plain fields, all changed under self._lock ---
         self._tat_req = -math.inf
         self._tat_tok = -math.inf
@@ -198,10 +259,41 @@ class RateLimiter:
         self._last_decrease = -math.inf
 
     @property
+    def counts_tokens(self) -> bool:
+        """Whether a token bucket is in force (configured, or learned from the provider)."""
+        return self._tok_interval is not None
+
+    def _learn(self, rpm: float | None, tpm: float | None) -> bool:
+        """Set the buckets the policy leaves unset from the provider's reported limits.
+        Whether any changed. Lock held."""
+        changed = False
+        policy = self.policy
+        if rpm is not None and policy.request_rate is None and rpm != self.learned_rpm:
+            self.learned_rpm = rpm
+            rate = rpm / 60.0
+            self._req_interval = 1.0 / rate
+            self._req_tau = max(1.0, math.floor(rate + 1e-9)) / rate  # one second's worth, at least 1
+            changed = True
+        if tpm is not None and policy.tokens_per_minute is None and tpm != self.learned_tpm:
+            self.learned_tpm = tpm
+            self._tok_interval = 60.0 / tpm
+            changed = True
+        return changed
+
+    def _at_reported(self, rpm: float | None, tpm: float | None) -> bool:
+        """Whether the limiter paces at or under the reported limits (at least one reported).
+        Lock held."""
+        if rpm is None and tpm is None:
+            return False
+        if rpm is not None and (self._req_interval is None or 60.0 / self._req_interval > rpm * _SAME_RATE):
+            return False
+        return not (tpm is not None and (self._tok_interval is None or 60.0 / self._tok_interval > tpm * _SAME_RATE))
+
+    @property
     def effective_rate(self) -> float | None:
-        """Requests per second admitted now (configured rate times the adaptive factor)."""
-        rate = self.policy.request_rate
-        return None if rate is None else rate * self._factor
+        """Requests per second admitted now (configured or learned rate times the adaptive factor)."""
+        interval = self._req_interval
+        return None if interval is None else self._factor / interval
 
     @property
     def factor(self) -> float:
@@ -264,10 +356,32 @@ class RateLimiter:
 
     # --- adaptation ----------------------------------------------------------------
 
-    def on_rate_limited(self, retry_after: float | None = None) -> None:
-        """The provider said 429: halve the rates, hold for ``retry_after``, drain the burst."""
+    def on_rate_limited(self, retry_after: float | None = None, headers: Mapping[str, str] | None = None) -> None:
+        """The provider said 429 (its response ``headers`` when known).
+
+        When those headers report limits this limiter already paces at (and no token limit
+        it cannot pace by, like Anthropic's), the provider's bucket is simply empty: drain
+        both buckets (and wait for the reset of a limit it reports at zero), rate unchanged; ``retry_after`` then delays only the retry of the
+        call that got the 429 (the retry policy's wait). Otherwise halve the rates, hold for
+        ``retry_after`` and drain the request burst.
+        """
         if not self.policy.adaptive:
             return
+        found = rate_limit_headers(headers)
+        rpm, tpm = _limits(found)
+        # a token limit the provider reports but the bucket cannot follow (Anthropic's) may be
+        # the one this 429 is about: only a 429 at limits all paced here is a resync
+        unpaced_tokens = tpm is None and any("tokens" in key for key in found)
+        with self._lock:
+            self._learn(rpm, tpm)
+            resync = self._at_reported(rpm, tpm) and not unpaced_tokens
+        if resync:  # Retry-After still delays the retry of the call that got the 429
+            self._drain(self._reported_hold(found) or 0.0)
+            return
+        self._slow_down(retry_after)
+
+    def _slow_down(self, retry_after: float | None) -> None:
+        """Halve the rates (once per cooldown), hold for ``retry_after``, drain the burst."""
         with self._lock:
             now = self._clock.monotonic()
             if now - self._last_decrease >= _DECREASE_COOLDOWN:
@@ -280,6 +394,19 @@ class RateLimiter:
                 start = max(now, self._hold_until)
                 self._tat_req = max(self._tat_req, start + max(self._req_tau, step) - step)
 
+    def _drain(self, hold: float) -> None:
+        """Both buckets empty as of ``hold`` seconds from now (the provider's own state)."""
+        with self._lock:
+            now = self._clock.monotonic()
+            if hold > 0:
+                self._hold(now, hold)
+            start = max(now, self._hold_until)
+            if self._req_interval is not None:
+                step = self._req_interval / self._factor
+                self._tat_req = max(self._tat_req, start + max(self._req_tau, step) - step)
+            if self._tok_interval is not None:
+                self._tat_tok = max(self._tat_tok, start + self._tok_tau)
+
     def on_success(self) -> None:
         """A call succeeded: add back 5 % of the configured rate, up to the configured rate."""
         if self._factor >= 1.0 or not self.policy.adaptive:
@@ -288,20 +415,29 @@ class RateLimiter:
             self._factor = min(1.0, self._factor + _INCREASE)
 
     def observe_headers(self, headers: Mapping[str, str]) -> None:
-        """Hold admissions until the provider's reset when it reports nothing remaining.
+        """Learn the provider's limits and hold until its reset when nothing is left.
 
-        Reads ``x-ratelimit-remaining-*`` / ``x-ratelimit-reset-*`` (OpenAI, Groq: durations
-        like ``"6m0s"``) and ``anthropic-ratelimit-*-remaining`` / ``-reset`` (RFC 3339).
-        Unparsable values are ignored; this never raises.
+        Reads ``x-ratelimit-limit-*`` / ``-remaining-*`` / ``-reset-*`` (OpenAI, Groq:
+        durations like ``"6m0s"``) and ``anthropic-ratelimit-*-limit`` / ``-remaining`` /
+        ``-reset`` (RFC 3339). A reported limit sets the rate of a bucket the policy leaves
+        unset. Unparsable values are ignored; this never raises.
         """
         if not self.policy.adaptive:
             return
-        try:
-            found = {key.lower(): value for key, value in headers.items() if isinstance(key, str) and "ratelimit" in key.lower()}
-        except (AttributeError, TypeError, ValueError):  # a broken mapping must not fail the call
-            return
+        found = rate_limit_headers(headers)
         if not found:
             return
+        rpm, tpm = _limits(found)
+        if rpm is not None or tpm is not None:
+            with self._lock:
+                self._learn(rpm, tpm)
+        hold = self._reported_hold(found)
+        if hold is not None and hold > 0:
+            with self._lock:
+                self._hold(self._clock.monotonic(), hold)
+
+    def _reported_hold(self, found: Mapping[str, str]) -> float | None:
+        """The longest reported reset of a limit with nothing remaining, in seconds."""
         hold: float | None = None
         for kind in _HEADER_KINDS:
             remaining = _parse_count(found.get(f"x-ratelimit-remaining-{kind}"))
@@ -314,9 +450,7 @@ class RateLimiter:
                 seconds = parse_reset_timestamp(found.get(f"anthropic-ratelimit-{kind}-reset"), self._clock.time())
                 if seconds is not None:
                     hold = max(hold or 0.0, seconds)
-        if hold is not None and hold > 0:
-            with self._lock:
-                self._hold(self._clock.monotonic(), hold)
+        return hold
 
     def _hold(self, now: float, seconds: float) -> None:
         """No admission before ``now + seconds`` (capped at a day). Lock held."""

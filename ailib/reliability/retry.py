@@ -5,7 +5,7 @@ across threads). All decisions sit in one predicate, in this order: is the error
 retryable (and did the server not veto with ``x-should-retry: false``); are attempts
 left; is the wait (the server's Retry-After when given, else backoff) within
 ``max_retry_after`` and the call's remaining deadline; does the endpoint's retry budget
-allow one more. Stopping early re-raises the last error at once, so a fallback can take
+allow one more (a 429 asks for none: waiting out a rate limit is pacing, see ``_paced``). Stopping early re-raises the last error at once, so a fallback can take
 over instead of the call sleeping.
 """
 
@@ -21,7 +21,7 @@ import tenacity
 from .._validators import boolean, fail, number, one_of, status_codes, status_set
 from .._value import value
 from ..clock import Clock
-from ..errors import AiLibError, RateLimitExceeded
+from ..errors import AiLibError, QuotaExceededError, RateLimitExceeded
 
 __all__ = ["RetryPolicy", "RetryRun", "NO_RETRY", "backoff_delay", "UNKNOWN_LATENCY"]
 
@@ -150,6 +150,12 @@ def backoff_delay(policy: RetryPolicy, retry_index: int, previous: float, rng: C
     return cap
 
 
+def _paced(error: AiLibError) -> bool:
+    """A 429 that is not out of credit: waiting it out is pacing (the retry waits the
+    server's Retry-After and then the endpoint's rate limiter), so it spends no retry budget."""
+    return isinstance(error, RateLimitExceeded) and not isinstance(error, QuotaExceededError)
+
+
 class RetryRun:
     """One call's retries on one target: builds the tenacity ``Retrying`` and decides.
 
@@ -242,7 +248,7 @@ class RetryRun:
         if self.clock.monotonic() + wait >= self.deadline:
             self._stop("deadline", error)
             return None
-        if self.budget is not None and not self.budget.try_spend():
+        if self.budget is not None and not _paced(error) and not self.budget.try_spend():
             self._stop("budget_exhausted", error)
             return None
         return wait

@@ -35,6 +35,16 @@ class EndpointState:
     breaker: Optional[CircuitBreaker | ModelBreakers] = None
     limiter: Optional[RateLimiter] = None
     hedge_budget: Optional[RatioBudget] = None
+    # makes the endpoint's learning limiter (``ratelimit.LEARNING``) on the first rate-limit
+    # signal when none is configured; the guard calls it (the store shares the one it makes)
+    learn: Optional[Callable[[], RateLimiter]] = None
+
+    def adopt_limiter(self) -> Optional[RateLimiter]:
+        """The endpoint's limiter, made now by ``learn`` if there is none yet."""
+        limiter = self.limiter
+        if limiter is None and self.learn is not None:
+            limiter = self.limiter = self.learn()
+        return limiter
 
 
 _T = TypeVar("_T")

@@ -34,10 +34,12 @@ def answer_with_headers(headers: dict) -> Fault:
 
 
 def test_the_endpoint_reporting_more_remaining_requests_goes_first():
-    """After A reports 1 of 100 requests left and B 90 of 100, the next four calls all go to B."""
+    """After A reports 1 % of its requests left and B 90 %, the next four calls all go to B.
+    (The limits are 60,000 a minute: a client learns them as its rates, and four calls at once
+    fit in one second's share of that.)"""
     with MockProvider(name="a") as a, MockProvider(name="b") as b:
-        a.enqueue(answer_with_headers({"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "1"}))
-        b.enqueue(answer_with_headers({"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "90"}))
+        a.enqueue(answer_with_headers({"x-ratelimit-limit-requests": "60000", "x-ratelimit-remaining-requests": "600"}))
+        b.enqueue(answer_with_headers({"x-ratelimit-limit-requests": "60000", "x-ratelimit-remaining-requests": "54000"}))
         array = ModelArray("u", LoadBalancingStrategy.USAGE_BASED)
         array.add_endpoint(ModelEndpoint(provider=a.provider())).add_endpoint(ModelEndpoint(provider=b.provider()))
         with AiClientBuilder(a.provider()).with_model_array(array).with_clock(FakeClock()).build() as client:

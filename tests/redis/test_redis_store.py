@@ -149,14 +149,29 @@ def test_acquire_returns_the_reserved_wait_and_sleeps_it_on_the_callers_clock(st
 
 
 def test_token_bucket_is_shared_and_reconciled(store_factory):
-    """A full minute of tokens taken by one store makes the other wait; a refund by reconcile lets it in at once."""
+    """One second's share of tokens (the bucket's capacity) taken by one store makes the other wait; a refund by reconcile lets it in at once."""
     a, b = store_factory(), store_factory()
     policy = RateLimitPolicy(tokens_per_minute=600)
     la, lb = a.limiter("ep", policy, SYSTEM_CLOCK), b.limiter("ep", policy, SYSTEM_CLOCK)
-    la.acquire(600)
-    assert rejection(lb, 60) == pytest.approx(6.0, abs=0.05)
-    la.reconcile(600, 300)
-    assert lb.acquire(60, max_wait=0) == 0.0
+    la.acquire(10)
+    assert rejection(lb, 10) == pytest.approx(1.0, abs=0.05)
+    la.reconcile(10, 5)
+    assert lb.acquire(5, max_wait=0) == 0.0
+
+
+def test_limits_learned_from_headers_pace_the_shared_buckets(store_factory):
+    """Two stores' LEARNING limiters that each saw x-ratelimit-limit-requests: 600 share one
+    request bucket in Redis: one second's share (10) at once between them, then 0.1 s apart."""
+    from ailib.reliability.ratelimit import LEARNING
+
+    a, b = store_factory(), store_factory()
+    la, lb = a.limiter("ep", LEARNING, SYSTEM_CLOCK), b.limiter("ep", LEARNING, SYSTEM_CLOCK)
+    for lim in (la, lb):
+        lim.observe_headers({"x-ratelimit-limit-requests": "600"})
+    for _ in range(5):
+        la.acquire(max_wait=0)
+        lb.acquire(max_wait=0)
+    assert rejection(lb) == pytest.approx(0.1, abs=0.05)
 
 
 def test_a_429_seen_by_one_process_slows_every_process(store_factory):

@@ -248,31 +248,45 @@ def test_negative_tokens_rejected() -> None:
 
 
 def test_token_bucket_spaces_by_tokens() -> None:
-    """With 6000 tokens/min, a full bucket admits 6000 tokens, then 100 more take 1 s."""
+    """With 6000 tokens/min, a full bucket admits one second's share (100 tokens), then 100 more take 1 s."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
-    assert lim.acquire(6000) == 0.0
+    assert lim.acquire(100) == 0.0
     assert lim.acquire(100) == pytest.approx(1.0)
+
+
+def test_token_bucket_never_releases_a_minutes_tokens_at_once() -> None:
+    """An idle token bucket holds one second's share, not a minute's: the tokens admitted at
+    once from idle never exceed tokens_per_minute / 60 (what OpenAI enforces per second)."""
+    lim = limiter(FrozenClock(), tokens_per_minute=60_000)
+    admitted = 0
+    while True:
+        try:
+            lim.acquire(50, max_wait=0)
+        except LocalRateLimitError:
+            break
+        admitted += 50
+    assert admitted == 1000
 
 
 def test_oversized_request_admitted_when_bucket_full() -> None:
     """A request above capacity is admitted from a full bucket and leaves a debt later callers wait out."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
     assert lim.acquire(9000) == 0.0
-    assert lim.acquire(100, max_wait=60) == pytest.approx(31.0)  # 3000 tokens of debt + 100 at 100 tokens/s
+    assert lim.acquire(100, max_wait=120) == pytest.approx(90.0)  # 8900 tokens of debt + 100 at 100 tokens/s
 
 
 def test_oversized_request_waits_for_a_full_bucket() -> None:
     """A request above capacity waits until the bucket is completely full, not forever."""
     clock = FakeClock()
     lim = limiter(clock, tokens_per_minute=6000)
-    lim.acquire(600)
-    assert lim.acquire(9000) == pytest.approx(6.0)
+    lim.acquire(60)
+    assert lim.acquire(9000) == pytest.approx(0.6)
 
 
 def test_zero_token_request_ignores_token_bucket_unless_in_debt() -> None:
     """tokens=0 passes an exhausted-but-not-overdrawn bucket, and waits out a debt."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
-    lim.acquire(6000)
+    lim.acquire(100)
     assert lim.acquire(0) == 0.0
     lim.reconcile(0, 600)
     assert lim.acquire(0) == pytest.approx(6.0)
@@ -281,26 +295,26 @@ def test_zero_token_request_ignores_token_bucket_unless_in_debt() -> None:
 def test_reconcile_refund_returns_tokens() -> None:
     """Reconciling an over-estimate gives the difference back to the bucket."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
-    lim.acquire(6000)
-    lim.reconcile(6000, 1000)
-    assert lim.acquire(5000, max_wait=0) == 0.0
+    lim.acquire(100)
+    lim.reconcile(100, 20)
+    assert lim.acquire(80, max_wait=0) == 0.0
     rejected_wait(lim, tokens=100, max_wait=0)
 
 
 def test_reconcile_charge_takes_more_tokens() -> None:
     """Reconciling an under-estimate charges the extra tokens."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
-    lim.acquire(100)
-    lim.reconcile(100, 3100)
-    assert lim.acquire(2900, max_wait=0) == 0.0
+    lim.acquire(10)
+    lim.reconcile(10, 60)
+    assert lim.acquire(40, max_wait=0) == 0.0
     assert rejected_wait(lim, tokens=100, max_wait=0) == pytest.approx(1.0)
 
 
 def test_refund_never_overfills_the_bucket() -> None:
-    """A refund on a full bucket does not raise capacity above one minute's worth."""
+    """A refund on a full bucket does not raise capacity above one second's share."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
     lim.reconcile(5000, 0)
-    assert lim.acquire(6000, max_wait=0) == 0.0
+    assert lim.acquire(100, max_wait=0) == 0.0
     rejected_wait(lim, tokens=100, max_wait=0)
 
 
@@ -314,7 +328,7 @@ def test_reconcile_without_token_bucket_is_a_no_op() -> None:
 def test_requests_and_tokens_wait_for_the_slower_bucket() -> None:
     """With both buckets, a request waits for whichever needs longer, reserving both at that instant."""
     lim = limiter(FrozenClock(), requests_per_second=10, burst=1, tokens_per_minute=6000)
-    assert lim.acquire(6000) == 0.0
+    assert lim.acquire(100) == 0.0
     assert lim.acquire(100) == pytest.approx(1.0)  # tokens bound
     assert lim.acquire(0) == pytest.approx(1.1)  # then the request bucket, one interval after
 
@@ -394,11 +408,12 @@ def test_success_adds_back_five_percent_capped() -> None:
 
 
 def test_decrease_also_slows_the_token_bucket() -> None:
-    """A 429 halves the token rate too."""
+    """A 429 halves the token rate too: 50 tokens then take 1 s instead of 0.5 s."""
     lim = limiter(FrozenClock(), tokens_per_minute=6000)
-    lim.acquire(6000)
+    lim.acquire(100)
     lim.on_rate_limited(None)
-    assert lim.acquire(100) == pytest.approx(2.0)
+    assert lim.acquire(50) == pytest.approx(1.0)
+    assert lim.acquire(50) == pytest.approx(2.0)
 
 
 def test_non_adaptive_limiter_ignores_feedback() -> None:

@@ -184,12 +184,7 @@ class RedisRateLimiter(RateLimiter):
         self._scripts = scripts
         self._keys = [key]
         self._key_ttl = key_ttl
-        self._acquire_args = [
-            "" if self._req_interval is None else self._req_interval,
-            self._req_tau,
-            "" if self._tok_interval is None else self._tok_interval,
-            self._tok_tau,
-        ]
+        self._acquire_args = self._bucket_args()
         self._shared_factor = 1.0  # as of this process's last round trip
 
     @property
@@ -210,8 +205,8 @@ class RedisRateLimiter(RateLimiter):
 
     @property
     def effective_rate(self) -> Optional[float]:
-        rate = self.policy.request_rate
-        return None if rate is None else rate * self.factor
+        interval = self._req_interval
+        return None if interval is None else self.factor / interval
 
     def acquire(self, tokens: int = 0, *, max_wait: Optional[float] = None) -> float:
         if tokens < 0:
@@ -237,14 +232,33 @@ class RedisRateLimiter(RateLimiter):
         if res is LOCAL:
             super().reconcile(estimated, actual)
 
-    def on_rate_limited(self, retry_after: Optional[float] = None) -> None:
-        if not self.policy.adaptive:
-            return
+    def _learn(self, rpm: Optional[float], tpm: Optional[float]) -> bool:
+        changed = super()._learn(rpm, tpm)
+        if changed:  # the scripts take the buckets' shapes from each call's arguments
+            self._acquire_args = self._bucket_args()
+        return changed
+
+    def _bucket_args(self) -> list[Any]:
+        return [
+            "" if self._req_interval is None else self._req_interval,
+            self._req_tau,
+            "" if self._tok_interval is None else self._tok_interval,
+            self._tok_tau,
+        ]
+
+    def _slow_down(self, retry_after: Optional[float]) -> None:
+        self._rate_limited(_rl.DECREASE, retry_after, lambda: super(RedisRateLimiter, self)._slow_down(retry_after))
+
+    def _drain(self, hold: float) -> None:
+        # the shared script drains the request bucket and holds; the factor stays (x 1)
+        self._rate_limited(1.0, hold, lambda: super(RedisRateLimiter, self)._drain(hold))
+
+    def _rate_limited(self, decrease: float, retry_after: Optional[float], local: Callable[[], None]) -> None:
         ra = float(retry_after) if isinstance(retry_after, (int, float)) and retry_after > 0 else ""
-        args = [_rl.DECREASE, _rl.MIN_FACTOR, _rl.DECREASE_COOLDOWN, ra, _rl.MAX_HOLD, self._acquire_args[0], self._req_tau, self._key_ttl]
+        args = [decrease, _rl.MIN_FACTOR, _rl.DECREASE_COOLDOWN, ra, _rl.MAX_HOLD, self._acquire_args[0], self._req_tau, self._key_ttl]
         res = self._link.run(self._scripts.limiter_rate_limited, keys=self._keys, args=args)
         if res is LOCAL:
-            super().on_rate_limited(retry_after)
+            local()
         else:
             self._shared_factor = float(res)
 
