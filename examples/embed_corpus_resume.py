@@ -1,7 +1,7 @@
 """Embed a corpus through a rate-limited provider, crash half way, resume, pay nothing twice.
 
-Offline: a MockProvider limited like the real service (requests and tokens per minute, a
-minute's worth in each bucket, 429 with the exact wait when over) serves the embeddings. A
+Offline: a MockProvider limited as OpenAI documents it (requests and tokens per minute,
+enforced one second's share at a time, 429 with the exact wait when over) serves the embeddings. A
 child process embeds the corpus with a checkpoint and is killed (``os._exit``: no cleanup)
 once half the texts are done; this process then resumes from the checkpoint with a new
 client. Checked at the end: every vector once, in input order, equal to the server's; every
@@ -12,7 +12,7 @@ server's buckets are full and cannot fill any further) to the last vector.
     python examples/embed_corpus_resume.py [--texts 10000] [--seconds 10]
 
 ``--seconds``: the least time the token limit allows for the corpus (the token limit is
-chosen from it: one minute's worth in the bucket, the rest at the limit's rate).
+chosen from it: one second's share goes at once, the rest at the limit's rate).
 """
 
 from __future__ import annotations
@@ -66,10 +66,11 @@ def child(args: argparse.Namespace) -> None:
 def main(args: argparse.Namespace) -> int:
     texts = corpus(args.texts)
     total = sum(map(mock_tokens, texts))
-    tpm = int(total / (1 + args.seconds / 60.0))  # so that the corpus takes `seconds` past the first minute's worth
+    costs = [sum(map(mock_tokens, texts[i : i + BATCH_SIZE])) for i in range(0, len(texts), BATCH_SIZE)]
+    tpm = int(total * 60.0 / (args.seconds + 1.0))  # so that the corpus takes about `seconds` past the first second's share
     rpm = 6000
     limits = ServerLimits(requests_per_minute=rpm, tokens_per_minute=tpm)
-    least = limits.minimum_seconds(total)
+    least = limits.minimum_seconds(costs)
     checkpoint = os.path.join(tempfile.mkdtemp(), "embeddings.jsonl")
     with MockProvider("openai", script=limits) as mock:
         base_url = mock.url + "/v1"

@@ -13,6 +13,7 @@ import array
 import base64
 import hashlib
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Optional
 from urllib.parse import unquote
@@ -231,13 +232,20 @@ def _request_texts(body: Any) -> list[str]:
     return ["".join(p.get("text", "") for p in (i.get("content") or {}).get("parts", [])) for i in items if isinstance(i, dict)]
 
 
+_SHARE = 1.0  # seconds: the buckets hold one second's share of their per-minute rates
+
+
 class ServerLimits:
-    """A ``MockProvider`` script that rate-limits like the real services: a request bucket and a
-    token bucket, each holding one minute's worth and refilled continuously, both full at the
-    start. A request its buckets cannot pay for gets the format's 429 (``limit="requests"`` or
-    ``"tokens"``) with ``retry-after-ms`` (the exact wait) and is not charged; an admitted
-    request is charged its tokens (``mock_tokens`` of each text). ``billed`` counts how many
-    times each text was in an admitted request: a text paid for twice shows as 2."""
+    """A ``MockProvider`` script that rate-limits as OpenAI documents it: a request bucket and a
+    token bucket refilled continuously at their per-minute rates and enforced one second's share
+    at a time (GCRA with a tolerance of 1 s; "60,000 requests per minute may be enforced as 1,000
+    per second"), both full at the start. A request costing more than one second's share fits a
+    full bucket and leaves it in debt. A request the buckets cannot admit now gets the format's
+    429 (``limit="requests"`` or ``"tokens"``) with ``retry-after-ms`` (the exact wait) and is
+    not charged; an admitted request is charged its tokens (``mock_tokens`` of each text).
+    ``billed`` counts how many times each text was in an admitted request: a text paid for
+    twice shows as 2. This is the client's own model (``RateLimitPolicy``), so a client paced
+    at the same limits draws no 429."""
 
     def __init__(self, *, requests_per_minute: float, tokens_per_minute: float, clock: Any = None) -> None:
         import threading
@@ -247,9 +255,7 @@ class ServerLimits:
         self._lock = threading.Lock()
         self.rpm = float(requests_per_minute)
         self.tpm = float(tokens_per_minute)
-        self._requests = self.rpm
-        self._tokens = self.tpm
-        self._at = self._now()
+        self._tat_requests = self._tat_tokens = self._now()  # theoretical arrival times (GCRA): full at the start
         self.first_at: Optional[float] = None  # when the first request came (the clock's time)
         self.admitted = 0
         self.refused = 0
@@ -265,24 +271,28 @@ class ServerLimits:
             now = self._now()
             if self.first_at is None:
                 self.first_at = now
-            elapsed, self._at = now - self._at, now
-            self._requests = min(self.rpm, self._requests + elapsed * self.rpm / 60.0)
-            self._tokens = min(self.tpm, self._tokens + elapsed * self.tpm / 60.0)
-            wait_requests = max(0.0, (1 - self._requests) * 60.0 / self.rpm)
-            wait_tokens = max(0.0, (min(cost, self.tpm) - self._tokens) * 60.0 / self.tpm)
+            step_requests, step_tokens = 60.0 / self.rpm, cost * 60.0 / self.tpm
+            wait_requests = max(0.0, max(self._tat_requests, now) + min(step_requests, _SHARE) - _SHARE - now)
+            wait_tokens = max(0.0, max(self._tat_tokens, now) + min(step_tokens, _SHARE) - _SHARE - now)
             if wait_requests > 0 or wait_tokens > 0:
                 self.refused += 1
                 wait = max(wait_requests, wait_tokens)
                 limit = "tokens" if wait_tokens >= wait_requests else "requests"
                 return Fault.rate_limited(wait, limit=limit, headers={"retry-after-ms": str(max(1, int(wait * 1000 + 1)))})
-            self._requests -= 1
-            self._tokens -= cost
+            self._tat_requests = max(self._tat_requests, now) + step_requests
+            self._tat_tokens = max(self._tat_tokens, now) + step_tokens
             self.admitted += 1
             self.tokens += cost
             for text in texts:
                 self.billed[text] = self.billed.get(text, 0) + 1
         return None
 
-    def minimum_seconds(self, tokens: int) -> float:
-        """The least time ``tokens`` take through the token bucket from full: (tokens - one minute's worth) / rate."""
-        return max(0.0, tokens - self.tpm) * 60.0 / self.tpm
+    def minimum_seconds(self, costs: Sequence[int]) -> float:
+        """The least time from the first request to the admission of the last, for requests of
+        ``costs`` tokens sent in this order each as soon as the token bucket allows."""
+        rate = self.tpm / 60.0
+        tat = at = 0.0
+        for cost in costs:
+            at = max(at, tat + min(cost / rate, _SHARE) - _SHARE)
+            tat = max(tat, at) + cost / rate
+        return at

@@ -208,10 +208,10 @@ def test_metrics_count_embedding_requests_and_tokens() -> None:
 
 
 def test_the_token_limiter_paces_embedding_requests() -> None:
-    """With 6,000 tokens a minute (a minute's worth in the bucket, 100 a second), a request of
-    5,900 tokens goes at once and the next of 300 waits about two seconds for the 200 missing:
-    the limiter counts an embedding's input tokens."""
-    policy = RateLimitPolicy(tokens_per_minute=6000)
+    """With 12,000 tokens a minute (200 a second, one second's share in the bucket), a request of
+    400 tokens goes at once (a full bucket admits a larger request and is left 2 s in debt) and
+    the next of 100 waits about 1.5 s: the limiter counts an embedding's input tokens."""
+    policy = RateLimitPolicy(tokens_per_minute=12_000)
     with MockProvider("openai") as mock:
         client = (
             AiClientBuilder(Provider.OPENAI)
@@ -220,11 +220,11 @@ def test_the_token_limiter_paces_embedding_requests() -> None:
             .build()
         )
         with client:
-            client.embed("x" * 23_600)  # 5,900 tokens by the limiter's estimate and the mock's count
+            client.embed("x" * 1_600)  # 400 tokens by the limiter's estimate and the mock's count
             start = time.monotonic()
-            client.embed("y" * 1_200)  # 300 tokens
+            client.embed("y" * 400)  # 100 tokens
             elapsed = time.monotonic() - start
-    assert 1.7 <= elapsed < 3.5
+    assert 1.2 <= elapsed < 3.5
 
 
 def test_embedding_request_holds_its_fields() -> None:
@@ -360,21 +360,21 @@ def test_cost_comes_from_the_price_table_and_adds_up_over_parts() -> None:
 
 def test_the_token_limiter_keeps_its_estimate_when_the_provider_reports_no_tokens() -> None:
     """Gemini's batchEmbedContents reports no token counts: the limiter keeps the estimate it
-    charged (no refund to zero), so the second request still waits about two seconds."""
+    charged (no refund to zero), so the second request still waits about 1.5 s (as above)."""
     with MockProvider("gemini") as mock:
         client = (
             AiClientBuilder(Provider.GEMINI)
             .with_connection_options(ConnectionOptions(api_key="k", base_url=mock.url))
-            .with_rate_limit(RateLimitPolicy(tokens_per_minute=6000))
+            .with_rate_limit(RateLimitPolicy(tokens_per_minute=12_000))
             .build()
         )
         with client:
-            first = client.embed("x" * 23_600, dimensions=4)  # 5,900 tokens by the estimate
+            first = client.embed("x" * 1_600, dimensions=4)  # 400 tokens by the estimate
             start = time.monotonic()
-            client.embed("y" * 1_200, dimensions=4)  # 300 tokens
+            client.embed("y" * 400, dimensions=4)  # 100 tokens
             elapsed = time.monotonic() - start
     assert first.usage.prompt_tokens == 0
-    assert 1.7 <= elapsed < 3.5
+    assert 1.2 <= elapsed < 3.5
 
 
 @pytest.mark.parametrize(
