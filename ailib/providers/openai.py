@@ -31,6 +31,9 @@
 * ``ChatCompletionRequest(reasoning=...)`` → ``reasoning_effort`` (the effort as given; a token
   budget as the effort it falls in: up to 1024 ``"low"``, up to 4096 ``"medium"``, else ``"high"``),
   for every service of the format (DeepSeek, OpenRouter, Groq... take the same field).
+* Citations: ``message.annotations`` / ``delta.annotations`` (``url_citation`` with its span),
+  and a search answer's top-level ``search_results`` (else ``citations`` URLs; Perplexity, which
+  repeats them on every chunk: given once) as spanless citations in source order. None go back.
 """
 
 from __future__ import annotations
@@ -287,6 +290,7 @@ class OpenAIFormat(WireFormat):
             raise KeyError("choices")
         if not raw_choices:
             raise ProtocolError("response has no choices", provider=provider, model=model)
+        sources = _sources(data) if ("citations" in data or "search_results" in data) else ()
         choices = []
         for i, c in enumerate(raw_choices):
             msg = c["message"]
@@ -301,7 +305,7 @@ class OpenAIFormat(WireFormat):
                 raise ProtocolError(f"message content is {type(content).__name__}, expected a string", provider=provider, model=model)
             refusal = msg.get("refusal")
             logprobs = c.get("logprobs")
-            answer = _answer(content, tool_calls, msg)
+            answer = _answer(content, tool_calls, msg, sources)
             if refusal is not None:  # the model refused: its own outcome, never an empty "stop"
                 choices.append(Choice(c.get("index", i), answer, "refusal", str(refusal), None, logprobs))
                 continue
@@ -330,11 +334,34 @@ def _reasoning(msg: Mapping[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _answer(content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]], msg: Mapping[str, Any]) -> Message:
+def _answer(
+    content: Optional[str], tool_calls: Optional[tuple[ToolCall, ...]], msg: Mapping[str, Any], sources: tuple[Citation, ...] = ()
+) -> Message:
     key, text = _reasoning(msg) if ("reasoning_content" in msg or "reasoning" in msg) else ("", "")
     annotations = msg.get("annotations")
-    cites = _citations(annotations) if annotations else ()
+    cites = (_citations(annotations) if annotations else ()) + sources
     return assistant_message(content, tool_calls, (ReasoningPart("openai", key, text),) if text else (), cites)
+
+
+def _sources(data: Mapping[str, Any]) -> tuple[Citation, ...]:
+    """A search answer's top-level sources (Perplexity's ``search_results``, with titles, else its
+    ``citations`` URLs), one citation each: ``document_index`` is the source's position (the
+    answer's ``[n]`` markers count from 1); no span, since the format gives none."""
+    results = data.get("search_results")
+    if isinstance(results, list) and results:
+        return tuple(
+            Citation("openai", "search_result", None, _text_or_none(r.get("url")), _text_or_none(r.get("title")), document_index=i, raw=r)
+            for i, r in enumerate(results)
+            if isinstance(r, Mapping)
+        )
+    urls = data.get("citations")
+    if not isinstance(urls, list):
+        return ()
+    return tuple(Citation("openai", "url", url=u, document_index=i, raw={"url": u}) for i, u in enumerate(urls) if isinstance(u, str))
+
+
+def _text_or_none(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
 
 
 def _citations(annotations: Any) -> tuple[Citation, ...]:
@@ -375,6 +402,10 @@ class OpenAIStreamDecoder(StreamDecoder):
         self._calls: dict[int, dict[int, list[Any]]] = {}  # choice index -> call index -> [id, name, argument fragments]
         self._seen: set[int] = {0}  # choice indexes the stream spoke of (0 always ends the stream)
         self._reasoning: dict[int, tuple[str, list[str]]] = {}  # choice index -> (its reasoning key, text pieces)
+        # A search answer's top-level sources (Perplexity repeats them on every chunk): taken
+        # from the first chunk that has them, given once, on choice 0's next chunk.
+        self._sourced = False
+        self._sources: tuple[Citation, ...] = ()
 
     def feed(self, event: SseEvent) -> list[StreamChunk]:
         if self.done:
@@ -415,6 +446,9 @@ class OpenAIStreamDecoder(StreamDecoder):
             self.response_id = str(data["id"])
         if data.get("usage"):
             self._usage = _usage(data["usage"])
+        if not self._sourced and ("citations" in data or "search_results" in data):
+            self._sources = _sources(data)
+            self._sourced = bool(self._sources)
         out: list[StreamChunk] = []
         for choice in data.get("choices") or ():
             index = int(choice.get("index") or 0)
@@ -432,6 +466,8 @@ class OpenAIStreamDecoder(StreamDecoder):
                 self._refused.add(index)
             annotations = delta.get("annotations")
             cites = _citations(annotations) if annotations else ()
+            if self._sources and index == 0:
+                cites, self._sources = cites + self._sources, ()
             if text or deltas or refusal or thought or cites:
                 logprobs = choice.get("logprobs")
                 out.append(
@@ -486,6 +522,7 @@ class OpenAIStreamDecoder(StreamDecoder):
                     tool_calls=calls,
                     choice_index=index,
                     reasoning_parts=reasoning,
+                    citations=self._sources if index == 0 else (),  # sources no content chunk took
                 )
             )
         return out

@@ -489,6 +489,12 @@ def _expected_citations(rec: Recording) -> list[tuple[Any, ...]]:
     place in the answer text; Cohere gives start and end into the text itself."""
     if rec.fmt == "cohere":
         return [(c["start"], c["end"]) for c in json.loads(rec.body)["message"].get("citations") or ()]
+    if rec.fmt == "openai":  # a search answer's top-level sources (Perplexity), spanless, in source order
+        payloads = sse_payloads(rec) if rec.stream else [json.loads(rec.body)]
+        first = next(p for p in payloads if p.get("search_results") or p.get("citations"))
+        if first.get("search_results"):
+            return [(None, None, r.get("url"), r.get("title"), None) for r in first["search_results"]]
+        return [(None, None, url, None, None) for url in first["citations"]]
     out: list[tuple[Any, ...]] = []
     at = 0
     for block in _anthropic_blocks(rec):
@@ -553,7 +559,7 @@ class Row(NamedTuple):
 
 
 OAI, ANT, GEM, COH, DSK = Provider.OPENAI, Provider.ANTHROPIC, Provider.GEMINI, Provider.COHERE, Provider.DEEPSEEK
-XAI, AZ = Provider.XAI, Provider.AZURE_OPENAI
+XAI, AZ, PPLX = Provider.XAI, Provider.AZURE_OPENAI, Provider.PERPLEXITY
 ROWS = [
     # openai-python's recorded streams and bodies (gpt-4o-2024-08-06)
     Row("openai", "stream_refusal.txt", OAI, ("refusal",)),
@@ -602,6 +608,8 @@ ROWS = [
     Row("cohere", "tool_call.chunks.txt", COH, ("parallel tool calls", "reasoning")),
     Row("cohere", "reasoning.json", COH, ("reasoning",)),
     Row("cohere", "citations.json", COH, ("citations",)),
+    Row("openai", "perplexity_citations.json", PPLX, ("citations",)),
+    Row("openai", "perplexity_citations.chunks.txt", PPLX, ("citations",)),
     # vercel/ai's live Anthropic web search (citations, server-tool blocks) and MCP connector answers
     Row("anthropic", "web_search.json", ANT, ("citations", "server tools")),
     Row("anthropic", "stream_web_search.txt", ANT, ("citations", "server tools")),
