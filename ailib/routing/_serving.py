@@ -36,10 +36,27 @@ def is_first_party(spec: ProviderSpec) -> bool:
     return own is not None and own not in _GATEWAYS
 
 
+# (id(spec), requested) -> (spec, answer): ``serves`` runs for every endpoint of every routed
+# call; the spec kept in the entry guards against a reused id. Bounded (unbounded model names).
+_ANSWERS: dict[tuple[int, str], tuple[ProviderSpec, bool]] = {}
+
+
 def serves(spec: ProviderSpec, requested: str) -> bool:
     """Whether an endpoint of ``spec`` without a model of its own for ``requested`` serves it."""
     if requested in AUTO_MODELS:
         return True
+    key = (id(spec), requested)
+    entry = _ANSWERS.get(key)
+    if entry is not None and entry[0] is spec:
+        return entry[1]
+    if len(_ANSWERS) > 4096:
+        _ANSWERS.clear()
+    answer = _serves(spec, requested)
+    _ANSWERS[key] = (spec, answer)
+    return answer
+
+
+def _serves(spec: ProviderSpec, requested: str) -> bool:
     own = _builtin(spec)
     if own is None or own in _GATEWAYS:
         return True

@@ -95,18 +95,21 @@ class ContextWindows:
             if not isinstance(model, str) or not model or isinstance(window, bool) or not isinstance(window, int) or window < 1:
                 raise ConfigurationError(f"with_context_windows takes {{model name: tokens (int >= 1)}}, got {model!r}: {window!r}")
         self.own = own
-        self._known: dict[tuple[Any, str], Optional[int]] = {}  # (spec, model) -> window, filled per call
+        # (id(spec), model) -> (spec, window), filled per call. Keyed by identity: a spec's own
+        # hash walks every field on each call; the spec kept in the entry guards against a
+        # reused id.
+        self._known: dict[tuple[int, str], tuple[Any, Optional[int]]] = {}
 
     def window(self, spec: Any, model: str) -> Optional[int]:
         """The context window of ``model`` on a provider ``spec``, or None when unknown."""
-        key = (spec, model)
-        try:
-            return self._known[key]
-        except KeyError:
-            pass
+        key = (id(spec), model)
+        entry = self._known.get(key)
+        if entry is not None and entry[0] is spec:
+            return entry[1]
         if len(self._known) > 4096:  # callers with unbounded model names: stay bounded
             self._known.clear()
-        found = self._known[key] = self._find(spec, model)
+        found = self._find(spec, model)
+        self._known[key] = (spec, found)
         return found
 
     def _find(self, spec: Any, model: str) -> Optional[int]:
