@@ -279,7 +279,7 @@ def embed_batch(
     ``progress``: as for chat batches (True, or a callable taking ``BatchProgress``; counts texts).
     ``on_part(start, end)``: called on the calling thread after each request's record is written.
     """
-    from ..call.embed import join, limits_of
+    from ..call.embed import limits_of
     from ._shard import parse_shard
 
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -365,15 +365,7 @@ def embed_batch(
             ckpt.close(compact=False)
         reporter.close()
         raise
-    reporter.close()
-    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == share
-    if ckpt is not None:
-        ckpt.close(compact=complete)
-    if errors:
-        raise errors[0]
-    if not share:
-        return EmbeddingResponse(Vectors(), "", "")
-    return join([answered[s][1] for s in sorted(answered)])
+    return _finish(ckpt, reporter, answered, errors, share)
 
 
 def _via_provider(
@@ -387,7 +379,6 @@ def _via_provider(
     poll_interval: float,
     share: int,
 ) -> EmbeddingResponse:
-    from ..call.embed import join
     from ..call.embed_rules import embedding_model
     from ..routing.endpoint import Target
     from ._embed_provider import run_provider_embeddings
@@ -413,15 +404,7 @@ def _via_provider(
             ckpt.close(compact=False)
         reporter.close()
         raise
-    reporter.close()
-    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == share
-    if ckpt is not None:
-        ckpt.close(compact=complete)
-    if errors:
-        raise errors[0]
-    if not share:
-        return EmbeddingResponse(Vectors(), "", "")
-    return join([answered[s][1] for s in sorted(answered)])
+    return _finish(ckpt, reporter, answered, errors, share)
 
 
 def embedding_items(path: str) -> Optional[list[Any]]:
@@ -485,3 +468,19 @@ def run_embed_command(args: Any, items: Sequence[Any], client: Any, progress: bo
         file=sys.stderr,
     )
     return 0
+
+
+def _finish(ckpt: Any, reporter: Any, answered: dict[int, Any], errors: list[Any], share: int) -> EmbeddingResponse:
+    """The end of a run: close the progress and the checkpoint (compacted when every text of the
+    share is answered), raise the first error, else the vectors of the share in input order."""
+    from ..call.embed import join  # the call layer sits above batches: loaded when a run ends
+
+    reporter.close()
+    complete = not errors and sum(e - s for s, (e, _) in answered.items()) == share
+    if ckpt is not None:
+        ckpt.close(compact=complete)
+    if errors:
+        raise errors[0]
+    if not share:
+        return EmbeddingResponse(Vectors(), "", "")
+    return join([answered[s][1] for s in sorted(answered)])
