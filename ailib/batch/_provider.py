@@ -87,12 +87,18 @@ def run_provider(
     state = _Jobs(ckpt, keys, list(results), ep.name)
     resumed = {key for job in state.jobs.values() for key in job["keys"]}
     fresh = [i for i in todo if keys[i] not in resumed]
+    # A model the endpoint sends to the Responses API runs live: the batch files speak chat completions.
+    responses = [i for i in fresh if _sent_as_responses(ep, ep.resolve_model(parsed[i].model))]
+    if responses:
+        fresh = [i for i in fresh if i not in set(responses)]
     if wire is None:
         if not auto:
             raise ConfigurationError(f"{ep.provider} has no batch API that ailib speaks (openai, anthropic and gemini formats do)")
         return todo
     if auto and len(fresh) < auto_threshold and not state.jobs:
         return todo
+    if not fresh and not state.jobs:
+        return responses
     http = Http(ctx.transport, ep, sleep=sleep)
     live: list[int] = []
     try:
@@ -116,7 +122,16 @@ def run_provider(
         reporter.close()
         raise
     reporter.set_status("")
-    return live
+    return live + responses
+
+
+def _sent_as_responses(ep: Any, model: str) -> bool:
+    """Whether ``ep`` sends ``model`` to the OpenAI Responses API (``wire_api``)."""
+    wire = ep.wire
+    pick = getattr(wire, "pick", None)  # wire_api="auto": per model
+    if pick is not None:
+        return pick(model) is not wire.chat
+    return wire.name in ("openai_responses", "azure_responses")
 
 
 def _plan(

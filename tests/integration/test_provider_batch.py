@@ -182,3 +182,20 @@ def test_auto_runs_a_rejected_batch_live():
             results = run_batch(client, reqs(120), mode="auto", poll_interval=POLL)
         assert mock.request_count == 120
     assert [r.text for r in results] == [f"re: q{i}" for i in range(120)]
+
+
+def test_a_responses_only_model_runs_live_beside_a_provider_batch():
+    """mode="provider" on OpenAI (wire_api "auto"): the requests to a model served only by the Responses API run
+    live on /v1/responses (the batch files speak chat completions); the others go in one provider batch."""
+    from ailib import ConnectionOptions, Provider
+
+    with MockProvider("openai", api_key="sk-batch-0123456789") as mock:
+        api = batch_api(mock).configure(duration=0.05)
+        options = ConnectionOptions(api_key="sk-batch-0123456789", base_url=mock.base_url)
+        requests = [ChatCompletionRequest("gpt-5-pro" if i % 3 == 0 else "gpt-4o-mini", [Message.user(f"q{i}")]) for i in range(6)]
+        with AiClientBuilder(Provider.OPENAI).with_connection_options(options).build() as client:
+            results = run_batch(client, requests, mode="provider", poll_interval=POLL)
+        live_paths = [r.path.split("?", 1)[0] for r in mock.chat_requests]
+    assert api.created == 1
+    assert all(not isinstance(r, Exception) for r in results), results
+    assert sorted(live_paths) == ["/v1/responses", "/v1/responses"]  # requests 0 and 3, live
